@@ -1,0 +1,75 @@
+"""The append-only session log of a consult.
+
+Every decision the domain takes emits one :class:`SessionEvent`; the log is what the clinical
+record (``records/``) and metrics are later built from, so events carry who, what, when and from
+which connection, but never clinical content.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+
+from rooms.roles import Role
+
+
+class EventKind(StrEnum):
+    CREATED = "created"
+    CHECKED_IN = "checked_in"
+    ADMITTED = "admitted"
+    JOINED = "joined"
+    LEFT = "left"
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEvent:
+    """One entry of a consult's session log.
+
+    ``at`` is timezone-aware UTC. ``detail`` holds small non-clinical facts (e.g. the reason a
+    consult ended); it is frozen so a logged event cannot be changed after the fact.
+    """
+
+    consult_id: str
+    kind: EventKind
+    at: datetime
+    actor_id: str
+    actor_role: Role | None
+    connection_id: str | None = None
+    detail: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+
+    def __post_init__(self) -> None:
+        if self.at.tzinfo is None:
+            raise ValueError("session events need timezone-aware times")
+        object.__setattr__(self, "detail", MappingProxyType(dict(self.detail)))
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "consult_id": self.consult_id,
+            "kind": self.kind.value,
+            "at": self.at.isoformat(),
+            "actor_id": self.actor_id,
+            "actor_role": self.actor_role.value if self.actor_role else None,
+            "connection_id": self.connection_id,
+            "detail": dict(self.detail),
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> SessionEvent:
+        role = data.get("actor_role")
+        detail = data.get("detail") or {}
+        if not isinstance(detail, Mapping):
+            raise ValueError("detail must be an object")
+        connection = data.get("connection_id")
+        return cls(
+            consult_id=str(data["consult_id"]),
+            kind=EventKind(str(data["kind"])),
+            at=datetime.fromisoformat(str(data["at"])),
+            actor_id=str(data["actor_id"]),
+            actor_role=Role(str(role)) if role else None,
+            connection_id=str(connection) if connection else None,
+            detail={str(k): str(v) for k, v in detail.items()},
+        )
