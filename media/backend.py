@@ -1,0 +1,64 @@
+"""The seam between signaling and the media plane.
+
+Signaling hands over a participant's SDP offer and ICE candidates and gets back an answer; it
+never sees a peer connection. Media knows rooms and participants only by opaque ids: it knows
+nothing of appointments, roles or notes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal, Protocol
+
+MAX_SDP_LENGTH = 60_000
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDescription:
+    sdp: str
+    type: Literal["offer", "answer"]
+
+
+@dataclass(frozen=True, slots=True)
+class IceCandidate:
+    """A remote ICE candidate as a browser trickles it (``RTCIceCandidate.toJSON()``)."""
+
+    candidate: str
+    sdp_mid: str | None
+    sdp_mline_index: int | None
+
+
+class MediaErrorCode(StrEnum):
+    BAD_SDP = "bad_sdp"
+    BAD_CANDIDATE = "bad_candidate"
+    NOT_PUBLISHING = "not_publishing"
+    UNAVAILABLE = "media_unavailable"
+
+
+class MediaError(Exception):
+    def __init__(self, code: MediaErrorCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class MediaBackend(Protocol):
+    async def connect(
+        self, room_id: str, participant_id: str, offer: SessionDescription
+    ) -> SessionDescription:
+        """Open (or replace) the participant's server-side peer and return its answer.
+
+        Raises :class:`MediaError` with ``bad_sdp`` and leaves the room unchanged when the offer
+        cannot be applied.
+        """
+
+    async def add_candidate(self, room_id: str, participant_id: str, candidate: IceCandidate) -> None: ...
+
+    async def disconnect(self, room_id: str, participant_id: str) -> None:
+        """Close the participant's peer; the others' pages see its tracks end."""
+
+    async def close_room(self, room_id: str) -> None: ...
+
+    async def close(self) -> None:
+        """Close every peer; called once on shutdown."""

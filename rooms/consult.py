@@ -1,0 +1,199 @@
+"""The life cycle of one consult as an explicit state machine.
+
+    scheduled --check_in--> waiting --admit--> live --end--> ended
+        \\__________________________end_________________________/
+
+Each command is a pure function ``(consult, actor, at) -> Transition``: it either returns the
+next consult (with a bumped version) and the session-log events it caused, or raises
+:class:`RuleViolation` with a stable code and changes nothing. Callers persist a transition with
+compare-and-set on ``version``, so two nurses acting at once cannot both win.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+from enum import StrEnum
+
+from rooms.roles import STAFF_ROLES, Action, Role, may
+from rooms.session_log import EventKind, SessionEvent
+
+
+class ConsultState(StrEnum):
+    SCHEDULED = "scheduled"
+    WAITING = "waiting"
+    LIVE = "live"
+    ENDED = "ended"
+
+
+class ViolationCode(StrEnum):
+    FORBIDDEN = "forbidden"
+    INVALID_STATE = "invalid_state"
+    CONSULT_ENDED = "consult_ended"
+    NOT_YOUR_CONSULT = "not_your_consult"
+
+
+class RuleViolation(Exception):
+    """A command that the rules do not allow; nothing was changed."""
+
+    def __init__(self, code: ViolationCode, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who issues a command: a participant identity, the role it holds, and its connection."""
+
+    participant_id: str
+    role: Role
+    connection_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Consult:
+    consult_id: str
+    patient_id: str
+    patient_name: str
+    appointment_start: datetime
+    appointment_end: datetime
+    state: ConsultState = ConsultState.SCHEDULED
+    host_id: str | None = None
+    in_call: frozenset[str] = frozenset()
+    checked_in_at: datetime | None = None
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Transition:
+    consult: Consult
+    events: tuple[SessionEvent, ...]
+
+
+def create(
+    *,
+    consult_id: str,
+    patient_id: str,
+    patient_name: str,
+    appointment_start: datetime,
+    appointment_end: datetime,
+    created_by: str,
+    at: datetime,
+) -> Transition:
+    if appointment_end <= appointment_start:
+        raise ValueError("an appointment must end after it starts")
+    consult = Consult(
+        consult_id=consult_id,
+        patient_id=patient_id,
+        patient_name=patient_name,
+        appointment_start=appointment_start,
+        appointment_end=appointment_end,
+    )
+    return Transition(consult, (SessionEvent(consult_id, EventKind.CREATED, at, created_by, None),))
+
+
+def check_in(consult: Consult, actor: Actor, at: datetime) -> Transition:
+    """The patient, having given consent, enters the waiting room.
+
+    Checking in again while already waiting (a reload, a dropped connection) keeps the original
+    check-in time so the patient keeps their place, and logs nothing new.
+    """
+    _require(actor, Action.CHECK_IN)
+    _require_own(consult, actor)
+    if consult.state is ConsultState.WAITING:
+        return Transition(consult, ())
+    _require_state(consult, ConsultState.SCHEDULED)
+    return _advance(
+        consult,
+        replace(consult, state=ConsultState.WAITING, checked_in_at=at),
+        _event(consult, EventKind.CHECKED_IN, actor, at),
+    )
+
+
+def admit(consult: Consult, actor: Actor, at: datetime) -> Transition:
+    """A staff member takes the waiting patient into the call and becomes its host."""
+    _require(actor, Action.ADMIT)
+    _require_state(consult, ConsultState.WAITING)
+    return _advance(
+        consult,
+        replace(consult, state=ConsultState.LIVE, host_id=actor.participant_id),
+        _event(consult, EventKind.ADMITTED, actor, at, patient=consult.patient_id),
+    )
+
+
+def join(consult: Consult, actor: Actor, at: datetime) -> Transition:
+    """A participant's media joins the live call; joining twice (a reconnect) logs nothing."""
+    _require(actor, Action.JOIN_MEDIA)
+    _require_state(consult, ConsultState.LIVE)
+    if actor.role is Role.PATIENT:
+        _require_own(consult, actor)
+    elif actor.role in STAFF_ROLES and actor.participant_id != consult.host_id:
+        raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may join it.")
+    if actor.participant_id in consult.in_call:
+        return Transition(consult, ())
+    return _advance(
+        consult,
+        replace(consult, in_call=consult.in_call | {actor.participant_id}),
+        _event(consult, EventKind.JOINED, actor, at),
+    )
+
+
+def leave(consult: Consult, actor: Actor, at: datetime, reason: str = "hang_up") -> Transition:
+    """A participant leaves the call; the consult stays live until its host ends it."""
+    _require(actor, Action.LEAVE)
+    if actor.participant_id not in consult.in_call:
+        return Transition(consult, ())
+    return _advance(
+        consult,
+        replace(consult, in_call=consult.in_call - {actor.participant_id}),
+        _event(consult, EventKind.LEFT, actor, at, reason=reason),
+    )
+
+
+def end(consult: Consult, actor: Actor, at: datetime) -> Transition:
+    """The host (or, before admission, any staff member) ends the consult for everyone."""
+    _require(actor, Action.END)
+    if consult.state is ConsultState.ENDED:
+        raise RuleViolation(ViolationCode.CONSULT_ENDED, "The consult has already ended.")
+    if consult.host_id is not None and actor.participant_id != consult.host_id:
+        raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may end it.")
+    left = tuple(
+        SessionEvent(consult.consult_id, EventKind.LEFT, at, participant, None, None, {"reason": "ended"})
+        for participant in sorted(consult.in_call)
+    )
+    ended = _event(consult, EventKind.ENDED, actor, at, previous_state=consult.state.value)
+    next_consult = replace(
+        consult, state=ConsultState.ENDED, in_call=frozenset(), version=consult.version + 1
+    )
+    return Transition(next_consult, (*left, ended))
+
+
+def _require(actor: Actor, action: Action) -> None:
+    if not may(actor.role, action):
+        raise RuleViolation(ViolationCode.FORBIDDEN, f"The role '{actor.role}' may not {action.value}.")
+
+
+def _require_own(consult: Consult, actor: Actor) -> None:
+    if actor.participant_id != consult.patient_id:
+        raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "This consult belongs to another patient.")
+
+
+def _require_state(consult: Consult, expected: ConsultState) -> None:
+    if consult.state is ConsultState.ENDED:
+        raise RuleViolation(ViolationCode.CONSULT_ENDED, "The consult has already ended.")
+    if consult.state is not expected:
+        raise RuleViolation(
+            ViolationCode.INVALID_STATE,
+            f"The consult is {consult.state.value}; this needs it {expected.value}.",
+        )
+
+
+def _event(consult: Consult, kind: EventKind, actor: Actor, at: datetime, **detail: str) -> SessionEvent:
+    return SessionEvent(
+        consult.consult_id, kind, at, actor.participant_id, actor.role, actor.connection_id, detail
+    )
+
+
+def _advance(before: Consult, after: Consult, event: SessionEvent) -> Transition:
+    return Transition(replace(after, version=before.version + 1), (event,))

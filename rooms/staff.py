@@ -1,0 +1,33 @@
+"""Staff accounts and their login sessions, as values.
+
+Password hashing (argon2) happens at the web edge; here an account only carries the hash so the
+domain never handles a clear-text password.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from rooms.roles import Role
+
+
+@dataclass(frozen=True, slots=True)
+class StaffMember:
+    staff_id: str
+    username: str
+    full_name: str
+    role: Role
+    unit: str
+    password_hash: str
+    time_zone: str = "America/Mexico_City"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSession:
+    """A server-side login session; the browser only holds its random id in a cookie."""
+
+    session_id: str
+    staff_id: str
+    created_at: datetime
+    expires_at: datetime

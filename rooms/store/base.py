@@ -1,0 +1,62 @@
+"""The async storage interfaces the rest of the server depends on.
+
+Implementations (in memory, Redis) must pass the same shared test suite. Writes of a consult
+are compare-and-set on its version, so concurrent commands on several nodes cannot both apply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from rooms.consult import Consult, Transition
+from rooms.session_log import SessionEvent
+from rooms.staff import StaffMember, StaffSession
+
+
+class VersionConflict(Exception):
+    """The consult changed since it was read; re-read and apply the command again."""
+
+
+class ConsultStore(Protocol):
+    async def add(self, transition: Transition) -> None:
+        """Store a new consult and its first log events; fails if the id exists."""
+
+    async def get(self, consult_id: str) -> Consult | None: ...
+
+    async def commit(self, transition: Transition, expected_version: int) -> None:
+        """Replace the consult if its stored version is ``expected_version`` and append the events."""
+
+    async def log(self, consult_id: str) -> list[SessionEvent]: ...
+
+    async def open_consults(self) -> list[Consult]:
+        """Consults that have not ended, for the staff queue."""
+
+    async def revoke_token(self, token_id: str) -> None: ...
+
+    async def is_token_revoked(self, token_id: str) -> bool: ...
+
+
+class StaffStore(Protocol):
+    async def add(self, member: StaffMember) -> None: ...
+
+    async def by_username(self, username: str) -> StaffMember | None: ...
+
+    async def by_id(self, staff_id: str) -> StaffMember | None: ...
+
+
+class LoginSessionStore(Protocol):
+    async def add(self, session: StaffSession) -> None: ...
+
+    async def get(self, session_id: str) -> StaffSession | None: ...
+
+    async def remove(self, session_id: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Stores:
+    """Every store the server needs, built once by the composition root."""
+
+    consults: ConsultStore
+    staff: StaffStore
+    sessions: LoginSessionStore

@@ -1,0 +1,87 @@
+"""In-memory stores: the embedded default for a single process.
+
+All methods are coroutines with no awaits inside, so each runs atomically on the event loop;
+that is what makes compare-and-set here as safe as the Redis implementation's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rooms.consult import Consult, ConsultState, Transition
+from rooms.session_log import SessionEvent
+from rooms.staff import StaffMember, StaffSession
+from rooms.store.base import Stores, VersionConflict
+
+
+class MemoryConsultStore:
+    def __init__(self) -> None:
+        self._consults: dict[str, Consult] = {}
+        self._logs: dict[str, list[SessionEvent]] = {}
+        self._revoked: set[str] = set()
+
+    async def add(self, transition: Transition) -> None:
+        consult = transition.consult
+        if consult.consult_id in self._consults:
+            raise VersionConflict(f"consult {consult.consult_id} exists")
+        self._consults[consult.consult_id] = consult
+        self._logs[consult.consult_id] = list(transition.events)
+
+    async def get(self, consult_id: str) -> Consult | None:
+        return self._consults.get(consult_id)
+
+    async def commit(self, transition: Transition, expected_version: int) -> None:
+        consult = transition.consult
+        current = self._consults.get(consult.consult_id)
+        if current is None or current.version != expected_version:
+            raise VersionConflict(consult.consult_id)
+        if consult.version == expected_version and not transition.events:
+            return
+        self._consults[consult.consult_id] = replace(consult, version=expected_version + 1)
+        self._logs[consult.consult_id].extend(transition.events)
+
+    async def log(self, consult_id: str) -> list[SessionEvent]:
+        return list(self._logs.get(consult_id, ()))
+
+    async def open_consults(self) -> list[Consult]:
+        return [c for c in self._consults.values() if c.state is not ConsultState.ENDED]
+
+    async def revoke_token(self, token_id: str) -> None:
+        self._revoked.add(token_id)
+
+    async def is_token_revoked(self, token_id: str) -> bool:
+        return token_id in self._revoked
+
+
+class MemoryStaffStore:
+    def __init__(self) -> None:
+        self._by_id: dict[str, StaffMember] = {}
+
+    async def add(self, member: StaffMember) -> None:
+        if any(m.username == member.username for m in self._by_id.values()):
+            raise ValueError(f"username {member.username!r} is taken")
+        self._by_id[member.staff_id] = member
+
+    async def by_username(self, username: str) -> StaffMember | None:
+        return next((m for m in self._by_id.values() if m.username == username), None)
+
+    async def by_id(self, staff_id: str) -> StaffMember | None:
+        return self._by_id.get(staff_id)
+
+
+class MemoryLoginSessionStore:
+    def __init__(self) -> None:
+        self._sessions: dict[str, StaffSession] = {}
+
+    async def add(self, session: StaffSession) -> None:
+        self._sessions[session.session_id] = session
+
+    async def get(self, session_id: str) -> StaffSession | None:
+        return self._sessions.get(session_id)
+
+    async def remove(self, session_id: str) -> None:
+        self._sessions.pop(session_id, None)
+
+
+def memory_stores() -> Stores:
+    return Stores(consults=MemoryConsultStore(), staff=MemoryStaffStore(), sessions=MemoryLoginSessionStore())
