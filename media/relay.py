@@ -91,6 +91,21 @@ class RelayBackend:
             raise MediaError(MediaErrorCode.BAD_SDP, "Expected an SDP offer.")
         connection = RTCPeerConnection(self._ice.rtc_configuration())
         peer = _Peer(connection)
+        room = self._rooms.setdefault(room_id, _Room())
+
+        # aiortc announces remote tracks while the offer is applied, so listen before applying it.
+        @connection.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            peer.incoming[track.kind] = track
+            if room.peers.get(participant_id) is peer:
+                self._plug_into_others(room, participant_id, track)
+
+        @connection.on("connectionstatechange")
+        async def on_state() -> None:
+            logger.info("peer %s in room %s is %s", participant_id, room_id, connection.connectionState)
+            if connection.connectionState == "failed" and room.peers.get(participant_id) is peer:
+                await self.disconnect(room_id, participant_id)
+
         try:
             await connection.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             kinds = [t.kind for t in connection.getTransceivers()]
@@ -103,29 +118,17 @@ class RelayBackend:
             await connection.setLocalDescription(await connection.createAnswer())
         except Exception as error:
             await connection.close()
+            if not room.peers:
+                self._rooms.pop(room_id, None)
             logger.info("rejected an offer in room %s: %s", room_id, type(error).__name__)
             raise MediaError(MediaErrorCode.BAD_SDP, "The session description could not be used.") from error
 
-        room = self._rooms.setdefault(room_id, _Room())
         previous = room.peers.pop(participant_id, None)
         if previous is not None:
             await self._close_peer(previous)
         room.peers[participant_id] = peer
-
-        @connection.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            peer.incoming[track.kind] = track
-            for other_id, other in room.peers.items():
-                if other_id != participant_id:
-                    self._plug(track, other)
-
-        @connection.on("connectionstatechange")
-        async def on_state() -> None:
-            logger.info("peer %s in room %s is %s", participant_id, room_id, connection.connectionState)
-            if connection.connectionState == "failed" and room.peers.get(participant_id) is peer:
-                await self.disconnect(room_id, participant_id)
-
-        # Tracks that others already publish go to the newcomer as soon as it is connected.
+        for track in peer.incoming.values():
+            self._plug_into_others(room, participant_id, track)
         for other_id, other in room.peers.items():
             if other_id != participant_id:
                 for published in other.incoming.values():
@@ -167,6 +170,11 @@ class RelayBackend:
 
     async def close(self) -> None:
         await asyncio.gather(*(self.close_room(room_id) for room_id in list(self._rooms)))
+
+    def _plug_into_others(self, room: _Room, publisher_id: str, track: MediaStreamTrack) -> None:
+        for other_id, other in room.peers.items():
+            if other_id != publisher_id:
+                self._plug(track, other)
 
     def _plug(self, source: MediaStreamTrack, receiver: _Peer) -> None:
         for outgoing in receiver.outgoing:

@@ -1,0 +1,1 @@
+"""The real-time channel: a python-socketio server that turns validated events into domain commands."""

@@ -1,0 +1,51 @@
+"""Schemas of every client-to-server event payload.
+
+Each model forbids unknown fields and bounds every string, so a payload either validates into a
+typed value or is refused with ``bad_payload`` before any handler runs.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from media.backend import MAX_SDP_LENGTH
+
+MAX_MESSAGE_BYTES = 64 * 1024
+"""Largest serialized payload accepted for one event; larger ones get ``payload_too_large``."""
+
+ConsultId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class Payload(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+class Empty(Payload):
+    pass
+
+
+class CheckIn(Payload):
+    consent: Literal[True]
+
+
+class ConsultRef(Payload):
+    consult_id: str = ConsultId
+
+
+class MediaOffer(Payload):
+    type: Literal["offer"]
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_LENGTH)
+
+
+class MediaCandidate(Payload):
+    candidate: str = Field(max_length=1024)
+    sdpMid: str | None = Field(default=None, max_length=64)
+    sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)
+    usernameFragment: str | None = Field(default=None, max_length=256)
+
+
+class MediaState(Payload):
+    audio: bool
+    video: bool

@@ -1,0 +1,26 @@
+"""A token bucket per connection, so one client cannot flood the server with events."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class TokenBucket:
+    capacity: float
+    refill_per_second: float
+    tokens: float
+    updated_at: float
+
+    @classmethod
+    def full(cls, capacity: float, refill_per_second: float, now: float) -> TokenBucket:
+        return cls(capacity, refill_per_second, capacity, now)
+
+    def take(self, now: float) -> bool:
+        elapsed = max(0.0, now - self.updated_at)
+        self.tokens = min(self.capacity, self.tokens + elapsed * self.refill_per_second)
+        self.updated_at = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False

@@ -1,0 +1,467 @@
+"""The socket.io server: authenticates connections, validates events, and applies them to the domain.
+
+Every client event goes through one guard that enforces, in order: an authenticated connection,
+the per-connection rate limit, the payload size limit and the payload schema. A refused event
+produces an ``error`` event (and a failed acknowledgement) with a stable code, and changes
+nothing. The rules themselves live in ``rooms``; this module only routes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from http.cookies import CookieError, SimpleCookie
+from typing import Any, TypeVar
+
+import socketio
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from media.backend import IceCandidate, MediaBackend, MediaError, SessionDescription
+from rooms import consult as rules
+from rooms.consult import Actor, Consult, ConsultState, RuleViolation, Transition
+from rooms.roles import STAFF_ROLES, Action, Role, may
+from rooms.session_log import SessionEvent
+from rooms.store.base import Stores, VersionConflict
+from rooms.store.commands import ConsultNotFound, execute
+from rooms.tokens import TokenError, verify
+from signaling import views
+from signaling.errors import ErrorCode, SignalingError
+from signaling.messages import (
+    MAX_MESSAGE_BYTES,
+    CheckIn,
+    ConsultRef,
+    Empty,
+    MediaCandidate,
+    MediaOffer,
+    MediaState,
+)
+from signaling.rate_limit import TokenBucket
+
+logger = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=BaseModel)
+Reply = dict[str, Any]
+ConsultEndedHook = Callable[[str, list[SessionEvent]], Awaitable[None]]
+IceServersFor = Callable[[str], list[dict[str, object]]]
+
+STAFF_ROOM = "staff"
+SESSION_COOKIE = "tc_session"
+
+
+def consult_room(consult_id: str) -> str:
+    return f"consult:{consult_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SignalingSettings:
+    token_key: bytes
+    events_per_second: float = 20.0
+    event_burst: float = 60.0
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+    cors_allowed_origins: list[str] | None = None
+    """``None`` accepts only same-origin browser connections (python-socketio's default check)."""
+
+
+@dataclass(slots=True)
+class Connection:
+    sid: str
+    participant_id: str
+    role: Role
+    display_name: str
+    consult_id: str | None
+    token_id: str | None
+    bucket: TokenBucket
+    superseded: bool = False
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in STAFF_ROLES
+
+    def actor(self) -> Actor:
+        return Actor(self.participant_id, self.role, self.sid)
+
+
+@dataclass
+class _Registry:
+    """This node's live connections, by socket id and by participant."""
+
+    by_sid: dict[str, Connection] = field(default_factory=dict)
+    by_participant: dict[str, str] = field(default_factory=dict)
+
+
+class SignalingServer:
+    def __init__(
+        self,
+        *,
+        stores: Stores,
+        media: MediaBackend,
+        settings: SignalingSettings,
+        ice_servers_for: IceServersFor,
+        on_consult_ended: ConsultEndedHook,
+        clock: Callable[[], datetime],
+        client_manager: socketio.AsyncManager | None = None,
+    ) -> None:
+        self._stores = stores
+        self._media = media
+        self._settings = settings
+        self._ice_servers_for = ice_servers_for
+        self._on_consult_ended = on_consult_ended
+        self._clock = clock
+        self._registry = _Registry()
+        self.sio = socketio.AsyncServer(
+            async_mode="aiohttp",
+            client_manager=client_manager,
+            cors_allowed_origins=settings.cors_allowed_origins,
+            max_http_buffer_size=4 * settings.max_message_bytes,
+            logger=False,
+            engineio_logger=False,
+        )
+        self.sio.on("connect", self._connect)
+        self.sio.on("disconnect", self._disconnect)
+        self.sio.on("*", self._unknown_event)
+        self._handle("hello", Empty, self._hello)
+        self._handle("lobby:check_in", CheckIn, self._check_in)
+        self._handle("lobby:admit", ConsultRef, self._admit)
+        self._handle("media:offer", MediaOffer, self._media_offer)
+        self._handle("media:candidate", MediaCandidate, self._media_candidate)
+        self._handle("media:state", MediaState, self._media_state)
+        self._handle("consult:leave", Empty, self._leave)
+        self._handle("consult:end", ConsultRef, self._end)
+
+    def attach(self, app: web.Application) -> None:
+        self.sio.attach(app)
+
+    async def shutdown(self) -> None:
+        """Tell every client the server is going away, then drop the connections."""
+        await self.sio.emit("server:shutdown", {"retry_after_s": 2})
+        for sid in list(self._registry.by_sid):
+            await self.sio.disconnect(sid)
+
+    # -- connection life cycle -------------------------------------------------------------
+
+    async def _connect(self, sid: str, environ: Mapping[str, Any], auth: object) -> None:
+        try:
+            connection = await self._authenticate(sid, environ, auth)
+        except SignalingError as error:
+            raise socketio.exceptions.ConnectionRefusedError(error.message, error.to_json()) from None
+        previous_sid = self._registry.by_participant.get(connection.participant_id)
+        self._registry.by_sid[sid] = connection
+        self._registry.by_participant[connection.participant_id] = sid
+        if previous_sid is not None and previous_sid in self._registry.by_sid:
+            # The same person opened the link or console again: the newest connection wins.
+            self._registry.by_sid[previous_sid].superseded = True
+            await self.sio.emit("session:replaced", {}, to=previous_sid)
+            await self.sio.disconnect(previous_sid)
+        if connection.is_staff:
+            await self.sio.enter_room(sid, STAFF_ROOM)
+            for consult in await self._stores.consults.open_consults():
+                if consult.host_id == connection.participant_id:
+                    connection.consult_id = consult.consult_id
+                    await self.sio.enter_room(sid, consult_room(consult.consult_id))
+        elif connection.consult_id is not None:
+            await self.sio.enter_room(sid, consult_room(connection.consult_id))
+
+    async def _authenticate(self, sid: str, environ: Mapping[str, Any], auth: object) -> Connection:
+        bucket = TokenBucket.full(
+            self._settings.event_burst, self._settings.events_per_second, time.monotonic()
+        )
+        if isinstance(auth, dict) and "token" in auth:
+            token = auth["token"]
+            if not isinstance(token, str):
+                raise SignalingError(ErrorCode.AUTH_INVALID, "The link is not valid.")
+            try:
+                claims = verify(self._settings.token_key, token, self._clock().timestamp())
+            except TokenError as error:
+                raise SignalingError(ErrorCode(error.code.value), str(error)) from None
+            if await self._stores.consults.is_token_revoked(claims.token_id):
+                raise SignalingError(ErrorCode.AUTH_REVOKED, "This link has been revoked.")
+            consult = await self._stores.consults.get(claims.consult_id)
+            if consult is None:
+                raise SignalingError(ErrorCode.AUTH_INVALID, "The link is not valid.")
+            if consult.state is ConsultState.ENDED:
+                raise SignalingError(ErrorCode.CONSULT_ENDED, "This consult has ended.")
+            name = consult.patient_name if claims.role is Role.PATIENT else claims.role.value
+            return Connection(
+                sid, claims.participant_id, claims.role, name, consult.consult_id, claims.token_id, bucket
+            )
+        session_id = _session_cookie(environ)
+        if session_id is None:
+            raise SignalingError(ErrorCode.AUTH_REQUIRED, "Sign in or open your consult link.")
+        session = await self._stores.sessions.get(session_id)
+        if session is None or session.expires_at <= self._clock():
+            raise SignalingError(ErrorCode.AUTH_EXPIRED, "Your session has expired; sign in again.")
+        member = await self._stores.staff.by_id(session.staff_id)
+        if member is None:
+            raise SignalingError(ErrorCode.AUTH_INVALID, "Unknown account.")
+        return Connection(sid, member.staff_id, member.role, member.full_name, None, None, bucket)
+
+    async def _disconnect(self, sid: str, reason: object = None) -> None:
+        connection = self._registry.by_sid.pop(sid, None)
+        if connection is None:
+            return
+        if self._registry.by_participant.get(connection.participant_id) == sid:
+            del self._registry.by_participant[connection.participant_id]
+        if connection.superseded or connection.consult_id is None:
+            return
+        try:
+            await self._leave_call(connection, "disconnected")
+        except (RuleViolation, ConsultNotFound, VersionConflict):
+            logger.info("participant left consult %s before it could be recorded", connection.consult_id)
+
+    # -- the guard every event goes through ------------------------------------------------
+
+    def _handle(
+        self, event: str, schema: type[P], handler: Callable[[Connection, P], Awaitable[Reply]]
+    ) -> None:
+        async def guarded(sid: str, *args: object) -> Reply:
+            try:
+                connection = self._registry.by_sid.get(sid)
+                if connection is None:
+                    raise SignalingError(ErrorCode.AUTH_REQUIRED, "Not connected.")
+                self._check_rate(connection)
+                payload = self._validate(schema, args)
+                reply = await handler(connection, payload)
+                return {"ok": True, **reply}
+            except Exception as error:  # every failure becomes a documented error, never silence
+                return await self._refuse(sid, event, error)
+
+        self.sio.on(event, guarded)
+
+    async def _unknown_event(self, event: str, sid: str, *args: object) -> Reply:
+        connection = self._registry.by_sid.get(sid)
+        try:
+            if connection is not None:
+                self._check_rate(connection)
+            raise SignalingError(ErrorCode.UNKNOWN_EVENT, "This event does not exist.")
+        except SignalingError as error:
+            return await self._refuse(sid, event[:64], error)
+
+    def _check_rate(self, connection: Connection) -> None:
+        if not connection.bucket.take(time.monotonic()):
+            raise SignalingError(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
+
+    def _validate(self, schema: type[P], args: tuple[object, ...]) -> P:
+        if len(args) > 1:
+            raise SignalingError(ErrorCode.BAD_PAYLOAD, "Send one payload object per event.")
+        data = args[0] if args else {}
+        try:
+            size = len(json.dumps(data, separators=(",", ":")).encode())
+        except (TypeError, ValueError):
+            raise SignalingError(ErrorCode.BAD_PAYLOAD, "The payload must be JSON.") from None
+        if size > self._settings.max_message_bytes:
+            raise SignalingError(
+                ErrorCode.PAYLOAD_TOO_LARGE, f"The payload exceeds {self._settings.max_message_bytes} bytes."
+            )
+        try:
+            return schema.model_validate(data)
+        except ValidationError as error:
+            # Name the fields and the problem, never echo the values (they may be clinical).
+            problems = "; ".join(
+                f"{'.'.join(str(part) for part in issue['loc']) or 'payload'}: {issue['type']}"
+                for issue in error.errors()[:5]
+            )
+            raise SignalingError(ErrorCode.BAD_PAYLOAD, f"Invalid payload ({problems}).") from None
+
+    async def _refuse(self, sid: str, event: str, error: Exception) -> Reply:
+        refusal = _as_signaling_error(error)
+        if refusal.code is ErrorCode.INTERNAL:
+            logger.error("event %s failed: %s", event, type(error).__name__, exc_info=error)
+        await self.sio.emit("error", {**refusal.to_json(), "event": event}, to=sid)
+        return {"ok": False, "error": refusal.to_json()}
+
+    # -- events ----------------------------------------------------------------------------
+
+    async def _hello(self, connection: Connection, _: Empty) -> Reply:
+        reply: Reply = {
+            "participant_id": connection.participant_id,
+            "role": connection.role.value,
+            "display_name": connection.display_name,
+            "ice_servers": self._ice_servers_for(connection.participant_id),
+            "server_time": self._clock().isoformat(),
+            "consult": None,
+        }
+        if connection.consult_id is not None:
+            consult = await self._stores.consults.get(connection.consult_id)
+            reply["consult"] = views.consult(consult) if consult else None
+        if connection.is_staff:
+            reply["queue"] = await self._queue()
+        return reply
+
+    async def _check_in(self, connection: Connection, _: CheckIn) -> Reply:
+        consult_id = self._current_consult(connection)
+        now = self._clock()
+        transition = await self._execute(consult_id, lambda c: rules.check_in(c, connection.actor(), now))
+        await self._publish(transition)
+        return {"consult": views.consult(transition.consult)}
+
+    async def _admit(self, connection: Connection, payload: ConsultRef) -> Reply:
+        if not may(connection.role, Action.ADMIT):
+            raise SignalingError(ErrorCode.FORBIDDEN, "Your role may not admit patients.")
+        if connection.consult_id not in (None, payload.consult_id):
+            current = await self._stores.consults.get(connection.consult_id)
+            if current is not None and current.state is not ConsultState.ENDED:
+                raise SignalingError(ErrorCode.INVALID_STATE, "End your current consult first.")
+        now = self._clock()
+        transition = await self._execute(
+            payload.consult_id, lambda c: rules.admit(c, connection.actor(), now)
+        )
+        connection.consult_id = payload.consult_id
+        await self.sio.enter_room(connection.sid, consult_room(payload.consult_id))
+        await self._publish(transition)
+        return {"consult": views.consult(transition.consult)}
+
+    async def _media_offer(self, connection: Connection, payload: MediaOffer) -> Reply:
+        consult_id = self._current_consult(connection)
+        consult = await self._require_consult(consult_id)
+        now = self._clock()
+        rules.join(consult, connection.actor(), now)  # check the rules before touching media
+        answer = await self._media.connect(
+            consult_id, connection.participant_id, SessionDescription(sdp=payload.sdp, type="offer")
+        )
+        try:
+            transition = await self._execute(consult_id, lambda c: rules.join(c, connection.actor(), now))
+        except Exception:
+            await self._media.disconnect(consult_id, connection.participant_id)
+            raise
+        await self._publish(transition)
+        return {"answer": {"type": answer.type, "sdp": answer.sdp}}
+
+    async def _media_candidate(self, connection: Connection, payload: MediaCandidate) -> Reply:
+        consult_id = self._current_consult(connection)
+        await self._media.add_candidate(
+            consult_id,
+            connection.participant_id,
+            IceCandidate(payload.candidate, payload.sdpMid, payload.sdpMLineIndex),
+        )
+        return {}
+
+    async def _media_state(self, connection: Connection, payload: MediaState) -> Reply:
+        consult = await self._require_consult(self._current_consult(connection))
+        if connection.participant_id not in consult.in_call:
+            raise SignalingError(ErrorCode.INVALID_STATE, "You are not in the call.")
+        await self.sio.emit(
+            "participant:media",
+            {"participant_id": connection.participant_id, "audio": payload.audio, "video": payload.video},
+            room=consult_room(consult.consult_id),
+            skip_sid=connection.sid,
+        )
+        return {}
+
+    async def _leave(self, connection: Connection, _: Empty) -> Reply:
+        self._current_consult(connection)
+        await self._leave_call(connection, "hang_up")
+        return {}
+
+    async def _end(self, connection: Connection, payload: ConsultRef) -> Reply:
+        if not may(connection.role, Action.END):
+            raise SignalingError(ErrorCode.FORBIDDEN, "Your role may not end the consult.")
+        now = self._clock()
+        transition = await self._execute(payload.consult_id, lambda c: rules.end(c, connection.actor(), now))
+        consult_id = payload.consult_id
+        await self.sio.emit(
+            "consult:ended",
+            {"consult_id": consult_id, "ended_at": now.isoformat(), "reason": "ended_by_host"},
+            room=consult_room(consult_id),
+        )
+        await self._media.close_room(consult_id)
+        await self._emit_queue()
+        for other in list(self._registry.by_sid.values()):
+            if other.consult_id == consult_id:
+                other.consult_id = None
+                await self.sio.leave_room(other.sid, consult_room(consult_id))
+                if not other.is_staff:
+                    await self.sio.disconnect(other.sid)
+        await self._archive(consult_id)
+        return {"consult": views.consult(transition.consult)}
+
+    # -- helpers -----------------------------------------------------------------------------
+
+    async def _leave_call(self, connection: Connection, reason: str) -> None:
+        consult_id = connection.consult_id
+        if consult_id is None:
+            return
+        now = self._clock()
+        transition = await self._execute(
+            consult_id, lambda c: rules.leave(c, connection.actor(), now, reason)
+        )
+        await self._media.disconnect(consult_id, connection.participant_id)
+        await self._publish(transition)
+
+    def _current_consult(self, connection: Connection) -> str:
+        if connection.consult_id is None:
+            raise SignalingError(ErrorCode.INVALID_STATE, "You are not in a consult.")
+        return connection.consult_id
+
+    async def _require_consult(self, consult_id: str) -> Consult:
+        consult = await self._stores.consults.get(consult_id)
+        if consult is None:
+            raise SignalingError(ErrorCode.NOT_FOUND, "No such consult.")
+        return consult
+
+    async def _execute(self, consult_id: str, command: Callable[[Consult], Transition]) -> Transition:
+        try:
+            return await execute(self._stores.consults, consult_id, command)
+        except ConsultNotFound:
+            raise SignalingError(ErrorCode.NOT_FOUND, "No such consult.") from None
+
+    async def _publish(self, transition: Transition) -> None:
+        if not transition.events:
+            return
+        consult = transition.consult
+        await self.sio.emit(
+            "consult:state", {"consult": views.consult(consult)}, room=consult_room(consult.consult_id)
+        )
+        await self._emit_queue()
+
+    async def _emit_queue(self) -> None:
+        await self.sio.emit("queue:update", {"consults": await self._queue()}, room=STAFF_ROOM)
+
+    async def _queue(self) -> list[dict[str, object]]:
+        consults = await self._stores.consults.open_consults()
+        return [views.consult(c) for c in sorted(consults, key=views.queue_order)]
+
+    async def _archive(self, consult_id: str) -> None:
+        events = await self._stores.consults.log(consult_id)
+        try:
+            await self._on_consult_ended(consult_id, events)
+        except Exception as error:  # the live log stays in the room store; archiving can be retried
+            logger.error(
+                "archiving the session log of consult %s failed: %s", consult_id, type(error).__name__
+            )
+
+
+def _session_cookie(environ: Mapping[str, Any]) -> str | None:
+    header = environ.get("HTTP_COOKIE")
+    if not isinstance(header, str) or len(header) > 8192:
+        return None
+    try:
+        cookie = SimpleCookie(header)
+    except CookieError:
+        return None
+    morsel = cookie.get(SESSION_COOKIE)
+    return morsel.value if morsel is not None and morsel.value else None
+
+
+_VIOLATIONS = {
+    rules.ViolationCode.FORBIDDEN: ErrorCode.FORBIDDEN,
+    rules.ViolationCode.INVALID_STATE: ErrorCode.INVALID_STATE,
+    rules.ViolationCode.CONSULT_ENDED: ErrorCode.CONSULT_ENDED,
+    rules.ViolationCode.NOT_YOUR_CONSULT: ErrorCode.NOT_YOUR_CONSULT,
+}
+
+
+def _as_signaling_error(error: Exception) -> SignalingError:
+    if isinstance(error, SignalingError):
+        return error
+    if isinstance(error, RuleViolation):
+        return SignalingError(_VIOLATIONS[error.code], error.message)
+    if isinstance(error, MediaError):
+        return SignalingError(ErrorCode(error.code.value), error.message)
+    if isinstance(error, VersionConflict):
+        return SignalingError(ErrorCode.CONFLICT, "The consult changed at the same time; try again.")
+    return SignalingError(ErrorCode.INTERNAL, "Something went wrong on the server.")

@@ -1,0 +1,33 @@
+"""What clients are shown of the domain: plain JSON-ready dictionaries, times in UTC ISO 8601.
+
+Pages convert times to the viewer's own time zone; the server never guesses it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rooms.consult import Consult
+
+
+def consult(value: Consult) -> dict[str, object]:
+    return {
+        "consult_id": value.consult_id,
+        "state": value.state.value,
+        "patient_id": value.patient_id,
+        "patient_name": value.patient_name,
+        "appointment_start": value.appointment_start.isoformat(),
+        "appointment_end": value.appointment_end.isoformat(),
+        "checked_in_at": _iso(value.checked_in_at),
+        "host_id": value.host_id,
+        "in_call": sorted(value.in_call),
+    }
+
+
+def queue_order(value: Consult) -> tuple[datetime, datetime]:
+    """Appointment time first, then who checked in first."""
+    return (value.appointment_start, value.checked_in_at or value.appointment_end)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None

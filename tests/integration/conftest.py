@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import aiohttp
+import aioice.ice
+import pytest
+import socketio
+from aiohttp.test_utils import TestServer
+
+from media.ice import restrict_host_addresses
+from tests.support.clients import EventLog, connect_client
+from tests.support.services import MovableClock
+from web.app import SERVICES, Services, create_app
+from web.config import Settings
+from web.demo import DemoAccess, seed_demo
+
+NURSE_PASSWORD = "demo-password-123"
+
+
+@dataclass
+class Harness:
+    url: str
+    services: Services
+    demo: DemoAccess
+    clock: MovableClock
+
+    @property
+    def patient_token(self) -> str:
+        return parse_qs(urlsplit(self.demo.patient_link).fragment)["t"][0]
+
+    @property
+    def consult_id(self) -> str:
+        return self.demo.consult_id
+
+    async def login(self, password: str = NURSE_PASSWORD) -> str:
+        async with aiohttp.ClientSession() as http:
+            response = await http.post(f"{self.url}/api/session", json={"username": "enfermera", "password": password})
+            assert response.status == 200, await response.text()
+            return response.cookies["tc_session"].value
+
+    async def nurse(self) -> tuple[socketio.AsyncClient, EventLog]:
+        return await connect_client(self.url, cookie=await self.login())
+
+    async def patient(self, token: str | None = None) -> tuple[socketio.AsyncClient, EventLog]:
+        return await connect_client(self.url, token=token or self.patient_token)
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    original = aioice.ice.get_host_addresses
+    restrict_host_addresses(["127.0.0.1"])
+    clock = MovableClock()
+    settings = Settings(
+        database_url=f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}",
+        secret_key=b"integration-test-secret-key-0123456789",
+        secret_key_is_ephemeral=False,
+    )
+    app = create_app(settings, clock=clock)
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    url = str(server.make_url("")).rstrip("/")
+    demo = await seed_demo(app[SERVICES], url, password=NURSE_PASSWORD)
+    try:
+        yield Harness(url, app[SERVICES], demo, clock)
+    finally:
+        await server.close()
+        aioice.ice.get_host_addresses = original

@@ -1,0 +1,114 @@
+"""Helpers to run the real server in tests: in-process, or as the CLI subprocess a user runs."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def require_or_skip(available: bool, what: str) -> None:
+    """Skip when a real dependency is missing, except in CI, where it must fail loudly."""
+    import pytest
+
+    if available:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what} is required in CI but is not available", pytrace=False)
+    pytest.skip(f"{what} is not available on this machine")
+
+
+class MovableClock:
+    """A clock tests can move forward, so expiry is tested without waiting."""
+
+    def __init__(self) -> None:
+        self.offset = timedelta()
+
+    def __call__(self) -> datetime:
+        return datetime.now(UTC) + self.offset
+
+    def advance(self, delta: timedelta) -> None:
+        self.offset += delta
+
+
+@dataclass
+class DemoServer:
+    process: subprocess.Popen[str]
+    base_url: str
+    console_url: str
+    username: str
+    password: str
+    patient_link: str
+    output: list[str]
+
+    def stop(self) -> int:
+        self.process.terminate()
+        try:
+            return self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+
+_FIELDS: dict[str, Callable[[str], re.Match[str] | None]] = {
+    "base_url": re.compile(r"listening on (\S+)").search,
+    "console_url": re.compile(r"Nurse console: (\S+)").search,
+    "username": re.compile(r"User: (\S+)").search,
+    "password": re.compile(r"Password: (\S+)").search,
+    "patient_link": re.compile(r"Patient link: (\S+)").search,
+}
+
+
+def start_demo_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60) -> DemoServer:
+    """Run ``teleconsulta serve --demo`` exactly as the README says, and read what it prints."""
+    env = {
+        **os.environ,
+        "TC_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'records.sqlite3'}",
+        "TC_MEDIA_HOST_ADDRESSES": "127.0.0.1",
+        "PYTHONUNBUFFERED": "1",
+        **(extra_env or {}),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "-m", "web", "serve", "--demo", "--port", "0"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    found: dict[str, str] = {}
+    output: list[str] = []
+    deadline = time.monotonic() + timeout
+    assert process.stdout is not None
+    while len(found) < len(_FIELDS):
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            raise RuntimeError("the demo server did not start:\n" + "".join(output))
+        line = process.stdout.readline()
+        output.append(line)
+        for name, search in _FIELDS.items():
+            match = search(line)
+            if match and name not in found:
+                found[name] = match.group(1)
+    _drain(process, output)
+    return DemoServer(process=process, output=output, **found)
+
+
+def _drain(process: subprocess.Popen[str], output: list[str]) -> None:
+    """Keep reading the server's output so its pipe never fills up and blocks it."""
+    import threading
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            output.append(line)
+
+    threading.Thread(target=pump, daemon=True).start()

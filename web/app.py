@@ -1,0 +1,159 @@
+"""The composition root: one function builds the whole server from :class:`Settings`.
+
+Nothing here holds domain rules; it constructs the stores, the record archive, the media
+backend and the socket server, wires them together, and exposes the HTTP routes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from media.backend import MediaBackend
+from media.ice import IceSettings, restrict_host_addresses
+from media.relay import RelayBackend
+from records.db import create_engine, create_schema
+from records.session_logs import SessionLogArchive
+from rooms.roles import STAFF_ROLES
+from rooms.session_log import SessionEvent
+from rooms.store.base import Stores
+from rooms.store.memory import memory_stores
+from signaling.server import SignalingServer, SignalingSettings
+from web.auth import Authenticator
+from web.config import Settings
+from web.errors import ApiError, api_errors
+from web.security import security_headers
+
+STATIC_DIR = Path(__file__).parent / "static"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    stores: Stores
+    engine: AsyncEngine
+    archive: SessionLogArchive
+    media: MediaBackend
+    signaling: SignalingServer
+    auth: Authenticator
+    clock: Callable[[], datetime]
+
+
+SERVICES = web.AppKey("services", Services)
+
+
+def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
+    if settings.media_host_addresses:
+        restrict_host_addresses(settings.media_host_addresses)
+    stores = memory_stores()
+    engine = create_engine(settings.database_url)
+    archive = SessionLogArchive(engine)
+    media = RelayBackend(IceSettings(host_addresses=settings.media_host_addresses))
+    browser_ice = [server.to_browser() for server in settings.browser_ice_servers]
+
+    async def archive_log(consult_id: str, events: list[SessionEvent]) -> None:
+        await archive.store(consult_id, events)
+
+    signaling = SignalingServer(
+        stores=stores,
+        media=media,
+        settings=SignalingSettings(token_key=settings.secret_key),
+        ice_servers_for=lambda _participant: browser_ice,
+        on_consult_ended=archive_log,
+        clock=clock,
+    )
+    auth = Authenticator(
+        stores,
+        session_lifetime=timedelta(hours=settings.session_hours),
+        secure_cookies=settings.secure_cookies,
+        clock=clock,
+        monotonic=time.monotonic,
+    )
+    services = Services(settings, stores, engine, archive, media, signaling, auth, clock)
+
+    app = web.Application(middlewares=[security_headers, api_errors], client_max_size=256 * 1024)
+    app[SERVICES] = services
+    signaling.attach(app)
+    app.cleanup_ctx.append(_lifecycle)
+    app.router.add_get("/", _index)
+    app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/paciente", _page("patient.html"))
+    app.router.add_get("/consola", _page("console.html"))
+    app.router.add_post("/api/session", auth.login)
+    app.router.add_get("/api/session", auth.me)
+    app.router.add_delete("/api/session", auth.logout)
+    app.router.add_get("/api/consults/{consult_id}/log", _session_log)
+    app.router.add_get(
+        "/static/vendor/socket.io.esm.min.js", _vendor("socket.io-client/dist/socket.io.esm.min.js")
+    )
+    app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
+    return app
+
+
+async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
+    services = app[SERVICES]
+    await create_schema(services.engine)
+    yield
+    await services.signaling.shutdown()
+    await services.media.close()
+    await services.engine.dispose()
+
+
+async def _index(_: web.Request) -> web.Response:
+    raise web.HTTPFound("/consola")
+
+
+async def _healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok", "time": request.app[SERVICES].clock().isoformat()})
+
+
+def _page(name: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    path = STATIC_DIR / name
+
+    async def serve(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(path)
+
+    return serve
+
+
+def _vendor(relative: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Serve a browser library installed by npm (never fetched from a CDN at run time)."""
+    candidates = [PROJECT_DIR / "node_modules" / relative, Path.cwd() / "node_modules" / relative]
+
+    async def serve(_: web.Request) -> web.FileResponse:
+        for candidate in candidates:
+            if candidate.is_file():
+                return web.FileResponse(candidate, headers={"Cache-Control": "public, max-age=3600"})
+        raise web.HTTPNotFound(text="Run `npm ci` to install the browser libraries.")
+
+    return serve
+
+
+async def _session_log(request: web.Request) -> web.Response:
+    """The session log of a consult, for the staff member who hosted it."""
+    services = request.app[SERVICES]
+    member = await services.auth.current_staff(request)
+    if member is None or member.role not in STAFF_ROLES:
+        raise ApiError(401, "auth_required", "Inicie sesión. / Please sign in.")
+    consult_id = request.match_info["consult_id"]
+    consult = await services.stores.consults.get(consult_id)
+    if consult is None:
+        raise ApiError(404, "not_found", "Consulta no encontrada. / Consult not found.")
+    if consult.host_id != member.staff_id:
+        raise ApiError(403, "forbidden", "No es su consulta. / Not your consult.")
+    archived = await services.archive.load(consult_id)
+    events = archived or await services.stores.consults.log(consult_id)
+    return web.json_response(
+        {"consult_id": consult_id, "archived": bool(archived), "events": [e.to_json() for e in events]}
+    )

@@ -1,0 +1,88 @@
+"""Settings from environment variables, with defaults that run everything in one process.
+
+Every variable is documented in docs/operations.md; nothing else reads the environment.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from media.ice import IceServer
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""
+    secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
+    secret_key_is_ephemeral: bool = True
+    database_url: str = "sqlite+aiosqlite:///data/teleconsulta.sqlite3"
+    browser_ice_servers: tuple[IceServer, ...] = ()
+    media_host_addresses: tuple[str, ...] = ()
+    session_hours: float = 12.0
+    log_level: str = "INFO"
+
+    @property
+    def base_url(self) -> str:
+        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        defaults = cls()
+        secret = env.get("TC_SECRET_KEY", "")
+        if secret and len(secret) < 32:
+            raise ConfigError("TC_SECRET_KEY must be at least 32 characters")
+        return cls(
+            host=env.get("TC_HOST", defaults.host),
+            port=_int(env, "TC_PORT", defaults.port),
+            public_url=env.get("TC_PUBLIC_URL", ""),
+            secret_key=secret.encode() if secret else defaults.secret_key,
+            secret_key_is_ephemeral=not secret,
+            database_url=env.get("TC_DATABASE_URL", defaults.database_url),
+            browser_ice_servers=_ice_servers(env.get("TC_ICE_SERVERS", "")),
+            media_host_addresses=tuple(
+                a.strip() for a in env.get("TC_MEDIA_HOST_ADDRESSES", "").split(",") if a.strip()
+            ),
+            session_hours=float(env.get("TC_SESSION_HOURS", defaults.session_hours)),
+            log_level=env.get("TC_LOG_LEVEL", defaults.log_level).upper(),
+        )
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    try:
+        return int(env.get(name, default))
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number") from None
+
+
+def _ice_servers(text: str) -> tuple[IceServer, ...]:
+    """``TC_ICE_SERVERS`` is a JSON list in the browser's ``RTCIceServer`` shape."""
+    if not text.strip():
+        return ()
+    try:
+        entries = json.loads(text)
+        servers = []
+        for entry in entries:
+            urls = entry["urls"]
+            servers.append(
+                IceServer(
+                    urls=(urls,) if isinstance(urls, str) else tuple(str(u) for u in urls),
+                    username=entry.get("username"),
+                    credential=entry.get("credential"),
+                )
+            )
+        return tuple(servers)
+    except (ValueError, KeyError, TypeError):
+        raise ConfigError("TC_ICE_SERVERS must be a JSON list of {urls, username?, credential?}") from None

@@ -1,0 +1,26 @@
+"""Logging set-up that keeps tokens and clinical content out of the logs.
+
+The access log records the path only: query strings (socket.io session ids) are dropped, and
+patient links carry their token in the URL fragment, which browsers never send.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from aiohttp.abc import AbstractAccessLogger
+
+
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %d %.1fms', request.remote, request.method, request.path, response.status, time * 1000
+        )
+
+
+def configure(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # aiortc and aioice log SDP and candidates at debug level; keep them at warnings at most.
+    for noisy in ("aiortc", "aioice", "socketio", "engineio"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

@@ -1,0 +1,217 @@
+// The nurse console: sign in, the day's queue, admit, the call, end.
+import { io } from "/static/vendor/socket.io.esm.min.js";
+import { applyTranslations, formatTime, installLanguageSwitch, t, viewerTimeZone } from "/static/js/i18n.js";
+import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
+
+const $ = (id) => document.getElementById(id);
+let socket = null;
+let me = null;
+let queue = [];
+let active = null; // the consult this nurse hosts
+let session = null;
+let devices = null;
+let audioOn = true;
+let videoOn = true;
+
+window.teleconsultaDebug = { peerConnection: () => session?.pc ?? null };
+
+function setStatus(key) {
+  $("status").hidden = !key;
+  $("status").textContent = key ? t(key) : "";
+}
+
+function setState(state) {
+  document.body.dataset.state = state;
+}
+
+async function api(method, path, body) {
+  const response = await fetch(path, {
+    method,
+    headers: body ? { "Content-Type": "application/json" } : {},
+    body: body ? JSON.stringify(body) : undefined,
+    credentials: "same-origin",
+  });
+  const data = await response.json().catch(() => ({}));
+  return { ok: response.ok, status: response.status, data };
+}
+
+function showLogin(messageKey = null) {
+  setState("login");
+  $("login").hidden = false;
+  $("workspace").hidden = true;
+  $("sign-out").hidden = true;
+  $("who").textContent = "";
+  setStatus(messageKey);
+}
+
+function renderQueue() {
+  const rows = $("queue-rows");
+  rows.replaceChildren();
+  $("zone").textContent = viewerTimeZone();
+  $("queue-empty").hidden = queue.length > 0;
+  for (const entry of queue) {
+    const row = document.createElement("tr");
+    row.dataset.consultId = entry.consult_id;
+    row.dataset.state = entry.state;
+    const cells = [entry.patient_name, formatTime(entry.appointment_start), t(`status.${entry.state}`)];
+    for (const text of cells) {
+      const cell = document.createElement("td");
+      cell.textContent = text;
+      row.append(cell);
+    }
+    const action = document.createElement("td");
+    if (entry.state === "waiting" && !active) {
+      action.append(button("console.admit", () => admit(entry.consult_id), "primary"));
+    } else if (entry.state === "live" && entry.host_id === me.participant_id && !session) {
+      action.append(button("console.resume", () => openCall(entry)));
+    }
+    row.append(action);
+    rows.append(row);
+  }
+}
+
+function button(key, onClick, className = "") {
+  const element = document.createElement("button");
+  element.type = "button";
+  element.className = className;
+  element.textContent = t(key);
+  element.addEventListener("click", onClick);
+  return element;
+}
+
+async function admit(consultId) {
+  const reply = await socket.timeout(10000).emitWithAck("lobby:admit", { consult_id: consultId });
+  if (!reply.ok) return setStatus(`error.${reply.error.code}`);
+  await openCall(reply.consult);
+}
+
+async function openCall(consult) {
+  active = consult;
+  setState("call");
+  $("call").hidden = false;
+  $("call-patient").textContent = consult.patient_name;
+  renderQueue();
+  try {
+    devices ??= await openDevices();
+  } catch {
+    return setStatus("error.devices");
+  }
+  $("local").srcObject = devices.stream;
+  session = new MediaSession(socket, me.ice_servers, devices.stream, (stream) => ($("remote").srcObject = stream));
+  try {
+    await session.start();
+  } catch (error) {
+    closeCall();
+    setStatus(`error.${error.code ?? "generic"}`);
+  }
+}
+
+function closeCall() {
+  session?.close();
+  session = null;
+  stopStream(devices?.stream);
+  devices = null;
+  active = null;
+  $("call").hidden = true;
+  $("remote").srcObject = null;
+  setState("queue");
+  renderQueue();
+}
+
+function connect() {
+  socket = io({ transports: ["websocket", "polling"] });
+  socket.on("connect_error", (error) => {
+    if (error.data?.code) {
+      socket.disconnect();
+      showLogin(`error.${error.data.code}`);
+    } else {
+      setStatus("error.network");
+    }
+  });
+  socket.on("connect", async () => {
+    const reply = await socket.timeout(10000).emitWithAck("hello", {});
+    if (!reply.ok) return showLogin(`error.${reply.error.code}`);
+    me = reply;
+    queue = reply.queue;
+    setStatus(null);
+    setState(session ? "call" : "queue");
+    renderQueue();
+  });
+  socket.on("queue:update", ({ consults }) => {
+    queue = consults;
+    renderQueue();
+  });
+  socket.on("consult:ended", ({ consult_id }) => {
+    if (active?.consult_id === consult_id) {
+      closeCall();
+      setStatus("console.ended");
+    }
+  });
+  socket.on("participant:media", ({ audio, video }) => {
+    const notes = [!audio && t("call.remote_muted"), !video && t("call.remote_camera_off")].filter(Boolean);
+    $("remote-media").hidden = notes.length === 0;
+    $("remote-media").textContent = notes.join(" · ");
+  });
+  socket.on("session:replaced", () => {
+    closeCall();
+    socket.disconnect();
+    setStatus("replaced.body");
+  });
+}
+
+async function startWorkspace(staff) {
+  $("login").hidden = true;
+  $("workspace").hidden = false;
+  $("sign-out").hidden = false;
+  $("who").textContent = staff.full_name;
+  setState("queue");
+  connect();
+}
+
+function wireControls() {
+  $("login").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const reply = await api("POST", "/api/session", {
+      username: $("username").value,
+      password: $("password").value,
+    });
+    $("password").value = "";
+    if (!reply.ok) return showLogin(`error.${reply.data.error?.code ?? "generic"}`);
+    setStatus(null);
+    startWorkspace(reply.data);
+  });
+  $("sign-out").addEventListener("click", async () => {
+    closeCall();
+    socket?.disconnect();
+    await api("DELETE", "/api/session");
+    showLogin();
+  });
+  $("mute").addEventListener("click", () => {
+    audioOn = !audioOn;
+    session?.setAudio(audioOn);
+    $("mute").textContent = t(audioOn ? "call.mute" : "call.unmute");
+    $("mute").setAttribute("aria-pressed", String(!audioOn));
+    socket.emit("media:state", { audio: audioOn, video: videoOn });
+  });
+  $("camera").addEventListener("click", () => {
+    videoOn = !videoOn;
+    session?.setVideo(videoOn);
+    $("camera").textContent = t(videoOn ? "call.camera_off" : "call.camera_on");
+    $("camera").setAttribute("aria-pressed", String(!videoOn));
+    socket.emit("media:state", { audio: audioOn, video: videoOn });
+  });
+  $("end").addEventListener("click", async () => {
+    if (!active) return;
+    const reply = await socket.timeout(10000).emitWithAck("consult:end", { consult_id: active.consult_id });
+    if (!reply.ok) return setStatus(`error.${reply.error.code}`);
+    closeCall();
+    setStatus("console.ended");
+  });
+}
+
+applyTranslations();
+installLanguageSwitch($("lang"), renderQueue);
+wireControls();
+const session0 = await api("GET", "/api/session");
+if (session0.ok) startWorkspace(session0.data);
+else showLogin();

@@ -1,0 +1,169 @@
+// The patient's page: device check and consent, waiting room, call, end.
+import { io } from "/static/vendor/socket.io.esm.min.js";
+import { applyTranslations, formatDateTime, installLanguageSwitch, t, viewerTimeZone } from "/static/js/i18n.js";
+import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
+
+const $ = (id) => document.getElementById(id);
+const SCREENS = ["check", "waiting", "call", "left", "ended"];
+const token = new URLSearchParams(location.hash.slice(1)).get("t");
+history.replaceState(null, "", location.pathname + location.hash); // keep the link for reloads only
+
+let socket = null;
+let devices = null;
+let session = null;
+let consult = null;
+let me = null;
+let audioOn = true;
+let videoOn = true;
+
+window.teleconsultaDebug = { peerConnection: () => session?.pc ?? null };
+
+function show(screen, statusKey = null) {
+  document.body.dataset.state = screen;
+  for (const id of SCREENS) $(id).hidden = id !== screen;
+  $("status").hidden = !statusKey;
+  if (statusKey) {
+    $("status").dataset.i18n = statusKey;
+    $("status").textContent = t(statusKey);
+  }
+}
+
+function showError(code) {
+  const key = `error.${code}`;
+  show("none", t(key) === key ? "error.generic" : key);
+  document.body.dataset.state = "error";
+  document.body.dataset.error = code;
+}
+
+function renderAppointment() {
+  if (!consult) return;
+  const when = formatDateTime(consult.appointment_start);
+  $("appointment-time").textContent = when;
+  $("appointment-zone").textContent = `(${viewerTimeZone()})`;
+  for (const element of document.querySelectorAll(".appointment-time")) element.textContent = when;
+}
+
+async function prepareDevices() {
+  try {
+    devices = await openDevices((level) => ($("mic-level").value = level));
+    $("preview").srcObject = devices.stream;
+  } catch {
+    show("check", "error.devices");
+  }
+}
+
+async function joinCall() {
+  if (session || !devices) return;
+  show("call");
+  $("local").srcObject = devices.stream;
+  session = new MediaSession(socket, me.ice_servers, devices.stream, (stream) => {
+    $("remote").srcObject = stream;
+  });
+  try {
+    await session.start();
+  } catch (error) {
+    session?.close();
+    session = null;
+    showError(error.code ?? "generic");
+  }
+}
+
+function leaveCall() {
+  session?.close();
+  session = null;
+}
+
+function onConsult(next) {
+  consult = next;
+  renderAppointment();
+  if (consult.state === "live" && !session && document.body.dataset.state !== "left") joinCall();
+}
+
+function finish() {
+  leaveCall();
+  devices?.stopMeter();
+  stopStream(devices?.stream);
+  socket?.disconnect();
+  show("ended");
+}
+
+function connect() {
+  socket = io({ auth: { token }, transports: ["websocket", "polling"] });
+  socket.on("connect_error", (error) => {
+    if (error.data?.code) {
+      socket.disconnect();
+      showError(error.data.code);
+    } else {
+      show(document.body.dataset.state, "error.network");
+    }
+  });
+  socket.on("connect", async () => {
+    const reply = await socket.timeout(10000).emitWithAck("hello", {});
+    if (!reply.ok) return showError(reply.error.code);
+    me = reply;
+    $("status").hidden = true;
+    consult = reply.consult;
+    renderAppointment();
+    if (consult.state === "waiting") show("waiting");
+    else if (consult.state === "live") joinCall();
+    else if (document.body.dataset.state === "connecting") show("check");
+  });
+  socket.on("consult:state", ({ consult: next }) => onConsult(next));
+  socket.on("consult:ended", finish);
+  socket.on("session:replaced", () => {
+    leaveCall();
+    socket.disconnect();
+    show("none", "replaced.body");
+  });
+  socket.on("participant:media", ({ audio, video }) => {
+    const notes = [!audio && t("call.remote_muted"), !video && t("call.remote_camera_off")].filter(Boolean);
+    $("remote-media").hidden = notes.length === 0;
+    $("remote-media").textContent = notes.join(" · ");
+  });
+}
+
+function wireControls() {
+  $("consent").addEventListener("change", () => ($("enter").disabled = !$("consent").checked));
+  $("enter").addEventListener("click", async () => {
+    $("enter").disabled = true;
+    const reply = await socket.timeout(10000).emitWithAck("lobby:check_in", { consent: true });
+    if (!reply.ok) return showError(reply.error.code);
+    onConsult(reply.consult);
+    if (reply.consult.state === "waiting") show("waiting");
+  });
+  $("mute").addEventListener("click", () => {
+    audioOn = !audioOn;
+    session?.setAudio(audioOn);
+    $("mute").dataset.i18n = audioOn ? "call.mute" : "call.unmute";
+    $("mute").setAttribute("aria-pressed", String(!audioOn));
+    applyTranslations($("call"));
+    socket.emit("media:state", { audio: audioOn, video: videoOn });
+  });
+  $("camera").addEventListener("click", () => {
+    videoOn = !videoOn;
+    session?.setVideo(videoOn);
+    $("camera").dataset.i18n = videoOn ? "call.camera_off" : "call.camera_on";
+    $("camera").setAttribute("aria-pressed", String(!videoOn));
+    applyTranslations($("call"));
+    socket.emit("media:state", { audio: audioOn, video: videoOn });
+  });
+  $("hang-up").addEventListener("click", async () => {
+    leaveCall();
+    show("left");
+    await socket.timeout(5000).emitWithAck("consult:leave", {});
+  });
+  $("rejoin").addEventListener("click", () => {
+    show("call");
+    joinCall();
+  });
+}
+
+applyTranslations();
+installLanguageSwitch($("lang"), renderAppointment);
+wireControls();
+if (!token) {
+  showError("auth_invalid");
+} else {
+  prepareDevices();
+  connect();
+}
