@@ -38,7 +38,9 @@ class Harness:
 
     async def login(self, password: str = NURSE_PASSWORD) -> str:
         async with aiohttp.ClientSession() as http:
-            response = await http.post(f"{self.url}/api/session", json={"username": "enfermera", "password": password})
+            response = await http.post(
+                f"{self.url}/api/session", json={"username": "enfermera", "password": password}
+            )
             assert response.status == 200, await response.text()
             return response.cookies["tc_session"].value
 

@@ -32,7 +32,10 @@ async def test_patient_and_nurse_exchange_media_through_the_server(harness: Harn
 
         # Before admission the patient may not send or receive media.
         early = await join_call(patient, MediaClient(RED))
-        assert early == {"ok": False, "error": {"code": "invalid_state", "message": early["error"]["message"]}}
+        assert early == {
+            "ok": False,
+            "error": {"code": "invalid_state", "message": early["error"]["message"]},
+        }
 
         admitted = await nurse.call("lobby:admit", {"consult_id": harness.consult_id})
         assert admitted["ok"] and admitted["consult"]["state"] == "live"

@@ -54,11 +54,30 @@ async def connect_client(
     async def any_event(event: str, data: Any = None) -> None:
         await log.record(event, data)
 
+    @client.on("connect_error")
+    async def refused(data: Any = None) -> None:
+        await log.record("connect_error", data)
+
     headers = {"Cookie": f"tc_session={cookie}"} if cookie else {}
-    await client.connect(
-        url, auth={"token": token} if token else None, headers=headers, transports=["websocket"], wait_timeout=10
-    )
+    try:
+        await client.connect(
+            url,
+            auth={"token": token} if token else None,
+            headers=headers,
+            transports=["websocket"],
+            wait_timeout=10,
+        )
+    except socketio.exceptions.ConnectionError as error:
+        raise ConnectionRefused(log.named("connect_error")) from error
     return client, log
+
+
+class ConnectionRefused(Exception):
+    """The server refused the connection; ``errors`` holds what it said (``connect_error`` data)."""
+
+    def __init__(self, errors: list[Any]) -> None:
+        super().__init__(errors)
+        self.errors = errors
 
 
 class ColorTrack(VideoStreamTrack):
@@ -119,7 +138,9 @@ class MediaClient:
     async def accept(self, answer: dict[str, str]) -> None:
         await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
 
-    async def wait_for_media(self, video_frames: int = 20, audio_frames: int = 20, timeout: float = 30) -> None:
+    async def wait_for_media(
+        self, video_frames: int = 20, audio_frames: int = 20, timeout: float = 30
+    ) -> None:
         async def enough() -> None:
             while self.received.video_frames < video_frames or self.received.audio_frames < audio_frames:
                 await asyncio.sleep(0.05)

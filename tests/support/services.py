@@ -67,7 +67,9 @@ _FIELDS: dict[str, Callable[[str], re.Match[str] | None]] = {
 }
 
 
-def start_demo_server(data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60) -> DemoServer:
+def start_demo_server(
+    data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60
+) -> DemoServer:
     """Run ``teleconsulta serve --demo`` exactly as the README says, and read what it prints."""
     env = {
         **os.environ,
