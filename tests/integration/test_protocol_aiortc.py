@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import aiohttp
 
 from tests.integration.conftest import Harness
@@ -67,7 +69,7 @@ async def test_patient_and_nurse_exchange_media_through_the_server(harness: Harn
     kinds = [event.kind.value for event in log]
     assert kinds[:3] == ["created", "checked_in", "admitted"]
     assert kinds.count("joined") == 2 and kinds.count("left") == 2 and kinds[-1] == "ended"
-    assert all(earlier.at <= later.at for earlier, later in zip(log, log[1:], strict=False))
+    assert all(earlier.at <= later.at for earlier, later in itertools.pairwise(log))
 
     async with aiohttp.ClientSession() as http:
         cookie = await harness.login()

@@ -30,7 +30,7 @@ def test_another_key_or_a_changed_payload_is_invalid() -> None:
     with pytest.raises(TokenError) as caught:
         tokens.verify(b"x" * 32, token, now=1_500)
     assert caught.value.code is TokenErrorCode.INVALID
-    version, payload, signature = token.split(".")
+    version, _payload, signature = token.split(".")
     other = tokens.issue(KEY, JoinClaims("c-2", "p-1", Role.NURSE, 1_000, 2_000, "jti-1")).split(".")[1]
     with pytest.raises(TokenError):
         tokens.verify(KEY, f"{version}.{other}.{signature}", now=1_500)
