@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs everything the tests need (Debian packages, .venv, npm assets) and runs the whole
+# suite: linters, type checks, unit, integration and real-browser end-to-end tests.
+# Extra arguments go to pytest (e.g. -k consult).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/_setup.sh
+apt_install chromium redis-server postgresql coturn iproute2 nftables
+setup_python "[test]"
+setup_assets
+
+echo "==> ruff"
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+echo "==> mypy"
+.venv/bin/mypy
+echo "==> hadolint"
+.venv/bin/hadolint Dockerfile
+echo "==> pytest"
+exec .venv/bin/python -m pytest "$@"

@@ -1,0 +1,31 @@
+"""The image, the README and the CLI run the same entry point."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+
+from tests.support.services import ROOT
+
+
+def _dockerfile_command() -> list[str]:
+    text = (ROOT / "Dockerfile").read_text()
+    entrypoint = json.loads(re.findall(r"^ENTRYPOINT (\[.*\])$", text, re.MULTILINE)[-1])
+    command = json.loads(re.findall(r"^CMD (\[.*\])$", text, re.MULTILINE)[-1])
+    return [*entrypoint, *command]
+
+
+def test_the_image_runs_the_same_entry_point_as_the_readme() -> None:
+    readme = (ROOT / "README.md").read_text()
+    start = (ROOT / "scripts" / "start.sh").read_text()
+    assert "bash scripts/start.sh" in readme and "bash scripts/test.sh" in readme
+    assert _dockerfile_command() == ["teleconsulta", "serve"]
+    assert re.search(r"^exec \.venv/bin/teleconsulta serve --demo", start, re.MULTILINE)
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts == {"teleconsulta": "web.cli:main"}
+    assert "from web.cli import main" in (ROOT / "web" / "__main__.py").read_text()
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
