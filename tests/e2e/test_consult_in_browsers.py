@@ -64,6 +64,27 @@ async def wait_for_media_growth(page: Page) -> None:
     assert size[0] > 0 and size[1] > 0
 
 
+SELECTED_PATH = """
+async () => {
+  const pc = window.teleconsultaDebug.peerConnection();
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((r) => {
+    if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
+  });
+  const remote = pair && stats.get(pair.remoteCandidateId);
+  return remote ? { address: remote.address, port: remote.port, answer: pc.remoteDescription.sdp } : null;
+}
+"""
+
+
+async def media_path(page: Page) -> tuple[str, int]:
+    """The remote end of the page's selected ICE path, checked to be one the server offered."""
+    path = await poll(page, SELECTED_PATH, lambda p: p is not None)
+    assert f" {path['address']} {path['port']} typ " in path["answer"], "the media path is not the server"
+    return path["address"], path["port"]
+
+
 async def shot(page: Page, name: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     await page.screenshot(path=str(Path(ARTIFACTS / f"{name}.png")), full_page=True)
@@ -115,6 +136,8 @@ async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, bro
     await wait_for_media_growth(patient)
     await wait_for_media_growth(nurse)
     await shot(nurse, "nurse-call")
+    # Each browser's media goes to its own peer on our server: there is no direct path between them.
+    assert await media_path(patient) != await media_path(nurse)
 
     # Mute and camera off reach the other side.
     await patient.click("#mute")
