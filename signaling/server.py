@@ -63,6 +63,8 @@ class SignalingSettings:
     events_per_second: float = 20.0
     event_burst: float = 60.0
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    ice_transport_policy: str = "all"
+    """``relay`` makes browsers use TURN only (for sites that must hide client addresses)."""
     cors_allowed_origins: list[str] | None = None
     """``None`` accepts only same-origin browser connections (python-socketio's default check)."""
 
@@ -282,6 +284,7 @@ class SignalingServer:
             "role": connection.role.value,
             "display_name": connection.display_name,
             "ice_servers": self._ice_servers_for(connection.participant_id),
+            "ice_transport_policy": self._settings.ice_transport_policy,
             "server_time": self._clock().isoformat(),
             "consult": None,
         }

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from media.backend import MediaBackend
 from media.ice import IceSettings, restrict_host_addresses
 from media.relay import RelayBackend
+from media.turn import TurnSettings, turn_credentials
 from records.db import create_engine, create_schema
 from records.session_logs import SessionLogArchive
 from rooms.roles import STAFF_ROLES
@@ -60,7 +61,18 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     engine = create_engine(settings.database_url)
     archive = SessionLogArchive(engine)
     media = RelayBackend(IceSettings(host_addresses=settings.media_host_addresses))
-    browser_ice = [server.to_browser() for server in settings.browser_ice_servers]
+    turn = (
+        TurnSettings(settings.turn_urls, settings.turn_secret, settings.turn_ttl_seconds)
+        if settings.turn_urls
+        else None
+    )
+
+    def ice_servers_for(participant_id: str) -> list[dict[str, object]]:
+        """Configured STUN/TURN servers plus, with TURN, fresh credentials for this participant."""
+        servers = list(settings.browser_ice_servers)
+        if turn is not None:
+            servers.append(turn_credentials(turn, participant_id, clock().timestamp()))
+        return [server.to_browser() for server in servers]
 
     async def archive_log(consult_id: str, events: list[SessionEvent]) -> None:
         await archive.store(consult_id, events)
@@ -68,8 +80,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     signaling = SignalingServer(
         stores=stores,
         media=media,
-        settings=SignalingSettings(token_key=settings.secret_key),
-        ice_servers_for=lambda _participant: browser_ice,
+        settings=SignalingSettings(
+            token_key=settings.secret_key, ice_transport_policy=settings.ice_transport_policy
+        ),
+        ice_servers_for=ice_servers_for,
         on_consult_ended=archive_log,
         clock=clock,
     )

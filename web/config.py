@@ -26,6 +26,10 @@ class Settings:
     secret_key_is_ephemeral: bool = True
     database_url: str = "sqlite+aiosqlite:///data/teleconsulta.sqlite3"
     browser_ice_servers: tuple[IceServer, ...] = ()
+    turn_urls: tuple[str, ...] = ()
+    turn_secret: bytes = field(default=b"", repr=False)
+    turn_ttl_seconds: int = 900
+    ice_transport_policy: str = "all"
     media_host_addresses: tuple[str, ...] = ()
     session_hours: float = 12.0
     log_level: str = "INFO"
@@ -52,12 +56,31 @@ class Settings:
             secret_key_is_ephemeral=not secret,
             database_url=env.get("TC_DATABASE_URL", defaults.database_url),
             browser_ice_servers=_ice_servers(env.get("TC_ICE_SERVERS", "")),
+            turn_urls=_turn_urls(env),
+            turn_secret=env.get("TC_TURN_SECRET", "").encode(),
+            turn_ttl_seconds=_int(env, "TC_TURN_TTL_SECONDS", defaults.turn_ttl_seconds),
+            ice_transport_policy=_policy(env.get("TC_ICE_TRANSPORT_POLICY", "all")),
             media_host_addresses=tuple(
                 a.strip() for a in env.get("TC_MEDIA_HOST_ADDRESSES", "").split(",") if a.strip()
             ),
             session_hours=float(env.get("TC_SESSION_HOURS", defaults.session_hours)),
             log_level=env.get("TC_LOG_LEVEL", defaults.log_level).upper(),
         )
+
+
+def _turn_urls(env: Mapping[str, str]) -> tuple[str, ...]:
+    urls = tuple(u.strip() for u in env.get("TC_TURN_URLS", "").split(",") if u.strip())
+    if urls and not env.get("TC_TURN_SECRET"):
+        raise ConfigError("TC_TURN_URLS needs TC_TURN_SECRET (coturn's static-auth-secret)")
+    if any(not u.startswith(("turn:", "turns:")) for u in urls):
+        raise ConfigError("TC_TURN_URLS entries must start with turn: or turns:")
+    return urls
+
+
+def _policy(value: str) -> str:
+    if value not in ("all", "relay"):
+        raise ConfigError("TC_ICE_TRANSPORT_POLICY must be 'all' or 'relay'")
+    return value
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:

@@ -2,92 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+from playwright.async_api import Browser, expect
 
-from playwright.async_api import Browser, Page, expect
-
-from tests.support.services import ROOT, DemoServer
-
-ARTIFACTS = ROOT / "test-artifacts"
-
-INBOUND = """
-async () => {
-  const pc = window.teleconsultaDebug.peerConnection();
-  if (!pc) return null;
-  const result = { framesDecoded: 0, audioPackets: 0 };
-  (await pc.getStats()).forEach((r) => {
-    if (r.type === "inbound-rtp" && r.kind === "video") result.framesDecoded += r.framesDecoded ?? 0;
-    if (r.type === "inbound-rtp" && r.kind === "audio") result.audioPackets += r.packetsReceived ?? 0;
-  });
-  return result;
-}
-"""
-
-
-async def poll(page: Page, script: str, condition: Callable[[Any], bool], timeout: float = 30) -> Any:
-    """Evaluate ``script`` until ``condition`` holds.
-
-    The pages' CSP forbids eval, which Playwright's ``wait_for_function`` relies on.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await page.evaluate(script)
-        if condition(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met in {timeout} s; last value {value!r}")
-        await asyncio.sleep(0.25)
-
-
-async def wait_for_media_growth(page: Page) -> None:
-    """Wait until decoded frames and audio packets are flowing and still growing."""
-    first = await poll(
-        page, INBOUND, lambda s: s is not None and s["framesDecoded"] > 10 and s["audioPackets"] > 10
-    )
-    await poll(
-        page,
-        INBOUND,
-        lambda s: (
-            s["framesDecoded"] > first["framesDecoded"] + 10
-            and s["audioPackets"] > first["audioPackets"] + 10
-        ),
-    )
-    size = await poll(
-        page,
-        "[document.getElementById('remote').videoWidth, document.getElementById('remote').videoHeight]",
-        lambda v: v[0] > 0 and v[1] > 0,
-    )
-    assert size[0] > 0 and size[1] > 0
-
-
-SELECTED_PATH = """
-async () => {
-  const pc = window.teleconsultaDebug.peerConnection();
-  const stats = await pc.getStats();
-  let pair = null;
-  stats.forEach((r) => {
-    if (r.type === "transport" && r.selectedCandidatePairId) pair = stats.get(r.selectedCandidatePairId);
-  });
-  const remote = pair && stats.get(pair.remoteCandidateId);
-  return remote ? { address: remote.address, port: remote.port, answer: pc.remoteDescription.sdp } : null;
-}
-"""
-
-
-async def media_path(page: Page) -> tuple[str, int]:
-    """The remote end of the page's selected ICE path, checked to be one the server offered."""
-    path = await poll(page, SELECTED_PATH, lambda p: p is not None)
-    assert f" {path['address']} {path['port']} typ " in path["answer"], "the media path is not the server"
-    return path["address"], path["port"]
-
-
-async def shot(page: Page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(Path(ARTIFACTS / f"{name}.png")), full_page=True)
+from tests.e2e.pages import media_path, poll, shot, wait_for_media_growth
+from tests.support.services import DemoServer
 
 
 async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, browser: Browser) -> None:

@@ -97,7 +97,7 @@ async function openCall(consult) {
     return setStatus("error.devices");
   }
   $("local").srcObject = devices.stream;
-  session = new MediaSession(socket, me.ice_servers, devices.stream, (stream) => ($("remote").srcObject = stream));
+  session = new MediaSession(socket, me, devices.stream, (stream) => ($("remote").srcObject = stream));
   try {
     await session.start();
   } catch (error) {

@@ -56,7 +56,7 @@ async function joinCall() {
   if (session || !devices) return;
   show("call");
   $("local").srcObject = devices.stream;
-  session = new MediaSession(socket, me.ice_servers, devices.stream, (stream) => {
+  session = new MediaSession(socket, me, devices.stream, (stream) => {
     $("remote").srcObject = stream;
   });
   try {

@@ -16,12 +16,12 @@ function waitForGathering(pc) {
 }
 
 export class MediaSession {
-  constructor(socket, iceServers, localStream, onRemoteStream) {
+  constructor(socket, { ice_servers: iceServers, ice_transport_policy: iceTransportPolicy }, localStream, onRemoteStream) {
     this.socket = socket;
     this.localStream = localStream;
     this.remoteStream = new MediaStream();
     this.onRemoteStream = onRemoteStream;
-    this.pc = new RTCPeerConnection({ iceServers, bundlePolicy: "max-bundle" });
+    this.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
     this.pendingCandidates = [];
     this.answered = false;
     this.offerSent = false;
