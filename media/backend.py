@@ -7,6 +7,7 @@ nothing of appointments, roles or notes.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal, Protocol
@@ -41,6 +42,28 @@ class MediaError(Exception):
         super().__init__(message)
         self.code = code
         self.message = message
+
+
+class MediaEventKind(StrEnum):
+    CONNECTION = "connection"
+    """``data``: ``{"state": "connecting"|"connected"|"failed"|"closed"}``."""
+
+
+@dataclass(frozen=True, slots=True)
+class MediaEvent:
+    """Something the media plane noticed that signaling should pass on (plain data, picklable)."""
+
+    room_id: str
+    participant_id: str
+    kind: MediaEventKind
+    data: Mapping[str, object]
+
+
+MediaListener = Callable[[MediaEvent], Awaitable[None]]
+
+
+async def ignore_events(_: MediaEvent) -> None:
+    """The listener for a backend whose events nobody needs (tools, benchmarks)."""
 
 
 class MediaBackend(Protocol):

@@ -23,7 +23,16 @@ from aiortc.sdp import candidate_from_sdp
 from av.frame import Frame
 from av.packet import Packet
 
-from media.backend import IceCandidate, MediaError, MediaErrorCode, SessionDescription
+from media.backend import (
+    IceCandidate,
+    MediaError,
+    MediaErrorCode,
+    MediaEvent,
+    MediaEventKind,
+    MediaListener,
+    SessionDescription,
+    ignore_events,
+)
 from media.ice import IceSettings
 
 logger = logging.getLogger(__name__)
@@ -79,8 +88,9 @@ class _Room:
 
 
 class RelayBackend:
-    def __init__(self, ice: IceSettings) -> None:
+    def __init__(self, ice: IceSettings, listener: MediaListener = ignore_events) -> None:
         self._ice = ice
+        self._listener = listener
         self._relay = MediaRelay()
         self._rooms: dict[str, _Room] = {}
 
@@ -102,8 +112,14 @@ class RelayBackend:
 
         @connection.on("connectionstatechange")
         async def on_state() -> None:
-            logger.info("peer %s in room %s is %s", participant_id, room_id, connection.connectionState)
-            if connection.connectionState == "failed" and room.peers.get(participant_id) is peer:
+            state = connection.connectionState
+            logger.info("peer %s in room %s is %s", participant_id, room_id, state)
+            if room.peers.get(participant_id) is not peer:
+                return
+            await self._listener(
+                MediaEvent(room_id, participant_id, MediaEventKind.CONNECTION, {"state": state})
+            )
+            if state == "failed":
                 await self.disconnect(room_id, participant_id)
 
         try:

@@ -21,7 +21,14 @@ import socketio
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from media.backend import IceCandidate, MediaBackend, MediaError, SessionDescription
+from media.backend import (
+    IceCandidate,
+    MediaBackend,
+    MediaError,
+    MediaEvent,
+    MediaEventKind,
+    SessionDescription,
+)
 from rooms import consult as rules
 from rooms.consult import Actor, Consult, ConsultState, RuleViolation, Transition
 from rooms.roles import STAFF_ROLES, Action, Role, may
@@ -143,6 +150,15 @@ class SignalingServer:
         await self.sio.emit("server:shutdown", {"retry_after_s": 2})
         for sid in list(self._registry.by_sid):
             await self.sio.disconnect(sid)
+
+    async def on_media_event(self, event: MediaEvent) -> None:
+        """Pass what the media plane noticed to the consult's pages."""
+        if event.kind is MediaEventKind.CONNECTION:
+            await self.sio.emit(
+                "media:connection",
+                {"participant_id": event.participant_id, "state": event.data.get("state")},
+                room=consult_room(event.room_id),
+            )
 
     # -- connection life cycle -------------------------------------------------------------
 

@@ -2,4 +2,5 @@ import sys
 
 from web.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # media workers are spawned processes that import this module again
+    sys.exit(main())

@@ -15,10 +15,11 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from media.backend import MediaBackend
+from media.backend import MediaBackend, MediaEvent
 from media.ice import IceSettings, restrict_host_addresses
 from media.relay import RelayBackend
 from media.turn import TurnSettings, turn_credentials
+from media.workers import WorkerPool
 from records.db import create_engine, create_schema
 from records.session_logs import SessionLogArchive
 from rooms.roles import STAFF_ROLES
@@ -60,7 +61,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     stores = memory_stores()
     engine = create_engine(settings.database_url)
     archive = SessionLogArchive(engine)
-    media = RelayBackend(IceSettings(host_addresses=settings.media_host_addresses))
+    ice = IceSettings(host_addresses=settings.media_host_addresses)
+
+    async def media_events(event: MediaEvent) -> None:
+        await signaling.on_media_event(event)
+
+    media: MediaBackend | WorkerPool = (
+        WorkerPool(settings.media_workers, RelayBackend, ice, media_events)
+        if settings.media_workers > 0
+        else RelayBackend(ice, media_events)
+    )
     turn = (
         TurnSettings(settings.turn_urls, settings.turn_secret, settings.turn_ttl_seconds)
         if settings.turn_urls
@@ -118,6 +128,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     await create_schema(services.engine)
+    if isinstance(services.media, WorkerPool):
+        await services.media.start()
     yield
     await services.signaling.shutdown()
     await services.media.close()

@@ -6,6 +6,7 @@ Every variable is documented in docs/operations.md; nothing else reads the envir
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class Settings:
     turn_ttl_seconds: int = 900
     ice_transport_policy: str = "all"
     media_host_addresses: tuple[str, ...] = ()
+    media_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
+    """Media worker processes; 0 runs media inside the main process."""
     session_hours: float = 12.0
     log_level: str = "INFO"
 
@@ -63,6 +66,7 @@ class Settings:
             media_host_addresses=tuple(
                 a.strip() for a in env.get("TC_MEDIA_HOST_ADDRESSES", "").split(",") if a.strip()
             ),
+            media_workers=_int(env, "TC_MEDIA_WORKERS", defaults.media_workers),
             session_hours=float(env.get("TC_SESSION_HOURS", defaults.session_hours)),
             log_level=env.get("TC_LOG_LEVEL", defaults.log_level).upper(),
         )

@@ -137,6 +137,14 @@ function connect() {
     setState(session ? "call" : "queue");
     renderQueue();
   });
+  socket.on("media:connection", ({ participant_id, state }) => {
+    if (participant_id === me?.participant_id && state === "failed" && session && active) {
+      const consult = active;
+      session.close();
+      session = null;
+      openCall(consult);
+    }
+  });
   socket.on("queue:update", ({ consults }) => {
     queue = consults;
     renderQueue();

@@ -110,6 +110,13 @@ function connect() {
   });
   socket.on("consult:state", ({ consult: next }) => onConsult(next));
   socket.on("consult:ended", finish);
+  socket.on("media:connection", ({ participant_id, state }) => {
+    // The server lost this page's media (e.g. a media worker restarted): connect it again.
+    if (participant_id === me?.participant_id && state === "failed" && session) {
+      leaveCall();
+      joinCall();
+    }
+  });
   socket.on("session:replaced", () => {
     leaveCall();
     socket.disconnect();

@@ -1,0 +1,311 @@
+"""Media in worker processes: one Python process uses about one core, so rooms are spread over
+several processes, each owning whole rooms.
+
+The pool is itself a :class:`MediaBackend`: signaling calls it exactly as it would call an
+in-process backend, and the pool routes each call to the worker that owns the call's room. A
+worker runs an ordinary backend built by a picklable factory; requests, replies and media events
+cross a ``multiprocessing`` pipe as small tuples. This is also the seam for media on other
+machines: only the transport would change.
+
+If a worker dies, its pending calls fail with ``media_unavailable``, every participant it served
+gets a ``failed`` connection event (so their pages reconnect), and a fresh worker takes its place.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any
+
+from media.backend import (
+    IceCandidate,
+    MediaBackend,
+    MediaError,
+    MediaErrorCode,
+    MediaEvent,
+    MediaEventKind,
+    MediaListener,
+    SessionDescription,
+)
+from media.ice import IceSettings, restrict_host_addresses
+
+logger = logging.getLogger(__name__)
+
+BackendFactory = Callable[[IceSettings, MediaListener], MediaBackend]
+"""Builds the backend inside a worker; must be a module-level function so it can be pickled."""
+
+_CLOSE = "close"
+
+
+@dataclass
+class _Worker:
+    index: int
+    process: BaseProcess
+    pipe: Connection
+    rooms: dict[str, set[str]] = field(default_factory=dict)
+    pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
+
+
+class WorkerPool:
+    def __init__(
+        self,
+        count: int,
+        factory: BackendFactory,
+        ice: IceSettings,
+        listener: MediaListener,
+        shutdown_seconds: float = 5.0,
+    ) -> None:
+        if count < 1:
+            raise ValueError("a worker pool needs at least one worker")
+        self._count = count
+        self._factory = factory
+        self._ice = ice
+        self._listener = listener
+        self._context = multiprocessing.get_context("spawn")
+        self._workers: list[_Worker] = []
+        self._owner: dict[str, _Worker] = {}
+        self._ids = itertools.count(1)
+        self._closing = False
+        self._shutdown_seconds = shutdown_seconds
+
+    @property
+    def worker_pids(self) -> list[int]:
+        return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    async def start(self) -> None:
+        for index in range(self._count):
+            self._workers.append(self._spawn(index))
+
+    # -- MediaBackend -------------------------------------------------------------------------
+
+    async def connect(
+        self, room_id: str, participant_id: str, offer: SessionDescription
+    ) -> SessionDescription:
+        worker = self._owner.get(room_id) or self._assign(room_id)
+        try:
+            sdp, kind = await self._call(worker, "connect", room_id, participant_id, offer.sdp, offer.type)
+        except MediaError:
+            if not worker.rooms.get(room_id):
+                self._release(room_id)
+            raise
+        worker.rooms.setdefault(room_id, set()).add(participant_id)
+        return SessionDescription(sdp=sdp, type=kind)
+
+    async def add_candidate(self, room_id: str, participant_id: str, candidate: IceCandidate) -> None:
+        worker = self._owner.get(room_id)
+        if worker is None:
+            raise MediaError(MediaErrorCode.NOT_PUBLISHING, "There is no media connection to add it to.")
+        await self._call(
+            worker,
+            "add_candidate",
+            room_id,
+            participant_id,
+            candidate.candidate,
+            candidate.sdp_mid,
+            candidate.sdp_mline_index,
+        )
+
+    async def disconnect(self, room_id: str, participant_id: str) -> None:
+        worker = self._owner.get(room_id)
+        if worker is None:
+            return
+        await self._call(worker, "disconnect", room_id, participant_id)
+        participants = worker.rooms.get(room_id, set())
+        participants.discard(participant_id)
+        if not participants:
+            self._release(room_id)
+
+    async def close_room(self, room_id: str) -> None:
+        worker = self._owner.get(room_id)
+        if worker is None:
+            return
+        await self._call(worker, "close_room", room_id)
+        self._release(room_id)
+
+    async def close(self) -> None:
+        """Close every worker's peers and stop the workers, forcibly after ``shutdown_seconds``."""
+        self._closing = True
+        for worker in self._workers:
+            try:
+                worker.pipe.send((_CLOSE,))
+            except (BrokenPipeError, OSError):
+                pass
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._shutdown_seconds
+        for worker in self._workers:
+            remaining = max(0.1, deadline - loop.time())
+            await asyncio.to_thread(worker.process.join, remaining)
+            if worker.process.is_alive():
+                worker.process.kill()
+                await asyncio.to_thread(worker.process.join, 2)
+            self._forget(worker)
+
+    # -- routing --------------------------------------------------------------------------------
+
+    def _assign(self, room_id: str) -> _Worker:
+        worker = min(self._workers, key=lambda w: (len(w.rooms), w.index))
+        self._owner[room_id] = worker
+        worker.rooms.setdefault(room_id, set())
+        return worker
+
+    def _release(self, room_id: str) -> None:
+        worker = self._owner.pop(room_id, None)
+        if worker is not None:
+            worker.rooms.pop(room_id, None)
+
+    async def _call(self, worker: _Worker, method: str, *args: object) -> Any:
+        if self._closing:
+            raise MediaError(MediaErrorCode.UNAVAILABLE, "The media server is shutting down.")
+        request_id = next(self._ids)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        worker.pending[request_id] = future
+        try:
+            worker.pipe.send((method, request_id, args))
+        except (BrokenPipeError, OSError):
+            worker.pending.pop(request_id, None)
+            raise MediaError(MediaErrorCode.UNAVAILABLE, "The media server is unavailable.") from None
+        return await future
+
+    # -- worker life cycle ----------------------------------------------------------------------
+
+    def _spawn(self, index: int) -> _Worker:
+        parent_end, child_end = self._context.Pipe(duplex=True)
+        process = self._context.Process(
+            target=_worker_main,
+            args=(child_end, self._factory, self._ice),
+            name=f"teleconsulta-media-{index}",
+            daemon=True,
+        )
+        process.start()
+        child_end.close()
+        worker = _Worker(index, process, parent_end)
+        loop = asyncio.get_running_loop()
+        loop.add_reader(parent_end.fileno(), self._on_readable, worker)
+        return worker
+
+    def _on_readable(self, worker: _Worker) -> None:
+        try:
+            message = worker.pipe.recv()
+        except (EOFError, OSError):
+            asyncio.get_running_loop().create_task(self._on_worker_lost(worker))
+            return
+        kind = message[0]
+        if kind == "reply":
+            _, request_id, result = message
+            future = worker.pending.pop(request_id, None)
+            if future is not None and not future.done():
+                future.set_result(result)
+        elif kind == "error":
+            _, request_id, code, text = message
+            future = worker.pending.pop(request_id, None)
+            if future is not None and not future.done():
+                future.set_exception(MediaError(MediaErrorCode(code), text))
+        elif kind == "event":
+            asyncio.get_running_loop().create_task(self._deliver(message[1]))
+
+    async def _deliver(self, event: MediaEvent) -> None:
+        await self._listener(event)
+
+    async def _on_worker_lost(self, worker: _Worker) -> None:
+        self._forget(worker)
+        if self._closing or worker not in self._workers:
+            return
+        logger.error(
+            "media worker %d exited with %s; starting a new one", worker.index, worker.process.exitcode
+        )
+        lost = [(room, participant) for room, people in worker.rooms.items() for participant in people]
+        for room_id in list(worker.rooms):
+            self._release(room_id)
+        self._workers[self._workers.index(worker)] = self._spawn(worker.index)
+        for room_id, participant_id in lost:
+            await self._listener(
+                MediaEvent(room_id, participant_id, MediaEventKind.CONNECTION, {"state": "failed"})
+            )
+
+    def _forget(self, worker: _Worker) -> None:
+        try:
+            asyncio.get_running_loop().remove_reader(worker.pipe.fileno())
+        except (OSError, ValueError):
+            pass
+        for future in worker.pending.values():
+            if not future.done():
+                future.set_exception(
+                    MediaError(MediaErrorCode.UNAVAILABLE, "The media server is unavailable.")
+                )
+        worker.pending.clear()
+        worker.pipe.close()
+
+
+# -- inside a worker process --------------------------------------------------------------------
+
+
+def _worker_main(pipe: Connection, factory: BackendFactory, ice: IceSettings) -> None:
+    # The parent owns SIGINT/SIGTERM handling and closes workers through the pipe.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if ice.host_addresses:
+        restrict_host_addresses(ice.host_addresses)
+    asyncio.run(_serve(pipe, factory, ice))
+
+
+async def _serve(pipe: Connection, factory: BackendFactory, ice: IceSettings) -> None:
+    loop = asyncio.get_running_loop()
+    closed = asyncio.Event()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def send_event(event: MediaEvent) -> None:
+        pipe.send(("event", event))
+
+    backend = factory(ice, send_event)
+
+    async def handle(method: str, request_id: int, args: tuple[Any, ...]) -> None:
+        try:
+            result = await _dispatch(backend, method, args)
+            pipe.send(("reply", request_id, result))
+        except MediaError as error:
+            pipe.send(("error", request_id, error.code.value, error.message))
+        except Exception as error:
+            logger.exception("media worker call %s failed", method)
+            pipe.send(("error", request_id, MediaErrorCode.UNAVAILABLE.value, type(error).__name__))
+
+    def on_readable() -> None:
+        try:
+            message = pipe.recv()
+        except (EOFError, OSError):
+            closed.set()  # the parent is gone
+            return
+        if message[0] == _CLOSE:
+            closed.set()
+            return
+        task = loop.create_task(handle(*message))
+        tasks.add(task)
+        task.add_done_callback(tasks.discard)
+
+    loop.add_reader(pipe.fileno(), on_readable)
+    await closed.wait()
+    loop.remove_reader(pipe.fileno())
+    await backend.close()
+
+
+async def _dispatch(backend: MediaBackend, method: str, args: tuple[Any, ...]) -> object:
+    if method == "connect":
+        room_id, participant_id, sdp, kind = args
+        answer = await backend.connect(room_id, participant_id, SessionDescription(sdp=sdp, type=kind))
+        return (answer.sdp, answer.type)
+    if method == "add_candidate":
+        room_id, participant_id, text, mid, index = args
+        await backend.add_candidate(room_id, participant_id, IceCandidate(text, mid, index))
+        return None
+    if method == "disconnect":
+        await backend.disconnect(*args)
+        return None
+    if method == "close_room":
+        await backend.close_room(*args)
+        return None
+    raise ValueError(f"unknown media call {method!r}")

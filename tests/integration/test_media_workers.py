@@ -1,0 +1,107 @@
+"""Media in worker processes: rooms spread over workers, a dead worker is replaced, close is prompt."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from collections.abc import AsyncIterator
+
+import aioice.ice
+import pytest
+
+from media.backend import MediaError, MediaEvent, SessionDescription
+from media.ice import IceSettings, restrict_host_addresses
+from media.relay import RelayBackend
+from media.workers import WorkerPool
+from tests.support.clients import MediaClient
+
+ICE = IceSettings(host_addresses=("127.0.0.1",))
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[tuple[WorkerPool, list[MediaEvent]]]:
+    original = aioice.ice.get_host_addresses
+    restrict_host_addresses(["127.0.0.1"])  # for the test's own client peers
+    events: list[MediaEvent] = []
+
+    async def listener(event: MediaEvent) -> None:
+        events.append(event)
+
+    workers = WorkerPool(2, RelayBackend, ICE, listener)
+    await workers.start()
+    try:
+        yield workers, events
+    finally:
+        await workers.close()
+        aioice.ice.get_host_addresses = original
+
+
+async def _connect(pool: WorkerPool, room: str, participant: str, client: MediaClient) -> None:
+    offer = await client.offer()
+    answer = await pool.connect(room, participant, SessionDescription(offer["sdp"], "offer"))
+    await client.accept({"sdp": answer.sdp, "type": answer.type})
+
+
+async def test_rooms_are_spread_over_workers_and_media_flows_through_them(
+    pool: tuple[WorkerPool, list[MediaEvent]],
+) -> None:
+    workers, events = pool
+    clients = {name: MediaClient((200, 40, 40)) for name in ("a1", "a2", "b1", "b2")}
+    try:
+        for name, client in clients.items():
+            await _connect(workers, f"room-{name[0]}", name, client)
+        owners = {room: worker.process.pid for room, worker in workers._owner.items()}
+        assert len(set(owners.values())) == 2, "two rooms should land on two different workers"
+        for client in clients.values():
+            await client.wait_for_media(video_frames=10, audio_frames=10)
+        connected = {e.participant_id for e in events if e.data.get("state") == "connected"}
+        assert connected == set(clients)
+    finally:
+        for client in clients.values():
+            await client.close()
+
+
+async def test_a_dead_worker_fails_its_participants_and_is_replaced(
+    pool: tuple[WorkerPool, list[MediaEvent]],
+) -> None:
+    workers, events = pool
+    client = MediaClient((10, 200, 10))
+    await _connect(workers, "room-x", "x1", client)
+    victim = workers._owner["room-x"].process
+    assert victim.pid is not None
+    os.kill(victim.pid, signal.SIGKILL)
+
+    async def failed() -> None:
+        while not any(e.participant_id == "x1" and e.data.get("state") == "failed" for e in events):
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(failed(), 10)
+    assert victim.pid not in workers.worker_pids and len(workers.worker_pids) == 2
+    await client.close()
+    again = MediaClient((10, 200, 10))
+    await _connect(workers, "room-x", "x1", again)  # the room is served again
+    await again.close()
+
+
+async def test_a_bad_offer_is_refused_by_the_worker_and_the_room_is_not_kept(
+    pool: tuple[WorkerPool, list[MediaEvent]],
+) -> None:
+    workers, _ = pool
+    with pytest.raises(MediaError) as caught:
+        await workers.connect("room-bad", "p", SessionDescription("v=0\r\nnonsense\r\n", "offer"))
+    assert caught.value.code.value == "bad_sdp"
+    assert "room-bad" not in workers._owner
+
+
+async def test_close_stops_every_worker() -> None:
+    async def ignore(_: MediaEvent) -> None:
+        return None
+
+    workers = WorkerPool(2, RelayBackend, ICE, ignore)
+    await workers.start()
+    processes = [w.process for w in workers._workers]
+    await workers.close()
+    assert all(not process.is_alive() for process in processes)
+    with pytest.raises(MediaError):
+        await workers.connect("r", "p", SessionDescription("v=0", "offer"))
