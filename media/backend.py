@@ -47,6 +47,8 @@ class MediaError(Exception):
 class MediaEventKind(StrEnum):
     CONNECTION = "connection"
     """``data``: ``{"state": "connecting"|"connected"|"failed"|"closed"}``."""
+    QUALITY = "quality"
+    """``data``: :meth:`media.quality.QualitySample.to_json`, every few seconds per participant."""
 
 
 @dataclass(frozen=True, slots=True)

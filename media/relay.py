@@ -34,6 +34,7 @@ from media.backend import (
     ignore_events,
 )
 from media.ice import IceSettings
+from media.quality import QualityMeter
 
 logger = logging.getLogger(__name__)
 
@@ -78,6 +79,7 @@ class SwitchableTrack(MediaStreamTrack):
 @dataclass
 class _Peer:
     connection: RTCPeerConnection
+    meter: QualityMeter = field(default_factory=QualityMeter)
     outgoing: list[SwitchableTrack] = field(default_factory=list)
     incoming: dict[str, MediaStreamTrack] = field(default_factory=dict)
 
@@ -88,9 +90,13 @@ class _Room:
 
 
 class RelayBackend:
-    def __init__(self, ice: IceSettings, listener: MediaListener = ignore_events) -> None:
+    def __init__(
+        self, ice: IceSettings, listener: MediaListener = ignore_events, quality_interval: float = 3.0
+    ) -> None:
         self._ice = ice
         self._listener = listener
+        self._quality_interval = quality_interval
+        self._quality_task: asyncio.Task[None] | None = None
         self._relay = MediaRelay()
         self._rooms: dict[str, _Room] = {}
 
@@ -99,6 +105,8 @@ class RelayBackend:
     ) -> SessionDescription:
         if offer.type != "offer":
             raise MediaError(MediaErrorCode.BAD_SDP, "Expected an SDP offer.")
+        if self._quality_task is None:
+            self._quality_task = asyncio.get_running_loop().create_task(self._measure_quality())
         connection = RTCPeerConnection(self._ice.rtc_configuration())
         peer = _Peer(connection)
         room = self._rooms.setdefault(room_id, _Room())
@@ -185,7 +193,23 @@ class RelayBackend:
             await asyncio.gather(*(self._close_peer(peer) for peer in room.peers.values()))
 
     async def close(self) -> None:
+        if self._quality_task is not None:
+            self._quality_task.cancel()
         await asyncio.gather(*(self.close_room(room_id) for room_id in list(self._rooms)))
+
+    async def _measure_quality(self) -> None:
+        """Every few seconds, turn each connected peer's RTCP statistics into a quality sample."""
+        while True:
+            await asyncio.sleep(self._quality_interval)
+            for room_id, room in list(self._rooms.items()):
+                for participant_id, peer in list(room.peers.items()):
+                    if peer.connection.connectionState != "connected":
+                        continue
+                    sample = peer.meter.update(await peer.connection.getStats())
+                    if sample is not None:
+                        await self._listener(
+                            MediaEvent(room_id, participant_id, MediaEventKind.QUALITY, sample.to_json())
+                        )
 
     def _plug_into_others(self, room: _Room, publisher_id: str, track: MediaStreamTrack) -> None:
         for other_id, other in room.peers.items():

@@ -23,6 +23,7 @@ class EventKind(StrEnum):
     JOINED = "joined"
     LEFT = "left"
     ENDED = "ended"
+    MEDIA_QUALITY = "media_quality"
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,7 @@ from media.backend import (
 from rooms import consult as rules
 from rooms.consult import Actor, Consult, ConsultState, RuleViolation, Transition
 from rooms.roles import STAFF_ROLES, Action, Role, may
-from rooms.session_log import SessionEvent
+from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import Stores, VersionConflict
 from rooms.store.commands import ConsultNotFound, execute
 from rooms.tokens import TokenError, verify
@@ -57,6 +57,7 @@ ConsultEndedHook = Callable[[str, list[SessionEvent]], Awaitable[None]]
 IceServersFor = Callable[[str], list[dict[str, object]]]
 
 STAFF_ROOM = "staff"
+QUALITY_LOG_SECONDS = 30.0
 SESSION_COOKIE = "tc_session"
 
 
@@ -122,6 +123,7 @@ class SignalingServer:
         self._on_consult_ended = on_consult_ended
         self._clock = clock
         self._registry = _Registry()
+        self._quality_logged: dict[tuple[str, str], tuple[str, datetime]] = {}
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             client_manager=client_manager,
@@ -153,12 +155,33 @@ class SignalingServer:
 
     async def on_media_event(self, event: MediaEvent) -> None:
         """Pass what the media plane noticed to the consult's pages."""
+        room = consult_room(event.room_id)
         if event.kind is MediaEventKind.CONNECTION:
             await self.sio.emit(
                 "media:connection",
                 {"participant_id": event.participant_id, "state": event.data.get("state")},
-                room=consult_room(event.room_id),
+                room=room,
             )
+        elif event.kind is MediaEventKind.QUALITY:
+            await self.sio.emit(
+                "media:quality", {"participant_id": event.participant_id, **event.data}, room=room
+            )
+            await self._log_quality(event)
+
+    async def _log_quality(self, event: MediaEvent) -> None:
+        """Keep a quality sample in the session log when the level changes, or every 30 s."""
+        now = self._clock()
+        key = (event.room_id, event.participant_id)
+        level = str(event.data.get("level"))
+        last = self._quality_logged.get(key)
+        if last is not None and last[0] == level and (now - last[1]).total_seconds() < QUALITY_LOG_SECONDS:
+            return
+        self._quality_logged[key] = (level, now)
+        detail = {name: str(value) for name, value in event.data.items()}
+        sample = SessionEvent(
+            event.room_id, EventKind.MEDIA_QUALITY, now, event.participant_id, None, None, detail
+        )
+        await self._stores.consults.append_log(event.room_id, [sample])
 
     # -- connection life cycle -------------------------------------------------------------
 
@@ -388,6 +411,8 @@ class SignalingServer:
             room=consult_room(consult_id),
         )
         await self._media.close_room(consult_id)
+        for key in [key for key in self._quality_logged if key[0] == consult_id]:
+            del self._quality_logged[key]
         await self._emit_queue()
         for other in list(self._registry.by_sid.values()):
             if other.consult_id == consult_id:

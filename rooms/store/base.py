@@ -6,6 +6,7 @@ are compare-and-set on its version, so concurrent commands on several nodes cann
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -28,6 +29,9 @@ class ConsultStore(Protocol):
         """Replace the consult if its stored version is ``expected_version`` and append the events."""
 
     async def log(self, consult_id: str) -> list[SessionEvent]: ...
+
+    async def append_log(self, consult_id: str, events: Sequence[SessionEvent]) -> None:
+        """Append observations (e.g. media quality) that change nothing in the consult itself."""
 
     async def open_consults(self) -> list[Consult]:
         """Consults that have not ended, for the staff queue."""

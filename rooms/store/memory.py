@@ -6,6 +6,7 @@ that is what makes compare-and-set here as safe as the Redis implementation's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 
 from rooms.consult import Consult, ConsultState, Transition
@@ -42,6 +43,10 @@ class MemoryConsultStore:
 
     async def log(self, consult_id: str) -> list[SessionEvent]:
         return list(self._logs.get(consult_id, ()))
+
+    async def append_log(self, consult_id: str, events: Sequence[SessionEvent]) -> None:
+        if consult_id in self._logs:
+            self._logs[consult_id].extend(events)
 
     async def open_consults(self) -> list[Consult]:
         return [c for c in self._consults.values() if c.state is not ConsultState.ENDED]

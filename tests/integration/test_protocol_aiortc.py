@@ -51,6 +51,12 @@ async def test_patient_and_nurse_exchange_media_through_the_server(harness: Harn
         assert _is(nurse_media.received.last_rgb, RED), nurse_media.received.last_rgb
         assert _is(patient_media.received.last_rgb, BLUE), patient_media.received.last_rgb
 
+        # Each side's network quality is measured from RTCP and pushed to the pages.
+        for log in (patient_events, nurse_events):
+            quality = await log.wait_for("media:quality", lambda d: d["participant_id"] != "", timeout=20)
+            assert quality["level"] in {"good", "fair", "poor", "bad"}
+            assert quality["bitrate_kbps"] > 0 and quality["loss_pct"] >= 0
+
         muted = await patient.call("media:state", {"audio": False, "video": True})
         assert muted == {"ok": True}
         note = await nurse_events.wait_for("participant:media")
@@ -68,6 +74,8 @@ async def test_patient_and_nurse_exchange_media_through_the_server(harness: Harn
     log = await harness.services.archive.load(harness.consult_id)
     kinds = [event.kind.value for event in log]
     assert kinds[:3] == ["created", "checked_in", "admitted"]
+    assert "media_quality" in kinds
+    kinds = [kind for kind in kinds if kind != "media_quality"]
     assert kinds.count("joined") == 2 and kinds.count("left") == 2 and kinds[-1] == "ended"
     assert all(earlier.at <= later.at for earlier, later in itertools.pairwise(log))
 
@@ -78,7 +86,7 @@ async def test_patient_and_nurse_exchange_media_through_the_server(harness: Harn
         )
         body = await response.json()
     assert body["archived"] is True
-    assert [e["kind"] for e in body["events"]] == kinds
+    assert [e["kind"] for e in body["events"] if e["kind"] != "media_quality"] == kinds
 
 
 async def test_a_reconnecting_patient_rejoins_the_live_call_without_a_new_admission(harness: Harness) -> None:

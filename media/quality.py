@@ -1,0 +1,102 @@
+"""Network quality per participant, from the RTCP-fed statistics of its server-side peer.
+
+Loss is the worse of the two directions: what the server lost of the participant's upload, and
+the fraction the participant's receiver reports lost of what the server sends it. Round-trip time
+comes from those receiver reports; bitrate from the bytes the server received. The level is what
+pages show, and what decides when video steps down to protect audio.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+CLOCK_RATES = {"audio": 48_000, "video": 90_000}
+
+
+class QualityLevel(StrEnum):
+    GOOD = "good"
+    FAIR = "fair"
+    POOR = "poor"
+    BAD = "bad"
+
+
+@dataclass(frozen=True, slots=True)
+class QualitySample:
+    loss_pct: float
+    jitter_ms: float
+    rtt_ms: float | None
+    bitrate_kbps: float
+
+    @property
+    def level(self) -> QualityLevel:
+        rtt = self.rtt_ms or 0.0
+        if self.loss_pct >= 15 or rtt >= 800:
+            return QualityLevel.BAD
+        if self.loss_pct >= 5 or rtt >= 400 or self.jitter_ms >= 60:
+            return QualityLevel.POOR
+        if self.loss_pct >= 2 or rtt >= 200 or self.jitter_ms >= 30:
+            return QualityLevel.FAIR
+        return QualityLevel.GOOD
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "level": self.level.value,
+            "loss_pct": round(self.loss_pct, 1),
+            "jitter_ms": round(self.jitter_ms, 1),
+            "rtt_ms": None if self.rtt_ms is None else round(self.rtt_ms, 1),
+            "bitrate_kbps": round(self.bitrate_kbps, 1),
+        }
+
+
+@dataclass(slots=True)
+class _Counters:
+    at: datetime
+    received: int
+    lost: int
+    bytes_received: int
+
+
+class QualityMeter:
+    """Turns successive cumulative stats reports of one peer into per-interval samples."""
+
+    def __init__(self) -> None:
+        self._previous: _Counters | None = None
+
+    def update(self, report: dict[str, Any]) -> QualitySample | None:
+        received = lost = bytes_received = 0
+        jitter_ms = 0.0
+        remote_loss = 0.0
+        rtts: list[float] = []
+        at: datetime | None = None
+        for stats in report.values():
+            kind = getattr(stats, "type", None)
+            if kind == "inbound-rtp":
+                received += stats.packetsReceived
+                lost += max(0, stats.packetsLost)
+                jitter_ms = max(jitter_ms, 1000.0 * stats.jitter / CLOCK_RATES.get(stats.kind, 90_000))
+                at = stats.timestamp
+            elif kind == "remote-inbound-rtp":
+                remote_loss = max(remote_loss, 100.0 * stats.fractionLost)
+                if stats.roundTripTime:
+                    rtts.append(1000.0 * stats.roundTripTime)
+            elif kind == "transport":
+                bytes_received += stats.bytesReceived
+                at = at or stats.timestamp
+        if at is None:
+            return None
+        current = _Counters(at, received, lost, bytes_received)
+        previous, self._previous = self._previous, current
+        if previous is None:
+            return None
+        seconds = max((current.at - previous.at).total_seconds(), 1e-3)
+        expected = (current.received - previous.received) + (current.lost - previous.lost)
+        upload_loss = 100.0 * (current.lost - previous.lost) / expected if expected > 0 else 0.0
+        return QualitySample(
+            loss_pct=max(upload_loss, remote_loss),
+            jitter_ms=jitter_ms,
+            rtt_ms=max(rtts) if rtts else None,
+            bitrate_kbps=8.0 * (current.bytes_received - previous.bytes_received) / seconds / 1000.0,
+        )
