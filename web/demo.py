@@ -31,7 +31,6 @@ class DemoAccess:
 
 async def seed_demo(services: Services, base_url: str, password: str | None = None) -> DemoAccess:
     password = password or secrets.token_urlsafe(9)
-    now = services.clock()
     await services.stores.staff.add(
         StaffMember(
             staff_id="staff-" + secrets.token_hex(4),
@@ -42,6 +41,13 @@ async def seed_demo(services: Services, base_url: str, password: str | None = No
             password_hash=services.auth.hash_password(password),
         )
     )
+    consult_id, link = await create_appointment_link(services, base_url, "María Pérez (demo)")
+    return DemoAccess(DEMO_USERNAME, password, f"{base_url}/consola", link, consult_id)
+
+
+async def create_appointment_link(services: Services, base_url: str, patient_name: str) -> tuple[str, str]:
+    """Book a 30-minute appointment starting now and return its consult id and patient link."""
+    now = services.clock()
     start = now.replace(second=0, microsecond=0)
     end = start + timedelta(minutes=30)
     consult_id = "c-" + secrets.token_hex(6)
@@ -49,7 +55,7 @@ async def seed_demo(services: Services, base_url: str, password: str | None = No
     created = rules.create(
         consult_id=consult_id,
         patient_id=patient_id,
-        patient_name="María Pérez (demo)",
+        patient_name=patient_name,
         appointment_start=start,
         appointment_end=end,
         created_by="demo",
@@ -67,6 +73,4 @@ async def seed_demo(services: Services, base_url: str, password: str | None = No
             token_id=tokens.new_token_id(),
         ),
     )
-    return DemoAccess(
-        DEMO_USERNAME, password, f"{base_url}/consola", f"{base_url}/paciente#t={token}", consult_id
-    )
+    return consult_id, f"{base_url}/paciente#t={token}"

@@ -6,23 +6,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
+from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.support.services import DemoServer, require_or_skip, start_demo_server
-
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    # Tests run on loopback only: let WebRTC gather 127.0.0.1 so no other interface is used.
-    "--allow-loopback-in-peer-connection",
-    "--autoplay-policy=no-user-gesture-required",
-]
 
 
 @pytest.fixture
