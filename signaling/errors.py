@@ -25,6 +25,7 @@ class ErrorCode(StrEnum):
     NOT_PUBLISHING = "not_publishing"
     MEDIA_UNAVAILABLE = "media_unavailable"
     CONFLICT = "conflict"
+    SHUTTING_DOWN = "shutting_down"
     INTERNAL = "internal"
 
 

@@ -124,6 +124,7 @@ class SignalingServer:
         self._clock = clock
         self._registry = _Registry()
         self._quality_logged: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self._closing = False
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
             client_manager=client_manager,
@@ -148,7 +149,8 @@ class SignalingServer:
         self.sio.attach(app)
 
     async def shutdown(self) -> None:
-        """Tell every client the server is going away, then drop the connections."""
+        """Refuse new connections, tell every client the server is going away, then drop them."""
+        self._closing = True
         await self.sio.emit("server:shutdown", {"retry_after_s": 2})
         for sid in list(self._registry.by_sid):
             await self.sio.disconnect(sid)
@@ -186,6 +188,9 @@ class SignalingServer:
     # -- connection life cycle -------------------------------------------------------------
 
     async def _connect(self, sid: str, environ: Mapping[str, Any], auth: object) -> None:
+        if self._closing:
+            error = SignalingError(ErrorCode.SHUTTING_DOWN, "The server is restarting; try again shortly.")
+            raise socketio.exceptions.ConnectionRefusedError(error.message, error.to_json())
         try:
             connection = await self._authenticate(sid, environ, auth)
         except SignalingError as error:

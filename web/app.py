@@ -110,6 +110,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app[SERVICES] = services
     signaling.attach(app)
     app.cleanup_ctx.append(_lifecycle)
+    app.on_shutdown.append(_tell_clients)
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/paciente", _page("patient.html"))
@@ -131,9 +132,13 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if isinstance(services.media, WorkerPool):
         await services.media.start()
     yield
-    await services.signaling.shutdown()
     await services.media.close()
     await services.engine.dispose()
+
+
+async def _tell_clients(app: web.Application) -> None:
+    """Runs before aiohttp closes open connections, so clients hear why they are dropped."""
+    await app[SERVICES].signaling.shutdown()
 
 
 async def _index(_: web.Request) -> web.Response:

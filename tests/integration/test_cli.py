@@ -37,3 +37,42 @@ def test_demo_prints_working_access_and_sigterm_stops_it(tmp_path: Path) -> None
     ]
     assert log_lines, "the access log should have recorded the requests"
     assert not any(token in line or server.password in line for line in log_lines)
+
+
+async def test_sigterm_during_a_live_call_tells_clients_and_stops_workers(tmp_path: Path) -> None:
+    import asyncio
+    from urllib.parse import parse_qs, urlsplit
+
+    import aiohttp
+
+    from tests.support.clients import MediaClient, connect_client, join_call
+
+    server = start_demo_server(tmp_path, {"TC_MEDIA_WORKERS": "2"})
+    workers = [
+        int(pid)
+        for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+    ]
+    token = parse_qs(urlsplit(server.patient_link).fragment)["t"][0]
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(
+            f"{server.base_url}/api/session", json={"username": server.username, "password": server.password}
+        )
+        cookie = response.cookies["tc_session"].value
+    patient, patient_events = await connect_client(server.base_url, token=token)
+    nurse, _ = await connect_client(server.base_url, cookie=cookie)
+    consult_id = (await patient.call("hello", {}))["consult"]["consult_id"]
+    await patient.call("lobby:check_in", {"consent": True})
+    await nurse.call("lobby:admit", {"consult_id": consult_id})
+    patient_media, nurse_media = MediaClient((1, 2, 3)), MediaClient((3, 2, 1))
+    assert (await join_call(patient, patient_media))["ok"] and (await join_call(nurse, nurse_media))["ok"]
+    await patient_media.wait_for_media(video_frames=5, audio_frames=5)
+
+    server.process.send_signal(signal.SIGTERM)
+    await patient_events.wait_for("server:shutdown")
+    code = await asyncio.to_thread(server.process.wait, 20)
+    assert code == 0
+    assert len(workers) >= 2 and not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    for client in (patient_media, nurse_media):
+        await client.close()
+    for sio in (patient, nurse):
+        await sio.disconnect()
