@@ -39,6 +39,15 @@ def test_demo_prints_working_access_and_sigterm_stops_it(tmp_path: Path) -> None
     assert not any(token in line or server.password in line for line in log_lines)
 
 
+def _running(pid: int) -> bool:
+    """Whether a process still runs (an exited one not yet reaped by init is a zombie, ``Z``)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
 async def test_sigterm_during_a_live_call_tells_clients_and_stops_workers(tmp_path: Path) -> None:
     import asyncio
     from urllib.parse import parse_qs, urlsplit
@@ -71,7 +80,8 @@ async def test_sigterm_during_a_live_call_tells_clients_and_stops_workers(tmp_pa
     await patient_events.wait_for("server:shutdown")
     code = await asyncio.to_thread(server.process.wait, 20)
     assert code == 0
-    assert len(workers) >= 2 and not any(Path(f"/proc/{pid}").exists() for pid in workers)
+    assert len(workers) >= 2
+    assert not [pid for pid in workers if _running(pid)], "media workers outlived the server"
     for client in (patient_media, nurse_media):
         await client.close()
     for sio in (patient, nurse):
