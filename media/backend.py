@@ -34,6 +34,8 @@ class MediaErrorCode(StrEnum):
     BAD_SDP = "bad_sdp"
     BAD_CANDIDATE = "bad_candidate"
     NOT_PUBLISHING = "not_publishing"
+    ROOM_FULL = "room_full"
+    STALE_ANSWER = "stale_answer"
     UNAVAILABLE = "media_unavailable"
 
 
@@ -47,6 +49,8 @@ class MediaError(Exception):
 class MediaEventKind(StrEnum):
     CONNECTION = "connection"
     """``data``: ``{"state": "connecting"|"connected"|"failed"|"closed"}``."""
+    SUBSCRIBER_OFFER = "subscriber_offer"
+    """``data``: ``{"type": "offer", "sdp", "revision", "tracks": {mid: {participant_id, source, kind}}}``."""
     QUALITY = "quality"
     """``data``: :meth:`media.quality.QualitySample.to_json`, every few seconds per participant."""
 
@@ -70,15 +74,31 @@ async def ignore_events(_: MediaEvent) -> None:
 
 class MediaBackend(Protocol):
     async def connect(
-        self, room_id: str, participant_id: str, offer: SessionDescription
+        self,
+        room_id: str,
+        participant_id: str,
+        offer: SessionDescription,
+        sources: Mapping[str, str] | None = None,
     ) -> SessionDescription:
-        """Open (or replace) the participant's server-side peer and return its answer.
+        """Open (or replace) the participant's publishing connection and return its answer.
 
-        Raises :class:`MediaError` with ``bad_sdp`` and leaves the room unchanged when the offer
-        cannot be applied.
+        ``sources`` names what each of the offer's media lines carries (``{mid: "microphone" |
+        "camera" | "screen"}``). Raises :class:`MediaError` with ``bad_sdp`` and leaves the room
+        unchanged when the offer cannot be applied. What the participant receives arrives as
+        ``SUBSCRIBER_OFFER`` events, answered through :meth:`subscriber_answer`.
         """
 
-    async def add_candidate(self, room_id: str, participant_id: str, candidate: IceCandidate) -> None: ...
+    async def subscriber_answer(
+        self, room_id: str, participant_id: str, answer: SessionDescription, revision: int
+    ) -> None: ...
+
+    async def set_receive(self, room_id: str, participant_id: str, *, video: bool) -> None:
+        """Receive audio only (``video=False``) or audio and video again."""
+
+    async def add_candidate(
+        self, room_id: str, participant_id: str, candidate: IceCandidate, target: str = "publisher"
+    ) -> None:
+        """A browser's trickled candidate for its ``publisher`` or ``subscriber`` connection."""
 
     async def disconnect(self, room_id: str, participant_id: str) -> None:
         """Close the participant's peer; the others' pages see its tracks end."""

@@ -18,7 +18,7 @@ import itertools
 import logging
 import multiprocessing
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
@@ -86,11 +86,17 @@ class WorkerPool:
     # -- MediaBackend -------------------------------------------------------------------------
 
     async def connect(
-        self, room_id: str, participant_id: str, offer: SessionDescription
+        self,
+        room_id: str,
+        participant_id: str,
+        offer: SessionDescription,
+        sources: Mapping[str, str] | None = None,
     ) -> SessionDescription:
         worker = self._owner.get(room_id) or self._assign(room_id)
         try:
-            sdp, kind = await self._call(worker, "connect", room_id, participant_id, offer.sdp, offer.type)
+            sdp, kind = await self._call(
+                worker, "connect", room_id, participant_id, offer.sdp, offer.type, dict(sources or {})
+            )
         except MediaError:
             if not worker.rooms.get(room_id):
                 self._release(room_id)
@@ -98,18 +104,23 @@ class WorkerPool:
         worker.rooms.setdefault(room_id, set()).add(participant_id)
         return SessionDescription(sdp=sdp, type=kind)
 
-    async def add_candidate(self, room_id: str, participant_id: str, candidate: IceCandidate) -> None:
-        worker = self._owner.get(room_id)
-        if worker is None:
-            raise MediaError(MediaErrorCode.NOT_PUBLISHING, "There is no media connection to add it to.")
+    async def subscriber_answer(
+        self, room_id: str, participant_id: str, answer: SessionDescription, revision: int
+    ) -> None:
+        worker = self._owning(room_id)
         await self._call(
-            worker,
-            "add_candidate",
-            room_id,
-            participant_id,
-            candidate.candidate,
-            candidate.sdp_mid,
-            candidate.sdp_mline_index,
+            worker, "subscriber_answer", room_id, participant_id, answer.sdp, answer.type, revision
+        )
+
+    async def set_receive(self, room_id: str, participant_id: str, *, video: bool) -> None:
+        await self._call(self._owning(room_id), "set_receive", room_id, participant_id, video)
+
+    async def add_candidate(
+        self, room_id: str, participant_id: str, candidate: IceCandidate, target: str = "publisher"
+    ) -> None:
+        text, mid, index = candidate.candidate, candidate.sdp_mid, candidate.sdp_mline_index
+        await self._call(
+            self._owning(room_id), "add_candidate", room_id, participant_id, text, mid, index, target
         )
 
     async def disconnect(self, room_id: str, participant_id: str) -> None:
@@ -153,6 +164,12 @@ class WorkerPool:
         worker = min(self._workers, key=lambda w: (len(w.rooms), w.index))
         self._owner[room_id] = worker
         worker.rooms.setdefault(room_id, set())
+        return worker
+
+    def _owning(self, room_id: str) -> _Worker:
+        worker = self._owner.get(room_id)
+        if worker is None:
+            raise MediaError(MediaErrorCode.NOT_PUBLISHING, "There is no media connection for this room.")
         return worker
 
     def _release(self, room_id: str) -> None:
@@ -295,12 +312,24 @@ async def _serve(pipe: Connection, factory: BackendFactory, ice: IceSettings) ->
 
 async def _dispatch(backend: MediaBackend, method: str, args: tuple[Any, ...]) -> object:
     if method == "connect":
-        room_id, participant_id, sdp, kind = args
-        answer = await backend.connect(room_id, participant_id, SessionDescription(sdp=sdp, type=kind))
+        room_id, participant_id, sdp, kind, sources = args
+        answer = await backend.connect(
+            room_id, participant_id, SessionDescription(sdp=sdp, type=kind), sources
+        )
         return (answer.sdp, answer.type)
+    if method == "subscriber_answer":
+        room_id, participant_id, sdp, kind, revision = args
+        await backend.subscriber_answer(
+            room_id, participant_id, SessionDescription(sdp=sdp, type=kind), revision
+        )
+        return None
+    if method == "set_receive":
+        room_id, participant_id, video = args
+        await backend.set_receive(room_id, participant_id, video=video)
+        return None
     if method == "add_candidate":
-        room_id, participant_id, text, mid, index = args
-        await backend.add_candidate(room_id, participant_id, IceCandidate(text, mid, index))
+        room_id, participant_id, text, mid, index, target = args
+        await backend.add_candidate(room_id, participant_id, IceCandidate(text, mid, index), target)
         return None
     if method == "disconnect":
         await backend.disconnect(*args)

@@ -23,6 +23,8 @@ class ErrorCode(StrEnum):
     BAD_SDP = "bad_sdp"
     BAD_CANDIDATE = "bad_candidate"
     NOT_PUBLISHING = "not_publishing"
+    ROOM_FULL = "room_full"
+    STALE_ANSWER = "stale_answer"
     MEDIA_UNAVAILABLE = "media_unavailable"
     CONFLICT = "conflict"
     SHUTTING_DOWN = "shutting_down"

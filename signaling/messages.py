@@ -6,9 +6,9 @@ typed value or is refused with ``bad_payload`` before any handler runs.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from media.backend import MAX_SDP_LENGTH
 
@@ -34,9 +34,30 @@ class ConsultRef(Payload):
     consult_id: str = ConsultId
 
 
+Source = Literal["microphone", "camera", "screen"]
+Mid = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")]
+
+
 class MediaOffer(Payload):
+    """The offer of the browser's publishing connection; ``sources`` names each media line."""
+
     type: Literal["offer"]
     sdp: str = Field(min_length=1, max_length=MAX_SDP_LENGTH)
+    sources: dict[Mid, Source] = Field(default_factory=dict, max_length=3)
+
+
+class SubscriberAnswer(Payload):
+    """The browser's answer to the server's offer for its subscribing connection."""
+
+    type: Literal["answer"]
+    sdp: str = Field(min_length=1, max_length=MAX_SDP_LENGTH)
+    revision: int = Field(ge=1)
+
+
+class MediaReceive(Payload):
+    """``video: false`` asks for audio only; ``true`` asks for video again."""
+
+    video: bool
 
 
 class MediaCandidate(Payload):
@@ -44,8 +65,10 @@ class MediaCandidate(Payload):
     sdpMid: str | None = Field(default=None, max_length=64)
     sdpMLineIndex: int | None = Field(default=None, ge=0, le=64)
     usernameFragment: str | None = Field(default=None, max_length=256)
+    target: Literal["publisher", "subscriber"] = "publisher"
 
 
 class MediaState(Payload):
     audio: bool
     video: bool
+    screen: bool = False

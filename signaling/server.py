@@ -45,7 +45,9 @@ from signaling.messages import (
     Empty,
     MediaCandidate,
     MediaOffer,
+    MediaReceive,
     MediaState,
+    SubscriberAnswer,
 )
 from signaling.rate_limit import TokenBucket
 
@@ -63,6 +65,11 @@ SESSION_COOKIE = "tc_session"
 
 def consult_room(consult_id: str) -> str:
     return f"consult:{consult_id}"
+
+
+def participant_room(participant_id: str) -> str:
+    """Every connection of one participant, on whichever node it is."""
+    return f"participant:{participant_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +147,8 @@ class SignalingServer:
         self._handle("lobby:check_in", CheckIn, self._check_in)
         self._handle("lobby:admit", ConsultRef, self._admit)
         self._handle("media:offer", MediaOffer, self._media_offer)
+        self._handle("media:subscriber_answer", SubscriberAnswer, self._subscriber_answer)
+        self._handle("media:receive", MediaReceive, self._media_receive)
         self._handle("media:candidate", MediaCandidate, self._media_candidate)
         self._handle("media:state", MediaState, self._media_state)
         self._handle("consult:leave", Empty, self._leave)
@@ -163,6 +172,10 @@ class SignalingServer:
                 "media:connection",
                 {"participant_id": event.participant_id, "state": event.data.get("state")},
                 room=room,
+            )
+        elif event.kind is MediaEventKind.SUBSCRIBER_OFFER:
+            await self.sio.emit(
+                "media:subscriber_offer", dict(event.data), room=participant_room(event.participant_id)
             )
         elif event.kind is MediaEventKind.QUALITY:
             await self.sio.emit(
@@ -203,6 +216,7 @@ class SignalingServer:
             self._registry.by_sid[previous_sid].superseded = True
             await self.sio.emit("session:replaced", {}, to=previous_sid)
             await self.sio.disconnect(previous_sid)
+        await self.sio.enter_room(sid, participant_room(connection.participant_id))
         if connection.is_staff:
             await self.sio.enter_room(sid, STAFF_ROOM)
             for consult in await self._stores.consults.open_consults():
@@ -368,7 +382,10 @@ class SignalingServer:
         now = self._clock()
         rules.join(consult, connection.actor(), now)  # check the rules before touching media
         answer = await self._media.connect(
-            consult_id, connection.participant_id, SessionDescription(sdp=payload.sdp, type="offer")
+            consult_id,
+            connection.participant_id,
+            SessionDescription(sdp=payload.sdp, type="offer"),
+            payload.sources,
         )
         try:
             transition = await self._execute(consult_id, lambda c: rules.join(c, connection.actor(), now))
@@ -378,13 +395,21 @@ class SignalingServer:
         await self._publish(transition)
         return {"answer": {"type": answer.type, "sdp": answer.sdp}}
 
+    async def _subscriber_answer(self, connection: Connection, payload: SubscriberAnswer) -> Reply:
+        consult_id = self._current_consult(connection)
+        answer = SessionDescription(sdp=payload.sdp, type="answer")
+        await self._media.subscriber_answer(consult_id, connection.participant_id, answer, payload.revision)
+        return {}
+
+    async def _media_receive(self, connection: Connection, payload: MediaReceive) -> Reply:
+        consult_id = self._current_consult(connection)
+        await self._media.set_receive(consult_id, connection.participant_id, video=payload.video)
+        return {}
+
     async def _media_candidate(self, connection: Connection, payload: MediaCandidate) -> Reply:
         consult_id = self._current_consult(connection)
-        await self._media.add_candidate(
-            consult_id,
-            connection.participant_id,
-            IceCandidate(payload.candidate, payload.sdpMid, payload.sdpMLineIndex),
-        )
+        candidate = IceCandidate(payload.candidate, payload.sdpMid, payload.sdpMLineIndex)
+        await self._media.add_candidate(consult_id, connection.participant_id, candidate, payload.target)
         return {}
 
     async def _media_state(self, connection: Connection, payload: MediaState) -> Reply:
@@ -393,7 +418,12 @@ class SignalingServer:
             raise SignalingError(ErrorCode.INVALID_STATE, "You are not in the call.")
         await self.sio.emit(
             "participant:media",
-            {"participant_id": connection.participant_id, "audio": payload.audio, "video": payload.video},
+            {
+                "participant_id": connection.participant_id,
+                "audio": payload.audio,
+                "video": payload.video,
+                "screen": payload.screen,
+            },
             room=consult_room(consult.consult_id),
             skip_sid=connection.sid,
         )

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from media.backend import MediaBackend, MediaEvent
 from media.ice import IceSettings, restrict_host_addresses
-from media.relay import RelayBackend
+from media.sfu import packet_sfu, reencoding_sfu
 from media.turn import TurnSettings, turn_credentials
 from media.workers import WorkerPool
 from records.db import create_engine, create_schema
@@ -66,10 +66,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     async def media_events(event: MediaEvent) -> None:
         await signaling.on_media_event(event)
 
-    media: MediaBackend | WorkerPool = (
-        WorkerPool(settings.media_workers, RelayBackend, ice, media_events)
+    factory = packet_sfu if settings.media_forwarding == "packet" else reencoding_sfu
+    media: MediaBackend = (
+        WorkerPool(settings.media_workers, factory, ice, media_events)
         if settings.media_workers > 0
-        else RelayBackend(ice, media_events)
+        else factory(ice, media_events)
     )
     turn = (
         TurnSettings(settings.turn_urls, settings.turn_secret, settings.turn_ttl_seconds)

@@ -34,6 +34,8 @@ class Settings:
     media_host_addresses: tuple[str, ...] = ()
     media_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     """Media worker processes; 0 runs media inside the main process."""
+    media_forwarding: str = "reencode"
+    """``packet`` forwards RTP without decoding; ``reencode`` decodes and encodes per receiver."""
     session_hours: float = 12.0
     log_level: str = "INFO"
 
@@ -67,6 +69,9 @@ class Settings:
                 a.strip() for a in env.get("TC_MEDIA_HOST_ADDRESSES", "").split(",") if a.strip()
             ),
             media_workers=_int(env, "TC_MEDIA_WORKERS", defaults.media_workers),
+            media_forwarding=_choice(
+                env, "TC_MEDIA_FORWARDING", defaults.media_forwarding, ("packet", "reencode")
+            ),
             session_hours=float(env.get("TC_SESSION_HOURS", defaults.session_hours)),
             log_level=env.get("TC_LOG_LEVEL", defaults.log_level).upper(),
         )
@@ -79,6 +84,13 @@ def _turn_urls(env: Mapping[str, str]) -> tuple[str, ...]:
     if any(not u.startswith(("turn:", "turns:")) for u in urls):
         raise ConfigError("TC_TURN_URLS entries must start with turn: or turns:")
     return urls
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env.get(name, default)
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}")
+    return value
 
 
 def _policy(value: str) -> str:

@@ -7,6 +7,8 @@ from playwright.async_api import Browser, expect
 from tests.e2e.pages import media_path, poll, shot, wait_for_media_growth
 from tests.support.services import DemoServer
 
+NO_MEDIA = "!window.teleconsultaDebug.peerConnection() && !window.teleconsultaDebug.publisher()"
+
 
 async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, browser: Browser) -> None:
     patient_context = await browser.new_context(locale="es-ES", timezone_id="Europe/Madrid")
@@ -25,9 +27,7 @@ async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, bro
     await expect(patient.locator("body")).to_have_attribute("data-state", "waiting")
     await expect(patient.locator("#waiting")).to_contain_text("La enfermera le admitirá")
     await shot(patient, "patient-waiting")
-    assert await patient.evaluate("window.teleconsultaDebug.peerConnection() === null"), (
-        "media before admission"
-    )
+    assert await patient.evaluate(NO_MEDIA), "media before admission"
 
     # English on request.
     await patient.click("#lang")
@@ -43,9 +43,7 @@ async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, bro
     await expect(waiting_row).to_have_count(1)
     await expect(waiting_row).to_contain_text("María Pérez")
     consult_id = await waiting_row.get_attribute("data-consult-id")
-    assert await patient.evaluate("window.teleconsultaDebug.peerConnection() === null"), (
-        "media before admission"
-    )
+    assert await patient.evaluate(NO_MEDIA), "media before admission"
     await waiting_row.get_by_role("button", name="Admitir").click()
 
     # Both are in the call and receive each other's video and audio through the server.
@@ -62,7 +60,7 @@ async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, bro
     await expect(nurse.locator("#remote-media")).to_contain_text("Micrófono apagado")
     assert (
         await patient.evaluate(
-            "window.teleconsultaDebug.peerConnection().getSenders()"
+            "window.teleconsultaDebug.publisher().getSenders()"
             ".find(s => s.track?.kind === 'audio').track.enabled"
         )
         is False
@@ -85,7 +83,7 @@ async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, bro
     await expect(nurse.locator("#status")).to_have_text("Consulta terminada.")
     await expect(patient.locator("body")).to_have_attribute("data-state", "ended")
     await expect(patient.locator("#ended")).to_contain_text("La consulta ha terminado")
-    assert await nurse.evaluate("window.teleconsultaDebug.peerConnection() === null")
+    assert await nurse.evaluate(NO_MEDIA)
 
     # The same link cannot be used again.
     again = await patient_context.new_page()

@@ -10,13 +10,16 @@ from collections.abc import AsyncIterator
 import aioice.ice
 import pytest
 
-from media.backend import MediaError, MediaEvent, SessionDescription
+from media.backend import MediaError, MediaEvent, MediaEventKind, SessionDescription
 from media.ice import IceSettings, restrict_host_addresses
-from media.relay import RelayBackend
+from media.sfu import reencoding_sfu
 from media.workers import WorkerPool
 from tests.support.clients import MediaClient
 
 ICE = IceSettings(host_addresses=("127.0.0.1",))
+
+
+CLIENTS: dict[str, MediaClient] = {}
 
 
 @pytest.fixture
@@ -24,11 +27,20 @@ async def pool() -> AsyncIterator[tuple[WorkerPool, list[MediaEvent]]]:
     original = aioice.ice.get_host_addresses
     restrict_host_addresses(["127.0.0.1"])  # for the test's own client peers
     events: list[MediaEvent] = []
+    CLIENTS.clear()
 
     async def listener(event: MediaEvent) -> None:
         events.append(event)
+        if event.kind is MediaEventKind.SUBSCRIBER_OFFER:
+            answer = await CLIENTS[event.participant_id].answer_offer(dict(event.data))
+            await workers.subscriber_answer(
+                event.room_id,
+                event.participant_id,
+                SessionDescription(answer["sdp"], "answer"),
+                answer["revision"],
+            )
 
-    workers = WorkerPool(2, RelayBackend, ICE, listener)
+    workers = WorkerPool(2, reencoding_sfu, ICE, listener)
     await workers.start()
     try:
         yield workers, events
@@ -38,8 +50,11 @@ async def pool() -> AsyncIterator[tuple[WorkerPool, list[MediaEvent]]]:
 
 
 async def _connect(pool: WorkerPool, room: str, participant: str, client: MediaClient) -> None:
+    CLIENTS[participant] = client
     offer = await client.offer()
-    answer = await pool.connect(room, participant, SessionDescription(offer["sdp"], "offer"))
+    answer = await pool.connect(
+        room, participant, SessionDescription(offer["sdp"], "offer"), offer["sources"]
+    )
     await client.accept({"sdp": answer.sdp, "type": answer.type})
 
 
@@ -98,7 +113,7 @@ async def test_close_stops_every_worker() -> None:
     async def ignore(_: MediaEvent) -> None:
         return None
 
-    workers = WorkerPool(2, RelayBackend, ICE, ignore)
+    workers = WorkerPool(2, reencoding_sfu, ICE, ignore)
     await workers.start()
     processes = [w.process for w in workers._workers]
     await workers.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import fractions
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -101,59 +101,108 @@ class Received:
     video_frames: int = 0
     audio_frames: int = 0
     last_rgb: tuple[float, float, float] | None = None
-    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
 
 class MediaClient:
-    """An aiortc peer that publishes a coloured picture and a tone, and counts what it receives."""
+    """An aiortc participant speaking docs/protocol.md: it publishes a coloured picture and a tone
+    on its publishing connection, and answers the server's offers for its subscribing connection,
+    counting what it receives from each other participant."""
 
     def __init__(self, rgb: tuple[int, int, int]) -> None:
-        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        self.pc.addTrack(ColorTrack(rgb))
-        self.pc.addTrack(AudioStreamTrack())
+        self.publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._sources = [
+            (self.publisher.addTransceiver(ColorTrack(rgb), "sendonly"), "camera"),
+            (self.publisher.addTransceiver(AudioStreamTrack(), "sendonly"), "microphone"),
+        ]
+        self.subscriber: RTCPeerConnection | None = None
+        self.by_participant: dict[str, Received] = {}
         self.received = Received()
-        self.pc.on("track", self._on_track)
+        self.offers: list[dict[str, Any]] = []
+        self._consumed: set[int] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._client: socketio.AsyncClient | None = None
 
-    def _on_track(self, track: MediaStreamTrack) -> None:
-        self.received.tasks.append(asyncio.ensure_future(self._consume(track)))
+    async def offer(self) -> dict[str, Any]:
+        await self.publisher.setLocalDescription(await self.publisher.createOffer())
+        return {
+            "type": "offer",
+            "sdp": self.publisher.localDescription.sdp,
+            "sources": {transceiver.mid: source for transceiver, source in self._sources},
+        }
 
-    async def _consume(self, track: MediaStreamTrack) -> None:
+    async def accept(self, answer: dict[str, str]) -> None:
+        await self.publisher.setRemoteDescription(
+            RTCSessionDescription(sdp=answer["sdp"], type=answer["type"])
+        )
+
+    def listen(self, client: socketio.AsyncClient) -> None:
+        """Answer the server's offers for the subscribing connection on ``client``."""
+        self._client = client
+        client.on("media:subscriber_offer", self._on_subscriber_offer)
+
+    async def _on_subscriber_offer(self, data: dict[str, Any]) -> None:
+        answer = await self.answer_offer(data)
+        assert self._client is not None
+        reply = await self._client.call("media:subscriber_answer", answer, timeout=20)
+        assert reply["ok"] or reply["error"]["code"] == "stale_answer", reply
+
+    async def answer_offer(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Apply a server offer for the subscribing connection and return the answer to send."""
+        self.offers.append(data)
+        if self.subscriber is None:
+            self.subscriber = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        await self.subscriber.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="offer"))
+        await self.subscriber.setLocalDescription(await self.subscriber.createAnswer())
+        for transceiver in self.subscriber.getTransceivers():
+            track = transceiver.receiver.track
+            info = data["tracks"].get(transceiver.mid)
+            if info is not None and id(track) not in self._consumed:
+                self._consumed.add(id(track))
+                received = self.by_participant.setdefault(info["participant_id"], Received())
+                self._tasks.append(asyncio.ensure_future(self._consume(track, received)))
+        return {"type": "answer", "sdp": self.subscriber.localDescription.sdp, "revision": data["revision"]}
+
+    async def _consume(self, track: MediaStreamTrack, received: Received) -> None:
         try:
             while True:
                 frame = await track.recv()
-                if track.kind == "video":
-                    self.received.video_frames += 1
-                    if self.received.video_frames % 10 == 1:
-                        rgb = frame.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
-                        self.received.last_rgb = (float(rgb[0]), float(rgb[1]), float(rgb[2]))
-                else:
-                    self.received.audio_frames += 1
+                for counter in (received, self.received):
+                    if track.kind == "video":
+                        counter.video_frames += 1
+                        if counter.video_frames % 10 == 1:
+                            rgb = frame.to_ndarray(format="rgb24").reshape(-1, 3).mean(axis=0)
+                            counter.last_rgb = (float(rgb[0]), float(rgb[1]), float(rgb[2]))
+                    else:
+                        counter.audio_frames += 1
         except MediaStreamError:
             return
 
-    async def offer(self) -> dict[str, str]:
-        await self.pc.setLocalDescription(await self.pc.createOffer())
-        return {"type": "offer", "sdp": self.pc.localDescription.sdp}
-
-    async def accept(self, answer: dict[str, str]) -> None:
-        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
-
     async def wait_for_media(
-        self, video_frames: int = 20, audio_frames: int = 20, timeout: float = 30
+        self,
+        video_frames: int = 20,
+        audio_frames: int = 20,
+        timeout: float = 30,
+        participant: str | None = None,
     ) -> None:
         async def enough() -> None:
-            while self.received.video_frames < video_frames or self.received.audio_frames < audio_frames:
+            while True:
+                counter = self.by_participant.get(participant, Received()) if participant else self.received
+                if counter.video_frames >= video_frames and counter.audio_frames >= audio_frames:
+                    return
                 await asyncio.sleep(0.05)
 
         await asyncio.wait_for(enough(), timeout)
 
     async def close(self) -> None:
-        await self.pc.close()
-        for task in self.received.tasks:
+        await self.publisher.close()
+        if self.subscriber is not None:
+            await self.subscriber.close()
+        for task in self._tasks:
             task.cancel()
 
 
 async def join_call(client: socketio.AsyncClient, media: MediaClient) -> dict[str, Any]:
+    media.listen(client)
     reply: dict[str, Any] = await client.call("media:offer", await media.offer(), timeout=30)
     if reply.get("ok"):
         await media.accept(reply["answer"])

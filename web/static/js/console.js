@@ -1,6 +1,7 @@
 // The nurse console: sign in, the day's queue, admit, the call, end.
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { applyTranslations, formatTime, installLanguageSwitch, t, viewerTimeZone } from "/static/js/i18n.js";
+import { CallView } from "/static/js/call.js";
 import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
 
 const $ = (id) => document.getElementById(id);
@@ -10,10 +11,12 @@ let queue = [];
 let active = null; // the consult this nurse hosts
 let session = null;
 let devices = null;
-let audioOn = true;
-let videoOn = true;
+let call = null;
 
-window.teleconsultaDebug = { peerConnection: () => session?.pc ?? null };
+window.teleconsultaDebug = {
+  peerConnection: () => session?.subscriber ?? null,
+  publisher: () => session?.publisher ?? null,
+};
 
 function setStatus(key) {
   $("status").hidden = !key;
@@ -97,7 +100,8 @@ async function openCall(consult) {
     return setStatus("error.devices");
   }
   $("local").srcObject = devices.stream;
-  session = new MediaSession(socket, me, devices.stream, (stream) => ($("remote").srcObject = stream));
+  session = new MediaSession(socket, me, devices.stream, call.render);
+  call.attach(session);
   try {
     await session.start();
   } catch (error) {
@@ -112,14 +116,15 @@ function closeCall() {
   stopStream(devices?.stream);
   devices = null;
   active = null;
+  call?.detach();
   $("call").hidden = true;
-  $("remote").srcObject = null;
   setState("queue");
   renderQueue();
 }
 
 function connect() {
   socket = io({ transports: ["websocket", "polling"] });
+  call = new CallView(socket, () => ({ me, consult: active }));
   socket.on("connect_error", (error) => {
     if (error.data?.code) {
       socket.disconnect();
@@ -155,11 +160,6 @@ function connect() {
       setStatus("console.ended");
     }
   });
-  socket.on("participant:media", ({ audio, video }) => {
-    const notes = [!audio && t("call.remote_muted"), !video && t("call.remote_camera_off")].filter(Boolean);
-    $("remote-media").hidden = notes.length === 0;
-    $("remote-media").textContent = notes.join(" · ");
-  });
   socket.on("session:replaced", () => {
     closeCall();
     socket.disconnect();
@@ -193,20 +193,6 @@ function wireControls() {
     socket?.disconnect();
     await api("DELETE", "/api/session");
     showLogin();
-  });
-  $("mute").addEventListener("click", () => {
-    audioOn = !audioOn;
-    session?.setAudio(audioOn);
-    $("mute").textContent = t(audioOn ? "call.mute" : "call.unmute");
-    $("mute").setAttribute("aria-pressed", String(!audioOn));
-    socket.emit("media:state", { audio: audioOn, video: videoOn });
-  });
-  $("camera").addEventListener("click", () => {
-    videoOn = !videoOn;
-    session?.setVideo(videoOn);
-    $("camera").textContent = t(videoOn ? "call.camera_off" : "call.camera_on");
-    $("camera").setAttribute("aria-pressed", String(!videoOn));
-    socket.emit("media:state", { audio: audioOn, video: videoOn });
   });
   $("end").addEventListener("click", async () => {
     if (!active) return;

@@ -1,6 +1,7 @@
 // The patient's page: device check and consent, waiting room, call, end.
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { applyTranslations, formatDateTime, installLanguageSwitch, t, viewerTimeZone } from "/static/js/i18n.js";
+import { CallView } from "/static/js/call.js";
 import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
 
 const $ = (id) => document.getElementById(id);
@@ -13,10 +14,12 @@ let devices = null;
 let session = null;
 let consult = null;
 let me = null;
-let audioOn = true;
-let videoOn = true;
+let call = null;
 
-window.teleconsultaDebug = { peerConnection: () => session?.pc ?? null };
+window.teleconsultaDebug = {
+  peerConnection: () => session?.subscriber ?? null,
+  publisher: () => session?.publisher ?? null,
+};
 
 function show(screen, statusKey = null) {
   document.body.dataset.state = screen;
@@ -56,9 +59,8 @@ async function joinCall() {
   if (session || !devices) return;
   show("call");
   $("local").srcObject = devices.stream;
-  session = new MediaSession(socket, me, devices.stream, (stream) => {
-    $("remote").srcObject = stream;
-  });
+  session = new MediaSession(socket, me, devices.stream, call.render);
+  call.attach(session);
   try {
     await session.start();
   } catch (error) {
@@ -71,6 +73,7 @@ async function joinCall() {
 function leaveCall() {
   session?.close();
   session = null;
+  call?.detach();
 }
 
 function onConsult(next) {
@@ -89,6 +92,7 @@ function finish() {
 
 function connect() {
   socket = io({ auth: { token }, transports: ["websocket", "polling"] });
+  call = new CallView(socket, () => ({ me, consult }));
   socket.on("connect_error", (error) => {
     if (error.data?.code) {
       socket.disconnect();
@@ -122,11 +126,6 @@ function connect() {
     socket.disconnect();
     show("none", "replaced.body");
   });
-  socket.on("participant:media", ({ audio, video }) => {
-    const notes = [!audio && t("call.remote_muted"), !video && t("call.remote_camera_off")].filter(Boolean);
-    $("remote-media").hidden = notes.length === 0;
-    $("remote-media").textContent = notes.join(" · ");
-  });
 }
 
 function wireControls() {
@@ -137,22 +136,6 @@ function wireControls() {
     if (!reply.ok) return showError(reply.error.code);
     onConsult(reply.consult);
     if (reply.consult.state === "waiting") show("waiting");
-  });
-  $("mute").addEventListener("click", () => {
-    audioOn = !audioOn;
-    session?.setAudio(audioOn);
-    $("mute").dataset.i18n = audioOn ? "call.mute" : "call.unmute";
-    $("mute").setAttribute("aria-pressed", String(!audioOn));
-    applyTranslations($("call"));
-    socket.emit("media:state", { audio: audioOn, video: videoOn });
-  });
-  $("camera").addEventListener("click", () => {
-    videoOn = !videoOn;
-    session?.setVideo(videoOn);
-    $("camera").dataset.i18n = videoOn ? "call.camera_off" : "call.camera_on";
-    $("camera").setAttribute("aria-pressed", String(!videoOn));
-    applyTranslations($("call"));
-    socket.emit("media:state", { audio: audioOn, video: videoOn });
   });
   $("hang-up").addEventListener("click", async () => {
     leaveCall();

@@ -1,4 +1,7 @@
-// One WebRTC connection to the media server. Every participant talks only to the server.
+// Media with the server (never peer-to-peer): two connections per page.
+// - publisher: this page offers its microphone, camera and (idle until shared) screen;
+// - subscriber: the server offers everyone else's tracks and renegotiates as people come and go.
+// Each side only offers on its own connection, so offers never collide.
 
 const GATHER_WAIT_MS = 1500;
 
@@ -15,47 +18,133 @@ function waitForGathering(pc) {
   });
 }
 
+function failure(reply) {
+  return Object.assign(new Error(reply.error.message), { code: reply.error.code });
+}
+
 export class MediaSession {
-  constructor(socket, { ice_servers: iceServers, ice_transport_policy: iceTransportPolicy }, localStream, onRemoteStream) {
+  /**
+   * @param onRemote called with [{participant_id, source: "camera"|"screen", stream}] whenever
+   *   what this page receives changes.
+   */
+  constructor(socket, me, localStream, onRemote) {
     this.socket = socket;
     this.localStream = localStream;
-    this.remoteStream = new MediaStream();
-    this.onRemoteStream = onRemoteStream;
-    this.pc = new RTCPeerConnection({ iceServers, iceTransportPolicy, bundlePolicy: "max-bundle" });
-    this.pendingCandidates = [];
-    this.answered = false;
-    this.offerSent = false;
+    this.onRemote = onRemote;
+    this.config = {
+      iceServers: me.ice_servers,
+      iceTransportPolicy: me.ice_transport_policy ?? "all",
+      bundlePolicy: "max-bundle",
+    };
+    this.publisher = new RTCPeerConnection(this.config);
+    this.subscriber = null;
+    this.tracks = {};
+    this.streams = new Map();
+    this.negotiation = Promise.resolve();
+    this.cameraSender = null;
+    this.screenSender = null;
+    this.screenTrack = null;
+    this.closed = false;
+    this.onSubscriberOffer = (offer) => {
+      this.negotiation = this.negotiation.then(() => this.answerSubscriber(offer)).catch(() => {});
+    };
+    socket.on("media:subscriber_offer", this.onSubscriberOffer);
   }
 
   async start() {
-    const pc = this.pc;
-    for (const track of this.localStream.getTracks()) pc.addTrack(track, this.localStream);
-    pc.addEventListener("track", (event) => {
-      this.remoteStream.addTrack(event.track);
-      this.onRemoteStream(this.remoteStream);
-    });
-    pc.addEventListener("icecandidate", (event) => {
-      // Candidates found before the offer left travel inside it; later ones are trickled.
-      if (!event.candidate || !this.offerSent) return;
-      if (this.answered) this.sendCandidate(event.candidate);
-      else this.pendingCandidates.push(event.candidate);
-    });
+    const pc = this.publisher;
+    const named = [];
+    const [audio] = this.localStream.getAudioTracks();
+    const [video] = this.localStream.getVideoTracks();
+    if (audio) named.push([pc.addTransceiver(audio, { direction: "sendonly", streams: [this.localStream] }), "microphone"]);
+    if (video) {
+      const camera = pc.addTransceiver(video, { direction: "sendonly", streams: [this.localStream] });
+      this.cameraSender = camera.sender;
+      named.push([camera, "camera"]);
+    }
+    const screen = pc.addTransceiver("video", { direction: "sendonly" });
+    this.screenSender = screen.sender;
+    named.push([screen, "screen"]);
+    const early = this.trickle(pc, "publisher");
     await pc.setLocalDescription(await pc.createOffer());
     await waitForGathering(pc);
-    this.offerSent = true;
+    early.ready = true;
     const reply = await this.socket.timeout(15000).emitWithAck("media:offer", {
       type: "offer",
       sdp: pc.localDescription.sdp,
+      sources: Object.fromEntries(named.map(([transceiver, source]) => [transceiver.mid, source])),
     });
-    if (!reply.ok) throw Object.assign(new Error(reply.error.message), { code: reply.error.code });
+    if (!reply.ok) throw failure(reply);
     await pc.setRemoteDescription(reply.answer);
-    this.answered = true;
-    for (const candidate of this.pendingCandidates.splice(0)) this.sendCandidate(candidate);
+    early.flush();
   }
 
-  sendCandidate(candidate) {
-    const { candidate: text, sdpMid, sdpMLineIndex } = candidate.toJSON();
-    this.socket.emit("media:candidate", { candidate: text, sdpMid, sdpMLineIndex });
+  // Candidates found before the description left travel inside it; later ones are trickled
+  // once the other side has the description.
+  trickle(pc, target) {
+    const state = { ready: false, sent: false, pending: [] };
+    const send = (candidate) => {
+      const { candidate: text, sdpMid, sdpMLineIndex } = candidate.toJSON();
+      this.socket.emit("media:candidate", { candidate: text, sdpMid, sdpMLineIndex, target });
+    };
+    pc.addEventListener("icecandidate", (event) => {
+      if (!event.candidate || !state.ready) return;
+      if (state.sent) send(event.candidate);
+      else state.pending.push(event.candidate);
+    });
+    state.flush = () => {
+      state.sent = true;
+      for (const candidate of state.pending.splice(0)) send(candidate);
+    };
+    return state;
+  }
+
+  async answerSubscriber({ sdp, revision, tracks }) {
+    if (this.closed) return;
+    let trickle = null;
+    if (!this.subscriber) {
+      this.subscriber = new RTCPeerConnection(this.config);
+      this.subscriber.addEventListener("track", () => this.render());
+      trickle = this.trickle(this.subscriber, "subscriber");
+    }
+    const pc = this.subscriber;
+    await pc.setRemoteDescription({ type: "offer", sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+    await waitForGathering(pc);
+    if (trickle) trickle.ready = true;
+    this.tracks = tracks;
+    const reply = await this.socket.timeout(15000).emitWithAck("media:subscriber_answer", {
+      type: "answer",
+      sdp: pc.localDescription.sdp,
+      revision,
+    });
+    trickle?.flush();
+    if (!reply.ok && reply.error.code !== "stale_answer") throw failure(reply);
+    this.render();
+  }
+
+  /** Group received tracks into one stream per participant camera (with its audio) and per screen. */
+  render() {
+    if (!this.subscriber || this.closed) return;
+    const wanted = new Map();
+    for (const transceiver of this.subscriber.getTransceivers()) {
+      const info = this.tracks[transceiver.mid];
+      if (!info || transceiver.currentDirection === "inactive" || transceiver.stopped) continue;
+      const source = info.source === "screen" ? "screen" : "camera";
+      const key = `${info.participant_id}:${source}`;
+      if (!wanted.has(key)) wanted.set(key, { participant_id: info.participant_id, source, tracks: [] });
+      wanted.get(key).tracks.push(transceiver.receiver.track);
+    }
+    for (const key of [...this.streams.keys()]) if (!wanted.has(key)) this.streams.delete(key);
+    const tiles = [];
+    for (const [key, tile] of wanted) {
+      let stream = this.streams.get(key);
+      if (!stream) this.streams.set(key, (stream = new MediaStream()));
+      for (const track of stream.getTracks()) if (!tile.tracks.includes(track)) stream.removeTrack(track);
+      for (const track of tile.tracks) if (!stream.getTracks().includes(track)) stream.addTrack(track);
+      tiles.push({ participant_id: tile.participant_id, source: tile.source, stream });
+    }
+    this.onRemote(tiles);
   }
 
   setAudio(enabled) {
@@ -66,8 +155,38 @@ export class MediaSession {
     for (const track of this.localStream.getVideoTracks()) track.enabled = enabled;
   }
 
+  /** Audio only: stop sending and receiving video (saves data); `false` brings video back. */
+  async setAudioOnly(audioOnly) {
+    const [camera] = this.localStream.getVideoTracks();
+    await this.cameraSender?.replaceTrack(audioOnly ? null : camera ?? null);
+    const reply = await this.socket.timeout(10000).emitWithAck("media:receive", { video: !audioOnly });
+    if (!reply.ok) throw failure(reply);
+  }
+
+  async shareScreen() {
+    const capture = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 10 } }, audio: false });
+    this.screenTrack = capture.getVideoTracks()[0];
+    this.screenTrack.addEventListener("ended", () => this.stopScreen());
+    await this.screenSender.replaceTrack(this.screenTrack);
+  }
+
+  async stopScreen() {
+    this.screenTrack?.stop();
+    this.screenTrack = null;
+    await this.screenSender?.replaceTrack(null);
+  }
+
+  get sharingScreen() {
+    return this.screenTrack !== null;
+  }
+
   close() {
-    this.pc.close();
+    this.closed = true;
+    this.socket.off("media:subscriber_offer", this.onSubscriberOffer);
+    this.screenTrack?.stop();
+    this.publisher.close();
+    this.subscriber?.close();
+    this.onRemote([]);
   }
 }
 
@@ -100,4 +219,39 @@ export async function openDevices(onLevel) {
 
 export function stopStream(stream) {
   for (const track of stream?.getTracks() ?? []) track.stop();
+}
+
+/**
+ * Show remote tiles: the first camera in `main`, everyone else (and screens) in `container`.
+ * Video elements are kept per tile so a renegotiation does not restart playback.
+ */
+export function renderTiles(main, container, tiles, labelFor) {
+  const [first, ...rest] = [...tiles.filter((t) => t.source === "camera"), ...tiles.filter((t) => t.source === "screen")];
+  if (main.srcObject !== (first?.stream ?? null)) main.srcObject = first?.stream ?? null;
+  main.dataset.participant = first?.participant_id ?? "";
+  const keep = new Set();
+  for (const tile of rest) {
+    const key = `${tile.participant_id}:${tile.source}`;
+    keep.add(key);
+    let figure = container.querySelector(`figure[data-key="${CSS.escape(key)}"]`);
+    if (!figure) {
+      figure = document.createElement("figure");
+      figure.dataset.key = key;
+      figure.dataset.participant = tile.participant_id;
+      figure.dataset.source = tile.source;
+      figure.className = `tile ${tile.source}`;
+      const video = document.createElement("video");
+      video.autoplay = true;
+      video.playsInline = true;
+      const caption = document.createElement("figcaption");
+      figure.append(video, caption);
+      container.append(figure);
+    }
+    figure.querySelector("figcaption").textContent = labelFor(tile);
+    const video = figure.querySelector("video");
+    if (video.srcObject !== tile.stream) video.srcObject = tile.stream;
+  }
+  for (const figure of [...container.querySelectorAll("figure[data-key]")]) {
+    if (!keep.has(figure.dataset.key)) figure.remove();
+  }
 }

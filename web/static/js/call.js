@@ -1,0 +1,116 @@
+// The in-call controls and indicators shared by the patient page and the nurse console.
+import { t } from "/static/js/i18n.js";
+import { renderTiles } from "/static/js/rtc.js";
+
+const $ = (id) => document.getElementById(id);
+
+export class CallView {
+  /** `context()` returns `{ me, consult }`: who this page is and the consult it is in. */
+  constructor(socket, context) {
+    this.socket = socket;
+    this.context = context;
+    this.session = null;
+    this.audioOn = true;
+    this.videoOn = true;
+    this.audioOnly = false;
+    this.wireButtons();
+    socket.on("participant:media", ({ participant_id, audio, video }) => this.showRemoteMedia(participant_id, audio, video));
+    socket.on("media:quality", (sample) => this.showQuality(sample));
+  }
+
+  attach(session) {
+    this.session = session;
+    this.audioOn = this.videoOn = true;
+    this.audioOnly = false;
+    this.refreshButtons();
+  }
+
+  detach() {
+    this.session = null;
+    $("remote-media").hidden = true;
+    $("quality").hidden = true;
+    renderTiles($("remote"), $("tiles"), [], () => "");
+  }
+
+  /** What `MediaSession` calls when the remote tiles change. */
+  render = (tiles) => renderTiles($("remote"), $("tiles"), tiles, (tile) => this.label(tile));
+
+  label(tile) {
+    const { consult } = this.context();
+    const name =
+      tile.participant_id === consult?.patient_id
+        ? consult.patient_name
+        : tile.participant_id === consult?.host_id
+          ? t("call.nurse")
+          : t("call.participant");
+    return tile.source === "screen" ? `${t("call.screen_of")} ${name}` : name;
+  }
+
+  sendState() {
+    this.socket.emit("media:state", {
+      audio: this.audioOn,
+      video: this.videoOn && !this.audioOnly,
+      screen: Boolean(this.session?.sharingScreen),
+    });
+  }
+
+  wireButtons() {
+    $("mute").addEventListener("click", () => {
+      this.audioOn = !this.audioOn;
+      this.session?.setAudio(this.audioOn);
+      this.refreshButtons();
+      this.sendState();
+    });
+    $("camera").addEventListener("click", () => {
+      this.videoOn = !this.videoOn;
+      this.session?.setVideo(this.videoOn);
+      this.refreshButtons();
+      this.sendState();
+    });
+    $("audio-only").addEventListener("click", async () => {
+      if (!this.session) return;
+      this.audioOnly = !this.audioOnly;
+      this.refreshButtons();
+      await this.session.setAudioOnly(this.audioOnly);
+      this.sendState();
+    });
+    $("screen").addEventListener("click", async () => {
+      if (!this.session) return;
+      try {
+        if (this.session.sharingScreen) await this.session.stopScreen();
+        else await this.session.shareScreen();
+      } catch {
+        // The person cancelled the browser's screen picker: nothing to undo.
+      }
+      this.refreshButtons();
+      this.sendState();
+    });
+  }
+
+  refreshButtons() {
+    const set = (id, key, pressed) => {
+      $(id).textContent = t(key);
+      $(id).setAttribute("aria-pressed", String(pressed));
+    };
+    set("mute", this.audioOn ? "call.mute" : "call.unmute", !this.audioOn);
+    set("camera", this.videoOn ? "call.camera_off" : "call.camera_on", !this.videoOn);
+    set("audio-only", this.audioOnly ? "call.audio_and_video" : "call.audio_only", this.audioOnly);
+    const sharing = Boolean(this.session?.sharingScreen);
+    set("screen", sharing ? "call.stop_screen" : "call.share_screen", sharing);
+    document.body.dataset.audioOnly = String(this.audioOnly);
+  }
+
+  showRemoteMedia(participantId, audio, video) {
+    if (participantId === this.context().me?.participant_id) return;
+    const notes = [!audio && t("call.remote_muted"), !video && t("call.remote_camera_off")].filter(Boolean);
+    $("remote-media").hidden = notes.length === 0;
+    $("remote-media").textContent = notes.join(" · ");
+  }
+
+  showQuality({ participant_id, level }) {
+    if (participant_id !== this.context().me?.participant_id || !this.session) return;
+    $("quality").hidden = false;
+    $("quality").dataset.level = level;
+    $("quality").textContent = t(`quality.${level}`);
+  }
+}
