@@ -95,6 +95,9 @@ class MediaBackend(Protocol):
     async def set_receive(self, room_id: str, participant_id: str, *, video: bool) -> None:
         """Receive audio only (``video=False``) or audio and video again."""
 
+    async def set_sharing(self, room_id: str, participant_id: str, *, screen: bool) -> None:
+        """Offer the participant's screen to the others (``True``) or stop offering it."""
+
     async def add_candidate(
         self, room_id: str, participant_id: str, candidate: IceCandidate, target: str = "publisher"
     ) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aioice.ice
-from aiortc import RTCConfiguration, RTCIceServer
+from aiortc import RTCBundlePolicy, RTCConfiguration, RTCIceServer
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +38,15 @@ class IceSettings:
     host_addresses: tuple[str, ...] = field(default_factory=tuple)
 
     def rtc_configuration(self) -> RTCConfiguration:
+        """One transport for all of a peer's media (``max-bundle``): every browser bundles, and a
+        server offer whose media lines start on separate transports loses the ones aiortc then
+        moves onto the bundle."""
         return RTCConfiguration(
             iceServers=[
                 RTCIceServer(urls=list(s.urls), username=s.username, credential=s.credential)
                 for s in self.server_ice_servers
-            ]
+            ],
+            bundlePolicy=RTCBundlePolicy.MAX_BUNDLE,
         )
 
 

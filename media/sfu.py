@@ -52,6 +52,8 @@ class _Published:
     kind: str
     transceiver: RTCRtpTransceiver
     handle: Any
+    active: bool = True
+    """A screen is offered to others only while its owner shares it."""
 
 
 @dataclass
@@ -113,7 +115,8 @@ class SfuBackend:
             raise MediaError(MediaErrorCode.BAD_SDP, "Expected an SDP offer.")
         room = self._rooms.get(room_id)
         if room is None:
-            room = _Room(room_id, self._forwarding_factory())
+            # Registered before any await: two people publishing at once must share one room.
+            room = self._rooms[room_id] = _Room(room_id, self._forwarding_factory())
         publishers = [p for p in room.participants.values() if p.publisher is not None]
         if participant_id not in room.participants and len(publishers) >= MAX_PUBLISHERS:
             raise MediaError(MediaErrorCode.ROOM_FULL, f"A room holds at most {MAX_PUBLISHERS} participants.")
@@ -126,15 +129,15 @@ class SfuBackend:
             await connection.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             published = self._name_sources(connection, sources or {})
             await connection.setLocalDescription(await connection.createAnswer())
-        except MediaError:
-            await connection.close()
-            raise
         except Exception as error:
             await connection.close()
+            if not room.participants:
+                await self._drop_room(room)
+            if isinstance(error, MediaError):
+                raise
             logger.info("rejected an offer in room %s: %s", room_id, type(error).__name__)
             raise MediaError(MediaErrorCode.BAD_SDP, "The session description could not be used.") from error
 
-        self._rooms[room_id] = room
         participant = room.participants.get(participant_id)
         if participant is None:
             participant = room.participants[participant_id] = _Participant(participant_id)
@@ -143,7 +146,9 @@ class SfuBackend:
         participant.publisher = connection
         for source, transceiver in published.items():
             handle = room.forwarding.publish(transceiver)
-            participant.published[source] = _Published(source, transceiver.kind, transceiver, handle)
+            participant.published[source] = _Published(
+                source, transceiver.kind, transceiver, handle, active=source != "screen"
+            )
         for other in room.participants.values():
             self._spawn(self._sync(room, other))
         answer = connection.localDescription
@@ -205,6 +210,18 @@ class SfuBackend:
         participant.receive_video = video
         await self._sync(room, participant)
 
+    async def set_sharing(self, room_id: str, participant_id: str, *, screen: bool) -> None:
+        """Start or stop offering the participant's screen to the others."""
+        room = self._rooms.get(room_id)
+        participant = self._participant(room_id, participant_id)
+        published = participant.published.get("screen")
+        if room is None or published is None or published.active == screen:
+            return
+        published.active = screen
+        for other in room.participants.values():
+            if other is not participant:
+                await self._sync(room, other)
+
     async def _sync(self, room: _Room, participant: _Participant) -> None:
         """Bring the participant's subscriptions in line with what the room publishes, then offer."""
         if participant.negotiating:
@@ -220,7 +237,7 @@ class SfuBackend:
             for other in room.participants.values()
             if other is not participant
             for source, published in other.published.items()
-            if participant.receive_video or published.kind == "audio"
+            if published.active and (participant.receive_video or published.kind == "audio")
         }
         changed = False
         for key in [key for key in participant.subscriptions if key not in wanted]:
@@ -370,7 +387,12 @@ class SfuBackend:
     def _spawn(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("media task failed", exc_info=task.exception())
 
     async def _measure_quality(self) -> None:
         """Every few seconds, turn each participant's RTCP statistics into a quality sample."""

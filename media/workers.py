@@ -115,6 +115,9 @@ class WorkerPool:
     async def set_receive(self, room_id: str, participant_id: str, *, video: bool) -> None:
         await self._call(self._owning(room_id), "set_receive", room_id, participant_id, video)
 
+    async def set_sharing(self, room_id: str, participant_id: str, *, screen: bool) -> None:
+        await self._call(self._owning(room_id), "set_sharing", room_id, participant_id, screen)
+
     async def add_candidate(
         self, room_id: str, participant_id: str, candidate: IceCandidate, target: str = "publisher"
     ) -> None:
@@ -326,6 +329,10 @@ async def _dispatch(backend: MediaBackend, method: str, args: tuple[Any, ...]) -
     if method == "set_receive":
         room_id, participant_id, video = args
         await backend.set_receive(room_id, participant_id, video=video)
+        return None
+    if method == "set_sharing":
+        room_id, participant_id, screen = args
+        await backend.set_sharing(room_id, participant_id, screen=screen)
         return None
     if method == "add_candidate":
         room_id, participant_id, text, mid, index, target = args

@@ -26,7 +26,12 @@ class ConsultState(StrEnum):
     ENDED = "ended"
 
 
+MAX_IN_CALL = 8
+"""Participants in one call at most (inter-unit sessions join up to 8 sites)."""
+
+
 class ViolationCode(StrEnum):
+    ROOM_FULL = "room_full"
     FORBIDDEN = "forbidden"
     INVALID_STATE = "invalid_state"
     CONSULT_ENDED = "consult_ended"
@@ -52,6 +57,18 @@ class Actor:
 
 
 @dataclass(frozen=True, slots=True)
+class Invitee:
+    """Someone invited by link into the call: a companion, an interpreter, a specialist."""
+
+    participant_id: str
+    role: Role
+    name: str
+
+
+INVITABLE_ROLES = frozenset({Role.COMPANION, Role.INTERPRETER, Role.PHYSICIAN, Role.OBSERVER})
+
+
+@dataclass(frozen=True, slots=True)
 class Consult:
     consult_id: str
     patient_id: str
@@ -60,6 +77,8 @@ class Consult:
     appointment_end: datetime
     state: ConsultState = ConsultState.SCHEDULED
     host_id: str | None = None
+    host_name: str | None = None
+    invitees: tuple[Invitee, ...] = ()
     in_call: frozenset[str] = frozenset()
     checked_in_at: datetime | None = None
     version: int = 0
@@ -111,27 +130,61 @@ def check_in(consult: Consult, actor: Actor, at: datetime) -> Transition:
     )
 
 
-def admit(consult: Consult, actor: Actor, at: datetime) -> Transition:
+def admit(consult: Consult, actor: Actor, at: datetime, host_name: str = "") -> Transition:
     """A staff member takes the waiting patient into the call and becomes its host."""
     _require(actor, Action.ADMIT)
     _require_state(consult, ConsultState.WAITING)
     return _advance(
         consult,
-        replace(consult, state=ConsultState.LIVE, host_id=actor.participant_id),
+        replace(consult, state=ConsultState.LIVE, host_id=actor.participant_id, host_name=host_name or None),
         _event(consult, EventKind.ADMITTED, actor, at, patient=consult.patient_id),
     )
+
+
+def invite(consult: Consult, actor: Actor, invitee: Invitee, at: datetime) -> Transition:
+    """The host invites someone by link, with a role; they may join once the call is live."""
+    _require(actor, Action.INVITE)
+    if consult.state is ConsultState.ENDED:
+        raise RuleViolation(ViolationCode.CONSULT_ENDED, "The consult has already ended.")
+    if consult.host_id is not None and actor.participant_id != consult.host_id:
+        raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may invite.")
+    if invitee.role not in INVITABLE_ROLES:
+        raise RuleViolation(ViolationCode.FORBIDDEN, f"The role '{invitee.role}' cannot be invited by link.")
+    if len(consult.invitees) >= MAX_IN_CALL - 2:
+        raise RuleViolation(ViolationCode.ROOM_FULL, f"A consult holds at most {MAX_IN_CALL} participants.")
+    if any(i.participant_id == invitee.participant_id for i in consult.invitees):
+        raise RuleViolation(ViolationCode.INVALID_STATE, "That person is already invited.")
+    return _advance(
+        consult,
+        replace(consult, invitees=(*consult.invitees, invitee)),
+        _event(
+            consult, EventKind.INVITED, actor, at, invitee=invitee.participant_id, role=invitee.role.value
+        ),
+    )
+
+
+def find_invitee(consult: Consult, participant_id: str) -> Invitee | None:
+    return next((i for i in consult.invitees if i.participant_id == participant_id), None)
 
 
 def join(consult: Consult, actor: Actor, at: datetime) -> Transition:
     """A participant's media joins the live call; joining twice (a reconnect) logs nothing."""
     _require(actor, Action.JOIN_MEDIA)
     _require_state(consult, ConsultState.LIVE)
-    if actor.role is Role.PATIENT:
+    invited = find_invitee(consult, actor.participant_id)
+    if invited is not None:
+        if invited.role is not actor.role:
+            raise RuleViolation(ViolationCode.FORBIDDEN, "The invitation was for another role.")
+    elif actor.role is Role.PATIENT:
         _require_own(consult, actor)
-    elif actor.role in STAFF_ROLES and actor.participant_id != consult.host_id:
-        raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may join it.")
+    elif actor.role not in STAFF_ROLES or actor.participant_id != consult.host_id:
+        raise RuleViolation(
+            ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host and invitees may join it."
+        )
     if actor.participant_id in consult.in_call:
         return Transition(consult, ())
+    if len(consult.in_call) >= MAX_IN_CALL:
+        raise RuleViolation(ViolationCode.ROOM_FULL, f"A call holds at most {MAX_IN_CALL} participants.")
     return _advance(
         consult,
         replace(consult, in_call=consult.in_call | {actor.participant_id}),

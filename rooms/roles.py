@@ -26,12 +26,15 @@ class Action(StrEnum):
     LEAVE = "leave"
     END = "end"
     VIEW_QUEUE = "view_queue"
+    INVITE = "invite"
 
 
 STAFF_ROLES: frozenset[Role] = frozenset({Role.NURSE, Role.PHYSICIAN, Role.COORDINATOR})
 """Roles held by logged-in staff who may host a consult."""
 
-_HOST_ACTIONS = frozenset({Action.ADMIT, Action.JOIN_MEDIA, Action.LEAVE, Action.END, Action.VIEW_QUEUE})
+_HOST_ACTIONS = frozenset(
+    {Action.ADMIT, Action.JOIN_MEDIA, Action.LEAVE, Action.END, Action.VIEW_QUEUE, Action.INVITE}
+)
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.PATIENT: frozenset({Action.CHECK_IN, Action.JOIN_MEDIA, Action.LEAVE}),

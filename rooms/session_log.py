@@ -20,6 +20,7 @@ class EventKind(StrEnum):
     CREATED = "created"
     CHECKED_IN = "checked_in"
     ADMITTED = "admitted"
+    INVITED = "invited"
     JOINED = "joined"
     LEFT = "left"
     ENDED = "ended"

@@ -38,6 +38,13 @@ Source = Literal["microphone", "camera", "screen"]
 Mid = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")]
 
 
+class Invite(Payload):
+    """The host invites someone into the call by link."""
+
+    role: Literal["companion", "interpreter", "physician", "observer"]
+    name: str = Field(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f<>]+$")
+
+
 class MediaOffer(Payload):
     """The offer of the browser's publishing connection; ``sources`` names each media line."""
 

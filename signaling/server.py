@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from http.cookies import CookieError, SimpleCookie
 from typing import Any, TypeVar
 
@@ -35,7 +35,7 @@ from rooms.roles import STAFF_ROLES, Action, Role, may
 from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import Stores, VersionConflict
 from rooms.store.commands import ConsultNotFound, execute
-from rooms.tokens import TokenError, verify
+from rooms.tokens import JoinClaims, TokenError, issue, new_token_id, verify
 from signaling import views
 from signaling.errors import ErrorCode, SignalingError
 from signaling.messages import (
@@ -43,6 +43,7 @@ from signaling.messages import (
     CheckIn,
     ConsultRef,
     Empty,
+    Invite,
     MediaCandidate,
     MediaOffer,
     MediaReceive,
@@ -59,6 +60,8 @@ ConsultEndedHook = Callable[[str, list[SessionEvent]], Awaitable[None]]
 IceServersFor = Callable[[str], list[dict[str, object]]]
 
 STAFF_ROOM = "staff"
+INVITE_GRACE = timedelta(hours=2)
+"""Invitation links stay valid this long after the appointment's planned end."""
 QUALITY_LOG_SECONDS = 30.0
 SESSION_COOKIE = "tc_session"
 
@@ -151,6 +154,7 @@ class SignalingServer:
         self._handle("media:receive", MediaReceive, self._media_receive)
         self._handle("media:candidate", MediaCandidate, self._media_candidate)
         self._handle("media:state", MediaState, self._media_state)
+        self._handle("consult:invite", Invite, self._invite)
         self._handle("consult:leave", Empty, self._leave)
         self._handle("consult:end", ConsultRef, self._end)
 
@@ -245,7 +249,13 @@ class SignalingServer:
                 raise SignalingError(ErrorCode.AUTH_INVALID, "The link is not valid.")
             if consult.state is ConsultState.ENDED:
                 raise SignalingError(ErrorCode.CONSULT_ENDED, "This consult has ended.")
-            name = consult.patient_name if claims.role is Role.PATIENT else claims.role.value
+            if claims.role is Role.PATIENT:
+                name = consult.patient_name
+            else:
+                invited = rules.find_invitee(consult, claims.participant_id)
+                if invited is None or invited.role is not claims.role:
+                    raise SignalingError(ErrorCode.AUTH_REVOKED, "This invitation is no longer valid.")
+                name = invited.name
             return Connection(
                 sid, claims.participant_id, claims.role, name, consult.consult_id, claims.token_id, bucket
             )
@@ -416,6 +426,7 @@ class SignalingServer:
         consult = await self._require_consult(self._current_consult(connection))
         if connection.participant_id not in consult.in_call:
             raise SignalingError(ErrorCode.INVALID_STATE, "You are not in the call.")
+        await self._media.set_sharing(consult.consult_id, connection.participant_id, screen=payload.screen)
         await self.sio.emit(
             "participant:media",
             {
@@ -428,6 +439,24 @@ class SignalingServer:
             skip_sid=connection.sid,
         )
         return {}
+
+    async def _invite(self, connection: Connection, payload: Invite) -> Reply:
+        consult_id = self._current_consult(connection)
+        now = self._clock()
+        guest = rules.Invitee("i-" + new_token_id(), Role(payload.role), payload.name)
+        transition = await self._execute(
+            consult_id, lambda c: rules.invite(c, connection.actor(), guest, now)
+        )
+        claims = JoinClaims(
+            consult_id=consult_id,
+            participant_id=guest.participant_id,
+            role=guest.role,
+            not_before=int(now.timestamp()) - 60,
+            expires_at=int((transition.consult.appointment_end + INVITE_GRACE).timestamp()),
+            token_id=new_token_id(),
+        )
+        await self._publish(transition)
+        return {"invitee": views.participant(guest), "token": issue(self._settings.token_key, claims)}
 
     async def _leave(self, connection: Connection, _: Empty) -> Reply:
         self._current_consult(connection)
@@ -528,6 +557,7 @@ def _session_cookie(environ: Mapping[str, Any]) -> str | None:
 
 _VIOLATIONS = {
     rules.ViolationCode.FORBIDDEN: ErrorCode.FORBIDDEN,
+    rules.ViolationCode.ROOM_FULL: ErrorCode.ROOM_FULL,
     rules.ViolationCode.INVALID_STATE: ErrorCode.INVALID_STATE,
     rules.ViolationCode.CONSULT_ENDED: ErrorCode.CONSULT_ENDED,
     rules.ViolationCode.NOT_YOUR_CONSULT: ErrorCode.NOT_YOUR_CONSULT,

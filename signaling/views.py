@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rooms.consult import Consult
+from rooms.consult import Consult, Invitee
+from rooms.roles import Role
 
 
 def consult(value: Consult) -> dict[str, object]:
@@ -20,8 +21,24 @@ def consult(value: Consult) -> dict[str, object]:
         "appointment_end": value.appointment_end.isoformat(),
         "checked_in_at": _iso(value.checked_in_at),
         "host_id": value.host_id,
+        "host_name": value.host_name,
         "in_call": sorted(value.in_call),
+        "participants": participants(value),
     }
+
+
+def participant(invitee: Invitee) -> dict[str, str]:
+    return {"participant_id": invitee.participant_id, "name": invitee.name, "role": invitee.role.value}
+
+
+def participants(value: Consult) -> list[dict[str, str]]:
+    """Everyone who may be in the call, with the name and role pages show on their tiles."""
+    people = [{"participant_id": value.patient_id, "name": value.patient_name, "role": Role.PATIENT.value}]
+    if value.host_id is not None:
+        people.append(
+            {"participant_id": value.host_id, "name": value.host_name or "", "role": Role.NURSE.value}
+        )
+    return people + [participant(invitee) for invitee in value.invitees]
 
 
 def queue_order(value: Consult) -> tuple[datetime, datetime]:

@@ -34,7 +34,7 @@ class Settings:
     media_host_addresses: tuple[str, ...] = ()
     media_workers: int = field(default_factory=lambda: os.cpu_count() or 1)
     """Media worker processes; 0 runs media inside the main process."""
-    media_forwarding: str = "reencode"
+    media_forwarding: str = "packet"
     """``packet`` forwards RTP without decoding; ``reencode`` decodes and encodes per receiver."""
     session_hours: float = 12.0
     log_level: str = "INFO"

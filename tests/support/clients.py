@@ -10,7 +10,13 @@ from typing import Any
 
 import numpy as np
 import socketio
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
 from av import VideoFrame
 
@@ -109,7 +115,9 @@ class MediaClient:
     counting what it receives from each other participant."""
 
     def __init__(self, rgb: tuple[int, int, int]) -> None:
-        self.publisher = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.publisher = RTCPeerConnection(
+            RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
         self._sources = [
             (self.publisher.addTransceiver(ColorTrack(rgb), "sendonly"), "camera"),
             (self.publisher.addTransceiver(AudioStreamTrack(), "sendonly"), "microphone"),
@@ -150,7 +158,9 @@ class MediaClient:
         """Apply a server offer for the subscribing connection and return the answer to send."""
         self.offers.append(data)
         if self.subscriber is None:
-            self.subscriber = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+            self.subscriber = RTCPeerConnection(
+                RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+            )
         await self.subscriber.setRemoteDescription(RTCSessionDescription(sdp=data["sdp"], type="offer"))
         await self.subscriber.setLocalDescription(await self.subscriber.createAnswer())
         for transceiver in self.subscriber.getTransceivers():

@@ -16,6 +16,7 @@ export class CallView {
     this.wireButtons();
     socket.on("participant:media", ({ participant_id, audio, video }) => this.showRemoteMedia(participant_id, audio, video));
     socket.on("media:quality", (sample) => this.showQuality(sample));
+    socket.on("consult:state", () => queueMicrotask(() => this.refreshLabels()));
   }
 
   attach(session) {
@@ -33,16 +34,20 @@ export class CallView {
   }
 
   /** What `MediaSession` calls when the remote tiles change. */
-  render = (tiles) => renderTiles($("remote"), $("tiles"), tiles, (tile) => this.label(tile));
+  render = (tiles) => {
+    this.tiles = tiles;
+    renderTiles($("remote"), $("tiles"), tiles, (tile) => this.label(tile));
+  };
+
+  /** Names change as people are admitted or invited: redraw the labels. */
+  refreshLabels() {
+    if (this.session && this.tiles) this.render(this.tiles);
+  }
 
   label(tile) {
     const { consult } = this.context();
-    const name =
-      tile.participant_id === consult?.patient_id
-        ? consult.patient_name
-        : tile.participant_id === consult?.host_id
-          ? t("call.nurse")
-          : t("call.participant");
+    const person = consult?.participants?.find((p) => p.participant_id === tile.participant_id);
+    const name = person?.name || (tile.participant_id === consult?.host_id ? t("call.nurse") : t("call.participant"));
     return tile.source === "screen" ? `${t("call.screen_of")} ${name}` : name;
   }
 

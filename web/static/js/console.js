@@ -154,6 +154,9 @@ function connect() {
     queue = consults;
     renderQueue();
   });
+  socket.on("consult:state", ({ consult }) => {
+    if (active?.consult_id === consult.consult_id) active = consult;
+  });
   socket.on("consult:ended", ({ consult_id }) => {
     if (active?.consult_id === consult_id) {
       closeCall();
@@ -193,6 +196,16 @@ function wireControls() {
     socket?.disconnect();
     await api("DELETE", "/api/session");
     showLogin();
+  });
+  $("invite").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const reply = await socket.timeout(10000).emitWithAck("consult:invite", {
+      role: $("invite-role").value,
+      name: $("invite-name").value.trim(),
+    });
+    if (!reply.ok) return setStatus(`error.${reply.error.code}`);
+    $("invite-link").value = `${location.origin}/paciente#t=${reply.token}`;
+    $("invite-link").select();
   });
   $("end").addEventListener("click", async () => {
     if (!active) return;

@@ -15,6 +15,7 @@ let session = null;
 let consult = null;
 let me = null;
 let call = null;
+let consented = false;
 
 window.teleconsultaDebug = {
   peerConnection: () => session?.subscriber ?? null,
@@ -76,10 +77,12 @@ function leaveCall() {
   call?.detach();
 }
 
+const isPatient = () => me?.role === "patient";
+
 function onConsult(next) {
   consult = next;
   renderAppointment();
-  if (consult.state === "live" && !session && document.body.dataset.state !== "left") joinCall();
+  if (consult.state === "live" && consented && !session && document.body.dataset.state !== "left") joinCall();
 }
 
 function finish() {
@@ -107,10 +110,13 @@ function connect() {
     me = reply;
     $("status").hidden = true;
     consult = reply.consult;
+    // A patient who already checked in gave consent then; an invitee gives it on this page.
+    if (isPatient() && consult.state !== "scheduled") consented = true;
     renderAppointment();
-    if (consult.state === "waiting") show("waiting");
-    else if (consult.state === "live") joinCall();
-    else if (document.body.dataset.state === "connecting") show("check");
+    if (!consented) {
+      if (document.body.dataset.state === "connecting") show("check");
+    } else if (consult.state === "live") joinCall();
+    else show("waiting");
   });
   socket.on("consult:state", ({ consult: next }) => onConsult(next));
   socket.on("consult:ended", finish);
@@ -132,6 +138,13 @@ function wireControls() {
   $("consent").addEventListener("change", () => ($("enter").disabled = !$("consent").checked));
   $("enter").addEventListener("click", async () => {
     $("enter").disabled = true;
+    consented = true;
+    if (!isPatient()) {
+      // Invitees wait for the host to open the call, then join it directly.
+      if (consult.state === "live") joinCall();
+      else show("waiting");
+      return;
+    }
     const reply = await socket.timeout(10000).emitWithAck("lobby:check_in", { consent: true });
     if (!reply.ok) return showError(reply.error.code);
     onConsult(reply.consult);

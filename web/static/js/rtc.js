@@ -104,7 +104,12 @@ export class MediaSession {
     let trickle = null;
     if (!this.subscriber) {
       this.subscriber = new RTCPeerConnection(this.config);
-      this.subscriber.addEventListener("track", () => this.render());
+      this.subscriber.addEventListener("track", ({ track }) => {
+        // A screen is shown only while it carries media; mute/unmute follow the sender.
+        track.addEventListener("mute", () => this.render());
+        track.addEventListener("unmute", () => this.render());
+        this.render();
+      });
       trickle = this.trickle(this.subscriber, "subscriber");
     }
     const pc = this.subscriber;
@@ -131,6 +136,7 @@ export class MediaSession {
       const info = this.tracks[transceiver.mid];
       if (!info || transceiver.currentDirection === "inactive" || transceiver.stopped) continue;
       const source = info.source === "screen" ? "screen" : "camera";
+      if (source === "screen" && transceiver.receiver.track.muted) continue;
       const key = `${info.participant_id}:${source}`;
       if (!wanted.has(key)) wanted.set(key, { participant_id: info.participant_id, source, tracks: [] });
       wanted.get(key).tracks.push(transceiver.receiver.track);
