@@ -1,0 +1,232 @@
+"""What forwarding one RTP packet costs the server, in microseconds. Prints figures; asserts nothing.
+
+Run: ``python bench/forwarding_micro.py [packets]`` (loopback only, ~15 s).
+
+1. Pieces, without network: aiortc's RTP parse, SRTP unprotect/protect, and our per-packet work.
+2. A real room on 127.0.0.1: a publisher client, the server's publisher peer, K server subscriber
+   peers, K subscriber clients (which count packets and do not decode). Prebuilt 1100-byte VP8 RTP
+   packets (with MID and abs-send-time, like a browser's) go in through the publisher's SRTP; on
+   the server we time ``RTCDtlsTransport._handle_rtp_data`` (aiortc's parse and routing, our
+   receive hook, and for each subscriber: rewrite, SRTP protect, UDP send). SRTP unprotect of
+   the incoming packet happens before that and is added from part 1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import aioice.ice
+from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
+from pylibsrtp import Policy, Session
+
+from media.keyframes import classify_vp8
+from media.rtp_forwarding import Forwarder, ForwardingPolicy
+from media.rtp_rewrite import HeaderExtensionIds, HeaderWriter
+
+PAYLOAD_SIZE = 1100
+DESCRIPTOR = bytes([0x90, 0x80, 0x81, 0x23])
+KEY = DESCRIPTOR + bytes([0x50, 0x01, 0x00, 0x9D, 0x01, 0x2A, 0x40, 0x01, 0xF0, 0x00])
+DELTA = bytes([0x80, 0x80, 0x81, 0x23, 0x51, 0x01, 0x00])  # continuation packets of delta frames
+
+
+def per_call_us(function: Callable[[], object], repeat: int = 20000) -> float:
+    best = []
+    for _ in range(5):
+        start = time.perf_counter_ns()
+        for _ in range(repeat):
+            function()
+        best.append((time.perf_counter_ns() - start) / repeat / 1000)
+    return min(best)
+
+
+def pieces() -> dict[str, float]:
+    key = os.urandom(28)  # AES-128-GCM: 16-byte key + 12-byte salt
+    profile = Policy.SRTP_PROFILE_AEAD_AES_128_GCM
+    tx = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+    rx_policy = Policy(key=key, ssrc_type=Policy.SSRC_ANY_INBOUND, srtp_profile=profile)
+    rx_policy.window_size = 1024
+    rx = Session(rx_policy)
+    writer = HeaderWriter(1234, "0", HeaderExtensionIds(mid=1, abs_send_time=3), audio_level=False)
+    payload = DELTA + bytes(PAYLOAD_SIZE - len(DELTA))
+    plain = writer.write(97, 1, 2, 3, -1, payload)
+    extensions = HeaderExtensionsMap()
+    extensions.configure(
+        RTCRtpParameters(
+            headerExtensions=[
+                RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+                RTCRtpHeaderExtensionParameters(
+                    id=3, uri="http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+                ),
+            ]
+        )
+    )
+    sequence = iter(range(1 << 30))
+    protected = [tx.protect(writer.write(97, seq, 2, 3, -1, payload)) for seq in range(60000)]
+    unprotect_next = iter(protected)
+    tx_next = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+    return {
+        "aiortc RtpPacket.parse (1100 B, 2 extensions)": per_call_us(
+            lambda: RtpPacket.parse(plain, extensions)
+        ),
+        "SRTP unprotect (AES-128-GCM)": per_call_us(lambda: rx.unprotect(next(unprotect_next)), repeat=10000),
+        "SRTP protect (AES-128-GCM)": per_call_us(
+            lambda: tx_next.protect(writer.write(97, next(sequence) & 0xFFFF, 2, 3, -1, payload)),
+            repeat=10000,
+        ),
+        "our header rewrite (HeaderWriter.write)": per_call_us(
+            lambda: writer.write(97, 5, 2, 3, -1, payload)
+        ),
+        "our VP8 classification": per_call_us(lambda: classify_vp8(payload, True)),
+    }
+
+
+def new_peer() -> RTCPeerConnection:
+    return RTCPeerConnection(RTCConfiguration(iceServers=[]))
+
+
+async def negotiate(offerer: RTCPeerConnection, answerer: RTCPeerConnection) -> None:
+    await offerer.setLocalDescription(await offerer.createOffer())
+    await answerer.setRemoteDescription(offerer.localDescription)
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    await offerer.setRemoteDescription(answerer.localDescription)
+
+
+async def wait_for(condition: Callable[[], bool], limit: float = 20) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError
+        await asyncio.sleep(0.01)
+
+
+async def room(subscribers: int, packets: int, policy: ForwardingPolicy | None = None) -> dict[str, float]:
+    forwarder = Forwarder(policy)
+    client = new_peer()
+    client_video = client.addTransceiver("video", direction="sendonly")
+    server = new_peer()
+
+    @server.on("track")
+    def on_track(track: Any) -> None:
+        forwarder.publish(next(t for t in server.getTransceivers() if t.receiver.track is track))
+
+    await negotiate(client, server)
+    servers, clients, received = [], [], [0]
+    for _ in range(subscribers):
+        server_sub, client_sub = new_peer(), new_peer()
+        forwarder.subscribe(server_sub.addTransceiver("video", direction="sendonly"), forwarder.published[0])
+
+        @client_sub.on("track")
+        def on_sub_track(track: Any, client_sub: RTCPeerConnection = client_sub) -> None:
+            receiver: Any = next(t.receiver for t in client_sub.getTransceivers())
+
+            async def count(packet: RtpPacket, arrival_time_ms: int) -> None:
+                received[0] += 1
+
+            receiver._handle_rtp_packet = count  # count, do not decode
+
+        await negotiate(server_sub, client_sub)
+        servers.append(server_sub)
+        clients.append(client_sub)
+    peers = [client, server, *servers, *clients]
+    await wait_for(lambda: all(pc.connectionState == "connected" for pc in peers))
+
+    sender: Any = client_video.sender
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=client_video._headerExtensions))
+    payload_type = client_video._codecs[0].payloadType
+
+    def packet(seq: int) -> bytes:
+        body = KEY if seq == 0 else DELTA
+        rtp = RtpPacket(
+            payload_type=payload_type, sequence_number=seq, timestamp=(seq // 4) * 3000, ssrc=sender._ssrc
+        )
+        rtp.marker = int(seq % 4 == 3)
+        rtp.payload = body + bytes(PAYLOAD_SIZE - len(body))
+        rtp.extensions.mid = client_video.mid
+        rtp.extensions.abs_send_time = (seq * 97) & 0xFFFFFF
+        return rtp.serialize(extensions)
+
+    prebuilt = [packet(seq) for seq in range(packets)]
+    server_dtls: Any = next(t.receiver.transport for t in server.getTransceivers())
+    handle = server_dtls._handle_rtp_data
+    spent: list[int] = []
+
+    async def timed(data: bytes, arrival_time_ms: int) -> None:
+        start = time.perf_counter_ns()
+        await handle(data, arrival_time_ms)
+        spent.append(time.perf_counter_ns() - start)
+
+    server_dtls._handle_rtp_data = timed
+    client_dtls: Any = sender.transport
+    cpu_start = time.process_time()
+    for index, data in enumerate(prebuilt):
+        await client_dtls._send_rtp(data)
+        if index % 4 == 3:
+            await asyncio.sleep(0.0005)  # ~8000 packets/s: do not overrun loopback socket buffers
+    try:
+        await wait_for(lambda: len(spent) >= packets and received[0] >= (packets - 50) * subscribers, 30)
+    except TimeoutError:
+        pass
+    cpu = time.process_time() - cpu_start
+    await forwarder.close()
+    for pc in peers:
+        await pc.close()
+    steady = spent[200:] or spent
+    return {
+        "packets_in": len(spent),
+        "packets_out": received[0],
+        "server_us_per_packet_in": statistics.mean(steady) / 1000,
+        "server_us_median": statistics.median(steady) / 1000,
+        "process_cpu_us_per_packet_out": cpu / max(received[0], 1) * 1e6,
+    }
+
+
+async def main(packets: int) -> None:
+    def loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
+        return ["127.0.0.1"]
+
+    aioice.ice.get_host_addresses = loopback
+    print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+    print("\n1. Pieces (µs per call, best of 5)")
+    costs = pieces()
+    for name, value in costs.items():
+        print(f"   {name:48s} {value:7.2f}")
+    unprotect = costs["SRTP unprotect (AES-128-GCM)"]
+
+    print(f"\n2. A room on loopback, {packets} packets of {PAYLOAD_SIZE} B (µs; medians unless said)")
+    print("   subs  server path  (mean)  +unprotect  per forwarded copy  per extra sub  (process CPU/copy*)")
+    previous: tuple[int, float] | None = None
+    for subscribers in (1, 2, 4, 8):
+        figures = await room(subscribers, packets)
+        median, mean = figures["server_us_median"], figures["server_us_per_packet_in"]
+        total = median + unprotect
+        marginal = "" if previous is None else f"{(total - previous[1]) / (subscribers - previous[0]):13.1f}"
+        previous = (subscribers, total)
+        print(
+            f"   {subscribers:4d}  {median:11.1f}  {mean:6.1f}  {total:10.1f}  {total / subscribers:18.1f}"
+            f"  {marginal:>13s}  ({figures['process_cpu_us_per_packet_out']:.0f})"
+        )
+    figures = await room(1, packets, ForwardingPolicy(send_remb=False))
+    print(f"   1 subscriber, no REMB to the publisher: {figures['server_us_median']:.1f}")
+    print(
+        "\n   server path: aiortc's RTP parse and routing, our receive hook (RR statistics, REMB, loss"
+        "\n   tracking, classification), then per subscriber: rewrite, SRTP protect, UDP send."
+        "\n   +unprotect adds the incoming packet's SRTP unprotect (part 1)."
+        "\n   * process CPU includes the clients' SRTP and the event loop: an upper bound."
+    )
+
+
+if __name__ == "__main__":
+    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 3000))

@@ -1,0 +1,459 @@
+"""The seam into aiortc's internals that packet forwarding needs, and nothing else.
+
+Tested with aiortc 1.16.x (``TESTED_AIORTC``). aiortc has no public API to read RTP packets from
+an ``RTCRtpReceiver`` (it always reassembles frames and decodes them in a thread) or to write RTP
+packets into an ``RTCRtpSender`` (it always takes frames and encodes them). Forwarding encoded
+media needs both, so this module reaches into private attributes, and it is the ONLY module that
+does: everything else in ``media/`` uses the small typed API below. When aiortc is upgraded, run
+``tests/media`` first: ``verify_aiortc_seam()`` names each internal that moved.
+
+What it relies on (all checked by ``verify_aiortc_seam``):
+
+Receiving (``ReceiverTap``):
+  * ``RTCDtlsTransport`` parses SRTP into ``aiortc.rtp.RtpPacket`` and calls
+    ``receiver._handle_rtp_packet(packet, arrival_time_ms=...)`` looked up on the instance. We set an
+    instance attribute of that name, so packets come to us instead of the jitter buffer and decoder.
+  * To keep the receiver's RTCP working, our replacement does the bookkeeping aiortc's did: it
+    feeds ``receiver.__remote_streams`` (``StreamStatistics``, read by the receiver's own RTCP loop
+    to send receiver reports) and ``receiver.__remote_bitrate_estimator`` (REMB, sent with
+    ``receiver._send_rtcp`` from ``receiver.__rtcp_ssrc``), unwraps RTX using ``receiver.__codecs``
+    and ``receiver.__rtx_ssrc``, and honours ``receiver._enabled``. It does not update
+    ``receiver.__active_ssrc``, so ``getSynchronizationSources()`` of a tapped receiver is empty.
+  * NACK and PLI go upstream through ``receiver._send_rtcp_nack`` / ``receiver._send_rtcp_pli``,
+    which fill in the receiver's RTCP SSRC.
+
+Sending (``SenderPort``):
+  * Packets go out through ``sender.transport._send_rtp(bytes)`` (SRTP protection and ICE),
+    exactly as ``RTCRtpSender`` sends its own.
+  * The sender's own RTP loop is parked on a track whose ``recv()`` never returns (public API:
+    ``replaceTrack``), so it never encodes; its RTCP loop keeps running and sends sender reports
+    built from ``sender.__ntp_timestamp``, ``__rtp_timestamp``, ``__packet_count`` and
+    ``__octet_count``, which we update for every packet we send.
+  * ``sender._handle_rtcp_packet`` calls ``self._send_keyframe()`` on PLI/FIR and
+    ``await self._retransmit(seq)`` for each NACKed sequence number. We set instance attributes of
+    those names to receive them.
+  * The negotiated codecs and header extensions are read from ``transceiver._codecs`` and
+    ``transceiver._headerExtensions`` (set by ``RTCPeerConnection`` during negotiation), the SSRCs
+    from ``sender._ssrc`` and ``sender._rtx_ssrc`` (announced in the SDP), the direction from
+    ``sender._enabled``.
+
+Removing a hook deletes the instance attribute, so the class's own method takes over again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import warnings
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+import aiortc
+from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unwrap_rtx
+
+from media.rtp_rewrite import HeaderExtensionIds
+
+logger = logging.getLogger(__name__)
+
+TESTED_AIORTC: Final = ">=1.16,<1.17"
+_TESTED_SERIES: Final = (1, 16)
+
+MID_URI: Final = "urn:ietf:params:rtp-hdrext:sdes:mid"
+ABS_SEND_TIME_URI: Final = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+AUDIO_LEVEL_URI: Final = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+RtpSink = Callable[[RtpPacket, RTCRtpCodecParameters], Awaitable[None]]
+
+
+class AiortcSeamError(RuntimeError):
+    """aiortc no longer has an internal the forwarding seam relies on: the SFU cannot run on it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# What we rely on, declared once: used both by verify_aiortc_seam() and at install time.
+# Methods: (class, name) -> (parameter names, is a coroutine function).
+_METHODS: Final[dict[tuple[type, str], tuple[tuple[str, ...], bool]]] = {
+    (RTCRtpReceiver, "_handle_rtp_packet"): (("self", "packet", "arrival_time_ms"), True),
+    (RTCRtpReceiver, "_send_rtcp"): (("self", "packet"), True),
+    (RTCRtpReceiver, "_send_rtcp_nack"): (("self", "media_ssrc", "lost"), True),
+    (RTCRtpReceiver, "_send_rtcp_pli"): (("self", "media_ssrc"), True),
+    (RTCRtpSender, "_handle_rtcp_packet"): (("self", "packet"), True),
+    (RTCRtpSender, "_send_keyframe"): (("self",), False),
+    (RTCRtpSender, "_retransmit"): (("self", "sequence_number"), True),
+    (RTCDtlsTransport, "_send_rtp"): (("self", "data"), True),
+    (StreamStatistics, "__init__"): (("self", "clockrate"), False),
+    (StreamStatistics, "add"): (("self", "packet"), False),
+    (RemoteBitrateEstimator, "add"): (
+        ("self", "arrival_time_ms", "abs_send_time", "payload_size", "ssrc"),
+        False,
+    ),
+}
+# Instance attributes set in __init__ (name-mangled ones written out as Python stores them).
+_RECEIVER_STATE: Final = (
+    "_enabled",
+    "_RTCRtpReceiver__codecs",
+    "_RTCRtpReceiver__rtx_ssrc",
+    "_RTCRtpReceiver__remote_streams",
+    "_RTCRtpReceiver__remote_bitrate_estimator",
+    "_RTCRtpReceiver__rtcp_ssrc",
+)
+_SENDER_STATE: Final = (
+    "_enabled",
+    "_ssrc",
+    "_rtx_ssrc",
+    "_RTCRtpSender__ntp_timestamp",
+    "_RTCRtpSender__rtp_timestamp",
+    "_RTCRtpSender__packet_count",
+    "_RTCRtpSender__octet_count",
+)
+_TRANSCEIVER_STATE: Final = ("_codecs", "_headerExtensions")
+
+
+def _seam_error(problems: list[str]) -> AiortcSeamError:
+    return AiortcSeamError(
+        f"aiortc {aiortc.__version__} is not compatible with media/aiortc_seam.py (tested with aiortc "
+        f"{TESTED_AIORTC}); the packet-forwarding SFU cannot work until the seam is updated:\n  - "
+        + "\n  - ".join(problems)
+    )
+
+
+def _class_problems() -> list[str]:
+    problems: list[str] = []
+    for (owner, name), (parameters, is_coroutine) in _METHODS.items():
+        where = f"{owner.__name__}.{name}"
+        method = owner.__dict__.get(name)
+        if method is None or not callable(method):
+            problems.append(f"{where} is missing")
+            continue
+        try:
+            found = tuple(inspect.signature(method).parameters)
+        except (TypeError, ValueError):
+            found = ()
+        if found != parameters:
+            problems.append(f"{where} takes {found}, expected {parameters}")
+        if inspect.iscoroutinefunction(method) != is_coroutine:
+            expected = "a coroutine function" if is_coroutine else "a plain function"
+            problems.append(f"{where} is no longer {expected}")
+    return problems
+
+
+def _instance_problems(instance: object, names: tuple[str, ...]) -> list[str]:
+    return [
+        f"{type(instance).__name__} instances have no attribute {name}"
+        for name in names
+        if not hasattr(instance, name)
+    ]
+
+
+def _require(instance: object, names: tuple[str, ...]) -> None:
+    problems = _class_problems() + _instance_problems(instance, names)
+    if problems:
+        raise _seam_error(problems)
+
+
+async def verify_aiortc_seam() -> None:
+    """Check that every internal the seam uses exists with the expected shape; raise if not.
+
+    Builds a throw-away peer connection (no network) to inspect real receiver, sender and
+    transceiver instances. Warns if all is present but the aiortc version is outside the tested
+    range, since behaviour can change without a signature changing.
+    """
+    connection = aiortc.RTCPeerConnection(aiortc.RTCConfiguration(iceServers=[]))
+    try:
+        transceiver = connection.addTransceiver("video", direction="sendrecv")
+        problems = (
+            _class_problems()
+            + _instance_problems(transceiver.receiver, _RECEIVER_STATE)
+            + _instance_problems(transceiver.sender, _SENDER_STATE)
+            + _instance_problems(transceiver, _TRANSCEIVER_STATE)
+        )
+    finally:
+        await connection.close()
+    if problems:
+        raise _seam_error(problems)
+    series = tuple(int(part) for part in aiortc.__version__.split(".")[:2])
+    if series != _TESTED_SERIES:
+        warnings.warn(
+            f"aiortc {aiortc.__version__} has every internal media/aiortc_seam.py uses, but the seam "
+            f"was tested with aiortc {TESTED_AIORTC}; run tests/media before relying on it.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
+
+
+# ---------------------------------------------------------------------------------------------
+# Receiving
+
+
+class ReceiverTap:
+    """Takes the RTP packets of one ``RTCRtpReceiver`` before its jitter buffer and decoder.
+
+    ``sink(packet, codec)`` is awaited for every media packet (RTX already unwrapped to the
+    original packet), in the receiving transport's task. By default the packet then stops here:
+    nothing is reassembled or decoded, while receiver reports and REMB continue as before. With
+    ``keep_decoding=True`` the packet also continues into aiortc's own path (for a recorder that
+    reads decoded frames from ``receiver.track``); aiortc then does its own RTCP bookkeeping.
+    """
+
+    def __init__(
+        self, receiver: RTCRtpReceiver, sink: RtpSink, *, keep_decoding: bool = False, send_remb: bool = True
+    ) -> None:
+        _require(receiver, _RECEIVER_STATE)
+        self._receiver = receiver
+        self._sink = sink
+        self._keep_decoding = keep_decoding
+        # These dicts are created in RTCRtpReceiver.__init__ and filled in place by receive(), so
+        # holding them now is safe even before negotiation completes.
+        internals = cast(Any, receiver)
+        self._codecs: dict[int, RTCRtpCodecParameters] = internals._RTCRtpReceiver__codecs
+        self._rtx_ssrc: dict[int, int] = internals._RTCRtpReceiver__rtx_ssrc
+        self._streams: dict[int, StreamStatistics] = internals._RTCRtpReceiver__remote_streams
+        self._estimator: Any = internals._RTCRtpReceiver__remote_bitrate_estimator if send_remb else None
+        self._rtx_types: dict[int, bool] = {}
+        self.errors = 0
+        self._installed = False
+
+    def install(self) -> None:
+        # An instance attribute shadows the class method that RTCDtlsTransport looks up per packet.
+        cast(Any, self._receiver)._handle_rtp_packet = self._handle_rtp_packet
+        self._installed = True
+
+    def uninstall(self) -> None:
+        if self._installed:
+            del cast(Any, self._receiver)._handle_rtp_packet
+            self._installed = False
+
+    async def send_pli(self, media_ssrc: int) -> None:
+        """Ask the publisher for a keyframe (RTCP PLI, RFC 4585 6.3.1)."""
+        await cast(Any, self._receiver)._send_rtcp_pli(media_ssrc)
+
+    async def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
+        """Ask the publisher to retransmit these sequence numbers (generic NACK, RFC 4585 6.2.1)."""
+        await cast(Any, self._receiver)._send_rtcp_nack(media_ssrc, lost)
+
+    def _is_rtx(self, payload_type: int, codec: RTCRtpCodecParameters) -> bool:
+        known = self._rtx_types.get(payload_type)
+        if known is None:
+            known = self._rtx_types[payload_type] = codec.mimeType.lower().endswith("/rtx")
+        return known
+
+    async def _handle_rtp_packet(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        # An exception here would end the DTLS transport's receive task and with it the whole
+        # peer connection, so a packet that breaks anything is dropped and counted instead.
+        try:
+            receiver = cast(Any, self._receiver)
+            if not receiver._enabled:
+                return
+            codec = self._codecs.get(packet.payload_type)
+            if codec is None:
+                return
+            if self._keep_decoding:
+                await self._take(packet, codec)
+                await RTCRtpReceiver._handle_rtp_packet(receiver, packet, arrival_time_ms)
+            else:
+                await self._account(packet, codec, arrival_time_ms)
+                await self._take(packet, codec)
+        except Exception:
+            self.errors += 1
+            logger.debug("dropped an RTP packet that could not be handled", exc_info=True)
+
+    async def _take(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
+        """Hand a media packet to the sink, unwrapping RTX (RFC 4588) to the original packet."""
+        if self._is_rtx(packet.payload_type, codec):
+            media_ssrc = self._rtx_ssrc.get(packet.ssrc)
+            apt = codec.parameters.get("apt")
+            if media_ssrc is None or not isinstance(apt, int) or apt not in self._codecs:
+                return
+            if len(packet.payload) < 2:
+                return  # RTX padding (bandwidth probing) carries no media
+            await self._sink(unwrap_rtx(packet, payload_type=apt, ssrc=media_ssrc), self._codecs[apt])
+        elif packet.ssrc not in self._rtx_ssrc:  # media on the RTX SSRC is malformed: never a stream
+            await self._sink(packet, codec)
+
+    async def _account(self, packet: RtpPacket, codec: RTCRtpCodecParameters, arrival_time_ms: int) -> None:
+        """What RTCRtpReceiver._handle_rtp_packet does for RTCP: statistics for RR, and REMB."""
+        stream = self._streams.get(packet.ssrc)
+        if stream is None:
+            stream = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stream.add(packet)
+        estimator = self._estimator
+        if estimator is not None and packet.extensions.abs_send_time is not None:
+            remb = estimator.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            rtcp_ssrc = cast(Any, self._receiver)._RTCRtpReceiver__rtcp_ssrc
+            if remb is not None and rtcp_ssrc is not None:
+                await cast(Any, self._receiver)._send_rtcp(
+                    RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
+                )
+
+
+# ---------------------------------------------------------------------------------------------
+# Sending
+
+
+@dataclass(frozen=True, slots=True)
+class NegotiatedCodec:
+    """One negotiated codec of a sender, with the payload type of its RTX stream if any."""
+
+    payload_type: int
+    mime_type: str
+    clock_rate: int
+    parameters: Mapping[str, object]
+    rtx_payload_type: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Negotiation:
+    """What a subscriber's sender agreed with the remote side: codecs (in preference order),
+    MID and header extension ids. ``version`` changes when aiortc renegotiates."""
+
+    codecs: tuple[NegotiatedCodec, ...]
+    mid: str | None
+    extensions: HeaderExtensionIds
+    version: int
+
+
+def negotiated_codecs(codecs: list[RTCRtpCodecParameters]) -> tuple[NegotiatedCodec, ...]:
+    """Pair each media codec with its RTX codec (``apt``) from an aiortc codec list."""
+    rtx_for: dict[int, int] = {}
+    for codec in codecs:
+        apt = codec.parameters.get("apt")
+        if codec.mimeType.lower().endswith("/rtx") and isinstance(apt, int) and codec.payloadType is not None:
+            rtx_for.setdefault(apt, codec.payloadType)
+    return tuple(
+        NegotiatedCodec(
+            payload_type=codec.payloadType,
+            mime_type=codec.mimeType,
+            clock_rate=codec.clockRate,
+            parameters=dict(codec.parameters),
+            rtx_payload_type=rtx_for.get(codec.payloadType),
+        )
+        for codec in codecs
+        if codec.payloadType is not None and not codec.mimeType.lower().endswith("/rtx")
+    )
+
+
+class _ParkedTrack(MediaStreamTrack):
+    """Given to a sender so its own RTP loop waits forever instead of polling or encoding.
+
+    ``RTCRtpSender._run_rtp`` awaits ``track.recv()``; this never returns until the track stops.
+    """
+
+    def __init__(self, kind: str) -> None:
+        super().__init__()
+        self.kind = kind
+        self._never: asyncio.Future[None] | None = None
+
+    async def recv(self) -> Any:
+        if self._never is None:
+            self._never = asyncio.get_running_loop().create_future()
+        await self._never
+        raise MediaStreamError
+
+    def stop(self) -> None:
+        if self._never is not None and not self._never.done():
+            self._never.set_result(None)
+        super().stop()
+
+
+class SenderPort:
+    """Writes ready-made RTP packets into one ``RTCRtpSender`` and hears its RTCP feedback.
+
+    ``on_keyframe_request()`` is called for each PLI or FIR the remote side sends;
+    ``on_nack(sequence_number)`` is awaited for each sequence number it NACKs.
+    The transceiver's sender must not carry a track: its RTP would interleave with ours.
+    """
+
+    def __init__(
+        self,
+        transceiver: RTCRtpTransceiver,
+        on_keyframe_request: Callable[[], None],
+        on_nack: Callable[[int], Awaitable[None]],
+    ) -> None:
+        sender = transceiver.sender
+        _require(sender, _SENDER_STATE)
+        _require(transceiver, _TRANSCEIVER_STATE)
+        if sender.track is not None and not isinstance(sender.track, _ParkedTrack):
+            raise ValueError("the sender already sends a track; give the forwarder a transceiver without one")
+        self._transceiver = transceiver
+        self._sender: Any = cast(Any, sender)
+        self._parked = (
+            sender.track if isinstance(sender.track, _ParkedTrack) else _ParkedTrack(transceiver.kind)
+        )
+        sender.replaceTrack(self._parked)
+        self._sender._send_keyframe = on_keyframe_request
+        self._sender._retransmit = on_nack
+        self._negotiation: Negotiation | None = None
+        self._negotiated_from: object = None
+
+    @property
+    def kind(self) -> str:
+        return str(self._transceiver.kind)
+
+    @property
+    def ssrc(self) -> int:
+        return int(self._sender._ssrc)
+
+    @property
+    def rtx_ssrc(self) -> int:
+        return int(self._sender._rtx_ssrc)
+
+    @property
+    def ready(self) -> bool:
+        """Whether packets can go out now: transport connected and direction allows sending."""
+        return bool(self._sender._enabled) and self._sender.transport.state == "connected"
+
+    def negotiation(self) -> Negotiation | None:
+        """The current negotiated parameters, or None before negotiation (no codecs yet)."""
+        codecs = self._transceiver._codecs
+        if self._negotiation is None or self._negotiated_from is not codecs:
+            # aiortc assigns a new list on every (re)negotiation, so identity tells us it changed.
+            if not codecs:
+                return None
+            ids = {ext.uri: ext.id for ext in self._transceiver._headerExtensions}
+            self._negotiation = Negotiation(
+                codecs=negotiated_codecs(codecs),
+                mid=self._transceiver.mid,
+                extensions=HeaderExtensionIds(
+                    mid=ids.get(MID_URI),
+                    abs_send_time=ids.get(ABS_SEND_TIME_URI),
+                    audio_level=ids.get(AUDIO_LEVEL_URI),
+                ),
+                version=(self._negotiation.version + 1) if self._negotiation else 1,
+            )
+            self._negotiated_from = codecs
+        return self._negotiation
+
+    async def send(self, packet: bytes) -> bool:
+        """Send one plain RTP packet (aiortc protects it with SRTP); False if the negotiated
+        direction does not let this sender send. Raises ConnectionError if the transport is down."""
+        sender = self._sender
+        if not sender._enabled:
+            return False
+        await sender.transport._send_rtp(packet)
+        return True
+
+    def record_sent(self, rtp_timestamp: int, ntp_timestamp: int, payload_octets: int) -> None:
+        """Keep the sender's own sender-report fields current, as its RTP loop would."""
+        sender = self._sender
+        sender._RTCRtpSender__ntp_timestamp = ntp_timestamp
+        sender._RTCRtpSender__rtp_timestamp = rtp_timestamp
+        sender._RTCRtpSender__packet_count += 1
+        sender._RTCRtpSender__octet_count += payload_octets
+
+    def close(self) -> None:
+        """Give the RTCP callbacks back to aiortc. The sender stays parked (silent)."""
+        for name in ("_send_keyframe", "_retransmit"):
+            self._sender.__dict__.pop(name, None)
