@@ -146,6 +146,7 @@ async def room(subscribers: int, packets: int, policy: ForwardingPolicy | None =
     extensions = HeaderExtensionsMap()
     extensions.configure(RTCRtpParameters(headerExtensions=client_video._headerExtensions))
     payload_type = client_video._codecs[0].payloadType
+    assert payload_type is not None
 
     def packet(seq: int) -> bytes:
         body = KEY if seq == 0 else DELTA
