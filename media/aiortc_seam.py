@@ -107,6 +107,7 @@ _RECEIVER_STATE: Final = (
 )
 _SENDER_STATE: Final = (
     "_enabled",
+    "_RTCRtpSender__encoder",
     "_ssrc",
     "_rtx_ssrc",
     "_RTCRtpSender__ntp_timestamp",
@@ -368,6 +369,21 @@ class _ParkedTrack(MediaStreamTrack):
         super().stop()
 
 
+class _EstimateRecorder:
+    """Stands where aiortc keeps a sender's encoder, only to receive REMB estimates."""
+
+    def __init__(self, port: SenderPort) -> None:
+        self._port = port
+
+    @property
+    def target_bitrate(self) -> int | None:
+        return self._port.receiver_estimate_bps
+
+    @target_bitrate.setter
+    def target_bitrate(self, bitrate: int) -> None:
+        self._port.receiver_estimate_bps = int(bitrate)
+
+
 class SenderPort:
     """Writes ready-made RTP packets into one ``RTCRtpSender`` and hears its RTCP feedback.
 
@@ -395,6 +411,10 @@ class SenderPort:
         sender.replaceTrack(self._parked)
         self._sender._send_keyframe = on_keyframe_request
         self._sender._retransmit = on_nack
+        self.receiver_estimate_bps: int | None = None
+        # aiortc gives a subscriber's REMB estimate to its encoder's ``target_bitrate``; this sender
+        # never encodes (its track is parked), so a stand-in encoder records the estimate instead.
+        self._sender._RTCRtpSender__encoder = _EstimateRecorder(self)
         self._negotiation: Negotiation | None = None
         self._negotiated_from: object = None
 

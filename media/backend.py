@@ -51,6 +51,8 @@ class MediaEventKind(StrEnum):
     """``data``: ``{"state": "connecting"|"connected"|"failed"|"closed"}``."""
     SUBSCRIBER_OFFER = "subscriber_offer"
     """``data``: ``{"type": "offer", "sdp", "revision", "tracks": {mid: {participant_id, source, kind}}}``."""
+    BITRATE = "bitrate"
+    """``data``: ``{"source": "camera", "max_bitrate_bps"}``: the publisher should cap its camera there."""
     QUALITY = "quality"
     """``data``: :meth:`media.quality.QualitySample.to_json`, every few seconds per participant."""
 

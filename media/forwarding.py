@@ -46,33 +46,45 @@ class Forwarding(Protocol):
 
 
 class SwitchableTrack(MediaStreamTrack):
-    """An outgoing track whose source can be attached, replaced or detached while it is sent."""
+    """An outgoing track whose source can be attached, replaced or detached while it is sent.
+
+    A pending ``recv()`` also returns to the loop when the source is switched: aiortc's relay
+    proxies never wake a waiting reader when they are stopped, and the sender would otherwise
+    stay blocked on the old source for good.
+    """
 
     def __init__(self, kind: str) -> None:
         super().__init__()
         self.kind = kind
         self._source: MediaStreamTrack | None = None
-        self._attached = asyncio.Event()
+        self._changed = asyncio.Event()
 
     def attach(self, source: MediaStreamTrack | None) -> None:
-        if self._source is not None and self._source is not source:
+        if self._source is source:
+            return
+        if self._source is not None:
             self._source.stop()
         self._source = source
-        if source is None:
-            self._attached.clear()
-        else:
-            self._attached.set()
+        self._changed.set()
 
     async def recv(self) -> Frame | Packet[Any]:
         while True:
             if self.readyState != "live":
                 raise MediaStreamError
-            await self._attached.wait()
             source = self._source
+            self._changed.clear()
             if source is None:
+                await self._changed.wait()
+                continue
+            frame = asyncio.ensure_future(source.recv())
+            switched = asyncio.ensure_future(self._changed.wait())
+            await asyncio.wait((frame, switched), return_when=asyncio.FIRST_COMPLETED)
+            switched.cancel()
+            if not frame.done():
+                frame.cancel()
                 continue
             try:
-                return await source.recv()
+                return frame.result()
             except MediaStreamError:
                 if self._source is source:
                     self.attach(None)
@@ -107,15 +119,19 @@ class ReencodingForwarding:
         return track
 
     def subscribe(self, transceiver: RTCRtpTransceiver, source: MediaStreamTrack) -> _ReencodedSink:
-        outgoing = SwitchableTrack(source.kind)
-        transceiver.sender.replaceTrack(outgoing)
+        outgoing = transceiver.sender.track
+        if not isinstance(outgoing, SwitchableTrack):
+            outgoing = SwitchableTrack(source.kind)
+            transceiver.sender.replaceTrack(outgoing)
         return _ReencodedSink(self._relay, source, outgoing)
 
     def unpublish(self, source: MediaStreamTrack) -> None:
         source.stop()
 
     def unsubscribe(self, sink: _ReencodedSink) -> None:
-        sink.outgoing.stop()
+        # Detach only: a stopped track would end aiortc's sending loop, and the SFU reuses this
+        # transceiver for the next subscription of the same kind.
+        sink.pause()
 
     async def close(self) -> None:
         return None

@@ -530,6 +530,11 @@ class Subscription:
         self._incompatible_logged: tuple[int, int] = (-1, -1)
 
     @property
+    def receiver_estimate_bps(self) -> int | None:
+        """The subscriber's latest REMB bandwidth estimate for this stream, if it sent one."""
+        return self._port.receiver_estimate_bps
+
+    @property
     def source(self) -> PublishedTrack | None:
         return self._source
 

@@ -38,10 +38,17 @@ from media.backend import (
 from media.forwarding import Forwarding, ReencodingForwarding, Sink
 from media.ice import IceSettings
 from media.quality import QualityMeter
+from media.sdp_checks import check_description
 
 logger = logging.getLogger(__name__)
 
 SOURCES = ("microphone", "camera", "screen")
+MIN_CAMERA_BPS = 150_000
+"""No publisher is asked below this: a subscriber weaker than that is better served by pausing its
+video (audio first) than by degrading everyone's picture."""
+MAX_CAMERA_BPS = 1_500_000
+BITRATE_CHANGE = 0.1
+"""A new cap is sent only when it differs from the last one by more than this fraction."""
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
 MAX_PUBLISHERS = 8
 
@@ -77,6 +84,7 @@ class _Participant:
     negotiating: bool = False
     resync: bool = False
     meter: QualityMeter = field(default_factory=QualityMeter)
+    camera_cap_bps: int | None = None
 
 
 @dataclass
@@ -113,6 +121,7 @@ class SfuBackend:
     ) -> SessionDescription:
         if offer.type != "offer":
             raise MediaError(MediaErrorCode.BAD_SDP, "Expected an SDP offer.")
+        check_description(offer.sdp, max_media=len(SOURCES))
         room = self._rooms.get(room_id)
         if room is None:
             # Registered before any await: two people publishing at once must share one room.
@@ -191,6 +200,7 @@ class SfuBackend:
             )
         if answer.type != "answer":
             raise MediaError(MediaErrorCode.BAD_SDP, "Expected an SDP answer.")
+        check_description(answer.sdp, max_media=len(connection.getTransceivers()))
         try:
             await connection.setRemoteDescription(RTCSessionDescription(sdp=answer.sdp, type="answer"))
         except Exception as error:
@@ -409,6 +419,39 @@ class SfuBackend:
                         await self._listener(
                             MediaEvent(room_id, participant_id, MediaEventKind.QUALITY, sample.to_json())
                         )
+                    await self._follow_weakest_subscriber(room, participant)
+
+    async def _follow_weakest_subscriber(self, room: _Room, publisher: _Participant) -> None:
+        """Cap the publisher's camera at the lowest bandwidth its subscribers report (REMB).
+
+        Forwarded packets reach no encoder, so without this a weak subscriber's estimate would be
+        ignored and its link flooded. In a 1:1 consult the cap follows the other person exactly;
+        in a multi-party room it follows the weakest subscriber, but never below
+        ``MIN_CAMERA_BPS`` (below that, that subscriber's video is paused instead).
+        """
+        estimates = [
+            estimate
+            for other in room.participants.values()
+            if other is not publisher
+            for (publisher_id, source), subscription in other.subscriptions.items()
+            if publisher_id == publisher.participant_id and source == "camera"
+            if (estimate := getattr(subscription.sink, "receiver_estimate_bps", None))
+        ]
+        if not estimates:
+            return
+        cap = max(MIN_CAMERA_BPS, min(MAX_CAMERA_BPS, min(estimates)))
+        last = publisher.camera_cap_bps
+        if last is not None and abs(cap - last) <= BITRATE_CHANGE * last:
+            return
+        publisher.camera_cap_bps = cap
+        await self._listener(
+            MediaEvent(
+                room.room_id,
+                publisher.participant_id,
+                MediaEventKind.BITRATE,
+                {"source": "camera", "max_bitrate_bps": cap},
+            )
+        )
 
 
 def _packet_forwarding() -> Forwarding:

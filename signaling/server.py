@@ -177,6 +177,10 @@ class SignalingServer:
                 {"participant_id": event.participant_id, "state": event.data.get("state")},
                 room=room,
             )
+        elif event.kind is MediaEventKind.BITRATE:
+            await self.sio.emit(
+                "media:bitrate", dict(event.data), room=participant_room(event.participant_id)
+            )
         elif event.kind is MediaEventKind.SUBSCRIBER_OFFER:
             await self.sio.emit(
                 "media:subscriber_offer", dict(event.data), room=participant_room(event.participant_id)

@@ -49,6 +49,17 @@ export class MediaSession {
       this.negotiation = this.negotiation.then(() => this.answerSubscriber(offer)).catch(() => {});
     };
     socket.on("media:subscriber_offer", this.onSubscriberOffer);
+    this.onBitrate = ({ max_bitrate_bps }) => this.capCamera(max_bitrate_bps);
+    socket.on("media:bitrate", this.onBitrate);
+  }
+
+  /** The server forwards without re-encoding, so this page's encoder must follow the receivers. */
+  async capCamera(maxBitrate) {
+    if (!this.cameraSender) return;
+    const parameters = this.cameraSender.getParameters();
+    if (!parameters.encodings?.length) parameters.encodings = [{}];
+    parameters.encodings[0].maxBitrate = maxBitrate;
+    await this.cameraSender.setParameters(parameters).catch(() => {});
   }
 
   async start() {
@@ -189,6 +200,7 @@ export class MediaSession {
   close() {
     this.closed = true;
     this.socket.off("media:subscriber_offer", this.onSubscriberOffer);
+    this.socket.off("media:bitrate", this.onBitrate);
     this.screenTrack?.stop();
     this.publisher.close();
     this.subscriber?.close();

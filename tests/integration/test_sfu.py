@@ -1,0 +1,142 @@
+"""The SFU with real aiortc participants, in-process: who receives what, caps, and bad offers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+
+import aioice.ice
+import pytest
+
+from media.backend import MediaError, MediaEvent, MediaEventKind, SessionDescription
+from media.forwarding import Forwarding, ReencodingForwarding
+from media.ice import IceSettings, restrict_host_addresses
+from media.rtp_forwarding import Forwarder
+from media.sfu import MAX_CAMERA_BPS, MIN_CAMERA_BPS, SfuBackend
+from tests.support.clients import MediaClient
+
+COLORS = {"a": (200, 30, 30), "b": (30, 200, 30), "c": (30, 30, 200)}
+
+
+@dataclass
+class Room:
+    sfu: SfuBackend
+    clients: dict[str, MediaClient] = field(default_factory=dict)
+    events: list[MediaEvent] = field(default_factory=list)
+
+    async def join(self, name: str) -> MediaClient:
+        client = self.clients[name] = MediaClient(COLORS.get(name, (90, 90, 90)))
+        offer = await client.offer()
+        answer = await self.sfu.connect(
+            "room", name, SessionDescription(offer["sdp"], "offer"), offer["sources"]
+        )
+        await client.accept({"sdp": answer.sdp, "type": answer.type})
+        return client
+
+    async def wait(self, condition: Callable[[], bool], timeout: float = 20) -> None:
+        async def satisfied() -> None:
+            while not condition():
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(satisfied(), timeout)
+
+
+def _near(rgb: tuple[float, float, float] | None, expected: tuple[int, int, int]) -> bool:
+    return rgb is not None and all(abs(a - b) < 45 for a, b in zip(rgb, expected, strict=True))
+
+
+@pytest.fixture(params=["packet", "reencode"])
+async def room(request: pytest.FixtureRequest) -> AsyncIterator[Room]:
+    async with open_room(Forwarder if request.param == "packet" else ReencodingForwarding) as opened:
+        yield opened
+
+
+@contextlib.asynccontextmanager
+async def open_room(forwarding: Callable[[], Forwarding]) -> AsyncIterator[Room]:
+    original = aioice.ice.get_host_addresses
+    restrict_host_addresses(["127.0.0.1"])
+    holder: list[Room] = []
+
+    async def listener(event: MediaEvent) -> None:
+        current = holder[0]
+        current.events.append(event)
+        if event.kind is MediaEventKind.SUBSCRIBER_OFFER and event.participant_id in current.clients:
+            answer = await current.clients[event.participant_id].answer_offer(dict(event.data))
+            await current.sfu.subscriber_answer(
+                event.room_id,
+                event.participant_id,
+                SessionDescription(answer["sdp"], "answer"),
+                answer["revision"],
+            )
+
+    holder.append(Room(SfuBackend(IceSettings(), listener, forwarding, quality_interval=0.5)))
+    try:
+        yield holder[0]
+    finally:
+        for client in holder[0].clients.values():
+            await client.close()
+        await holder[0].sfu.close()
+        aioice.ice.get_host_addresses = original
+
+
+async def test_everyone_receives_everyone_else_and_a_leaver_is_dropped(room: Room) -> None:
+    for name in ("a", "b", "c"):
+        await room.join(name)
+    for name, client in room.clients.items():
+        for other in set(room.clients) - {name}:
+            await client.wait_for_media(video_frames=10, audio_frames=10, participant=other)
+            assert _near(client.by_participant[other].last_rgb, COLORS[other]), (name, other)
+    await room.sfu.disconnect("room", "c")
+    # The others get a new offer in which c's media lines are inactive.
+    for name in ("a", "b"):
+        await room.wait(
+            lambda n=name: all(  # type: ignore[misc]
+                info["participant_id"] != "c" for info in room.clients[n].offers[-1]["tracks"].values()
+            )
+        )
+
+
+async def test_audio_only_stops_video_to_that_participant_only(room: Room) -> None:
+    a, b = await room.join("a"), await room.join("b")
+    await a.wait_for_media(video_frames=5, audio_frames=5)
+    await room.sfu.set_receive("room", "a", video=False)
+    await room.wait(lambda: {i["kind"] for i in a.offers[-1]["tracks"].values()} == {"audio"})
+    frozen = a.received.video_frames
+    audio = a.received.audio_frames
+    await room.wait(lambda: a.received.audio_frames > audio + 50)
+    assert a.received.video_frames <= frozen + 2  # at most what was already in flight
+    await b.wait_for_media(video_frames=b.received.video_frames + 20, audio_frames=0)  # b still gets video
+    await room.sfu.set_receive("room", "a", video=True)
+    await a.wait_for_media(video_frames=frozen + 20, audio_frames=0)
+
+
+async def test_forwarded_publishers_are_capped_at_their_weakest_subscriber() -> None:
+    # Only forwarded media needs this: with re-encoding, aiortc's own encoder follows REMB.
+    async with open_room(Forwarder) as room:
+        await room.join("a")
+        await room.join("b")
+        await room.wait(
+            lambda: {e.participant_id for e in room.events if e.kind is MediaEventKind.BITRATE} == {"a", "b"}
+        )
+        caps = [e for e in room.events if e.kind is MediaEventKind.BITRATE]
+        assert {e.data["source"] for e in caps} == {"camera"}
+        assert all(MIN_CAMERA_BPS <= int(str(e.data["max_bitrate_bps"])) <= MAX_CAMERA_BPS for e in caps)
+
+
+async def test_absurd_offers_are_refused_and_the_room_carries_on(room: Room) -> None:
+    a, b = await room.join("a"), await room.join("b")
+    absurd = [
+        "v=0\r\n" + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n" * 200,
+        "not sdp at all",
+        (await MediaClient((1, 1, 1)).offer())["sdp"].replace("a=fingerprint", "a=fingerprinx"),
+    ]
+    for sdp in absurd:
+        with pytest.raises(MediaError) as caught:
+            await room.sfu.connect("room", "mallory", SessionDescription(sdp, "offer"))
+        assert caught.value.code.value == "bad_sdp"
+    frames = a.received.video_frames
+    await a.wait_for_media(video_frames=frames + 20, audio_frames=0)
+    assert "mallory" not in room.sfu._rooms["room"].participants
+    assert b.received.video_frames > 0
