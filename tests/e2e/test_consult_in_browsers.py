@@ -55,6 +55,14 @@ async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, bro
     # Each browser's media goes to its own peer on our server: there is no direct path between them.
     assert await media_path(patient) != await media_path(nurse)
 
+    # The server forwards without re-encoding, so each camera follows the other side's REMB estimate.
+    camera_cap = (
+        "window.teleconsultaDebug.publisher().getSenders()"
+        ".find((s) => s.track?.kind === 'video').getParameters().encodings[0]?.maxBitrate ?? 0"
+    )
+    for page in (patient, nurse):
+        assert await poll(page, camera_cap, lambda bps: bps > 0) >= 150_000
+
     # Mute and camera off reach the other side.
     await patient.click("#mute")
     await expect(nurse.locator("#remote-media")).to_contain_text("Micrófono apagado")
