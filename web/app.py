@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import socketio
 from aiohttp import web
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from media.backend import MediaBackend, MediaEvent
@@ -26,6 +28,7 @@ from rooms.roles import STAFF_ROLES
 from rooms.session_log import SessionEvent
 from rooms.store.base import Stores
 from rooms.store.memory import memory_stores
+from rooms.store.redis import redis_stores
 from signaling.server import SignalingServer, SignalingSettings
 from web.auth import Authenticator
 from web.config import Settings
@@ -50,6 +53,7 @@ class Services:
     signaling: SignalingServer
     auth: Authenticator
     clock: Callable[[], datetime]
+    redis: Redis | None
 
 
 SERVICES = web.AppKey("services", Services)
@@ -58,7 +62,8 @@ SERVICES = web.AppKey("services", Services)
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     if settings.media_host_addresses:
         restrict_host_addresses(settings.media_host_addresses)
-    stores = memory_stores()
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    stores = redis_stores(redis) if redis is not None else memory_stores()
     engine = create_engine(settings.database_url)
     archive = SessionLogArchive(engine)
     ice = IceSettings(host_addresses=settings.media_host_addresses)
@@ -97,6 +102,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         ice_servers_for=ice_servers_for,
         on_consult_ended=archive_log,
         clock=clock,
+        client_manager=socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
     )
     auth = Authenticator(
         stores,
@@ -105,7 +111,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         clock=clock,
         monotonic=time.monotonic,
     )
-    services = Services(settings, stores, engine, archive, media, signaling, auth, clock)
+    services = Services(settings, stores, engine, archive, media, signaling, auth, clock, redis)
 
     app = web.Application(middlewares=[security_headers, api_errors], client_max_size=256 * 1024)
     app[SERVICES] = services
@@ -134,6 +140,8 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await services.media.start()
     yield
     await services.media.close()
+    if services.redis is not None:
+        await services.redis.aclose()
     await services.engine.dispose()
 
 

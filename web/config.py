@@ -26,6 +26,8 @@ class Settings:
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     secret_key_is_ephemeral: bool = True
     database_url: str = "sqlite+aiosqlite:///data/teleconsulta.sqlite3"
+    redis_url: str = ""
+    """Empty: rooms live in this process's memory. Set: shared by every node through Redis."""
     browser_ice_servers: tuple[IceServer, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: bytes = field(default=b"", repr=False)
@@ -60,6 +62,7 @@ class Settings:
             secret_key=secret.encode() if secret else defaults.secret_key,
             secret_key_is_ephemeral=not secret,
             database_url=env.get("TC_DATABASE_URL", defaults.database_url),
+            redis_url=env.get("TC_REDIS_URL", ""),
             browser_ice_servers=_ice_servers(env.get("TC_ICE_SERVERS", "")),
             turn_urls=_turn_urls(env),
             turn_secret=env.get("TC_TURN_SECRET", "").encode(),

@@ -1,0 +1,84 @@
+"""JSON encoding of the domain's values for stores that keep them as text (Redis)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from rooms.consult import Consult, ConsultState, Invitee
+from rooms.roles import Role
+from rooms.staff import StaffMember, StaffSession
+
+
+def encode_consult(consult: Consult) -> str:
+    return json.dumps(
+        {
+            "consult_id": consult.consult_id,
+            "patient_id": consult.patient_id,
+            "patient_name": consult.patient_name,
+            "appointment_start": consult.appointment_start.isoformat(),
+            "appointment_end": consult.appointment_end.isoformat(),
+            "state": consult.state.value,
+            "host_id": consult.host_id,
+            "host_name": consult.host_name,
+            "invitees": [
+                {"participant_id": i.participant_id, "role": i.role.value, "name": i.name}
+                for i in consult.invitees
+            ],
+            "in_call": sorted(consult.in_call),
+            "checked_in_at": consult.checked_in_at.isoformat() if consult.checked_in_at else None,
+            "version": consult.version,
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_consult(text: str | bytes) -> Consult:
+    data: dict[str, Any] = json.loads(text)
+    return Consult(
+        consult_id=data["consult_id"],
+        patient_id=data["patient_id"],
+        patient_name=data["patient_name"],
+        appointment_start=datetime.fromisoformat(data["appointment_start"]),
+        appointment_end=datetime.fromisoformat(data["appointment_end"]),
+        state=ConsultState(data["state"]),
+        host_id=data["host_id"],
+        host_name=data["host_name"],
+        invitees=tuple(Invitee(i["participant_id"], Role(i["role"]), i["name"]) for i in data["invitees"]),
+        in_call=frozenset(data["in_call"]),
+        checked_in_at=datetime.fromisoformat(data["checked_in_at"]) if data["checked_in_at"] else None,
+        version=data["version"],
+    )
+
+
+def encode_staff(member: StaffMember) -> str:
+    return json.dumps({**asdict(member), "role": member.role.value}, separators=(",", ":"))
+
+
+def decode_staff(text: str | bytes) -> StaffMember:
+    data: dict[str, Any] = json.loads(text)
+    return StaffMember(**{**data, "role": Role(data["role"])})
+
+
+def encode_session(session: StaffSession) -> str:
+    return json.dumps(
+        {
+            "session_id": session.session_id,
+            "staff_id": session.staff_id,
+            "created_at": session.created_at.isoformat(),
+            "expires_at": session.expires_at.isoformat(),
+        },
+        separators=(",", ":"),
+    )
+
+
+def decode_session(text: str | bytes) -> StaffSession:
+    data: dict[str, Any] = json.loads(text)
+    return StaffSession(
+        data["session_id"],
+        data["staff_id"],
+        datetime.fromisoformat(data["created_at"]),
+        datetime.fromisoformat(data["expires_at"]),
+    )

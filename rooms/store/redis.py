@@ -1,0 +1,184 @@
+"""Redis stores: the consult, staff and login-session state several server nodes share.
+
+Keys (all under a configurable prefix, ``tc:`` by default):
+
+- ``consult:{id}`` — the consult as JSON; ``consult:{id}:log`` — its session log, a list of JSON events;
+- ``consults:open`` — the set of consults that have not ended (the staff queue);
+- ``token:revoked:{token id}`` — revoked join tokens (kept 30 days, longer than any link lives);
+- ``staff:{id}`` — an account as JSON; ``staff:username:{username}`` — its id;
+- ``session:{id}`` — a login session, expiring with the session.
+
+A consult is written with compare-and-set on its version inside one Lua script, which also
+appends the transition's events and keeps the open set current, so a write is all-or-nothing and
+two nodes applying commands to the same consult cannot both succeed.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any
+
+from redis.asyncio import Redis
+
+from rooms.consult import Consult, ConsultState, Transition
+from rooms.session_log import SessionEvent
+from rooms.staff import StaffMember, StaffSession
+from rooms.store.base import Stores, VersionConflict
+from rooms.store.codec import (
+    decode_consult,
+    decode_session,
+    decode_staff,
+    encode_consult,
+    encode_session,
+    encode_staff,
+)
+
+REVOCATION_SECONDS = 30 * 24 * 3600
+
+_ADD = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[3]) end
+for i = 4, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+return 1
+"""
+
+_COMMIT = """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if cjson.decode(current)['version'] ~= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[2])
+if ARGV[3] == '1' then redis.call('SADD', KEYS[3], ARGV[4]) else redis.call('SREM', KEYS[3], ARGV[4]) end
+for i = 5, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+return 1
+"""
+
+
+class RedisConsultStore:
+    def __init__(self, redis: Redis, prefix: str = "tc:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._add = redis.register_script(_ADD)
+        self._commit = redis.register_script(_COMMIT)
+
+    def _keys(self, consult_id: str) -> list[str]:
+        return [f"{self._prefix}consult:{consult_id}", f"{self._prefix}consult:{consult_id}:log", self._open]
+
+    @property
+    def _open(self) -> str:
+        return f"{self._prefix}consults:open"
+
+    async def add(self, transition: Transition) -> None:
+        consult = transition.consult
+        events = [_event_json(e) for e in transition.events]
+        is_open = "1" if consult.state is not ConsultState.ENDED else "0"
+        added = await self._add(
+            keys=self._keys(consult.consult_id),
+            args=[encode_consult(consult), is_open, consult.consult_id, *events],
+        )
+        if not added:
+            raise VersionConflict(f"consult {consult.consult_id} exists")
+
+    async def get(self, consult_id: str) -> Consult | None:
+        text = await self._redis.get(self._keys(consult_id)[0])
+        return decode_consult(text) if text is not None else None
+
+    async def commit(self, transition: Transition, expected_version: int) -> None:
+        consult = transition.consult
+        if consult.version == expected_version and not transition.events:
+            if await self.get(consult.consult_id) is None:
+                raise VersionConflict(consult.consult_id)
+            return
+        stored = replace(consult, version=expected_version + 1)
+        is_open = "1" if consult.state is not ConsultState.ENDED else "0"
+        events = [_event_json(e) for e in transition.events]
+        done = await self._commit(
+            keys=self._keys(consult.consult_id),
+            args=[expected_version, encode_consult(stored), is_open, consult.consult_id, *events],
+        )
+        if not done:
+            raise VersionConflict(consult.consult_id)
+
+    async def log(self, consult_id: str) -> list[SessionEvent]:
+        entries = await self._redis.lrange(self._keys(consult_id)[1], 0, -1)
+        return [SessionEvent.from_json(json.loads(entry)) for entry in entries]
+
+    async def append_log(self, consult_id: str, events: Sequence[SessionEvent]) -> None:
+        key, log, _ = self._keys(consult_id)
+        if events and await self._redis.exists(key):
+            await self._redis.rpush(log, *[_event_json(e) for e in events])
+
+    async def open_consults(self) -> list[Consult]:
+        ids = sorted(await self._redis.smembers(self._open))
+        if not ids:
+            return []
+        texts = await self._redis.mget(
+            [self._keys(i.decode() if isinstance(i, bytes) else i)[0] for i in ids]
+        )
+        return [decode_consult(text) for text in texts if text is not None]
+
+    async def revoke_token(self, token_id: str) -> None:
+        await self._redis.set(f"{self._prefix}token:revoked:{token_id}", "1", ex=REVOCATION_SECONDS)
+
+    async def is_token_revoked(self, token_id: str) -> bool:
+        return bool(await self._redis.exists(f"{self._prefix}token:revoked:{token_id}"))
+
+
+class RedisStaffStore:
+    def __init__(self, redis: Redis, prefix: str = "tc:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def add(self, member: StaffMember) -> None:
+        claimed = await self._redis.set(
+            f"{self._prefix}staff:username:{member.username}", member.staff_id, nx=True
+        )
+        if not claimed:
+            raise ValueError(f"username {member.username!r} is taken")
+        await self._redis.set(f"{self._prefix}staff:{member.staff_id}", encode_staff(member))
+
+    async def by_username(self, username: str) -> StaffMember | None:
+        staff_id = await self._redis.get(f"{self._prefix}staff:username:{username}")
+        return await self.by_id(_text(staff_id)) if staff_id is not None else None
+
+    async def by_id(self, staff_id: str) -> StaffMember | None:
+        text = await self._redis.get(f"{self._prefix}staff:{staff_id}")
+        return decode_staff(text) if text is not None else None
+
+
+class RedisLoginSessionStore:
+    def __init__(self, redis: Redis, prefix: str = "tc:") -> None:
+        self._redis = redis
+        self._prefix = prefix
+
+    async def add(self, session: StaffSession) -> None:
+        seconds = max(1, int((session.expires_at - datetime.now(UTC)).total_seconds()))
+        await self._redis.set(
+            f"{self._prefix}session:{session.session_id}", encode_session(session), ex=seconds
+        )
+
+    async def get(self, session_id: str) -> StaffSession | None:
+        text = await self._redis.get(f"{self._prefix}session:{session_id}")
+        return decode_session(text) if text is not None else None
+
+    async def remove(self, session_id: str) -> None:
+        await self._redis.delete(f"{self._prefix}session:{session_id}")
+
+
+def redis_stores(redis: Redis, prefix: str = "tc:") -> Stores:
+    return Stores(
+        consults=RedisConsultStore(redis, prefix),
+        staff=RedisStaffStore(redis, prefix),
+        sessions=RedisLoginSessionStore(redis, prefix),
+    )
+
+
+def _event_json(event: SessionEvent) -> str:
+    return json.dumps(event.to_json(), separators=(",", ":"))
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
