@@ -151,7 +151,9 @@ class SfuBackend:
         if participant is None:
             participant = room.participants[participant_id] = _Participant(participant_id)
         else:
-            await self._stop_publishing(room, participant)
+            # Publishing again means a new page session (a reload, a reconnect, a network change):
+            # both of its connections start afresh.
+            await self._close_participant(room, participant)
         participant.publisher = connection
         for source, transceiver in published.items():
             handle = room.forwarding.publish(transceiver)
@@ -367,6 +369,8 @@ class SfuBackend:
         for subscription in participant.subscriptions.values():
             room.forwarding.unsubscribe(subscription.sink)
         participant.subscriptions.clear()
+        participant.free = {"audio": [], "video": []}
+        participant.negotiating = participant.resync = False
         await self._stop_publishing(room, participant)
         if participant.subscriber is not None:
             await participant.subscriber.close()

@@ -12,7 +12,7 @@ compare-and-set on ``version``, so two nurses acting at once cannot both win.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rooms.roles import STAFF_ROLES, Action, Role, may
@@ -202,6 +202,20 @@ def leave(consult: Consult, actor: Actor, at: datetime, reason: str = "hang_up")
         replace(consult, in_call=consult.in_call - {actor.participant_id}),
         _event(consult, EventKind.LEFT, actor, at, reason=reason),
     )
+
+
+RECONNECT_GRACE = timedelta(seconds=30)
+"""How long a participant who dropped out of a live call keeps their place in it."""
+
+
+def dropped(consult: Consult, actor: Actor, at: datetime) -> SessionEvent:
+    """A participant's connection was lost mid-call; they stay in the call for the grace period."""
+    return _event(consult, EventKind.DROPPED, actor, at)
+
+
+def returned(consult: Consult, actor: Actor, at: datetime, gap: timedelta) -> SessionEvent:
+    """The participant came back within the grace period; the log keeps the length of the gap."""
+    return _event(consult, EventKind.RETURNED, actor, at, gap_seconds=f"{gap.total_seconds():.1f}")
 
 
 def end(consult: Consult, actor: Actor, at: datetime) -> Transition:

@@ -24,6 +24,8 @@ class EventKind(StrEnum):
     JOINED = "joined"
     LEFT = "left"
     ENDED = "ended"
+    DROPPED = "dropped"
+    RETURNED = "returned"
     MEDIA_QUALITY = "media_quality"
 
 

@@ -8,6 +8,7 @@ nothing. The rules themselves live in ``rooms``; this module only routes.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -81,6 +82,8 @@ class SignalingSettings:
     events_per_second: float = 20.0
     event_burst: float = 60.0
     max_message_bytes: int = MAX_MESSAGE_BYTES
+    reconnect_grace_seconds: float = rules.RECONNECT_GRACE.total_seconds()
+    """How long a participant who dropped out of a live call keeps their place in it."""
     ice_transport_policy: str = "all"
     """``relay`` makes browsers use TURN only (for sites that must hide client addresses)."""
     cors_allowed_origins: list[str] | None = None
@@ -134,6 +137,7 @@ class SignalingServer:
         self._clock = clock
         self._registry = _Registry()
         self._quality_logged: dict[tuple[str, str], tuple[str, datetime]] = {}
+        self._drops: dict[tuple[str, str], tuple[datetime, asyncio.Task[None]]] = {}
         self._closing = False
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
@@ -164,6 +168,9 @@ class SignalingServer:
     async def shutdown(self) -> None:
         """Refuse new connections, tell every client the server is going away, then drop them."""
         self._closing = True
+        for _, task in self._drops.values():
+            task.cancel()
+        self._drops.clear()
         await self.sio.emit("server:shutdown", {"retry_after_s": 2})
         for sid in list(self._registry.by_sid):
             await self.sio.disconnect(sid)
@@ -233,6 +240,7 @@ class SignalingServer:
                     await self.sio.enter_room(sid, consult_room(consult.consult_id))
         elif connection.consult_id is not None:
             await self.sio.enter_room(sid, consult_room(connection.consult_id))
+        await self._welcome_back(connection)
 
     async def _authenticate(self, sid: str, environ: Mapping[str, Any], auth: object) -> Connection:
         bucket = TokenBucket.full(
@@ -280,12 +288,85 @@ class SignalingServer:
             return
         if self._registry.by_participant.get(connection.participant_id) == sid:
             del self._registry.by_participant[connection.participant_id]
-        if connection.superseded or connection.consult_id is None:
+        if connection.superseded or connection.consult_id is None or self._closing:
             return
-        try:
-            await self._leave_call(connection, "disconnected")
-        except (RuleViolation, ConsultNotFound, VersionConflict):
-            logger.info("participant left consult %s before it could be recorded", connection.consult_id)
+        consult = await self._stores.consults.get(connection.consult_id)
+        if consult is None or connection.participant_id not in consult.in_call:
+            return  # e.g. a patient in the waiting room: their place is kept as it is
+        await self._hold_place(connection, consult)
+
+    async def _hold_place(self, connection: Connection, consult: Consult) -> None:
+        """Keep a dropped participant in the call for the grace period; the others see them reconnecting."""
+        now = self._clock()
+        key = (consult.consult_id, connection.participant_id)
+        await self._stores.consults.append_log(
+            consult.consult_id, [rules.dropped(consult, connection.actor(), now)]
+        )
+        await self._emit_connection(consult.consult_id, connection.participant_id, "reconnecting")
+
+        async def give_up() -> None:
+            await asyncio.sleep(self._settings.reconnect_grace_seconds)
+            if self._drops.get(key, (None, None))[1] is not asyncio.current_task():
+                return
+            del self._drops[key]
+            if await self._returned_elsewhere(consult.consult_id, connection.participant_id, now):
+                return
+            try:
+                await self._leave_call(connection, "connection_lost")
+            except (RuleViolation, ConsultNotFound, VersionConflict, SignalingError):
+                return
+            await self._emit_connection(consult.consult_id, connection.participant_id, "left")
+
+        self._drops[key] = (now, asyncio.get_running_loop().create_task(give_up()))
+
+    async def _returned_elsewhere(self, consult_id: str, participant_id: str, since: datetime) -> bool:
+        """Whether the participant came back on another node (the shared log says so)."""
+        return any(
+            event.kind is EventKind.RETURNED and event.actor_id == participant_id and event.at >= since
+            for event in await self._stores.consults.log(consult_id)
+        )
+
+    async def _welcome_back(self, connection: Connection) -> None:
+        if connection.consult_id is None:
+            return
+        key = (connection.consult_id, connection.participant_id)
+        drop = self._drops.pop(key, None)
+        consult = await self._stores.consults.get(connection.consult_id)
+        if consult is None or connection.participant_id not in consult.in_call:
+            return
+        now = self._clock()
+        if drop is not None:
+            drop[1].cancel()
+        since = (
+            drop[0]
+            if drop is not None
+            else self._last_drop(
+                await self._stores.consults.log(consult.consult_id), connection.participant_id
+            )
+        )
+        if since is None:
+            return
+        returned = rules.returned(consult, connection.actor(), now, now - since)
+        await self._stores.consults.append_log(consult.consult_id, [returned])
+        await self._emit_connection(consult.consult_id, connection.participant_id, "reconnected")
+
+    @staticmethod
+    def _last_drop(log: list[SessionEvent], participant_id: str) -> datetime | None:
+        """The time of the participant's last drop that no return followed yet."""
+        since = None
+        for event in log:
+            if event.actor_id == participant_id and event.kind is EventKind.DROPPED:
+                since = event.at
+            elif event.actor_id == participant_id and event.kind in (EventKind.RETURNED, EventKind.LEFT):
+                since = None
+        return since
+
+    async def _emit_connection(self, consult_id: str, participant_id: str, state: str) -> None:
+        await self.sio.emit(
+            "participant:connection",
+            {"participant_id": participant_id, "state": state},
+            room=consult_room(consult_id),
+        )
 
     # -- the guard every event goes through ------------------------------------------------
 
@@ -481,6 +562,8 @@ class SignalingServer:
         await self._media.close_room(consult_id)
         for key in [key for key in self._quality_logged if key[0] == consult_id]:
             del self._quality_logged[key]
+        for key in [key for key in self._drops if key[0] == consult_id]:
+            self._drops.pop(key)[1].cancel()
         await self._emit_queue()
         for other in list(self._registry.by_sid.values()):
             if other.consult_id == consult_id:

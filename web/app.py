@@ -97,7 +97,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         stores=stores,
         media=media,
         settings=SignalingSettings(
-            token_key=settings.secret_key, ice_transport_policy=settings.ice_transport_policy
+            token_key=settings.secret_key,
+            ice_transport_policy=settings.ice_transport_policy,
+            reconnect_grace_seconds=settings.reconnect_grace_seconds,
         ),
         ice_servers_for=ice_servers_for,
         on_consult_ended=archive_log,

@@ -39,6 +39,7 @@ class Settings:
     media_forwarding: str = "packet"
     """``packet`` forwards RTP without decoding; ``reencode`` decodes and encodes per receiver."""
     session_hours: float = 12.0
+    reconnect_grace_seconds: float = 30.0
     log_level: str = "INFO"
 
     @property
@@ -76,6 +77,9 @@ class Settings:
                 env, "TC_MEDIA_FORWARDING", defaults.media_forwarding, ("packet", "reencode")
             ),
             session_hours=float(env.get("TC_SESSION_HOURS", defaults.session_hours)),
+            reconnect_grace_seconds=float(
+                env.get("TC_RECONNECT_GRACE_SECONDS", defaults.reconnect_grace_seconds)
+            ),
             log_level=env.get("TC_LOG_LEVEL", defaults.log_level).upper(),
         )
 

@@ -52,7 +52,13 @@ class Harness:
 
 
 @pytest.fixture
-async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+def grace_seconds() -> float:
+    """Tests that exercise the reconnection grace override this with a short one."""
+    return 30.0
+
+
+@pytest.fixture
+async def harness(tmp_path: Path, grace_seconds: float) -> AsyncIterator[Harness]:
     original = aioice.ice.get_host_addresses
     restrict_host_addresses(["127.0.0.1"])
     clock = MovableClock()
@@ -60,6 +66,7 @@ async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}",
         secret_key=b"integration-test-secret-key-0123456789",
         secret_key_is_ephemeral=False,
+        reconnect_grace_seconds=grace_seconds,
     )
     app = create_app(settings, clock=clock)
     server = TestServer(app, host="127.0.0.1", port=0)

@@ -16,6 +16,7 @@ export class CallView {
     this.wireButtons();
     socket.on("participant:media", ({ participant_id, audio, video }) => this.showRemoteMedia(participant_id, audio, video));
     socket.on("media:quality", (sample) => this.showQuality(sample));
+    socket.on("participant:connection", ({ participant_id, state }) => this.showConnection(participant_id, state));
     socket.on("consult:state", () => queueMicrotask(() => this.refreshLabels()));
   }
 
@@ -110,6 +111,18 @@ export class CallView {
     const notes = [!audio && t("call.remote_muted"), !video && t("call.remote_camera_off")].filter(Boolean);
     $("remote-media").hidden = notes.length === 0;
     $("remote-media").textContent = notes.join(" · ");
+  }
+
+  /** Someone else's connection dropped: say so on the page until they are back (or gone). */
+  showConnection(participantId, state) {
+    if (participantId === this.context().me?.participant_id) return;
+    this.reconnectingPeers ??= new Set();
+    if (state === "reconnecting") this.reconnectingPeers.add(participantId);
+    else this.reconnectingPeers.delete(participantId);
+    const waiting = this.reconnectingPeers.size > 0;
+    document.body.dataset.peerConnection = waiting ? "reconnecting" : "ok";
+    $("remote-media").hidden = !waiting;
+    if (waiting) $("remote-media").textContent = t("call.remote_reconnecting");
   }
 
   showQuality({ participant_id, level }) {

@@ -100,7 +100,7 @@ async function openCall(consult) {
     return setStatus("error.devices");
   }
   $("local").srcObject = devices.stream;
-  session = new MediaSession(socket, me, devices.stream, call.render);
+  session = new MediaSession(socket, me, devices.stream, call.render, restartMedia);
   call.attach(session);
   try {
     await session.start();
@@ -108,6 +108,16 @@ async function openCall(consult) {
     closeCall();
     setStatus(`error.${error.code ?? "generic"}`);
   }
+}
+
+/** Media failed or the socket came back: start both media connections again, same consult. */
+function restartMedia() {
+  if (!session || !active) return;
+  const consult = active;
+  session.close();
+  session = null;
+  setStatus("state.reconnecting");
+  if (socket.connected) openCall(consult).then(() => setStatus(null));
 }
 
 function closeCall() {
@@ -141,14 +151,13 @@ function connect() {
     setStatus(null);
     setState(session ? "call" : "queue");
     renderQueue();
+    if (session) restartMedia();
   });
   socket.on("media:connection", ({ participant_id, state }) => {
-    if (participant_id === me?.participant_id && state === "failed" && session && active) {
-      const consult = active;
-      session.close();
-      session = null;
-      openCall(consult);
-    }
+    if (participant_id === me?.participant_id && state === "failed") restartMedia();
+  });
+  socket.on("disconnect", () => {
+    if (session) setStatus("state.reconnecting");
   });
   socket.on("queue:update", ({ consults }) => {
     queue = consults;

@@ -56,14 +56,29 @@ async function prepareDevices() {
   }
 }
 
+function reconnecting(on) {
+  document.body.dataset.connection = on ? "reconnecting" : "ok";
+  $("status").hidden = !on;
+  if (on) $("status").textContent = t("state.reconnecting");
+}
+
+/** Media failed or the socket came back: start both media connections again, same room, same role. */
+function restartMedia() {
+  if (!session) return;
+  leaveCall();
+  reconnecting(true);
+  if (socket.connected) joinCall();
+}
+
 async function joinCall() {
   if (session || !devices) return;
   show("call");
   $("local").srcObject = devices.stream;
-  session = new MediaSession(socket, me, devices.stream, call.render);
+  session = new MediaSession(socket, me, devices.stream, call.render, restartMedia);
   call.attach(session);
   try {
     await session.start();
+    reconnecting(false);
   } catch (error) {
     session?.close();
     session = null;
@@ -115,17 +130,19 @@ function connect() {
     renderAppointment();
     if (!consented) {
       if (document.body.dataset.state === "connecting") show("check");
-    } else if (consult.state === "live") joinCall();
-    else show("waiting");
+    } else if (consult.state === "live") {
+      if (session) restartMedia();
+      else if (document.body.dataset.state !== "left") joinCall();
+    } else show("waiting");
+  });
+  socket.on("disconnect", () => {
+    if (session) reconnecting(true);
   });
   socket.on("consult:state", ({ consult: next }) => onConsult(next));
   socket.on("consult:ended", finish);
   socket.on("media:connection", ({ participant_id, state }) => {
     // The server lost this page's media (e.g. a media worker restarted): connect it again.
-    if (participant_id === me?.participant_id && state === "failed" && session) {
-      leaveCall();
-      joinCall();
-    }
+    if (participant_id === me?.participant_id && state === "failed") restartMedia();
   });
   socket.on("session:replaced", () => {
     leaveCall();

@@ -27,8 +27,9 @@ export class MediaSession {
    * @param onRemote called with [{participant_id, source: "camera"|"screen", stream}] whenever
    *   what this page receives changes.
    */
-  constructor(socket, me, localStream, onRemote) {
+  constructor(socket, me, localStream, onRemote, onFailure = () => {}) {
     this.socket = socket;
+    this.onFailure = onFailure;
     this.localStream = localStream;
     this.onRemote = onRemote;
     this.config = {
@@ -37,6 +38,7 @@ export class MediaSession {
       bundlePolicy: "max-bundle",
     };
     this.publisher = new RTCPeerConnection(this.config);
+    this.watch(this.publisher);
     this.subscriber = null;
     this.tracks = {};
     this.streams = new Map();
@@ -90,6 +92,17 @@ export class MediaSession {
     early.flush();
   }
 
+  /** A connection that failed, or stayed disconnected for 4 s, is given up: the page starts again. */
+  watch(pc) {
+    let timer = null;
+    pc.addEventListener("connectionstatechange", () => {
+      clearTimeout(timer);
+      if (this.closed) return;
+      if (pc.connectionState === "failed") this.onFailure();
+      else if (pc.connectionState === "disconnected") timer = setTimeout(() => this.onFailure(), 4000);
+    });
+  }
+
   // Candidates found before the description left travel inside it; later ones are trickled
   // once the other side has the description.
   trickle(pc, target) {
@@ -115,6 +128,7 @@ export class MediaSession {
     let trickle = null;
     if (!this.subscriber) {
       this.subscriber = new RTCPeerConnection(this.config);
+      this.watch(this.subscriber);
       this.subscriber.addEventListener("track", ({ track }) => {
         // A screen is shown only while it carries media; mute/unmute follow the sender.
         track.addEventListener("mute", () => this.render());
