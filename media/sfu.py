@@ -69,6 +69,8 @@ class _Subscription:
     source: str
     transceiver: RTCRtpTransceiver
     sink: Sink
+    handle: Any
+    """The published source this sink forwards; a publisher that publishes again has a new one."""
 
 
 @dataclass
@@ -261,6 +263,11 @@ class SfuBackend:
         for key, published in wanted.items():
             current = participant.subscriptions.get(key)
             if current is not None and current.transceiver.kind == published.kind:
+                if current.handle is not published.handle:
+                    # The publisher came back (reload, reconnect): same media line, new source.
+                    room.forwarding.unsubscribe(current.sink)
+                    current.sink = room.forwarding.subscribe(current.transceiver, published.handle)
+                    current.handle = published.handle
                 continue
             if participant.subscriber is None:
                 participant.subscriber = RTCPeerConnection(self._ice.rtc_configuration())
@@ -271,7 +278,9 @@ class SfuBackend:
             )
             transceiver.direction = "sendonly"
             sink = room.forwarding.subscribe(transceiver, published.handle)
-            participant.subscriptions[key] = _Subscription(key[0], key[1], transceiver, sink)
+            participant.subscriptions[key] = _Subscription(
+                key[0], key[1], transceiver, sink, published.handle
+            )
             changed = True
         if not changed or participant.subscriber is None:
             return

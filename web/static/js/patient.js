@@ -20,6 +20,7 @@ let consented = false;
 window.teleconsultaDebug = {
   peerConnection: () => session?.subscriber ?? null,
   publisher: () => session?.publisher ?? null,
+  socket: () => socket,
 };
 
 function show(screen, statusKey = null) {
