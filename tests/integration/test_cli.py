@@ -28,6 +28,7 @@ def test_demo_prints_working_access_and_sigterm_stops_it(tmp_path: Path) -> None
     finally:
         server.process.send_signal(signal.SIGTERM)
         code = server.process.wait(timeout=20)
+        server.close()
     assert code == 0
     output = "".join(server.output)
     assert "Shutting down" in output
@@ -80,6 +81,7 @@ async def test_sigterm_during_a_live_call_tells_clients_and_stops_workers(tmp_pa
     server.process.send_signal(signal.SIGTERM)
     await patient_events.wait_for("server:shutdown")
     code = await asyncio.to_thread(server.process.wait, 20)
+    server.close()
     assert code == 0
     assert len(workers) >= 2
     # multiprocessing's resource tracker leaves a moment after its parent; wait for that, bounded.

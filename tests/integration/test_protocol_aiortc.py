@@ -33,7 +33,9 @@ async def test_patient_and_nurse_exchange_media_through_the_server(harness: Harn
         )
 
         # Before admission the patient may not send or receive media.
-        early = await join_call(patient, MediaClient(RED))
+        refused = MediaClient(RED)
+        early = await join_call(patient, refused)
+        await refused.close()
         assert early == {
             "ok": False,
             "error": {"code": "invalid_state", "message": early["error"]["message"]},

@@ -127,11 +127,13 @@ async def test_forwarded_publishers_are_capped_at_their_weakest_subscriber() -> 
 
 async def test_absurd_offers_are_refused_and_the_room_carries_on(room: Room) -> None:
     a, b = await room.join("a"), await room.join("b")
+    unsigned = MediaClient((1, 1, 1))
     absurd = [
         "v=0\r\n" + "m=video 9 UDP/TLS/RTP/SAVPF 96\r\n" * 200,
         "not sdp at all",
-        (await MediaClient((1, 1, 1)).offer())["sdp"].replace("a=fingerprint", "a=fingerprinx"),
+        (await unsigned.offer())["sdp"].replace("a=fingerprint", "a=fingerprinx"),
     ]
+    await unsigned.close()
     for sdp in absurd:
         with pytest.raises(MediaError) as caught:
             await room.sfu.connect("room", "mallory", SessionDescription(sdp, "offer"))

@@ -56,6 +56,13 @@ class DemoServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             return self.process.wait()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the pipe to the server's output once it has exited."""
+        if self.process.stdout is not None and self.process.poll() is not None:
+            self.process.stdout.close()
 
 
 _FIELDS: dict[str, Callable[[str], re.Match[str] | None]] = {
