@@ -53,6 +53,8 @@ class MediaEventKind(StrEnum):
     """``data``: ``{"type": "offer", "sdp", "revision", "tracks": {mid: {participant_id, source, kind}}}``."""
     BITRATE = "bitrate"
     """``data``: ``{"source": "camera", "max_bitrate_bps"}``: the publisher should cap its camera there."""
+    VIDEO_PAUSED = "video_paused"
+    """``data``: ``{"paused": bool, "reason": "weak_link"}``: video to this participant paused for audio."""
     QUALITY = "quality"
     """``data``: :meth:`media.quality.QualitySample.to_json`, every few seconds per participant."""
 

@@ -25,6 +25,7 @@ from typing import Any
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 from aiortc.sdp import candidate_from_sdp
 
+from media.adaptation import VideoDecision, VideoGate
 from media.backend import (
     IceCandidate,
     MediaError,
@@ -37,7 +38,7 @@ from media.backend import (
 )
 from media.forwarding import Forwarding, ReencodingForwarding, Sink
 from media.ice import IceSettings
-from media.quality import QualityMeter
+from media.quality import QualityLevel, QualityMeter
 from media.sdp_checks import check_description
 
 logger = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ class _Participant:
     resync: bool = False
     meter: QualityMeter = field(default_factory=QualityMeter)
     camera_cap_bps: int | None = None
+    video_gate: VideoGate = field(default_factory=VideoGate)
 
 
 @dataclass
@@ -278,6 +280,8 @@ class SfuBackend:
             )
             transceiver.direction = "sendonly"
             sink = room.forwarding.subscribe(transceiver, published.handle)
+            if participant.video_gate.paused and published.kind == "video":
+                sink.pause()
             participant.subscriptions[key] = _Subscription(
                 key[0], key[1], transceiver, sink, published.handle
             )
@@ -432,7 +436,26 @@ class SfuBackend:
                         await self._listener(
                             MediaEvent(room_id, participant_id, MediaEventKind.QUALITY, sample.to_json())
                         )
+                        await self._protect_audio(room, participant, sample.level)
                     await self._follow_weakest_subscriber(room, participant)
+
+    async def _protect_audio(self, room: _Room, participant: _Participant, level: QualityLevel) -> None:
+        """Pause the video a participant receives while their link stays bad; audio keeps flowing."""
+        participant.video_gate, decision = participant.video_gate.observe(level)
+        if decision is VideoDecision.KEEP:
+            return
+        paused = decision is VideoDecision.PAUSE
+        for subscription in participant.subscriptions.values():
+            if subscription.transceiver.kind == "video":
+                (subscription.sink.pause if paused else subscription.sink.resume)()
+        await self._listener(
+            MediaEvent(
+                room.room_id,
+                participant.participant_id,
+                MediaEventKind.VIDEO_PAUSED,
+                {"paused": paused, "reason": "weak_link"},
+            )
+        )
 
     async def _follow_weakest_subscriber(self, room: _Room, publisher: _Participant) -> None:
         """Cap the publisher's camera at the lowest bandwidth its subscribers report (REMB).

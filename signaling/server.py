@@ -184,6 +184,10 @@ class SignalingServer:
                 {"participant_id": event.participant_id, "state": event.data.get("state")},
                 room=room,
             )
+        elif event.kind is MediaEventKind.VIDEO_PAUSED:
+            await self.sio.emit(
+                "media:video_paused", dict(event.data), room=participant_room(event.participant_id)
+            )
         elif event.kind is MediaEventKind.BITRATE:
             await self.sio.emit(
                 "media:bitrate", dict(event.data), room=participant_room(event.participant_id)

@@ -13,6 +13,7 @@ import pytest
 from media.backend import MediaError, MediaEvent, MediaEventKind, SessionDescription
 from media.forwarding import Forwarding, ReencodingForwarding
 from media.ice import IceSettings, restrict_host_addresses
+from media.quality import QualityLevel
 from media.rtp_forwarding import Forwarder
 from media.sfu import MAX_CAMERA_BPS, MIN_CAMERA_BPS, SfuBackend
 from tests.support.clients import MediaClient
@@ -142,3 +143,21 @@ async def test_absurd_offers_are_refused_and_the_room_carries_on(room: Room) -> 
     await a.wait_for_media(video_frames=frames + 20, audio_frames=0)
     assert "mallory" not in room.sfu._rooms["room"].participants
     assert b.received.video_frames > 0
+
+
+async def test_a_bad_link_pauses_incoming_video_and_keeps_audio(room: Room) -> None:
+    a, _ = await room.join("a"), await room.join("b")
+    await a.wait_for_media(video_frames=10, audio_frames=10)
+    sfu_room = room.sfu._rooms["room"]
+    participant = sfu_room.participants["a"]
+    for _ in range(2):
+        await room.sfu._protect_audio(sfu_room, participant, QualityLevel.BAD)
+    paused = [e for e in room.events if e.kind is MediaEventKind.VIDEO_PAUSED]
+    assert [e.data["paused"] for e in paused] == [True]
+    frozen, audio = a.received.video_frames, a.received.audio_frames
+    await room.wait(lambda: a.received.audio_frames > audio + 50)
+    assert a.received.video_frames <= frozen + 3  # only what was already in flight
+    for _ in range(3):
+        await room.sfu._protect_audio(sfu_room, participant, QualityLevel.GOOD)
+    assert [e.data["paused"] for e in room.events if e.kind is MediaEventKind.VIDEO_PAUSED] == [True, False]
+    await a.wait_for_media(video_frames=frozen + 20, audio_frames=0)

@@ -16,6 +16,7 @@ export class CallView {
     this.wireButtons();
     socket.on("participant:media", ({ participant_id, audio, video }) => this.showRemoteMedia(participant_id, audio, video));
     socket.on("media:quality", (sample) => this.showQuality(sample));
+    socket.on("media:video_paused", ({ paused }) => this.showVideoPaused(paused));
     socket.on("participant:connection", ({ participant_id, state }) => this.showConnection(participant_id, state));
     socket.on("consult:state", () => queueMicrotask(() => this.refreshLabels()));
   }
@@ -111,6 +112,13 @@ export class CallView {
     const notes = [!audio && t("call.remote_muted"), !video && t("call.remote_camera_off")].filter(Boolean);
     $("remote-media").hidden = notes.length === 0;
     $("remote-media").textContent = notes.join(" · ");
+  }
+
+  /** The server paused the video this page receives because its link is weak: audio goes on. */
+  showVideoPaused(paused) {
+    document.body.dataset.videoPaused = String(paused);
+    $("remote-media").hidden = !paused;
+    if (paused) $("remote-media").textContent = t("call.video_paused");
   }
 
   /** Someone else's connection dropped: say so on the page until they are back (or gone). */
