@@ -33,6 +33,7 @@ from signaling.server import SignalingServer, SignalingSettings
 from web.auth import Authenticator
 from web.config import Settings
 from web.errors import ApiError, api_errors
+from web.network_check import NetworkCheck
 from web.security import security_headers
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -128,6 +129,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_get("/api/session", auth.me)
     app.router.add_delete("/api/session", auth.logout)
     app.router.add_get("/api/consults/{consult_id}/log", _session_log)
+    app.router.add_routes(NetworkCheck().routes())
     app.router.add_get(
         "/static/vendor/socket.io.esm.min.js", _vendor("socket.io-client/dist/socket.io.esm.min.js")
     )

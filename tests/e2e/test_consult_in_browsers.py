@@ -22,6 +22,11 @@ async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, bro
     await expect(patient.locator("#appointment-zone")).to_have_text("(Europe/Madrid)")
     await poll(patient, "document.getElementById('preview').videoWidth", lambda width: width > 0)
     await expect(patient.locator("#enter")).to_be_disabled()
+    # The pre-join check measures the link to our server and, on loopback, recommends video.
+    await expect(patient.locator("body")).to_have_attribute("data-recommendation", "video")
+    await expect(patient.locator("#network")).to_contain_text("Recomendado: videollamada")
+    await expect(patient.locator("#start-audio-only")).not_to_be_checked()
+    await patient.click("#speaker-test")
     await patient.check("#consent")
     await patient.click("#enter")
     await expect(patient.locator("body")).to_have_attribute("data-state", "waiting")
@@ -52,6 +57,7 @@ async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, bro
     await wait_for_media_growth(patient)
     await wait_for_media_growth(nurse)
     await shot(nurse, "nurse-call")
+    await expect(patient.locator("#data-used")).to_contain_text("Datos usados", timeout=15_000)
     # Each browser's media goes to its own peer on our server: there is no direct path between them.
     assert await media_path(patient) != await media_path(nurse)
 

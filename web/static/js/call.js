@@ -26,10 +26,36 @@ export class CallView {
     this.audioOn = this.videoOn = true;
     this.audioOnly = false;
     this.refreshButtons();
+    clearInterval(this.usageTimer);
+    this.usageTimer = setInterval(() => this.showDataUsed(), 5000);
+  }
+
+  /** Roughly how much data the call has used, for people on metered plans. */
+  async showDataUsed() {
+    if (!this.session) return;
+    let bytes = 0;
+    for (const pc of [this.session.publisher, this.session.subscriber]) {
+      if (!pc) continue;
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "transport") bytes += (r.bytesSent ?? 0) + (r.bytesReceived ?? 0);
+      });
+    }
+    $("data-used").hidden = false;
+    $("data-used").textContent = t("call.data_used").replace("{mb}", (bytes / 1e6).toFixed(1));
+  }
+
+  async setAudioOnly(audioOnly) {
+    if (!this.session || this.audioOnly === audioOnly) return;
+    this.audioOnly = audioOnly;
+    this.refreshButtons();
+    await this.session.setAudioOnly(audioOnly);
+    this.sendState();
   }
 
   detach() {
     this.session = null;
+    clearInterval(this.usageTimer);
+    $("data-used").hidden = true;
     $("remote-media").hidden = true;
     $("quality").hidden = true;
     renderTiles($("remote"), $("tiles"), [], () => "");
@@ -74,13 +100,7 @@ export class CallView {
       this.refreshButtons();
       this.sendState();
     });
-    $("audio-only").addEventListener("click", async () => {
-      if (!this.session) return;
-      this.audioOnly = !this.audioOnly;
-      this.refreshButtons();
-      await this.session.setAudioOnly(this.audioOnly);
-      this.sendState();
-    });
+    $("audio-only").addEventListener("click", () => this.setAudioOnly(!this.audioOnly));
     $("screen").addEventListener("click", async () => {
       if (!this.session) return;
       try {

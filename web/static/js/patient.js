@@ -2,6 +2,7 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { applyTranslations, formatDateTime, installLanguageSwitch, t, viewerTimeZone } from "/static/js/i18n.js";
 import { CallView } from "/static/js/call.js";
+import { measureLink, playTone, recommend } from "/static/js/precheck.js";
 import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
 
 const $ = (id) => document.getElementById(id);
@@ -48,6 +49,22 @@ function renderAppointment() {
   for (const element of document.querySelectorAll(".appointment-time")) element.textContent = when;
 }
 
+async function checkNetwork() {
+  try {
+    const link = await measureLink();
+    const advice = recommend(link);
+    document.body.dataset.recommendation = advice;
+    $("network").textContent = t("check.network_result")
+      .replace("{rtt}", link.rtt)
+      .replace("{down}", (link.down / 1000).toFixed(1))
+      .replace("{up}", (link.up / 1000).toFixed(1))
+      .concat(" ", t(advice === "video" ? "check.recommend_video" : "check.recommend_audio"));
+    $("start-audio-only").checked = advice === "audio";
+  } catch {
+    $("network").textContent = t("check.network_failed");
+  }
+}
+
 async function prepareDevices() {
   try {
     devices = await openDevices((level) => ($("mic-level").value = level));
@@ -80,6 +97,7 @@ async function joinCall() {
   try {
     await session.start();
     reconnecting(false);
+    if ($("start-audio-only").checked) await call.setAudioOnly(true);
   } catch (error) {
     session?.close();
     session = null;
@@ -154,6 +172,7 @@ function connect() {
 
 function wireControls() {
   $("consent").addEventListener("change", () => ($("enter").disabled = !$("consent").checked));
+  $("speaker-test").addEventListener("click", () => playTone());
   $("enter").addEventListener("click", async () => {
     $("enter").disabled = true;
     consented = true;
@@ -186,5 +205,6 @@ if (!token) {
   showError("auth_invalid");
 } else {
   prepareDevices();
+  checkNetwork();
   connect();
 }
