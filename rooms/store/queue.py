@@ -1,0 +1,61 @@
+"""The async interface to the per-unit waiting queues and their nurses.
+
+The rules are :mod:`rooms.queue`'s; a store keeps the state and applies each operation
+atomically, so that any number of coroutines (in memory) or server processes (Redis) can call
+``next_patient`` at once and no patient is ever given to two nurses, nor one nurse two patients.
+
+Every implementation must pass the shared suite in ``tests/rooms/test_queue_store.py``, which
+also checks each answer against the pure rules.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from rooms.nurses import Nurse, NurseState
+from rooms.queue import Pairing, QueueEntry, QueuePosition, UnitQueue
+
+
+class QueueStore(Protocol):
+    async def register_nurse(self, unit: str, nurse_id: str) -> Nurse:
+        """Make the nurse a member of ``unit``'s queue (away); idempotent."""
+
+    async def remove_nurse(self, unit: str, nurse_id: str) -> None:
+        """Take the nurse off ``unit`` (not while in a consult)."""
+
+    async def set_nurse_state(self, unit: str, nurse_id: str, state: NurseState, now: datetime) -> Nurse:
+        """Available or away; :class:`~rooms.queue.WrongUnit` if not a member of ``unit``."""
+
+    async def finish_consult(self, unit: str, nurse_id: str, now: datetime) -> tuple[Nurse, timedelta]:
+        """End the nurse's consult (wrap-up starts); returns the nurse and the consult's duration."""
+
+    async def check_in(self, entry: QueueEntry) -> QueueEntry:
+        """Queue a checked-in patient in ``entry.unit``; again while waiting keeps the first entry."""
+
+    async def next_patient(self, unit: str, nurse_id: str, now: datetime) -> Pairing | None:
+        """Atomically give the nurse the head of their eligible queue and put them in the consult."""
+
+    async def drop(self, unit: str, appointment_id: str, now: datetime) -> QueueEntry | None:
+        """The patient's connection dropped; they keep their place."""
+
+    async def rejoin(self, unit: str, appointment_id: str) -> QueueEntry | None:
+        """The patient is back ("return"): eligible again, in the same place."""
+
+    async def cancel(self, unit: str, appointment_id: str) -> QueueEntry | None:
+        """Remove a waiting patient (cancelled or rescheduled); the removed entry or ``None``."""
+
+    async def set_urgent(self, unit: str, appointment_id: str, urgent: bool) -> QueueEntry:
+        """Triage flag; :class:`~rooms.queue.NotInQueue` if the patient is not waiting."""
+
+    async def close(self, unit: str) -> tuple[QueueEntry, ...]:
+        """The service closed: empty the queue and return who was still waiting, in order."""
+
+    async def position(self, unit: str, appointment_id: str, now: datetime) -> QueuePosition | None:
+        """Place, people ahead and expected wait; ``None`` when not waiting."""
+
+    async def snapshot(self, unit: str) -> UnitQueue:
+        """The whole state of ``unit``'s queue, consistent at one instant."""
+
+    async def aclose(self) -> None:
+        """Release connections."""
