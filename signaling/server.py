@@ -144,6 +144,9 @@ class SignalingServer:
             client_manager=client_manager,
             cors_allowed_origins=settings.cors_allowed_origins,
             max_http_buffer_size=4 * settings.max_message_bytes,
+            # A dead connection is noticed within 15 s, well inside the reconnection grace.
+            ping_interval=10,
+            ping_timeout=5,
             logger=False,
             engineio_logger=False,
         )

@@ -75,7 +75,7 @@ _FIELDS: dict[str, Callable[[str], re.Match[str] | None]] = {
 
 
 def start_demo_server(
-    data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60
+    data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60, port: int = 0
 ) -> DemoServer:
     """Run ``teleconsulta serve --demo`` exactly as the README says, and read what it prints."""
     env = {
@@ -86,7 +86,7 @@ def start_demo_server(
         **(extra_env or {}),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "web", "serve", "--demo", "--port", "0"],
+        [sys.executable, "-m", "web", "serve", "--demo", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

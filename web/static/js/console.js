@@ -118,6 +118,7 @@ function restartMedia() {
   session = null;
   setStatus("state.reconnecting");
   if (socket.connected) openCall(consult).then(() => setStatus(null));
+  else active = consult;
 }
 
 function closeCall() {

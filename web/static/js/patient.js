@@ -85,7 +85,9 @@ function restartMedia() {
   if (!session) return;
   leaveCall();
   reconnecting(true);
-  if (socket.connected) joinCall();
+  // A media path that failed usually means the network changed under us; the signaling socket
+  // may be just as dead without knowing it yet, so open it again too. Its "connect" rejoins.
+  socket.io.engine?.close();
 }
 
 async function joinCall() {
@@ -150,8 +152,11 @@ function connect() {
     if (!consented) {
       if (document.body.dataset.state === "connecting") show("check");
     } else if (consult.state === "live") {
-      if (session) restartMedia();
-      else if (document.body.dataset.state !== "left") joinCall();
+      if (session) {
+        // The socket came back by itself: publish again on it.
+        leaveCall();
+        joinCall();
+      } else if (document.body.dataset.state !== "left") joinCall();
     } else show("waiting");
   });
   socket.on("disconnect", () => {
