@@ -1,6 +1,6 @@
 """Audio first: when a participant's link degrades, their incoming video pauses before audio suffers.
 
-A pure state machine fed one quality level per sample (every few seconds). Video pauses after
+A pure state machine fed one quality level per sample (every 2 s). Video pauses after
 ``pause_after`` bad samples in a row and resumes only after ``resume_after`` good ones in a row;
 the asymmetry is the hysteresis that keeps a link at the edge from flapping between the two.
 Before pausing, the publishers' bitrate already steps down to what the link reports (REMB), so a
@@ -30,7 +30,7 @@ class VideoGate:
     bad_run: int = 0
     good_run: int = 0
     pause_after: int = 2
-    resume_after: int = 3
+    resume_after: int = 2
 
     def observe(self, level: QualityLevel) -> tuple[VideoGate, VideoDecision]:
         bad_run = self.bad_run + 1 if level in BAD_FOR_VIDEO else 0

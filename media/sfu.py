@@ -104,7 +104,7 @@ class SfuBackend:
         ice: IceSettings,
         listener: MediaListener = ignore_events,
         forwarding_factory: Callable[[], Forwarding] | None = None,
-        quality_interval: float = 3.0,
+        quality_interval: float = 2.0,
     ) -> None:
         self._ice = ice
         self._listener = listener

@@ -71,6 +71,45 @@ class PatientHost:
     def set_up(self, link: Link, up: bool) -> None:
         self.exec("ip", "link", "set", link.guest_device, "up" if up else "down")
 
+    def shape(self, link: Link, rate_kbit: int) -> None:
+        """Limit the link to ``rate_kbit`` in both directions (token bucket filter)."""
+        bucket = ("rate", f"{rate_kbit}kbit", "burst", "16kbit", "latency", "300ms")
+        self.exec("tc", "qdisc", "replace", "dev", link.guest_device, "root", "tbf", *bucket)
+        _run("tc", "qdisc", "replace", "dev", link.host_device, "root", "tbf", *bucket)
+
+    def unshape(self, link: Link) -> None:
+        subprocess.run(
+            ["ip", "netns", "exec", self.namespace, "tc", "qdisc", "del", "dev", link.guest_device, "root"],
+            capture_output=True,
+            timeout=20,
+        )
+        subprocess.run(
+            ["tc", "qdisc", "del", "dev", link.host_device, "root"], capture_output=True, timeout=20
+        )
+
+    def lose(self, percent: int) -> None:
+        """Drop ``percent`` % of packets at random, both ways, inside the namespace (0 removes it)."""
+        subprocess.run(
+            ["ip", "netns", "exec", self.namespace, "nft", "delete", "table", "inet", "tcloss"],
+            capture_output=True,
+            timeout=20,
+        )
+        if percent <= 0:
+            return
+        rules = (
+            "table inet tcloss {\n"
+            f" chain out {{ type filter hook output priority 0; numgen random mod 100 < {percent} drop; }}\n"
+            f" chain in {{ type filter hook input priority 0; numgen random mod 100 < {percent} drop; }}\n"
+            "}\n"
+        )
+        subprocess.run(
+            ["ip", "netns", "exec", self.namespace, "nft", "-f", "-"],
+            input=rules.encode(),
+            check=True,
+            capture_output=True,
+            timeout=20,
+        )
+
     def route_to(self, link: Link, destination: str) -> None:
         """Send traffic for ``destination`` (another link's host address) over ``link``."""
         route = ("ip", "route", "replace", f"{destination}/32", "via", link.host_address)

@@ -72,6 +72,23 @@ async def setup(tmp_path: Path, host: PatientHost, browser: Browser) -> AsyncIte
             server.stop()
 
 
+SENT_VIDEO_KBPS = """
+async () => {
+  const pc = window.teleconsultaDebug.publisher();
+  const bytes = async () => {
+    let total = 0;
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "outbound-rtp" && r.kind === "video") total += r.bytesSent;
+    });
+    return total;
+  };
+  const first = await bytes();
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  return Math.round(((await bytes()) - first) * 8 / 3000);
+}
+"""
+
+
 async def _flowing(page: Page) -> None:
     first = await poll(page, INBOUND, lambda s: s is not None and s["framesDecoded"] > 5, timeout=45)
     grown = first["framesDecoded"] + 10
@@ -90,6 +107,66 @@ async def _log_kinds(setup: Setup) -> list[str]:
         f"http://127.0.0.1:{setup.server.base_url.rsplit(':', 1)[1]}/api/consults/{setup.consult_id}/log"
     )
     return [event["kind"] for event in (await response.json())["events"]]
+
+
+AUDIO = """
+async () => {
+  const pc = window.teleconsultaDebug.peerConnection();
+  const out = { packets: 0, concealed: 0, samples: 0 };
+  if (!pc) return out;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "audio") {
+      out.packets += r.packetsReceived;
+      out.concealed += r.concealedSamples ?? 0;
+      out.samples += r.totalSamplesReceived ?? 0;
+    }
+  });
+  return out;
+}
+"""
+
+
+async def _audio_over(page: Page, seconds: float) -> tuple[int, float]:
+    """Audio packets received and the share of concealed samples over a window."""
+    before = await page.evaluate(AUDIO)
+    await asyncio.sleep(seconds)  # the measurement window itself
+    after = await page.evaluate(AUDIO)
+    samples = max(1, after["samples"] - before["samples"])
+    return after["packets"] - before["packets"], (after["concealed"] - before["concealed"]) / samples
+
+
+async def test_at_300_kbits_with_5_percent_loss_audio_keeps_flowing(setup: Setup) -> None:
+    await _flowing(setup.nurse)
+    link = setup.host.links[0]
+    setup.host.shape(link, 300)
+    setup.host.lose(5)
+    await asyncio.sleep(8)  # let both ends adapt to the new link
+    for page, who in ((setup.patient, "patient"), (setup.nurse, "nurse")):
+        packets, concealed = await _audio_over(page, 10)
+        print(
+            f"300 kbit/s, 5 % loss: {who} received {packets} audio packets in 10 s, {concealed:.1%} concealed"
+        )
+        assert packets > 300, f"{who}: audio stalled ({packets} packets in 10 s)"  # 50 packets/s sent
+        assert concealed < 0.25, f"{who}: {concealed:.0%} of audio concealed"
+    sent = await setup.patient.evaluate(SENT_VIDEO_KBPS)
+    paused = await setup.patient.get_attribute("body", "data-video-paused")
+    print(f"300 kbit/s, 5 % loss: patient sends video at {sent} kbit/s, video paused: {paused}")
+    assert paused == "true" or sent < 300, "video is neither reduced nor paused"
+    setup.host.lose(0)
+    setup.host.unshape(link)
+
+
+async def test_after_30_seconds_at_15_percent_loss_video_comes_back(setup: Setup) -> None:
+    await _flowing(setup.patient)
+    setup.host.lose(15)
+    await asyncio.sleep(30)  # the bad period the scenario prescribes
+    setup.host.lose(0)
+    cleared = time.monotonic()
+    await _flowing(setup.patient)
+    await expect(setup.patient.locator("body")).not_to_have_attribute(
+        "data-video-paused", "true", timeout=20_000
+    )
+    print(f"15 % loss for 30 s: video back {time.monotonic() - cleared:.1f} s after the link cleared")
 
 
 async def test_a_ten_second_outage_does_not_end_the_consult(setup: Setup) -> None:
