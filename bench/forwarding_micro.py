@@ -1,6 +1,7 @@
 """What forwarding one RTP packet costs the server, in microseconds. Prints figures; asserts nothing.
 
-Run: ``python bench/forwarding_micro.py [packets]`` (loopback only, ~15 s).
+Run: ``python -m bench.forwarding_micro [--packets N] [--quick]`` (loopback only, ~15 s; ``--quick``
+~5 s). The last line is one JSON object with the figures.
 
 1. Pieces, without network: aiortc's RTP parse, SRTP unprotect/protect, and our per-packet work.
 2. A real room on 127.0.0.1: a publisher client, the server's publisher peer, K server subscriber
@@ -194,7 +195,7 @@ async def room(subscribers: int, packets: int, policy: ForwardingPolicy | None =
     }
 
 
-async def main(packets: int) -> None:
+async def main(packets: int, subscriber_counts: tuple[int, ...]) -> dict[str, float]:
     def loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return ["127.0.0.1"]
 
@@ -209,11 +210,16 @@ async def main(packets: int) -> None:
     print(f"\n2. A room on loopback, {packets} packets of {PAYLOAD_SIZE} B (µs; medians unless said)")
     print("   subs  server path  (mean)  +unprotect  per forwarded copy  per extra sub  (process CPU/copy*)")
     previous: tuple[int, float] | None = None
-    for subscribers in (1, 2, 4, 8):
+    summary: dict[str, float] = {"srtp_unprotect_us": round(unprotect, 2)}
+    for subscribers in subscriber_counts:
         figures = await room(subscribers, packets)
         median, mean = figures["server_us_median"], figures["server_us_per_packet_in"]
         total = median + unprotect
         marginal = "" if previous is None else f"{(total - previous[1]) / (subscribers - previous[0]):13.1f}"
+        if previous is not None:
+            summary["us_per_extra_subscriber"] = round((total - previous[1]) / (subscribers - previous[0]), 1)
+        else:
+            summary["us_per_packet_1_subscriber"] = round(total, 1)
         previous = (subscribers, total)
         print(
             f"   {subscribers:4d}  {median:11.1f}  {mean:6.1f}  {total:10.1f}  {total / subscribers:18.1f}"
@@ -227,7 +233,19 @@ async def main(packets: int) -> None:
         "\n   +unprotect adds the incoming packet's SRTP unprotect (part 1)."
         "\n   * process CPU includes the clients' SRTP and the event loop: an upper bound."
     )
+    summary["us_per_packet_1_subscriber_no_remb"] = round(figures["server_us_median"] + unprotect, 1)
+    return summary
 
 
 if __name__ == "__main__":
-    asyncio.run(main(int(sys.argv[1]) if len(sys.argv) > 1 else 3000))
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--packets", type=int, default=3000)
+    parser.add_argument("--quick", action="store_true", help="1,000 packets, 1 and 4 subscribers")
+    args = parser.parse_args()
+    counts = (1, 4) if args.quick else (1, 2, 4, 8)
+    print(json.dumps(asyncio.run(main(1000 if args.quick else args.packets, counts))))
