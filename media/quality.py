@@ -64,6 +64,7 @@ class QualityMeter:
 
     def __init__(self) -> None:
         self._previous: _Counters | None = None
+        self._reports: dict[str, tuple[datetime, int, int]] = {}
 
     def update(self, report: dict[str, Any]) -> QualitySample | None:
         received = lost = bytes_received = 0
@@ -79,7 +80,17 @@ class QualityMeter:
                 jitter_ms = max(jitter_ms, 1000.0 * stats.jitter / CLOCK_RATES.get(stats.kind, 90_000))
                 at = stats.timestamp
             elif kind == "remote-inbound-rtp":
-                remote_loss = max(remote_loss, 100.0 * stats.fractionLost)
+                # A stream that stopped (paused video) gets no new receiver reports; its last one
+                # stays in the statistics, so only reports newer than the last sample count, and
+                # loss is taken from the cumulative counters between the two.
+                previous_report = self._reports.get(stats.id)
+                self._reports[stats.id] = (stats.timestamp, stats.packetsLost, stats.packetsReceived)
+                if previous_report is None or previous_report[0] == stats.timestamp:
+                    continue
+                report_lost = stats.packetsLost - previous_report[1]
+                report_total = report_lost + stats.packetsReceived - previous_report[2]
+                if report_total > 0:
+                    remote_loss = max(remote_loss, 100.0 * max(0, report_lost) / report_total)
                 if stats.roundTripTime:
                     rtts.append(1000.0 * stats.roundTripTime)
             elif kind == "transport":

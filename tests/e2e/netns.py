@@ -123,9 +123,24 @@ class PatientHost:
         return wrapper
 
 
+def _remove_leftovers(prefix: str) -> None:
+    """Remove namespaces and links a killed run of these tests left behind (same name prefix)."""
+    listed = subprocess.run(["ip", "-o", "netns", "list"], capture_output=True, text=True, timeout=20).stdout
+    for line in listed.splitlines():
+        name = line.split()[0] if line.split() else ""
+        if name.startswith(prefix):
+            subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=20)
+    links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True, timeout=20).stdout
+    for line in links.splitlines():
+        device = line.split(":")[1].strip().split("@")[0] if ":" in line else ""
+        if device.startswith(prefix):
+            subprocess.run(["ip", "link", "del", device], capture_output=True, timeout=20)
+
+
 @contextmanager
 def patient_host(name: str) -> Iterator[PatientHost]:
     require_or_skip(namespaces_available(), "network namespaces (root and iproute2)")
+    _remove_leftovers(name)
     host = PatientHost(f"{name}{os.getpid() % 10000}")
     _run("ip", "netns", "add", host.namespace)
     try:

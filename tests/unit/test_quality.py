@@ -28,8 +28,9 @@ def test_levels(sample: QualitySample, level: QualityLevel) -> None:
 
 
 def _report(
-    at: datetime, received: int, lost: int, bytes_received: int, fraction_lost: float
+    at: datetime, received: int, lost: int, bytes_received: int, remote: tuple[datetime, int, int]
 ) -> dict[str, object]:
+    """Our inbound counters, and the peer's latest receiver report: (time, received, lost)."""
     return {
         "in": RTCInboundRtpStreamStats(
             timestamp=at,
@@ -43,17 +44,17 @@ def _report(
             jitter=900,
         ),
         "rin": RTCRemoteInboundRtpStreamStats(
-            timestamp=at,
+            timestamp=remote[0],
             type="remote-inbound-rtp",
             id="rin",
             ssrc=2,
             kind="video",
             transportId="t",
-            packetsReceived=0,
-            packetsLost=0,
+            packetsReceived=remote[1],
+            packetsLost=remote[2],
             jitter=0,
             roundTripTime=0.12,
-            fractionLost=fraction_lost,
+            fractionLost=0.5,
         ),
         "t": RTCTransportStats(
             timestamp=at,
@@ -71,12 +72,25 @@ def _report(
 
 def test_the_meter_turns_cumulative_counters_into_interval_figures() -> None:
     meter = QualityMeter()
-    assert meter.update(_report(T0, 1000, 10, 1_000_000, 0.0)) is None  # the first report is the baseline
-    sample = meter.update(_report(T0 + timedelta(seconds=2), 1900, 110, 1_250_000, 0.02))
+    t1, t2 = T0 + timedelta(seconds=2), T0 + timedelta(seconds=4)
+    assert meter.update(_report(T0, 1000, 10, 1_000_000, (T0, 500, 0))) is None  # the baseline
+    sample = meter.update(_report(t1, 1900, 110, 1_250_000, (t1, 980, 20)))
     assert sample is not None
-    assert sample.loss_pct == pytest.approx(10.0)  # 100 lost of 1000 expected in the interval
+    assert sample.loss_pct == pytest.approx(10.0)  # upload: 100 lost of 1000; download: 20 of 500
     assert sample.bitrate_kbps == pytest.approx(1000.0)  # 250 kB in 2 s
     assert sample.rtt_ms == pytest.approx(120.0)
     assert sample.jitter_ms == pytest.approx(10.0)  # 900 ticks of the 90 kHz video clock
     assert sample.level is QualityLevel.POOR
+    # The download direction's report is stale (a paused stream): it no longer counts.
+    clean = meter.update(_report(t2, 2900, 110, 1_500_000, (t1, 980, 20)))
+    assert clean is not None and clean.loss_pct == 0 and clean.rtt_ms is None
     assert meter.update({}) is None
+
+
+def test_download_loss_comes_from_fresh_receiver_reports() -> None:
+    meter = QualityMeter()
+    t1 = T0 + timedelta(seconds=2)
+    meter.update(_report(T0, 1000, 0, 1_000_000, (T0, 500, 0)))
+    sample = meter.update(_report(t1, 2000, 0, 1_250_000, (t1, 800, 200)))
+    assert sample is not None and sample.loss_pct == pytest.approx(40.0)  # 200 of 500
+    assert sample.level is QualityLevel.BAD
