@@ -22,7 +22,8 @@ from media.ice import IceSettings, restrict_host_addresses
 from media.sfu import packet_sfu, reencoding_sfu
 from media.turn import TurnSettings, turn_credentials
 from media.workers import WorkerPool
-from records.db import create_engine, create_schema
+from records.db import create_engine
+from records.migrate import migrate
 from records.session_logs import SessionLogArchive
 from rooms.roles import STAFF_ROLES
 from rooms.session_log import SessionEvent
@@ -139,7 +140,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
-    await create_schema(services.engine)
+    await migrate(services.engine)
     if isinstance(services.media, WorkerPool):
         await services.media.start()
     yield

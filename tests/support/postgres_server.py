@@ -1,0 +1,129 @@
+"""A real PostgreSQL server in a temporary directory, on a free loopback port, for tests and benches.
+
+PostgreSQL refuses to run as root, so when we are root the cluster is created and run as the
+``postgres`` system user (``runuser``), in a directory it owns. Authentication is ``trust`` on
+loopback only; the cluster lives and dies with the context manager.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+def find_postgres_bin() -> Path | None:
+    """The folder holding ``initdb`` and ``postgres``: on PATH, or Debian's /usr/lib/postgresql/N/bin."""
+    on_path = shutil.which("initdb")
+    if on_path and shutil.which("postgres"):
+        return Path(os.path.realpath(on_path)).parent
+    candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    return Path(candidates[-1]).parent if candidates else None
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _as_postgres_user() -> list[str]:
+    if os.geteuid() != 0:
+        return []
+    try:
+        pwd.getpwnam("postgres")
+    except KeyError:
+        raise RuntimeError("running as root needs a 'postgres' system user to run PostgreSQL") from None
+    return ["runuser", "-u", "postgres", "--"]
+
+
+@contextmanager
+def postgres_server(*, durable: bool = False) -> Iterator[str]:
+    """Start PostgreSQL and yield an asyncpg URL of its ``postgres`` database (user ``postgres``).
+
+    ``durable=False`` (tests) turns off fsync; benches pass ``durable=True`` to measure real commits.
+    """
+    binaries = find_postgres_bin()
+    if binaries is None:
+        raise FileNotFoundError("initdb")
+    prefix = _as_postgres_user()
+    workdir = Path(tempfile.mkdtemp(prefix="tc-pg-"))
+    data, sockets = workdir / "data", workdir / "sock"
+    sockets.mkdir()
+    if prefix:
+        entry = pwd.getpwnam("postgres")
+        for path in (workdir, sockets):
+            os.chown(path, entry.pw_uid, entry.pw_gid)
+    port = _free_port()
+    process: subprocess.Popen[bytes] | None = None
+    try:
+        subprocess.run(
+            [
+                *prefix,
+                str(binaries / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        settings = [
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            f"unix_socket_directories={sockets}",
+            "-c",
+            "max_connections=200",
+        ]
+        if not durable:
+            settings += ["-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"]
+        process = subprocess.Popen(
+            [*prefix, str(binaries / "postgres"), "-D", str(data), "-p", str(port), *settings],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            ready = subprocess.run(
+                [str(binaries / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-q"],
+                check=False,
+            )
+            if ready.returncode == 0:
+                break
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("postgres did not start")
+            time.sleep(0.1)
+        yield f"postgresql+asyncpg://postgres@127.0.0.1:{port}/postgres"
+    finally:
+        if process is not None:
+            # "fast" shutdown: ends sessions without waiting for clients (runuser may not pass signals on)
+            subprocess.run(
+                [*prefix, str(binaries / "pg_ctl"), "stop", "-D", str(data), "-m", "fast", "-w"],
+                check=False,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
