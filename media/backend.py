@@ -96,8 +96,10 @@ class MediaBackend(Protocol):
         self, room_id: str, participant_id: str, answer: SessionDescription, revision: int
     ) -> None: ...
 
-    async def set_receive(self, room_id: str, participant_id: str, *, video: bool) -> None:
-        """Receive audio only (``video=False``) or audio and video again."""
+    async def set_receive(
+        self, room_id: str, participant_id: str, *, video: bool, data_saver: bool = False
+    ) -> None:
+        """Receive audio only (``video=False``) or audio and video again; ``data_saver`` caps video."""
 
     async def set_sharing(self, room_id: str, participant_id: str, *, screen: bool) -> None:
         """Offer the participant's screen to the others (``True``) or stop offering it."""

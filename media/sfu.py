@@ -50,6 +50,8 @@ video (audio first) than by degrading everyone's picture."""
 MAX_CAMERA_BPS = 1_500_000
 BITRATE_CHANGE = 0.1
 """A new cap is sent only when it differs from the last one by more than this fraction."""
+DATA_SAVER_VIDEO_BPS = MIN_CAMERA_BPS
+"""The video a participant in data-saver mode receives: the lowest camera bitrate we ask for."""
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
 MAX_PUBLISHERS = 8
 
@@ -83,6 +85,7 @@ class _Participant:
     subscriptions: dict[tuple[str, str], _Subscription] = field(default_factory=dict)
     free: dict[str, list[RTCRtpTransceiver]] = field(default_factory=lambda: {"audio": [], "video": []})
     receive_video: bool = True
+    data_saver: bool = False
     revision: int = 0
     negotiating: bool = False
     resync: bool = False
@@ -217,14 +220,27 @@ class SfuBackend:
             participant.resync = False
             self._spawn(self._sync(self._rooms[room_id], participant))
 
-    async def set_receive(self, room_id: str, participant_id: str, *, video: bool) -> None:
-        """Audio-only (``video=False``) or audio and video for what this participant receives."""
+    async def set_receive(
+        self, room_id: str, participant_id: str, *, video: bool, data_saver: bool = False
+    ) -> None:
+        """Audio-only (``video=False``) or audio and video for what this participant receives.
+
+        ``data_saver`` keeps video but caps what this participant receives at
+        ``DATA_SAVER_VIDEO_BPS``: forwarded video can only be made smaller at its source, so the
+        publishers they watch are capped as if this participant's link were that narrow.
+        """
         room = self._rooms.get(room_id)
         participant = room.participants.get(participant_id) if room else None
         if room is None or participant is None:
             raise MediaError(MediaErrorCode.NOT_PUBLISHING, "Join the call first.")
+        changed_saver = participant.data_saver != data_saver
         participant.receive_video = video
+        participant.data_saver = data_saver
         await self._sync(room, participant)
+        if changed_saver:
+            for publisher in list(room.participants.values()):
+                if publisher is not participant:
+                    await self._follow_weakest_subscriber(room, publisher)
 
     async def set_sharing(self, room_id: str, participant_id: str, *, screen: bool) -> None:
         """Start or stop offering the participant's screen to the others."""
@@ -471,11 +487,12 @@ class SfuBackend:
             if other is not publisher
             for (publisher_id, source), subscription in other.subscriptions.items()
             if publisher_id == publisher.participant_id and source == "camera"
-            if (estimate := getattr(subscription.sink, "receiver_estimate_bps", None))
+            if (estimate := _subscriber_budget(other, subscription))
         ]
-        if not estimates:
+        if not estimates and publisher.camera_cap_bps is None:
             return
-        cap = max(MIN_CAMERA_BPS, min(MAX_CAMERA_BPS, min(estimates)))
+        # Nobody left to limit it (the last weak subscriber left or turned data saver off): lift the cap.
+        cap = max(MIN_CAMERA_BPS, min(MAX_CAMERA_BPS, min(estimates, default=MAX_CAMERA_BPS)))
         last = publisher.camera_cap_bps
         if last is not None and abs(cap - last) <= BITRATE_CHANGE * last:
             return
@@ -488,6 +505,14 @@ class SfuBackend:
                 {"source": "camera", "max_bitrate_bps": cap},
             )
         )
+
+
+def _subscriber_budget(subscriber: _Participant, subscription: _Subscription) -> int | None:
+    """What one subscriber can take of a camera: its REMB estimate, lowered in data-saver mode."""
+    estimate: int | None = getattr(subscription.sink, "receiver_estimate_bps", None)
+    if subscriber.data_saver:
+        return min(estimate or DATA_SAVER_VIDEO_BPS, DATA_SAVER_VIDEO_BPS)
+    return estimate
 
 
 def _packet_forwarding() -> Forwarding:

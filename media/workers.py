@@ -112,8 +112,10 @@ class WorkerPool:
             worker, "subscriber_answer", room_id, participant_id, answer.sdp, answer.type, revision
         )
 
-    async def set_receive(self, room_id: str, participant_id: str, *, video: bool) -> None:
-        await self._call(self._owning(room_id), "set_receive", room_id, participant_id, video)
+    async def set_receive(
+        self, room_id: str, participant_id: str, *, video: bool, data_saver: bool = False
+    ) -> None:
+        await self._call(self._owning(room_id), "set_receive", room_id, participant_id, video, data_saver)
 
     async def set_sharing(self, room_id: str, participant_id: str, *, screen: bool) -> None:
         await self._call(self._owning(room_id), "set_sharing", room_id, participant_id, screen)
@@ -327,8 +329,8 @@ async def _dispatch(backend: MediaBackend, method: str, args: tuple[Any, ...]) -
         )
         return None
     if method == "set_receive":
-        room_id, participant_id, video = args
-        await backend.set_receive(room_id, participant_id, video=video)
+        room_id, participant_id, video, data_saver = args
+        await backend.set_receive(room_id, participant_id, video=video, data_saver=data_saver)
         return None
     if method == "set_sharing":
         room_id, participant_id, screen = args

@@ -62,9 +62,13 @@ class SubscriberAnswer(Payload):
 
 
 class MediaReceive(Payload):
-    """``video: false`` asks for audio only; ``true`` asks for video again."""
+    """``video: false`` asks for audio only; ``true`` asks for video again.
+
+    ``data_saver: true`` keeps video but at the lowest bitrate (for metered mobile plans).
+    """
 
     video: bool
+    data_saver: bool = False
 
 
 class MediaCandidate(Payload):

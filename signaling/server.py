@@ -505,7 +505,9 @@ class SignalingServer:
 
     async def _media_receive(self, connection: Connection, payload: MediaReceive) -> Reply:
         consult_id = self._current_consult(connection)
-        await self._media.set_receive(consult_id, connection.participant_id, video=payload.video)
+        await self._media.set_receive(
+            consult_id, connection.participant_id, video=payload.video, data_saver=payload.data_saver
+        )
         return {}
 
     async def _media_candidate(self, connection: Connection, payload: MediaCandidate) -> Reply:

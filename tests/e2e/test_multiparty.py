@@ -29,6 +29,15 @@ async () => {
 }
 """
 
+# How this page's camera is being encoded (the publisher's first video sender).
+CAMERA_ENCODING = """
+() => {
+  const sender = window.teleconsultaDebug.publisher().getSenders().find((s) => s.track?.kind === "video");
+  const [encoding] = sender.getParameters().encodings;
+  return { maxBitrate: encoding.maxBitrate ?? null, scale: encoding.scaleResolutionDownBy ?? 1 };
+}
+"""
+
 
 async def pictures(page: Page, count: int) -> list[str]:
     shown: list[str] = await poll(page, PICTURES, lambda p: len(p) == count)
@@ -85,6 +94,19 @@ async def test_three_party_call_with_leave_rejoin_audio_only_and_screen_share(
     await patient.click("#audio-only")
     await pictures(patient, 2)
     await decoding_grows(patient)
+
+    # Data saver for the patient: video stays, but what she sends is smaller and what the others
+    # send her is capped at their encoders (the server forwards, it cannot shrink video itself).
+    await patient.click("#data-saver")
+    await expect(patient.locator("body")).to_have_attribute("data-data-saver", "true")
+    await poll(patient, CAMERA_ENCODING, lambda e: e["scale"] == 2 and e["maxBitrate"] <= 150_000)
+    for page in (nurse, companion):
+        await poll(page, CAMERA_ENCODING, lambda e: (e["maxBitrate"] or 0) <= 150_000 and e["scale"] == 1)
+    await decoding_grows(patient)
+    await patient.click("#data-saver")
+    await poll(patient, CAMERA_ENCODING, lambda e: e["scale"] == 1)
+    for page in (nurse, companion):
+        await poll(page, CAMERA_ENCODING, lambda e: (e["maxBitrate"] or 0) > 150_000)
 
     # The nurse shares her screen: it arrives as a separate tile on the others' pages.
     await nurse.click("#screen")

@@ -15,7 +15,7 @@ from media.forwarding import Forwarding, ReencodingForwarding
 from media.ice import IceSettings, restrict_host_addresses
 from media.quality import QualityLevel
 from media.rtp_forwarding import Forwarder
-from media.sfu import MAX_CAMERA_BPS, MIN_CAMERA_BPS, SfuBackend
+from media.sfu import DATA_SAVER_VIDEO_BPS, MAX_CAMERA_BPS, MIN_CAMERA_BPS, SfuBackend
 from tests.support.clients import MediaClient
 
 COLORS = {"a": (200, 30, 30), "b": (30, 200, 30), "c": (30, 30, 200)}
@@ -170,3 +170,25 @@ async def _pause_and_resume(room: Room) -> None:
         await room.sfu._protect_audio(sfu_room, participant, QualityLevel.GOOD)
     assert [e.data["paused"] for e in room.events if e.kind is MediaEventKind.VIDEO_PAUSED] == [True, False]
     await a.wait_for_media(video_frames=frozen + 20, audio_frames=0)
+
+
+async def test_data_saver_caps_what_that_participant_watches_and_lifts_it_after() -> None:
+    async with open_room(Forwarder) as room:
+        a, _ = await room.join("a"), await room.join("b")
+        await a.wait_for_media(video_frames=5, audio_frames=5)
+
+        def last_cap(publisher: str) -> int | None:
+            caps = [
+                e for e in room.events if e.kind is MediaEventKind.BITRATE and e.participant_id == publisher
+            ]
+            return int(str(caps[-1].data["max_bitrate_bps"])) if caps else None
+
+        await room.sfu.set_receive("room", "a", video=True, data_saver=True)
+        # b's camera is what a watches: it is capped at the data-saver figure; a's own camera is not.
+        await room.wait(lambda: last_cap("b") == DATA_SAVER_VIDEO_BPS)
+        assert (last_cap("a") or MAX_CAMERA_BPS) > DATA_SAVER_VIDEO_BPS
+        frames = a.received.video_frames
+        await a.wait_for_media(video_frames=frames + 10, audio_frames=0)  # video goes on, unlike audio only
+
+        await room.sfu.set_receive("room", "a", video=True, data_saver=False)
+        await room.wait(lambda: (last_cap("b") or 0) > DATA_SAVER_VIDEO_BPS)

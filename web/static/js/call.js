@@ -13,6 +13,7 @@ export class CallView {
     this.audioOn = true;
     this.videoOn = true;
     this.audioOnly = false;
+    this.dataSaver = false;
     this.wireButtons();
     socket.on("participant:media", ({ participant_id, audio, video }) => this.showRemoteMedia(participant_id, audio, video));
     socket.on("media:quality", (sample) => this.showQuality(sample));
@@ -24,7 +25,6 @@ export class CallView {
   attach(session) {
     this.session = session;
     this.audioOn = this.videoOn = true;
-    this.audioOnly = false;
     this.refreshButtons();
     clearInterval(this.usageTimer);
     this.usageTimer = setInterval(() => this.showDataUsed(), 5000);
@@ -50,6 +50,22 @@ export class CallView {
     this.refreshButtons();
     await this.session.setAudioOnly(audioOnly);
     this.sendState();
+  }
+
+  /** Data saver keeps video, small and slow; unlike audio only, the faces stay on screen. */
+  async setDataSaver(dataSaver) {
+    if (!this.session || this.dataSaver === dataSaver) return;
+    this.dataSaver = dataSaver;
+    this.refreshButtons();
+    await this.session.setDataSaver(dataSaver);
+  }
+
+  /** After a reconnection the new media session gets the choices made before the drop. */
+  async applyPreferences() {
+    if (!this.session) return;
+    if (this.audioOnly) await this.session.setAudioOnly(true);
+    if (this.dataSaver) await this.session.setDataSaver(true);
+    if (this.audioOnly) this.sendState();
   }
 
   detach() {
@@ -101,6 +117,7 @@ export class CallView {
       this.sendState();
     });
     $("audio-only").addEventListener("click", () => this.setAudioOnly(!this.audioOnly));
+    $("data-saver").addEventListener("click", () => this.setDataSaver(!this.dataSaver));
     $("screen").addEventListener("click", async () => {
       if (!this.session) return;
       try {
@@ -122,9 +139,11 @@ export class CallView {
     set("mute", this.audioOn ? "call.mute" : "call.unmute", !this.audioOn);
     set("camera", this.videoOn ? "call.camera_off" : "call.camera_on", !this.videoOn);
     set("audio-only", this.audioOnly ? "call.audio_and_video" : "call.audio_only", this.audioOnly);
+    set("data-saver", this.dataSaver ? "call.data_saver_off" : "call.data_saver", this.dataSaver);
     const sharing = Boolean(this.session?.sharingScreen);
     set("screen", sharing ? "call.stop_screen" : "call.share_screen", sharing);
     document.body.dataset.audioOnly = String(this.audioOnly);
+    document.body.dataset.dataSaver = String(this.dataSaver);
   }
 
   showRemoteMedia(participantId, audio, video) {

@@ -104,6 +104,7 @@ async function openCall(consult) {
   call.attach(session);
   try {
     await session.start();
+    await call.applyPreferences();
   } catch (error) {
     closeCall();
     setStatus(`error.${error.code ?? "generic"}`);

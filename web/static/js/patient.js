@@ -99,7 +99,11 @@ async function joinCall() {
   try {
     await session.start();
     reconnecting(false);
-    if ($("start-audio-only").checked) await call.setAudioOnly(true);
+    await call.applyPreferences();
+    if ($("start-audio-only").checked) {
+      $("start-audio-only").checked = false; // a choice for the start: after a reconnection the call's own choice holds
+      await call.setAudioOnly(true);
+    }
   } catch (error) {
     session?.close();
     session = null;

@@ -4,6 +4,8 @@
 // Each side only offers on its own connection, so offers never collide.
 
 const GATHER_WAIT_MS = 1500;
+/** What data-saver mode sends and receives for video; the server applies the same figure. */
+const DATA_SAVER_BPS = 150000;
 
 function waitForGathering(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -51,16 +53,30 @@ export class MediaSession {
       this.negotiation = this.negotiation.then(() => this.answerSubscriber(offer)).catch(() => {});
     };
     socket.on("media:subscriber_offer", this.onSubscriberOffer);
+    this.serverCap = null;
+    this.dataSaver = false;
+    this.audioOnly = false;
     this.onBitrate = ({ max_bitrate_bps }) => this.capCamera(max_bitrate_bps);
     socket.on("media:bitrate", this.onBitrate);
   }
 
   /** The server forwards without re-encoding, so this page's encoder must follow the receivers. */
   async capCamera(maxBitrate) {
+    this.serverCap = maxBitrate;
+    await this.applyCameraLimits();
+  }
+
+  /** The receivers' cap, lowered further (smaller, slower picture) while data saver is on. */
+  async applyCameraLimits() {
     if (!this.cameraSender) return;
     const parameters = this.cameraSender.getParameters();
     if (!parameters.encodings?.length) parameters.encodings = [{}];
-    parameters.encodings[0].maxBitrate = maxBitrate;
+    const caps = [this.serverCap, this.dataSaver ? DATA_SAVER_BPS : null].filter((cap) => cap !== null);
+    const [encoding] = parameters.encodings;
+    if (caps.length) encoding.maxBitrate = Math.min(...caps);
+    else delete encoding.maxBitrate;
+    encoding.scaleResolutionDownBy = this.dataSaver ? 2 : 1;
+    encoding.maxFramerate = this.dataSaver ? 15 : 30;
     await this.cameraSender.setParameters(parameters).catch(() => {});
   }
 
@@ -190,7 +206,20 @@ export class MediaSession {
   async setAudioOnly(audioOnly) {
     const [camera] = this.localStream.getVideoTracks();
     await this.cameraSender?.replaceTrack(audioOnly ? null : camera ?? null);
-    const reply = await this.socket.timeout(10000).emitWithAck("media:receive", { video: !audioOnly });
+    this.audioOnly = audioOnly;
+    await this.requestReceive();
+  }
+
+  /** Data saver: video stays, but small and slow both ways (about 150 kbit/s each). */
+  async setDataSaver(dataSaver) {
+    this.dataSaver = dataSaver;
+    await this.applyCameraLimits();
+    await this.requestReceive();
+  }
+
+  async requestReceive() {
+    const request = { video: !this.audioOnly, data_saver: this.dataSaver };
+    const reply = await this.socket.timeout(10000).emitWithAck("media:receive", request);
     if (!reply.ok) throw failure(reply);
   }
 
