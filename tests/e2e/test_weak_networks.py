@@ -126,6 +126,33 @@ async () => {
 """
 
 
+# What a scenario cost the patient: audio packets lost (after NACK/FEC) and seconds of frozen
+# video (Chromium counts a freeze when a frame comes much later than the recent average; video the
+# server paused on purpose is a pause, not a freeze).
+DAMAGE = """
+async () => {
+  const pc = window.teleconsultaDebug.peerConnection();
+  const out = { audioLost: 0, frozenSeconds: 0, pausedSeconds: 0 };
+  if (!pc) return out;
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && r.kind === "audio") out.audioLost += r.packetsLost ?? 0;
+    if (r.type === "inbound-rtp" && r.kind === "video") {
+      out.frozenSeconds += r.totalFreezesDuration ?? 0;
+      out.pausedSeconds += r.totalPausesDuration ?? 0;
+    }
+  });
+  return out;
+}
+"""
+
+
+def _damage_since(before: dict[str, float], after: dict[str, float]) -> str:
+    lost = after["audioLost"] - before["audioLost"]
+    frozen = after["frozenSeconds"] - before["frozenSeconds"]
+    paused = after["pausedSeconds"] - before["pausedSeconds"]
+    return f"audio packets lost {lost:.0f}, video frozen {frozen:.1f} s, paused {paused:.1f} s"
+
+
 async def _audio_over(page: Page, seconds: float) -> tuple[int, float]:
     """Audio packets received and the share of concealed samples over a window."""
     before = await page.evaluate(AUDIO)
@@ -138,6 +165,7 @@ async def _audio_over(page: Page, seconds: float) -> tuple[int, float]:
 async def test_at_300_kbits_with_5_percent_loss_audio_keeps_flowing(setup: Setup) -> None:
     await _flowing(setup.nurse)
     link = setup.host.links[0]
+    damage = await setup.patient.evaluate(DAMAGE)
     setup.host.shape(link, 300)
     setup.host.lose(5)
     await asyncio.sleep(8)  # let both ends adapt to the new link
@@ -152,12 +180,14 @@ async def test_at_300_kbits_with_5_percent_loss_audio_keeps_flowing(setup: Setup
     paused = await setup.patient.get_attribute("body", "data-video-paused")
     print(f"300 kbit/s, 5 % loss: patient sends video at {sent} kbit/s, video paused: {paused}")
     assert paused == "true" or sent < 300, "video is neither reduced nor paused"
+    print(f"300 kbit/s, 5 % loss, patient: {_damage_since(damage, await setup.patient.evaluate(DAMAGE))}")
     setup.host.lose(0)
     setup.host.unshape(link)
 
 
 async def test_after_30_seconds_at_15_percent_loss_video_comes_back(setup: Setup) -> None:
     await _flowing(setup.patient)
+    damage = await setup.patient.evaluate(DAMAGE)
     setup.host.lose(15)
     await asyncio.sleep(30)  # the bad period the scenario prescribes
     setup.host.lose(0)
@@ -167,6 +197,7 @@ async def test_after_30_seconds_at_15_percent_loss_video_comes_back(setup: Setup
         "data-video-paused", "true", timeout=20_000
     )
     print(f"15 % loss for 30 s: video back {time.monotonic() - cleared:.1f} s after the link cleared")
+    print(f"15 % loss for 30 s, patient: {_damage_since(damage, await setup.patient.evaluate(DAMAGE))}")
 
 
 async def test_a_ten_second_outage_does_not_end_the_consult(setup: Setup) -> None:
@@ -178,7 +209,13 @@ async def test_a_ten_second_outage_does_not_end_the_consult(setup: Setup) -> Non
     setup.host.set_up(link, True)
     await _flowing(setup.patient)
     await _flowing(setup.nurse)
-    print(f"outage: media back {time.monotonic() - started - 10:.1f} s after the link returned")
+    back = time.monotonic() - started - 10
+    # A new media connection replaces the dead one, so the outage is measured on the clock: the
+    # picture is frozen and audio lost (50 packets/s) for the outage plus the recovery.
+    print(
+        f"outage: media back {back:.1f} s after the link returned; video frozen {10 + back:.1f} s, "
+        f"about {round((10 + back) * 50)} audio packets lost"
+    )
     await expect(setup.nurse.locator("body")).to_have_attribute("data-state", "call")
     assert (await _log_kinds(setup)).count("admitted") == 1
 
@@ -193,6 +230,10 @@ async def test_a_switch_to_another_network_resumes_the_call(setup: Setup) -> Non
     setup.host.route_to(new, old.host_address)
     await _flowing(setup.patient)
     await _flowing(setup.nurse)
-    print(f"network switch: media back {time.monotonic() - started:.1f} s after the switch")
+    back = time.monotonic() - started
+    print(
+        f"network switch: media back {back:.1f} s after the switch; video frozen {back:.1f} s, "
+        f"about {round(back * 50)} audio packets lost"
+    )
     await expect(setup.nurse.locator("body")).to_have_attribute("data-state", "call")
     assert (await _log_kinds(setup)).count("admitted") == 1
