@@ -3,6 +3,11 @@
     scheduled --check_in--> waiting --admit--> live --end--> ended
         \\__________________________end_________________________/
 
+Lobby control on top of that: the host may *deny* a waiting person (their link stops working
+until they are re-invited), *send back* someone in the call to the waiting room (``lobby``) and
+admit them again, and *lock* the room, so nobody new checks in or joins while only people
+already admitted may come back. Each decision is one command and one session-log event.
+
 Each command is a pure function ``(consult, actor, at) -> Transition``: it either returns the
 next consult (with a bumped version) and the session-log events it caused, or raises
 :class:`RuleViolation` with a stable code and changes nothing. Callers persist a transition with
@@ -30,8 +35,18 @@ MAX_IN_CALL = 8
 """Participants in one call at most (inter-unit sessions join up to 8 sites)."""
 
 
+class ConsultKind(StrEnum):
+    CONSULT = "consult"
+    """A patient's appointment."""
+    INTERUNIT = "interunit"
+    """An inter-unit session between hospital sites (see ``rooms/interunit.py``); no patient joins."""
+
+
 class ViolationCode(StrEnum):
     ROOM_FULL = "room_full"
+    ROOM_LOCKED = "room_locked"
+    DENIED = "denied"
+    NOT_FOUND = "not_found"
     FORBIDDEN = "forbidden"
     INVALID_STATE = "invalid_state"
     CONSULT_ENDED = "consult_ended"
@@ -54,6 +69,8 @@ class Actor:
     participant_id: str
     role: Role
     connection_id: str | None = None
+    via_link: bool = False
+    """The role comes from a join link, not a signed-in account (see ``roles.LINK_ACTIONS``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,9 +80,16 @@ class Invitee:
     participant_id: str
     role: Role
     name: str
+    token_id: str | None = None
+    """The id of the link issued for this invitation, so it can be revoked."""
+    unit_clues: str | None = None
+    """Inter-unit sessions: the CLUES code of the invited unit."""
+    unit_name: str | None = None
 
 
-INVITABLE_ROLES = frozenset({Role.COMPANION, Role.INTERPRETER, Role.PHYSICIAN, Role.OBSERVER})
+INVITABLE_ROLES = frozenset(
+    {Role.COMPANION, Role.INTERPRETER, Role.PHYSICIAN, Role.OBSERVER, Role.COORDINATOR}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +106,25 @@ class Consult:
     in_call: frozenset[str] = frozenset()
     checked_in_at: datetime | None = None
     version: int = 0
+    kind: ConsultKind = ConsultKind.CONSULT
+    locked: bool = False
+    lobby: frozenset[str] = frozenset()
+    """People sent back to the waiting room from a live call; they wait to be admitted again."""
+    denied: frozenset[str] = frozenset()
+    """People the host refused: their link is refused until they are re-invited."""
+    admitted: frozenset[str] = frozenset()
+    """Everyone ever admitted into the call (host, patient, joined invitees): the only people who
+    may come back while the room is locked."""
+    meta: tuple[tuple[str, str], ...] = ()
+    """Small non-clinical facts about the room (inter-unit sessions: purpose, specialty, site)."""
+
+    def meta_value(self, key: str) -> str | None:
+        return next((value for name, value in self.meta if name == key), None)
+
+    @property
+    def capacity(self) -> int:
+        """How many invitees fit besides the host (and the patient of a patient consult)."""
+        return MAX_IN_CALL - (1 if self.kind is ConsultKind.INTERUNIT else 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,9 +163,12 @@ def check_in(consult: Consult, actor: Actor, at: datetime) -> Transition:
     """
     _require(actor, Action.CHECK_IN)
     _require_own(consult, actor)
+    _require_not_denied(consult, actor)
     if consult.state is ConsultState.WAITING:
         return Transition(consult, ())
     _require_state(consult, ConsultState.SCHEDULED)
+    if consult.locked:
+        raise RuleViolation(ViolationCode.ROOM_LOCKED, "The room is locked; wait for the host to unlock it.")
     return _advance(
         consult,
         replace(consult, state=ConsultState.WAITING, checked_in_at=at),
@@ -130,27 +176,156 @@ def check_in(consult: Consult, actor: Actor, at: datetime) -> Transition:
     )
 
 
-def admit(consult: Consult, actor: Actor, at: datetime, host_name: str = "") -> Transition:
-    """A staff member takes the waiting patient into the call and becomes its host."""
+def admit(
+    consult: Consult, actor: Actor, at: datetime, host_name: str = "", participant_id: str | None = None
+) -> Transition:
+    """A staff member takes the waiting patient into the call and becomes its host.
+
+    In a live call, the host admits again someone waiting in the lobby (``participant_id``).
+    """
     _require(actor, Action.ADMIT)
+    if consult.state is ConsultState.LIVE and participant_id is not None:
+        _require_host(consult, actor)
+        if participant_id not in consult.lobby:
+            raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the waiting room.")
+        return _advance(
+            consult,
+            replace(consult, lobby=consult.lobby - {participant_id}),
+            _event(consult, EventKind.READMITTED, actor, at, participant=participant_id),
+        )
     _require_state(consult, ConsultState.WAITING)
+    if participant_id not in (None, consult.patient_id):
+        raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the waiting room.")
     return _advance(
         consult,
-        replace(consult, state=ConsultState.LIVE, host_id=actor.participant_id, host_name=host_name or None),
+        replace(
+            consult,
+            state=ConsultState.LIVE,
+            host_id=actor.participant_id,
+            host_name=host_name or None,
+            admitted=consult.admitted | {actor.participant_id, consult.patient_id},
+        ),
         _event(consult, EventKind.ADMITTED, actor, at, patient=consult.patient_id),
     )
 
 
-def invite(consult: Consult, actor: Actor, invitee: Invitee, at: datetime) -> Transition:
+def deny(consult: Consult, actor: Actor, target: str, at: datetime) -> Transition:
+    """The host refuses someone who is not in the call: a waiting patient or a guest.
+
+    Their link is refused from then on, until the host re-invites them (:func:`reinvite`). A
+    waiting patient goes back to *scheduled*; someone in the lobby leaves it.
+    """
+    _require(actor, Action.DENY)
+    _require_open(consult)
+    _require_host(consult, actor)
+    role = _target_role(consult, actor, target)
+    if target in consult.denied:
+        return Transition(consult, ())
+    if target in consult.in_call:
+        raise RuleViolation(
+            ViolationCode.INVALID_STATE, "That person is in the call; send them to the waiting room first."
+        )
+    after = replace(consult, denied=consult.denied | {target}, lobby=consult.lobby - {target})
+    if target == consult.patient_id and consult.state is ConsultState.WAITING:
+        after = replace(after, state=ConsultState.SCHEDULED, checked_in_at=None)
+    return _advance(
+        consult, after, _event(consult, EventKind.DENIED, actor, at, participant=target, role=role.value)
+    )
+
+
+def reinvite(consult: Consult, actor: Actor, target: str, at: datetime) -> Transition:
+    """The host lifts a denial: the same link works again."""
+    _require(actor, Action.DENY)
+    _require_open(consult)
+    _require_host(consult, actor)
+    if target not in consult.denied:
+        raise RuleViolation(ViolationCode.INVALID_STATE, "That person was not denied.")
+    return _advance(
+        consult,
+        replace(consult, denied=consult.denied - {target}),
+        _event(consult, EventKind.REINVITED, actor, at, participant=target),
+    )
+
+
+def send_back(consult: Consult, actor: Actor, target: str, at: datetime) -> Transition:
+    """The host sends someone admitted back to the waiting room; their media stops until readmitted."""
+    _require(actor, Action.SEND_BACK)
+    _require_state(consult, ConsultState.LIVE)
+    _require_host(consult, actor)
+    role = _target_role(consult, actor, target)
+    if target in consult.lobby:
+        return Transition(consult, ())
+    if target not in consult.in_call and target not in consult.admitted:
+        raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the call.")
+    return _advance(
+        consult,
+        replace(consult, in_call=consult.in_call - {target}, lobby=consult.lobby | {target}),
+        _event(consult, EventKind.SENT_BACK, actor, at, participant=target, role=role.value),
+    )
+
+
+def lock(consult: Consult, actor: Actor, at: datetime, locked: bool = True) -> Transition:
+    """The host locks (or unlocks) the live room; locking twice changes nothing."""
+    _require(actor, Action.LOCK)
+    _require_state(consult, ConsultState.LIVE)
+    _require_host(consult, actor)
+    if consult.locked is locked:
+        return Transition(consult, ())
+    kind = EventKind.LOCKED if locked else EventKind.UNLOCKED
+    return _advance(consult, replace(consult, locked=locked), _event(consult, kind, actor, at))
+
+
+def request_mute(consult: Consult, actor: Actor, target: str, at: datetime) -> SessionEvent:
+    """The host asks someone's page to mute its microphone; the consult itself does not change."""
+    _require(actor, Action.MUTE_OTHERS)
+    _require_state(consult, ConsultState.LIVE)
+    _require_host(consult, actor)
+    _target_role(consult, actor, target)
+    if target not in consult.in_call:
+        raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the call.")
+    return _event(consult, EventKind.MUTE_REQUESTED, actor, at, participant=target)
+
+
+def revoke_invite(consult: Consult, actor: Actor, target: str, at: datetime) -> Transition:
+    """The host withdraws an invitation: the invitee leaves the call and their link stops working."""
+    _require(actor, Action.INVITE)
+    _require_open(consult)
+    _require_host(consult, actor)
+    invitee = find_invitee(consult, target)
+    if invitee is None:
+        raise RuleViolation(ViolationCode.NOT_FOUND, "No such invitation.")
+    events = []
+    if target in consult.in_call:
+        left = {"reason": "revoked"}
+        events.append(SessionEvent(consult.consult_id, EventKind.LEFT, at, target, invitee.role, None, left))
+    events.append(_event(consult, EventKind.INVITE_REVOKED, actor, at, participant=target))
+    after = replace(
+        consult,
+        invitees=tuple(i for i in consult.invitees if i.participant_id != target),
+        in_call=consult.in_call - {target},
+        lobby=consult.lobby - {target},
+        admitted=consult.admitted - {target},
+        denied=consult.denied - {target},
+        version=consult.version + 1,
+    )
+    return Transition(after, tuple(events))
+
+
+def invite(
+    consult: Consult,
+    actor: Actor,
+    invitee: Invitee,
+    at: datetime,
+    roles: frozenset[Role] = INVITABLE_ROLES,
+) -> Transition:
     """The host invites someone by link, with a role; they may join once the call is live."""
     _require(actor, Action.INVITE)
-    if consult.state is ConsultState.ENDED:
-        raise RuleViolation(ViolationCode.CONSULT_ENDED, "The consult has already ended.")
+    _require_open(consult)
     if consult.host_id is not None and actor.participant_id != consult.host_id:
         raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may invite.")
-    if invitee.role not in INVITABLE_ROLES:
+    if invitee.role not in roles:
         raise RuleViolation(ViolationCode.FORBIDDEN, f"The role '{invitee.role}' cannot be invited by link.")
-    if len(consult.invitees) >= MAX_IN_CALL - 2:
+    if len(consult.invitees) >= consult.capacity:
         raise RuleViolation(ViolationCode.ROOM_FULL, f"A consult holds at most {MAX_IN_CALL} participants.")
     if any(i.participant_id == invitee.participant_id for i in consult.invitees):
         raise RuleViolation(ViolationCode.INVALID_STATE, "That person is already invited.")
@@ -171,6 +346,7 @@ def join(consult: Consult, actor: Actor, at: datetime) -> Transition:
     """A participant's media joins the live call; joining twice (a reconnect) logs nothing."""
     _require(actor, Action.JOIN_MEDIA)
     _require_state(consult, ConsultState.LIVE)
+    _require_not_denied(consult, actor)
     invited = find_invitee(consult, actor.participant_id)
     if invited is not None:
         if invited.role is not actor.role:
@@ -181,13 +357,23 @@ def join(consult: Consult, actor: Actor, at: datetime) -> Transition:
         raise RuleViolation(
             ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host and invitees may join it."
         )
+    if actor.participant_id in consult.lobby:
+        raise RuleViolation(
+            ViolationCode.INVALID_STATE, "You are in the waiting room; the host will admit you again."
+        )
     if actor.participant_id in consult.in_call:
         return Transition(consult, ())
+    if consult.locked and actor.participant_id not in consult.admitted:
+        raise RuleViolation(ViolationCode.ROOM_LOCKED, "The room is locked; wait for the host to unlock it.")
     if len(consult.in_call) >= MAX_IN_CALL:
         raise RuleViolation(ViolationCode.ROOM_FULL, f"A call holds at most {MAX_IN_CALL} participants.")
     return _advance(
         consult,
-        replace(consult, in_call=consult.in_call | {actor.participant_id}),
+        replace(
+            consult,
+            in_call=consult.in_call | {actor.participant_id},
+            admitted=consult.admitted | {actor.participant_id},
+        ),
         _event(consult, EventKind.JOINED, actor, at),
     )
 
@@ -231,14 +417,50 @@ def end(consult: Consult, actor: Actor, at: datetime) -> Transition:
     )
     ended = _event(consult, EventKind.ENDED, actor, at, previous_state=consult.state.value)
     next_consult = replace(
-        consult, state=ConsultState.ENDED, in_call=frozenset(), version=consult.version + 1
+        consult,
+        state=ConsultState.ENDED,
+        in_call=frozenset(),
+        lobby=frozenset(),
+        locked=False,
+        version=consult.version + 1,
     )
     return Transition(next_consult, (*left, ended))
 
 
 def _require(actor: Actor, action: Action) -> None:
-    if not may(actor.role, action):
-        raise RuleViolation(ViolationCode.FORBIDDEN, f"The role '{actor.role}' may not {action.value}.")
+    if not may(actor.role, action, via_link=actor.via_link):
+        how = " by link" if actor.via_link and may(actor.role, action) else ""
+        raise RuleViolation(
+            ViolationCode.FORBIDDEN, f"The role '{actor.role}'{how} may not {action.value.replace('_', ' ')}."
+        )
+
+
+def _require_open(consult: Consult) -> None:
+    if consult.state is ConsultState.ENDED:
+        raise RuleViolation(ViolationCode.CONSULT_ENDED, "The consult has already ended.")
+
+
+def _require_host(consult: Consult, actor: Actor) -> None:
+    """Once someone hosts the consult only they decide; before admission any staff member may."""
+    if consult.host_id is not None and actor.participant_id != consult.host_id:
+        raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may do this.")
+
+
+def _require_not_denied(consult: Consult, actor: Actor) -> None:
+    if actor.participant_id in consult.denied:
+        raise RuleViolation(ViolationCode.DENIED, "The host did not admit you with this link.")
+
+
+def _target_role(consult: Consult, actor: Actor, target: str) -> Role:
+    """The role of the patient or invitee ``target``; the host cannot target themself."""
+    if target == actor.participant_id or target == consult.host_id:
+        raise RuleViolation(ViolationCode.INVALID_STATE, "The host cannot do this to themself.")
+    if target == consult.patient_id and consult.kind is ConsultKind.CONSULT:
+        return Role.PATIENT
+    invitee = find_invitee(consult, target)
+    if invitee is None:
+        raise RuleViolation(ViolationCode.NOT_FOUND, "No such participant in this consult.")
+    return invitee.role
 
 
 def _require_own(consult: Consult, actor: Actor) -> None:

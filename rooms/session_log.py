@@ -27,6 +27,16 @@ class EventKind(StrEnum):
     DROPPED = "dropped"
     RETURNED = "returned"
     MEDIA_QUALITY = "media_quality"
+    DENIED = "denied"
+    REINVITED = "reinvited"
+    SENT_BACK = "sent_back"
+    READMITTED = "readmitted"
+    LOCKED = "locked"
+    UNLOCKED = "unlocked"
+    MUTE_REQUESTED = "mute_requested"
+    INVITE_REVOKED = "invite_revoked"
+    QUEUE_CLOSED = "queue_closed"
+    """The service closed before a nurse took the waiting patient (web/scheduling.py's sweep)."""
 
 
 @dataclass(frozen=True, slots=True)

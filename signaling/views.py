@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from rooms.consult import Consult, Invitee
+from rooms.consult import Consult, ConsultKind, Invitee
 from rooms.roles import Role
 
 
@@ -24,19 +24,35 @@ def consult(value: Consult) -> dict[str, object]:
         "host_name": value.host_name,
         "in_call": sorted(value.in_call),
         "participants": participants(value),
+        "kind": value.kind.value,
+        "locked": value.locked,
+        "lobby": sorted(value.lobby),
+        "denied": sorted(value.denied),
     }
 
 
 def participant(invitee: Invitee) -> dict[str, str]:
-    return {"participant_id": invitee.participant_id, "name": invitee.name, "role": invitee.role.value}
+    view = {"participant_id": invitee.participant_id, "name": invitee.name, "role": invitee.role.value}
+    if invitee.unit_name is not None:
+        view["unit_name"] = invitee.unit_name
+        view["unit_clues"] = invitee.unit_clues or ""
+    return view
 
 
 def participants(value: Consult) -> list[dict[str, str]]:
     """Everyone who may be in the call, with the name and role pages show on their tiles."""
-    people = [{"participant_id": value.patient_id, "name": value.patient_name, "role": Role.PATIENT.value}]
+    people = (
+        [{"participant_id": value.patient_id, "name": value.patient_name, "role": Role.PATIENT.value}]
+        if value.kind is ConsultKind.CONSULT
+        else []
+    )
     if value.host_id is not None:
         people.append(
-            {"participant_id": value.host_id, "name": value.host_name or "", "role": Role.NURSE.value}
+            {
+                "participant_id": value.host_id,
+                "name": value.host_name or "",
+                "role": (Role.COORDINATOR if value.kind is ConsultKind.INTERUNIT else Role.NURSE).value,
+            }
         )
     return people + [participant(invitee) for invitee in value.invitees]
 

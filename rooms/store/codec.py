@@ -7,7 +7,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from rooms.consult import Consult, ConsultState, Invitee
+from rooms.consult import Consult, ConsultKind, ConsultState, Invitee
 from rooms.roles import Role
 from rooms.staff import StaffMember, StaffSession
 
@@ -24,12 +24,25 @@ def encode_consult(consult: Consult) -> str:
             "host_id": consult.host_id,
             "host_name": consult.host_name,
             "invitees": [
-                {"participant_id": i.participant_id, "role": i.role.value, "name": i.name}
+                {
+                    "participant_id": i.participant_id,
+                    "role": i.role.value,
+                    "name": i.name,
+                    "token_id": i.token_id,
+                    "unit_clues": i.unit_clues,
+                    "unit_name": i.unit_name,
+                }
                 for i in consult.invitees
             ],
             "in_call": sorted(consult.in_call),
             "checked_in_at": consult.checked_in_at.isoformat() if consult.checked_in_at else None,
             "version": consult.version,
+            "kind": consult.kind.value,
+            "locked": consult.locked,
+            "lobby": sorted(consult.lobby),
+            "denied": sorted(consult.denied),
+            "admitted": sorted(consult.admitted),
+            "meta": [list(pair) for pair in consult.meta],
         },
         separators=(",", ":"),
     )
@@ -46,10 +59,26 @@ def decode_consult(text: str | bytes) -> Consult:
         state=ConsultState(data["state"]),
         host_id=data["host_id"],
         host_name=data["host_name"],
-        invitees=tuple(Invitee(i["participant_id"], Role(i["role"]), i["name"]) for i in data["invitees"]),
+        invitees=tuple(
+            Invitee(
+                i["participant_id"],
+                Role(i["role"]),
+                i["name"],
+                i.get("token_id"),
+                i.get("unit_clues"),
+                i.get("unit_name"),
+            )
+            for i in data["invitees"]
+        ),
         in_call=frozenset(data["in_call"]),
         checked_in_at=datetime.fromisoformat(data["checked_in_at"]) if data["checked_in_at"] else None,
         version=data["version"],
+        kind=ConsultKind(data.get("kind", ConsultKind.CONSULT.value)),
+        locked=bool(data.get("locked", False)),
+        lobby=frozenset(data.get("lobby", ())),
+        denied=frozenset(data.get("denied", ())),
+        admitted=frozenset(data.get("admitted", ())),
+        meta=tuple((str(k), str(v)) for k, v in data.get("meta", ())),
     )
 
 
