@@ -593,6 +593,32 @@ class RecordRepository:
 
         return await self._guard(ctx, attempt, body)
 
+    async def consult_notes(self, consult_id: str, ctx: AccessContext) -> list[Note]:
+        """The caller's own notes for a consult (drafts, signed notes and addenda), oldest first.
+
+        The console calls it when it is reopened, to find the draft it was writing.
+        """
+        attempt = _Attempt("search-type", "E", query=f"Composition?consult={consult_id[:64]}")
+
+        async def body() -> list[Note]:
+            self._require_staff(ctx)
+            async with self._read() as session:
+                rows = await session.scalars(
+                    select(NoteRow)
+                    .where(NoteRow.consult_id == consult_id, NoteRow.author_id == ctx.subject_id)
+                    .order_by(NoteRow.created_at)
+                    .limit(100)
+                )
+                notes = [_to_note(row) for row in rows]
+                if notes:
+                    attempt.patient_id = notes[0].patient_id
+                    await self._require_care(session, ctx, notes[0].patient_id)
+            attempt.entities.extend(self._note_entity(n.note_id) for n in notes)
+            await self._audit_alone(ctx, attempt)
+            return notes
+
+        return await self._guard(ctx, attempt, body)
+
     async def save_draft(
         self, note_id: str, *, base_version: int, content: object, ctx: AccessContext
     ) -> Note:

@@ -42,6 +42,8 @@ class Window:
     """One opening window of a day, in the service's wall-clock time: [opens, closes).
 
     A window lies within one day (it cannot run past midnight); split overnight service in two.
+    ``closes`` of ``00:00`` means the end of the day (written ``24:00``), so ``00:00-24:00`` is
+    open all day and consecutive days join without a gap.
     """
 
     opens: time
@@ -50,7 +52,7 @@ class Window:
     def __post_init__(self) -> None:
         if self.opens.tzinfo is not None or self.closes.tzinfo is not None:
             raise ValueError("service windows are wall-clock times without a zone")
-        if self.closes <= self.opens:
+        if self.closes <= self.opens and not self.until_midnight:
             raise ValueError(f"a window must close after it opens: {self.opens}-{self.closes}")
 
     @classmethod
@@ -60,16 +62,23 @@ class Window:
         if not match:
             raise ValueError(f"a window is written HH:MM-HH:MM, got {text!r}")
         h1, m1, h2, m2 = (int(g) for g in match.groups())
+        if (h2, m2) == (24, 0):
+            h2 = 0
         return cls(time(h1, m1), time(h2, m2))
 
+    @property
+    def until_midnight(self) -> bool:
+        """Open until the end of the day (``closes`` is ``24:00``)."""
+        return self.closes == time(0)
+
     def __str__(self) -> str:
-        return f"{self.opens:%H:%M}-{self.closes:%H:%M}"
+        return f"{self.opens:%H:%M}-{'24:00' if self.until_midnight else format(self.closes, '%H:%M')}"
 
 
 def _normalize(windows: tuple[Window, ...]) -> tuple[Window, ...]:
     ordered = tuple(sorted(windows))
     for before, after in itertools.pairwise(ordered):
-        if after.opens < before.closes:
+        if before.until_midnight or after.opens < before.closes:
             raise ValueError(f"windows overlap: {before} and {after}")
     return ordered
 
@@ -113,6 +122,11 @@ class ServiceHours:
         weekday = (Window(time(8), time(20)),)
         weekend = (Window(time(7, 30), time(20, 30)),)
         return cls(weekly=(weekday,) * 5 + (weekend,) * 2)
+
+    @classmethod
+    def always_open(cls, zone_name: str = SERVICE_ZONE) -> ServiceHours:
+        """Open around the clock (``00:00-24:00`` every day): the demo's hours, so it works at any time."""
+        return cls(weekly=((Window(time(0), time(0)),),) * 7, zone_name=zone_name)
 
     @classmethod
     def from_config(cls, config: Mapping[str, object]) -> ServiceHours:
@@ -171,7 +185,9 @@ class ServiceHours:
         found = []
         for window in self.windows_on(day):
             start = wall_time_instant(day, window.opens, zone)
-            end = wall_time_instant(day, window.closes, zone)
+            end = wall_time_instant(
+                day + timedelta(days=1) if window.until_midnight else day, window.closes, zone
+            )
             if start < end:  # a window wholly inside a skipped hour has no instants
                 found.append(Interval(start, end))
         return tuple(found)

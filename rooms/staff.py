@@ -21,6 +21,10 @@ class StaffMember:
     unit: str
     password_hash: str
     time_zone: str = "America/Mexico_City"
+    licence: str = ""
+    """Cédula profesional (SEP), needed to sign clinical notes; empty when not on file."""
+    unit_clues: str = ""
+    """CLUES of the staff member's unit, needed to sign clinical notes; empty when not on file."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,20 +24,29 @@ class ErrorCode(StrEnum):
     BAD_CANDIDATE = "bad_candidate"
     NOT_PUBLISHING = "not_publishing"
     ROOM_FULL = "room_full"
+    ROOM_LOCKED = "room_locked"
+    DENIED = "denied"
     STALE_ANSWER = "stale_answer"
     MEDIA_UNAVAILABLE = "media_unavailable"
     CONFLICT = "conflict"
     SHUTTING_DOWN = "shutting_down"
+    OUTSIDE_SERVICE_HOURS = "outside_service_hours"
+    CHECK_IN_NOT_OPEN = "check_in_not_open"
+    CHECK_IN_CLOSED = "check_in_closed"
+    APPOINTMENT_CANCELLED = "appointment_cancelled"
+    LINK_REVOKED = "link_revoked"
     INTERNAL = "internal"
 
 
 class SignalingError(Exception):
     """An event that was refused; the client gets ``code`` and ``message`` and nothing changed."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(self, code: ErrorCode, message: str, detail: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.detail = detail or {}
+        """Extra fields for the client, e.g. ``opens_at`` (ISO UTC) for ``outside_service_hours``."""
 
     def to_json(self) -> dict[str, str]:
-        return {"code": self.code.value, "message": self.message}
+        return {**self.detail, "code": self.code.value, "message": self.message}

@@ -15,6 +15,9 @@ from media.backend import MAX_SDP_LENGTH
 MAX_MESSAGE_BYTES = 64 * 1024
 """Largest serialized payload accepted for one event; larger ones get ``payload_too_large``."""
 
+PERSON_NAME = r"^[^\x00-\x1f\x7f<>]+$"
+"""A display name: no control characters and no ``<>``."""
+
 ConsultId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
 
@@ -34,6 +37,25 @@ class ConsultRef(Payload):
     consult_id: str = ConsultId
 
 
+ParticipantId = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:-]+$")
+
+
+class Admit(Payload):
+    """Admit the waiting patient; in a live call, ``participant_id`` names someone in the lobby."""
+
+    consult_id: str = ConsultId
+    participant_id: str | None = Field(
+        default=None, min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_:-]+$"
+    )
+
+
+class ParticipantRef(Payload):
+    """A host decision about one participant: deny, re-invite, send back, mute."""
+
+    consult_id: str = ConsultId
+    participant_id: str = ParticipantId
+
+
 Source = Literal["microphone", "camera", "screen"]
 Mid = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=r"^[A-Za-z0-9_-]+$")]
 
@@ -41,8 +63,8 @@ Mid = Annotated[str, StringConstraints(min_length=1, max_length=16, pattern=r"^[
 class Invite(Payload):
     """The host invites someone into the call by link."""
 
-    role: Literal["companion", "interpreter", "physician", "observer"]
-    name: str = Field(min_length=1, max_length=120, pattern=r"^[^\x00-\x1f\x7f<>]+$")
+    role: Literal["companion", "interpreter", "physician", "observer", "coordinator"]
+    name: str = Field(min_length=1, max_length=120, pattern=PERSON_NAME)
 
 
 class MediaOffer(Payload):

@@ -39,8 +39,10 @@ from rooms.store.commands import ConsultNotFound, execute
 from rooms.tokens import JoinClaims, TokenError, issue, new_token_id, verify
 from signaling import views
 from signaling.errors import ErrorCode, SignalingError
+from signaling.lobby import Lobby, NoLobby
 from signaling.messages import (
     MAX_MESSAGE_BYTES,
+    Admit,
     CheckIn,
     ConsultRef,
     Empty,
@@ -49,6 +51,7 @@ from signaling.messages import (
     MediaOffer,
     MediaReceive,
     MediaState,
+    ParticipantRef,
     SubscriberAnswer,
 )
 from signaling.rate_limit import TokenBucket
@@ -58,6 +61,8 @@ logger = logging.getLogger(__name__)
 P = TypeVar("P", bound=BaseModel)
 Reply = dict[str, Any]
 ConsultEndedHook = Callable[[str, list[SessionEvent]], Awaitable[None]]
+AdmittedHook = Callable[[Consult, str], Awaitable[None]]
+"""Called with the admitted consult (its host set) and the admitting connection's network address."""
 IceServersFor = Callable[[str], list[dict[str, object]]]
 
 STAFF_ROOM = "staff"
@@ -102,11 +107,16 @@ class Connection:
     superseded: bool = False
 
     @property
+    def via_link(self) -> bool:
+        """Patients and invitees arrive by link; a link never makes its holder staff."""
+        return self.token_id is not None
+
+    @property
     def is_staff(self) -> bool:
-        return self.role in STAFF_ROLES
+        return self.role in STAFF_ROLES and not self.via_link
 
     def actor(self) -> Actor:
-        return Actor(self.participant_id, self.role, self.sid)
+        return Actor(self.participant_id, self.role, self.sid, via_link=self.via_link)
 
 
 @dataclass
@@ -128,12 +138,17 @@ class SignalingServer:
         on_consult_ended: ConsultEndedHook,
         clock: Callable[[], datetime],
         client_manager: socketio.AsyncManager | None = None,
+        on_admitted: AdmittedHook | None = None,
+        lobby: Lobby | None = None,
     ) -> None:
         self._stores = stores
         self._media = media
         self._settings = settings
         self._ice_servers_for = ice_servers_for
         self._on_consult_ended = on_consult_ended
+        self._on_admitted = on_admitted
+        self._lobby: Lobby = lobby or NoLobby()
+        """Appointments and the unit queue behind the waiting room (web/scheduling.py)."""
         self._clock = clock
         self._registry = _Registry()
         self._quality_logged: dict[tuple[str, str], tuple[str, datetime]] = {}
@@ -153,17 +168,25 @@ class SignalingServer:
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
         self.sio.on("*", self._unknown_event)
-        self._handle("hello", Empty, self._hello)
-        self._handle("lobby:check_in", CheckIn, self._check_in)
-        self._handle("lobby:admit", ConsultRef, self._admit)
-        self._handle("media:offer", MediaOffer, self._media_offer)
-        self._handle("media:subscriber_answer", SubscriberAnswer, self._subscriber_answer)
-        self._handle("media:receive", MediaReceive, self._media_receive)
-        self._handle("media:candidate", MediaCandidate, self._media_candidate)
-        self._handle("media:state", MediaState, self._media_state)
-        self._handle("consult:invite", Invite, self._invite)
-        self._handle("consult:leave", Empty, self._leave)
-        self._handle("consult:end", ConsultRef, self._end)
+        # Every event names the action the role table (rooms/roles.py) must allow.
+        self.event_actions: dict[str, Action | None] = {}
+        self._handle("hello", Empty, self._hello, None)
+        self._handle("lobby:check_in", CheckIn, self._check_in, Action.CHECK_IN)
+        self._handle("lobby:admit", Admit, self._admit, Action.ADMIT)
+        self._handle("lobby:deny", ParticipantRef, self._deny, Action.DENY)
+        self._handle("lobby:reinvite", ParticipantRef, self._reinvite, Action.DENY)
+        self._handle("lobby:send_back", ParticipantRef, self._send_back, Action.SEND_BACK)
+        self._handle("room:lock", ConsultRef, self._lock, Action.LOCK)
+        self._handle("room:unlock", ConsultRef, self._unlock, Action.LOCK)
+        self._handle("participant:mute", ParticipantRef, self._mute, Action.MUTE_OTHERS)
+        self._handle("media:offer", MediaOffer, self._media_offer, Action.JOIN_MEDIA)
+        self._handle("media:subscriber_answer", SubscriberAnswer, self._subscriber_answer, Action.JOIN_MEDIA)
+        self._handle("media:receive", MediaReceive, self._media_receive, Action.JOIN_MEDIA)
+        self._handle("media:candidate", MediaCandidate, self._media_candidate, Action.JOIN_MEDIA)
+        self._handle("media:state", MediaState, self._media_state, Action.JOIN_MEDIA)
+        self._handle("consult:invite", Invite, self._invite, Action.INVITE)
+        self._handle("consult:leave", Empty, self._leave, Action.LEAVE)
+        self._handle("consult:end", ConsultRef, self._end, Action.END)
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app)
@@ -247,6 +270,8 @@ class SignalingServer:
                     await self.sio.enter_room(sid, consult_room(consult.consult_id))
         elif connection.consult_id is not None:
             await self.sio.enter_room(sid, consult_room(connection.consult_id))
+        if connection.role is Role.PATIENT and connection.consult_id is not None:
+            await self._quietly(self._lobby.returned(connection.consult_id))
         await self._welcome_back(connection)
 
     async def _authenticate(self, sid: str, environ: Mapping[str, Any], auth: object) -> Connection:
@@ -268,6 +293,8 @@ class SignalingServer:
                 raise SignalingError(ErrorCode.AUTH_INVALID, "The link is not valid.")
             if consult.state is ConsultState.ENDED:
                 raise SignalingError(ErrorCode.CONSULT_ENDED, "This consult has ended.")
+            if claims.participant_id in consult.denied:
+                raise SignalingError(ErrorCode.DENIED, "The host did not admit you with this link.")
             if claims.role is Role.PATIENT:
                 name = consult.patient_name
             else:
@@ -299,6 +326,9 @@ class SignalingServer:
             return
         consult = await self._stores.consults.get(connection.consult_id)
         if consult is None or connection.participant_id not in consult.in_call:
+            waiting = consult is not None and consult.state is ConsultState.WAITING
+            if consult is not None and waiting and connection.role is Role.PATIENT:
+                await self._quietly(self._lobby.dropped(consult.consult_id, self._clock()))
             return  # e.g. a patient in the waiting room: their place is kept as it is
         await self._hold_place(connection, consult)
 
@@ -378,8 +408,14 @@ class SignalingServer:
     # -- the guard every event goes through ------------------------------------------------
 
     def _handle(
-        self, event: str, schema: type[P], handler: Callable[[Connection, P], Awaitable[Reply]]
+        self,
+        event: str,
+        schema: type[P],
+        handler: Callable[[Connection, P], Awaitable[Reply]],
+        action: Action | None,
     ) -> None:
+        self.event_actions[event] = action
+
         async def guarded(sid: str, *args: object) -> Reply:
             try:
                 connection = self._registry.by_sid.get(sid)
@@ -387,6 +423,8 @@ class SignalingServer:
                     raise SignalingError(ErrorCode.AUTH_REQUIRED, "Not connected.")
                 self._check_rate(connection)
                 payload = self._validate(schema, args)
+                if action is not None and not may(connection.role, action, via_link=connection.via_link):
+                    raise SignalingError(ErrorCode.FORBIDDEN, _forbidden_message(connection, action))
                 reply = await handler(connection, payload)
                 return {"ok": True, **reply}
             except Exception as error:  # every failure becomes a documented error, never silence
@@ -458,11 +496,14 @@ class SignalingServer:
     async def _check_in(self, connection: Connection, _: CheckIn) -> Reply:
         consult_id = self._current_consult(connection)
         now = self._clock()
+        # The room's rules first, then the appointment's window and the service hours.
+        rules.check_in(await self._require_consult(consult_id), connection.actor(), now)
+        await self._lobby.check_in(consult_id, connection.token_id, now)
         transition = await self._execute(consult_id, lambda c: rules.check_in(c, connection.actor(), now))
         await self._publish(transition)
         return {"consult": views.consult(transition.consult)}
 
-    async def _admit(self, connection: Connection, payload: ConsultRef) -> Reply:
+    async def _admit(self, connection: Connection, payload: Admit) -> Reply:
         if not may(connection.role, Action.ADMIT):
             raise SignalingError(ErrorCode.FORBIDDEN, "Your role may not admit patients.")
         if connection.consult_id not in (None, payload.consult_id):
@@ -471,11 +512,16 @@ class SignalingServer:
                 raise SignalingError(ErrorCode.INVALID_STATE, "End your current consult first.")
         now = self._clock()
         transition = await self._execute(
-            payload.consult_id, lambda c: rules.admit(c, connection.actor(), now)
+            payload.consult_id,
+            lambda c: rules.admit(c, connection.actor(), now, participant_id=payload.participant_id),
         )
         connection.consult_id = payload.consult_id
         await self.sio.enter_room(connection.sid, consult_room(payload.consult_id))
         await self._publish(transition)
+        if payload.participant_id in (None, transition.consult.patient_id):
+            await self._lobby.admitted(payload.consult_id, connection.participant_id, now)
+        if any(event.kind is EventKind.ADMITTED for event in transition.events):  # not a re-admission
+            await self._admitted(transition.consult, connection.sid)
         return {"consult": views.consult(transition.consult)}
 
     async def _media_offer(self, connection: Connection, payload: MediaOffer) -> Reply:
@@ -517,6 +563,8 @@ class SignalingServer:
         return {}
 
     async def _media_state(self, connection: Connection, payload: MediaState) -> Reply:
+        if payload.screen and not may(connection.role, Action.SHARE_SCREEN, via_link=connection.via_link):
+            raise SignalingError(ErrorCode.FORBIDDEN, _forbidden_message(connection, Action.SHARE_SCREEN))
         consult = await self._require_consult(self._current_consult(connection))
         if connection.participant_id not in consult.in_call:
             raise SignalingError(ErrorCode.INVALID_STATE, "You are not in the call.")
@@ -536,21 +584,68 @@ class SignalingServer:
 
     async def _invite(self, connection: Connection, payload: Invite) -> Reply:
         consult_id = self._current_consult(connection)
+        guest, token = await self.invite(connection.actor(), consult_id, Role(payload.role), payload.name)
+        return {"invitee": views.participant(guest), "token": token, "token_id": guest.token_id}
+
+    async def _deny(self, connection: Connection, payload: ParticipantRef) -> Reply:
         now = self._clock()
-        guest = rules.Invitee("i-" + new_token_id(), Role(payload.role), payload.name)
+        target = payload.participant_id
         transition = await self._execute(
-            consult_id, lambda c: rules.invite(c, connection.actor(), guest, now)
+            payload.consult_id, lambda c: rules.deny(c, connection.actor(), target, now)
         )
-        claims = JoinClaims(
-            consult_id=consult_id,
-            participant_id=guest.participant_id,
-            role=guest.role,
-            not_before=int(now.timestamp()) - 60,
-            expires_at=int((transition.consult.appointment_end + INVITE_GRACE).timestamp()),
-            token_id=new_token_id(),
+        await self._turn_away(payload.consult_id, target, "denied")
+        await self._publish(transition)
+        return {"consult": views.consult(transition.consult)}
+
+    async def _reinvite(self, connection: Connection, payload: ParticipantRef) -> Reply:
+        now = self._clock()
+        transition = await self._execute(
+            payload.consult_id, lambda c: rules.reinvite(c, connection.actor(), payload.participant_id, now)
         )
         await self._publish(transition)
-        return {"invitee": views.participant(guest), "token": issue(self._settings.token_key, claims)}
+        return {"consult": views.consult(transition.consult)}
+
+    async def _send_back(self, connection: Connection, payload: ParticipantRef) -> Reply:
+        now = self._clock()
+        target = payload.participant_id
+        transition = await self._execute(
+            payload.consult_id, lambda c: rules.send_back(c, connection.actor(), target, now)
+        )
+        if transition.events:
+            drop = self._drops.pop((payload.consult_id, target), None)
+            if drop is not None:
+                drop[1].cancel()
+            await self._media.disconnect(payload.consult_id, target)
+            await self.sio.emit(
+                "lobby:sent_back", {"consult_id": payload.consult_id}, room=participant_room(target)
+            )
+        await self._publish(transition)
+        return {"consult": views.consult(transition.consult)}
+
+    async def _lock(self, connection: Connection, payload: ConsultRef) -> Reply:
+        return await self._set_lock(connection, payload.consult_id, locked=True)
+
+    async def _unlock(self, connection: Connection, payload: ConsultRef) -> Reply:
+        return await self._set_lock(connection, payload.consult_id, locked=False)
+
+    async def _set_lock(self, connection: Connection, consult_id: str, *, locked: bool) -> Reply:
+        now = self._clock()
+        transition = await self._execute(
+            consult_id, lambda c: rules.lock(c, connection.actor(), now, locked=locked)
+        )
+        await self._publish(transition)
+        return {"consult": views.consult(transition.consult)}
+
+    async def _mute(self, connection: Connection, payload: ParticipantRef) -> Reply:
+        consult = await self._require_consult(payload.consult_id)
+        event = rules.request_mute(consult, connection.actor(), payload.participant_id, self._clock())
+        await self._stores.consults.append_log(consult.consult_id, [event])
+        await self.sio.emit(
+            "participant:mute_requested",
+            {"consult_id": consult.consult_id, "by": connection.participant_id},
+            room=participant_room(payload.participant_id),
+        )
+        return {}
 
     async def _leave(self, connection: Connection, _: Empty) -> Reply:
         self._current_consult(connection)
@@ -563,9 +658,16 @@ class SignalingServer:
         now = self._clock()
         transition = await self._execute(payload.consult_id, lambda c: rules.end(c, connection.actor(), now))
         consult_id = payload.consult_id
+        await self.consult_closed(consult_id, now, "ended_by_host")
+        await self._quietly(self._lobby.ended(consult_id, transition.consult.host_id, now))
+        return {"consult": views.consult(transition.consult)}
+
+    async def consult_closed(self, consult_id: str, at: datetime, reason: str) -> None:
+        """After a consult ended (by its host, or a cancelled appointment or a no-show over REST or the
+        sweep): tell its pages why, close its media, let its people go and archive its session log."""
         await self.sio.emit(
             "consult:ended",
-            {"consult_id": consult_id, "ended_at": now.isoformat(), "reason": "ended_by_host"},
+            {"consult_id": consult_id, "ended_at": at.isoformat(), "reason": reason},
             room=consult_room(consult_id),
         )
         await self._media.close_room(consult_id)
@@ -581,7 +683,88 @@ class SignalingServer:
                 if not other.is_staff:
                     await self.sio.disconnect(other.sid)
         await self._archive(consult_id)
-        return {"consult": views.consult(transition.consult)}
+
+    async def tell_participant(self, participant_id: str, event: str, payload: dict[str, object]) -> None:
+        """Send a server event to every connection of one participant, on whichever node it is."""
+        await self.sio.emit(event, payload, room=participant_room(participant_id))
+
+    # -- invitations, shared with the REST API (web/sessions_api.py) ----------------------------
+
+    @staticmethod
+    def new_invitee(
+        role: Role, name: str, *, unit_clues: str | None = None, unit_name: str | None = None
+    ) -> rules.Invitee:
+        """A new invitee with a fresh identity and the id of the link about to be issued."""
+        return rules.Invitee("i-" + new_token_id(), role, name, new_token_id(), unit_clues, unit_name)
+
+    async def invite(self, actor: Actor, consult_id: str, role: Role, name: str) -> tuple[rules.Invitee, str]:
+        """The host invites someone into ``consult_id`` by link: the invitee and the link's token."""
+        guest = self.new_invitee(role, name)
+        now = self._clock()
+        token = await self.issue_invite(consult_id, guest, lambda c: rules.invite(c, actor, guest, now))
+        return guest, token
+
+    async def issue_invite(
+        self, consult_id: str, guest: rules.Invitee, command: Callable[[Consult], Transition]
+    ) -> str:
+        """Apply an inviting ``command`` for ``guest`` and sign their link (valid until 2 h after the end)."""
+        now = self._clock()
+        transition = await self._execute(consult_id, command)
+        assert guest.token_id is not None
+        claims = JoinClaims(
+            consult_id=consult_id,
+            participant_id=guest.participant_id,
+            role=guest.role,
+            not_before=int(now.timestamp()) - 60,
+            expires_at=int((transition.consult.appointment_end + INVITE_GRACE).timestamp()),
+            token_id=guest.token_id,
+        )
+        await self._publish(transition)
+        return issue(self._settings.token_key, claims)
+
+    async def revoke_invite(self, actor: Actor, consult_id: str, participant_id: str) -> Consult:
+        """Withdraw an invitation: its link is revoked and the invitee leaves the call and the room."""
+        now = self._clock()
+        current = await self._require_consult(consult_id)
+        invitee = rules.find_invitee(current, participant_id)
+        transition = await self._execute(
+            consult_id, lambda c: rules.revoke_invite(c, actor, participant_id, now)
+        )
+        if invitee is not None and invitee.token_id is not None:
+            await self._stores.consults.revoke_token(invitee.token_id)
+        drop = self._drops.pop((consult_id, participant_id), None)
+        if drop is not None:
+            drop[1].cancel()
+        await self._media.disconnect(consult_id, participant_id)
+        await self._turn_away(consult_id, participant_id, "revoked")
+        await self._publish(transition)
+        return transition.consult
+
+    async def announce_room(self, consult: Consult) -> None:
+        """A room opened outside signaling (an inter-unit session): its host's consoles on this
+        node enter it, and every staff queue shows it."""
+        for connection in list(self._registry.by_sid.values()):
+            if connection.participant_id == consult.host_id and connection.is_staff:
+                if connection.consult_id is None:
+                    connection.consult_id = consult.consult_id
+                    await self.sio.enter_room(connection.sid, consult_room(consult.consult_id))
+        await self._emit_queue()
+
+    async def _turn_away(self, consult_id: str, participant_id: str, reason: str) -> None:
+        """Tell a denied or revoked participant why, then close their connection on this node.
+
+        Pages on other nodes close themselves on ``lobby:denied``; their link is refused from now on.
+        """
+        await self.sio.emit(
+            "lobby:denied",
+            {"consult_id": consult_id, "reason": reason},
+            room=participant_room(participant_id),
+        )
+        sid = self._registry.by_participant.get(participant_id)
+        connection = self._registry.by_sid.get(sid) if sid is not None else None
+        if connection is not None and connection.via_link:
+            connection.superseded = True  # nothing to hold: they are out of the call
+            await self.sio.disconnect(connection.sid)
 
     # -- helpers -----------------------------------------------------------------------------
 
@@ -622,12 +805,34 @@ class SignalingServer:
         )
         await self._emit_queue()
 
+    async def publish_queue(self) -> None:
+        """Tell every staff console that the open consults changed (e.g. booked over REST)."""
+        await self._emit_queue()
+
+    @staticmethod
+    async def _quietly(step: Awaitable[None]) -> None:
+        """Bookkeeping that must not break a connection's life cycle if it fails (it is logged)."""
+        try:
+            await step
+        except Exception as error:
+            logger.error("lobby bookkeeping failed: %s", type(error).__name__, exc_info=error)
+
     async def _emit_queue(self) -> None:
         await self.sio.emit("queue:update", {"consults": await self._queue()}, room=STAFF_ROOM)
 
     async def _queue(self) -> list[dict[str, object]]:
         consults = await self._stores.consults.open_consults()
         return [views.consult(c) for c in sorted(consults, key=views.queue_order)]
+
+    async def _admitted(self, consult: Consult, sid: str) -> None:
+        if self._on_admitted is None:
+            return
+        request = (self.sio.get_environ(sid) or {}).get("aiohttp.request")
+        address = getattr(request, "remote", None) or "unknown"
+        try:
+            await self._on_admitted(consult, address)
+        except Exception as error:  # the admission stands; the record refuses her until care is granted
+            logger.error("admission hook for consult %s failed: %s", consult.consult_id, type(error).__name__)
 
     async def _archive(self, consult_id: str) -> None:
         events = await self._stores.consults.log(consult_id)
@@ -637,6 +842,11 @@ class SignalingServer:
             logger.error(
                 "archiving the session log of consult %s failed: %s", consult_id, type(error).__name__
             )
+
+
+def _forbidden_message(connection: Connection, action: Action) -> str:
+    how = " by link" if connection.via_link and may(connection.role, action) else ""
+    return f"The role '{connection.role.value}'{how} may not {action.value.replace('_', ' ')}."
 
 
 def _session_cookie(environ: Mapping[str, Any]) -> str | None:
@@ -654,6 +864,9 @@ def _session_cookie(environ: Mapping[str, Any]) -> str | None:
 _VIOLATIONS = {
     rules.ViolationCode.FORBIDDEN: ErrorCode.FORBIDDEN,
     rules.ViolationCode.ROOM_FULL: ErrorCode.ROOM_FULL,
+    rules.ViolationCode.ROOM_LOCKED: ErrorCode.ROOM_LOCKED,
+    rules.ViolationCode.DENIED: ErrorCode.DENIED,
+    rules.ViolationCode.NOT_FOUND: ErrorCode.NOT_FOUND,
     rules.ViolationCode.INVALID_STATE: ErrorCode.INVALID_STATE,
     rules.ViolationCode.CONSULT_ENDED: ErrorCode.CONSULT_ENDED,
     rules.ViolationCode.NOT_YOUR_CONSULT: ErrorCode.NOT_YOUR_CONSULT,

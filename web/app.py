@@ -6,6 +6,8 @@ backend and the socket server, wires them together, and exposes the HTTP routes.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -22,9 +24,12 @@ from media.ice import IceSettings, restrict_host_addresses
 from media.sfu import packet_sfu, reencoding_sfu
 from media.turn import TurnSettings, turn_credentials
 from media.workers import WorkerPool
+from records.access import AccessContext
 from records.db import create_engine
 from records.migrate import migrate
+from records.repository import RecordRepository
 from records.session_logs import SessionLogArchive
+from rooms.consult import Consult
 from rooms.roles import STAFF_ROLES
 from rooms.session_log import SessionEvent
 from rooms.store.base import Stores
@@ -34,8 +39,15 @@ from signaling.server import SignalingServer, SignalingSettings
 from web.auth import Authenticator
 from web.config import Settings
 from web.errors import ApiError, api_errors
+from web.fhir_routes import FhirApi, fhir_errors
 from web.network_check import NetworkCheck
+from web.notes_api import NotesApi
+from web.openapi import DEFAULT_MODULES, OpenApi
+from web.scheduling import QueueSweep, Scheduling, scheduling_from
+from web.scheduling_api import scheduling_routes
 from web.security import security_headers
+from web.sessions_api import SessionsApi
+from web.summary import SummaryApi
 
 STATIC_DIR = Path(__file__).parent / "static"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -56,6 +68,8 @@ class Services:
     auth: Authenticator
     clock: Callable[[], datetime]
     redis: Redis | None
+    records: RecordRepository
+    scheduling: Scheduling
 
 
 SERVICES = web.AppKey("services", Services)
@@ -66,8 +80,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         restrict_host_addresses(settings.media_host_addresses)
     redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
     stores = redis_stores(redis) if redis is not None else memory_stores()
+    scheduling = scheduling_from(settings, stores.consults, redis, clock)
     engine = create_engine(settings.database_url)
     archive = SessionLogArchive(engine)
+    records = RecordRepository(
+        engine,
+        signing_key=hmac.new(settings.secret_key, b"records-seal", hashlib.sha256).digest(),
+        clock=clock,
+    )
     ice = IceSettings(host_addresses=settings.media_host_addresses)
 
     async def media_events(event: MediaEvent) -> None:
@@ -95,6 +115,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     async def archive_log(consult_id: str, events: list[SessionEvent]) -> None:
         await archive.store(consult_id, events)
 
+    async def grant_care(consult: Consult, address: str) -> None:
+        """The nurse who admits a patient gets a role in their care, so she may write and read the record."""
+        member = await stores.staff.by_id(consult.host_id or "")
+        if member is None or member.role not in STAFF_ROLES:
+            return
+        if await records.patient_id(consult.patient_id) is None:
+            return  # a patient not registered in the record yet: nothing to grant
+        ctx = AccessContext.staff(member.staff_id, member.full_name, member.role, address)
+        await records.grant_care(consult.patient_id, member.staff_id, consult.consult_id, ctx)
+
     signaling = SignalingServer(
         stores=stores,
         media=media,
@@ -105,6 +135,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         ),
         ice_servers_for=ice_servers_for,
         on_consult_ended=archive_log,
+        on_admitted=grant_care,
+        lobby=scheduling,
         clock=clock,
         client_manager=socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
     )
@@ -115,22 +147,38 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         clock=clock,
         monotonic=time.monotonic,
     )
-    services = Services(settings, stores, engine, archive, media, signaling, auth, clock, redis)
+    services = Services(
+        settings, stores, engine, archive, media, signaling, auth, clock, redis, records, scheduling
+    )
 
-    app = web.Application(middlewares=[security_headers, api_errors], client_max_size=256 * 1024)
+    app = web.Application(middlewares=[security_headers, api_errors, fhir_errors], client_max_size=256 * 1024)
     app[SERVICES] = services
     signaling.attach(app)
     app.cleanup_ctx.append(_lifecycle)
+    app.cleanup_ctx.append(
+        QueueSweep(scheduling, signaling, clock=clock, interval=settings.queue_sweep_seconds).lifecycle
+    )
     app.on_shutdown.append(_tell_clients)
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
     app.router.add_get("/paciente", _page("patient.html"))
     app.router.add_get("/consola", _page("console.html"))
+    app.router.add_get("/resumen", _page("summary.html"))
     app.router.add_post("/api/session", auth.login)
     app.router.add_get("/api/session", auth.me)
     app.router.add_delete("/api/session", auth.logout)
     app.router.add_get("/api/consults/{consult_id}/log", _session_log)
     app.router.add_routes(NetworkCheck().routes())
+    app.router.add_routes(
+        NotesApi(records=records, stores=stores, archive=archive, auth=auth, clock=clock).routes()
+    )
+    app.router.add_routes(
+        SummaryApi(records=records, stores=stores, token_key=settings.secret_key, clock=clock).routes()
+    )
+    app.router.add_routes(FhirApi(records=records, auth=auth, clock=clock).routes())
+    app.router.add_routes(scheduling_routes(settings, scheduling, auth, stores, signaling, records, clock))
+    app.router.add_routes(OpenApi(DEFAULT_MODULES).routes())
+    app.router.add_routes(SessionsApi(stores, signaling, auth.current_staff, settings, clock).routes())
     app.router.add_get(
         "/static/vendor/socket.io.esm.min.js", _vendor("socket.io-client/dist/socket.io.esm.min.js")
     )

@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from media.ice import IceServer
+from rooms.hours import ServiceHours
+from rooms.interunit import DEFAULT_SPECIALTIES
 
 
 class ConfigError(ValueError):
@@ -41,6 +43,19 @@ class Settings:
     session_hours: float = 12.0
     reconnect_grace_seconds: float = 30.0
     log_level: str = "INFO"
+    interunit_specialties: tuple[str, ...] = DEFAULT_SPECIALTIES
+    """Specialties an inter-unit session may be for (TC_INTERUNIT_SPECIALTIES, comma-separated)."""
+    service_hours: ServiceHours = field(default_factory=ServiceHours.program_default)
+    """When appointments can be booked and patients checked in (TC_SERVICE_HOURS, TC_SERVICE_CLOSED)."""
+    service_hours_configured: bool = False
+    """Whether the operator set the hours; if not, the demo opens its unit around the clock."""
+    slot_minutes: int = 20
+    slot_capacity: int = 1
+    booking_horizon_days: int = 90
+    check_in_opens_minutes: int = 15
+    check_in_grace_minutes: int = 10
+    queue_sweep_seconds: float = 60.0
+    """How often no-shows are marked and, while the service is closed, the queues closed; 0: never."""
 
     @property
     def base_url(self) -> str:
@@ -81,7 +96,49 @@ class Settings:
                 env.get("TC_RECONNECT_GRACE_SECONDS", defaults.reconnect_grace_seconds)
             ),
             log_level=env.get("TC_LOG_LEVEL", defaults.log_level).upper(),
+            interunit_specialties=_specialties(env.get("TC_INTERUNIT_SPECIALTIES", "")),
+            service_hours=_service_hours(env),
+            service_hours_configured=bool(env.get("TC_SERVICE_HOURS") or env.get("TC_SERVICE_CLOSED")),
+            slot_minutes=_int(env, "TC_SLOT_MINUTES", defaults.slot_minutes),
+            slot_capacity=_int(env, "TC_SLOT_CAPACITY", defaults.slot_capacity),
+            booking_horizon_days=_int(env, "TC_BOOKING_HORIZON_DAYS", defaults.booking_horizon_days),
+            check_in_opens_minutes=_int(env, "TC_CHECK_IN_OPENS_MINUTES", defaults.check_in_opens_minutes),
+            check_in_grace_minutes=_int(env, "TC_CHECK_IN_GRACE_MINUTES", defaults.check_in_grace_minutes),
+            queue_sweep_seconds=_seconds(env, "TC_QUEUE_SWEEP_SECONDS", defaults.queue_sweep_seconds),
         )
+
+
+def _service_hours(env: Mapping[str, str]) -> ServiceHours:
+    """``TC_SERVICE_HOURS``: JSON as in ServiceHours.from_config; ``TC_SERVICE_CLOSED``: closed dates."""
+    text = env.get("TC_SERVICE_HOURS", "").strip()
+    closed = [d.strip() for d in env.get("TC_SERVICE_CLOSED", "").split(",") if d.strip()]
+    if not text and not closed:
+        return ServiceHours.program_default()
+    try:
+        if text:
+            config = json.loads(text)
+            if not isinstance(config, dict):
+                raise ValueError("TC_SERVICE_HOURS must be a JSON object")
+        else:
+            default = ServiceHours.program_default()
+            config = {
+                "weekly": {
+                    day: [str(w) for w in default.weekly[i]]
+                    for i, day in enumerate(("mon", "tue", "wed", "thu", "fri", "sat", "sun"))
+                }
+            }
+        config["closed"] = [*config.get("closed", []), *closed]
+        return ServiceHours.from_config(config)
+    except ValueError as error:
+        raise ConfigError(f"TC_SERVICE_HOURS / TC_SERVICE_CLOSED: {error}") from None
+
+
+def _specialties(text: str) -> tuple[str, ...]:
+    """``TC_INTERUNIT_SPECIALTIES``: comma-separated names; empty keeps the default list."""
+    names = tuple(dict.fromkeys(name.strip() for name in text.split(",") if name.strip()))
+    if any(len(name) > 80 or any(c in name for c in "<>") for name in names):
+        raise ConfigError("TC_INTERUNIT_SPECIALTIES entries must be names of at most 80 characters")
+    return names or DEFAULT_SPECIALTIES
 
 
 def _turn_urls(env: Mapping[str, str]) -> tuple[str, ...]:
@@ -103,6 +160,16 @@ def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str,
 def _policy(value: str) -> str:
     if value not in ("all", "relay"):
         raise ConfigError("TC_ICE_TRANSPORT_POLICY must be 'all' or 'relay'")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    try:
+        value = float(env.get(name, default))
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds") from None
+    if not 0 <= value < 86400:
+        raise ConfigError(f"{name} must be between 0 and 86400 seconds")
     return value
 
 

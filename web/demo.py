@@ -7,17 +7,25 @@ mock-up of it.
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
 
-from rooms import consult as rules
-from rooms import tokens
+from records.access import AccessContext
+from records.facts import PatientFacts, Sex
+from rooms.appointments import AppointmentKind
+from rooms.hours import ServiceHours
+from rooms.nss import luhn_check_digit
+from rooms.patients import register_patient
 from rooms.roles import Role
+from rooms.slots import slots_between
 from rooms.staff import StaffMember
 from web.app import Services
 
 DEMO_USERNAME = "enfermera"
-LINK_GRACE = timedelta(hours=2)
+DEMO_LICENCE = "1234567"
+"""A well-formed (not issued) cédula profesional, so the demo nurse can sign notes."""
+DEMO_CLUES = "DFIMS000652"
+DEMO_UNIT = "UMF-1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,46 +39,72 @@ class DemoAccess:
 
 async def seed_demo(services: Services, base_url: str, password: str | None = None) -> DemoAccess:
     password = password or secrets.token_urlsafe(9)
-    await services.stores.staff.add(
-        StaffMember(
-            staff_id="staff-" + secrets.token_hex(4),
-            username=DEMO_USERNAME,
-            full_name="Enf. Laura Gómez (demo)",
-            role=Role.NURSE,
-            unit="UMF-1",
-            password_hash=services.auth.hash_password(password),
-        )
+    nurse = StaffMember(
+        staff_id="staff-" + secrets.token_hex(4),
+        username=DEMO_USERNAME,
+        full_name="Enf. Laura Gómez (demo)",
+        role=Role.NURSE,
+        unit=DEMO_UNIT,
+        password_hash=services.auth.hash_password(password),
+        licence=DEMO_LICENCE,
+        unit_clues=DEMO_CLUES,
     )
+    await services.stores.staff.add(nurse)
     consult_id, link = await create_appointment_link(services, base_url, "María Pérez (demo)")
+    consult = await services.stores.consults.get(consult_id)
+    assert consult is not None
+    # The demo patient is registered in the clinical record, as a real patient would be before their visit.
+    await services.records.ensure_patient(
+        PatientFacts(consult.patient_id, "María Pérez (demo)", date(1980, 4, 12), sex=Sex.FEMALE),
+        AccessContext.staff(nurse.staff_id, nurse.full_name, nurse.role, "demo"),
+    )
     return DemoAccess(DEMO_USERNAME, password, f"{base_url}/consola", link, consult_id)
 
 
+def demo_nss() -> str:
+    """A random NSS that is well formed (Luhn check digit) but not an issued one."""
+    payload = "99" + "".join(secrets.choice("0123456789") for _ in range(8))
+    return payload + str(luhn_check_digit(payload))
+
+
 async def create_appointment_link(services: Services, base_url: str, patient_name: str) -> tuple[str, str]:
-    """Book a 30-minute appointment starting now and return its consult id and patient link."""
+    """Book a real appointment in the slot running now (or the next one) and return its consult id and link.
+
+    The slot has usually begun, so it is booked as of just before it began (booking refuses slots in
+    the past). Unless the operator configured service hours, the demo's hours are always open
+    (``00:00-24:00``), so the link can be tried at any time of day.
+    """
+    scheduling = services.scheduling
+    if not services.settings.service_hours_configured:
+        scheduling.rules = replace(scheduling.rules, hours=ServiceHours.always_open())
     now = services.clock()
-    start = now.replace(second=0, microsecond=0)
-    end = start + timedelta(minutes=30)
-    consult_id = "c-" + secrets.token_hex(6)
-    patient_id = "p-" + secrets.token_hex(6)
-    created = rules.create(
-        consult_id=consult_id,
-        patient_id=patient_id,
-        patient_name=patient_name,
-        appointment_start=start,
-        appointment_end=end,
+    hours, policy = scheduling.rules.hours, scheduling.rules.slots
+    start = _current_slot(hours, policy.length, now)
+    if start is None:
+        start = next(iter(slots_between(hours, policy, now, now + timedelta(days=14)))).start
+    patient = register_patient(
+        nss=demo_nss(),  # a patient is identified by their NSS (rooms/patients.py)
+        name=patient_name,
+        birth_date=date(1980, 4, 12),
+        time_zone=hours.zone_name,
+        today=now.date(),
+        email="paciente.demo@example.org",
+    )
+    booking = await scheduling.book(
+        patient=patient,
+        unit=DEMO_UNIT,
+        kind=AppointmentKind.FIRST,
+        start=start,
         created_by="demo",
-        at=now,
+        booked_at=min(now, start - timedelta(seconds=1)),
     )
-    await services.stores.consults.add(created)
-    token = tokens.issue(
-        services.settings.secret_key,
-        tokens.JoinClaims(
-            consult_id=consult_id,
-            participant_id=patient_id,
-            role=Role.PATIENT,
-            not_before=int((now - timedelta(minutes=1)).timestamp()),
-            expires_at=int((end + LINK_GRACE).timestamp()),
-            token_id=tokens.new_token_id(),
-        ),
-    )
-    return consult_id, f"{base_url}/paciente#t={token}"
+    return booking.consult.consult_id, f"{base_url}/paciente#t={booking.token}"
+
+
+def _current_slot(hours: ServiceHours, length: timedelta, now: datetime) -> datetime | None:
+    """The start of the slot running at ``now``, if the service is open and a whole slot fits."""
+    interval = hours.interval_at(now)
+    if interval is None:
+        return None
+    start = interval.start + ((now - interval.start) // length) * length
+    return start if start + length <= interval.end else None

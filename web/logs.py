@@ -21,6 +21,7 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
 
 def configure(level: str) -> None:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # aiortc and aioice log SDP and candidates at debug level; keep them at warnings at most.
-    for noisy in ("aiortc", "aioice", "socketio", "engineio"):
+    # aiortc and aioice log SDP and candidates at debug level, aiosqlite and SQLAlchemy the SQL
+    # parameters (clinical text, NSS): keep them at warnings at most.
+    for noisy in ("aiortc", "aioice", "socketio", "engineio", "aiosqlite", "sqlalchemy.engine"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

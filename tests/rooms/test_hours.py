@@ -105,3 +105,21 @@ def test_open_means_inside_the_local_rule(instant: datetime) -> None:
     local = instant.astimezone(HOURS.zone)
     window = HOURS.weekly[local.weekday()][0]
     assert HOURS.is_open(instant) == (window.opens <= local.time().replace(tzinfo=None) < window.closes)
+
+
+def test_a_window_until_midnight_joins_the_next_day_and_is_written_24_00() -> None:
+    from datetime import UTC, datetime, time
+
+    from rooms.hours import ServiceHours, Window
+    from rooms.slots import SlotPolicy, slot_at
+
+    assert Window.parse("20:00-24:00") == Window(time(20), time(0))
+    assert str(Window.parse("00:00-24:00")) == "00:00-24:00"
+    hours = ServiceHours.always_open()
+    for hour in range(0, 48, 5):
+        assert hours.is_open(datetime(2026, 3, 2, 0, tzinfo=UTC).replace(hour=hour % 24, minute=hour))
+    midnight_mx = datetime(2026, 3, 3, 6, tzinfo=UTC)  # 00:00 in Mexico City
+    late = slot_at(hours, SlotPolicy(), midnight_mx.replace(hour=5, minute=40))
+    assert late.end == midnight_mx  # the last slot of the day runs to midnight
+    with pytest.raises(ValueError, match="overlap"):
+        ServiceHours.from_config({"weekly": {"mon": ["20:00-24:00", "21:00-22:00"]}})

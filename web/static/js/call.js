@@ -20,6 +20,7 @@ export class CallView {
     socket.on("media:video_paused", ({ paused }) => this.showVideoPaused(paused));
     socket.on("participant:connection", ({ participant_id, state }) => this.showConnection(participant_id, state));
     socket.on("consult:state", () => queueMicrotask(() => this.refreshLabels()));
+    socket.on("participant:mute_requested", () => this.mutedByHost());
   }
 
   attach(session) {
@@ -151,6 +152,20 @@ export class CallView {
     const notes = [!audio && t("call.remote_muted"), !video && t("call.remote_camera_off")].filter(Boolean);
     $("remote-media").hidden = notes.length === 0;
     $("remote-media").textContent = notes.join(" · ");
+  }
+
+  /** The host asked this page to mute: the microphone goes off; the person may turn it on again. */
+  mutedByHost() {
+    if (!this.session) return;
+    if (this.audioOn) {
+      this.audioOn = false;
+      this.session.setAudio(false);
+      this.refreshButtons();
+      this.sendState();
+    }
+    document.body.dataset.mutedByHost = "true";
+    $("remote-media").hidden = false;
+    $("remote-media").textContent = t("call.muted_by_host");
   }
 
   /** The server paused the video this page receives because its link is weak: audio goes on. */

@@ -2,7 +2,10 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { applyTranslations, formatTime, installLanguageSwitch, t, viewerTimeZone } from "/static/js/i18n.js";
 import { CallView } from "/static/js/call.js";
+import { LobbyControls } from "/static/js/lobby.js";
 import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
+import { callEnded as notesAfterCall, startNotes } from "/static/js/notes.js";
+import { mountQueuePanel } from "/static/js/queue.js";
 
 const $ = (id) => document.getElementById(id);
 let socket = null;
@@ -12,6 +15,8 @@ let active = null; // the consult this nurse hosts
 let session = null;
 let devices = null;
 let call = null;
+let lobby = null; // the host's lobby controls (lobby.js)
+let unitQueue = null; // the unit's queue panel (queue.js)
 
 window.teleconsultaDebug = {
   peerConnection: () => session?.subscriber ?? null,
@@ -65,6 +70,7 @@ function renderQueue() {
     const action = document.createElement("td");
     if (entry.state === "waiting" && !active) {
       action.append(button("console.admit", () => admit(entry.consult_id), "primary"));
+      if (lobby) action.append(lobby.denyButton(entry));
     } else if (entry.state === "live" && entry.host_id === me.participant_id && !session) {
       action.append(button("console.resume", () => openCall(entry)));
     }
@@ -93,6 +99,8 @@ async function openCall(consult) {
   setState("call");
   $("call").hidden = false;
   $("call-patient").textContent = consult.patient_name;
+  lobby?.render(consult);
+  startNotes(consult.consult_id);
   renderQueue();
   try {
     devices ??= await openDevices();
@@ -130,6 +138,7 @@ function closeCall() {
   active = null;
   call?.detach();
   $("call").hidden = true;
+  notesAfterCall();
   setState("queue");
   renderQueue();
 }
@@ -137,6 +146,7 @@ function closeCall() {
 function connect() {
   socket = io({ transports: ["websocket", "polling"] });
   call = new CallView(socket, () => ({ me, consult: active }));
+  lobby = new LobbyControls(socket, () => ({ me, consult: active }), setStatus);
   socket.on("connect_error", (error) => {
     if (error.data?.code) {
       socket.disconnect();
@@ -164,6 +174,7 @@ function connect() {
   socket.on("queue:update", ({ consults }) => {
     queue = consults;
     renderQueue();
+    unitQueue?.refresh();
   });
   socket.on("consult:state", ({ consult }) => {
     if (active?.consult_id === consult.consult_id) active = consult;
@@ -188,6 +199,8 @@ async function startWorkspace(staff) {
   $("who").textContent = staff.full_name;
   setState("queue");
   connect();
+  unitQueue?.stop();
+  unitQueue = mountQueuePanel(staff, { admit, onError: (code) => setStatus(`error.${code}`) });
 }
 
 function wireControls() {
@@ -203,6 +216,8 @@ function wireControls() {
     startWorkspace(reply.data);
   });
   $("sign-out").addEventListener("click", async () => {
+    unitQueue?.stop();
+    unitQueue = null;
     closeCall();
     socket?.disconnect();
     await api("DELETE", "/api/session");

@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 const SCREENS = ["check", "waiting", "call", "left", "ended"];
 const token = new URLSearchParams(location.hash.slice(1)).get("t");
 history.replaceState(null, "", location.pathname + location.hash); // keep the link for reloads only
+document.getElementById("summary-link").href = `/resumen${location.hash}`; // the token stays in the fragment
 
 let socket = null;
 let devices = null;
@@ -17,6 +18,7 @@ let consult = null;
 let me = null;
 let call = null;
 let consented = false;
+let lockedOut = false; // the room was locked when this page tried to join: wait for it to open
 
 window.teleconsultaDebug = {
   peerConnection: () => session?.subscriber ?? null,
@@ -39,6 +41,79 @@ function showError(code) {
   show("none", t(key) === key ? "error.generic" : key);
   document.body.dataset.state = "error";
   document.body.dataset.error = code;
+}
+
+const NOT_OPEN = ["outside_service_hours", "check_in_not_open"];
+const POSITION_MS = 5000;
+
+/** Check-in refused: closed service or too early keep the check screen, with the opening time. */
+function refusedCheckIn(error) {
+  if (!NOT_OPEN.includes(error.code)) return showError(error.code);
+  consented = false;
+  show("check");
+  document.body.dataset.error = error.code;
+  const key = error.opens_at ? `error.${error.code}` : "error.outside_service_hours_unknown";
+  const when = error.opens_at ? `${formatDateTime(error.opens_at)} (${viewerTimeZone()})` : "";
+  $("status").hidden = false;
+  $("status").textContent = t(key).replace("{time}", when);
+  $("enter").disabled = !$("consent").checked;
+}
+
+/** The appointment's status and whether checking in would be refused now (null when unknown). */
+async function appointmentStatus() {
+  if (!token) return null;
+  const response = await fetch("/api/queue/position", { headers: { Authorization: `Bearer ${token}` } });
+  return response.ok ? response.json().catch(() => null) : null;
+}
+
+/** The appointment was cancelled by the unit: say so plainly and stop. */
+function appointmentCancelled() {
+  leaveCall();
+  devices?.stopMeter();
+  stopStream(devices?.stream);
+  socket?.disconnect();
+  show("none", "cancelled.body");
+  document.body.dataset.state = "cancelled";
+}
+
+/** The consult ended without a call (cancelled, no-show) or the link is refused: tell the patient why. */
+async function explainClosed(code) {
+  const status = await appointmentStatus().catch(() => null);
+  if (status?.status === "cancelled") return appointmentCancelled();
+  if (status?.status === "no_show") return showError("check_in_closed");
+  showError(code);
+}
+
+/** Before the patient checks in: if the service is closed or it is too early, say so at once. */
+async function previewCheckIn() {
+  const status = await appointmentStatus().catch(() => null);
+  if (status?.status === "cancelled") return appointmentCancelled();
+  const refusal = status?.check_in;
+  if (refusal && NOT_OPEN.includes(refusal.code) && document.body.dataset.state === "check") refusedCheckIn(refusal);
+}
+
+/** The waiting room's place and honest expected wait (GET /api/queue/position, token in a header). */
+async function updatePosition() {
+  if (document.body.dataset.state !== "waiting" || !isPatient()) return;
+  const response = await fetch("/api/queue/position", { headers: { Authorization: `Bearer ${token}` } });
+  const data = await response.json().catch(() => ({}));
+  if (!response.ok || !data.waiting) {
+    $("queue-position").textContent = "";
+    $("queue-wait").textContent = "";
+    return;
+  }
+  $("queue-position").dataset.place = data.place;
+  $("queue-position").textContent = t("waiting.position").replace("{place}", data.place);
+  let wait = t("waiting.no_nurse");
+  if (data.expected_wait_minutes === 0) wait = t("waiting.expected_now");
+  else if (data.expected_wait_minutes !== null) {
+    wait = t("waiting.expected")
+      .replace("{min}", data.expected_wait_minutes)
+      .replace("{low}", data.expected_wait_low_minutes)
+      .replace("{high}", data.expected_wait_high_minutes);
+  }
+  $("queue-wait").dataset.minutes = data.expected_wait_minutes ?? "";
+  $("queue-wait").textContent = wait;
 }
 
 function renderAppointment() {
@@ -90,8 +165,28 @@ function restartMedia() {
   socket.io.engine?.close();
 }
 
+/** Wait in the waiting room: sent back by the host, or the room is locked (`reason`). */
+function waitInLobby(reason) {
+  leaveCall();
+  show("waiting", `lobby.${reason}`);
+  document.body.dataset.lobby = reason;
+}
+
+/** The host denied this person (or withdrew their invitation): say so and stop. */
+function turnedAway(reason) {
+  leaveCall();
+  devices?.stopMeter();
+  stopStream(devices?.stream);
+  socket?.disconnect();
+  show("none", reason === "revoked" ? "lobby.revoked" : "lobby.denied");
+  document.body.dataset.state = "denied";
+}
+
+const inLobby = () => Boolean(me && consult?.lobby?.includes(me.participant_id));
+
 async function joinCall() {
   if (session || !devices) return;
+  delete document.body.dataset.lobby;
   show("call");
   $("local").srcObject = devices.stream;
   session = new MediaSession(socket, me, devices.stream, call.render, restartMedia);
@@ -107,7 +202,12 @@ async function joinCall() {
   } catch (error) {
     session?.close();
     session = null;
-    showError(error.code ?? "generic");
+    if (error.code === "room_locked") {
+      lockedOut = true;
+      waitInLobby("locked");
+    } else if (error.code === "invalid_state" && inLobby()) waitInLobby("sent_back");
+    else if (error.code === "denied") turnedAway("denied");
+    else showError(error.code ?? "generic");
   }
 }
 
@@ -122,7 +222,13 @@ const isPatient = () => me?.role === "patient";
 function onConsult(next) {
   consult = next;
   renderAppointment();
-  if (consult.state === "live" && consented && !session && document.body.dataset.state !== "left") joinCall();
+  if (!consult.locked) lockedOut = false;
+  if (inLobby()) {
+    if (session || document.body.dataset.state === "call") waitInLobby("sent_back");
+    return;
+  }
+  if (consult.state === "live" && consented && !session && !lockedOut && document.body.dataset.state !== "left")
+    joinCall();
 }
 
 function finish() {
@@ -139,7 +245,8 @@ function connect() {
   socket.on("connect_error", (error) => {
     if (error.data?.code) {
       socket.disconnect();
-      showError(error.data.code);
+      if (["auth_revoked", "consult_ended"].includes(error.data.code)) explainClosed(error.data.code);
+      else showError(error.data.code);
     } else {
       show(document.body.dataset.state, "error.network");
     }
@@ -154,20 +261,38 @@ function connect() {
     if (isPatient() && consult.state !== "scheduled") consented = true;
     renderAppointment();
     if (!consented) {
-      if (document.body.dataset.state === "connecting") show("check");
+      if (document.body.dataset.state === "connecting") {
+        show("check");
+        if (isPatient()) previewCheckIn();
+      }
+    } else if (consult.state === "live" && inLobby()) {
+      waitInLobby("sent_back");
     } else if (consult.state === "live") {
       if (session) {
         // The socket came back by itself: publish again on it.
         leaveCall();
         joinCall();
       } else if (document.body.dataset.state !== "left") joinCall();
-    } else show("waiting");
+    } else {
+      show("waiting");
+      updatePosition();
+    }
   });
   socket.on("disconnect", () => {
     if (session) reconnecting(true);
   });
   socket.on("consult:state", ({ consult: next }) => onConsult(next));
-  socket.on("consult:ended", finish);
+  socket.on("consult:ended", ({ reason } = {}) => {
+    if (reason === "appointment_cancelled") appointmentCancelled();
+    else if (reason === "no_show") {
+      finish();
+      showError("check_in_closed");
+    } else finish();
+  });
+  // The service closed before a nurse was free: back to the check screen, with the next opening.
+  socket.on("lobby:closed", (notice) => refusedCheckIn(notice));
+  socket.on("lobby:sent_back", () => waitInLobby("sent_back"));
+  socket.on("lobby:denied", ({ reason }) => turnedAway(reason));
   socket.on("media:connection", ({ participant_id, state }) => {
     // The server lost this page's media (e.g. a media worker restarted): connect it again.
     if (participant_id === me?.participant_id && state === "failed") restartMedia();
@@ -192,9 +317,10 @@ function wireControls() {
       return;
     }
     const reply = await socket.timeout(10000).emitWithAck("lobby:check_in", { consent: true });
-    if (!reply.ok) return showError(reply.error.code);
+    if (!reply.ok) return refusedCheckIn(reply.error);
     onConsult(reply.consult);
     if (reply.consult.state === "waiting") show("waiting");
+    updatePosition();
   });
   $("hang-up").addEventListener("click", async () => {
     leaveCall();
@@ -216,4 +342,5 @@ if (!token) {
   prepareDevices();
   checkNetwork();
   connect();
+  setInterval(() => updatePosition().catch(() => {}), POSITION_MS);
 }

@@ -1,0 +1,50 @@
+"""Lobby control in real Chromium: the nurse sends the patient back to the waiting room and
+admits her again; the patient's page shows the waiting state, then the call."""
+
+from __future__ import annotations
+
+from playwright.async_api import Browser, expect
+
+from tests.e2e.pages import (
+    nurse_admits_next,
+    nurse_signs_in,
+    patient_enters_waiting_room,
+    shot,
+    wait_for_media_growth,
+)
+from tests.support.services import DemoServer
+
+
+async def test_nurse_sends_the_patient_back_and_admits_her_again(
+    demo_server: DemoServer, browser: Browser
+) -> None:
+    patient = await (await browser.new_context()).new_page()
+    nurse = await (await browser.new_context()).new_page()
+    await patient_enters_waiting_room(patient, demo_server.patient_link)
+    await nurse_signs_in(nurse, demo_server)
+    await nurse_admits_next(nurse)
+    await expect(patient.locator("body")).to_have_attribute("data-state", "call")
+
+    row = nurse.locator("#participants li", has_text="María Pérez")
+    await expect(row).to_have_attribute("data-state", "in_call", timeout=30_000)
+    await wait_for_media_growth(nurse)
+
+    await row.locator("button[data-action='lobby.send_back']").click()
+    await expect(patient.locator("body")).to_have_attribute("data-state", "waiting")
+    await expect(patient.locator("body")).to_have_attribute("data-lobby", "sent_back")
+    await expect(patient.locator("#status")).to_contain_text("sala de espera")
+    await expect(row).to_have_attribute("data-state", "lobby")
+    await shot(patient, "patient-sent-back")
+
+    await row.locator("button[data-action='lobby.admit']").click()
+    await expect(patient.locator("body")).to_have_attribute("data-state", "call")
+    await expect(row).to_have_attribute("data-state", "in_call", timeout=30_000)
+    await wait_for_media_growth(patient)
+
+    # Locking the room shows on the console; unlocking again.
+    await nurse.click("#lock")
+    await expect(nurse.locator("#lock")).to_have_attribute("aria-pressed", "true")
+    await expect(nurse.locator("#locked-badge")).to_be_visible()
+    await shot(nurse, "nurse-lobby-controls")
+    await nurse.click("#lock")
+    await expect(nurse.locator("#lock")).to_have_attribute("aria-pressed", "false")

@@ -1,0 +1,581 @@
+"""Appointments and the unit queues, glued to the live consult.
+
+Booking an appointment creates its consult (same id) and a signed patient link; the patient's
+``lobby:check_in`` checks the appointment's check-in window and the service hours and puts them in
+their unit's queue; a nurse's "next patient" takes the head of that queue atomically and admits
+the consult. The rules are all in ``rooms`` (appointments, queue, hours, slots); this module only
+reads and writes the stores in the right order. It implements :class:`signaling.lobby.Lobby`.
+
+A join link is valid from booking until two hours after the slot ends, so a patient who opens it
+early sees *when* the waiting room opens (``check_in_not_open`` with the time) instead of a bare
+"not valid yet"; checking in is what the window restricts. Its token id is the appointment's link
+id, so rescheduling or cancelling (a new link generation) makes older links stop working.
+
+:class:`QueueSweep` runs in the background (started by the app's lifecycle): it marks no-shows and,
+while the service is closed, closes the unit queues and tells the waiting patients when it opens.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import secrets
+from collections.abc import AsyncIterator, Callable
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Protocol
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from rooms import appointments as appts
+from rooms import consult as consult_rules
+from rooms import queue as queue_rules
+from rooms.appointments import Appointment, AppointmentKind, AppointmentStatus, BookingRules, CheckInPolicy
+from rooms.consult import Actor, Consult, ConsultState, RuleViolation, Transition
+from rooms.errors import DomainError
+from rooms.hours import ServiceHours
+from rooms.nurses import Nurse, NurseState
+from rooms.patients import Patient
+from rooms.queue import Pairing, QueuePolicy, QueuePosition, UnitQueue
+from rooms.roles import Role
+from rooms.session_log import EventKind, SessionEvent
+from rooms.slots import SlotPolicy
+from rooms.staff import StaffMember
+from rooms.store.appointments import MAX_APPOINTMENT, AppointmentStore
+from rooms.store.appointments_memory import MemoryAppointmentStore
+from rooms.store.appointments_redis import RedisAppointmentStore
+from rooms.store.base import ConsultStore, VersionConflict
+from rooms.store.commands import ConsultNotFound, execute
+from rooms.store.queue import QueueStore
+from rooms.store.queue_memory import MemoryQueueStore
+from rooms.store.queue_redis import RedisQueueStore
+from rooms.tokens import JoinClaims, issue
+from signaling.errors import ErrorCode, SignalingError
+from web.config import Settings
+
+logger = logging.getLogger(__name__)
+
+LINK_GRACE = timedelta(hours=2)
+"""Patient links stay valid this long after the slot's end (long calls, reconnections)."""
+UNIT_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
+class AppointmentNotFound(DomainError):
+    CODE = "not_found"
+
+    def __init__(self) -> None:
+        super().__init__(self.CODE, "Cita no encontrada.", "Appointment not found.")
+
+
+class ConsultAlreadyStarted(DomainError):
+    CODE = "invalid_appointment_state"
+
+    def __init__(self) -> None:
+        super().__init__(
+            self.CODE,
+            "La consulta de esta cita ya empezó o terminó; no se puede cambiar.",
+            "This appointment's consult has already started or ended; it cannot be changed.",
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    appointment: Appointment
+    consult: Consult
+    token: str
+
+
+def next_opening(hours: ServiceHours, now: datetime) -> datetime | None:
+    """When the service next opens after ``now`` (looking a few weeks ahead), or ``None``."""
+    for interval in hours.intervals(now, now + timedelta(days=21)):
+        if interval.start > now:
+            return interval.start
+    return None
+
+
+class Scheduling:
+    def __init__(
+        self,
+        *,
+        appointments: AppointmentStore,
+        queues: QueueStore,
+        consults: ConsultStore,
+        rules: BookingRules,
+        token_key: bytes,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.appointments = appointments
+        self.queues = queues
+        self.consults = consults
+        self.rules = rules
+        """Replaced once by the demo (always open) before it books; otherwise fixed at start."""
+        self._token_key = token_key
+        self._clock = clock
+
+    @property
+    def capacity(self) -> int:
+        return self.rules.slots.capacity
+
+    def link_token(self, appointment: Appointment, consult: Consult, now: datetime) -> str:
+        claims = JoinClaims(
+            consult_id=consult.consult_id,
+            participant_id=consult.patient_id,
+            role=Role.PATIENT,
+            not_before=int((now - timedelta(minutes=1)).timestamp()),
+            expires_at=int((appointment.end + LINK_GRACE).timestamp()),
+            token_id=appointment.link_id,
+        )
+        return issue(self._token_key, claims)
+
+    async def _existing(self, patient_id: str, unit: str, start: datetime) -> list[Appointment]:
+        """What could conflict with a booking at ``start``: the patient's and the unit's around it."""
+        mine = await self.appointments.for_patient(patient_id)
+        theirs = await self.appointments.for_unit(unit, start - MAX_APPOINTMENT, start + MAX_APPOINTMENT)
+        return mine + theirs
+
+    # -- booking -------------------------------------------------------------------------------
+
+    async def book(
+        self,
+        *,
+        patient: Patient,
+        unit: str,
+        kind: AppointmentKind,
+        start: datetime,
+        created_by: str,
+        booked_at: datetime | None = None,
+    ) -> Booking:
+        """Book the slot, create its consult and sign the patient's link; nothing is stored on error.
+
+        ``booked_at`` is for the demo only, which books the slot already running "just before" it began.
+        """
+        now = self._clock()
+        at = booked_at or now
+        appointment = appts.book(
+            appointment_id="c-" + secrets.token_hex(6),
+            patient=patient,
+            unit=unit,
+            kind=kind,
+            start=start,
+            rules=self.rules,
+            existing=await self._existing(patient.patient_id, unit, start),
+            now=at,
+        )
+        await self.appointments.add(appointment, self.capacity)
+        await self.appointments.put_patient(patient)
+        created = consult_rules.create(
+            consult_id=appointment.appointment_id,
+            patient_id=patient.patient_id,
+            patient_name=patient.name,
+            appointment_start=appointment.start,
+            appointment_end=appointment.end,
+            created_by=created_by,
+            at=now,
+        )
+        await self.consults.add(created)
+        return Booking(appointment, created.consult, self.link_token(appointment, created.consult, now))
+
+    async def _require(self, appointment_id: str) -> tuple[Appointment, Consult]:
+        appointment = await self.appointments.get(appointment_id)
+        consult = await self.consults.get(appointment_id)
+        if appointment is None or consult is None:
+            raise AppointmentNotFound()
+        return appointment, consult
+
+    async def reschedule(self, appointment_id: str, start: datetime) -> Booking:
+        """Move to another slot: the old link is revoked, the patient leaves the queue, a new link is made."""
+        now = self._clock()
+        current, consult = await self._require(appointment_id)
+        if consult.state not in (ConsultState.SCHEDULED, ConsultState.WAITING):
+            raise ConsultAlreadyStarted()
+        moved = appts.reschedule(
+            current,
+            start=start,
+            rules=self.rules,
+            existing=await self._existing(current.patient_id, current.unit, start),
+            now=now,
+        )
+        await self.appointments.save(moved, current.version, self.capacity)
+        await self.consults.revoke_token(current.link_id)
+        await self.queues.cancel(current.unit, appointment_id)
+
+        def move(c: Consult) -> Transition:
+            if c.state not in (ConsultState.SCHEDULED, ConsultState.WAITING):
+                raise ConsultAlreadyStarted()
+            return Transition(
+                replace(
+                    c,
+                    appointment_start=moved.start,
+                    appointment_end=moved.end,
+                    state=ConsultState.SCHEDULED,
+                    checked_in_at=None,
+                    version=c.version + 1,
+                ),
+                (),
+            )
+
+        transition = await execute(self.consults, appointment_id, move)
+        return Booking(moved, transition.consult, self.link_token(moved, transition.consult, now))
+
+    async def cancel(self, appointment_id: str, staff: StaffMember) -> tuple[Appointment, Consult]:
+        """Give the slot back: the link is revoked, the patient leaves the queue and the consult ends."""
+        now = self._clock()
+        current, consult = await self._require(appointment_id)
+        cancelled = appts.cancel(current, now)
+        if cancelled is current:
+            return current, consult
+        if consult.state not in (ConsultState.SCHEDULED, ConsultState.WAITING):
+            raise ConsultAlreadyStarted()
+        await self.appointments.save(cancelled, current.version, self.capacity)
+        await self.consults.revoke_token(current.link_id)
+        await self.queues.cancel(current.unit, appointment_id)
+        actor = Actor(staff.staff_id, staff.role)
+        transition = await execute(self.consults, appointment_id, lambda c: consult_rules.end(c, actor, now))
+        return cancelled, transition.consult
+
+    # -- the waiting room (signaling.lobby.Lobby) ------------------------------------------------
+
+    async def check_in(self, consult_id: str, token_id: str | None, now: datetime) -> None:
+        appointment = await self.appointments.get(consult_id)
+        if appointment is None:
+            return  # a consult without an appointment: nothing to check
+        if appointment.status is AppointmentStatus.CANCELLED:
+            raise SignalingError(ErrorCode.APPOINTMENT_CANCELLED, "This appointment was cancelled.")
+        if token_id is not None and token_id != appointment.link_id:
+            raise SignalingError(ErrorCode.LINK_REVOKED, "This link is no longer valid; use the latest one.")
+        if appointment.status is AppointmentStatus.CHECKED_IN:
+            # A reload or a reconnection: same place in the queue, whatever the time.
+            if await self.queues.rejoin(appointment.unit, consult_id) is not None:
+                return
+            if await self._paired(appointment):
+                return  # a nurse just took them ("next patient"); her admission follows
+        refusal = self._refusal(appointment, now)
+        if refusal is not None:
+            raise refusal
+        if appointment.status is not AppointmentStatus.BOOKED:
+            return  # admitted: the consult's own state decides
+        try:
+            checked = appts.check_in(appointment, now)
+        except DomainError as error:
+            raise SignalingError(ErrorCode.INVALID_STATE, error.message_en) from None
+        try:
+            await self.appointments.save(checked, appointment.version, self.capacity)
+        except VersionConflict:
+            raise SignalingError(ErrorCode.CONFLICT, "The appointment changed at the same time.") from None
+        await self.queues.check_in(queue_rules.entry_for(checked, self.queue_policy))
+
+    async def _paired(self, appointment: Appointment) -> bool:
+        snapshot = await self.queues.snapshot(appointment.unit)
+        return any(n.appointment_id == appointment.appointment_id for n in snapshot.nurses.values())
+
+    def _refusal(self, appointment: Appointment, now: datetime) -> SignalingError | None:
+        """Why the patient may not check in now (``None``: they may), without changing anything.
+
+        Also what a patient who is checked in but no longer queued (the service closed before a
+        nurse was free) is told: the service is closed, or their time is over.
+        """
+        status = appointment.status
+        if status is AppointmentStatus.CANCELLED:
+            return SignalingError(ErrorCode.APPOINTMENT_CANCELLED, "This appointment was cancelled.")
+        if status is AppointmentStatus.ADMITTED:
+            return None
+        window = appointment.check_in_window
+        closed = SignalingError(ErrorCode.CHECK_IN_CLOSED, "The time to join this appointment is over.")
+        if status is not AppointmentStatus.CHECKED_IN and now >= window.not_after:
+            return closed
+        hours = self.rules.hours
+        if not hours.is_open(now):
+            opens = next_opening(hours, now)
+            if opens is not None and opens < window.not_before:
+                opens = window.not_before
+            return SignalingError(
+                ErrorCode.OUTSIDE_SERVICE_HOURS,
+                "The service is closed now.",
+                {"opens_at": opens.isoformat()} if opens is not None else None,
+            )
+        if status is not AppointmentStatus.BOOKED:
+            return closed
+        if now < window.not_before:
+            return SignalingError(
+                ErrorCode.CHECK_IN_NOT_OPEN,
+                "It is too early: the waiting room opens shortly before your appointment.",
+                {"opens_at": window.not_before.isoformat()},
+            )
+        return None
+
+    async def check_in_refusal(self, appointment: Appointment, now: datetime) -> SignalingError | None:
+        """For the patient's page before they check in: what checking in now would answer."""
+        if appointment.status is AppointmentStatus.CHECKED_IN:
+            entry_or_pair = await self.queues.position(appointment.unit, appointment.appointment_id, now)
+            if entry_or_pair is not None or await self._paired(appointment):
+                return None
+        return self._refusal(appointment, now)
+
+    async def dropped(self, consult_id: str, now: datetime) -> None:
+        appointment = await self.appointments.get(consult_id)
+        if appointment is not None and appointment.status is AppointmentStatus.CHECKED_IN:
+            await self.queues.drop(appointment.unit, consult_id, now)
+
+    async def returned(self, consult_id: str) -> None:
+        appointment = await self.appointments.get(consult_id)
+        if appointment is not None and appointment.status is AppointmentStatus.CHECKED_IN:
+            await self.queues.rejoin(appointment.unit, consult_id)
+
+    async def admitted(self, consult_id: str, host_id: str, now: datetime) -> None:
+        for _ in range(3):
+            appointment = await self.appointments.get(consult_id)
+            if appointment is None or appointment.status is not AppointmentStatus.CHECKED_IN:
+                return
+            # Admitted straight from the console list (not through "next patient"): leave the queue too.
+            await self.queues.cancel(appointment.unit, consult_id)
+            try:
+                await self.appointments.save(
+                    appts.admit(appointment, now), appointment.version, self.capacity
+                )
+                return
+            except VersionConflict:
+                continue
+
+    async def ended(self, consult_id: str, host_id: str | None, now: datetime) -> None:
+        appointment = await self.appointments.get(consult_id)
+        if appointment is None or host_id is None:
+            return
+        snapshot = await self.queues.snapshot(appointment.unit)
+        nurse = snapshot.nurses.get(host_id)
+        if nurse is not None and nurse.state is NurseState.IN_CONSULT and nurse.appointment_id == consult_id:
+            await self.queues.finish_consult(appointment.unit, host_id, now)
+
+    # -- nurses and the queue ------------------------------------------------------------------
+
+    @property
+    def queue_policy(self) -> QueuePolicy:
+        store_policy = getattr(self.queues, "policy", None)
+        return store_policy if isinstance(store_policy, QueuePolicy) else QueuePolicy()
+
+    async def set_nurse_state(self, member: StaffMember, state: NurseState) -> Nurse:
+        await self.queues.register_nurse(member.unit, member.staff_id)
+        return await self.queues.set_nurse_state(member.unit, member.staff_id, state, self._clock())
+
+    async def nurse(self, member: StaffMember) -> Nurse:
+        return await self.queues.register_nurse(member.unit, member.staff_id)
+
+    async def next_patient(self, member: StaffMember, unit: str) -> Pairing | None:
+        """The head of the unit's eligible queue for this nurse, atomically (WrongUnit if not hers)."""
+        if member.unit != unit:
+            raise queue_rules.WrongUnit(unit)
+        await self.queues.register_nurse(unit, member.staff_id)
+        return await self.queues.next_patient(unit, member.staff_id, self._clock())
+
+    async def queue(self, unit: str) -> tuple[UnitQueue, dict[str, Consult]]:
+        state = await self.queues.snapshot(unit)
+        consults: dict[str, Consult] = {}
+        for entry in state.waiting:
+            consult = await self.consults.get(entry.appointment_id)
+            if consult is not None:
+                consults[entry.appointment_id] = consult
+        return state, consults
+
+    async def position(self, consult_id: str) -> tuple[Appointment | None, QueuePosition | None]:
+        appointment = await self.appointments.get(consult_id)
+        if appointment is None:
+            return None, None
+        return appointment, await self.queues.position(appointment.unit, consult_id, self._clock())
+
+    async def consult_for(self, consult_id: str) -> Consult:
+        consult = await self.consults.get(consult_id)
+        if consult is None:
+            raise ConsultNotFound(consult_id)
+        return consult
+
+
+SWEEP_ACTOR = "system:queue-sweep"
+"""Who the session log names for what the sweep did (no person decided it)."""
+
+
+class LiveNotices(Protocol):
+    """What the sweep tells the live side (signaling.server.SignalingServer implements it)."""
+
+    async def consult_closed(self, consult_id: str, at: datetime, reason: str) -> None: ...
+
+    async def tell_participant(self, participant_id: str, event: str, payload: dict[str, object]) -> None: ...
+
+    async def publish_queue(self) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SweepResult:
+    no_shows: tuple[str, ...] = ()
+    """Appointments (consults) marked as no-shows; their consults ended."""
+    sent_home: tuple[str, ...] = ()
+    """Patients still waiting when the service closed, in queue order per unit."""
+
+
+def _by_sweep(event: SessionEvent, **detail: str) -> SessionEvent:
+    return replace(event, actor_id=SWEEP_ACTOR, actor_role=None, detail={**event.detail, **detail})
+
+
+class QueueSweep:
+    """Every ``interval`` seconds: mark due no-shows and, while the service is closed, close the queues.
+
+    * A booked appointment whose check-in window closed without a check-in becomes a no-show: it
+      leaves its unit's queue, its consult ends (``ended`` with ``reason: no_show`` in the session
+      log, which is archived like any ended consult) and an open page hears ``consult:ended``.
+    * While the service is closed, every unit queue with someone waiting is closed: each patient's
+      consult goes back to ``scheduled`` (``queue_closed`` in its log), their appointment stays
+      checked in so staff can offer a new slot (reschedule), and their page hears ``lobby:closed``
+      with the next opening.
+
+    Every step is a compare-and-set or an atomic store operation, so several nodes may sweep at
+    once; whatever one of them did first the others skip. :meth:`run_once` is what tests call.
+    """
+
+    def __init__(
+        self,
+        scheduling: Scheduling,
+        notices: LiveNotices,
+        *,
+        clock: Callable[[], datetime],
+        interval: float = 60.0,
+    ) -> None:
+        self._scheduling = scheduling
+        self._notices = notices
+        self._clock = clock
+        self._interval = interval
+
+    async def run_once(self) -> SweepResult:
+        now = self._clock()
+        scheduling = self._scheduling
+        no_shows: list[str] = []
+        waiting_units: set[str] = set()
+        for consult in await scheduling.consults.open_consults():
+            appointment = await scheduling.appointments.get(consult.consult_id)
+            if appointment is None:
+                continue
+            if consult.state is ConsultState.WAITING and appointment.status is AppointmentStatus.CHECKED_IN:
+                waiting_units.add(appointment.unit)
+            if consult.state is ConsultState.SCHEDULED and appts.no_show_due(appointment, now):
+                if await self._no_show(appointment, now):
+                    no_shows.append(appointment.appointment_id)
+        sent_home: list[str] = []
+        hours = scheduling.rules.hours
+        if not hours.is_open(now):
+            opens = next_opening(hours, now)
+            for unit in sorted(waiting_units):
+                for entry in await scheduling.queues.close(unit):
+                    if await self._send_home(entry.appointment_id, now, opens):
+                        sent_home.append(entry.appointment_id)
+        if no_shows or sent_home:
+            await self._notices.publish_queue()
+        return SweepResult(tuple(no_shows), tuple(sent_home))
+
+    async def _no_show(self, appointment: Appointment, now: datetime) -> bool:
+        scheduling = self._scheduling
+        try:
+            await scheduling.appointments.save(
+                appts.mark_no_show(appointment, now), appointment.version, scheduling.capacity
+            )
+        except (VersionConflict, DomainError):
+            return False  # it changed meanwhile (checked in, cancelled, another node's sweep)
+        await scheduling.queues.cancel(appointment.unit, appointment.appointment_id)
+        actor = Actor(SWEEP_ACTOR, Role.COORDINATOR)
+
+        def end(c: Consult) -> Transition:
+            ended = consult_rules.end(c, actor, now)
+            return Transition(ended.consult, tuple(_by_sweep(e, reason="no_show") for e in ended.events))
+
+        try:
+            await execute(scheduling.consults, appointment.appointment_id, end)
+        except (ConsultNotFound, RuleViolation, VersionConflict):
+            return True  # the appointment is a no-show; its consult had already ended
+        await self._notices.consult_closed(appointment.appointment_id, now, "no_show")
+        return True
+
+    async def _send_home(self, consult_id: str, now: datetime, opens: datetime | None) -> bool:
+        def back(c: Consult) -> Transition:
+            if c.state is not ConsultState.WAITING:
+                return Transition(c, ())
+            event = SessionEvent(
+                c.consult_id,
+                EventKind.QUEUE_CLOSED,
+                now,
+                SWEEP_ACTOR,
+                None,
+                None,
+                {"reason": "service_closed", "previous_state": c.state.value},
+            )
+            home = replace(c, state=ConsultState.SCHEDULED, checked_in_at=None, version=c.version + 1)
+            return Transition(home, (event,))
+
+        try:
+            transition = await execute(self._scheduling.consults, consult_id, back)
+        except (ConsultNotFound, VersionConflict):
+            return False
+        if not transition.events:
+            return False
+        payload: dict[str, object] = {
+            "consult_id": consult_id,
+            "code": ErrorCode.OUTSIDE_SERVICE_HOURS.value,
+            "opens_at": opens.isoformat() if opens is not None else None,
+        }
+        await self._notices.tell_participant(transition.consult.patient_id, "lobby:closed", payload)
+        return True
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.run_once()
+            except Exception as error:  # the next round tries again
+                logger.error("queue sweep failed: %s", type(error).__name__, exc_info=error)
+
+    async def lifecycle(self, _: web.Application) -> AsyncIterator[None]:
+        """For ``app.cleanup_ctx``: sweep in the background while the app runs (never if interval is 0)."""
+        task = asyncio.get_running_loop().create_task(self._loop()) if self._interval > 0 else None
+        yield
+        if task is not None:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task
+
+
+def booking_rules(settings: Settings) -> BookingRules:
+    """The booking rules the operator configured (docs/operations.md, "Appointments")."""
+    return BookingRules(
+        hours=settings.service_hours,
+        slots=SlotPolicy(
+            length=timedelta(minutes=settings.slot_minutes),
+            capacity=settings.slot_capacity,
+            horizon=timedelta(days=settings.booking_horizon_days),
+        ),
+        check_in=CheckInPolicy(
+            opens_before=timedelta(minutes=settings.check_in_opens_minutes),
+            grace=timedelta(minutes=settings.check_in_grace_minutes),
+        ),
+    )
+
+
+def scheduling_from(
+    settings: Settings, consults: ConsultStore, redis: Redis | None, clock: Callable[[], datetime]
+) -> Scheduling:
+    """Memory stores by default; Redis ones (shared by every node) when ``TC_REDIS_URL`` is set."""
+    rules = booking_rules(settings)
+    policy = QueuePolicy(default_consult=rules.slots.length)
+    appointments: AppointmentStore
+    queues: QueueStore
+    if redis is not None:
+        appointments = RedisAppointmentStore(redis)
+        queues = RedisQueueStore(redis, policy)  # the composition root closes the shared client
+    else:
+        appointments = MemoryAppointmentStore()
+        queues = MemoryQueueStore(policy)
+    return Scheduling(
+        appointments=appointments,
+        queues=queues,
+        consults=consults,
+        rules=rules,
+        token_key=settings.secret_key,
+        clock=clock,
+    )
