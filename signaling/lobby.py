@@ -28,6 +28,9 @@ class Lobby(Protocol):
     async def admitted(self, consult_id: str, host_id: str, now: datetime) -> None:
         """A staff member admitted the patient into the call."""
 
+    async def denied(self, consult_id: str, participant_id: str) -> None:
+        """The host turned someone away from the waiting room; a patient must leave the queue too."""
+
     async def ended(self, consult_id: str, host_id: str | None, now: datetime) -> None:
         """The consult ended (its host's consult time is over)."""
 
@@ -45,6 +48,9 @@ class NoLobby:
         return None
 
     async def admitted(self, consult_id: str, host_id: str, now: datetime) -> None:
+        return None
+
+    async def denied(self, consult_id: str, participant_id: str) -> None:
         return None
 
     async def ended(self, consult_id: str, host_id: str | None, now: datetime) -> None:

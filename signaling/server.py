@@ -594,6 +594,7 @@ class SignalingServer:
             payload.consult_id, lambda c: rules.deny(c, connection.actor(), target, now)
         )
         await self._turn_away(payload.consult_id, target, "denied")
+        await self._quietly(self._lobby.denied(payload.consult_id, target))
         await self._publish(transition)
         return {"consult": views.consult(transition.consult)}
 

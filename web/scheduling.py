@@ -339,6 +339,12 @@ class Scheduling:
             except VersionConflict:
                 continue
 
+    async def denied(self, consult_id: str, participant_id: str) -> None:
+        # A denied patient must not be handed to the next nurse who presses "next patient".
+        appointment = await self.appointments.get(consult_id)
+        if appointment is not None and appointment.patient_id == participant_id:
+            await self.queues.cancel(appointment.unit, consult_id)
+
     async def ended(self, consult_id: str, host_id: str | None, now: datetime) -> None:
         appointment = await self.appointments.get(consult_id)
         if appointment is None or host_id is None:

@@ -276,3 +276,26 @@ async def test_two_nurses_pressing_next_at_once_never_get_the_same_patient(api: 
     finally:
         for client in patients:
             await client.disconnect()
+
+
+async def test_a_patient_the_nurse_denies_leaves_the_unit_queue(api: Api) -> None:
+    status, body = await api.call("POST", "/api/appointments", "ana", booking())
+    assert status == 201, body
+    consult_id = body["appointment"]["consult_id"]
+    patient, _ = await connect_client(api.url, token=token_of(body["patient_link"]))
+    nurse, _ = await connect_client(api.url, cookie=api.cookies["ana"])
+    try:
+        assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+        assert (await nurse.call("hello", {}))["ok"]
+        status, queue = await api.call("GET", "/api/units/UMF-1/queue", "ana")
+        assert [e["consult_id"] for e in queue["entries"]] == [consult_id]
+        reply = await nurse.call("lobby:deny", {"consult_id": consult_id, "participant_id": NSS[0]})
+        assert reply["ok"], reply
+        status, queue = await api.call("GET", "/api/units/UMF-1/queue", "ana")
+        assert queue["entries"] == []
+        assert (await api.call("PUT", "/api/nurses/me/state", "ana", {"state": "available"}))[0] == 200
+        status, answer = await api.call("POST", "/api/units/UMF-1/next", "ana")
+        assert (status, answer["error"]["code"]) == (404, "queue_empty")
+    finally:
+        await patient.disconnect()
+        await nurse.disconnect()
