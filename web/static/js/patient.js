@@ -27,6 +27,8 @@ window.teleconsultaDebug = {
 };
 
 function show(screen, statusKey = null) {
+  // A place in the queue is only true while waiting: never show an old one on a later wait.
+  if (screen !== "waiting") clearPosition();
   document.body.dataset.state = screen;
   for (const id of SCREENS) $(id).hidden = id !== screen;
   $("status").hidden = !statusKey;
@@ -92,16 +94,17 @@ async function previewCheckIn() {
   if (refusal && NOT_OPEN.includes(refusal.code) && document.body.dataset.state === "check") refusedCheckIn(refusal);
 }
 
+function clearPosition() {
+  $("queue-position").textContent = "";
+  $("queue-wait").textContent = "";
+}
+
 /** The waiting room's place and honest expected wait (GET /api/queue/position, token in a header). */
 async function updatePosition() {
   if (document.body.dataset.state !== "waiting" || !isPatient()) return;
   const response = await fetch("/api/queue/position", { headers: { Authorization: `Bearer ${token}` } });
   const data = await response.json().catch(() => ({}));
-  if (!response.ok || !data.waiting) {
-    $("queue-position").textContent = "";
-    $("queue-wait").textContent = "";
-    return;
-  }
+  if (!response.ok || !data.waiting) return clearPosition();
   $("queue-position").dataset.place = data.place;
   $("queue-position").textContent = t("waiting.position").replace("{place}", data.place);
   let wait = t("waiting.no_nurse");
