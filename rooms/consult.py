@@ -117,6 +117,9 @@ class Consult:
     may come back while the room is locked."""
     meta: tuple[tuple[str, str], ...] = ()
     """Small non-clinical facts about the room (inter-unit sessions: purpose, specialty, site)."""
+    unit: str = ""
+    """The unit whose staff list this consult (``StaffMember.unit``: the appointment's unit, or an
+    inter-unit session's coordinator's); empty when it is tied to no unit. Set once, at creation."""
 
     def meta_value(self, key: str) -> str | None:
         return next((value for name, value in self.meta if name == key), None)
@@ -142,6 +145,7 @@ def create(
     appointment_end: datetime,
     created_by: str,
     at: datetime,
+    unit: str = "",
 ) -> Transition:
     if appointment_end <= appointment_start:
         raise ValueError("an appointment must end after it starts")
@@ -151,6 +155,7 @@ def create(
         patient_name=patient_name,
         appointment_start=appointment_start,
         appointment_end=appointment_end,
+        unit=unit,
     )
     return Transition(consult, (SessionEvent(consult_id, EventKind.CREATED, at, created_by, None),))
 

@@ -126,8 +126,13 @@ def create(
     host_clues: str,
     host_unit: str,
     at: datetime,
+    unit: str = "",
 ) -> Transition:
-    """The coordinator opens a session; it is live at once with them as host and first site."""
+    """The coordinator opens a session; it is live at once with them as host and first site.
+
+    ``host_unit`` is the site's name as shown to the other sites; ``unit`` is the coordinator's unit
+    (``StaffMember.unit``), whose staff list shows the session.
+    """
     if not may(coordinator.role, Action.CREATE_INTERUNIT, via_link=coordinator.via_link):
         raise RuleViolation(
             rules.ViolationCode.FORBIDDEN, "Only a coordinator may create an inter-unit session."
@@ -147,6 +152,7 @@ def create(
         appointment_end=scheduled_at + duration,
         created_by=coordinator.participant_id,
         at=at,
+        unit=unit,
     ).consult
     room = replace(
         created,

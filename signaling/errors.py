@@ -18,6 +18,7 @@ class ErrorCode(StrEnum):
     RATE_LIMITED = "rate_limited"
     FORBIDDEN = "forbidden"
     NOT_YOUR_CONSULT = "not_your_consult"
+    WRONG_UNIT = "wrong_unit"
     INVALID_STATE = "invalid_state"
     NOT_FOUND = "not_found"
     BAD_SDP = "bad_sdp"

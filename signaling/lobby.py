@@ -31,6 +31,9 @@ class Lobby(Protocol):
     async def denied(self, consult_id: str, participant_id: str) -> None:
         """The host turned someone away from the waiting room; a patient must leave the queue too."""
 
+    async def reinvited(self, consult_id: str, participant_id: str) -> None:
+        """The host lifted a denial: a checked-in patient waits in the queue again, in order."""
+
     async def ended(self, consult_id: str, host_id: str | None, now: datetime) -> None:
         """The consult ended (its host's consult time is over)."""
 
@@ -51,6 +54,9 @@ class NoLobby:
         return None
 
     async def denied(self, consult_id: str, participant_id: str) -> None:
+        return None
+
+    async def reinvited(self, consult_id: str, participant_id: str) -> None:
         return None
 
     async def ended(self, consult_id: str, host_id: str | None, now: datetime) -> None:

@@ -65,7 +65,6 @@ AdmittedHook = Callable[[Consult, str], Awaitable[None]]
 """Called with the admitted consult (its host set) and the admitting connection's network address."""
 IceServersFor = Callable[[str], list[dict[str, object]]]
 
-STAFF_ROOM = "staff"
 INVITE_GRACE = timedelta(hours=2)
 """Invitation links stay valid this long after the appointment's planned end."""
 QUALITY_LOG_SECONDS = 30.0
@@ -79,6 +78,12 @@ def consult_room(consult_id: str) -> str:
 def participant_room(participant_id: str) -> str:
     """Every connection of one participant, on whichever node it is."""
     return f"participant:{participant_id}"
+
+
+def staff_room(unit: str) -> str:
+    """Every signed-in staff connection of one unit, on whichever node it is: they hear
+    ``queue:update`` with that unit's consults only."""
+    return f"staff:{unit}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +110,8 @@ class Connection:
     token_id: str | None
     bucket: TokenBucket
     superseded: bool = False
+    unit: str = ""
+    """Staff: their unit (``StaffMember.unit``), whose consults their queue lists."""
 
     @property
     def via_link(self) -> bool:
@@ -263,11 +270,11 @@ class SignalingServer:
             await self.sio.disconnect(previous_sid)
         await self.sio.enter_room(sid, participant_room(connection.participant_id))
         if connection.is_staff:
-            await self.sio.enter_room(sid, STAFF_ROOM)
-            for consult in await self._stores.consults.open_consults():
-                if consult.host_id == connection.participant_id:
-                    connection.consult_id = consult.consult_id
-                    await self.sio.enter_room(sid, consult_room(consult.consult_id))
+            if connection.unit:
+                await self.sio.enter_room(sid, staff_room(connection.unit))
+            for consult in await self._stores.consults.open_hosted_by(connection.participant_id):
+                connection.consult_id = consult.consult_id
+                await self.sio.enter_room(sid, consult_room(consult.consult_id))
         elif connection.consult_id is not None:
             await self.sio.enter_room(sid, consult_room(connection.consult_id))
         if connection.role is Role.PATIENT and connection.consult_id is not None:
@@ -314,7 +321,9 @@ class SignalingServer:
         member = await self._stores.staff.by_id(session.staff_id)
         if member is None:
             raise SignalingError(ErrorCode.AUTH_INVALID, "Unknown account.")
-        return Connection(sid, member.staff_id, member.role, member.full_name, None, None, bucket)
+        return Connection(
+            sid, member.staff_id, member.role, member.full_name, None, None, bucket, unit=member.unit
+        )
 
     async def _disconnect(self, sid: str, reason: object = None) -> None:
         connection = self._registry.by_sid.pop(sid, None)
@@ -490,7 +499,7 @@ class SignalingServer:
             consult = await self._stores.consults.get(connection.consult_id)
             reply["consult"] = views.consult(consult) if consult else None
         if connection.is_staff:
-            reply["queue"] = await self._queue()
+            reply["queue"] = await self._queue(connection.unit, connection.participant_id)
         return reply
 
     async def _check_in(self, connection: Connection, _: CheckIn) -> Reply:
@@ -510,6 +519,10 @@ class SignalingServer:
             current = await self._stores.consults.get(connection.consult_id)
             if current is not None and current.state is not ConsultState.ENDED:
                 raise SignalingError(ErrorCode.INVALID_STATE, "End your current consult first.")
+        consult = await self._require_consult(payload.consult_id)
+        if consult.unit and consult.unit != connection.unit and consult.host_id != connection.participant_id:
+            # The same rule as "next patient": a unit's patients are seen by that unit's staff.
+            raise SignalingError(ErrorCode.WRONG_UNIT, "This patient is waiting in another unit's queue.")
         now = self._clock()
         transition = await self._execute(
             payload.consult_id,
@@ -603,6 +616,7 @@ class SignalingServer:
         transition = await self._execute(
             payload.consult_id, lambda c: rules.reinvite(c, connection.actor(), payload.participant_id, now)
         )
+        await self._quietly(self._lobby.reinvited(payload.consult_id, payload.participant_id))
         await self._publish(transition)
         return {"consult": views.consult(transition.consult)}
 
@@ -676,7 +690,9 @@ class SignalingServer:
             del self._quality_logged[key]
         for key in [key for key in self._drops if key[0] == consult_id]:
             self._drops.pop(key)[1].cancel()
-        await self._emit_queue()
+        ended = await self._stores.consults.get(consult_id)
+        if ended is not None:
+            await self._emit_queue(ended)
         for other in list(self._registry.by_sid.values()):
             if other.consult_id == consult_id:
                 other.consult_id = None
@@ -743,13 +759,13 @@ class SignalingServer:
 
     async def announce_room(self, consult: Consult) -> None:
         """A room opened outside signaling (an inter-unit session): its host's consoles on this
-        node enter it, and every staff queue shows it."""
+        node enter it, and its unit's staff queues (and its host's) show it."""
         for connection in list(self._registry.by_sid.values()):
             if connection.participant_id == consult.host_id and connection.is_staff:
                 if connection.consult_id is None:
                     connection.consult_id = consult.consult_id
                     await self.sio.enter_room(connection.sid, consult_room(consult.consult_id))
-        await self._emit_queue()
+        await self._emit_queue(consult)
 
     async def _turn_away(self, consult_id: str, participant_id: str, reason: str) -> None:
         """Tell a denied or revoked participant why, then close their connection on this node.
@@ -804,11 +820,12 @@ class SignalingServer:
         await self.sio.emit(
             "consult:state", {"consult": views.consult(consult)}, room=consult_room(consult.consult_id)
         )
-        await self._emit_queue()
+        await self._emit_queue(consult)
 
-    async def publish_queue(self) -> None:
-        """Tell every staff console that the open consults changed (e.g. booked over REST)."""
-        await self._emit_queue()
+    async def publish_queue(self, unit: str) -> None:
+        """Tell ``unit``'s staff consoles that its consults or its queue changed (e.g. booked over REST)."""
+        if unit:
+            await self._send_unit_queue(unit)
 
     @staticmethod
     async def _quietly(step: Awaitable[None]) -> None:
@@ -818,12 +835,38 @@ class SignalingServer:
         except Exception as error:
             logger.error("lobby bookkeeping failed: %s", type(error).__name__, exc_info=error)
 
-    async def _emit_queue(self) -> None:
-        await self.sio.emit("queue:update", {"consults": await self._queue()}, room=STAFF_ROOM)
+    async def _emit_queue(self, consult: Consult) -> None:
+        """``consult`` changed: its unit's staff hear their list again, and so does its host when
+        the host belongs to another unit (or none), so every list that shows it is current."""
+        if consult.unit:
+            await self._send_unit_queue(consult.unit)
+        if consult.host_id is None:
+            return
+        sid = self._registry.by_participant.get(consult.host_id)
+        here = self._registry.by_sid.get(sid) if sid is not None else None
+        if here is not None and here.is_staff:
+            host_unit = here.unit
+        else:
+            host = await self._stores.staff.by_id(consult.host_id)
+            host_unit = host.unit if host is not None else ""
+        if not host_unit or host_unit != consult.unit:
+            await self.sio.emit(
+                "queue:update",
+                {"consults": await self._queue(host_unit, consult.host_id)},
+                room=participant_room(consult.host_id),
+            )
 
-    async def _queue(self) -> list[dict[str, object]]:
-        consults = await self._stores.consults.open_consults()
-        return [views.consult(c) for c in sorted(consults, key=views.queue_order)]
+    async def _send_unit_queue(self, unit: str) -> None:
+        await self.sio.emit("queue:update", {"consults": await self._queue(unit)}, room=staff_room(unit))
+
+    async def _queue(self, unit: str, host_id: str | None = None) -> list[dict[str, object]]:
+        """What one staff member's list shows: the open consults of their unit, and those they host
+        (a consult tied to no unit is on no unit's list: only its host sees it)."""
+        consults = {c.consult_id: c for c in await self._stores.consults.open_in_unit(unit)} if unit else {}
+        if host_id is not None:
+            for hosted in await self._stores.consults.open_hosted_by(host_id):
+                consults.setdefault(hosted.consult_id, hosted)
+        return [views.consult(c) for c in sorted(consults.values(), key=views.queue_order)]
 
     async def _admitted(self, consult: Consult, sid: str) -> None:
         if self._on_admitted is None:

@@ -34,7 +34,7 @@ from rooms.roles import STAFF_ROLES
 from rooms.session_log import SessionEvent
 from rooms.store.base import Stores
 from rooms.store.memory import memory_stores
-from rooms.store.redis import redis_stores
+from rooms.store.redis import RedisConsultStore, redis_stores
 from signaling.server import SignalingServer, SignalingSettings
 from web.auth import Authenticator
 from web.config import Settings
@@ -189,6 +189,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     services = app[SERVICES]
     await migrate(services.engine)
+    if isinstance(services.stores.consults, RedisConsultStore):
+        # Consults stored by an earlier version are not in the per-unit and per-host sets yet.
+        await services.stores.consults.index_open_consults()
     if isinstance(services.media, WorkerPool):
         await services.media.start()
     yield

@@ -174,6 +174,7 @@ class Scheduling:
             appointment_end=appointment.end,
             created_by=created_by,
             at=now,
+            unit=appointment.unit,
         )
         await self.consults.add(created)
         return Booking(appointment, created.consult, self.link_token(appointment, created.consult, now))
@@ -345,6 +346,16 @@ class Scheduling:
         if appointment is not None and appointment.patient_id == participant_id:
             await self.queues.cancel(appointment.unit, consult_id)
 
+    async def reinvited(self, consult_id: str, participant_id: str) -> None:
+        appointment = await self.appointments.get(consult_id)
+        if (
+            appointment is not None
+            and appointment.patient_id == participant_id
+            and appointment.status is AppointmentStatus.CHECKED_IN
+        ):
+            # Ordered by appointment and check-in time as before: re-invited, not sent to the back.
+            await self.queues.check_in(queue_rules.entry_for(appointment, self.queue_policy))
+
     async def ended(self, consult_id: str, host_id: str | None, now: datetime) -> None:
         appointment = await self.appointments.get(consult_id)
         if appointment is None or host_id is None:
@@ -408,7 +419,8 @@ class LiveNotices(Protocol):
 
     async def tell_participant(self, participant_id: str, event: str, payload: dict[str, object]) -> None: ...
 
-    async def publish_queue(self) -> None: ...
+    async def publish_queue(self, unit: str) -> None:
+        """``unit``'s consults or its queue changed: tell that unit's staff consoles."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -466,6 +478,7 @@ class QueueSweep:
                 if await self._no_show(appointment, now):
                     no_shows.append(appointment.appointment_id)
         sent_home: list[str] = []
+        changed_units: set[str] = set()  # the no-shows' units heard of it from consult_closed
         hours = scheduling.rules.hours
         if not hours.is_open(now):
             opens = next_opening(hours, now)
@@ -473,8 +486,9 @@ class QueueSweep:
                 for entry in await scheduling.queues.close(unit):
                     if await self._send_home(entry.appointment_id, now, opens):
                         sent_home.append(entry.appointment_id)
-        if no_shows or sent_home:
-            await self._notices.publish_queue()
+                        changed_units.add(unit)
+        for unit in sorted(changed_units):
+            await self._notices.publish_queue(unit)
         return SweepResult(tuple(no_shows), tuple(sent_home))
 
     async def _no_show(self, appointment: Appointment, now: datetime) -> bool:

@@ -168,7 +168,7 @@ class SchedulingApi:
         token_key: bytes,
         base_url: str,
         clock: Callable[[], datetime],
-        on_change: Callable[[], Any] | None = None,
+        on_change: Callable[[str], Any] | None = None,
         on_cancelled: Callable[[str, datetime], Any] | None = None,
         register_in_record: RegisterInRecord | None = None,
     ) -> None:
@@ -215,9 +215,10 @@ class SchedulingApi:
         base = self._base_url or str(request.url.origin())
         return f"{base}/paciente#t={token}"
 
-    async def _changed(self) -> None:
+    async def _changed(self, unit: str) -> None:
+        """``unit``'s appointments, consults or queue changed: its staff consoles hear of it."""
         if self._on_change is not None:
-            await self._on_change()
+            await self._on_change(unit)
 
     async def _appointment(self, request: web.Request) -> tuple[Appointment, StaffMember]:
         member = await self._staff(request)
@@ -353,7 +354,7 @@ class SchedulingApi:
                 await self._register_in_record(facts, member, request.remote or "unknown")
         except DomainError as error:
             raise _domain(error) from None
-        await self._changed()
+        await self._changed(unit)
         return web.json_response(
             {
                 "appointment": appointment_view(booking.appointment),
@@ -378,7 +379,7 @@ class SchedulingApi:
             raise ApiError(
                 409, "conflict", "La cita cambió; intente de nuevo. / The appointment changed; try again."
             ) from None
-        await self._changed()
+        await self._changed(appointment.unit)
         return web.json_response(
             {
                 "appointment": appointment_view(booking.appointment),
@@ -398,7 +399,7 @@ class SchedulingApi:
             ) from None
         if self._on_cancelled is not None and appointment.status is not AppointmentStatus.CANCELLED:
             await self._on_cancelled(appointment.appointment_id, self._clock())
-        await self._changed()
+        await self._changed(appointment.unit)
         return web.json_response({"appointment": appointment_view(cancelled)})
 
     # -- the queue -------------------------------------------------------------------------------
@@ -457,7 +458,7 @@ class SchedulingApi:
             consult = await self._scheduling.consult_for(consult_id)
         except ConsultNotFound:
             raise ApiError(404, "not_found", "Consulta no encontrada. / Consult not found.") from None
-        await self._changed()
+        await self._changed(unit)
         return web.json_response(
             {
                 "consult_id": consult_id,
@@ -482,7 +483,7 @@ class SchedulingApi:
             nurse = await self._scheduling.set_nurse_state(member, NurseState(str(value)))
         except DomainError as error:
             raise _domain(error) from None
-        await self._changed()
+        await self._changed(member.unit)
         return web.json_response(nurse_view(nurse))
 
     async def position(self, request: web.Request) -> web.Response:

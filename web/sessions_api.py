@@ -210,8 +210,8 @@ class SessionsApi:
         member = await self._staff(request)
         sessions = [
             interunit.to_json(c)
-            for c in await self._stores.consults.open_consults()
-            if c.kind is ConsultKind.INTERUNIT and c.host_id == member.staff_id
+            for c in await self._stores.consults.open_hosted_by(member.staff_id)
+            if c.kind is ConsultKind.INTERUNIT
         ]
         sessions.sort(key=lambda s: str(s["scheduled_at"]))
         return web.json_response({"sessions": sessions})
@@ -237,6 +237,7 @@ class SessionsApi:
                 host_clues=body.clues,
                 host_unit=body.unit_name,
                 at=self._clock(),
+                unit=member.unit,
             )
         except (RuleViolation, InterunitError) as error:
             raise _refusal(error) from None

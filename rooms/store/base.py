@@ -34,7 +34,13 @@ class ConsultStore(Protocol):
         """Append observations (e.g. media quality) that change nothing in the consult itself."""
 
     async def open_consults(self) -> list[Consult]:
-        """Consults that have not ended, for the staff queue."""
+        """Every consult that has not ended, in the whole service (the sweep; not for a staff list)."""
+
+    async def open_in_unit(self, unit: str) -> list[Consult]:
+        """Consults of ``unit`` that have not ended: one unit's staff list, without the others'."""
+
+    async def open_hosted_by(self, host_id: str) -> list[Consult]:
+        """Consults hosted by ``host_id`` that have not ended."""
 
     async def revoke_token(self, token_id: str) -> None: ...
 

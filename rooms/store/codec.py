@@ -43,6 +43,7 @@ def encode_consult(consult: Consult) -> str:
             "denied": sorted(consult.denied),
             "admitted": sorted(consult.admitted),
             "meta": [list(pair) for pair in consult.meta],
+            "unit": consult.unit,
         },
         separators=(",", ":"),
     )
@@ -79,6 +80,7 @@ def decode_consult(text: str | bytes) -> Consult:
         denied=frozenset(data.get("denied", ())),
         admitted=frozenset(data.get("admitted", ())),
         meta=tuple((str(k), str(v)) for k, v in data.get("meta", ())),
+        unit=str(data.get("unit") or ""),  # consults stored before units: tied to no unit
     )
 
 

@@ -51,6 +51,14 @@ class MemoryConsultStore:
     async def open_consults(self) -> list[Consult]:
         return [c for c in self._consults.values() if c.state is not ConsultState.ENDED]
 
+    async def open_in_unit(self, unit: str) -> list[Consult]:
+        ended = ConsultState.ENDED
+        return [c for c in self._consults.values() if unit and c.unit == unit and c.state is not ended]
+
+    async def open_hosted_by(self, host_id: str) -> list[Consult]:
+        ended = ConsultState.ENDED
+        return [c for c in self._consults.values() if c.host_id == host_id and c.state is not ended]
+
     async def revoke_token(self, token_id: str) -> None:
         self._revoked.add(token_id)
 

@@ -3,14 +3,19 @@
 Keys (all under a configurable prefix, ``tc:`` by default):
 
 - ``consult:{id}`` — the consult as JSON; ``consult:{id}:log`` — its session log, a list of JSON events;
-- ``consults:open`` — the set of consults that have not ended (the staff queue);
+- ``consults:open`` — the set of consults that have not ended (the sweep);
+- ``consults:open:unit:{unit}`` — those of one unit (a unit's staff list); consults without a unit
+  are in none; ``consults:open:host:{staff id}`` — those one staff member hosts;
 - ``token:revoked:{token id}`` — revoked join tokens (kept 30 days, longer than any link lives);
 - ``staff:{id}`` — an account as JSON; ``staff:username:{username}`` — its id;
 - ``session:{id}`` — a login session, expiring with the session.
 
 A consult is written with compare-and-set on its version inside one Lua script, which also
-appends the transition's events and keeps the open set current, so a write is all-or-nothing and
-two nodes applying commands to the same consult cannot both succeed.
+appends the transition's events and keeps the open sets current, so a write is all-or-nothing and
+two nodes applying commands to the same consult cannot both succeed. A consult's unit never changes
+and its host is set once (admission), so the unit and host sets need no move, only add and remove.
+Consults stored before the unit and host sets existed are added to them by
+:meth:`RedisConsultStore.index_open_consults` (run at start-up, idempotent).
 """
 
 from __future__ import annotations
@@ -38,23 +43,54 @@ from rooms.store.codec import (
 
 REVOCATION_SECONDS = 30 * 24 * 3600
 
-_ADD = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[1])
-if ARGV[2] == '1' then redis.call('SADD', KEYS[3], ARGV[3]) end
-for i = 4, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
-return 1
+# KEYS: consult, log, open set, the consult's unit's open set, its host's open set.
+# ARGV (add, commit): the consult as JSON, its id, then '1'/'0' flags: open, has a unit, has a host.
+_INDEX = """
+local function index(open, id, has_unit, has_host)
+  if open == '1' then
+    redis.call('SADD', KEYS[3], id)
+    if has_unit == '1' then redis.call('SADD', KEYS[4], id) end
+    if has_host == '1' then redis.call('SADD', KEYS[5], id) end
+  else
+    redis.call('SREM', KEYS[3], id)
+    redis.call('SREM', KEYS[4], id)
+    redis.call('SREM', KEYS[5], id)
+  end
+end
 """
 
-_COMMIT = """
-local current = redis.call('GET', KEYS[1])
-if not current then return 0 end
-if cjson.decode(current)['version'] ~= tonumber(ARGV[1]) then return 0 end
-redis.call('SET', KEYS[1], ARGV[2])
-if ARGV[3] == '1' then redis.call('SADD', KEYS[3], ARGV[4]) else redis.call('SREM', KEYS[3], ARGV[4]) end
-for i = 5, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+_ADD = (
+    _INDEX
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+index(ARGV[3], ARGV[2], ARGV[4], ARGV[5])
+for i = 6, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 return 1
 """
+)
+
+_COMMIT = (
+    _INDEX
+    + """
+local current = redis.call('GET', KEYS[1])
+if not current then return 0 end
+if cjson.decode(current)['version'] ~= tonumber(ARGV[6]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1])
+index(ARGV[3], ARGV[2], ARGV[4], ARGV[5])
+for i = 7, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+return 1
+"""
+)
+
+_REINDEX = (
+    _INDEX
+    + """
+if redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then return 0 end
+index(ARGV[2], ARGV[1], ARGV[3], ARGV[4])
+return 1
+"""
+)
 
 
 class RedisConsultStore:
@@ -63,21 +99,36 @@ class RedisConsultStore:
         self._prefix = prefix
         self._add = redis.register_script(_ADD)
         self._commit = redis.register_script(_COMMIT)
+        self._reindex = redis.register_script(_REINDEX)
 
     def _keys(self, consult_id: str) -> list[str]:
         return [f"{self._prefix}consult:{consult_id}", f"{self._prefix}consult:{consult_id}:log", self._open]
+
+    def _index_keys(self, consult: Consult) -> list[str]:
+        """Every key the write scripts touch: consult, log, and the open, unit and host sets."""
+        return [*self._keys(consult.consult_id), self._unit(consult.unit), self._host(consult.host_id or "")]
+
+    @staticmethod
+    def _index_args(consult: Consult) -> list[str]:
+        is_open = consult.state is not ConsultState.ENDED
+        return [consult.consult_id, _flag(is_open), _flag(bool(consult.unit)), _flag(bool(consult.host_id))]
 
     @property
     def _open(self) -> str:
         return f"{self._prefix}consults:open"
 
+    def _unit(self, unit: str) -> str:
+        return f"{self._prefix}consults:open:unit:{unit}"
+
+    def _host(self, host_id: str) -> str:
+        return f"{self._prefix}consults:open:host:{host_id}"
+
     async def add(self, transition: Transition) -> None:
         consult = transition.consult
         events = [_event_json(e) for e in transition.events]
-        is_open = "1" if consult.state is not ConsultState.ENDED else "0"
         added = await self._add(
-            keys=self._keys(consult.consult_id),
-            args=[encode_consult(consult), is_open, consult.consult_id, *events],
+            keys=self._index_keys(consult),
+            args=[encode_consult(consult), *self._index_args(consult), *events],
         )
         if not added:
             raise VersionConflict(f"consult {consult.consult_id} exists")
@@ -93,11 +144,10 @@ class RedisConsultStore:
                 raise VersionConflict(consult.consult_id)
             return
         stored = replace(consult, version=expected_version + 1)
-        is_open = "1" if consult.state is not ConsultState.ENDED else "0"
         events = [_event_json(e) for e in transition.events]
         done = await self._commit(
-            keys=self._keys(consult.consult_id),
-            args=[expected_version, encode_consult(stored), is_open, consult.consult_id, *events],
+            keys=self._index_keys(stored),
+            args=[encode_consult(stored), *self._index_args(stored), expected_version, *events],
         )
         if not done:
             raise VersionConflict(consult.consult_id)
@@ -112,13 +162,32 @@ class RedisConsultStore:
             await self._redis.rpush(log, *[_event_json(e) for e in events])
 
     async def open_consults(self) -> list[Consult]:
-        ids = sorted(await self._redis.smembers(self._open))
+        return await self._members(self._open)
+
+    async def open_in_unit(self, unit: str) -> list[Consult]:
+        if not unit:
+            return []
+        return [c for c in await self._members(self._unit(unit)) if c.unit == unit]
+
+    async def open_hosted_by(self, host_id: str) -> list[Consult]:
+        return [c for c in await self._members(self._host(host_id)) if c.host_id == host_id]
+
+    async def _members(self, key: str) -> list[Consult]:
+        """The open consults whose ids the set ``key`` holds (one SMEMBERS, one MGET)."""
+        ids = sorted(_text(i) for i in await self._redis.smembers(key))
         if not ids:
             return []
-        texts = await self._redis.mget(
-            [self._keys(i.decode() if isinstance(i, bytes) else i)[0] for i in ids]
-        )
-        return [decode_consult(text) for text in texts if text is not None]
+        texts = await self._redis.mget([self._keys(i)[0] for i in ids])
+        consults = [decode_consult(text) for text in texts if text is not None]
+        return [c for c in consults if c.state is not ConsultState.ENDED]
+
+    async def index_open_consults(self) -> int:
+        """Put every open consult in its unit's and host's sets (those stored before the sets
+        existed); idempotent, one pass over the open consults. Returns how many were indexed."""
+        consults = await self.open_consults()
+        for consult in consults:
+            await self._reindex(keys=self._index_keys(consult), args=self._index_args(consult))
+        return len(consults)
 
     async def revoke_token(self, token_id: str) -> None:
         await self._redis.set(f"{self._prefix}token:revoked:{token_id}", "1", ex=REVOCATION_SECONDS)
@@ -178,6 +247,10 @@ def redis_stores(redis: Redis, prefix: str = "tc:") -> Stores:
 
 def _event_json(event: SessionEvent) -> str:
     return json.dumps(event.to_json(), separators=(",", ":"))
+
+
+def _flag(value: bool) -> str:
+    return "1" if value else "0"
 
 
 def _text(value: Any) -> str:

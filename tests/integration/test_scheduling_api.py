@@ -18,8 +18,10 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from rooms import consult as rules
 from rooms.roles import Role
 from rooms.staff import StaffMember
+from rooms.tokens import JoinClaims, issue
 from tests.support.clients import ConnectionRefused, connect_client
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
@@ -296,6 +298,104 @@ async def test_a_patient_the_nurse_denies_leaves_the_unit_queue(api: Api) -> Non
         assert (await api.call("PUT", "/api/nurses/me/state", "ana", {"state": "available"}))[0] == 200
         status, answer = await api.call("POST", "/api/units/UMF-1/next", "ana")
         assert (status, answer["error"]["code"]) == (404, "queue_empty")
+        # Re-invited, she waits in the queue again, in her old place, and can be taken.
+        reply = await nurse.call("lobby:reinvite", {"consult_id": consult_id, "participant_id": NSS[0]})
+        assert reply["ok"], reply
+        status, queue = await api.call("GET", "/api/units/UMF-1/queue", "ana")
+        assert [e["consult_id"] for e in queue["entries"]] == [consult_id]
     finally:
         await patient.disconnect()
         await nurse.disconnect()
+
+
+def _ids(update: dict[str, Any]) -> list[str]:
+    """The consult ids of a ``queue:update`` (``consults``) or a ``hello`` reply (``queue``)."""
+    return [consult["consult_id"] for consult in update.get("consults", update.get("queue"))]
+
+
+async def test_a_nurse_lists_and_hears_only_her_own_units_consults(api: Api) -> None:
+    """Ana (UMF-1) and Cruz (UMF-2): each console's ``hello`` and ``queue:update`` carry only her
+    unit's consults, and a change in one unit sends nothing to the other's staff."""
+    ana, ana_events = await connect_client(api.url, cookie=api.cookies["ana"])
+    cruz, cruz_events = await connect_client(api.url, cookie=api.cookies["cruz"])
+    patient = None
+    try:
+        assert (await ana.call("hello", {}))["queue"] == []
+        status, body_a = await api.call("POST", "/api/appointments", "ana", booking(NSS[0]))
+        assert status == 201, body_a
+        consult_a = body_a["appointment"]["consult_id"]
+        await ana_events.wait_for("queue:update", lambda d: _ids(d) == [consult_a])
+        status, body_b = await api.call("POST", "/api/appointments", "cruz", booking(NSS[1], unit="UMF-2"))
+        assert status == 201, body_b
+        consult_b = body_b["appointment"]["consult_id"]
+        await cruz_events.wait_for("queue:update", lambda d: _ids(d) == [consult_b])
+        # Cruz heard UMF-2's booking, never UMF-1's (emitted first, on the same connection order).
+        assert [_ids(d) for d in cruz_events.named("queue:update")] == [[consult_b]]
+        assert _ids(await ana.call("hello", {})) == [consult_a]
+        hello_b = await cruz.call("hello", {})
+        assert _ids(hello_b) == [consult_b] and hello_b["queue"][0]["patient_name"] == "Paciente de Prueba"
+
+        # UMF-1's patient checks in: Ana hears it; then UMF-2's last consult ends and Cruz hears her
+        # now empty list; a change in UMF-1 (Ana on duty) reaches Ana only.
+        patient, _ = await connect_client(api.url, token=token_of(body_a["patient_link"]))
+        assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+        await ana_events.wait_for("queue:update", lambda d: d["consults"][0]["state"] == "waiting")
+        # Nor can Cruz take UMF-1's waiting patient by admitting its consult directly.
+        refused = await cruz.call("lobby:admit", {"consult_id": consult_a})
+        assert not refused["ok"] and refused["error"]["code"] == "wrong_unit"
+        assert (await api.services.stores.consults.get(consult_a)).state.value == "waiting"  # type: ignore[union-attr]
+        assert (await cruz.call("consult:end", {"consult_id": consult_b}))["ok"]
+        await cruz_events.wait_for("queue:update", lambda d: d["consults"] == [])
+        heard = len(ana_events.named("queue:update"))
+        assert (await api.call("PUT", "/api/nurses/me/state", "ana", {"state": "available"}))[0] == 200
+        await ana_events.wait_for("queue:update", lambda d: len(ana_events.named("queue:update")) > heard)
+        assert (await cruz.call("hello", {}))["queue"] == []
+        assert [_ids(d) for d in cruz_events.named("queue:update")] == [[consult_b], []]
+        assert all(_ids(d) == [consult_a] for d in ana_events.named("queue:update"))
+    finally:
+        for client in (ana, cruz, patient):
+            if client is not None:
+                await client.disconnect()
+
+
+async def test_a_consult_without_a_unit_is_listed_only_to_its_host(api: Api) -> None:
+    """A consult tied to no unit (e.g. stored before consults had units) is on no unit's list; once
+    a nurse hosts it, her own list shows it and she alone hears its changes."""
+    now = api.clock.now
+    created = rules.create(
+        consult_id="c-legacy",
+        patient_id=NSS[5],
+        patient_name="Paciente Anterior",
+        appointment_start=now,
+        appointment_end=now + timedelta(minutes=20),
+        created_by="test",
+        at=now,
+    )
+    await api.services.stores.consults.add(created)
+    claims = JoinClaims(
+        "c-legacy",
+        NSS[5],
+        Role.PATIENT,
+        int(now.timestamp()) - 60,
+        int(now.timestamp()) + 3600,
+        "t-legacy",
+    )
+    token = issue(b"scheduling-test-secret-key-0123456789", claims)
+    ana, ana_events = await connect_client(api.url, cookie=api.cookies["ana"])
+    cruz, cruz_events = await connect_client(api.url, cookie=api.cookies["cruz"])
+    patient, _ = await connect_client(api.url, token=token)
+    try:
+        assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+        assert (await ana.call("hello", {}))["queue"] == []
+        admitted = await ana.call("lobby:admit", {"consult_id": "c-legacy"})
+        assert admitted["ok"], admitted
+        update = await ana_events.wait_for("queue:update", lambda d: _ids(d) == ["c-legacy"])
+        assert update["consults"][0]["state"] == "live"
+        assert _ids(await ana.call("hello", {})) == ["c-legacy"]
+        assert (await ana.call("consult:end", {"consult_id": "c-legacy"}))["ok"]
+        await ana_events.wait_for("queue:update", lambda d: d["consults"] == [])
+        assert (await cruz.call("hello", {}))["queue"] == []
+        assert cruz_events.named("queue:update") == []
+    finally:
+        for client in (ana, cruz, patient):
+            await client.disconnect()

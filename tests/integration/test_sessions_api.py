@@ -146,6 +146,8 @@ async def test_a_coordinator_runs_an_inter_unit_session_with_up_to_eight_sites(h
     session_id = session["session_id"]
     assert session["purpose_label"]["es"] == "Presentación de caso hospitalizado"
     assert [s["clues"] for s in session["sites"]] == ["DFIMS000123"]
+    stored = await harness.services.stores.consults.get(session_id)
+    assert stored is not None and stored.unit == "HGZ-1"  # the coordinator's unit lists the session
 
     links = []
     for n in range(1, 8):

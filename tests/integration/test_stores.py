@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,9 +17,10 @@ from rooms.roles import Role
 from rooms.session_log import EventKind, SessionEvent
 from rooms.staff import StaffMember, StaffSession
 from rooms.store.base import Stores, VersionConflict
+from rooms.store.codec import decode_consult, encode_consult
 from rooms.store.commands import execute
 from rooms.store.memory import memory_stores
-from rooms.store.redis import redis_stores
+from rooms.store.redis import RedisConsultStore, redis_stores
 from tests.support.redis_server import redis_server
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -45,7 +47,7 @@ async def stores(request: pytest.FixtureRequest) -> AsyncIterator[Stores]:
         await client.aclose()
 
 
-def _created(consult_id: str = "c-1") -> rules.Transition:
+def _created(consult_id: str = "c-1", unit: str = "") -> rules.Transition:
     return rules.create(
         consult_id=consult_id,
         patient_id="p-1",
@@ -54,6 +56,7 @@ def _created(consult_id: str = "c-1") -> rules.Transition:
         appointment_end=T0 + timedelta(minutes=20),
         created_by="x",
         at=T0 - timedelta(days=1),
+        unit=unit,
     )
 
 
@@ -87,6 +90,60 @@ async def test_a_consult_round_trips_with_its_log(stores: Stores) -> None:
     await execute(stores.consults, "c-1", lambda c: rules.end(c, NURSE, T0))
     assert await stores.consults.open_consults() == []
     assert await stores.consults.get("missing") is None
+
+
+async def test_open_consults_by_unit_and_by_host(stores: Stores) -> None:
+    for consult_id, unit in (("a-1", "UMF-1"), ("a-2", "UMF-1"), ("b-1", "UMF-2"), ("x-1", "")):
+        await stores.consults.add(_created(consult_id, unit))
+    consults = stores.consults
+    assert sorted(c.consult_id for c in await consults.open_in_unit("UMF-1")) == ["a-1", "a-2"]
+    assert [c.consult_id for c in await consults.open_in_unit("UMF-2")] == ["b-1"]
+    assert await consults.open_in_unit("") == []  # a consult without a unit is on no unit's list
+    assert await consults.open_in_unit("UMF-9") == []
+    assert len(await consults.open_consults()) == 4
+    stored = await consults.get("b-1")
+    assert stored is not None and stored.unit == "UMF-2"
+
+    # A host lists what they host, whatever its unit; an ended consult leaves every list.
+    for consult_id in ("b-1", "x-1"):
+        await execute(consults, consult_id, lambda c: rules.check_in(c, PATIENT, T0))
+        await execute(consults, consult_id, lambda c: rules.admit(c, NURSE, T0))
+    assert sorted(c.consult_id for c in await consults.open_hosted_by(NURSE.participant_id)) == ["b-1", "x-1"]
+    assert await consults.open_hosted_by("someone-else") == []
+    await execute(consults, "b-1", lambda c: rules.end(c, NURSE, T0))
+    await execute(consults, "a-2", lambda c: rules.end(c, NURSE, T0))
+    assert await consults.open_in_unit("UMF-2") == []
+    assert [c.consult_id for c in await consults.open_in_unit("UMF-1")] == ["a-1"]
+    assert [c.consult_id for c in await consults.open_hosted_by(NURSE.participant_id)] == ["x-1"]
+
+
+def test_the_codec_keeps_the_unit_and_reads_older_records_as_unit_less() -> None:
+    consult = _created("c-1", "UMF-3").consult
+    assert decode_consult(encode_consult(consult)) == consult
+    older = json.loads(encode_consult(consult))
+    del older["unit"]  # stored before consults had a unit
+    assert decode_consult(json.dumps(older)).unit == ""
+
+
+async def test_redis_indexes_consults_stored_before_the_unit_and_host_sets(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    try:
+        store = RedisConsultStore(client)
+        await store.add(_created("c-1", "UMF-1"))
+        await execute(store, "c-1", lambda c: rules.check_in(c, PATIENT, T0))
+        await execute(store, "c-1", lambda c: rules.admit(c, NURSE, T0))
+        await store.add(_created("c-2", "UMF-1"))
+        await execute(store, "c-2", lambda c: rules.end(c, NURSE, T0))
+        # An older version kept only the open set: drop the unit and host sets it did not have.
+        await client.delete("tc:consults:open:unit:UMF-1", f"tc:consults:open:host:{NURSE.participant_id}")
+        assert await store.open_in_unit("UMF-1") == []
+        assert await store.index_open_consults() == 1
+        assert await store.index_open_consults() == 1  # idempotent
+        assert [c.consult_id for c in await store.open_in_unit("UMF-1")] == ["c-1"]
+        assert [c.consult_id for c in await store.open_hosted_by(NURSE.participant_id)] == ["c-1"]
+    finally:
+        await client.aclose()
 
 
 async def test_a_stale_version_is_refused_and_changes_nothing(stores: Stores) -> None:

@@ -45,6 +45,8 @@ def site(n: int, role: Role = Role.PHYSICIAN) -> rules.Invitee:
 
 def test_a_coordinator_creates_a_live_session_she_hosts() -> None:
     session = new_session()
+    assert session.unit == ""
+    assert new_session(unit="HGZ-1").unit == "HGZ-1"  # the coordinator's unit lists the session
     assert session.kind is ConsultKind.INTERUNIT and session.state is ConsultState.LIVE
     assert session.host_id == COORDINATOR.participant_id
     view = interunit.to_json(session)

@@ -31,6 +31,22 @@ COMMANDS: dict[str, Command] = {
 }
 
 
+def test_a_consult_keeps_its_unit_through_every_command() -> None:
+    consult = rules.create(
+        consult_id="c",
+        patient_id=PATIENT.participant_id,
+        patient_name="n",
+        appointment_start=T0,
+        appointment_end=T0 + timedelta(minutes=20),
+        created_by="x",
+        at=T0,
+        unit="UMF-7",
+    ).consult
+    consult = rules.check_in(consult, PATIENT, T0).consult
+    consult = rules.admit(consult, NURSE, T0).consult
+    assert rules.end(consult, NURSE, T0).consult.unit == "UMF-7"
+
+
 def new_consult() -> Consult:
     return rules.create(
         consult_id="c-1",
@@ -67,6 +83,7 @@ def test_create_logs_created_and_rejects_an_empty_slot() -> None:
         at=T0,
     )
     assert created.consult.state is ConsultState.SCHEDULED
+    assert created.consult.unit == ""  # tied to no unit unless the caller says which
     assert [e.kind for e in created.events] == [EventKind.CREATED]
     with pytest.raises(ValueError):
         rules.create(

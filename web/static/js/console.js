@@ -172,7 +172,13 @@ function connect() {
     if (session) setStatus("state.reconnecting");
   });
   socket.on("queue:update", ({ consults }) => {
-    queue = consults;
+    // A unit's list leaves out what this nurse hosts for another unit (or none): keep those rows
+    // until their consult ends.
+    const fresh = new Set(consults.map((entry) => entry.consult_id));
+    const hosted = queue.filter(
+      (entry) => entry.host_id === me?.participant_id && !fresh.has(entry.consult_id),
+    );
+    queue = [...consults, ...hosted];
     renderQueue();
     unitQueue?.refresh();
   });
@@ -180,6 +186,8 @@ function connect() {
     if (active?.consult_id === consult.consult_id) active = consult;
   });
   socket.on("consult:ended", ({ consult_id }) => {
+    queue = queue.filter((entry) => entry.consult_id !== consult_id);
+    renderQueue();
     if (active?.consult_id === consult_id) {
       closeCall();
       setStatus("console.ended");
