@@ -6,6 +6,7 @@ import { LobbyControls } from "/static/js/lobby.js";
 import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
 import { callEnded as notesAfterCall, startNotes } from "/static/js/notes.js";
 import { mountQueuePanel } from "/static/js/queue.js";
+import { requestJson as api } from "/static/js/http.js";
 
 const $ = (id) => document.getElementById(id);
 let socket = null;
@@ -30,17 +31,6 @@ function setStatus(key) {
 
 function setState(state) {
   document.body.dataset.state = state;
-}
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    credentials: "same-origin",
-  });
-  const data = await response.json().catch(() => ({}));
-  return { ok: response.ok, status: response.status, data };
 }
 
 function showLogin(messageKey = null) {

@@ -3,6 +3,7 @@
 // can be loaded), the version saved, and signing. Text only ever goes into the page as textContent
 // or form values.
 import { currentLanguage, t } from "/static/js/i18n.js";
+import { requestJson } from "/static/js/http.js";
 
 const SAVE_DELAY_MS = 700; // autosave this long after typing stops
 const RETRY_MS = 3000;
@@ -21,19 +22,6 @@ function message(data, fallbackKey) {
   if (!text) return t(fallbackKey);
   const [es, en] = text.split(" / ");
   return lang() === "en" && en ? en : es;
-}
-
-async function request(method, path, body, keepalive = false) {
-  const response = await fetch(path, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    credentials: "same-origin",
-    cache: "no-store",
-    keepalive,
-  });
-  const data = await response.json().catch(() => ({}));
-  return { ok: response.ok, status: response.status, data };
 }
 
 function setStatus(text, kind = "info") {
@@ -64,12 +52,12 @@ export async function startNotes(consultId) {
   $("notes-sign").hidden = true;
   setStatus(t("notes.loading"));
   if (!templates) {
-    const reply = await request("GET", "/api/notes/templates");
+    const reply = await requestJson("GET", "/api/notes/templates");
     if (!reply.ok) return setStatus(message(reply.data, "notes.error"), "error");
     templates = reply.data.templates;
   }
   fillChooser();
-  const reply = await request("GET", `/api/consults/${encodeURIComponent(consultId)}/note`);
+  const reply = await requestJson("GET", `/api/consults/${encodeURIComponent(consultId)}/note`);
   if (state?.consultId !== consultId) return;
   if (!reply.ok) return setStatus(message(reply.data, "notes.error"), "error");
   if (reply.data.note) {
@@ -112,7 +100,7 @@ async function openTemplate() {
   if (state.dirty) await save();
   const code = $("notes-template").value;
   if (state.note?.template === code) return;
-  const reply = await request("POST", `/api/consults/${encodeURIComponent(state.consultId)}/note`, { template: code });
+  const reply = await requestJson("POST", `/api/consults/${encodeURIComponent(state.consultId)}/note`, { template: code });
   if (!reply.ok) return setStatus(message(reply.data, "notes.error"), "error");
   show(reply.data.note);
 }
@@ -276,7 +264,7 @@ async function save({ keepalive = false } = {}) {
   setStatus(t("notes.saving"));
   let reply;
   try {
-    reply = await request("PUT", `/api/notes/${encodeURIComponent(note.note_id)}`, { base_version: note.version, content: collect() }, keepalive);
+    reply = await requestJson("PUT", `/api/notes/${encodeURIComponent(note.note_id)}`, { base_version: note.version, content: collect() }, { keepalive });
   } catch {
     current.saving = false;
     current.dirty = true;
@@ -293,7 +281,7 @@ async function save({ keepalive = false } = {}) {
   } else if (reply.status === 409 && reply.data.note) {
     conflict(reply.data.note);
   } else if (reply.data?.error?.code === "note_signed") {
-    const fresh = await request("GET", `/api/notes/${encodeURIComponent(note.note_id)}`);
+    const fresh = await requestJson("GET", `/api/notes/${encodeURIComponent(note.note_id)}`);
     if (fresh.ok) show(fresh.data.note);
   } else {
     state.dirty = true;
@@ -345,7 +333,7 @@ async function sign() {
   setStatus(t("notes.signing"));
   let reply;
   try {
-    reply = await request("POST", `/api/notes/${encodeURIComponent(state.note.note_id)}/sign`, {
+    reply = await requestJson("POST", `/api/notes/${encodeURIComponent(state.note.note_id)}/sign`, {
       version: state.note.version,
       request_id: state.signId,
     });

@@ -1,18 +1,8 @@
 // The nurse's unit queue: who waits (times in the nurse's zone), her state, "next patient".
 import { formatTime, t } from "/static/js/i18n.js";
+import { requestJson as call } from "/static/js/http.js";
 
 const REFRESH_MS = 4000;
-
-async function call(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    credentials: "same-origin",
-  });
-  const data = await response.json().catch(() => ({}));
-  return { ok: response.ok, status: response.status, data };
-}
 
 /**
  * Mount the panel for `staff` (from GET /api/session). `admit(consultId)` is the console's own

@@ -1,6 +1,7 @@
 // The coordinator's inter-unit sessions page: create a session, invite sites, copy their links.
 // REST only (docs/api.md, "Invitations and inter-unit sessions"); the call itself is on /consola.
 import { applyTranslations, currentLanguage, formatDateTime, installLanguageSwitch, t } from "/static/js/i18n.js";
+import { requestJson as api } from "/static/js/http.js";
 
 const $ = (id) => document.getElementById(id);
 const links = new Map(); // site id → its link, known only when the site was invited from this page
@@ -10,17 +11,6 @@ let sessions = [];
 function setStatus(key) {
   $("status").hidden = !key;
   $("status").textContent = key ? t(key) : "";
-}
-
-async function api(method, path, body) {
-  const response = await fetch(path, {
-    method,
-    headers: body ? { "Content-Type": "application/json" } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    credentials: "same-origin",
-  });
-  const data = await response.json().catch(() => ({}));
-  return { ok: response.ok, status: response.status, data };
 }
 
 function failed(reply) {
