@@ -557,7 +557,10 @@ class Subscription:
         self._restart()
         if source is not None and not self._paused:
             source._add(self)
-            source.request_keyframe()
+            if self._port.ready:
+                source.request_keyframe()
+            # Not connected yet: a keyframe now would arrive before we could send it and use up the
+            # rate limit; the first packet after the connection is ready asks for one instead.
 
     def pause(self) -> None:
         """Stop forwarding (e.g. video off for a weak link); the sender stays, silent."""
