@@ -51,6 +51,7 @@ async def run(joins: int) -> dict[str, object]:
             media_host_addresses=("127.0.0.1",),
             secret_key=b"benchmark-secret-key-0123456789abcdef",
             secret_key_is_ephemeral=False,
+            slot_capacity=joins + 1,  # every join books the slot running now, in the demo's unit
         )
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)
