@@ -96,6 +96,8 @@ INVITABLE_ROLES = frozenset(
 class Consult:
     consult_id: str
     patient_id: str
+    """The patient's participant id in the room (in their join token and in every consult view):
+    an opaque id, never their NSS. Consults stored before ``patient_nss`` existed used the NSS here."""
     patient_name: str
     appointment_start: datetime
     appointment_end: datetime
@@ -120,9 +122,23 @@ class Consult:
     unit: str = ""
     """The unit whose staff list this consult (``StaffMember.unit``: the appointment's unit, or an
     inter-unit session's coordinator's); empty when it is tied to no unit. Set once, at creation."""
+    patient_nss: str = ""
+    """The patient's identity in the clinical record (their NSS); never shown to clients. Empty when
+    the consult has no registered patient (and in consults stored before this field existed)."""
 
     def meta_value(self, key: str) -> str | None:
         return next((value for name, value in self.meta if name == key), None)
+
+    @property
+    def record_nss(self) -> str:
+        """The NSS to find the patient by in the clinical record; ``""`` when there is none.
+
+        The one place that knows older consults: stored before ``patient_nss`` existed, they used
+        the NSS as the patient's participant id, so an empty ``patient_nss`` falls back to it.
+        """
+        if self.kind is not ConsultKind.CONSULT:
+            return ""
+        return self.patient_nss or self.patient_id
 
     @property
     def capacity(self) -> int:
@@ -146,6 +162,7 @@ def create(
     created_by: str,
     at: datetime,
     unit: str = "",
+    patient_nss: str = "",
 ) -> Transition:
     if appointment_end <= appointment_start:
         raise ValueError("an appointment must end after it starts")
@@ -156,6 +173,7 @@ def create(
         appointment_start=appointment_start,
         appointment_end=appointment_end,
         unit=unit,
+        patient_nss=patient_nss,
     )
     return Transition(consult, (SessionEvent(consult_id, EventKind.CREATED, at, created_by, None),))
 

@@ -12,6 +12,11 @@ from rooms.roles import Role
 
 
 def consult(value: Consult) -> dict[str, object]:
+    """What everyone in the consult (companions, interpreters, observers too) is shown of it.
+
+    ``patient_id`` is the patient's opaque participant id; ``patient_nss`` (their identity in the
+    clinical record) is never part of a view: it goes to staff only, through the REST/FHIR APIs.
+    """
     return {
         "consult_id": value.consult_id,
         "state": value.state.value,

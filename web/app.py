@@ -120,10 +120,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         member = await stores.staff.by_id(consult.host_id or "")
         if member is None or member.role not in STAFF_ROLES:
             return
-        if await records.patient_id(consult.patient_id) is None:
-            return  # a patient not registered in the record yet: nothing to grant
+        nss = consult.record_nss
+        if not nss or await records.patient_id(nss) is None:
+            return  # no patient, or one not registered in the record yet: nothing to grant
         ctx = AccessContext.staff(member.staff_id, member.full_name, member.role, address)
-        await records.grant_care(consult.patient_id, member.staff_id, consult.consult_id, ctx)
+        await records.grant_care(nss, member.staff_id, consult.consult_id, ctx)
 
     signaling = SignalingServer(
         stores=stores,

@@ -55,7 +55,7 @@ async def seed_demo(services: Services, base_url: str, password: str | None = No
     assert consult is not None
     # The demo patient is registered in the clinical record, as a real patient would be before their visit.
     await services.records.ensure_patient(
-        PatientFacts(consult.patient_id, "María Pérez (demo)", date(1980, 4, 12), sex=Sex.FEMALE),
+        PatientFacts(consult.record_nss, "María Pérez (demo)", date(1980, 4, 12), sex=Sex.FEMALE),
         AccessContext.staff(nurse.staff_id, nurse.full_name, nurse.role, "demo"),
     )
     return DemoAccess(DEMO_USERNAME, password, f"{base_url}/consola", link, consult_id)

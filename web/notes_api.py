@@ -214,7 +214,7 @@ class NotesApi:
         template = _text(data, "template")
         note = await _records(
             self._records.open_draft(
-                consult_id=consult.consult_id, patient_nss=consult.patient_id, template=template, ctx=ctx
+                consult_id=consult.consult_id, patient_nss=consult.record_nss, template=template, ctx=ctx
             )
         )
         return web.json_response({"note": note.to_json()})

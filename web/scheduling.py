@@ -1,6 +1,8 @@
 """Appointments and the unit queues, glued to the live consult.
 
-Booking an appointment creates its consult (same id) and a signed patient link; the patient's
+Booking an appointment creates its consult (same id) and a signed patient link. The consult's
+``patient_id`` is a new opaque participant id (the one in the link); the NSS stays in its
+``patient_nss`` and in the appointment's ``patient_id`` (server side only). The patient's
 ``lobby:check_in`` checks the appointment's check-in window and the service hours and puts them in
 their unit's queue; a nurse's "next patient" takes the head of that queue atomically and admits
 the consult. The rules are all in ``rooms`` (appointments, queue, hours, slots); this module only
@@ -88,6 +90,11 @@ class Booking:
     token: str
 
 
+def new_participant_id() -> str:
+    """A patient's participant id in their consult: random, so it tells nobody who they are."""
+    return "p-" + secrets.token_hex(8)
+
+
 def next_opening(hours: ServiceHours, now: datetime) -> datetime | None:
     """When the service next opens after ``now`` (looking a few weeks ahead), or ``None``."""
     for interval in hours.intervals(now, now + timedelta(days=21)):
@@ -168,7 +175,9 @@ class Scheduling:
         await self.appointments.put_patient(patient)
         created = consult_rules.create(
             consult_id=appointment.appointment_id,
-            patient_id=patient.patient_id,
+            # The patient's participant id is opaque: everyone in the call sees it, never the NSS.
+            patient_id=new_participant_id(),
+            patient_nss=patient.patient_id,
             patient_name=patient.name,
             appointment_start=appointment.start,
             appointment_end=appointment.end,
@@ -340,18 +349,24 @@ class Scheduling:
             except VersionConflict:
                 continue
 
+    async def _is_patient(self, consult_id: str, participant_id: str) -> bool:
+        """Whether ``participant_id`` is the consult's patient (an appointment's own ``patient_id``
+        is the NSS, never a participant id)."""
+        consult = await self.consults.get(consult_id)
+        return consult is not None and consult.patient_id == participant_id
+
     async def denied(self, consult_id: str, participant_id: str) -> None:
         # A denied patient must not be handed to the next nurse who presses "next patient".
         appointment = await self.appointments.get(consult_id)
-        if appointment is not None and appointment.patient_id == participant_id:
+        if appointment is not None and await self._is_patient(consult_id, participant_id):
             await self.queues.cancel(appointment.unit, consult_id)
 
     async def reinvited(self, consult_id: str, participant_id: str) -> None:
         appointment = await self.appointments.get(consult_id)
         if (
             appointment is not None
-            and appointment.patient_id == participant_id
             and appointment.status is AppointmentStatus.CHECKED_IN
+            and await self._is_patient(consult_id, participant_id)
         ):
             # Ordered by appointment and check-in time as before: re-invited, not sent to the back.
             await self.queues.check_in(queue_rules.entry_for(appointment, self.queue_policy))
@@ -395,9 +410,13 @@ class Scheduling:
                 consults[entry.appointment_id] = consult
         return state, consults
 
-    async def position(self, consult_id: str) -> tuple[Appointment | None, QueuePosition | None]:
+    async def position(
+        self, consult_id: str, participant_id: str
+    ) -> tuple[Appointment | None, QueuePosition | None]:
+        """The appointment and queue place of ``consult_id`` for its patient ``participant_id``;
+        ``(None, None)`` when the consult has no appointment or that is not its patient."""
         appointment = await self.appointments.get(consult_id)
-        if appointment is None:
+        if appointment is None or not await self._is_patient(consult_id, participant_id):
             return None, None
         return appointment, await self.queues.position(appointment.unit, consult_id, self._clock())
 

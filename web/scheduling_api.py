@@ -498,8 +498,8 @@ class SchedulingApi:
             raise ApiError(
                 401, error.code.value, "El enlace no es válido. / The link is not valid."
             ) from None
-        appointment, place = await self._scheduling.position(claims.consult_id)
-        if appointment is None or claims.participant_id != appointment.patient_id:
+        appointment, place = await self._scheduling.position(claims.consult_id, claims.participant_id)
+        if appointment is None:
             raise ApiError(
                 404, "not_found", "Esta consulta no tiene cita. / This consult has no appointment."
             )

@@ -1,8 +1,9 @@
 """The after-visit summary a patient reads with their own join link: ``GET /api/summary``.
 
 The page (``/resumen#t=<token>``) sends the token in the ``Authorization: Bearer`` header, never in a
-URL, so it reaches neither access logs nor referrers. The token's consult names the patient (its
-``patient_id`` is the NSS); the repository's ``patient_summary`` (audited, patient-only) returns their
+URL, so it reaches neither access logs nor referrers. The token's participant must be its consult's
+patient (``patient_id``, an opaque participant id); the consult's NSS (``Consult.record_nss``, never in
+the token) names them to the repository, whose ``patient_summary`` (audited, patient-only) returns their
 signed record, of which this visit's Encounter, notes, follow-up plan and referral are reshaped into
 plain, bilingual JSON for the page. Nothing here logs clinical content or tokens.
 """
@@ -233,10 +234,12 @@ class SummaryApi:
         consult = await self._stores.consults.get(claims.consult_id)
         if consult is None or consult.patient_id != claims.participant_id:
             raise ApiError(401, "auth_invalid", "El enlace no es válido. / The link is not valid.")
-        return consult, AccessContext.patient(consult.patient_id, request.remote or "unknown")
+        return consult, AccessContext.patient(consult.record_nss, request.remote or "unknown")
 
     async def summary(self, request: web.Request) -> web.Response:
         consult, ctx = await self._patient(request)
+        if not consult.record_nss:
+            raise _not_ready()  # no registered patient: nothing in the record to summarize
         try:
             bundle = await self._records.patient_summary(ctx)
         except RecordError as error:

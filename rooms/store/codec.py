@@ -17,6 +17,7 @@ def encode_consult(consult: Consult) -> str:
         {
             "consult_id": consult.consult_id,
             "patient_id": consult.patient_id,
+            "patient_nss": consult.patient_nss,
             "patient_name": consult.patient_name,
             "appointment_start": consult.appointment_start.isoformat(),
             "appointment_end": consult.appointment_end.isoformat(),
@@ -81,6 +82,8 @@ def decode_consult(text: str | bytes) -> Consult:
         admitted=frozenset(data.get("admitted", ())),
         meta=tuple((str(k), str(v)) for k, v in data.get("meta", ())),
         unit=str(data.get("unit") or ""),  # consults stored before units: tied to no unit
+        # Consults stored before it: "" (Consult.record_nss then falls back to patient_id).
+        patient_nss=str(data.get("patient_nss") or ""),
     )
 
 

@@ -259,7 +259,8 @@ async def test_fhir_read_search_everything_and_outcomes(harness: Harness, admitt
 
     consult = await harness.services.stores.consults.get(harness.consult_id)
     assert consult is not None
-    nss = consult.patient_id
+    nss = consult.patient_nss  # the record's identifier; the participant id is opaque
+    assert nss and consult.patient_id != nss
     status, found = await nurse.call("GET", f"/fhir/Patient?identifier={nss}")
     assert status == 200 and found["type"] == "searchset" and found["total"] == 1
     patient_id = found["entry"][0]["resource"]["id"]
@@ -367,7 +368,8 @@ async def _other_patient(harness: Harness) -> str:
     now = harness.services.clock()
     transition = consult_rules.create(
         consult_id="c-other",
-        patient_id=OTHER_NSS,
+        patient_id="p-other",
+        patient_nss=OTHER_NSS,
         patient_name="Otro Paciente",
         appointment_start=now,
         appointment_end=now + timedelta(minutes=30),
@@ -383,7 +385,7 @@ async def _other_patient(harness: Harness) -> str:
     )
     claims = tokens.JoinClaims(
         "c-other",
-        OTHER_NSS,
+        "p-other",
         Role.PATIENT,
         int(now.timestamp()) - 60,
         int(now.timestamp()) + 3600,

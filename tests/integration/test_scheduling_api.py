@@ -287,11 +287,16 @@ async def test_a_patient_the_nurse_denies_leaves_the_unit_queue(api: Api) -> Non
     patient, _ = await connect_client(api.url, token=token_of(body["patient_link"]))
     nurse, _ = await connect_client(api.url, cookie=api.cookies["ana"])
     try:
+        # The patient's participant id is opaque (never the NSS): the nurse denies that id.
+        patient_id = (await patient.call("hello", {}))["participant_id"]
+        assert patient_id != NSS[0]
         assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
         assert (await nurse.call("hello", {}))["ok"]
         status, queue = await api.call("GET", "/api/units/UMF-1/queue", "ana")
         assert [e["consult_id"] for e in queue["entries"]] == [consult_id]
         reply = await nurse.call("lobby:deny", {"consult_id": consult_id, "participant_id": NSS[0]})
+        assert (reply["ok"], reply["error"]["code"]) == (False, "not_found")  # the NSS names nobody here
+        reply = await nurse.call("lobby:deny", {"consult_id": consult_id, "participant_id": patient_id})
         assert reply["ok"], reply
         status, queue = await api.call("GET", "/api/units/UMF-1/queue", "ana")
         assert queue["entries"] == []
@@ -299,7 +304,7 @@ async def test_a_patient_the_nurse_denies_leaves_the_unit_queue(api: Api) -> Non
         status, answer = await api.call("POST", "/api/units/UMF-1/next", "ana")
         assert (status, answer["error"]["code"]) == (404, "queue_empty")
         # Re-invited, she waits in the queue again, in her old place, and can be taken.
-        reply = await nurse.call("lobby:reinvite", {"consult_id": consult_id, "participant_id": NSS[0]})
+        reply = await nurse.call("lobby:reinvite", {"consult_id": consult_id, "participant_id": patient_id})
         assert reply["ok"], reply
         status, queue = await api.call("GET", "/api/units/UMF-1/queue", "ana")
         assert [e["consult_id"] for e in queue["entries"]] == [consult_id]

@@ -125,6 +125,29 @@ def test_the_codec_keeps_the_unit_and_reads_older_records_as_unit_less() -> None
     assert decode_consult(json.dumps(older)).unit == ""
 
 
+async def test_the_patients_nss_is_stored_with_the_consult(stores: Stores) -> None:
+    """Kept for the clinical record (``Consult.record_nss``) through every change, in every store."""
+    created = rules.create(
+        consult_id="c-nss",
+        patient_id="p-1",
+        patient_nss="92919084431",
+        patient_name="Paciente",
+        appointment_start=T0,
+        appointment_end=T0 + timedelta(minutes=20),
+        created_by="x",
+        at=T0,
+    )
+    await stores.consults.add(created)
+    await execute(stores.consults, "c-nss", lambda c: rules.check_in(c, PATIENT, T0))
+    consult = await stores.consults.get("c-nss")
+    assert consult is not None and consult.state is ConsultState.WAITING
+    assert (consult.patient_id, consult.patient_nss, consult.record_nss) == (
+        "p-1",
+        "92919084431",
+        "92919084431",
+    )
+
+
 async def test_redis_indexes_consults_stored_before_the_unit_and_host_sets(redis_url: str) -> None:
     client = Redis.from_url(redis_url)
     await client.flushdb()
