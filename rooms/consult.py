@@ -137,7 +137,7 @@ class Consult:
         the NSS as the patient's participant id, so an empty ``patient_nss`` falls back to it.
         """
         if self.kind is not ConsultKind.CONSULT:
-            return ""
+            return self.patient_nss  # an inter-unit session may be about one patient (or none)
         return self.patient_nss or self.patient_id
 
     @property

@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 from rooms import consult as rules
 from rooms.consult import Actor, Consult, ConsultKind, ConsultState, Invitee, RuleViolation, Transition
+from rooms.nss import parse_nss
 from rooms.roles import Action, Role, may
 from rooms.session_log import EventKind, SessionEvent
 
@@ -127,11 +128,14 @@ def create(
     host_unit: str,
     at: datetime,
     unit: str = "",
+    patient_nss: str = "",
 ) -> Transition:
     """The coordinator opens a session; it is live at once with them as host and first site.
 
     ``host_unit`` is the site's name as shown to the other sites; ``unit`` is the coordinator's unit
-    (``StaffMember.unit``), whose staff list shows the session.
+    (``StaffMember.unit``), whose staff list shows the session. ``patient_nss`` names the patient a
+    case presentation or second opinion is about, so its conclusions go into their record; it is
+    never shown to the invited sites.
     """
     if not may(coordinator.role, Action.CREATE_INTERUNIT, via_link=coordinator.via_link):
         raise RuleViolation(
@@ -144,6 +148,7 @@ def create(
     if not MIN_DURATION <= duration <= MAX_DURATION:
         raise InterunitError(InterunitErrorCode.BAD_INPUT, "A session lasts from 15 minutes to 12 hours.")
     clues = normalize_clues(host_clues)
+    nss = parse_nss(patient_nss).value if patient_nss else ""
     created = rules.create(
         consult_id=session_id,
         patient_id=f"none-{session_id}",
@@ -153,6 +158,7 @@ def create(
         created_by=coordinator.participant_id,
         at=at,
         unit=unit,
+        patient_nss=nss,
     ).consult
     room = replace(
         created,
@@ -282,6 +288,7 @@ def to_json(consult: Consult) -> dict[str, object]:
         "locked": consult.locked,
         "coordinator_id": consult.host_id,
         "coordinator_name": consult.host_name,
+        "about_a_patient": bool(consult.patient_nss),
         "max_sites": MAX_SITES,
         "sites": [site.to_json() for site in sites(consult)],
     }

@@ -46,7 +46,7 @@ from web.openapi import DEFAULT_MODULES, OpenApi
 from web.scheduling import QueueSweep, Scheduling, scheduling_from
 from web.scheduling_api import scheduling_routes
 from web.security import security_headers
-from web.sessions_api import SessionsApi
+from web.sessions_api import SessionPatients, SessionsApi
 from web.summary import SummaryApi
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -126,6 +126,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         ctx = AccessContext.staff(member.staff_id, member.full_name, member.role, address)
         await records.grant_care(nss, member.staff_id, consult.consult_id, ctx)
 
+    async def patient_known(nss: str) -> bool:
+        return await records.patient_id(nss) is not None
+
     signaling = SignalingServer(
         stores=stores,
         media=media,
@@ -179,7 +182,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_routes(FhirApi(records=records, auth=auth, clock=clock).routes())
     app.router.add_routes(scheduling_routes(settings, scheduling, auth, stores, signaling, records, clock))
     app.router.add_routes(OpenApi(DEFAULT_MODULES).routes())
-    app.router.add_routes(SessionsApi(stores, signaling, auth.current_staff, settings, clock).routes())
+    app.router.add_routes(
+        SessionsApi(
+            stores,
+            signaling,
+            auth.current_staff,
+            settings,
+            clock,
+            SessionPatients(known=patient_known, grant_care=grant_care),
+        ).routes()
+    )
     app.router.add_get(
         "/static/vendor/socket.io.esm.min.js", _vendor("socket.io-client/dist/socket.io.esm.min.js")
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rooms import interunit
 from rooms.consult import Actor, Consult, ConsultKind, RuleViolation
+from rooms.errors import DomainError
 from rooms.interunit import InterunitError, Purpose
 from rooms.roles import STAFF_ROLES, Role
 from rooms.staff import StaffMember
@@ -85,6 +87,8 @@ class SessionBody(_Body):
     duration_minutes: int = Field(default=60, ge=15, le=720)
     clues: str = Field(min_length=1, max_length=20)
     unit_name: str = Name
+    patient_nss: str | None = Field(default=None, max_length=32)
+    """The patient a case presentation or second opinion is about (optional)."""
 
 
 class SiteBody(_Body):
@@ -106,6 +110,8 @@ def _refusal(error: Exception) -> ApiError:
         return _error(error.code.value, error.message)
     if isinstance(error, VersionConflict):
         return _error("conflict", "The consult changed at the same time; try again.")
+    if isinstance(error, DomainError):  # e.g. an invalid NSS: the rule's own words in both languages
+        return ApiError(400, error.code, f"{error.message_es} / {error.message_en}")
     raise error
 
 
@@ -117,6 +123,16 @@ def _parse(model: type[_Body], data: dict[str, object]) -> _Body:
         raise _error("bad_payload", f"Invalid fields: {fields}.") from None
 
 
+@dataclass(frozen=True, slots=True)
+class SessionPatients:
+    """What the clinical record tells and grants about the patient a session is about."""
+
+    known: Callable[[str], Awaitable[bool]]
+    """Whether the record has a patient with this NSS."""
+    grant_care: Callable[[Consult, str], Awaitable[None]]
+    """Give the session's host a role in its patient's care (session, client address)."""
+
+
 class SessionsApi:
     def __init__(
         self,
@@ -125,7 +141,9 @@ class SessionsApi:
         staff_of: Callable[[web.Request], Awaitable[StaffMember | None]],
         settings: Settings,
         clock: Callable[[], datetime],
+        patients: SessionPatients | None = None,
     ) -> None:
+        self._patients = patients
         self._stores = stores
         self._signaling = signaling
         self._staff_of = staff_of
@@ -238,11 +256,26 @@ class SessionsApi:
                 host_unit=body.unit_name,
                 at=self._clock(),
                 unit=member.unit,
+                patient_nss=body.patient_nss or "",
             )
-        except (RuleViolation, InterunitError) as error:
+        except (RuleViolation, InterunitError, DomainError) as error:
             raise _refusal(error) from None
+        session = transition.consult
+        if session.patient_nss and (
+            self._patients is None or not await self._patients.known(session.patient_nss)
+        ):
+            raise ApiError(
+                404,
+                "unknown_patient",
+                "Ese paciente no está registrado en el expediente. / "
+                "That patient is not in the clinical record.",
+            )
         await self._stores.consults.add(transition)
-        await self._signaling.announce_room(transition.consult)
+        if session.patient_nss and self._patients is not None:
+            # The coordinator hosts from the start (no admission): her role in the patient's care
+            # begins here, so she may write the session's conclusions into their record.
+            await self._patients.grant_care(session, request.remote or "unknown")
+        await self._signaling.announce_room(session)
         return web.json_response(interunit.to_json(transition.consult), status=201)
 
     async def get_session(self, request: web.Request) -> web.Response:
@@ -545,6 +578,11 @@ OPENAPI_PATHS: dict[str, object] = {
                             },
                             "clues": _CLUES,
                             "unit_name": _NAME,
+                            "patient_nss": {
+                                "type": ["string", "null"],
+                                "description": "The registered patient the session is about (11-digit NSS); "
+                                "its conclusions go into their record. Never shown to the sites.",
+                            },
                         },
                     }
                 ),

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 import pytest
 
+from records.access import AccessContext
+from records.facts import PatientFacts
 from rooms.roles import Role
 from rooms.staff import StaffMember
 from tests.integration.conftest import Harness
@@ -212,6 +214,7 @@ async def test_a_coordinator_runs_an_inter_unit_session_with_up_to_eight_sites(h
         ({"clues": "12"}, "bad_payload"),
         ({"duration_minutes": 1}, "bad_payload"),
         ({"unit_name": "x" * 200}, "bad_payload"),
+        ({"patient_nss": "12345"}, "invalid_nss"),
     ],
 )
 async def test_bad_session_input_is_400_and_creates_nothing(
@@ -223,6 +226,33 @@ async def test_bad_session_input_is_400_and_creates_nothing(
     assert (status, reply["error"]["code"]) == (400, code)
     assert "x" * 50 not in reply["error"]["message"]
     assert len(await harness.services.stores.consults.open_consults()) == before
+
+
+async def test_a_session_about_a_patient_lets_the_coordinator_write_its_conclusions(harness: Harness) -> None:
+    cookie = await _account(harness, "coord", Role.COORDINATOR)
+    nss, unregistered = "92919084431", "79927398713"
+    ctx = AccessContext.staff("staff-coord", "Dra. coord", Role.COORDINATOR, "test")
+    await harness.services.records.ensure_patient(
+        PatientFacts(nss, "Paciente Hospitalizado", date(1961, 5, 4)), ctx
+    )
+
+    before = len(await harness.services.stores.consults.open_consults())
+    status, refused = await _call(
+        harness, "POST", "/api/interunit-sessions", cookie, {**SESSION, "patient_nss": unregistered}
+    )
+    assert (status, refused["error"]["code"]) == (404, "unknown_patient")
+    assert len(await harness.services.stores.consults.open_consults()) == before
+
+    status, session = await _call(
+        harness, "POST", "/api/interunit-sessions", cookie, {**SESSION, "patient_nss": nss}
+    )
+    assert status == 201, session
+    assert session["about_a_patient"] is True and nss not in str(session)  # never shown to the sites
+    status, opened = await _call(
+        harness, "POST", f"/api/consults/{session['session_id']}/note", cookie, {"template": "inter-unit"}
+    )
+    assert status == 200, opened
+    assert opened["note"]["template"] == "inter-unit" and opened["note"]["version"] == 1
 
 
 async def test_only_the_coordinator_creates_and_manages_sessions(harness: Harness) -> None:

@@ -134,6 +134,7 @@ $("session-form").addEventListener("submit", async (event) => {
     duration_minutes: Number($("duration").value),
     clues: $("clues").value.trim(),
     unit_name: $("unit-name").value.trim(),
+    patient_nss: $("patient-nss").value.trim() || null,
   });
   if (!reply.ok) return failed(reply);
   setStatus(null);
