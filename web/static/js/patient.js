@@ -110,7 +110,8 @@ async function updatePosition() {
   let wait = t("waiting.no_nurse");
   if (data.expected_wait_minutes === 0) wait = t("waiting.expected_now");
   else if (data.expected_wait_minutes !== null) {
-    wait = t("waiting.expected")
+    const range = data.expected_wait_low_minutes !== data.expected_wait_high_minutes;
+    wait = t(range ? "waiting.expected" : "waiting.expected_about")
       .replace("{min}", data.expected_wait_minutes)
       .replace("{low}", data.expected_wait_low_minutes)
       .replace("{high}", data.expected_wait_high_minutes);
