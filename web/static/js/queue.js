@@ -20,6 +20,7 @@ export function mountQueuePanel(staff, { admit, onError }) {
     $("nurse-state").textContent = t(`nurse.${state}`);
     $("nurse-toggle").textContent = t(state === "available" ? "nurse.go_away" : "nurse.go_available");
     $("nurse-toggle").disabled = state === "in_consult";
+    $("next-patient").disabled = state === "in_consult"; // one patient at a time
     $("unit-name").textContent = staff.unit;
     const rows = $("unit-queue-rows");
     rows.replaceChildren();
