@@ -90,9 +90,20 @@ async () => {
 
 
 async def _flowing(page: Page) -> None:
-    first = await poll(page, INBOUND, lambda s: s is not None and s["framesDecoded"] > 5, timeout=45)
-    grown = first["framesDecoded"] + 10
-    await poll(page, INBOUND, lambda s: s is not None and s["framesDecoded"] > grown, timeout=45)
+    try:
+        first = await poll(page, INBOUND, lambda s: s is not None and s["framesDecoded"] > 5, timeout=45)
+        grown = first["framesDecoded"] + 10
+        await poll(page, INBOUND, lambda s: s is not None and s["framesDecoded"] > grown, timeout=45)
+    except AssertionError as failure:
+        # Say what the page showed: a state and its message tell a stuck rejoin from slow media.
+        body = page.locator("body")
+        shown = {
+            "state": await body.get_attribute("data-state"),
+            "connection": await body.get_attribute("data-connection"),
+            "error": await body.get_attribute("data-error"),
+            "status": await page.locator("#status").text_content(),
+        }
+        raise AssertionError(f"{failure}; the page showed {shown}") from None
 
 
 async def _never_ended(nurse: Page, seconds: float) -> None:

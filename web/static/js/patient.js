@@ -47,6 +47,9 @@ function showError(code) {
 
 const NOT_OPEN = ["outside_service_hours", "check_in_not_open"];
 const POSITION_MS = 5000;
+const RETRY_JOIN_MS = 2000;
+// Joining failed for a reason that passes (no answer in time, media busy): the page tries again.
+const TRANSIENT_JOIN_ERRORS = new Set([undefined, "media_unavailable", "internal", "conflict", "rate_limited"]);
 
 /** Check-in refused: closed service or too early keep the check screen, with the opening time. */
 function refusedCheckIn(error) {
@@ -211,8 +214,18 @@ async function joinCall() {
       waitInLobby("locked");
     } else if (error.code === "invalid_state" && inLobby()) waitInLobby("sent_back");
     else if (error.code === "denied") turnedAway("denied");
+    else if (TRANSIENT_JOIN_ERRORS.has(error.code)) retryJoin();
     else showError(error.code ?? "generic");
   }
+}
+
+/** A network still settling (a timeout, media not ready): try again shortly, never a dead end. */
+function retryJoin() {
+  reconnecting(true);
+  setTimeout(() => {
+    const inCall = document.body.dataset.state === "call";
+    if (!session && inCall && socket?.connected && consult?.state === "live") joinCall();
+  }, RETRY_JOIN_MS);
 }
 
 function leaveCall() {
