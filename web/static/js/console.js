@@ -98,12 +98,15 @@ async function openCall(consult) {
     return setStatus("error.devices");
   }
   $("local").srcObject = devices.stream;
-  session = new MediaSession(socket, me, devices.stream, call.render, restartMedia);
-  call.attach(session);
+  const attempt = new MediaSession(socket, me, devices.stream, call.render, restartMedia);
+  session = attempt;
+  call.attach(attempt);
   try {
-    await session.start();
+    await attempt.start();
+    if (session !== attempt) return; // replaced meanwhile (the socket came back, media restarted)
     await call.applyPreferences();
   } catch (error) {
+    if (attempt.closed || session !== attempt) return; // a newer attempt is in charge
     closeCall();
     setStatus(`error.${error.code ?? "generic"}`);
   }

@@ -48,8 +48,9 @@ function showError(code) {
 const NOT_OPEN = ["outside_service_hours", "check_in_not_open"];
 const POSITION_MS = 5000;
 const RETRY_JOIN_MS = 2000;
-// Joining failed for a reason that passes (no answer in time, media busy): the page tries again.
-const TRANSIENT_JOIN_ERRORS = new Set([undefined, "media_unavailable", "internal", "conflict", "rate_limited"]);
+// Joining failed for a reason that passes (media busy, a race): the page tries again. So it does for
+// errors without one of our codes (a timeout, a browser exception from a connection being replaced).
+const TRANSIENT_JOIN_ERRORS = new Set(["media_unavailable", "internal", "conflict", "rate_limited"]);
 
 /** Check-in refused: closed service or too early keep the check screen, with the opening time. */
 function refusedCheckIn(error) {
@@ -196,10 +197,12 @@ async function joinCall() {
   delete document.body.dataset.lobby;
   show("call");
   $("local").srcObject = devices.stream;
-  session = new MediaSession(socket, me, devices.stream, call.render, restartMedia);
-  call.attach(session);
+  const attempt = new MediaSession(socket, me, devices.stream, call.render, restartMedia);
+  session = attempt;
+  call.attach(attempt);
   try {
-    await session.start();
+    await attempt.start();
+    if (session !== attempt) return; // replaced meanwhile (the socket came back, media restarted)
     reconnecting(false);
     await call.applyPreferences();
     if ($("start-audio-only").checked) {
@@ -207,14 +210,16 @@ async function joinCall() {
       await call.setAudioOnly(true);
     }
   } catch (error) {
-    session?.close();
+    // Closed under us by a newer attempt (a reconnection): that attempt is in charge, not this error.
+    if (attempt.closed || session !== attempt) return;
+    attempt.close();
     session = null;
     if (error.code === "room_locked") {
       lockedOut = true;
       waitInLobby("locked");
     } else if (error.code === "invalid_state" && inLobby()) waitInLobby("sent_back");
     else if (error.code === "denied") turnedAway("denied");
-    else if (TRANSIENT_JOIN_ERRORS.has(error.code)) retryJoin();
+    else if (typeof error.code !== "string" || TRANSIENT_JOIN_ERRORS.has(error.code)) retryJoin();
     else showError(error.code ?? "generic");
   }
 }
