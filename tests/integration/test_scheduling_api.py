@@ -22,7 +22,7 @@ from rooms import consult as rules
 from rooms.roles import Role
 from rooms.staff import StaffMember
 from rooms.tokens import JoinClaims, issue
-from tests.support.clients import ConnectionRefused, connect_client
+from tests.support.clients import connect_client, refusal_code
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
 
@@ -202,7 +202,7 @@ async def test_reschedule_revokes_the_old_link_and_cancel_frees_the_slot(api: Ap
     )
     assert status == 200 and moved["appointment"]["start"] == later.isoformat()
     assert moved["patient_link"] != first["patient_link"]
-    old = await _refused_code(api.url, token_of(first["patient_link"]))
+    old = await refusal_code(api.url, token_of(first["patient_link"]))
     assert old == "auth_revoked"
     status, answer = await api.call(
         "PATCH", f"/api/appointments/{appointment_id}", "cruz", {"start": later.isoformat()}
@@ -210,18 +210,9 @@ async def test_reschedule_revokes_the_old_link_and_cancel_frees_the_slot(api: Ap
     assert (status, answer["error"]["code"]) == (403, "wrong_unit")
     status, cancelled = await api.call("DELETE", f"/api/appointments/{appointment_id}", "ana")
     assert status == 200 and cancelled["appointment"]["status"] == "cancelled"
-    assert await _refused_code(api.url, token_of(moved["patient_link"])) in ("auth_revoked", "consult_ended")
+    assert await refusal_code(api.url, token_of(moved["patient_link"])) in ("auth_revoked", "consult_ended")
     status, _ = await api.call("POST", "/api/appointments", "ana", booking(NSS[1], start=later))
     assert status == 201  # the slot is free again
-
-
-async def _refused_code(url: str, token: str) -> str:
-    try:
-        client, _ = await connect_client(url, token=token)
-    except ConnectionRefused as error:
-        return str(error.errors[0]["data"]["code"])
-    await client.disconnect()
-    return "accepted"
 
 
 async def test_check_in_outside_hours_and_too_early_are_refused_with_the_opening_time(api: Api) -> None:

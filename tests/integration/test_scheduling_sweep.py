@@ -20,7 +20,7 @@ from rooms.roles import Role
 from rooms.session_log import EventKind
 from rooms.staff import StaffMember
 from tests.integration.test_scheduling_api import MONDAY_0950, NSS, SLOT_1000, SetClock, booking, token_of
-from tests.support.clients import ConnectionRefused, connect_client
+from tests.support.clients import connect_client, refusal_code
 from web.app import SERVICES, Services, create_app
 from web.config import ConfigError, Settings
 from web.scheduling import SWEEP_ACTOR, QueueSweep, SweepResult
@@ -94,15 +94,6 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         await server.close()
 
 
-async def _refused_code(url: str, token: str) -> str:
-    try:
-        client, _ = await connect_client(url, token=token)
-    except ConnectionRefused as error:
-        return str(error.errors[0]["data"]["code"])
-    await client.disconnect()
-    return "accepted"
-
-
 async def test_a_booked_patient_who_never_checks_in_becomes_a_no_show_once(env: Env) -> None:
     appointment_id, token = await env.book(NSS[0], SLOT_1000)
     page, events = await connect_client(env.url, token=token)  # the link is open but nobody checks in
@@ -127,7 +118,7 @@ async def test_a_booked_patient_who_never_checks_in_becomes_a_no_show_once(env: 
     assert last.detail["reason"] == "no_show" and last.detail["previous_state"] == "scheduled"
     # Sweeping again changes nothing; the link is refused and its page can tell why.
     assert await env.sweep.run_once() == SweepResult()
-    assert await _refused_code(env.url, token) == "consult_ended"
+    assert await refusal_code(env.url, token) == "consult_ended"
     status, body = await env.call("GET", "/api/queue/position", token=token)
     assert status == 200 and body["status"] == "no_show" and body["check_in"]["code"] == "check_in_closed"
     status, queue = await env.call("GET", "/api/units/UMF-1/queue")
@@ -214,7 +205,7 @@ async def test_a_cancelled_appointment_ends_its_consult_like_a_host_would(env: E
     assert [e.kind for e in archived][-1] is EventKind.ENDED
     assert archived[-1].actor_id == "s-ana" and archived[-1].detail["previous_state"] == "waiting"
     # The old link is refused, but its page can still learn that the appointment was cancelled.
-    assert await _refused_code(env.url, token) == "auth_revoked"
+    assert await refusal_code(env.url, token) == "auth_revoked"
     status, body = await env.call("GET", "/api/queue/position", token=token)
     assert status == 200 and body["status"] == "cancelled"
     assert body["check_in"]["code"] == "appointment_cancelled"

@@ -78,6 +78,16 @@ async def connect_client(
     return client, log
 
 
+async def refusal_code(url: str, token: str) -> str:
+    """The error code the server refuses this link with, or ``"accepted"`` if it lets it in."""
+    try:
+        client, _ = await connect_client(url, token=token)
+    except ConnectionRefused as error:
+        return str(error.errors[0]["data"]["code"])
+    await client.disconnect()
+    return "accepted"
+
+
 class ConnectionRefused(Exception):
     """The server refused the connection; ``errors`` holds what it said (``connect_error`` data)."""
 
