@@ -12,6 +12,8 @@ import socketio
 from aiohttp.test_utils import TestServer
 
 from media.ice import restrict_host_addresses
+from rooms.roles import Role
+from rooms.staff import StaffMember
 from tests.support.clients import EventLog, connect_client
 from tests.support.services import MovableClock
 from web.app import SERVICES, Services, create_app
@@ -36,13 +38,28 @@ class Harness:
     def consult_id(self) -> str:
         return self.demo.consult_id
 
-    async def login(self, password: str = NURSE_PASSWORD) -> str:
+    async def login(self, password: str = NURSE_PASSWORD, username: str = "enfermera") -> str:
         async with aiohttp.ClientSession() as http:
             response = await http.post(
-                f"{self.url}/api/session", json={"username": "enfermera", "password": password}
+                f"{self.url}/api/session", json={"username": username, "password": password}
             )
             assert response.status == 200, await response.text()
             return response.cookies["tc_session"].value
+
+    async def staff_cookie(self, username: str, role: Role, unit: str, full_name: str) -> str:
+        """Add a staff account (id ``staff-<username>``) and sign it in; its session cookie."""
+        password = f"pw-{username}-123"
+        await self.services.stores.staff.add(
+            StaffMember(
+                f"staff-{username}",
+                username,
+                full_name,
+                role,
+                unit,
+                self.services.auth.hash_password(password),
+            )
+        )
+        return await self.login(password, username)
 
     async def nurse(self) -> tuple[socketio.AsyncClient, EventLog]:
         return await connect_client(self.url, cookie=await self.login())

@@ -8,12 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import aiohttp
 import pytest
 import socketio
 
 from rooms.roles import Action, Role, may
-from rooms.staff import StaffMember
 from tests.integration.conftest import Harness
 from tests.support.clients import ConnectionRefused, EventLog, MediaClient, connect_client, join_call
 
@@ -27,23 +25,7 @@ async def _snapshot(harness: Harness) -> tuple[object, int]:
 
 
 async def _staff(harness: Harness, username: str, role: Role) -> tuple[socketio.AsyncClient, EventLog]:
-    password = f"pw-{username}-123"
-    await harness.services.stores.staff.add(
-        StaffMember(
-            f"staff-{username}",
-            username,
-            f"{role.value} {username}",
-            role,
-            "UMF-1",
-            harness.services.auth.hash_password(password),
-        )
-    )
-    async with aiohttp.ClientSession() as http:
-        response = await http.post(
-            f"{harness.url}/api/session", json={"username": username, "password": password}
-        )
-        assert response.status == 200
-        cookie = response.cookies["tc_session"].value
+    cookie = await harness.staff_cookie(username, role, "UMF-1", f"{role.value} {username}")
     return await connect_client(harness.url, cookie=cookie)
 
 

@@ -12,30 +12,13 @@ import pytest
 from records.access import AccessContext
 from records.facts import PatientFacts
 from rooms.roles import Role
-from rooms.staff import StaffMember
 from tests.integration.conftest import Harness
 from tests.support.clients import ConnectionRefused, MediaClient, connect_client, join_call
 from web.sessions_api import OPENAPI_PATHS
 
 
 async def _account(harness: Harness, username: str, role: Role) -> str:
-    password = f"pw-{username}-123"
-    await harness.services.stores.staff.add(
-        StaffMember(
-            f"staff-{username}",
-            username,
-            f"Dra. {username}",
-            role,
-            "HGZ-1",
-            harness.services.auth.hash_password(password),
-        )
-    )
-    async with aiohttp.ClientSession() as http:
-        response = await http.post(
-            f"{harness.url}/api/session", json={"username": username, "password": password}
-        )
-        assert response.status == 200
-        return response.cookies["tc_session"].value
+    return await harness.staff_cookie(username, role, "HGZ-1", f"Dra. {username}")
 
 
 async def _call(
