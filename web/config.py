@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from media.ice import IceServer
 from rooms.hours import ServiceHours
 from rooms.interunit import DEFAULT_SPECIALTIES
+from rooms.summary_links import MAX_DAYS as MAX_SUMMARY_LINK_DAYS
 
 
 class ConfigError(ValueError):
@@ -56,6 +57,8 @@ class Settings:
     check_in_grace_minutes: int = 10
     queue_sweep_seconds: float = 60.0
     """How often no-shows are marked and, while the service is closed, the queues closed; 0: never."""
+    summary_link_days: int = 30
+    """How long a patient's after-visit summary link works after the note is signed (1 to 30 days)."""
 
     @property
     def base_url(self) -> str:
@@ -105,6 +108,7 @@ class Settings:
             check_in_opens_minutes=_int(env, "TC_CHECK_IN_OPENS_MINUTES", defaults.check_in_opens_minutes),
             check_in_grace_minutes=_int(env, "TC_CHECK_IN_GRACE_MINUTES", defaults.check_in_grace_minutes),
             queue_sweep_seconds=_seconds(env, "TC_QUEUE_SWEEP_SECONDS", defaults.queue_sweep_seconds),
+            summary_link_days=_summary_link_days(env, defaults.summary_link_days),
         )
 
 
@@ -131,6 +135,14 @@ def _service_hours(env: Mapping[str, str]) -> ServiceHours:
         return ServiceHours.from_config(config)
     except ValueError as error:
         raise ConfigError(f"TC_SERVICE_HOURS / TC_SERVICE_CLOSED: {error}") from None
+
+
+def _summary_link_days(env: Mapping[str, str], default: int) -> int:
+    """``TC_SUMMARY_LINK_DAYS``: at most 30, because a revocation is kept 30 days and must outlive its link."""
+    days = _int(env, "TC_SUMMARY_LINK_DAYS", default)
+    if not 1 <= days <= MAX_SUMMARY_LINK_DAYS:
+        raise ConfigError(f"TC_SUMMARY_LINK_DAYS must be between 1 and {MAX_SUMMARY_LINK_DAYS} days")
+    return days
 
 
 def _specialties(text: str) -> tuple[str, ...]:

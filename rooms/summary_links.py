@@ -1,0 +1,118 @@
+"""Lasting links to a patient's after-visit summary: a token kind of its own, never a join token.
+
+A join link dies soon after its slot; the summary must stay readable for weeks. A summary link is
+``s1.<payload>.<signature>``: base64url JSON claims and an HMAC-SHA256 under a key derived from the
+server's secret for this purpose alone (:func:`derive_key`), so it differs from a join token
+(``v1.``, signed with another key) in both prefix and key. :func:`rooms.tokens.verify` refuses it by
+its prefix (and its signature), and :func:`verify` here refuses a join token the same way, so a
+summary link can read the summary and never join a call, and a join link never lasts a month.
+
+Each consult has one summary link (:func:`link_id`), whose expiry is fixed from when the summary
+became readable (:func:`expiry`), so issuing it again gives the same lifetime, never a longer one.
+Revoking it is the store's business (the revoked-token set, keyed by :func:`link_id`). Pure: the
+caller passes the clock.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from rooms.tokens import MAX_TOKEN_LENGTH, TokenError, TokenErrorCode
+
+PREFIX = "s1"
+_KEY_LABEL = b"summary-link"
+MAX_DAYS = 30
+"""The longest a summary link may last: revocations are kept 30 days (rooms/store/redis.py), and a
+revocation must outlive the link it revokes."""
+
+
+@dataclass(frozen=True, slots=True)
+class SummaryClaims:
+    consult_id: str
+    link_id: str
+    issued_at: int
+    expires_at: int
+
+
+def derive_key(secret: bytes) -> bytes:
+    """The summary-link signing key: derived from the server secret, never the join-token key."""
+    return hmac.new(secret, _KEY_LABEL, hashlib.sha256).digest()
+
+
+def link_id(consult_id: str) -> str:
+    """The one summary link of a consult (what revocation names); never a join token's id."""
+    return f"summary.{consult_id}"
+
+
+def expiry(readable_since: datetime, days: int) -> int:
+    """When a summary readable since ``readable_since`` stops being reachable by link (epoch seconds)."""
+    return int((readable_since + timedelta(days=days)).timestamp())
+
+
+def issue(key: bytes, claims: SummaryClaims) -> str:
+    payload = json.dumps(
+        {"c": claims.consult_id, "jti": claims.link_id, "iat": claims.issued_at, "exp": claims.expires_at},
+        separators=(",", ":"),
+        sort_keys=True,
+    ).encode()
+    body = f"{PREFIX}.{_b64encode(payload)}"
+    return f"{body}.{_b64encode(_sign(key, body))}"
+
+
+def is_summary_token(token: str) -> bool:
+    """Whether ``token`` claims to be a summary link (its prefix); :func:`verify` decides if it is one."""
+    return token.startswith(f"{PREFIX}.")
+
+
+def verify(key: bytes, token: str, now: float) -> SummaryClaims:
+    """The claims of a genuine, unexpired summary link, or :class:`~rooms.tokens.TokenError`.
+
+    A join token (any other prefix, another key) is refused as invalid.
+    """
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != PREFIX:
+        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+    body = f"{parts[0]}.{parts[1]}"
+    try:
+        if not hmac.compare_digest(_b64decode(parts[2]), _sign(key, body)):
+            raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+        data = json.loads(_b64decode(parts[1]))
+        claims = SummaryClaims(
+            consult_id=_text(data["c"]),
+            link_id=_text(data["jti"]),
+            issued_at=int(data["iat"]),
+            expires_at=int(data["exp"]),
+        )
+    except (ValueError, KeyError, TypeError, binascii.Error) as error:
+        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.") from error
+    if claims.link_id != link_id(claims.consult_id):
+        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+    if now >= claims.expires_at:
+        raise TokenError(TokenErrorCode.EXPIRED, "The link has expired.")
+    return claims
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value or len(value) > 160:
+        raise ValueError("bad claim")
+    return value
+
+
+def _sign(key: bytes, body: str) -> bytes:
+    return hmac.new(key, body.encode(), hashlib.sha256).digest()
+
+
+def _b64encode(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def _b64decode(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
