@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -29,6 +28,7 @@ from records.db import create_engine
 from records.migrate import migrate
 from records.repository import RecordRepository
 from records.session_logs import SessionLogArchive
+from rooms import summary_links
 from rooms.consult import Consult
 from rooms.roles import STAFF_ROLES
 from rooms.session_log import SessionEvent
@@ -36,10 +36,11 @@ from rooms.store.base import Stores
 from rooms.store.memory import memory_stores
 from rooms.store.redis import RedisConsultStore, redis_stores
 from signaling.server import SignalingServer, SignalingSettings
-from web.auth import Authenticator
+from web.auth import Authenticator, PasswordHashing
 from web.config import Settings
 from web.errors import ApiError, api_errors
 from web.fhir_routes import FhirApi, fhir_errors
+from web.login_throttle import ThrottlePolicy, login_throttle
 from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
 from web.openapi import DEFAULT_MODULES, OpenApi
@@ -149,7 +150,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         session_lifetime=timedelta(hours=settings.session_hours),
         secure_cookies=settings.secure_cookies,
         clock=clock,
-        monotonic=time.monotonic,
+        throttle=login_throttle(
+            redis,
+            ThrottlePolicy(
+                user_failures=settings.login_user_failures,
+                address_failures=settings.login_address_failures,
+                delay_seconds=settings.login_delay_seconds,
+                max_delay_seconds=settings.login_max_delay_seconds,
+            ),
+        ),
+        passwords=PasswordHashing(settings.password_hash_threads),
     )
     services = Services(
         settings, stores, engine, archive, media, signaling, auth, clock, redis, records, scheduling
@@ -177,7 +187,17 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         NotesApi(records=records, stores=stores, archive=archive, auth=auth, clock=clock).routes()
     )
     app.router.add_routes(
-        SummaryApi(records=records, stores=stores, token_key=settings.secret_key, clock=clock).routes()
+        SummaryApi(
+            records=records,
+            stores=stores,
+            appointments=scheduling.appointments,
+            auth=auth,
+            token_key=settings.secret_key,
+            link_key=summary_links.derive_key(settings.secret_key),
+            link_days=settings.summary_link_days,
+            base_url=settings.public_url.rstrip("/"),
+            clock=clock,
+        ).routes()
     )
     app.router.add_routes(FhirApi(records=records, auth=auth, clock=clock).routes())
     app.router.add_routes(scheduling_routes(settings, scheduling, auth, stores, signaling, records, clock))
@@ -209,6 +229,7 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
         await services.media.start()
     yield
     await services.media.close()
+    services.auth.close()
     if services.redis is not None:
         await services.redis.aclose()
     await services.engine.dispose()

@@ -42,6 +42,14 @@ class Settings:
     media_forwarding: str = "packet"
     """``packet`` forwards RTP without decoding; ``reencode`` decodes and encodes per receiver."""
     session_hours: float = 12.0
+    password_hash_threads: int = field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 2))
+    """Threads that hash and check passwords (argon2); more logins at once wait for one."""
+    login_user_failures: int = 5
+    login_address_failures: int = 10
+    login_delay_seconds: float = 1.0
+    login_max_delay_seconds: float = 300.0
+    """Login throttle (web/login_throttle.py): free failures per username and per client address,
+    then a wait from ``login_delay_seconds``, doubling with each failure up to the longest."""
     reconnect_grace_seconds: float = 30.0
     log_level: str = "INFO"
     interunit_specialties: tuple[str, ...] = DEFAULT_SPECIALTIES
@@ -95,6 +103,15 @@ class Settings:
                 env, "TC_MEDIA_FORWARDING", defaults.media_forwarding, ("packet", "reencode")
             ),
             session_hours=float(env.get("TC_SESSION_HOURS", defaults.session_hours)),
+            password_hash_threads=_at_least(env, "TC_PASSWORD_HASH_THREADS", defaults.password_hash_threads),
+            login_user_failures=_at_least(env, "TC_LOGIN_USER_FAILURES", defaults.login_user_failures),
+            login_address_failures=_at_least(
+                env, "TC_LOGIN_ADDRESS_FAILURES", defaults.login_address_failures
+            ),
+            login_delay_seconds=_delay(env, "TC_LOGIN_DELAY_SECONDS", defaults.login_delay_seconds),
+            login_max_delay_seconds=_delay(
+                env, "TC_LOGIN_MAX_DELAY_SECONDS", defaults.login_max_delay_seconds
+            ),
             reconnect_grace_seconds=float(
                 env.get("TC_RECONNECT_GRACE_SECONDS", defaults.reconnect_grace_seconds)
             ),
@@ -182,6 +199,20 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
         raise ConfigError(f"{name} must be a number of seconds") from None
     if not 0 <= value < 86400:
         raise ConfigError(f"{name} must be between 0 and 86400 seconds")
+    return value
+
+
+def _delay(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _seconds(env, name, default)
+    if value <= 0:
+        raise ConfigError(f"{name} must be more than 0 seconds")
+    return value
+
+
+def _at_least(env: Mapping[str, str], name: str, default: int) -> int:
+    value = _int(env, name, default)
+    if value < 1:
+        raise ConfigError(f"{name} must be at least 1")
     return value
 
 
