@@ -125,6 +125,9 @@ class Consult:
     patient_nss: str = ""
     """The patient's identity in the clinical record (their NSS); never shown to clients. Empty when
     the consult has no registered patient (and in consults stored before this field existed)."""
+    receive_only: frozenset[str] = frozenset()
+    """People who joined the call to watch and listen only (no camera or microphone), so pages show
+    them without a picture. Meaningful for those in ``in_call``; each join sets it afresh."""
 
     def meta_value(self, key: str) -> str | None:
         return next((value for name, value in self.meta if name == key), None)
@@ -365,8 +368,12 @@ def find_invitee(consult: Consult, participant_id: str) -> Invitee | None:
     return next((i for i in consult.invitees if i.participant_id == participant_id), None)
 
 
-def join(consult: Consult, actor: Actor, at: datetime) -> Transition:
-    """A participant's media joins the live call; joining twice (a reconnect) logs nothing."""
+def join(consult: Consult, actor: Actor, at: datetime, *, receive_only: bool = False) -> Transition:
+    """A participant's media joins the live call; joining twice (a reconnect) logs nothing.
+
+    ``receive_only``: they only watch and listen (no camera or microphone). Someone already in the
+    call who starts or stops publishing changes only that (a new version, nothing logged).
+    """
     _require(actor, Action.JOIN_MEDIA)
     _require_state(consult, ConsultState.LIVE)
     _require_not_denied(consult, actor)
@@ -384,8 +391,12 @@ def join(consult: Consult, actor: Actor, at: datetime) -> Transition:
         raise RuleViolation(
             ViolationCode.INVALID_STATE, "You are in the waiting room; the host will admit you again."
         )
+    others = consult.receive_only - {actor.participant_id}
+    watching = others | {actor.participant_id} if receive_only else others
     if actor.participant_id in consult.in_call:
-        return Transition(consult, ())
+        if watching == consult.receive_only:
+            return Transition(consult, ())
+        return Transition(replace(consult, receive_only=watching, version=consult.version + 1), ())
     if consult.locked and actor.participant_id not in consult.admitted:
         raise RuleViolation(ViolationCode.ROOM_LOCKED, "The room is locked; wait for the host to unlock it.")
     if len(consult.in_call) >= MAX_IN_CALL:
@@ -396,6 +407,7 @@ def join(consult: Consult, actor: Actor, at: datetime) -> Transition:
             consult,
             in_call=consult.in_call | {actor.participant_id},
             admitted=consult.admitted | {actor.participant_id},
+            receive_only=watching,
         ),
         _event(consult, EventKind.JOINED, actor, at),
     )

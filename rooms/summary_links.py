@@ -36,7 +36,9 @@ revocation must outlive the link it revokes."""
 class SummaryClaims:
     consult_id: str
     link_id: str
-    issued_at: int
+    readable_since: int
+    """When the summary was first signed (epoch seconds): the link's lifetime counts from here, so a
+    link issued again is the same link."""
     expires_at: int
 
 
@@ -57,7 +59,12 @@ def expiry(readable_since: datetime, days: int) -> int:
 
 def issue(key: bytes, claims: SummaryClaims) -> str:
     payload = json.dumps(
-        {"c": claims.consult_id, "jti": claims.link_id, "iat": claims.issued_at, "exp": claims.expires_at},
+        {
+            "c": claims.consult_id,
+            "jti": claims.link_id,
+            "iat": claims.readable_since,
+            "exp": claims.expires_at,
+        },
         separators=(",", ":"),
         sort_keys=True,
     ).encode()
@@ -88,7 +95,7 @@ def verify(key: bytes, token: str, now: float) -> SummaryClaims:
         claims = SummaryClaims(
             consult_id=_text(data["c"]),
             link_id=_text(data["jti"]),
-            issued_at=int(data["iat"]),
+            readable_since=int(data["iat"]),
             expires_at=int(data["exp"]),
         )
     except (ValueError, KeyError, TypeError, binascii.Error) as error:

@@ -155,7 +155,7 @@ def _service_hours(env: Mapping[str, str]) -> ServiceHours:
 
 
 def _summary_link_days(env: Mapping[str, str], default: int) -> int:
-    """``TC_SUMMARY_LINK_DAYS``: at most 30, because a revocation is kept 30 days and must outlive its link."""
+    """``TC_SUMMARY_LINK_DAYS``: at most 30, as a revocation is kept 30 days and must outlive its link."""
     days = _int(env, "TC_SUMMARY_LINK_DAYS", default)
     if not 1 <= days <= MAX_SUMMARY_LINK_DAYS:
         raise ConfigError(f"TC_SUMMARY_LINK_DAYS must be between 1 and {MAX_SUMMARY_LINK_DAYS} days")

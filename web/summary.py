@@ -1,11 +1,16 @@
-"""The after-visit summary a patient reads with their own join link: ``GET /api/summary``.
+"""The after-visit summary a patient reads with their join link or summary link: ``GET /api/summary``.
 
 The page (``/resumen#t=<token>``) sends the token in the ``Authorization: Bearer`` header, never in a
-URL, so it reaches neither access logs nor referrers. The token's participant must be its consult's
+URL, so it reaches neither access logs nor referrers. A join token's participant must be its consult's
 patient (``patient_id``, an opaque participant id); the consult's NSS (``Consult.record_nss``, never in
 the token) names them to the repository, whose ``patient_summary`` (audited, patient-only) returns their
-signed record, of which this visit's Encounter, notes, follow-up plan and referral are reshaped into
-plain, bilingual JSON for the page. Nothing here logs clinical content or tokens.
+signed record, of which this visit's Encounter, notes, reported vital signs, follow-up plan and referral
+are reshaped into plain, bilingual JSON for the page, with the patient's next appointment, if any.
+
+The join link dies soon after its slot, so once a note is signed the answer carries a summary link
+(:mod:`rooms.summary_links`: another token kind, which reads this summary and nothing else) that lasts
+``TC_SUMMARY_LINK_DAYS`` from the signing. The consult's host or its unit's staff can revoke it
+(``DELETE /api/consults/{id}/summary-link``). Nothing here logs clinical content or tokens.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import html
 import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from aiohttp import web
 
@@ -24,10 +29,13 @@ from records.errors import RecordError
 from records.fhir_bundle import encounter_id
 from records.repository import RecordRepository
 from records.templates import FieldKind, SectionSpec, Template, TemplateCode, template
-from rooms import tokens
+from rooms import summary_links, tokens
+from rooms.appointments import AppointmentStatus
 from rooms.consult import Consult
-from rooms.roles import Role
+from rooms.roles import STAFF_ROLES, Role
+from rooms.store.appointments import AppointmentStore
 from rooms.store.base import Stores
+from web.auth import Authenticator
 from web.errors import ApiError
 from web.notes_api import api_error
 
@@ -42,7 +50,8 @@ PATIENT_SECTIONS = (
     "plan",
     "addendum",
 )
-"""What an after-visit summary shows of a note; vitals, screening and history stay in the record."""
+"""What an after-visit summary shows of a note; vitals come from the Observations (:func:`_vitals`),
+screening and history stay in the record."""
 _PARAGRAPH = re.compile(r"<p>(.*?)</p>", re.DOTALL)
 
 
@@ -166,6 +175,76 @@ def _referral(request: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+_VITAL_LABELS = {  # LOINC code → (key, Spanish label, English label)
+    codes.BLOOD_PRESSURE[0]: ("blood_pressure", "Presión arterial", "Blood pressure"),
+    codes.WEIGHT[0]: ("weight", "Peso", "Weight"),
+    codes.HEIGHT[0]: ("height", "Talla", "Height"),
+    codes.BMI[0]: ("bmi", "Índice de masa corporal (IMC)", "Body mass index (BMI)"),
+    codes.GLUCOSE[0]: ("glucose", "Glucosa capilar", "Capillary glucose"),
+}
+_VITAL_UNITS = {"mm[Hg]": "mm Hg", "kg/m2": "kg/m²"}
+"""UCUM codes as a reader writes them."""
+_BMI_READING = {"L": ("bajo", "low"), "N": ("adecuado", "healthy"), "H": ("alto", "high")}
+_GLUCOSE_WHEN = {
+    "En ayuno / fasting": ("en ayuno", "fasting"),
+    "Casual / random": ("sin ayuno", "not fasting"),
+}
+"""The notes :meth:`records.fhir_bundle._Builder.vitals` writes on a glucose reading."""
+
+
+def _loinc(concept: Mapping[str, Any]) -> str:
+    return next((str(c.get("code")) for c in concept.get("coding", []) if c.get("system") == codes.LOINC), "")
+
+
+def _vital(observation: Mapping[str, Any]) -> dict[str, Any] | None:
+    """One reported vital sign as a labelled reading, or None for any other Observation (screening)."""
+    known = _VITAL_LABELS.get(_loinc(observation.get("code", {})))
+    if known is None:
+        return None
+    key, label_es, label_en = known
+    if key == "blood_pressure":
+        parts = {
+            _loinc(c.get("code", {})): c.get("valueQuantity", {}) for c in observation.get("component", [])
+        }
+        quantities = [parts.get(codes.SYSTOLIC[0], {}), parts.get(codes.DIASTOLIC[0], {})]
+    else:
+        quantities = [observation.get("valueQuantity", {})]
+    values = [q.get("value") for q in quantities]
+    if not all(isinstance(v, int | float) for v in values):
+        return None
+    unit = str(quantities[0].get("code") or quantities[0].get("unit") or "")
+    reading: tuple[str, str] | None = None
+    if key == "bmi":
+        flags = [c.get("code") for i in observation.get("interpretation", []) for c in i.get("coding", [])]
+        reading = _BMI_READING.get(str(flags[0])) if flags else None
+    elif key == "glucose":
+        reading = next(
+            (_GLUCOSE_WHEN[n["text"]] for n in observation.get("note", []) if n.get("text") in _GLUCOSE_WHEN),
+            None,
+        )
+    return {
+        "key": key,
+        "label_es": label_es,
+        "label_en": label_en,
+        "values": values,
+        "unit": _VITAL_UNITS.get(unit, unit),
+        "note_es": reading[0] if reading else None,
+        "note_en": reading[1] if reading else None,
+    }
+
+
+def _vitals(observations: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The vital signs the patient reported in this visit, in a fixed order, with when they were taken."""
+    readings = {v["key"]: (v, o) for o in observations if (v := _vital(o)) is not None}
+    if not readings:
+        return None
+    order = [key for key, _, _ in _VITAL_LABELS.values() if key in readings]
+    return {
+        "date": readings[order[0]][1].get("effectiveDateTime"),
+        "items": [readings[key][0] for key in order],
+    }
+
+
 def after_visit_summary(bundle: Mapping[str, Any], consult_id: str) -> dict[str, Any] | None:
     """This consult's visit from the patient's summary Bundle, or None when nothing is signed yet."""
     resources = [e["resource"] for e in bundle.get("entry", [])]
@@ -195,9 +274,21 @@ def after_visit_summary(bundle: Mapping[str, Any], consult_id: str) -> dict[str,
             "status": encounter.get("status"),
         },
         "notes": notes,
+        "vitals": _vitals(of_visit("Observation")),
         "follow_up": [_follow_up(p) for p in of_visit("CarePlan")],
         "referrals": [_referral(r) for r in of_visit("ServiceRequest")],
     }
+
+
+def _refused(status: int, code: str, es: str, en: str) -> ApiError:
+    return ApiError(status, code, f"{es} / {en}")
+
+
+class Reader(NamedTuple):
+    """Who reads a summary: the consult, and the record access on the patient's behalf."""
+
+    consult: Consult
+    ctx: AccessContext
 
 
 class SummaryApi:
@@ -206,23 +297,68 @@ class SummaryApi:
         *,
         records: RecordRepository,
         stores: Stores,
+        appointments: AppointmentStore,
+        auth: Authenticator,
         token_key: bytes,
+        link_key: bytes,
+        link_days: int,
+        base_url: str,
         clock: Callable[[], datetime],
     ) -> None:
         self._records = records
         self._stores = stores
+        self._appointments = appointments
+        self._auth = auth
         self._key = token_key
+        self._link_key = link_key
+        self._link_days = link_days
+        self._base_url = base_url
         self._clock = clock
 
     def routes(self) -> list[web.RouteDef]:
-        return [web.get("/api/summary", self.summary)]
+        return [
+            web.get("/api/summary", self.summary),
+            web.delete("/api/consults/{consult_id}/summary-link", self.revoke_link),
+        ]
 
-    async def _patient(self, request: web.Request) -> tuple[Consult, AccessContext]:
+    async def _reader(self, request: web.Request) -> Reader:
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = token.strip()
+        if scheme.lower() != "bearer" or not token:
             raise ApiError(401, "auth_required", "Abra el enlace de su cita. / Open your appointment link.")
+        if summary_links.is_summary_token(token):
+            consult = await self._by_summary_link(token)
+        else:
+            consult = await self._by_join_token(token)
+        return Reader(consult, AccessContext.patient(consult.record_nss, request.remote or "unknown"))
+
+    async def _by_summary_link(self, token: str) -> Consult:
         try:
-            claims = tokens.verify(self._key, token.strip(), self._clock().timestamp())
+            claims = summary_links.verify(self._link_key, token, self._clock().timestamp())
+        except tokens.TokenError as error:
+            if error.code is tokens.TokenErrorCode.EXPIRED:
+                raise _refused(
+                    401,
+                    "summary_link_expired",
+                    "El enlace a su resumen ya venció. Pida una copia a su unidad.",
+                    "The link to your summary has expired. Ask your clinic for a copy.",
+                ) from None
+            raise ApiError(401, "auth_invalid", "El enlace no es válido. / The link is not valid.") from None
+        if await self._stores.consults.is_token_revoked(claims.link_id):
+            raise _refused(
+                401,
+                "summary_link_revoked",
+                "El enlace a su resumen fue cancelado. Pida una copia a su unidad.",
+                "The link to your summary was cancelled. Ask your clinic for a copy.",
+            )
+        consult = await self._stores.consults.get(claims.consult_id)
+        if consult is None:
+            raise ApiError(401, "auth_invalid", "El enlace no es válido. / The link is not valid.")
+        return consult
+
+    async def _by_join_token(self, token: str) -> Consult:
+        try:
+            claims = tokens.verify(self._key, token, self._clock().timestamp())
         except tokens.TokenError as error:
             raise ApiError(
                 401, error.code.value, "El enlace no es válido. / The link is not valid."
@@ -234,10 +370,10 @@ class SummaryApi:
         consult = await self._stores.consults.get(claims.consult_id)
         if consult is None or consult.patient_id != claims.participant_id:
             raise ApiError(401, "auth_invalid", "El enlace no es válido. / The link is not valid.")
-        return consult, AccessContext.patient(consult.record_nss, request.remote or "unknown")
+        return consult
 
     async def summary(self, request: web.Request) -> web.Response:
-        consult, ctx = await self._patient(request)
+        consult, ctx = await self._reader(request)
         if not consult.record_nss:
             raise _not_ready()  # no registered patient: nothing in the record to summarize
         try:
@@ -249,32 +385,116 @@ class SummaryApi:
         view = after_visit_summary(bundle, consult.consult_id)
         if view is None or not view["notes"]:
             raise _not_ready()
+        view["summary_link"] = await self._summary_link(request, consult, str(view["notes"][0]["date"]))
+        view["next_appointment"] = await self._next_appointment(consult)
         return web.json_response(view)
+
+    async def _summary_link(
+        self, request: web.Request, consult: Consult, signed: str
+    ) -> dict[str, str] | None:
+        """The consult's lasting link, counted from its first signed note; None once revoked or expired."""
+        link_id = summary_links.link_id(consult.consult_id)
+        since = datetime.fromisoformat(signed)
+        expires_at = summary_links.expiry(since, self._link_days)
+        if self._clock().timestamp() >= expires_at or await self._stores.consults.is_token_revoked(link_id):
+            return None
+        claims = summary_links.SummaryClaims(consult.consult_id, link_id, int(since.timestamp()), expires_at)
+        base = self._base_url or str(request.url.origin())
+        return {
+            "url": f"{base}/resumen#t={summary_links.issue(self._link_key, claims)}",
+            "expires_at": datetime.fromtimestamp(expires_at, since.tzinfo).isoformat(),
+        }
+
+    async def _next_appointment(self, consult: Consult) -> dict[str, str] | None:
+        """The patient's next booked appointment (any unit, e.g. the follow-up booked from this note)."""
+        now = self._clock()
+        upcoming = [
+            a
+            for a in await self._appointments.for_patient(consult.record_nss)
+            if a.appointment_id != consult.consult_id
+            and a.status in (AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN)
+            and a.end > now
+        ]
+        if not upcoming:
+            return None
+        first = min(upcoming, key=lambda a: a.start)
+        return {
+            "start": first.start.isoformat(),
+            "end": first.end.isoformat(),
+            "service_zone": first.service_zone,
+            "kind": first.kind.value,
+        }
+
+    async def revoke_link(self, request: web.Request) -> web.Response:
+        """The consult's host, or staff of its unit, cancel its summary link (again: no change)."""
+        member = await self._auth.current_staff(request)
+        if member is None or member.role not in STAFF_ROLES:
+            raise ApiError(401, "auth_required", "Inicie sesión. / Please sign in.")
+        consult = await self._stores.consults.get(request.match_info["consult_id"][:128])
+        if consult is None:
+            raise ApiError(404, "not_found", "Consulta no encontrada. / Consult not found.")
+        if consult.host_id != member.staff_id and not (consult.unit and consult.unit == member.unit):
+            raise ApiError(403, "forbidden", "No es su consulta. / Not your consult.")
+        await self._stores.consults.revoke_token(summary_links.link_id(consult.consult_id))
+        return web.json_response({"consult_id": consult.consult_id, "summary_link_revoked": True})
+
+
+def _ok(description: str) -> dict[str, Any]:
+    return {
+        "200": {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
+    }
+
+
+def _errors(*pairs: tuple[str, str]) -> dict[str, Any]:
+    return {
+        status: {
+            "description": codes_,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for status, codes_ in pairs
+    }
 
 
 OPENAPI_PATHS: dict[str, object] = {
     "/api/summary": {
         "get": {
-            "summary": "The patient's after-visit summary of their consult (join token as a bearer token)",
+            "summary": (
+                "The patient's after-visit summary of their consult; the bearer token is their join token "
+                "or their summary link's token (s1.…), which reads this summary and nothing else"
+            ),
             "tags": ["summary"],
             "security": [{"joinToken": []}],
-            "responses": {
-                "200": {
-                    "description": "{patient, visit, notes, follow_up, referrals}",
-                    "content": {"application/json": {"schema": {"type": "object"}}},
-                },
-                **{
-                    status: {
-                        "description": codes_,
-                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-                    }
-                    for status, codes_ in (
-                        ("401", "auth_required, auth_invalid, auth_expired, auth_revoked"),
-                        ("403", "forbidden: not a patient link"),
-                        ("404", "summary_not_ready"),
-                    )
-                },
-            },
+            "responses": _ok(
+                "{patient, visit, notes, vitals: {date, items: [{key, label_es, label_en, values, "
+                "unit, note_es, note_en}]} | null, follow_up, referrals, summary_link: {url, "
+                "expires_at} | null (revoked or expired), next_appointment: {start, end, "
+                "service_zone, kind} | null}"
+            )
+            | _errors(
+                (
+                    "401",
+                    "auth_required, auth_invalid, auth_expired, auth_revoked, summary_link_expired, "
+                    "summary_link_revoked",
+                ),
+                ("403", "forbidden: not a patient link"),
+                ("404", "summary_not_ready"),
+            ),
         }
-    }
+    },
+    "/api/consults/{consult_id}/summary-link": {
+        "delete": {
+            "summary": "Cancel the patient's summary link of this consult (its host or its unit's staff)",
+            "tags": ["summary"],
+            "security": [{"staffSession": []}],
+            "parameters": [
+                {"name": "consult_id", "in": "path", "required": True, "schema": {"type": "string"}}
+            ],
+            "responses": _ok("{consult_id, summary_link_revoked: true}; revoking again changes nothing")
+            | _errors(
+                ("401", "auth_required"),
+                ("403", "forbidden: neither the host nor staff of the consult's unit"),
+                ("404", "not_found"),
+            ),
+        }
+    },
 }

@@ -45,6 +45,7 @@ def encode_consult(consult: Consult) -> str:
             "admitted": sorted(consult.admitted),
             "meta": [list(pair) for pair in consult.meta],
             "unit": consult.unit,
+            "receive_only": sorted(consult.receive_only),
         },
         separators=(",", ":"),
     )
@@ -84,6 +85,7 @@ def decode_consult(text: str | bytes) -> Consult:
         unit=str(data.get("unit") or ""),  # consults stored before units: tied to no unit
         # Consults stored before it: "" (Consult.record_nss then falls back to patient_id).
         patient_nss=str(data.get("patient_nss") or ""),
+        receive_only=frozenset(data.get("receive_only", ())),
     )
 
 
