@@ -44,8 +44,12 @@ def participant(invitee: Invitee) -> dict[str, str]:
     return view
 
 
-def participants(value: Consult) -> list[dict[str, str]]:
-    """Everyone who may be in the call, with the name and role pages show on their tiles."""
+def participants(value: Consult) -> list[dict[str, object]]:
+    """Everyone who may be in the call, with the name and role pages show on their tiles.
+
+    ``receive_only`` is true while someone is in the call without camera or microphone (they
+    joined with ``media:subscribe``): they publish nothing, so pages list them without a picture.
+    """
     people = (
         [{"participant_id": value.patient_id, "name": value.patient_name, "role": Role.PATIENT.value}]
         if value.kind is ConsultKind.CONSULT
@@ -59,7 +63,9 @@ def participants(value: Consult) -> list[dict[str, str]]:
                 "role": (Role.COORDINATOR if value.kind is ConsultKind.INTERUNIT else Role.NURSE).value,
             }
         )
-    return people + [participant(invitee) for invitee in value.invitees]
+    people += [participant(invitee) for invitee in value.invitees]
+    watching = value.receive_only & value.in_call
+    return [{**person, "receive_only": person["participant_id"] in watching} for person in people]
 
 
 def queue_order(value: Consult) -> tuple[datetime, datetime]:
