@@ -18,6 +18,9 @@ let devices = null;
 let call = null;
 let lobby = null; // the host's lobby controls (lobby.js)
 let unitQueue = null; // the unit's queue panel (queue.js)
+// The sign-in form's error, kept as {code, seconds} so a language switch renders it again.
+const LOGIN_ERRORS = new Set(["auth_invalid", "rate_limited", "bad_payload", "payload_too_large", "network"]);
+let loginError = null;
 
 window.teleconsultaDebug = {
   peerConnection: () => session?.subscriber ?? null,
@@ -34,12 +37,25 @@ function setState(state) {
 }
 
 function showLogin(messageKey = null) {
+  loginError = null;
   setState("login");
   $("login").hidden = false;
   $("workspace").hidden = true;
   $("sign-out").hidden = true;
   $("who").textContent = "";
   setStatus(messageKey);
+}
+
+function showLoginError(code, seconds = null) {
+  showLogin();
+  loginError = { code: LOGIN_ERRORS.has(code) ? code : "generic", seconds };
+  renderLoginError();
+}
+
+function renderLoginError() {
+  if (!loginError || document.body.dataset.state !== "login") return;
+  $("status").hidden = false;
+  $("status").textContent = t(`login.error.${loginError.code}`).replace("{seconds}", loginError.seconds ?? "");
 }
 
 function renderQueue() {
@@ -207,12 +223,16 @@ async function startWorkspace(staff) {
 function wireControls() {
   $("login").addEventListener("submit", async (event) => {
     event.preventDefault();
-    const reply = await api("POST", "/api/session", {
-      username: $("username").value,
-      password: $("password").value,
-    });
+    const credentials = { username: $("username").value, password: $("password").value };
     $("password").value = "";
-    if (!reply.ok) return showLogin(`error.${reply.data.error?.code ?? "generic"}`);
+    let reply;
+    try {
+      reply = await api("POST", "/api/session", credentials);
+    } catch {
+      return showLoginError("network");
+    }
+    if (!reply.ok) return showLoginError(reply.data.error?.code, reply.data.error?.retry_after);
+    loginError = null;
     setStatus(null);
     startWorkspace(reply.data);
   });
@@ -244,7 +264,10 @@ function wireControls() {
 }
 
 applyTranslations();
-installLanguageSwitch($("lang"), renderQueue);
+installLanguageSwitch($("lang"), () => {
+  renderQueue();
+  renderLoginError();
+});
 wireControls();
 const session0 = await api("GET", "/api/session");
 if (session0.ok) startWorkspace(session0.data);
