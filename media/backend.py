@@ -87,9 +87,20 @@ class MediaBackend(Protocol):
         """Open (or replace) the participant's publishing connection and return its answer.
 
         ``sources`` names what each of the offer's media lines carries (``{mid: "microphone" |
-        "camera" | "screen"}``). Raises :class:`MediaError` with ``bad_sdp`` and leaves the room
-        unchanged when the offer cannot be applied. What the participant receives arrives as
-        ``SUBSCRIBER_OFFER`` events, answered through :meth:`subscriber_answer`.
+        "camera" | "screen"}``); lines the offer does not send on (``recvonly``, ``inactive``) are
+        not published. Raises :class:`MediaError` with ``bad_sdp`` and leaves the room unchanged
+        when the offer cannot be applied or sends nothing (receive-only is :meth:`subscribe`). What
+        the participant receives arrives as ``SUBSCRIBER_OFFER`` events, answered through
+        :meth:`subscriber_answer`.
+        """
+
+    async def subscribe(self, room_id: str, participant_id: str) -> None:
+        """Join the room receive-only: no publishing connection, only what the others publish.
+
+        For a companion or an observing specialist without a camera or microphone. Like
+        :meth:`connect` it starts the participant's media afresh (closing any earlier connections);
+        what they receive arrives as ``SUBSCRIBER_OFFER`` events once someone publishes. Raises
+        :class:`MediaError` ``room_full`` when the room already holds ``MAX_PARTICIPANTS``.
         """
 
     async def subscriber_answer(

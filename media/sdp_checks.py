@@ -14,8 +14,11 @@ from media.backend import MediaError, MediaErrorCode
 SECURE_PROFILES = frozenset({"UDP/TLS/RTP/SAVPF", "TCP/TLS/RTP/SAVPF"})
 
 
-def check_description(text: str, *, max_media: int) -> None:
-    """Refuse (``bad_sdp``) anything but a well-formed, DTLS-SRTP audio/video description."""
+def check_description(text: str, *, max_media: int) -> aiortc_sdp.SessionDescription:
+    """Refuse (``bad_sdp``) anything but a well-formed, DTLS-SRTP audio/video description.
+
+    Returns the parsed description, so callers can read what each media line offers.
+    """
     try:
         description = aiortc_sdp.SessionDescription.parse(text)
     except Exception as error:  # aiortc raises assorted errors on malformed text
@@ -34,6 +37,17 @@ def check_description(text: str, *, max_media: int) -> None:
             raise _bad("Each media line needs a DTLS fingerprint.")
         if section.ice is None or not section.ice.usernameFragment or not section.ice.password:
             raise _bad("Each media line needs ICE credentials.")
+    return description
+
+
+def silent_mids(description: aiortc_sdp.SessionDescription) -> set[str]:
+    """The mids of the media lines that send nothing (``recvonly`` or ``inactive``; a line with no
+    direction is ``sendrecv``): in a publishing offer such a line publishes nothing."""
+    return {
+        section.rtp.muxId
+        for section in description.media
+        if section.rtp.muxId and section.direction in ("recvonly", "inactive")
+    }
 
 
 def _bad(message: str) -> MediaError:

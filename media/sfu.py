@@ -8,6 +8,10 @@ Every participant has two peer connections with the server:
   participant. When someone joins, leaves, starts sharing, or asks for audio only, the server
   changes transceivers and sends a new offer (``SUBSCRIBER_OFFER``, numbered by ``revision``).
 
+A participant without a camera or microphone (a companion, an observing specialist) joins
+receive-only (:meth:`SfuBackend.subscribe`): they have only the subscribing connection, publish
+nothing, and so appear on nobody's screen.
+
 Each side only ever offers on its own connection, so offers never collide. Transceivers freed by
 a leaver are set ``inactive`` and reused for the next track of the same kind, so the SDP does not
 grow as people come and go. Moving the media is the :class:`~media.forwarding.Forwarding`
@@ -39,7 +43,7 @@ from media.backend import (
 from media.forwarding import Forwarding, ReencodingForwarding, Sink
 from media.ice import IceSettings
 from media.quality import QualityLevel, QualityMeter
-from media.sdp_checks import check_description
+from media.sdp_checks import check_description, silent_mids
 
 logger = logging.getLogger(__name__)
 
@@ -53,7 +57,8 @@ BITRATE_CHANGE = 0.1
 DATA_SAVER_VIDEO_BPS = MIN_CAMERA_BPS
 """The video a participant in data-saver mode receives: the lowest camera bitrate we ask for."""
 SOURCE_KINDS = {"microphone": "audio", "camera": "video", "screen": "video"}
-MAX_PUBLISHERS = 8
+MAX_PARTICIPANTS = 8
+"""Publishing or receive-only: each one costs the server a peer connection and forwarding."""
 
 
 @dataclass
@@ -128,22 +133,13 @@ class SfuBackend:
     ) -> SessionDescription:
         if offer.type != "offer":
             raise MediaError(MediaErrorCode.BAD_SDP, "Expected an SDP offer.")
-        check_description(offer.sdp, max_media=len(SOURCES))
-        room = self._rooms.get(room_id)
-        if room is None:
-            # Registered before any await: two people publishing at once must share one room.
-            room = self._rooms[room_id] = _Room(room_id, self._forwarding_factory())
-        publishers = [p for p in room.participants.values() if p.publisher is not None]
-        if participant_id not in room.participants and len(publishers) >= MAX_PUBLISHERS:
-            raise MediaError(MediaErrorCode.ROOM_FULL, f"A room holds at most {MAX_PUBLISHERS} participants.")
-        if self._quality_task is None:
-            self._quality_task = asyncio.get_running_loop().create_task(self._measure_quality())
-
+        silent = silent_mids(check_description(offer.sdp, max_media=len(SOURCES)))
+        room = self._open_room(room_id, participant_id)
         connection = RTCPeerConnection(self._ice.rtc_configuration())
         self._watch(connection, room_id, participant_id, "publisher")
         try:
             await connection.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
-            published = self._name_sources(connection, sources or {})
+            published = self._name_sources(connection, sources or {}, silent)
             await connection.setLocalDescription(await connection.createAnswer())
         except Exception as error:
             await connection.close()
@@ -172,16 +168,52 @@ class SfuBackend:
         answer = connection.localDescription
         return SessionDescription(sdp=answer.sdp, type="answer")
 
+    async def subscribe(self, room_id: str, participant_id: str) -> None:
+        """Join receive-only: a subscribing connection with everyone else's media, nothing published.
+
+        Like publishing again, it starts the participant's media afresh: earlier connections
+        close, and the others stop receiving whatever this participant published before.
+        """
+        room = self._open_room(room_id, participant_id)
+        participant = room.participants.get(participant_id)
+        if participant is None:
+            participant = room.participants[participant_id] = _Participant(participant_id)
+        else:
+            await self._close_participant(room, participant)
+        for other in room.participants.values():
+            self._spawn(self._sync(room, other))
+
+    def _open_room(self, room_id: str, participant_id: str) -> _Room:
+        """The room a participant is joining (created on first use), or ``room_full``."""
+        room = self._rooms.get(room_id)
+        if room is None:
+            # Registered before any await: two people joining at once must share one room.
+            room = self._rooms[room_id] = _Room(room_id, self._forwarding_factory())
+        if participant_id not in room.participants and len(room.participants) >= MAX_PARTICIPANTS:
+            raise MediaError(
+                MediaErrorCode.ROOM_FULL, f"A room holds at most {MAX_PARTICIPANTS} participants."
+            )
+        if self._quality_task is None:
+            self._quality_task = asyncio.get_running_loop().create_task(self._measure_quality())
+        return room
+
     @staticmethod
     def _name_sources(
-        connection: RTCPeerConnection, sources: Mapping[str, str]
+        connection: RTCPeerConnection, sources: Mapping[str, str], silent: set[str]
     ) -> dict[str, RTCRtpTransceiver]:
-        """Match the offer's sending transceivers to sources; answer each ``recvonly``."""
+        """Match the offer's sending transceivers to sources; answer each ``recvonly``.
+
+        A line the offer does not send on (``silent``) publishes nothing and is answered
+        ``inactive``: published, it would show the others a tile that never gets a picture.
+        """
         named: dict[str, RTCRtpTransceiver] = {}
         defaults = {"audio": ["microphone"], "video": ["camera", "screen"]}
         for transceiver in connection.getTransceivers():
             if transceiver.kind not in defaults:
                 raise ValueError("only audio and video can be published")
+            if transceiver.mid in silent:
+                transceiver.direction = "inactive"
+                continue
             source = sources.get(transceiver.mid or "")
             if source is None:
                 remaining = [s for s in defaults[transceiver.kind] if s not in named]
@@ -193,7 +225,10 @@ class SfuBackend:
             transceiver.direction = "recvonly"
             named[source] = transceiver
         if not named:
-            raise MediaError(MediaErrorCode.BAD_SDP, "The offer carries no audio or video.")
+            raise MediaError(
+                MediaErrorCode.BAD_SDP,
+                "The offer sends no audio or video; to only watch and listen, join with media:subscribe.",
+            )
         return named
 
     # -- subscribing -------------------------------------------------------------------------
@@ -420,7 +455,8 @@ class SfuBackend:
             participant = room.participants.get(participant_id) if room else None
             if participant is None or connection not in (participant.publisher, participant.subscriber):
                 return
-            if role == "publisher" or state == "failed":
+            # A receive-only participant's subscribing connection is their only one: report it.
+            if role == "publisher" or state == "failed" or participant.publisher is None:
                 await self._listener(
                     MediaEvent(
                         room_id, participant_id, MediaEventKind.CONNECTION, {"state": state, "leg": role}

@@ -104,6 +104,16 @@ class WorkerPool:
         worker.rooms.setdefault(room_id, set()).add(participant_id)
         return SessionDescription(sdp=sdp, type=kind)
 
+    async def subscribe(self, room_id: str, participant_id: str) -> None:
+        worker = self._owner.get(room_id) or self._assign(room_id)
+        try:
+            await self._call(worker, "subscribe", room_id, participant_id)
+        except MediaError:
+            if not worker.rooms.get(room_id):
+                self._release(room_id)
+            raise
+        worker.rooms.setdefault(room_id, set()).add(participant_id)
+
     async def subscriber_answer(
         self, room_id: str, participant_id: str, answer: SessionDescription, revision: int
     ) -> None:
@@ -322,6 +332,9 @@ async def _dispatch(backend: MediaBackend, method: str, args: tuple[Any, ...]) -
             room_id, participant_id, SessionDescription(sdp=sdp, type=kind), sources
         )
         return (answer.sdp, answer.type)
+    if method == "subscribe":
+        await backend.subscribe(*args)
+        return None
     if method == "subscriber_answer":
         room_id, participant_id, sdp, kind, revision = args
         await backend.subscriber_answer(

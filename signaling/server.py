@@ -187,6 +187,7 @@ class SignalingServer:
         self._handle("room:unlock", ConsultRef, self._unlock, Action.LOCK)
         self._handle("participant:mute", ParticipantRef, self._mute, Action.MUTE_OTHERS)
         self._handle("media:offer", MediaOffer, self._media_offer, Action.JOIN_MEDIA)
+        self._handle("media:subscribe", Empty, self._media_subscribe, Action.JOIN_MEDIA)
         self._handle("media:subscriber_answer", SubscriberAnswer, self._subscriber_answer, Action.JOIN_MEDIA)
         self._handle("media:receive", MediaReceive, self._media_receive, Action.JOIN_MEDIA)
         self._handle("media:candidate", MediaCandidate, self._media_candidate, Action.JOIN_MEDIA)
@@ -316,7 +317,9 @@ class SignalingServer:
         if session_id is None:
             raise SignalingError(ErrorCode.AUTH_REQUIRED, "Sign in or open your consult link.")
         session = await self._stores.sessions.get(session_id)
-        if session is None or session.expires_at <= self._clock():
+        if session is None:  # forged, or signed out: never a session of ours
+            raise SignalingError(ErrorCode.AUTH_INVALID, "This session is not valid; sign in again.")
+        if session.expires_at <= self._clock():
             raise SignalingError(ErrorCode.AUTH_EXPIRED, "Your session has expired; sign in again.")
         member = await self._stores.staff.by_id(session.staff_id)
         if member is None:
@@ -526,7 +529,13 @@ class SignalingServer:
         now = self._clock()
         transition = await self._execute(
             payload.consult_id,
-            lambda c: rules.admit(c, connection.actor(), now, participant_id=payload.participant_id),
+            lambda c: rules.admit(
+                c,
+                connection.actor(),
+                now,
+                host_name=connection.display_name,
+                participant_id=payload.participant_id,
+            ),
         )
         connection.consult_id = payload.consult_id
         await self.sio.enter_room(connection.sid, consult_room(payload.consult_id))
@@ -548,13 +557,42 @@ class SignalingServer:
             SessionDescription(sdp=payload.sdp, type="offer"),
             payload.sources,
         )
-        try:
-            transition = await self._execute(consult_id, lambda c: rules.join(c, connection.actor(), now))
-        except Exception:
-            await self._media.disconnect(consult_id, connection.participant_id)
-            raise
-        await self._publish(transition)
+        await self._join_call(connection, consult, now, receive_only=False)
         return {"answer": {"type": answer.type, "sdp": answer.sdp}}
+
+    async def _media_subscribe(self, connection: Connection, _: Empty) -> Reply:
+        """Join the call receive-only (no camera or microphone): the server then offers the page
+        everyone else's media with ``media:subscriber_offer``, as it does to a publishing page."""
+        consult_id = self._current_consult(connection)
+        consult = await self._require_consult(consult_id)
+        now = self._clock()
+        rules.join(consult, connection.actor(), now, receive_only=True)  # the rules before the media
+        await self._media.subscribe(consult_id, connection.participant_id)
+        await self._join_call(connection, consult, now, receive_only=True)
+        return {}
+
+    async def _join_call(
+        self, connection: Connection, before: Consult, now: datetime, *, receive_only: bool
+    ) -> None:
+        """Record that the participant's media joined (their media is closed again if the consult
+        refuses it after all). Starting or stopping to publish while in the call logs nothing, but
+        the others' consult view still changes (``receive_only``)."""
+        me = connection.participant_id
+        try:
+            transition = await self._execute(
+                before.consult_id, lambda c: rules.join(c, connection.actor(), now, receive_only=receive_only)
+            )
+        except Exception:
+            await self._media.disconnect(before.consult_id, me)
+            raise
+        if transition.events:
+            await self._publish(transition)
+        elif me in before.in_call and (me in before.receive_only) != receive_only:
+            consult = transition.consult
+            await self.sio.emit(
+                "consult:state", {"consult": views.consult(consult)}, room=consult_room(consult.consult_id)
+            )
+            await self._emit_queue(consult)
 
     async def _subscriber_answer(self, connection: Connection, payload: SubscriberAnswer) -> Reply:
         consult_id = self._current_consult(connection)

@@ -46,9 +46,13 @@ async def test_an_expired_token_is_refused(harness: Harness) -> None:
     assert (await _refused(harness, token=harness.patient_token))["code"] == "auth_expired"
 
 
-async def test_no_credentials_and_a_stale_session_cookie_are_refused(harness: Harness) -> None:
+async def test_no_credentials_a_forged_and_an_expired_session_cookie_are_refused(harness: Harness) -> None:
     assert (await _refused(harness))["code"] == "auth_required"
-    assert (await _refused(harness, cookie="made-up-session-id"))["code"] == "auth_expired"
+    # A session id the server never issued is not valid; one it issued that ran out has expired.
+    assert (await _refused(harness, cookie="made-up-session-id"))["code"] == "auth_invalid"
+    cookie = await harness.login()
+    harness.clock.advance(timedelta(hours=harness.services.settings.session_hours, minutes=1))
+    assert (await _refused(harness, cookie=cookie))["code"] == "auth_expired"
 
 
 async def test_a_token_is_single_use_once_the_consult_has_ended(harness: Harness) -> None:
