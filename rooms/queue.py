@@ -401,6 +401,9 @@ class WaitEstimate:
     expected: timedelta | None = None
     low: timedelta | None = None
     high: timedelta | None = None
+    nurses_available: int = 0
+    """Of those on duty, how many are free right now: the patient is told a nurse is free, or that
+    every nurse on duty is with someone, not only a number."""
 
     @property
     def expected_minutes(self) -> int | None:
@@ -478,6 +481,7 @@ def expected_wait(state: UnitQueue, ahead: int, now: datetime, policy: QueuePoli
         expected=_simulate(on_duty, ahead, now, typical, policy),
         low=_simulate(on_duty, ahead, now, low, policy),
         high=_simulate(on_duty, ahead, now, high, policy),
+        nurses_available=sum(1 for n in on_duty if n.state is NurseState.AVAILABLE),
     )
 
 

@@ -160,10 +160,12 @@ class Authenticator:
         return response
 
     async def me(self, request: web.Request) -> web.Response:
+        """Who is signed in. Not being signed in is an ordinary answer (``signed_in: false``), not an
+        HTTP error: every staff page asks on load, and a 401 there showed as an error in the browser."""
         member = await self.current_staff(request)
         if member is None:
-            raise ApiError(401, "auth_required", "Inicie sesión. / Please sign in.")
-        return web.json_response(staff_view(member))
+            return web.json_response({"signed_in": False})
+        return web.json_response({"signed_in": True, **staff_view(member)})
 
     async def _dummy(self) -> str:
         """A hash of a random password, made once, with the same parameters as real ones."""

@@ -63,9 +63,11 @@ CORE_PATHS: dict[str, object] = {
             },
         },
         "get": {
-            "summary": "The signed-in staff member",
+            "summary": "Who is signed in: the staff view with signed_in true, or {signed_in: false}",
             "tags": ["session"],
-            "responses": {"200": _ok("staff view"), "401": _error("auth_required")},
+            "responses": {
+                "200": _ok("{signed_in: true, staff_id, full_name, role, unit, …} or {signed_in: false}")
+            },
         },
         "delete": {"summary": "Sign out", "tags": ["session"], "responses": {"200": _ok("signed out")}},
     },

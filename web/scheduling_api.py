@@ -6,6 +6,7 @@ Who may call what:
 * staff (nurse, physician or coordinator) **of the unit**: book, reschedule and cancel its
   appointments, read its queue, take its next patient. Staff of another unit get ``403``;
 * a signed-in nurse: her own state (``PUT /api/nurses/me/state``);
+* the host of a consult: a follow-up for its patient (``/api/consults/{id}/follow-up``);
 * the patient, with the join token of their link in ``Authorization: Bearer`` (never in the URL,
   so it reaches no access log): their place in the queue.
 
@@ -26,10 +27,11 @@ from records.facts import PatientFacts
 from records.repository import RecordRepository
 from rooms import queue as queue_rules
 from rooms.appointments import Appointment, AppointmentKind, AppointmentStatus
+from rooms.consult import Consult
 from rooms.errors import DomainError
 from rooms.hours import ServiceHours
 from rooms.nurses import Nurse, NurseState
-from rooms.patients import register_patient
+from rooms.patients import Patient, register_patient
 from rooms.queue import QueuePosition
 from rooms.roles import STAFF_ROLES, Action, may
 from rooms.slots import slots_for_local_day
@@ -155,6 +157,7 @@ def position_view(p: QueuePosition) -> dict[str, object]:
         "expected_wait_high_minutes": minutes(e.high),
         "basis": e.basis.value,
         "nurses_on_duty": e.nurses_on_duty,
+        "nurses_available": e.nurses_available,
     }
 
 
@@ -195,6 +198,8 @@ class SchedulingApi:
             web.get("/api/nurses/me/state", self.my_state),
             web.put("/api/nurses/me/state", self.set_my_state),
             web.get("/api/queue/position", self.position),
+            web.get("/api/consults/{consult_id}/follow-up", self.follow_up),
+            web.post("/api/consults/{consult_id}/follow-up", self.book_follow_up),
         ]
 
     # -- helpers -------------------------------------------------------------------------------
@@ -486,6 +491,77 @@ class SchedulingApi:
         await self._changed(member.unit)
         return web.json_response(nurse_view(nurse))
 
+    # -- the follow-up, booked by the nurse from the note ----------------------------------------
+
+    async def _hosted_patient(self, request: web.Request) -> tuple[Consult, Patient, StaffMember]:
+        """The consult named in the path, its patient and the signed-in staff member, who must host it.
+
+        The patient's NSS and contact stay on the server: the nurse's page names the consult only.
+        """
+        member = await self._staff(request)
+        consult = await self._consults.get(request.match_info["consult_id"])
+        if consult is None:
+            raise ApiError(404, "not_found", "Consulta no encontrada. / Consult not found.")
+        if consult.host_id != member.staff_id:
+            raise ApiError(
+                403,
+                "not_your_consult",
+                "Solo quien atiende la consulta agenda su seguimiento. / "
+                "Only the consult's host books its follow-up.",
+            )
+        nss = consult.record_nss
+        patient = await self._scheduling.appointments.get_patient(nss) if nss else None
+        if patient is None or not consult.unit:
+            raise ApiError(
+                409,
+                "no_patient",
+                "Esta consulta no tiene un paciente con cita en una unidad. / "
+                "This consult has no patient booked in a unit.",
+            )
+        return consult, patient, member
+
+    async def follow_up(self, request: web.Request) -> web.Response:
+        """What the nurse needs to offer a follow-up slot: the unit, the patient's time zone (slots
+        are shown in hers and theirs) and the patient's appointments still to come."""
+        consult, patient, _ = await self._hosted_patient(request)
+        now = self._clock()
+        upcoming = [
+            appointment_view(a)
+            for a in await self._scheduling.appointments.for_patient(patient.patient_id)
+            if a.status is AppointmentStatus.BOOKED and a.start > now
+        ]
+        return web.json_response(
+            {
+                "consult_id": consult.consult_id,
+                "unit": consult.unit,
+                "patient_zone": patient.time_zone,
+                "service_zone": self._scheduling.rules.hours.zone_name,
+                "upcoming": upcoming,
+            }
+        )
+
+    async def book_follow_up(self, request: web.Request) -> web.Response:
+        """Book a follow-up for the consult's own patient (same unit, same contact and time zone).
+
+        The answer is the appointment only: the patient's new link goes to the patient, not to the
+        nurse's page.
+        """
+        consult, patient, member = await self._hosted_patient(request)
+        data = await json_object(request, max_bytes=1024)
+        start = _instant(_string(data, "start", limit=64), "start")
+        try:
+            booking = await self._scheduling.book(
+                patient=patient,
+                unit=consult.unit,
+                kind=AppointmentKind.FOLLOW_UP,
+                start=start,
+                created_by=member.staff_id,
+            )
+        except DomainError as error:
+            raise _domain(error) from None
+        await self._changed(consult.unit)
+        return web.json_response({"appointment": appointment_view(booking.appointment)}, status=201)
+
     async def position(self, request: web.Request) -> web.Response:
         header = request.headers.get("Authorization", "")
         if not header.startswith("Bearer ") or len(header) > 2048:
@@ -763,13 +839,52 @@ OPENAPI_PATHS: dict[str, object] = {
             },
         },
     },
+    "/api/consults/{consult_id}/follow-up": {
+        "get": {
+            "summary": "For the consult's host: its unit, the patient's time zone and upcoming appointments",
+            "tags": ["scheduling"],
+            "security": _STAFF,
+            "parameters": [_path_param("consult_id")],
+            "responses": {
+                "200": _json_ok("{consult_id, unit, patient_zone, service_zone, upcoming}"),
+                "401": _err("auth_required"),
+                "403": _err("not_your_consult"),
+                "404": _err("not_found"),
+                "409": _err("no_patient"),
+            },
+        },
+        "post": {
+            "summary": "The consult's host books its patient's follow-up; returns the appointment (no link)",
+            "tags": ["scheduling"],
+            "security": _STAFF,
+            "parameters": [_path_param("consult_id")],
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "required": ["start"], "properties": {"start": _START}}
+                    }
+                },
+            },
+            "responses": {
+                "201": _json_ok("{appointment}"),
+                "400": _err("bad_payload", "past_time", "slot_outside_hours", "not_a_slot", "too_far_ahead"),
+                "401": _err("auth_required"),
+                "403": _err("not_your_consult"),
+                "404": _err("not_found"),
+                "409": _err("no_patient", "slot_taken", "double_booking"),
+            },
+        },
+    },
     "/api/queue/position": {
         "get": {
             "summary": "The patient's place and expected wait (join token in Authorization: Bearer)",
             "tags": ["queue"],
             "security": [{"joinToken": []}],
             "responses": {
-                "200": _json_ok("{waiting, place, ahead, expected_wait_minutes, …, status, check_in}"),
+                "200": _json_ok(
+                    "{waiting, place, ahead, expected_wait_minutes, …, nurses_available, status, check_in}"
+                ),
                 "401": _err("auth_required", "auth_invalid", "auth_expired", "auth_revoked"),
                 "404": _err("not_found"),
             },

@@ -270,5 +270,5 @@ installLanguageSwitch($("lang"), () => {
 });
 wireControls();
 const session0 = await api("GET", "/api/session");
-if (session0.ok) startWorkspace(session0.data);
+if (session0.ok && session0.data.signed_in) startWorkspace(session0.data);
 else showLogin();

@@ -147,7 +147,7 @@ installLanguageSwitch($("lang"), () => {
   render();
 });
 const me = await api("GET", "/api/session");
-if (!me.ok) {
+if (!me.ok || !me.data.signed_in) {
   document.body.dataset.state = "signed-out";
   $("sign-in").hidden = false;
 } else {
