@@ -105,3 +105,17 @@ class MediaState(Payload):
     audio: bool
     video: bool
     screen: bool = False
+
+
+DeviceState = Literal["ok", "blocked", "missing", "off", "ended"]
+"""``off``: turned off by choice (muted, camera off, audio only); ``ended``: stopped mid-call
+(unplugged, permission withdrawn) and could not be opened again."""
+
+
+class ParticipantDevices(Payload):
+    """Where a page is and which of its devices work, so the host sees why someone is not (fully)
+    in the call: still checking devices, waiting, or in the call without camera or microphone."""
+
+    stage: Literal["checking", "waiting", "in_call"]
+    camera: DeviceState
+    microphone: DeviceState

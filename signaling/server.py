@@ -51,6 +51,7 @@ from signaling.messages import (
     MediaOffer,
     MediaReceive,
     MediaState,
+    ParticipantDevices,
     ParticipantRef,
     SubscriberAnswer,
 )
@@ -160,6 +161,8 @@ class SignalingServer:
         self._registry = _Registry()
         self._quality_logged: dict[tuple[str, str], tuple[str, datetime]] = {}
         self._drops: dict[tuple[str, str], tuple[datetime, asyncio.Task[None]]] = {}
+        self._devices: dict[str, dict[str, dict[str, str]]] = {}
+        """Consult id -> participant id -> their page's last ``participant:devices`` (this node)."""
         self._closing = False
         self.sio = socketio.AsyncServer(
             async_mode="aiohttp",
@@ -195,6 +198,7 @@ class SignalingServer:
         self._handle("consult:invite", Invite, self._invite, Action.INVITE)
         self._handle("consult:leave", Empty, self._leave, Action.LEAVE)
         self._handle("consult:end", ConsultRef, self._end, Action.END)
+        self._handle("participant:devices", ParticipantDevices, self._participant_devices, Action.JOIN_MEDIA)
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app)
@@ -276,6 +280,7 @@ class SignalingServer:
             for consult in await self._stores.consults.open_hosted_by(connection.participant_id):
                 connection.consult_id = consult.consult_id
                 await self.sio.enter_room(sid, consult_room(consult.consult_id))
+                await self._send_devices(sid, consult.consult_id)
         elif connection.consult_id is not None:
             await self.sio.enter_room(sid, consult_room(connection.consult_id))
         if connection.role is Role.PATIENT and connection.consult_id is not None:
@@ -539,6 +544,7 @@ class SignalingServer:
         )
         connection.consult_id = payload.consult_id
         await self.sio.enter_room(connection.sid, consult_room(payload.consult_id))
+        await self._send_devices(connection.sid, payload.consult_id)
         await self._publish(transition)
         if payload.participant_id in (None, transition.consult.patient_id):
             await self._lobby.admitted(payload.consult_id, connection.participant_id, now)
@@ -633,6 +639,24 @@ class SignalingServer:
         )
         return {}
 
+    async def _participant_devices(self, connection: Connection, payload: ParticipantDevices) -> Reply:
+        """A page says where it is and which devices work; the consult's other pages (the host's
+        tile) show why that person is not (fully) in the call. The last status is kept for staff
+        who enter the consult later (:meth:`_send_devices`)."""
+        consult_id = self._current_consult(connection)
+        status = {"participant_id": connection.participant_id, **payload.model_dump()}
+        self._devices.setdefault(consult_id, {})[connection.participant_id] = status
+        await self.sio.emit(
+            "participant:devices", status, room=consult_room(consult_id), skip_sid=connection.sid
+        )
+        return {}
+
+    async def _send_devices(self, sid: str, consult_id: str) -> None:
+        """Staff entering a consult (admission, a console that reconnects) see at once what each
+        page last said about its devices, not a black tile until the next change."""
+        for status in list(self._devices.get(consult_id, {}).values()):
+            await self.sio.emit("participant:devices", status, to=sid)
+
     async def _invite(self, connection: Connection, payload: Invite) -> Reply:
         consult_id = self._current_consult(connection)
         guest, token = await self.invite(connection.actor(), consult_id, Role(payload.role), payload.name)
@@ -726,6 +750,7 @@ class SignalingServer:
         await self._media.close_room(consult_id)
         for key in [key for key in self._quality_logged if key[0] == consult_id]:
             del self._quality_logged[key]
+        self._devices.pop(consult_id, None)
         for key in [key for key in self._drops if key[0] == consult_id]:
             self._drops.pop(key)[1].cancel()
         ended = await self._stores.consults.get(consult_id)

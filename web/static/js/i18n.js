@@ -205,7 +205,6 @@ const STRINGS = {
     "summary.not_ready": "Su resumen aún no está listo. Vuelva a abrir este enlace más tarde.",
     "summary.patient": "Paciente",
     "summary.visit": "Consulta",
-    "summary.zone": "Horario de",
     "summary.signed_by": "Firmó",
     "summary.addendum": "Adenda",
     "summary.follow_up": "Seguimiento",
@@ -220,6 +219,19 @@ const STRINGS = {
     "summary.reason": "Motivo",
     "summary.print": "Imprimir",
     "summary.open": "Ver el resumen de su consulta (cuando la enfermera lo firme)",
+    "summary.vitals": "Sus signos vitales",
+    "summary.vitals_when": "Los valores que usted nos dio el {date} ({zone}).",
+    "summary.next_appointment": "Su próxima cita",
+    "summary.next_in_zone": "En {zone}: {date}",
+    "summary.kind.first": "Primera consulta",
+    "summary.kind.follow_up": "Consulta de seguimiento",
+    "summary.link": "Su enlace a este resumen",
+    "summary.link_body": "Guarde este enlace para volver a ver su resumen hasta el {date}. Sirve solo para leer el resumen: no permite entrar a una videollamada.",
+    "summary.copy": "Copiar enlace",
+    "summary.copied": "Enlace copiado.",
+    "summary.copy_failed": "No se pudo copiar. Mantenga presionado el enlace para copiarlo.",
+    "error.summary_link_expired": "El enlace a su resumen ya venció. Pida una copia a su unidad.",
+    "error.summary_link_revoked": "El enlace a su resumen fue cancelado. Pida una copia a su unidad.",
   },
   en: {
     "app.title": "Teleconsultation",
@@ -426,7 +438,6 @@ const STRINGS = {
     "summary.not_ready": "Your summary is not ready yet. Open this link again later.",
     "summary.patient": "Patient",
     "summary.visit": "Visit",
-    "summary.zone": "Times in",
     "summary.signed_by": "Signed by",
     "summary.addendum": "Addendum",
     "summary.follow_up": "Follow-up",
@@ -441,6 +452,19 @@ const STRINGS = {
     "summary.reason": "Reason",
     "summary.print": "Print",
     "summary.open": "See your visit summary (once the nurse signs it)",
+    "summary.vitals": "Your vital signs",
+    "summary.vitals_when": "The values you gave us on {date} ({zone}).",
+    "summary.next_appointment": "Your next appointment",
+    "summary.next_in_zone": "In {zone}: {date}",
+    "summary.kind.first": "First consult",
+    "summary.kind.follow_up": "Follow-up consult",
+    "summary.link": "Your link to this summary",
+    "summary.link_body": "Keep this link to see your summary again until {date}. It only reads the summary: it does not let anyone join a video call.",
+    "summary.copy": "Copy link",
+    "summary.copied": "Link copied.",
+    "summary.copy_failed": "Could not copy. Press and hold the link to copy it.",
+    "error.summary_link_expired": "The link to your summary has expired. Ask your clinic for a copy.",
+    "error.summary_link_revoked": "The link to your summary was cancelled. Ask your clinic for a copy.",
   },
 };
 
@@ -471,9 +495,10 @@ export function installLanguageSwitch(button, onChange) {
 }
 
 /** A date and time in the viewer's own time zone, with the zone named. */
-export function formatDateTime(iso) {
+/** `timeZone` (an IANA id) shows it in that zone instead, e.g. the service's. */
+export function formatDateTime(iso, timeZone = undefined) {
   const locale = language === "es" ? "es-MX" : "en-US";
-  return new Intl.DateTimeFormat(locale, { dateStyle: "full", timeStyle: "short" }).format(new Date(iso));
+  return new Intl.DateTimeFormat(locale, { dateStyle: "full", timeStyle: "short", timeZone }).format(new Date(iso));
 }
 
 export function formatTime(iso) {
@@ -483,4 +508,44 @@ export function formatTime(iso) {
 
 export function viewerTimeZone() {
   return Intl.DateTimeFormat().resolvedOptions().timeZone;
+}
+
+// Mexico's zones as a Mexican reader names them: the browser's generic names ("hora estándar
+// central", "Central Standard Time") are the United States' and say nothing of Mexico.
+const CENTRAL_MX = ["hora del centro de México", "Central Mexico time"];
+const PACIFIC_MX = ["hora del Pacífico de México", "Mexican Pacific time"];
+const NORTHWEST_MX = ["hora del noroeste de México (Baja California)", "Northwest Mexico time (Baja California)"];
+const MEXICAN_ZONES = {
+  "America/Mexico_City": CENTRAL_MX,
+  "America/Monterrey": CENTRAL_MX,
+  "America/Merida": CENTRAL_MX,
+  "America/Bahia_Banderas": CENTRAL_MX,
+  "America/Chihuahua": CENTRAL_MX,
+  "Mexico/General": CENTRAL_MX,
+  "America/Cancun": ["hora del sureste de México (Quintana Roo)", "Southeast Mexico time (Quintana Roo)"],
+  "America/Mazatlan": PACIFIC_MX,
+  "America/Hermosillo": PACIFIC_MX,
+  "Mexico/BajaSur": PACIFIC_MX,
+  "America/Tijuana": NORTHWEST_MX,
+  "America/Ensenada": NORTHWEST_MX,
+  "America/Santa_Isabel": NORTHWEST_MX,
+  "Mexico/BajaNorte": NORTHWEST_MX,
+  "America/Matamoros": ["hora del centro, frontera norte", "Central time, northern border"],
+  "America/Ojinaga": ["hora del centro, frontera norte", "Central time, northern border"],
+  "America/Ciudad_Juarez": ["hora de la montaña, frontera norte", "Mountain time, northern border"],
+};
+
+/** A time zone in words in the page's language (the viewer's zone by default), never its IANA id. */
+export function zoneName(zone = viewerTimeZone()) {
+  const mexican = MEXICAN_ZONES[zone];
+  if (mexican) return mexican[language === "en" ? 1 : 0];
+  try {
+    const parts = new Intl.DateTimeFormat(language === "es" ? "es-MX" : "en-US", {
+      timeZone: zone,
+      timeZoneName: "longGeneric",
+    }).formatToParts(new Date());
+    return parts.find((part) => part.type === "timeZoneName")?.value ?? zone;
+  } catch {
+    return zone; // a zone this browser does not know: its id is better than nothing
+  }
 }

@@ -1,6 +1,6 @@
 // The patient's page: device check and consent, waiting room, call, end.
 import { io } from "/static/vendor/socket.io.esm.min.js";
-import { applyTranslations, formatDateTime, installLanguageSwitch, t, viewerTimeZone } from "/static/js/i18n.js";
+import { applyTranslations, formatDateTime, installLanguageSwitch, t, zoneName } from "/static/js/i18n.js";
 import { CallView } from "/static/js/call.js";
 import { measureLink, playTone, recommend } from "/static/js/precheck.js";
 import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
@@ -59,7 +59,7 @@ function refusedCheckIn(error) {
   show("check");
   document.body.dataset.error = error.code;
   const key = error.opens_at ? `error.${error.code}` : "error.outside_service_hours_unknown";
-  const when = error.opens_at ? `${formatDateTime(error.opens_at)} (${viewerTimeZone()})` : "";
+  const when = error.opens_at ? `${formatDateTime(error.opens_at)} (${zoneName()})` : "";
   $("status").hidden = false;
   $("status").textContent = t(key).replace("{time}", when);
   $("enter").disabled = !$("consent").checked;
@@ -128,7 +128,7 @@ function renderAppointment() {
   if (!consult) return;
   const when = formatDateTime(consult.appointment_start);
   $("appointment-time").textContent = when;
-  $("appointment-zone").textContent = `(${viewerTimeZone()})`;
+  $("appointment-zone").textContent = `(${zoneName()})`;
   for (const element of document.querySelectorAll(".appointment-time")) element.textContent = when;
 }
 
