@@ -49,9 +49,20 @@ class AppointmentStatus(StrEnum):
     ADMITTED = "admitted"
     CANCELLED = "cancelled"
     NO_SHOW = "no_show"
+    COMPLETED = "completed"
+    """The patient was seen and the consult has ended."""
+    CLOSED = "closed"
+    """Staff ended the consult before the patient was admitted (e.g. after denying them)."""
 
 
-HOLDS_SLOT = frozenset({AppointmentStatus.BOOKED, AppointmentStatus.CHECKED_IN, AppointmentStatus.ADMITTED})
+HOLDS_SLOT = frozenset(
+    {
+        AppointmentStatus.BOOKED,
+        AppointmentStatus.CHECKED_IN,
+        AppointmentStatus.ADMITTED,
+        AppointmentStatus.COMPLETED,
+    }
+)
 """Statuses in which an appointment occupies its slot (and its patient's time)."""
 
 
@@ -221,7 +232,7 @@ class Appointment:
     checked_in_at: datetime | None = None
     admitted_at: datetime | None = None
     closed_at: datetime | None = None
-    """When it was cancelled or marked a no-show."""
+    """When it was cancelled, marked a no-show, or its consult ended."""
     preferred_nurse: str | None = None
     """Continuity of care: the nurse who should see this patient if they are free in time."""
     link_generation: int = 0
@@ -424,6 +435,36 @@ def admit(appointment: Appointment, now: datetime) -> Appointment:
         appointment,
         status=AppointmentStatus.ADMITTED,
         admitted_at=require_utc(now),
+        version=appointment.version + 1,
+    )
+
+
+FINAL = frozenset(
+    {
+        AppointmentStatus.CANCELLED,
+        AppointmentStatus.NO_SHOW,
+        AppointmentStatus.COMPLETED,
+        AppointmentStatus.CLOSED,
+    }
+)
+"""Statuses after which nothing happens to an appointment any more."""
+
+
+def consult_ended(appointment: Appointment, now: datetime) -> Appointment:
+    """The appointment's consult ended, whoever ended it: the appointment follows, so the queue,
+    the patient's page and the next nurse never see a consult that is over as still to come.
+
+    An admitted patient's appointment is *completed*; one that was still booked or waiting is
+    *closed* and its link stops working. A final appointment is returned unchanged.
+    """
+    if appointment.status in FINAL:
+        return appointment
+    seen = appointment.status is AppointmentStatus.ADMITTED
+    return replace(
+        appointment,
+        status=AppointmentStatus.COMPLETED if seen else AppointmentStatus.CLOSED,
+        closed_at=require_utc(now),
+        link_generation=appointment.link_generation if seen else appointment.link_generation + 1,
         version=appointment.version + 1,
     )
 

@@ -51,6 +51,7 @@ class ViolationCode(StrEnum):
     INVALID_STATE = "invalid_state"
     CONSULT_ENDED = "consult_ended"
     NOT_YOUR_CONSULT = "not_your_consult"
+    WRONG_UNIT = "wrong_unit"
 
 
 class RuleViolation(Exception):
@@ -71,6 +72,9 @@ class Actor:
     connection_id: str | None = None
     via_link: bool = False
     """The role comes from a join link, not a signed-in account (see ``roles.LINK_ACTIONS``)."""
+    unit: str = ""
+    """Signed-in staff: their unit (``StaffMember.unit``), which decides whose waiting consults they
+    may act on before anyone hosts them. Empty for people who arrive by link."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,6 +224,7 @@ def admit(
             _event(consult, EventKind.READMITTED, actor, at, participant=participant_id),
         )
     _require_state(consult, ConsultState.WAITING)
+    _require_host(consult, actor)
     if participant_id not in (None, consult.patient_id):
         raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the waiting room.")
     return _advance(
@@ -347,8 +352,7 @@ def invite(
     """The host invites someone by link, with a role; they may join once the call is live."""
     _require(actor, Action.INVITE)
     _require_open(consult)
-    if consult.host_id is not None and actor.participant_id != consult.host_id:
-        raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may invite.")
+    _require_host(consult, actor)
     if invitee.role not in roles:
         raise RuleViolation(ViolationCode.FORBIDDEN, f"The role '{invitee.role}' cannot be invited by link.")
     if len(consult.invitees) >= consult.capacity:
@@ -440,12 +444,11 @@ def returned(consult: Consult, actor: Actor, at: datetime, gap: timedelta) -> Se
 
 
 def end(consult: Consult, actor: Actor, at: datetime) -> Transition:
-    """The host (or, before admission, any staff member) ends the consult for everyone."""
+    """The host (or, before admission, staff of the consult's unit) ends the consult for everyone."""
     _require(actor, Action.END)
     if consult.state is ConsultState.ENDED:
         raise RuleViolation(ViolationCode.CONSULT_ENDED, "The consult has already ended.")
-    if consult.host_id is not None and actor.participant_id != consult.host_id:
-        raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may end it.")
+    _require_host(consult, actor)
     left = tuple(
         SessionEvent(consult.consult_id, EventKind.LEFT, at, participant, None, None, {"reason": "ended"})
         for participant in sorted(consult.in_call)
@@ -476,9 +479,20 @@ def _require_open(consult: Consult) -> None:
 
 
 def _require_host(consult: Consult, actor: Actor) -> None:
-    """Once someone hosts the consult only they decide; before admission any staff member may."""
-    if consult.host_id is not None and actor.participant_id != consult.host_id:
-        raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may do this.")
+    """Who decides about a consult: once someone hosts it, only its host; before that, signed-in
+    staff of the consult's unit (a consult tied to no unit: any signed-in staff member).
+
+    The consult id travels in every patient link, so knowing it must never be enough: staff of
+    another unit are refused with ``wrong_unit``, and a link never makes its holder a host.
+    """
+    if consult.host_id is not None:
+        if actor.participant_id != consult.host_id:
+            raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may do this.")
+        return
+    if actor.via_link or actor.role not in STAFF_ROLES:
+        raise RuleViolation(ViolationCode.FORBIDDEN, "Only the consult's staff may do this.")
+    if consult.unit and actor.unit != consult.unit:
+        raise RuleViolation(ViolationCode.WRONG_UNIT, "This consult belongs to another unit.")
 
 
 def _require_not_denied(consult: Consult, actor: Actor) -> None:

@@ -252,6 +252,59 @@ def end_consult(
     return replace(_with_nurse(state, nurse), durations=durations), nurse, duration
 
 
+def release_nurse(
+    state: UnitQueue, nurse_id: str, appointment_id: str, now: datetime, requeue: QueueEntry | None = None
+) -> tuple[UnitQueue, Nurse]:
+    """The consult a nurse was paired with will not happen with her: it ended or was denied before
+    she admitted it, another nurse admitted it, or she stepped back before admitting.
+
+    She is available again (no consult duration is recorded: none took place). With ``requeue``
+    the patient goes back to their place in the queue (they are still waiting). A nurse who is not
+    in a consult on ``appointment_id`` is left as she is, so releasing twice changes nothing.
+    """
+    nurse = state.nurse(nurse_id)
+    if nurse.state is not NurseState.IN_CONSULT or nurse.appointment_id != appointment_id:
+        return state, nurse
+    freed = replace(nurse, state=NurseState.AVAILABLE, since=require_utc(now), appointment_id=None)
+    after = _with_nurse(state, freed)
+    if requeue is not None:
+        if requeue.unit != state.unit or requeue.appointment_id != appointment_id:
+            raise WrongUnit(state.unit)
+        served = {k: v for k, v in state.served.items() if k != appointment_id}
+        after = replace(after, served=served)
+        if after.entry(appointment_id) is None:
+            after = _with_entry(after, requeue)
+    return after, freed
+
+
+def take_directly(
+    state: UnitQueue, nurse_id: str, appointment_id: str, now: datetime, policy: QueuePolicy
+) -> tuple[UnitQueue, Nurse]:
+    """A nurse admits a patient straight from the list, not through :func:`next_patient`.
+
+    Whatever she was (away included), she is in that consult now, so her availability follows
+    what she does; the patient leaves the queue and counts as served, and any other nurse whom
+    "next patient" had paired with the same appointment is released.
+    """
+    now = require_utc(now)
+    nurse = state.nurse(nurse_id)
+    after = state
+    for other in state.nurses.values():
+        if other.nurse_id != nurse_id and other.appointment_id == appointment_id:
+            after, _ = release_nurse(after, other.nurse_id, appointment_id, now)
+    if nurse.state is not NurseState.IN_CONSULT or nurse.appointment_id != appointment_id:
+        nurse = replace(nurse, state=NurseState.IN_CONSULT, since=now, appointment_id=appointment_id)
+    cutoff = now - policy.served_ttl
+    served = {k: v for k, v in after.served.items() if v >= cutoff}
+    served[appointment_id] = now
+    after = replace(
+        _with_nurse(after, nurse),
+        waiting=tuple(e for e in after.waiting if e.appointment_id != appointment_id),
+        served=served,
+    )
+    return after, nurse
+
+
 # --- patients -----------------------------------------------------------------------------------
 
 

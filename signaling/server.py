@@ -31,7 +31,7 @@ from media.backend import (
     SessionDescription,
 )
 from rooms import consult as rules
-from rooms.consult import Actor, Consult, ConsultState, RuleViolation, Transition
+from rooms.consult import Actor, Consult, ConsultKind, ConsultState, RuleViolation, Transition
 from rooms.roles import STAFF_ROLES, Action, Role, may
 from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import Stores, VersionConflict
@@ -124,7 +124,7 @@ class Connection:
         return self.role in STAFF_ROLES and not self.via_link
 
     def actor(self) -> Actor:
-        return Actor(self.participant_id, self.role, self.sid, via_link=self.via_link)
+        return Actor(self.participant_id, self.role, self.sid, via_link=self.via_link, unit=self.unit)
 
 
 @dataclass
@@ -309,6 +309,9 @@ class SignalingServer:
             if claims.participant_id in consult.denied:
                 raise SignalingError(ErrorCode.DENIED, "The host did not admit you with this link.")
             if claims.role is Role.PATIENT:
+                if claims.participant_id != consult.patient_id or consult.kind is not ConsultKind.CONSULT:
+                    # Signed, but for someone who is not this consult's patient: never let it in.
+                    raise SignalingError(ErrorCode.AUTH_INVALID, "The link is not valid.")
                 name = consult.patient_name
             else:
                 invited = rules.find_invitee(consult, claims.participant_id)
@@ -527,10 +530,6 @@ class SignalingServer:
             current = await self._stores.consults.get(connection.consult_id)
             if current is not None and current.state is not ConsultState.ENDED:
                 raise SignalingError(ErrorCode.INVALID_STATE, "End your current consult first.")
-        consult = await self._require_consult(payload.consult_id)
-        if consult.unit and consult.unit != connection.unit and consult.host_id != connection.participant_id:
-            # The same rule as "next patient": a unit's patients are seen by that unit's staff.
-            raise SignalingError(ErrorCode.WRONG_UNIT, "This patient is waiting in another unit's queue.")
         now = self._clock()
         transition = await self._execute(
             payload.consult_id,
@@ -736,7 +735,6 @@ class SignalingServer:
         transition = await self._execute(payload.consult_id, lambda c: rules.end(c, connection.actor(), now))
         consult_id = payload.consult_id
         await self.consult_closed(consult_id, now, "ended_by_host")
-        await self._quietly(self._lobby.ended(consult_id, transition.consult.host_id, now))
         return {"consult": views.consult(transition.consult)}
 
     async def consult_closed(self, consult_id: str, at: datetime, reason: str) -> None:
@@ -755,6 +753,8 @@ class SignalingServer:
             self._drops.pop(key)[1].cancel()
         ended = await self._stores.consults.get(consult_id)
         if ended is not None:
+            # The appointment, the unit queue and the nurses follow the consult, whoever ended it.
+            await self._quietly(self._lobby.ended(consult_id, ended.host_id, at))
             await self._emit_queue(ended)
         for other in list(self._registry.by_sid.values()):
             if other.consult_id == consult_id:
@@ -977,6 +977,7 @@ _VIOLATIONS = {
     rules.ViolationCode.INVALID_STATE: ErrorCode.INVALID_STATE,
     rules.ViolationCode.CONSULT_ENDED: ErrorCode.CONSULT_ENDED,
     rules.ViolationCode.NOT_YOUR_CONSULT: ErrorCode.NOT_YOUR_CONSULT,
+    rules.ViolationCode.WRONG_UNIT: ErrorCode.WRONG_UNIT,
 }
 
 

@@ -242,7 +242,7 @@ class Scheduling:
         await self.appointments.save(cancelled, current.version, self.capacity)
         await self.consults.revoke_token(current.link_id)
         await self.queues.cancel(current.unit, appointment_id)
-        actor = Actor(staff.staff_id, staff.role)
+        actor = Actor(staff.staff_id, staff.role, unit=staff.unit)
         transition = await execute(self.consults, appointment_id, lambda c: consult_rules.end(c, actor, now))
         return cancelled, transition.consult
 
@@ -335,19 +335,69 @@ class Scheduling:
             await self.queues.rejoin(appointment.unit, consult_id)
 
     async def admitted(self, consult_id: str, host_id: str, now: datetime) -> None:
-        for _ in range(3):
+        """The patient is in the call: their appointment is admitted, they leave the queue, and the
+        admitting staff member is in that consult (availability follows what she does)."""
+        appointment = await self._save_appointment(consult_id, appts.admit, AppointmentStatus.CHECKED_IN)
+        if appointment is None:
+            return
+        await self.queues.register_nurse(appointment.unit, host_id)
+        await self._reconcile_nurse(appointment.unit, host_id, now, keep=consult_id)
+        await self.queues.take_directly(appointment.unit, host_id, consult_id, now)
+
+    async def _save_appointment(
+        self,
+        consult_id: str,
+        change: Callable[[Appointment, datetime], Appointment],
+        *only: AppointmentStatus,
+    ) -> Appointment | None:
+        """Apply ``change`` to the consult's appointment with compare-and-set, retrying a few times;
+        ``None`` when it has no appointment or is in none of ``only`` (when given)."""
+        for _ in range(5):
             appointment = await self.appointments.get(consult_id)
-            if appointment is None or appointment.status is not AppointmentStatus.CHECKED_IN:
-                return
-            # Admitted straight from the console list (not through "next patient"): leave the queue too.
-            await self.queues.cancel(appointment.unit, consult_id)
+            if appointment is None or (only and appointment.status not in only):
+                return None
+            changed = change(appointment, self._clock())
+            if changed is appointment:
+                return appointment
             try:
-                await self.appointments.save(
-                    appts.admit(appointment, now), appointment.version, self.capacity
-                )
-                return
+                await self.appointments.save(changed, appointment.version, self.capacity)
+                return changed
             except VersionConflict:
                 continue
+        raise SignalingError(ErrorCode.CONFLICT, "The appointment changed at the same time.")
+
+    async def _release_paired(self, unit: str, consult_id: str, now: datetime, keep: str | None) -> None:
+        """Free every nurse of ``unit`` whom "next patient" paired with ``consult_id`` (but ``keep``)."""
+        snapshot = await self.queues.snapshot(unit)
+        for nurse in snapshot.nurses.values():
+            if nurse.appointment_id == consult_id and nurse.nurse_id != keep:
+                await self.queues.release_nurse(unit, nurse.nurse_id, consult_id, now)
+
+    async def _reconcile_nurse(
+        self, unit: str, nurse_id: str, now: datetime, keep: str | None = None
+    ) -> None:
+        """Make the nurse's queue state agree with the consult she is marked as in.
+
+        A nurse "in consult" on a consult that ended, that someone else hosts, or that went back to
+        scheduled (denied, sent home) is released; one paired by "next patient" with a patient she
+        has not admitted yet gives the patient back to their place in the queue. A nurse hosting
+        her live consult stays in it. ``keep``: the consult she is about to take; left alone.
+        """
+        nurse = (await self.queues.snapshot(unit)).nurses.get(nurse_id)
+        if nurse is None or nurse.state is not NurseState.IN_CONSULT or nurse.appointment_id is None:
+            return
+        paired = nurse.appointment_id
+        if paired == keep:
+            return
+        consult = await self.consults.get(paired)
+        if consult is not None and consult.state is ConsultState.LIVE and consult.host_id == nurse_id:
+            return
+        requeue = None
+        if consult is not None and consult.state is ConsultState.WAITING:
+            appointment = await self.appointments.get(paired)
+            if appointment is not None and appointment.status is AppointmentStatus.CHECKED_IN:
+                requeue = queue_rules.entry_for(appointment, self.queue_policy)
+        await self.queues.release_nurse(unit, nurse_id, paired, now, requeue)
 
     async def _is_patient(self, consult_id: str, participant_id: str) -> bool:
         """Whether ``participant_id`` is the consult's patient (an appointment's own ``patient_id``
@@ -356,10 +406,12 @@ class Scheduling:
         return consult is not None and consult.patient_id == participant_id
 
     async def denied(self, consult_id: str, participant_id: str) -> None:
-        # A denied patient must not be handed to the next nurse who presses "next patient".
+        # A denied patient must not be handed to the next nurse who presses "next patient", and a
+        # nurse already paired with them is free again.
         appointment = await self.appointments.get(consult_id)
         if appointment is not None and await self._is_patient(consult_id, participant_id):
             await self.queues.cancel(appointment.unit, consult_id)
+            await self._release_paired(appointment.unit, consult_id, self._clock(), keep=None)
 
     async def reinvited(self, consult_id: str, participant_id: str) -> None:
         appointment = await self.appointments.get(consult_id)
@@ -372,13 +424,25 @@ class Scheduling:
             await self.queues.check_in(queue_rules.entry_for(appointment, self.queue_policy))
 
     async def ended(self, consult_id: str, host_id: str | None, now: datetime) -> None:
+        """The consult ended (by its host, a cancellation, a no-show, the unit's staff): the
+        appointment, the queue and the nurses follow, so none of them still shows it as to come.
+
+        The host's consult time is over (wrap-up starts); any other nurse paired with it by
+        "next patient" before it was admitted is available again. Idempotent.
+        """
         appointment = await self.appointments.get(consult_id)
-        if appointment is None or host_id is None:
+        if appointment is None:
             return
+        await self.queues.cancel(appointment.unit, consult_id)
+        await self._save_appointment(consult_id, appts.consult_ended)
         snapshot = await self.queues.snapshot(appointment.unit)
-        nurse = snapshot.nurses.get(host_id)
-        if nurse is not None and nurse.state is NurseState.IN_CONSULT and nurse.appointment_id == consult_id:
-            await self.queues.finish_consult(appointment.unit, host_id, now)
+        for nurse in snapshot.nurses.values():
+            if nurse.state is not NurseState.IN_CONSULT or nurse.appointment_id != consult_id:
+                continue
+            if nurse.nurse_id == host_id:
+                await self.queues.finish_consult(appointment.unit, nurse.nurse_id, now)
+            else:
+                await self.queues.release_nurse(appointment.unit, nurse.nurse_id, consult_id, now)
 
     # -- nurses and the queue ------------------------------------------------------------------
 
@@ -388,8 +452,12 @@ class Scheduling:
         return store_policy if isinstance(store_policy, QueuePolicy) else QueuePolicy()
 
     async def set_nurse_state(self, member: StaffMember, state: NurseState) -> Nurse:
+        """Available or away; a nurse marked in a consult that is over (or never happened) is
+        released first, so she can always go available unless she is hosting a live call."""
+        now = self._clock()
         await self.queues.register_nurse(member.unit, member.staff_id)
-        return await self.queues.set_nurse_state(member.unit, member.staff_id, state, self._clock())
+        await self._reconcile_nurse(member.unit, member.staff_id, now)
+        return await self.queues.set_nurse_state(member.unit, member.staff_id, state, now)
 
     async def nurse(self, member: StaffMember) -> Nurse:
         return await self.queues.register_nurse(member.unit, member.staff_id)
@@ -398,8 +466,21 @@ class Scheduling:
         """The head of the unit's eligible queue for this nurse, atomically (WrongUnit if not hers)."""
         if member.unit != unit:
             raise queue_rules.WrongUnit(unit)
+        now = self._clock()
         await self.queues.register_nurse(unit, member.staff_id)
-        return await self.queues.next_patient(unit, member.staff_id, self._clock())
+        await self._reconcile_nurse(unit, member.staff_id, now)
+        while True:
+            pairing = await self.queues.next_patient(unit, member.staff_id, now)
+            if pairing is None:
+                return None
+            consult_id = pairing.entry.appointment_id
+            consult = await self.consults.get(consult_id)
+            if consult is not None and consult.state is ConsultState.WAITING:
+                return pairing
+            # The queue still held a consult that is no longer waiting (it ended or was denied on
+            # another path): it is gone from the queue now; free the nurse and take the next one.
+            logger.warning("queue of unit %s held consult %s that is not waiting", unit, consult_id)
+            await self.queues.release_nurse(unit, member.staff_id, consult_id, now)
 
     async def queue(self, unit: str) -> tuple[UnitQueue, dict[str, Consult]]:
         state = await self.queues.snapshot(unit)
@@ -519,10 +600,10 @@ class QueueSweep:
         except (VersionConflict, DomainError):
             return False  # it changed meanwhile (checked in, cancelled, another node's sweep)
         await scheduling.queues.cancel(appointment.unit, appointment.appointment_id)
-        actor = Actor(SWEEP_ACTOR, Role.COORDINATOR)
 
         def end(c: Consult) -> Transition:
-            ended = consult_rules.end(c, actor, now)
+            # The sweep acts for the consult's own unit: no person decided it.
+            ended = consult_rules.end(c, Actor(SWEEP_ACTOR, Role.COORDINATOR, unit=c.unit), now)
             return Transition(ended.consult, tuple(_by_sweep(e, reason="no_show") for e in ended.events))
 
         try:

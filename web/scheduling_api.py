@@ -26,7 +26,7 @@ from records.access import AccessContext
 from records.facts import PatientFacts
 from records.repository import RecordRepository
 from rooms import queue as queue_rules
-from rooms.appointments import Appointment, AppointmentKind, AppointmentStatus
+from rooms.appointments import HOLDS_SLOT, Appointment, AppointmentKind, AppointmentStatus
 from rooms.consult import Consult
 from rooms.errors import DomainError
 from rooms.hours import ServiceHours
@@ -297,11 +297,7 @@ class SchedulingApi:
                 if slot.start <= now or slot.start - now > rules.slots.horizon:
                     continue
                 used = sum(
-                    1
-                    for a in taken
-                    if a.status.value in ("booked", "checked_in", "admitted")
-                    and a.start < slot.end
-                    and slot.start < a.end
+                    1 for a in taken if a.status in HOLDS_SLOT and a.start < slot.end and slot.start < a.end
                 )
                 if used < rules.slots.capacity:
                     free.append(

@@ -43,6 +43,7 @@ _STATUS = {
     "auth_required": 401,
     "forbidden": 403,
     "not_your_consult": 403,
+    "wrong_unit": 403,
     "not_found": 404,
     "too_many_sites": 409,
     "room_full": 409,
@@ -57,6 +58,7 @@ _SPANISH = {
     "unknown_specialty": "Esa especialidad no está en la lista.",
     "forbidden": "Su rol no permite esta acción.",
     "not_your_consult": "Esta sesión la coordina otra persona.",
+    "wrong_unit": "Esta consulta pertenece a otra unidad.",
     "not_found": "No encontrado.",
     "too_many_sites": f"Una sesión une como máximo {interunit.MAX_SITES} sedes.",
     "room_full": "La llamada está llena.",
@@ -350,7 +352,7 @@ class SessionsApi:
 
 def _actor(member: StaffMember, request: web.Request) -> Actor:
     """Decisions over REST are logged with the HTTP client's address as their connection."""
-    return Actor(member.staff_id, member.role, f"http:{request.remote or 'unknown'}")
+    return Actor(member.staff_id, member.role, f"http:{request.remote or 'unknown'}", unit=member.unit)
 
 
 # -- OpenAPI 3.1 ----------------------------------------------------------------------------------------

@@ -30,6 +30,16 @@ class QueueStore(Protocol):
     async def finish_consult(self, unit: str, nurse_id: str, now: datetime) -> tuple[Nurse, timedelta]:
         """End the nurse's consult (wrap-up starts); returns the nurse and the consult's duration."""
 
+    async def release_nurse(
+        self, unit: str, nurse_id: str, appointment_id: str, now: datetime, requeue: QueueEntry | None = None
+    ) -> Nurse:
+        """The nurse's consult on ``appointment_id`` will not happen with her: she is available again;
+        with ``requeue`` the patient goes back to their place (:func:`rooms.queue.release_nurse`)."""
+
+    async def take_directly(self, unit: str, nurse_id: str, appointment_id: str, now: datetime) -> Nurse:
+        """The nurse admitted the patient from the list: she is in that consult, the patient leaves the
+        queue, other nurses paired with it are released (:func:`rooms.queue.take_directly`)."""
+
     async def check_in(self, entry: QueueEntry) -> QueueEntry:
         """Queue a checked-in patient in ``entry.unit``; again while waiting keeps the first entry."""
 

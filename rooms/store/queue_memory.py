@@ -37,6 +37,20 @@ class MemoryQueueStore:
         self._units[unit], nurse, duration = rules.end_consult(self._get(unit), nurse_id, now, self.policy)
         return nurse, duration
 
+    async def release_nurse(
+        self, unit: str, nurse_id: str, appointment_id: str, now: datetime, requeue: QueueEntry | None = None
+    ) -> Nurse:
+        self._units[unit], nurse = rules.release_nurse(
+            self._get(unit), nurse_id, appointment_id, now, requeue
+        )
+        return nurse
+
+    async def take_directly(self, unit: str, nurse_id: str, appointment_id: str, now: datetime) -> Nurse:
+        self._units[unit], nurse = rules.take_directly(
+            self._get(unit), nurse_id, appointment_id, now, self.policy
+        )
+        return nurse
+
     async def check_in(self, entry: QueueEntry) -> QueueEntry:
         self._units[entry.unit], kept = rules.check_in(self._get(entry.unit), entry)
         return kept

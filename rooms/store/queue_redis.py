@@ -197,6 +197,61 @@ redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[3]) - 1)
 return {'ok', raw, text}
 """
 
+_RELEASE_NURSE = """
+-- ARGV: nurse id, appointment id, now (us), entry json to requeue ('' for none), its order key
+local raw = redis.call('HGET', KEYS[3], ARGV[1])
+if not raw then return {'err', 'wrong_unit'} end
+local n = cjson.decode(raw)
+if n.s ~= 'in_consult' or n.a ~= ARGV[2] then return {'ok', raw} end
+n.s = 'available'
+n.t = ARGV[3]
+n.a = cjson.null
+raw = cjson.encode(n)
+redis.call('HSET', KEYS[3], ARGV[1], raw)
+if ARGV[4] ~= '' then
+  redis.call('ZREM', KEYS[4], ARGV[2])
+  if not redis.call('HGET', KEYS[2], ARGV[2]) then
+    redis.call('ZADD', KEYS[1], 0, ARGV[5])
+    redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+  end
+end
+return {'ok', raw}
+"""
+
+_TAKE_DIRECTLY = """
+-- ARGV: nurse id, appointment id, now (us), served cutoff (us)
+local raw = redis.call('HGET', KEYS[3], ARGV[1])
+if not raw then return {'err', 'wrong_unit'} end
+local all = redis.call('HGETALL', KEYS[3])
+for i = 1, #all, 2 do
+  if all[i] ~= ARGV[1] then
+    local other = cjson.decode(all[i + 1])
+    if other.s == 'in_consult' and other.a == ARGV[2] then
+      other.s = 'available'
+      other.t = ARGV[3]
+      other.a = cjson.null
+      redis.call('HSET', KEYS[3], all[i], cjson.encode(other))
+    end
+  end
+end
+local n = cjson.decode(raw)
+if n.s ~= 'in_consult' or n.a ~= ARGV[2] then
+  n.s = 'in_consult'
+  n.t = ARGV[3]
+  n.a = ARGV[2]
+  raw = cjson.encode(n)
+  redis.call('HSET', KEYS[3], ARGV[1], raw)
+end
+local entry = redis.call('HGET', KEYS[2], ARGV[2])
+if entry then
+  redis.call('ZREM', KEYS[1], cjson.decode(entry).z)
+  redis.call('HDEL', KEYS[2], ARGV[2])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[4])
+redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
+return {'ok', raw}
+"""
+
 _DROP = """
 -- ARGV: appointment id, now (us)
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
@@ -398,6 +453,8 @@ class RedisQueueStore:
         self._remove = register(_REMOVE_NURSE)
         self._nurse_state = register(_SET_NURSE_STATE)
         self._finish = register(_FINISH_CONSULT)
+        self._release = register(_RELEASE_NURSE)
+        self._take = register(_TAKE_DIRECTLY)
         self._drop = register(_DROP)
         self._rejoin = register(_REJOIN)
         self._cancel = register(_CANCEL)
@@ -454,6 +511,22 @@ class RedisQueueStore:
     async def finish_consult(self, unit: str, nurse_id: str, now: datetime) -> tuple[Nurse, timedelta]:
         reply = await self._run(self._finish, unit, nurse_id, _us(now), self.policy.recent_consults)
         return _decode_nurse(unit, nurse_id, reply[1]), int(reply[2]) * _US
+
+    async def release_nurse(
+        self, unit: str, nurse_id: str, appointment_id: str, now: datetime, requeue: QueueEntry | None = None
+    ) -> Nurse:
+        if requeue is not None and (requeue.unit != unit or requeue.appointment_id != appointment_id):
+            raise WrongUnit(unit)
+        entry = "" if requeue is None else _encode_entry(requeue)
+        key = "" if requeue is None else order_key(requeue)
+        reply = await self._run(self._release, unit, nurse_id, appointment_id, _us(now), entry, key)
+        return _decode_nurse(unit, nurse_id, reply[1])
+
+    async def take_directly(self, unit: str, nurse_id: str, appointment_id: str, now: datetime) -> Nurse:
+        now = require_utc(now)
+        cutoff = _us(now - self.policy.served_ttl)
+        reply = await self._run(self._take, unit, nurse_id, appointment_id, _us(now), cutoff)
+        return _decode_nurse(unit, nurse_id, reply[1])
 
     # --- patients -------------------------------------------------------------------------------
 

@@ -105,13 +105,15 @@ async def test_open_consults_by_unit_and_by_host(stores: Stores) -> None:
     assert stored is not None and stored.unit == "UMF-2"
 
     # A host lists what they host, whatever its unit; an ended consult leaves every list.
+    nurse = Actor(NURSE.participant_id, Role.NURSE, "sid-2", unit="UMF-2")
     for consult_id in ("b-1", "x-1"):
         await execute(consults, consult_id, lambda c: rules.check_in(c, PATIENT, T0))
-        await execute(consults, consult_id, lambda c: rules.admit(c, NURSE, T0))
+        await execute(consults, consult_id, lambda c: rules.admit(c, nurse, T0))
     assert sorted(c.consult_id for c in await consults.open_hosted_by(NURSE.participant_id)) == ["b-1", "x-1"]
     assert await consults.open_hosted_by("someone-else") == []
-    await execute(consults, "b-1", lambda c: rules.end(c, NURSE, T0))
-    await execute(consults, "a-2", lambda c: rules.end(c, NURSE, T0))
+    await execute(consults, "b-1", lambda c: rules.end(c, nurse, T0))
+    unit_1_nurse = Actor("n-7", Role.NURSE, "sid-7", unit="UMF-1")
+    await execute(consults, "a-2", lambda c: rules.end(c, unit_1_nurse, T0))
     assert await consults.open_in_unit("UMF-2") == []
     assert [c.consult_id for c in await consults.open_in_unit("UMF-1")] == ["a-1"]
     assert [c.consult_id for c in await consults.open_hosted_by(NURSE.participant_id)] == ["x-1"]
@@ -155,9 +157,10 @@ async def test_redis_indexes_consults_stored_before_the_unit_and_host_sets(redis
         store = RedisConsultStore(client)
         await store.add(_created("c-1", "UMF-1"))
         await execute(store, "c-1", lambda c: rules.check_in(c, PATIENT, T0))
-        await execute(store, "c-1", lambda c: rules.admit(c, NURSE, T0))
+        nurse = Actor(NURSE.participant_id, Role.NURSE, "sid-2", unit="UMF-1")
+        await execute(store, "c-1", lambda c: rules.admit(c, nurse, T0))
         await store.add(_created("c-2", "UMF-1"))
-        await execute(store, "c-2", lambda c: rules.end(c, NURSE, T0))
+        await execute(store, "c-2", lambda c: rules.end(c, nurse, T0))
         # An older version kept only the open set: drop the unit and host sets it did not have.
         await client.delete("tc:consults:open:unit:UMF-1", f"tc:consults:open:host:{NURSE.participant_id}")
         assert await store.open_in_unit("UMF-1") == []

@@ -43,8 +43,9 @@ def test_a_consult_keeps_its_unit_through_every_command() -> None:
         unit="UMF-7",
     ).consult
     consult = rules.check_in(consult, PATIENT, T0).consult
-    consult = rules.admit(consult, NURSE, T0).consult
-    assert rules.end(consult, NURSE, T0).consult.unit == "UMF-7"
+    nurse = Actor("nurse-1", Role.NURSE, "sid-n", unit="UMF-7")
+    consult = rules.admit(consult, nurse, T0).consult
+    assert rules.end(consult, nurse, T0).consult.unit == "UMF-7"
 
 
 def new_consult() -> Consult:

@@ -15,7 +15,7 @@ from signaling import views
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
 NSS = "92919084431"
 PATIENT = Actor("p-0a1b2c3d4e5f6a7b", Role.PATIENT, "sid-p", via_link=True)
-NURSE = Actor("nurse-1", Role.NURSE, "sid-n")
+NURSE = Actor("nurse-1", Role.NURSE, "sid-n", unit="UMF-1")
 GUEST = Invitee("guest-1", Role.COMPANION, "Hija", "tok-1")
 
 
