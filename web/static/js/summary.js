@@ -1,13 +1,22 @@
-// The patient's after-visit summary, read with their own appointment link. The token stays in the
-// URL fragment (never sent to the server in a URL) and goes only in the Authorization header.
-// Everything from the server is shown with textContent: nothing it sends can become markup.
-import { applyTranslations, currentLanguage, formatDateTime, installLanguageSwitch, t, viewerTimeZone } from "/static/js/i18n.js";
+// The patient's after-visit summary, read with their appointment link or their lasting summary link.
+// The token stays in the URL fragment (never sent to the server in a URL) and goes only in the
+// Authorization header. Everything from the server is shown with textContent: nothing it sends can
+// become markup.
+import {
+  applyTranslations,
+  currentLanguage,
+  formatDateTime,
+  installLanguageSwitch,
+  t,
+  zoneName,
+} from "/static/js/i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const token = new URLSearchParams(location.hash.slice(1)).get("t");
 let summary = null;
 
 const lang = () => (currentLanguage() === "en" ? "en" : "es");
+const locale = () => (lang() === "es" ? "es-MX" : "en-US");
 const pick = (item, base) => item[`${base}_${lang()}`] ?? item[`${base}_es`];
 
 function setStatus(key) {
@@ -23,7 +32,7 @@ function formatDate(value) {
   const match = /^(\d{4})-(\d{2})-(\d{2})$/.exec(value ?? "");
   if (!match) return value ? formatDateTime(value) : "";
   const day = new Date(Number(match[1]), Number(match[2]) - 1, Number(match[3]));
-  return new Intl.DateTimeFormat(lang() === "es" ? "es-MX" : "en-US", { dateStyle: "full" }).format(day);
+  return new Intl.DateTimeFormat(locale(), { dateStyle: "full" }).format(day);
 }
 
 function element(tag, text, className) {
@@ -58,12 +67,63 @@ function renderNote(note) {
   return section;
 }
 
+/** A reading as the patient wrote it down: "128/82 mm Hg", "28.3 kg/m² (alto)". */
+function reading(item) {
+  const number = new Intl.NumberFormat(locale(), { maximumFractionDigits: 1 });
+  const value = `${item.values.map((v) => number.format(v)).join("/")} ${item.unit}`;
+  const note = pick(item, "note");
+  return note ? `${value} (${note})` : value;
+}
+
+function renderVitals() {
+  const vitals = summary.vitals;
+  $("summary-vitals").hidden = !vitals;
+  if (!vitals) return;
+  $("summary-vitals-when").textContent = t("summary.vitals_when")
+    .replace("{date}", formatDateTime(vitals.date))
+    .replace("{zone}", zoneName());
+  $("summary-vitals-items").replaceChildren(
+    ...vitals.items.flatMap((item) => [element("dt", pick(item, "label")), element("dd", reading(item))]),
+  );
+}
+
+/** Whether two zones show the same wall-clock time at `iso` (then one line says it all). */
+function sameClock(iso, zone) {
+  const at = (timeZone) => new Intl.DateTimeFormat("en-US", { timeZone, dateStyle: "short", timeStyle: "short" }).format(new Date(iso));
+  return at(undefined) === at(zone);
+}
+
+function renderNextAppointment() {
+  const next = summary.next_appointment;
+  $("summary-next").hidden = !next;
+  if (!next) return;
+  $("summary-next-when").textContent = formatDateTime(next.start);
+  $("summary-next-zone").textContent = `(${zoneName()})`;
+  const service = $("summary-next-service");
+  service.hidden = sameClock(next.start, next.service_zone) && zoneName() === zoneName(next.service_zone);
+  service.textContent = t("summary.next_in_zone")
+    .replace("{zone}", zoneName(next.service_zone))
+    .replace("{date}", formatDateTime(next.start, next.service_zone));
+  $("summary-next-kind").textContent = t(`summary.kind.${next.kind}`);
+}
+
+function renderLink() {
+  const link = summary.summary_link;
+  $("summary-link").hidden = !link;
+  if (!link) return;
+  $("summary-link-body").textContent = t("summary.link_body").replace("{date}", `${formatDateTime(link.expires_at)} (${zoneName()})`);
+  $("summary-link-url").href = link.url;
+  $("summary-link-url").textContent = link.url;
+}
+
 function render() {
   if (!summary) return;
   $("summary-patient").textContent = summary.patient.name ?? "";
   $("summary-visit").textContent = summary.visit.start ? formatDateTime(summary.visit.start) : "";
-  $("summary-zone").textContent = `(${t("summary.zone")} ${viewerTimeZone()})`;
+  $("summary-zone").textContent = `(${zoneName()})`;
+  renderVitals();
   $("summary-notes").replaceChildren(...summary.notes.map(renderNote));
+  renderNextAppointment();
   $("summary-follow-up").hidden = summary.follow_up.length === 0;
   $("summary-follow-up-items").replaceChildren(
     ...summary.follow_up.map((plan) =>
@@ -86,6 +146,29 @@ function render() {
       ]),
     ),
   );
+  renderLink();
+  $("summary-link-copied").textContent = "";
+}
+
+/**
+ * Opened with the appointment link (which dies hours after the visit): put the lasting link in the
+ * address bar, so a bookmark or a reload of this page keeps working for as long as the summary does.
+ */
+function keepLastingLink() {
+  const lasting = summary.summary_link && new URL(summary.summary_link.url);
+  if (lasting && lasting.pathname === location.pathname && lasting.hash !== location.hash) {
+    history.replaceState(null, "", lasting.pathname + lasting.hash);
+  }
+}
+
+async function copyLink() {
+  let key = "summary.copied";
+  try {
+    await navigator.clipboard.writeText(summary.summary_link.url);
+  } catch {
+    key = "summary.copy_failed"; // no clipboard (an insecure page, a refused permission)
+  }
+  $("summary-link-copied").textContent = t(key);
 }
 
 async function load() {
@@ -116,10 +199,12 @@ async function load() {
   setStatus(null);
   $("summary").hidden = false;
   render();
+  keepLastingLink();
   document.body.dataset.state = "ready";
 }
 
 applyTranslations();
 installLanguageSwitch($("lang"), render);
 $("print").addEventListener("click", () => window.print());
+$("summary-link-copy").addEventListener("click", copyLink);
 load();
