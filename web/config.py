@@ -45,7 +45,7 @@ class Settings:
     password_hash_threads: int = field(default_factory=lambda: max(1, (os.cpu_count() or 1) // 2))
     """Threads that hash and check passwords (argon2); more logins at once wait for one."""
     login_user_failures: int = 5
-    login_address_failures: int = 10
+    login_address_failures: int = 20
     login_delay_seconds: float = 1.0
     login_max_delay_seconds: float = 300.0
     """Login throttle (web/login_throttle.py): free failures per username and per client address,

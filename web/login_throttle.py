@@ -47,7 +47,7 @@ KNOWN_ADDRESS_DAYS = 30
 class ThrottlePolicy:
     user_failures: int = 5
     """Free failures for one username (from addresses not known for it)."""
-    address_failures: int = 10
+    address_failures: int = 20
     """Free failures from one address, across every username tried from it."""
     delay_seconds: float = 1.0
     """The first wait once the free failures are spent; doubles with each further failure."""
