@@ -120,6 +120,11 @@ async function updatePosition() {
       .replace("{low}", data.expected_wait_low_minutes)
       .replace("{high}", data.expected_wait_high_minutes);
   }
+  // Who is on duty, truthfully: nobody, nurses all with someone, or a nurse free right now.
+  const duty = !data.nurses_on_duty ? "none" : data.nurses_available > 0 ? "available" : "busy";
+  if (duty === "available" && data.expected_wait_minutes === 0) wait = t("waiting.duty_available_now");
+  else if (duty !== "none") wait = `${t(`waiting.duty_${duty}`)} ${wait}`;
+  $("queue-wait").dataset.duty = duty;
   $("queue-wait").dataset.minutes = data.expected_wait_minutes ?? "";
   $("queue-wait").textContent = wait;
 }
