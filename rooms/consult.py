@@ -214,8 +214,9 @@ def admit(
     In a live call, the host admits again someone waiting in the lobby (``participant_id``).
     """
     _require(actor, Action.ADMIT)
+    _require_open(consult)
+    _require_host(consult, actor)
     if consult.state is ConsultState.LIVE and participant_id is not None:
-        _require_host(consult, actor)
         if participant_id not in consult.lobby:
             raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the waiting room.")
         return _advance(
@@ -224,7 +225,6 @@ def admit(
             _event(consult, EventKind.READMITTED, actor, at, participant=participant_id),
         )
     _require_state(consult, ConsultState.WAITING)
-    _require_host(consult, actor)
     if participant_id not in (None, consult.patient_id):
         raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the waiting room.")
     return _advance(
@@ -281,8 +281,9 @@ def reinvite(consult: Consult, actor: Actor, target: str, at: datetime) -> Trans
 def send_back(consult: Consult, actor: Actor, target: str, at: datetime) -> Transition:
     """The host sends someone admitted back to the waiting room; their media stops until readmitted."""
     _require(actor, Action.SEND_BACK)
-    _require_state(consult, ConsultState.LIVE)
+    _require_open(consult)
     _require_host(consult, actor)
+    _require_state(consult, ConsultState.LIVE)
     role = _target_role(consult, actor, target)
     if target in consult.lobby:
         return Transition(consult, ())
@@ -298,8 +299,9 @@ def send_back(consult: Consult, actor: Actor, target: str, at: datetime) -> Tran
 def lock(consult: Consult, actor: Actor, at: datetime, locked: bool = True) -> Transition:
     """The host locks (or unlocks) the live room; locking twice changes nothing."""
     _require(actor, Action.LOCK)
-    _require_state(consult, ConsultState.LIVE)
+    _require_open(consult)
     _require_host(consult, actor)
+    _require_state(consult, ConsultState.LIVE)
     if consult.locked is locked:
         return Transition(consult, ())
     kind = EventKind.LOCKED if locked else EventKind.UNLOCKED
@@ -309,8 +311,9 @@ def lock(consult: Consult, actor: Actor, at: datetime, locked: bool = True) -> T
 def request_mute(consult: Consult, actor: Actor, target: str, at: datetime) -> SessionEvent:
     """The host asks someone's page to mute its microphone; the consult itself does not change."""
     _require(actor, Action.MUTE_OTHERS)
-    _require_state(consult, ConsultState.LIVE)
+    _require_open(consult)
     _require_host(consult, actor)
+    _require_state(consult, ConsultState.LIVE)
     _target_role(consult, actor, target)
     if target not in consult.in_call:
         raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the call.")

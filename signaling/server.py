@@ -69,6 +69,16 @@ IceServersFor = Callable[[str], list[dict[str, object]]]
 INVITE_GRACE = timedelta(hours=2)
 """Invitation links stay valid this long after the appointment's planned end."""
 QUALITY_LOG_SECONDS = 30.0
+AUTHORIZATION_CODES = frozenset(
+    {
+        ErrorCode.FORBIDDEN.value,
+        ErrorCode.NOT_YOUR_CONSULT.value,
+        ErrorCode.WRONG_UNIT.value,
+        ErrorCode.DENIED.value,
+    }
+)
+"""Refusals that say who may act on a consult (not what state it is in): logged in its session log."""
+MAX_REFUSALS_LOGGED = 5
 SESSION_COOKIE = "tc_session"
 
 
@@ -113,6 +123,8 @@ class Connection:
     superseded: bool = False
     unit: str = ""
     """Staff: their unit (``StaffMember.unit``), whose consults their queue lists."""
+    refusals_logged: dict[str, int] = field(default_factory=dict)
+    """Consult id -> how many refused attempts on it this connection left in its log."""
 
     @property
     def via_link(self) -> bool:
@@ -437,20 +449,48 @@ class SignalingServer:
         self.event_actions[event] = action
 
         async def guarded(sid: str, *args: object) -> Reply:
+            connection = self._registry.by_sid.get(sid)
+            consult_id: str | None = None
             try:
-                connection = self._registry.by_sid.get(sid)
                 if connection is None:
                     raise SignalingError(ErrorCode.AUTH_REQUIRED, "Not connected.")
                 self._check_rate(connection)
                 payload = self._validate(schema, args)
+                consult_id = getattr(payload, "consult_id", None) or connection.consult_id
                 if action is not None and not may(connection.role, action, via_link=connection.via_link):
                     raise SignalingError(ErrorCode.FORBIDDEN, _forbidden_message(connection, action))
                 reply = await handler(connection, payload)
                 return {"ok": True, **reply}
             except Exception as error:  # every failure becomes a documented error, never silence
-                return await self._refuse(sid, event, error)
+                refusal = await self._refuse(sid, event, error)
+                if connection is not None and consult_id is not None:
+                    await self._log_refusal(connection, consult_id, event, refusal["error"]["code"])
+                return refusal
 
         self.sio.on(event, guarded)
+
+    async def _log_refusal(self, connection: Connection, consult_id: str, event: str, code: str) -> None:
+        """An attempt on a consult that the actor's role, unit or relation does not allow leaves a
+        ``refused`` entry in that consult's log (at most a few per connection and consult, so a
+        flood cannot grow the log)."""
+        if code not in AUTHORIZATION_CODES:
+            return
+        key = consult_id[:64]
+        count = connection.refusals_logged.get(key, 0)
+        if count >= MAX_REFUSALS_LOGGED:
+            return
+        connection.refusals_logged[key] = count + 1
+        event_detail = {"action": event[:64], "code": code}
+        entry = SessionEvent(
+            key,
+            EventKind.REFUSED,
+            self._clock(),
+            connection.participant_id,
+            connection.role,
+            connection.sid,
+            event_detail,
+        )
+        await self._quietly(self._stores.consults.append_log(key, [entry]))
 
     async def _unknown_event(self, event: str, sid: str, *args: object) -> Reply:
         connection = self._registry.by_sid.get(sid)

@@ -491,3 +491,62 @@ def test_order_keys_sort_like_the_order_key() -> None:
     assert by_tuple == by_bytes
     with pytest.raises(ValueError, match="1970"):
         order_key(replace(entry("old"), appointment_start=datetime(1969, 12, 31, tzinfo=UTC)))
+
+
+async def test_a_released_nurse_is_available_and_the_patient_gets_their_place_back(
+    queue_store: QueueStore,
+) -> None:
+    await staffed(queue_store, "ana", "bea")
+    for made in (entry("a", 0, 1), entry("b", 0, 2)):
+        await queue_store.check_in(made)
+    pairing = await queue_store.next_patient(UNIT, "ana", T0)
+    assert pairing is not None and pairing.entry.appointment_id == "a"
+    # Releasing on another appointment, or a nurse who is not in that consult, changes nothing.
+    untouched = await queue_store.release_nurse(UNIT, "ana", "b", T0 + MIN)
+    assert untouched.state is NurseState.IN_CONSULT and untouched.appointment_id == "a"
+    assert (await queue_store.release_nurse(UNIT, "bea", "a", T0 + MIN)).state is NurseState.AVAILABLE
+    freed = await queue_store.release_nurse(UNIT, "ana", "a", T0 + MIN, requeue=pairing.entry)
+    assert (freed.state, freed.appointment_id, freed.since) == (NurseState.AVAILABLE, None, T0 + MIN)
+    assert await waiting_ids(queue_store) == ["a", "b"]  # back in front, where they were
+    snapshot = await queue_store.snapshot(UNIT)
+    assert "a" not in snapshot.served
+    expected, _ = rules.release_nurse(
+        replace(snapshot, waiting=(), served={}), "ana", "a", T0 + MIN
+    )  # the pure rule answers the same for the nurse
+    assert expected.nurses["ana"] == snapshot.nurses["ana"]
+    # Released without a requeue (the consult is over): the patient does not come back.
+    again = await queue_store.next_patient(UNIT, "ana", T0 + 2 * MIN)
+    assert again is not None and again.entry.appointment_id == "a"
+    await queue_store.release_nurse(UNIT, "ana", "a", T0 + 3 * MIN)
+    assert await waiting_ids(queue_store) == ["b"]
+    with pytest.raises(WrongUnit):
+        await queue_store.release_nurse(UNIT, "nobody", "a", T0)
+
+
+async def test_admitting_from_the_list_puts_the_nurse_in_the_consult_from_any_state(
+    queue_store: QueueStore,
+) -> None:
+    await queue_store.register_nurse(UNIT, "away-nurse")  # never said she was available
+    await staffed(queue_store, "paired-nurse")
+    for made in (entry("a", 0, 1), entry("b", 0, 2)):
+        await queue_store.check_in(made)
+    pairing = await queue_store.next_patient(UNIT, "paired-nurse", T0)
+    assert pairing is not None and pairing.entry.appointment_id == "a"
+    # The away nurse admits "a" from the list: she is in that consult, the paired one is freed.
+    nurse = await queue_store.take_directly(UNIT, "away-nurse", "a", T0 + MIN)
+    assert (nurse.state, nurse.appointment_id) == (NurseState.IN_CONSULT, "a")
+    snapshot = await queue_store.snapshot(UNIT)
+    assert snapshot.nurses["paired-nurse"].state is NurseState.AVAILABLE
+    assert snapshot.nurses["paired-nurse"].appointment_id is None
+    # Taking a patient still waiting removes them from the queue and marks them served.
+    await queue_store.take_directly(UNIT, "paired-nurse", "b", T0 + 2 * MIN)
+    snapshot = await queue_store.snapshot(UNIT)
+    assert snapshot.waiting == () and {"a", "b"} <= set(snapshot.served)
+    with pytest.raises(AlreadyServed):
+        await queue_store.check_in(entry("b", 0, 2))
+    # Taking it again is idempotent: her consult keeps its start.
+    same = await queue_store.take_directly(UNIT, "paired-nurse", "b", T0 + 5 * MIN)
+    assert same.since == T0 + 2 * MIN
+    # Ending it records one duration, as with "next patient".
+    _, duration = await queue_store.finish_consult(UNIT, "paired-nurse", T0 + 12 * MIN)
+    assert duration == 10 * MIN
