@@ -8,6 +8,7 @@ Messages never quote the clinical text that was refused, so they are safe to log
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 from rooms.errors import DomainError
@@ -28,6 +29,11 @@ class RecordError(DomainError):
     @property
     def fhir_code(self) -> str:
         return self.FHIR_CODE
+
+    @property
+    def fields(self) -> list[NoteField]:
+        """The note's form fields the refusal is about (none for refusals that are not about content)."""
+        return []
 
 
 class NotFound(RecordError):
@@ -112,31 +118,79 @@ class StaleVersion(RecordError):
         self.current_version = current_version
 
 
+@dataclass(frozen=True, slots=True)
+class NoteField:
+    """Where in the note's form a problem is: codes for programs, the form's own labels for people.
+
+    ``label_es``/``label_en`` are what the nurse sees on screen: the section's title, the field's
+    title and, for a list, which line (see :meth:`records.templates.SectionSpec.labels`).
+    """
+
+    section: str
+    key: str | None
+    index: int | None
+    label_es: str
+    label_en: str
+
+    @property
+    def path(self) -> str:
+        """``section.key[index]``: the stable location in ``content``."""
+        path = self.section if self.key is None else f"{self.section}.{self.key}"
+        return path if self.index is None else f"{path}[{self.index}]"
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "section": self.section,
+            "key": self.key,
+            "index": self.index,
+            "path": self.path,
+            "label_es": self.label_es,
+            "label_en": self.label_en,
+        }
+
+
+def _where(at: NoteField | str) -> tuple[str, str]:
+    return (at.label_es, at.label_en) if isinstance(at, NoteField) else (at, at)
+
+
 class InvalidNote(RecordError):
+    """A value the note's form cannot hold. ``at`` is the form field (or, for what is not a form
+    field, such as an unknown section or the request's ids, the name as sent)."""
+
     CODE = "invalid_note"
     HTTP_STATUS = 422
     FHIR_CODE = "invalid"
 
-    def __init__(self, path: str, reason_es: str, reason_en: str) -> None:
-        super().__init__(
-            f"Dato no válido en «{path}»: {reason_es}.", f"Invalid value at '{path}': {reason_en}."
-        )
-        self.path = path
+    def __init__(self, at: NoteField | str, reason_es: str, reason_en: str) -> None:
+        es, en = _where(at)
+        super().__init__(f"Dato no válido en «{es}»: {reason_es}.", f"Invalid value in '{en}': {reason_en}.")
+        self.field = at if isinstance(at, NoteField) else None
+        self.path = at.path if isinstance(at, NoteField) else at
+
+    @property
+    def fields(self) -> list[NoteField]:
+        return [self.field] if self.field else []
 
 
 class UnsafeText(InvalidNote):
-    """Text with markup or control characters: it could run as script wherever it is shown."""
+    """Text with a character that is not text: a control character or a bidirectional override,
+    which would change how the note reads. The message names the character by code point and
+    position (never the text itself) so the nurse can delete exactly that one."""
 
     CODE = "unsafe_text"
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, at: NoteField | str, codepoint: str, position: int) -> None:
         super().__init__(
-            path,
-            "no se permiten etiquetas (como «<script») ni caracteres de control; "
-            "escriba «menor que» o deje un espacio después de «<»",
-            "markup (such as '<script') and control characters are not allowed; "
-            "write 'less than' or leave a space after '<'",
+            at,
+            f"tiene un carácter invisible de control ({codepoint}) en la posición {position}, que "
+            "puede cambiar cómo se lee el texto; bórrelo (suele llegar al copiar y pegar: si no lo "
+            "encuentra, escriba de nuevo esa parte en vez de pegarla)",
+            f"it holds an invisible control character ({codepoint}) at position {position}, which can "
+            "change how the text reads; delete it (it usually comes with pasted text: if you cannot "
+            "find it, type that part again instead of pasting it)",
         )
+        self.codepoint = codepoint
+        self.position = position
 
 
 class NoteTooLarge(RecordError):
@@ -156,10 +210,16 @@ class IncompleteNote(RecordError):
     HTTP_STATUS = 422
     FHIR_CODE = "required"
 
-    def __init__(self, missing: list[str]) -> None:
-        joined = ", ".join(missing)
-        super().__init__(f"Faltan datos obligatorios: {joined}.", f"Required fields are missing: {joined}.")
-        self.missing = missing
+    def __init__(self, missing: list[NoteField]) -> None:
+        es = "; ".join(f.label_es for f in missing)
+        en = "; ".join(f.label_en for f in missing)
+        super().__init__(f"Faltan datos obligatorios: {es}.", f"Required fields are missing: {en}.")
+        self._fields = missing
+        self.missing = [f.path for f in missing]
+
+    @property
+    def fields(self) -> list[NoteField]:
+        return list(self._fields)
 
 
 class InvalidFacts(RecordError):
@@ -187,16 +247,23 @@ class SessionLogMissing(RecordError):
 
 
 class InvalidRecord(RecordError):
-    """The FHIR resources built from a note break a structural or business rule; nothing was stored."""
+    """The FHIR resources built from a note break a structural or business rule; nothing was stored.
+
+    Whatever a draft save accepts signs (the note rules refuse, at save, everything the record would
+    refuse), so this is the server's fault, never the nurse's: the message says so and keeps the note
+    a draft; the FHIR locations are in ``issues`` (logged) rather than in front of the nurse.
+    """
 
     CODE = "invalid_record"
     HTTP_STATUS = 422
     FHIR_CODE = "business-rule"
 
     def __init__(self, issues: list[str]) -> None:
-        joined = "; ".join(issues[:5])
         super().__init__(
-            f"El registro clínico no es válido: {joined}.", f"The clinical record is not valid: {joined}."
+            "El servidor no pudo generar el registro clínico de esta nota; no es un error de lo escrito. "
+            "La nota sigue guardada como borrador: avise a soporte técnico.",
+            "The server could not build the clinical record of this note; it is not a mistake in the "
+            "text. The note is still saved as a draft: tell technical support.",
         )
         self.issues = issues
 

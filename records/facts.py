@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from records.errors import InvalidFacts
 from records.identifiers import clean_cedula, clean_clues, clean_curp, clean_nss
-from records.safe_text import is_safe
+from records.safe_text import is_plain_name
 from rooms.roles import STAFF_ROLES, Role
 
 
@@ -28,7 +28,7 @@ class Sex(StrEnum):
 
 def clean_name(value: str, what: str = "Nombre") -> str:
     name = " ".join(value.split())
-    if not name or len(name) > 200 or not is_safe(name):
+    if not name or len(name) > 200 or not is_plain_name(name):
         raise InvalidFacts(
             what,
             "escriba el nombre completo (hasta 200 caracteres)",

@@ -148,11 +148,7 @@ class _Builder:
         self.author_ref = ref("PractitionerRole", self.ids.practitioner_role, consult.author.full_name)
         self.practitioner_ref = ref("Practitioner", self.ids.practitioner, consult.author.full_name)
         self.org_ref = ref("Organization", self.ids.organization, consult.author.unit.name)
-        events = sorted(consult.events, key=lambda e: e.at)
-        start = next((e.at for e in events if e.kind is EventKind.ADMITTED), None)
-        start = start or next((e.at for e in events if e.kind is EventKind.JOINED), None)
-        self.start: datetime = start or (events[0].at if events else self.signed_at)
-        self.end = next((e.at for e in reversed(events) if e.kind is EventKind.ENDED), None)
+        self.start = visit_span(consult.events, self.signed_at)[0]
 
     def add(self, resource: Resource) -> Resource:
         self.entries.append((str(resource["resourceType"]), resource))
@@ -200,68 +196,22 @@ class _Builder:
 
     # the encounter from the session log ------------------------------------------------------------
     def encounter_resource(self, reason: Resource | None) -> None:
-        events = sorted(self.c.events, key=lambda e: e.at)
-        start, end = self.start, self.end
-        period: Resource = {"start": _at(start), **({"end": _at(end)} if end else {})}
         resource: Resource = {
             "resourceType": "Encounter",
             "id": self.encounter,
             "identifier": [{"system": CONSULT_SYSTEM, "value": self.note.consult_id}],
-            "status": "finished" if end else "in-progress",
+            "status": "in-progress",  # the status, participants and period follow the session log
             "class": coding(codes.V3_ACT_CODE, "VR", "virtual"),
             "type": [concept(codes.TEMPLATE, self.tpl.code.value, self.tpl.title_en, self.tpl.title_es)],
             "subject": self.patient_ref,
-            "participant": self.participants(events, start, end),
-            "period": period,
+            "participant": [],
+            "period": {},
             "serviceProvider": self.org_ref,
         }
-        if end:
-            resource["length"] = {
-                "value": round((end - start).total_seconds() / 60, 1),
-                "unit": "min",
-                "system": codes.UCUM,
-                "code": "min",
-            }
+        _follow_session(resource, self.c.events, self.c.author.staff_id, self.author_ref, self.signed_at)
         if reason:
             resource["reasonCode"] = [reason]
         self.add(resource)
-
-    def participants(
-        self, events: list[SessionEvent], start: datetime, end: datetime | None
-    ) -> list[Resource]:
-        spans: dict[str, tuple[Role, datetime, datetime | None]] = {}
-        for event in events:
-            if event.actor_role is None or event.actor_role is Role.PATIENT:
-                continue
-            role, first, last = spans.get(event.actor_id, (event.actor_role, event.at, None))
-            if event.kind in (EventKind.LEFT, EventKind.DROPPED, EventKind.ENDED):
-                last = event.at
-            spans[event.actor_id] = (role, min(first, event.at), last)
-        author_id = self.c.author.staff_id
-        first, last = spans.pop(author_id, (self.c.author.role, start, end))[1:]
-        result: list[Resource] = [
-            {
-                "type": [concept(codes.V3_PARTICIPATION, "PPRF", "primary performer")],
-                "period": {"start": _at(first), **({"end": _at(last)} if last else {})},
-                "individual": self.author_ref,
-            }
-        ]
-        for actor_id, (role, first, last) in sorted(spans.items()):
-            code, display = _PARTICIPATION.get(role, ("PART", "Participation"))
-            result.append(
-                {
-                    "type": [concept(codes.V3_PARTICIPATION, code, display)],
-                    "period": {"start": _at(first), **({"end": _at(last)} if last else {})},
-                    "individual": {
-                        "type": "RelatedPerson"
-                        if role in (Role.COMPANION, Role.INTERPRETER)
-                        else "Practitioner",
-                        "identifier": {"system": PARTICIPANT_SYSTEM, "value": actor_id},
-                        "display": role.value,
-                    },
-                }
-            )
-        return result
 
     # observations --------------------------------------------------------------------------------
     def observation(self, name: str, category: str, code: Resource, **values: object) -> Resource:
@@ -694,32 +644,136 @@ class _Builder:
         )
 
     def session_audits(self) -> None:
-        scope = f"consult:{self.note.consult_id}"
-        for seq, event in enumerate(sorted(self.c.events, key=lambda e: e.at)):
-            if event.kind not in _SESSION_AUDITED:
-                continue
-            who: Resource = (
-                self.patient_ref
-                if event.actor_role is Role.PATIENT
-                else {
-                    "identifier": {"system": PARTICIPANT_SYSTEM, "value": event.actor_id},
-                    **({"display": event.actor_role.value} if event.actor_role else {}),
-                }
-            )
-            self.add(
-                {
-                    "resourceType": "AuditEvent",
-                    "id": derived_id(scope, f"AuditEvent/session/{seq}"),
-                    "type": coding(codes.SESSION_EVENT, "teleconsult-session", "Teleconsultation session"),
-                    "subtype": [coding(codes.SESSION_EVENT, event.kind.value)],
-                    "action": "E",
-                    "recorded": event.at.isoformat(),
-                    "outcome": "0",
-                    "agent": [{"who": who, "requestor": True}],
-                    "source": _audit_source(),
-                    "entity": [{"what": self.encounter_ref}, {"what": self.patient_ref}],
-                }
-            )
+        for audit in session_audit_events(
+            self.note.consult_id, self.c.events, self.patient_ref, self.encounter_ref
+        ):
+            self.add(audit)
+
+
+def visit_span(events: Sequence[SessionEvent], fallback: datetime) -> tuple[datetime, datetime | None]:
+    """When the visit ran by its session log: from the admission (else the first join, else the first
+    event, else ``fallback``) to the consult's end, or None while it goes on."""
+    ordered = sorted(events, key=lambda e: e.at)
+    start = next((e.at for e in ordered if e.kind is EventKind.ADMITTED), None)
+    start = start or next((e.at for e in ordered if e.kind is EventKind.JOINED), None)
+    end = next((e.at for e in reversed(ordered) if e.kind is EventKind.ENDED), None)
+    return start or (ordered[0].at if ordered else fallback), end
+
+
+def _participants(
+    events: Sequence[SessionEvent],
+    author_id: str,
+    author_ref: Resource,
+    start: datetime,
+    end: datetime | None,
+) -> list[Resource]:
+    spans: dict[str, tuple[Role, datetime, datetime | None]] = {}
+    for event in sorted(events, key=lambda e: e.at):
+        if event.actor_role is None or event.actor_role is Role.PATIENT:
+            continue
+        role, first, last = spans.get(event.actor_id, (event.actor_role, event.at, None))
+        if event.kind in (EventKind.LEFT, EventKind.DROPPED, EventKind.ENDED):
+            last = event.at
+        spans[event.actor_id] = (role, min(first, event.at), last)
+    first, last = spans.pop(author_id, (Role.NURSE, start, end))[1:]
+    result: list[Resource] = [
+        {
+            "type": [concept(codes.V3_PARTICIPATION, "PPRF", "primary performer")],
+            "period": {"start": _at(first), **({"end": _at(last)} if last else {})},
+            "individual": author_ref,
+        }
+    ]
+    for actor_id, (role, first, last) in sorted(spans.items()):
+        code, display = _PARTICIPATION.get(role, ("PART", "Participation"))
+        result.append(
+            {
+                "type": [concept(codes.V3_PARTICIPATION, code, display)],
+                "period": {"start": _at(first), **({"end": _at(last)} if last else {})},
+                "individual": {
+                    "type": "RelatedPerson" if role in (Role.COMPANION, Role.INTERPRETER) else "Practitioner",
+                    "identifier": {"system": PARTICIPANT_SYSTEM, "value": actor_id},
+                    "display": role.value,
+                },
+            }
+        )
+    return result
+
+
+def _follow_session(
+    encounter: Resource,
+    events: Sequence[SessionEvent],
+    author_id: str,
+    author_ref: Resource,
+    fallback: datetime,
+) -> None:
+    """Set what the session log decides in an Encounter: status, period, length and participants."""
+    start, end = visit_span(events, fallback)
+    encounter["status"] = "finished" if end else "in-progress"
+    encounter["participant"] = _participants(events, author_id, author_ref, start, end)
+    encounter["period"] = {"start": _at(start), **({"end": _at(end)} if end else {})}
+    encounter.pop("length", None)
+    if end:
+        encounter["length"] = {
+            "value": round((end - start).total_seconds() / 60, 1),
+            "unit": "min",
+            "system": codes.UCUM,
+            "code": "min",
+        }
+
+
+def finished_encounter(
+    encounter: Mapping[str, object], events: Sequence[SessionEvent], author_id: str
+) -> Resource | None:
+    """A stored in-progress Encounter (signed during the call) once its consult has ended.
+
+    The record follows the consult: status ``finished``, ``period.end`` the consult's end, and the
+    length and participants' periods from the whole session log. The signer stays the primary
+    performer (their reference as stored). None when the log has no end or nothing would change.
+    """
+    start, end = visit_span(events, datetime.min)
+    if end is None or encounter.get("status") == "finished":
+        return None
+    updated: Resource = {k: v for k, v in encounter.items() if k != "meta"}
+    participants = updated.get("participant")
+    first = participants[0] if isinstance(participants, list) and participants else {}
+    author = first.get("individual") if isinstance(first, Mapping) else None
+    _follow_session(updated, events, author_id, dict(author) if isinstance(author, Mapping) else {}, start)
+    return updated
+
+
+def session_audit_events(
+    consult_id: str, events: Sequence[SessionEvent], patient_ref: Resource, encounter_ref: Resource
+) -> list[Resource]:
+    """One ``AuditEvent`` per audited session event; ids are the event's place in the log, so the
+    same log (or a longer one) gives the same ids and storing them again adds only the new ones."""
+    scope = f"consult:{consult_id}"
+    audits: list[Resource] = []
+    for seq, event in enumerate(sorted(events, key=lambda e: e.at)):
+        if event.kind not in _SESSION_AUDITED:
+            continue
+        who: Resource = (
+            patient_ref
+            if event.actor_role is Role.PATIENT
+            else {
+                "identifier": {"system": PARTICIPANT_SYSTEM, "value": event.actor_id},
+                **({"display": event.actor_role.value} if event.actor_role else {}),
+            }
+        )
+        audits.append(
+            {
+                "resourceType": "AuditEvent",
+                "id": derived_id(scope, f"AuditEvent/session/{seq}"),
+                "type": coding(codes.SESSION_EVENT, "teleconsult-session", "Teleconsultation session"),
+                "subtype": [coding(codes.SESSION_EVENT, event.kind.value)],
+                "action": "E",
+                "recorded": event.at.isoformat(),
+                "outcome": "0",
+                "agent": [{"who": who, "requestor": True}],
+                "source": _audit_source(),
+                "entity": [{"what": encounter_ref}, {"what": patient_ref}],
+            }
+        )
+    return audits
 
 
 def patient_resource(p: PatientFacts, patient_id: str) -> Resource:

@@ -7,9 +7,13 @@ an addendum, a new note that references the signed one. Every note carries date 
 ``signed_at``), the author's full name and, once signed, a seal over its content (see :mod:`records.seal`).
 
 Content is ``{section_code: {field_key: value}}`` checked against the note's :class:`Template`: unknown
-sections or fields, wrong types, values out of range, text over its limit, markup or control characters
-are refused at every save, so an invalid note cannot even be stored as a draft. Required fields are
-only demanded at signing, because a draft is work in progress.
+sections or fields, wrong types, values out of range, text over its limit, identifiers that are not
+well formed, control characters and bidirectional overrides are refused at every save, so an invalid
+note cannot even be stored as a draft. Ordinary characters (``<``, ``>``, ``=``, ``&``, quotes) are
+text and are stored as written; whoever shows them escapes them (see :mod:`records.safe_text`).
+Required fields are only demanded at signing, because a draft is work in progress. The rule that
+binds the two: whatever a draft save accepts, signing accepts; the FHIR record refuses nothing a
+save let through. Every refusal names the form field as the nurse sees it (:class:`NoteField`).
 """
 
 from __future__ import annotations
@@ -25,18 +29,22 @@ from types import MappingProxyType
 
 from records.errors import (
     IncompleteNote,
+    InvalidFacts,
     InvalidNote,
     NoteAlreadySigned,
+    NoteField,
     NoteTooLarge,
     NotNoteAuthor,
     StaleVersion,
     UnsafeText,
 )
-from records.safe_text import is_safe, normalize
+from records.identifiers import clean_clues
+from records.safe_text import forbidden_character, is_plain_name, normalize
 from records.templates import (
     REFERRAL_REQUIRED_WHEN_NEEDED,
     FieldKind,
     FieldSpec,
+    SectionSpec,
     Template,
     TemplateCode,
     template,
@@ -121,58 +129,82 @@ def check_id(value: str, what: str) -> str:
     return value
 
 
-def _clean_text(path: str, spec: FieldSpec, raw: object) -> str:
+def note_field(section: SectionSpec, key: str | None = None, index: int | None = None) -> NoteField:
+    """The form field at ``section.key[index]`` with the labels the nurse sees."""
+    es, en = section.labels(key, index)
+    return NoteField(section.code, key, index, es, en)
+
+
+def _field_at(tpl: Template, path: str) -> NoteField | str:
+    section_code, _, key = path.partition(".")
+    section = tpl.section(section_code)
+    return note_field(section, key or None) if section is not None else path
+
+
+def _clean_text(at: NoteField, spec: FieldSpec, raw: object) -> str:
     if not isinstance(raw, str):
-        raise InvalidNote(path, "debe ser texto", "it must be text")
-    if not is_safe(raw):
-        raise UnsafeText(path)
+        raise InvalidNote(at, "debe ser texto", "it must be text")
+    bad = forbidden_character(raw)
+    if bad is not None:
+        raise UnsafeText(at, bad.codepoint, bad.position)
     text = normalize(raw)
     if len(text) > spec.max_length:
-        raise InvalidNote(
-            path, f"máximo {spec.max_length} caracteres", f"at most {spec.max_length} characters"
-        )
+        raise InvalidNote(at, f"máximo {spec.max_length} caracteres", f"at most {spec.max_length} characters")
+    if spec.identifier == "clues" and text:
+        try:
+            text = clean_clues(text)
+        except InvalidFacts:
+            raise InvalidNote(
+                at,
+                "una CLUES es de 5 letras y 6 dígitos, p. ej. DFIMS000652",
+                "a CLUES is 5 letters and 6 digits, e.g. DFIMS000652",
+            ) from None
     return text
 
 
-def _clean_number(path: str, spec: FieldSpec, raw: object) -> int | float:
+def _clean_number(at: NoteField, spec: FieldSpec, raw: object) -> int | float:
     integer = spec.kind is FieldKind.INTEGER
     if isinstance(raw, bool) or not isinstance(raw, int | float) or (integer and not isinstance(raw, int)):
         kind_es, kind_en = ("un número entero", "a whole number") if integer else ("un número", "a number")
-        raise InvalidNote(path, f"debe ser {kind_es}", f"it must be {kind_en}")
+        raise InvalidNote(at, f"debe ser {kind_es}", f"it must be {kind_en}")
     if raw != raw or raw in (float("inf"), float("-inf")):
-        raise InvalidNote(path, "debe ser un número", "it must be a number")
+        raise InvalidNote(at, "debe ser un número", "it must be a number")
     low, high = spec.minimum, spec.maximum
     if (low is not None and raw < low) or (high is not None and raw > high):
         unit = f" {spec.unit}" if spec.unit else ""
         raise InvalidNote(
-            path, f"fuera de rango ({low} a {high}{unit})", f"out of range ({low} to {high}{unit})"
+            at, f"fuera de rango ({low} a {high}{unit})", f"out of range ({low} to {high}{unit})"
         )
     return raw if integer else round(float(raw), 1)
 
 
-def _clean_value(path: str, spec: FieldSpec, raw: object) -> FieldValue:
+def _clean_value(section: SectionSpec, spec: FieldSpec, raw: object) -> FieldValue:
+    at = note_field(section, spec.key)
     match spec.kind:
         case FieldKind.TEXT:
-            return _clean_text(path, spec, raw)
+            return _clean_text(at, spec, raw)
         case FieldKind.TEXT_LIST:
             if not isinstance(raw, list | tuple):
-                raise InvalidNote(path, "debe ser una lista de textos", "it must be a list of texts")
+                raise InvalidNote(at, "debe ser una lista de textos", "it must be a list of texts")
             if len(raw) > spec.max_items:
-                raise InvalidNote(
-                    path, f"máximo {spec.max_items} elementos", f"at most {spec.max_items} items"
-                )
-            items = tuple(_clean_text(f"{path}[{i}]", spec, item) for i, item in enumerate(raw))
+                raise InvalidNote(at, f"máximo {spec.max_items} elementos", f"at most {spec.max_items} items")
+            items = tuple(
+                _clean_text(note_field(section, spec.key, i), spec, item) for i, item in enumerate(raw)
+            )
             return tuple(item for item in items if item)
         case FieldKind.NUMBER | FieldKind.INTEGER:
-            return _clean_number(path, spec, raw)
+            return _clean_number(at, spec, raw)
         case FieldKind.BOOLEAN:
             if not isinstance(raw, bool):
-                raise InvalidNote(path, "debe ser sí o no", "it must be true or false")
+                raise InvalidNote(at, "debe ser sí o no", "it must be true or false")
             return raw
         case FieldKind.CHOICE:
             if not isinstance(raw, str) or spec.choice(raw) is None:
-                codes = ", ".join(c.code for c in spec.choices)
-                raise InvalidNote(path, f"use uno de: {codes}", f"use one of: {codes}")
+                es = ", ".join(c.es for c in spec.choices)
+                en = ", ".join(c.en for c in spec.choices)
+                raise InvalidNote(
+                    at, f"elija una opción de la lista ({es})", f"choose one from the list ({en})"
+                )
             return raw
         case FieldKind.DATE:
             try:
@@ -180,7 +212,11 @@ def _clean_value(path: str, spec: FieldSpec, raw: object) -> FieldValue:
             except ValueError:
                 parsed = None
             if parsed is None or not 2000 <= parsed.year <= 2100:
-                raise InvalidNote(path, "use una fecha AAAA-MM-DD", "use a date YYYY-MM-DD")
+                raise InvalidNote(
+                    at,
+                    "use una fecha AAAA-MM-DD entre 2000 y 2100",
+                    "use a date YYYY-MM-DD between 2000 and 2100",
+                )
             return parsed.isoformat()
     raise AssertionError(spec.kind)  # pragma: no cover
 
@@ -195,7 +231,8 @@ def clean_content(tpl: Template, raw: object) -> dict[str, dict[str, FieldValue]
     Empty values are dropped, so clearing a field and never filling it look the same.
     """
     try:
-        size = len(json.dumps(raw, ensure_ascii=False).encode())
+        # surrogatepass: a lone surrogate is counted here and refused below, naming its field.
+        size = len(json.dumps(raw, ensure_ascii=False).encode("utf-8", "surrogatepass"))
     except (TypeError, ValueError):
         raise InvalidNote("content", "no es JSON válido", "it is not valid JSON") from None
     if size > MAX_NOTE_BYTES:
@@ -208,37 +245,38 @@ def clean_content(tpl: Template, raw: object) -> dict[str, dict[str, FieldValue]
         if section is None:
             raise InvalidNote(str(section_code)[:40], "sección desconocida", "unknown section")
         if not isinstance(fields, Mapping):
-            raise InvalidNote(section_code, "debe ser un objeto de campos", "it must be an object of fields")
+            raise InvalidNote(
+                note_field(section), "debe ser un objeto de campos", "it must be an object of fields"
+            )
         out: dict[str, FieldValue] = {}
         for key, value in fields.items():
             spec = section.field(key) if isinstance(key, str) else None
-            path = f"{section_code}.{str(key)[:40]}"
             if spec is None:
-                raise InvalidNote(path, "campo desconocido", "unknown field")
+                raise InvalidNote(f"{section_code}.{str(key)[:40]}", "campo desconocido", "unknown field")
             if _is_empty(value):
                 continue
-            clean = _clean_value(path, spec, value)
+            clean = _clean_value(section, spec, value)
             if not _is_empty(clean):
                 out[key] = clean
         if out:
             cleaned[section_code] = out
-    _check_consistency(cleaned)
+    _check_consistency(tpl, cleaned)
     return cleaned
 
 
-def _check_consistency(content: Mapping[str, Mapping[str, FieldValue]]) -> None:
+def _check_consistency(tpl: Template, content: Mapping[str, Mapping[str, FieldValue]]) -> None:
     vitals = content.get("vitals", {})
     systolic, diastolic = vitals.get("systolic_mmhg"), vitals.get("diastolic_mmhg")
     if isinstance(systolic, int) and isinstance(diastolic, int) and diastolic >= systolic:
         raise InvalidNote(
-            "vitals.diastolic_mmhg",
+            _field_at(tpl, "vitals.diastolic_mmhg"),
             "la diastólica debe ser menor que la sistólica",
             "diastolic must be below systolic",
         )
     allergies = content.get("allergies", {})
     if allergies.get("none_known") is True and allergies.get("allergies"):
         raise InvalidNote(
-            "allergies.none_known",
+            _field_at(tpl, "allergies.none_known"),
             "no puede haber alergias y «sin alergias conocidas»",
             "allergies listed and 'none known'",
         )
@@ -278,7 +316,7 @@ def new_draft(
     amends: str | None = None,
 ) -> Note:
     name = " ".join(author_name.split())
-    if not name or len(name) > 200 or not is_safe(name):
+    if not name or len(name) > 200 or not is_plain_name(name):
         raise InvalidNote("author_name", "escriba el nombre completo", "give the full name")
     if (template_code is TemplateCode.ADDENDUM) != (amends is not None):
         raise InvalidNote(
@@ -318,9 +356,10 @@ def revise(note: Note, *, editor_id: str, base_version: int, content: object, at
 def sign(note: Note, *, signer_id: str, version: int, request_id: str, at: datetime) -> Note:
     """The note signed at ``at``: immutable from now on. Only complete notes of their author sign."""
     _check_editable(note, signer_id, version)
-    missing = missing_fields(template(note.template), note.content)
+    tpl = template(note.template)
+    missing = missing_fields(tpl, note.content)
     if missing:
-        raise IncompleteNote(missing)
+        raise IncompleteNote([f for f in (_field_at(tpl, p) for p in missing) if isinstance(f, NoteField)])
     return replace(
         note,
         status=NoteStatus.SIGNED,

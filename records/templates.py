@@ -14,6 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+LABEL_SEPARATOR = " \u203a "
+"""Between a section's and a field's title where the nurse reads a field's name (U+203A)."""
+
 
 class TemplateCode(StrEnum):
     FIRST_CONSULT = "first-consult"
@@ -54,6 +57,9 @@ class FieldSpec:
     unit: str | None = None
     """UCUM unit of a number, e.g. ``kg``; the builder copies it into ``Quantity``."""
     choices: tuple[Choice, ...] = ()
+    identifier: str | None = None
+    """Text that the record stores as an identifier (``"clues"``) must be one, checked at every save:
+    a draft that saves must sign."""
 
     def choice(self, code: str) -> Choice | None:
         return next((c for c in self.choices if c.code == code), None)
@@ -71,6 +77,22 @@ class SectionSpec:
 
     def field(self, key: str) -> FieldSpec | None:
         return next((f for f in self.fields if f.key == key), None)
+
+    def labels(self, key: str | None = None, index: int | None = None) -> tuple[str, str]:
+        """What the nurse reads for a field (Spanish, English): section title, :data:`LABEL_SEPARATOR`,
+        field title, and for a list item which line (``(línea 2)``).
+
+        A field titled like its section is named once; ``index`` is 0-based, lines count from 1.
+        """
+        spec = self.field(key) if key is not None else None
+        es, en = self.title_es, self.title_en
+        if spec is not None and spec.title_es != self.title_es:
+            es, en = f"{es}{LABEL_SEPARATOR}{spec.title_es}", f"{en}{LABEL_SEPARATOR}{spec.title_en}"
+        elif spec is None and key is not None:
+            es, en = f"{es}{LABEL_SEPARATOR}{key}", f"{en}{LABEL_SEPARATOR}{key}"
+        if index is not None:
+            es, en = f"{es} (línea {index + 1})", f"{en} (line {index + 1})"
+        return es, en
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,11 +272,13 @@ REFERRAL = SectionSpec(
         FieldSpec("urgency", FieldKind.CHOICE, "Urgencia", "Urgency", choices=URGENCY),
         _text("specialty", "Especialidad", "Specialty", max_length=200),
         _text("destination", "Establecimiento receptor", "Receiving establishment", max_length=300),
-        _text(
+        FieldSpec(
             "destination_clues",
+            FieldKind.TEXT,
             "CLUES del establecimiento receptor",
             "CLUES of the receiving establishment",
             max_length=11,
+            identifier="clues",
         ),
         _text("reason", "Motivo de envío", "Reason for referral"),
         _text("diagnostic_impression", "Impresión diagnóstica", "Diagnostic impression"),

@@ -114,7 +114,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         return [server.to_browser() for server in servers]
 
     async def archive_log(consult_id: str, events: list[SessionEvent]) -> None:
+        """The consult ended: keep its log, and let a note signed during the call finish its Encounter."""
         await archive.store(consult_id, events)
+        await records.follow_consult_end(consult_id)
 
     async def grant_care(consult: Consult, address: str) -> None:
         """The nurse who admits a patient gets a role in their care, so she may write and read the record."""

@@ -2,7 +2,9 @@
 
 The rules live in :class:`records.repository.RecordRepository`; this module authenticates the
 staff member (login cookie), checks that they host the consult, turns the request into repository
-calls and every :class:`RecordError` into the project's JSON error (Spanish / English message).
+calls and every :class:`RecordError` into the project's JSON error (Spanish / English message) plus,
+for a refusal about the note's content, the form fields it is about (``fields``: codes and the labels
+the nurse sees, in Spanish and English), so the console can point at them.
 Nothing here logs clinical content: errors are logged by code only.
 """
 
@@ -10,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import TypeVar
 
 from aiohttp import web
 
@@ -29,8 +30,6 @@ from rooms.store.base import Stores
 from web.auth import Authenticator
 from web.errors import ApiError, json_object
 
-T = TypeVar("T")
-
 NOTE_BODY_LIMIT = MAX_NOTE_BYTES + 32 * 1024
 """A save request may carry a whole note plus JSON overhead; the store refuses notes over 64 KiB
 (``413 note_too_large``) and bodies beyond this are refused before they are parsed."""
@@ -42,11 +41,38 @@ def api_error(error: RecordError) -> ApiError:
     return ApiError(error.http_status, error.code, f"{error.message_es} / {error.message_en}")
 
 
-async def _records(call: Awaitable[T]) -> T:
-    try:
-        return await call
-    except RecordError as error:
-        raise api_error(error) from None
+def record_error_json(error: RecordError) -> dict[str, object]:
+    """``{code, message, message_es, message_en, fields?}``: the project's error with both languages
+    apart, and for content refusals (``invalid_note``, ``unsafe_text``, ``incomplete_note``) the form
+    fields concerned (``section``, ``key``, ``index``, ``path``, ``label_es``, ``label_en``)."""
+    body: dict[str, object] = {
+        "code": error.code,
+        "message": f"{error.message_es} / {error.message_en}",
+        "message_es": error.message_es,
+        "message_en": error.message_en,
+    }
+    if error.fields:
+        body["fields"] = [f.to_json() for f in error.fields]
+    return body
+
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _answers_record_errors(handler: Handler) -> Handler:
+    """A handler whose record-store refusals become the project's errors: about the note's content,
+    answered here with :func:`record_error_json`; the others (access, conflicts) raised as
+    :class:`ApiError` like every other route's, so the middlewares see them (refusals are logged)."""
+
+    async def answer(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except RecordError as error:
+            if not error.fields:
+                raise api_error(error) from None
+            return web.json_response({"error": record_error_json(error)}, status=error.http_status)
+
+    return answer
 
 
 async def staff_access(auth: Authenticator, request: web.Request) -> tuple[StaffMember, AccessContext]:
@@ -67,16 +93,13 @@ def staff_facts(member: StaffMember) -> StaffFacts:
             "Su cuenta no tiene cédula profesional o CLUES de su unidad; pida que se registren. / "
             "Your account has no professional licence or unit CLUES on file; ask for them to be added.",
         )
-    try:
-        return StaffFacts(
-            member.staff_id,
-            member.full_name,
-            member.role,
-            member.licence,
-            UnitFacts(member.unit_clues, member.unit or member.unit_clues),
-        )
-    except RecordError as error:
-        raise api_error(error) from None
+    return StaffFacts(
+        member.staff_id,
+        member.full_name,
+        member.role,
+        member.licence,
+        UnitFacts(member.unit_clues, member.unit or member.unit_clues),
+    )
 
 
 def consent_from_log(events: list[SessionEvent]) -> ConsentFacts:
@@ -168,13 +191,13 @@ class NotesApi:
 
     def routes(self) -> list[web.RouteDef]:
         return [
-            web.get("/api/notes/templates", self.templates),
-            web.get("/api/consults/{consult_id}/note", self.current),
-            web.post("/api/consults/{consult_id}/note", self.open),
-            web.get("/api/notes/{note_id}", self.get),
-            web.put("/api/notes/{note_id}", self.save),
-            web.post("/api/notes/{note_id}/sign", self.sign),
-            web.post("/api/notes/{note_id}/addenda", self.addendum),
+            web.get("/api/notes/templates", _answers_record_errors(self.templates)),
+            web.get("/api/consults/{consult_id}/note", _answers_record_errors(self.current)),
+            web.post("/api/consults/{consult_id}/note", _answers_record_errors(self.open)),
+            web.get("/api/notes/{note_id}", _answers_record_errors(self.get)),
+            web.put("/api/notes/{note_id}", _answers_record_errors(self.save)),
+            web.post("/api/notes/{note_id}/sign", _answers_record_errors(self.sign)),
+            web.post("/api/notes/{note_id}/addenda", _answers_record_errors(self.addendum)),
         ]
 
     async def _hosted(self, request: web.Request, member: StaffMember) -> Consult:
@@ -193,7 +216,7 @@ class NotesApi:
         """The note the host is writing for this consult (the latest draft, else the signed one)."""
         member, ctx = await staff_access(self._auth, request)
         consult = await self._hosted(request, member)
-        notes = await _records(self._records.consult_notes(consult.consult_id, ctx))
+        notes = await self._records.consult_notes(consult.consult_id, ctx)
         main = [n for n in notes if n.amends is None]
         drafts = [n for n in main if not n.is_signed]
         chosen: Note | None = max(drafts or main, key=lambda n: n.updated_at, default=None)
@@ -212,16 +235,14 @@ class NotesApi:
         consult = await self._hosted(request, member)
         data = await json_object(request, max_bytes=SMALL_BODY_LIMIT)
         template = _text(data, "template")
-        note = await _records(
-            self._records.open_draft(
-                consult_id=consult.consult_id, patient_nss=consult.record_nss, template=template, ctx=ctx
-            )
+        note = await self._records.open_draft(
+            consult_id=consult.consult_id, patient_nss=consult.record_nss, template=template, ctx=ctx
         )
         return web.json_response({"note": note.to_json()})
 
     async def get(self, request: web.Request) -> web.Response:
         _, ctx = await staff_access(self._auth, request)
-        note = await _records(self._records.get_note(request.match_info["note_id"], ctx))
+        note = await self._records.get_note(request.match_info["note_id"], ctx)
         return web.json_response({"note": note.to_json()})
 
     async def save(self, request: web.Request) -> web.Response:
@@ -237,14 +258,9 @@ class NotesApi:
                 note_id, base_version=base_version, content=data["content"], ctx=ctx
             )
         except StaleVersion as error:
-            current = await _records(self._records.get_note(note_id, ctx))
-            body = {
-                "error": {"code": error.code, "message": f"{error.message_es} / {error.message_en}"},
-                "note": current.to_json(),
-            }
+            current = await self._records.get_note(note_id, ctx)
+            body = {"error": record_error_json(error), "note": current.to_json()}
             return web.json_response(body, status=409)
-        except RecordError as error:
-            raise api_error(error) from None
         return web.json_response({"note": note.to_json()})
 
     async def _archive_live_log(self, consult_id: str) -> list[SessionEvent]:
@@ -266,12 +282,10 @@ class NotesApi:
         data = await json_object(request, max_bytes=SMALL_BODY_LIMIT)
         version, request_id = _int(data, "version"), _text(data, "request_id")
         author = staff_facts(member)
-        note = await _records(self._records.get_note(note_id, ctx))
+        note = await self._records.get_note(note_id, ctx)
         events = await self._archive_live_log(note.consult_id)
         consent = consent_from_log(events)
-        result = await _records(
-            self._records.sign(SignRequest(note_id, version, request_id, author, consent), ctx)
-        )
+        result = await self._records.sign(SignRequest(note_id, version, request_id, author, consent), ctx)
         return web.json_response(_sign_json(result), status=200 if result.replayed else 201)
 
     async def addendum(self, request: web.Request) -> web.Response:
@@ -279,10 +293,8 @@ class NotesApi:
         data = await json_object(request, max_bytes=SMALL_BODY_LIMIT)
         text, request_id = _text(data, "text"), _text(data, "request_id")
         author = staff_facts(member)
-        result = await _records(
-            self._records.add_addendum(
-                request.match_info["note_id"], text=text, request_id=request_id, author=author, ctx=ctx
-            )
+        result = await self._records.add_addendum(
+            request.match_info["note_id"], text=text, request_id=request_id, author=author, ctx=ctx
         )
         return web.json_response(_sign_json(result), status=200 if result.replayed else 201)
 
@@ -384,7 +396,10 @@ OPENAPI_PATHS: dict[str, object] = {
                 "403": _refused("forbidden, not_note_author"),
                 "409": _answer("stale_version (with the newer note: {error, note}) or note_signed"),
                 "413": _refused("note_too_large, payload_too_large"),
-                "422": _refused("unsafe_text, invalid_note"),
+                "422": _refused(
+                    "invalid_note, unsafe_text (a control character or bidirectional override; the "
+                    "error's fields name the form field, its message the character and position)"
+                ),
             },
         },
     },
@@ -407,7 +422,10 @@ OPENAPI_PATHS: dict[str, object] = {
                 "401": _refused("auth_required"),
                 "403": _refused("forbidden, not_note_author"),
                 "409": _refused("stale_version, note_signed, consent_missing, request_id_reused"),
-                "422": _refused("incomplete_note, staff_facts_missing, invalid_record"),
+                "422": _refused(
+                    "incomplete_note (fields: the form fields to fill), staff_facts_missing, "
+                    "invalid_record (a server fault: whatever a draft save accepts, signing accepts)"
+                ),
             },
         }
     },

@@ -7,6 +7,7 @@ care), then writes, signs and reads the record over HTTP. Every refused request 
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import logging
 from collections.abc import AsyncIterator
@@ -158,16 +159,38 @@ async def test_bad_content_is_refused_and_changes_nothing(harness: Harness, admi
     note = await _draft(nurse, harness)
     path = f"/api/notes/{note['note_id']}"
 
-    for text in ("<script>alert(1)</script>", "ver javascript:alert(1)", "<img src=x onerror=alert(1)>"):
+    # A control character or a bidirectional override is refused, naming the form field (codes and
+    # both languages' labels), the character and where it is; the text itself is never echoed.
+    for text, codepoint in (("Sed\x07 y poliuria", "U+0007"), ("ver \u202etxt.exe", "U+202E")):
         content = copy.deepcopy(NOTE)
         content["reason"]["present_illness"] = text
         status, body = await nurse.call("PUT", path, {"base_version": note["version"], "content": content})
         assert (status, body["error"]["code"]) == (422, "unsafe_text"), body
-        assert text not in body["error"]["message"]
+        assert text not in body["error"]["message"] and codepoint in body["error"]["message_es"]
+        assert body["error"]["fields"] == [
+            {
+                "section": "reason",
+                "key": "present_illness",
+                "index": None,
+                "path": "reason.present_illness",
+                "label_es": "Motivo de consulta y padecimiento actual \u203a Padecimiento actual",
+                "label_en": "Reason for consult and present illness \u203a Present illness",
+            }
+        ]
+        assert body["error"]["message_es"].startswith(
+            f"Dato no válido en «{body['error']['fields'][0]['label_es']}»"
+        )
+        assert body["error"]["message"] == f"{body['error']['message_es']} / {body['error']['message_en']}"
         await _unchanged(nurse, note)
 
-    # A lone "<" is ordinary clinical text and is stored as written.
+    # Text that only looks like markup or code is ordinary clinical text, stored as written.
     assert "glucosa < 130" in note["content"]["recommendations"]["recommendations"]
+    for text in ("<script>alert(1)</script>", "ver javascript:alert(1)", "Ondansetrón = 4 mg cada 8 h"):
+        content = copy.deepcopy(note["content"])
+        content["reason"]["present_illness"] = text
+        status, body = await nurse.call("PUT", path, {"base_version": note["version"], "content": content})
+        assert status == 200 and body["note"]["content"]["reason"]["present_illness"] == text, body
+        note = body["note"]
 
     large = copy.deepcopy(NOTE)
     large["reason"]["present_illness"] = "x" * (70 * 1024)
@@ -241,8 +264,26 @@ async def test_sign_is_idempotent_and_a_signed_note_never_changes(harness: Harne
     admitted_at = next(e.at for e in log if e.kind.value == "admitted")
     status, encounter = await nurse.call("GET", f"/fhir/Encounter/{first['encounter_id']}")
     assert status == 200
-    assert encounter["status"] == "in-progress"
+    assert encounter["status"] == "in-progress" and "end" not in encounter["period"]
     assert encounter["period"]["start"].startswith(admitted_at.isoformat(timespec="seconds")[:19])
+
+    # The consult ends: the record follows it (the on_consult_ended hook), the Encounter is finished
+    # at the consult's end as a new version; the signed note and its Bundle stay as they were.
+    host, _ = await harness.nurse()
+    try:
+        assert (await host.call("consult:end", {"consult_id": harness.consult_id}))["ok"]
+    finally:
+        await host.disconnect()
+    log = await harness.services.stores.consults.log(harness.consult_id)
+    ended_at = next(e.at for e in log if e.kind.value == "ended")
+    deadline = asyncio.get_running_loop().time() + 10
+    while encounter["status"] != "finished" and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.05)  # the hook runs as the end is handled: wait for it, bounded
+        status, encounter = await nurse.call("GET", f"/fhir/Encounter/{first['encounter_id']}")
+    assert encounter["status"] == "finished", encounter
+    assert encounter["period"]["end"] == ended_at.isoformat(timespec="seconds")
+    assert encounter["meta"]["versionId"] == "2"
+    await _unchanged(nurse, signed)
 
 
 async def test_fhir_read_search_everything_and_outcomes(harness: Harness, admitted: Client) -> None:

@@ -40,28 +40,44 @@ async def test_a_note_too_large_is_refused(repo: RecordRepository, engine: Async
 
 
 @pytest.mark.parametrize(
-    "text",
+    ("text", "codepoint", "position"),
     [
-        "<script>alert(1)</script>",
-        "ver <img src=x onerror=alert(1)>",
-        "enlace javascript:alert(1)",
-        "< / script>",
-        "texto\x00nulo",
-        "campana\x07",
-        "al revés \u202etxt.exe",
+        ("texto\x00nulo", "U+0000", 6),
+        ("campana\x07", "U+0007", 8),
+        ("al revés \u202etxt.exe", "U+202E", 10),
+        ("aislado \u2067x", "U+2067", 9),
+        ("mitad \ud800 de un par", "U+D800", 7),
+        ("no es carácter \uffff", "U+FFFF", 16),
+        ("control C1 \x9b", "U+009B", 12),
     ],
 )
-async def test_script_and_control_characters_are_refused(
-    repo: RecordRepository, engine: AsyncEngine, text: str
+async def test_control_characters_are_refused_with_advice_that_works(
+    repo: RecordRepository, engine: AsyncEngine, text: str, codepoint: str, position: int
 ) -> None:
+    """The refusal names the field as the nurse sees it, the character and where it is; deleting
+    exactly that character (what the message says to do) makes the same text save."""
     setup = await prepare_draft(repo, engine)
     before = await counts(engine)
+    content = {"reason": {"present_illness": text}}
     with pytest.raises(UnsafeText) as error:
-        await repo.save_draft(
-            setup.note_id, base_version=setup.version, content={"reason": {"reason": text}}, ctx=staff_ctx()
-        )
-    assert text not in error.value.message_en  # the refused text is never echoed (errors get logged)
+        await repo.save_draft(setup.note_id, base_version=setup.version, content=content, ctx=staff_ctx())
+    refusal = error.value
+    assert (refusal.code, refusal.http_status) == ("unsafe_text", 422)
+    assert text not in refusal.message_en and text not in refusal.message_es  # errors get logged
+    assert refusal.message_es.startswith(
+        "Dato no válido en «Motivo de consulta y padecimiento actual \u203a Padecimiento actual»"
+    )
+    assert "'Reason for consult and present illness \u203a Present illness'" in refusal.message_en
+    assert f"({codepoint}) en la posición {position}" in refusal.message_es
+    assert f"({codepoint}) at position {position}" in refusal.message_en
+    assert "bórrelo" in refusal.message_es and "delete it" in refusal.message_en
+    assert [f.path for f in refusal.fields] == ["reason.present_illness"]
     assert await counts(engine) == before
+
+    fixed = text[: position - 1] + text[position:]
+    content = {"reason": {"present_illness": fixed}}
+    saved = await repo.save_draft(setup.note_id, base_version=setup.version, content=content, ctx=staff_ctx())
+    assert saved.content["reason"]["present_illness"] == " ".join(fixed.split(" ")).strip()
 
 
 async def test_unknown_sections_and_wrong_types_are_refused(
