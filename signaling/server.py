@@ -192,6 +192,8 @@ class SignalingServer:
         self.sio.on("*", self._unknown_event)
         # Every event names the action the role table (rooms/roles.py) must allow.
         self.event_actions: dict[str, Action | None] = {}
+        self.event_schemas: dict[str, type[BaseModel]] = {}
+        """Every event's payload schema (the authorization matrix test finds the consult events by it)."""
         self._handle("hello", Empty, self._hello, None)
         self._handle("lobby:check_in", CheckIn, self._check_in, Action.CHECK_IN)
         self._handle("lobby:admit", Admit, self._admit, Action.ADMIT)
@@ -447,6 +449,7 @@ class SignalingServer:
         action: Action | None,
     ) -> None:
         self.event_actions[event] = action
+        self.event_schemas[event] = schema
 
         async def guarded(sid: str, *args: object) -> Reply:
             connection = self._registry.by_sid.get(sid)

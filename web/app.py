@@ -45,6 +45,7 @@ from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
 from web.openapi import DEFAULT_MODULES, OpenApi
 from web.scheduling import QueueSweep, Scheduling, scheduling_from
+from web.refusals import refusal_log
 from web.scheduling_api import scheduling_routes
 from web.security import security_headers
 from web.sessions_api import SessionPatients, SessionsApi
@@ -167,7 +168,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         settings, stores, engine, archive, media, signaling, auth, clock, redis, records, scheduling
     )
 
-    app = web.Application(middlewares=[security_headers, api_errors, fhir_errors], client_max_size=256 * 1024)
+    middlewares = [
+        security_headers,
+        api_errors,
+        refusal_log(stores.consults, auth.current_staff, clock),
+        fhir_errors,
+    ]
+    app = web.Application(middlewares=middlewares, client_max_size=256 * 1024)
     app[SERVICES] = services
     signaling.attach(app)
     app.cleanup_ctx.append(_lifecycle)

@@ -33,7 +33,7 @@ from rooms.hours import ServiceHours
 from rooms.nurses import Nurse, NurseState
 from rooms.patients import Patient, register_patient
 from rooms.queue import QueuePosition
-from rooms.roles import STAFF_ROLES, Action, may
+from rooms.roles import STAFF_ROLES, Action, Role, may
 from rooms.slots import slots_for_local_day
 from rooms.staff import StaffMember
 from rooms.store.base import ConsultStore, Stores, VersionConflict
@@ -570,6 +570,10 @@ class SchedulingApi:
             raise ApiError(
                 401, error.code.value, "El enlace no es válido. / The link is not valid."
             ) from None
+        if claims.role is not Role.PATIENT:
+            raise ApiError(
+                403, "forbidden", "Solo el paciente ve su lugar. / Only the patient sees their place."
+            )
         appointment, place = await self._scheduling.position(claims.consult_id, claims.participant_id)
         if appointment is None:
             raise ApiError(
