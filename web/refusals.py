@@ -24,8 +24,8 @@ from web.errors import ApiError, Handler
 AUTHORIZATION_STATUSES = frozenset({401, 403})
 REMEMBERED = 10_000
 """How many (actor, consult, route) triples are remembered to log each once."""
-CONSULT_PARAMETERS = ("consult_id", "appointment_id")
-"""Path parameters that name a consult (an appointment's id is its consult's id)."""
+CONSULT_PARAMETERS = ("consult_id", "appointment_id", "session_id")
+"""Path parameters that name a consult (an appointment's or inter-unit session's id is its consult's id)."""
 
 
 def refusal_log(

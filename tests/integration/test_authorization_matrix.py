@@ -30,7 +30,9 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from sqlalchemy import func, select
 
+from records.tables import AuditRow, NoteRow
 from rooms import tokens as join_tokens
 from rooms.consult import Consult
 from rooms.nss import is_valid_nss, luhn_check_digit
@@ -498,3 +500,131 @@ async def test_a_patient_link_opens_only_its_own_consult(world: World) -> None:
     as_companion = join_tokens.issue(tokens, replace(claims, role=Role.COMPANION))
     with pytest.raises(ConnectionRefused):
         await connect_client(world.url, token=as_companion)
+
+
+# -- the clinical record and inter-unit sessions --------------------------------------------------
+
+
+async def refused_audits(world: World, agent_id: str) -> int:
+    """AuditEvents recording a refused access by ``agent_id`` (outcome other than success)."""
+    async with world.services.engine.connect() as connection:
+        count = await connection.scalar(
+            select(func.count())
+            .select_from(AuditRow)
+            .where(AuditRow.agent_id == agent_id, AuditRow.outcome != "0")
+        )
+    return int(count or 0)
+
+
+async def note_version(world: World, note_id: str) -> tuple[int, int]:
+    """The note's version and how many notes (addenda included) the record holds."""
+    async with world.services.engine.connect() as connection:
+        version = await connection.scalar(select(NoteRow.version).where(NoteRow.id == note_id))
+        count = await connection.scalar(select(func.count()).select_from(NoteRow))
+    return int(version or 0), int(count or 0)
+
+
+async def test_the_record_by_everyone(world: World) -> None:
+    """Notes and FHIR reads: only staff caring for the patient (the host, after admission)."""
+    scenario = await world.scenario("during")
+    host = STAFF["host"]
+    status, opened = await world.rest(
+        host,
+        "POST",
+        f"/api/consults/{scenario.consult.consult_id}/note",
+        {"template": "first-consult"},
+        cookie=scenario.host_cookie,
+    )
+    assert status == 200, opened
+    note_id = opened["note"]["note_id"]
+    patient_id = await world.services.records.patient_id(scenario.consult.record_nss)
+    assert patient_id is not None
+    bodies: dict[tuple[str, str], object] = {
+        ("PUT", "/api/notes/{note_id}"): {"base_version": 1, "content": {}},
+        ("POST", "/api/notes/{note_id}/sign"): {"version": 1, "request_id": "matrix-sign"},
+        ("POST", "/api/notes/{note_id}/addenda"): {"text": "Nota", "request_id": "matrix-addendum"},
+    }
+    paths = {
+        "/fhir/{type}": f"/fhir/Encounter?patient={patient_id}",
+        "/fhir/{type}/{id}": f"/fhir/Patient/{patient_id}",
+        "/fhir/Patient/{id}/$everything": f"/fhir/Patient/{patient_id}/$everything",
+    }
+    routes = sorted(key for key, access in ROUTE_ACCESS.items() if access is Access.CARE_TEAM)
+    assert len(routes) >= 7
+    problems = []
+    for method, template in routes:
+        path = paths.get(template, template.replace("{note_id}", note_id))
+        for who in sorted(EVERYONE, key=lambda w: route_allows(Access.CARE_TEAM, w, "during")):
+            if route_allows(Access.CARE_TEAM, who, "during"):
+                if method == "GET":  # the host reads; writing is tested with the notes themselves
+                    status, _ = await world.rest(who, method, path, cookie=scenario.host_cookie)
+                    if status in (401, 403):
+                        problems.append(f"{method} {template} host: refused {status}")
+                continue
+            note_before = await note_version(world, note_id)
+            audits = await refused_audits(world, f"s-{who.name}")
+            status, _ = await world.rest(
+                who, method, path, bodies.get((method, template)), token=scenario.tokens.get(who.name)
+            )
+            if status not in (401, 403):
+                problems.append(f"{method} {template} {who.name}: {status}, not refused")
+            if await note_version(world, note_id) != note_before:
+                problems.append(f"{method} {template} {who.name}: refused but the note changed")
+            staff = who.role is not None and not who.via_link
+            if staff and await refused_audits(world, f"s-{who.name}") <= audits:
+                problems.append(f"{method} {template} {who.name}: refused without an AuditEvent")
+    assert problems == []
+
+
+async def test_inter_unit_sessions_by_everyone(world: World) -> None:
+    """Only the coordinator who hosts a session sees it and changes its sites."""
+    coordinator = STAFF["coordinator_same_unit"]
+    status, created = await world.rest(
+        coordinator,
+        "POST",
+        "/api/interunit-sessions",
+        {
+            "purpose": "second_opinion",
+            "specialty": "Cardiología",
+            "scheduled_at": LATER_SLOT.isoformat(),
+            "clues": "DFIMS000123",
+            "unit_name": "Hospital General",
+        },
+    )
+    assert status == 201, created
+    session_id = created["session"]["session_id"] if "session" in created else created["session_id"]
+    status, site = await world.rest(
+        coordinator,
+        "POST",
+        f"/api/interunit-sessions/{session_id}/sites",
+        {"clues": "JCIMS000456", "unit_name": "Hospital Regional", "name": "Dra. Ruiz", "role": "physician"},
+    )
+    assert status == 201, site
+    site_id = site["site"]["site_id"]
+    bodies: dict[tuple[str, str], object] = {
+        ("POST", "/api/interunit-sessions/{session_id}/sites"): {
+            "clues": "JCIMS000789",
+            "unit_name": "Otro Hospital",
+            "name": "Dr. Paz",
+            "role": "physician",
+        },
+    }
+    routes = sorted(key for key, access in ROUTE_ACCESS.items() if access is Access.SESSION_HOST)
+    problems = []
+    for method, template in routes:
+        path = template.replace("{session_id}", session_id).replace("{site_id}", site_id)
+        for who in EVERYONE:
+            if who.name == coordinator.name:
+                continue
+            before = await world.services.stores.consults.get(session_id)
+            status, _ = await world.rest(who, method, path, bodies.get((method, template)))
+            if status not in (401, 403):
+                problems.append(f"{method} {template} {who.name}: {status}, not refused")
+            if await world.services.stores.consults.get(session_id) != before:
+                problems.append(f"{method} {template} {who.name}: refused but the session changed")
+            if status == 403 and not await world.refused(session_id, f"s-{who.name}", f"{method} {template}"):
+                problems.append(f"{method} {template} {who.name}: refused without a session-log entry")
+        status, _ = await world.rest(coordinator, "GET", f"/api/interunit-sessions/{session_id}")
+        if status != 200:
+            problems.append(f"the hosting coordinator cannot read the session: {status}")
+    assert problems == []
