@@ -36,8 +36,12 @@ def _documented() -> str:
 
 
 def _in_docs(text: str, name: str) -> bool:
-    """``name`` inside a backticked span, as a whole word (``409 slot_taken``, ``media:offer``)."""
-    return re.search(rf"`[^`\n]*(?<![\w:]){re.escape(name)}(?![\w:])[^`\n]*`", text) is not None
+    """``name`` as a whole word inside a code span (``409 slot_taken``, ``media:offer``, ``"sdp"``).
+
+    Spans are paired left to right, as Markdown does; a span may run over a line break.
+    """
+    word = re.compile(rf"(?<![\w:]){re.escape(name)}(?![\w:])")
+    return any(word.search(span) for span in re.findall(r"`([^`]+)`", text))
 
 
 def _domain_error_codes() -> dict[str, str]:
