@@ -392,3 +392,31 @@ def _check_everything_used_is_documented() -> None:
     assert [event for event in sorted(EVENTS_USED) if not _documented(protocol, event)] == []
     assert [name for name in sorted(SOCKET_FIELDS_USED) if not _documented(protocol, name)] == []
     assert [name for name in sorted(REST_FIELDS_USED) if not _documented(api, name)] == []
+
+
+async def test_a_page_on_another_site_cannot_open_a_socket(server: str) -> None:
+    """protocol.md: a foreign ``Origin`` is refused before socket.io answers; a browser always
+    sends one, so another site's page never gets a socket with the nurse's cookie. The server's
+    own origin, and a program that sends none, are accepted and authenticate as anyone does."""
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{server}/api/session", json={"username": "ana", "password": NURSE_PASSWORD}
+        ) as response:
+            cookie = response.cookies["tc_session"].value
+
+    async def role_when_connecting(origin: str | None) -> str:
+        client = socketio.AsyncClient(reconnection=False)
+        headers = {"Cookie": f"tc_session={cookie}", **({"Origin": origin} if origin else {})}
+        try:
+            await client.connect(server, headers=headers, transports=["websocket"], wait_timeout=10)
+        except socketio.exceptions.ConnectionError:
+            return "refused"
+        try:
+            return str((await client.call("hello", {}, timeout=10))["role"])
+        finally:
+            await client.disconnect()
+
+    assert await role_when_connecting("https://evil.example") == "refused"
+    assert await role_when_connecting(server.replace("127.0.0.1", "localhost")) == "refused"
+    assert await role_when_connecting(server) == "nurse"
+    assert await role_when_connecting(None) == "nurse"
