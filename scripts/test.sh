@@ -14,6 +14,8 @@ echo "==> ruff"
 .venv/bin/ruff format --check .
 echo "==> mypy"
 .venv/bin/mypy
+echo "==> import-linter (layers: docs/architecture.md)"
+.venv/bin/lint-imports --no-cache
 echo "==> hadolint"
 .venv/bin/hadolint Dockerfile
 echo "==> pytest"
