@@ -34,6 +34,7 @@ LAYOUT = """
 
 
 async def check(page: Page, name: str) -> None:
+    """axe-core, no sideways scrolling and large touch targets; a screenshot named by the page's width."""
     await page.add_script_tag(path=str(AXE))
     violations = await page.evaluate(AXE_RUN)
     assert violations == [], f"{name}: {violations}"
@@ -41,7 +42,8 @@ async def check(page: Page, name: str) -> None:
     assert layout["overflow"] <= 0, f"{name} scrolls sideways by {layout['overflow']} px"
     assert layout["small"] == [], f"{name}: small touch targets {layout['small']}"
     ARTIFACTS.mkdir(exist_ok=True)
-    await page.screenshot(path=str(ARTIFACTS / f"{name}-360.png"), full_page=True)
+    width = page.viewport_size["width"] if page.viewport_size else PHONE["width"]
+    await page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
 
 
 async def test_pages_are_accessible_on_a_phone(demo_server: DemoServer, browser: Browser) -> None:

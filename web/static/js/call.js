@@ -1,14 +1,21 @@
 // The in-call controls and indicators shared by the patient page and the nurse console.
 import { t } from "/static/js/i18n.js";
+import { presence } from "/static/js/presence.js";
 import { renderTiles } from "/static/js/rtc.js";
 
 const $ = (id) => document.getElementById(id);
 
 export class CallView {
-  /** `context()` returns `{ me, consult }`: who this page is and the consult it is in. */
-  constructor(socket, context) {
+  /**
+   * `context()` returns `{ me, consult }`: who this page is and the consult it is in.
+   * `onChange()` is called when the person turns their microphone or camera on or off here.
+   */
+  constructor(socket, context, { onChange = () => {} } = {}) {
     this.socket = socket;
     this.context = context;
+    this.onChange = onChange;
+    /** What this page can send; the patient page says when a device is blocked, missing or stopped. */
+    this.available = { camera: true, microphone: true };
     this.session = null;
     this.audioOn = true;
     this.videoOn = true;
@@ -18,8 +25,16 @@ export class CallView {
     socket.on("participant:media", ({ participant_id, audio, video }) => this.showRemoteMedia(participant_id, audio, video));
     socket.on("media:quality", (sample) => this.showQuality(sample));
     socket.on("media:video_paused", ({ paused }) => this.showVideoPaused(paused));
-    socket.on("participant:connection", ({ participant_id, state }) => this.showConnection(participant_id, state));
+    socket.on("participant:connection", ({ participant_id, state }) => {
+      presence.setConnection(participant_id, state);
+      this.showConnection(participant_id, state);
+    });
+    socket.on("participant:devices", (status) => presence.setDevices(status));
     socket.on("consult:state", () => queueMicrotask(() => this.refreshLabels()));
+    presence.addEventListener("change", () => this.refreshLabels());
+    // Sentences built here follow a language switch too.
+    $("lang")?.addEventListener("click", () => queueMicrotask(() => this.refreshLabels()));
+    this.presenceNote = this.ensurePresenceNote();
     socket.on("participant:mute_requested", () => this.mutedByHost());
   }
 
@@ -71,37 +86,112 @@ export class CallView {
 
   detach() {
     this.session = null;
+    this.tiles = [];
     clearInterval(this.usageTimer);
     $("data-used").hidden = true;
     $("remote-media").hidden = true;
     $("quality").hidden = true;
     renderTiles($("remote"), $("tiles"), [], () => "");
+    this.renderPresence();
   }
 
   /** What `MediaSession` calls when the remote tiles change. */
   render = (tiles) => {
     this.tiles = tiles;
     renderTiles($("remote"), $("tiles"), tiles, (tile) => this.label(tile));
+    this.renderPresence();
   };
 
-  /** Names change as people are admitted or invited: redraw the labels. */
+  /** Names change as people are admitted or invited, and reasons as pages report: redraw. */
   refreshLabels() {
     if (this.session && this.tiles) this.render(this.tiles);
+    else this.renderPresence();
+  }
+
+  name(participantId) {
+    const { consult } = this.context();
+    const person = consult?.participants?.find((p) => p.participant_id === participantId);
+    return person?.name || (participantId === consult?.host_id ? t("call.nurse") : t("call.participant"));
   }
 
   label(tile) {
-    const { consult } = this.context();
-    const person = consult?.participants?.find((p) => p.participant_id === tile.participant_id);
-    const name = person?.name || (tile.participant_id === consult?.host_id ? t("call.nurse") : t("call.participant"));
-    return tile.source === "screen" ? `${t("call.screen_of")} ${name}` : name;
+    const name = this.name(tile.participant_id);
+    if (tile.source === "screen") return `${t("call.screen_of")} ${name}`;
+    const why = presence.describe(tile.participant_id, this.context().consult);
+    return why ? `${name}: ${why}` : name;
+  }
+
+  /** The note over the main picture; the console's page has no element for it, so it is made here. */
+  ensurePresenceNote() {
+    let note = $("remote-presence");
+    if (!note) {
+      note = document.createElement("p");
+      note.id = "remote-presence";
+      note.className = "presence";
+      note.setAttribute("role", "status");
+      note.hidden = true;
+      $("remote").after(note);
+    }
+    return note;
+  }
+
+  /**
+   * Whose picture the main area is for: the one shown, else (nobody shown) the other side of the
+   * consult: the nurse for the patient and invitees, the patient for staff.
+   */
+  mainSubject() {
+    const { me, consult } = this.context();
+    const shown = $("remote").dataset.participant;
+    if (shown) return shown;
+    if (!consult) return null;
+    const other = me?.participant_id === consult.host_id ? consult.patient_id : consult.host_id;
+    return other && other !== me?.participant_id ? other : null;
+  }
+
+  /**
+   * Say over the main picture why its person is not (fully) there (reconnecting, left, devices
+   * blocked or stopped, still checking), and hide a picture that would only be frozen or black.
+   */
+  renderPresence() {
+    const { me, consult } = this.context();
+    const subject = this.session ? this.mainSubject() : null;
+    let text = "";
+    if (subject) {
+      const connection = presence.connection(subject, consult);
+      const host = subject === consult?.host_id && me?.participant_id !== consult?.host_id;
+      if (host && connection) text = t(`presence.host.${connection}`);
+      else {
+        const why = presence.describe(subject, consult);
+        text = why ? `${this.name(subject)}: ${why}` : "";
+      }
+    }
+    const away = Boolean(subject) && presence.pictureAway(subject, consult);
+    this.presenceNote.hidden = !text;
+    this.presenceNote.textContent = text;
+    this.presenceNote.dataset.participant = subject ?? "";
+    $("remote").closest(".stage").dataset.presence = away || !$("remote").srcObject ? "away" : "here";
+    if (this.peersAway()) $("quality").hidden = true;
+  }
+
+  /** Someone else's connection dropped: the link quality badge would contradict the note. */
+  peersAway() {
+    return document.body.dataset.peerConnection === "reconnecting";
   }
 
   sendState() {
     this.socket.emit("media:state", {
-      audio: this.audioOn,
-      video: this.videoOn && !this.audioOnly,
+      audio: this.audioOn && this.available.microphone,
+      video: this.videoOn && !this.audioOnly && this.available.camera,
       screen: Boolean(this.session?.sharingScreen),
     });
+    this.onChange();
+  }
+
+  /** Which devices this page can send now (`{ camera, microphone }` booleans). */
+  setAvailable(available) {
+    this.available = { ...available };
+    this.refreshButtons();
+    if (this.session) this.sendState();
   }
 
   wireButtons() {
@@ -143,6 +233,10 @@ export class CallView {
     set("data-saver", this.dataSaver ? "call.data_saver_off" : "call.data_saver", this.dataSaver);
     const sharing = Boolean(this.session?.sharingScreen);
     set("screen", sharing ? "call.stop_screen" : "call.share_screen", sharing);
+    // Nothing to turn on or off without the device; a page that only watches cannot share.
+    $("mute").disabled = !this.available.microphone;
+    $("camera").disabled = !this.available.camera;
+    $("screen").disabled = Boolean(this.session?.receiveOnly);
     document.body.dataset.audioOnly = String(this.audioOnly);
     document.body.dataset.dataSaver = String(this.dataSaver);
   }
@@ -185,10 +279,11 @@ export class CallView {
     document.body.dataset.peerConnection = waiting ? "reconnecting" : "ok";
     $("remote-media").hidden = !waiting;
     if (waiting) $("remote-media").textContent = t("call.remote_reconnecting");
+    this.renderPresence();
   }
 
   showQuality({ participant_id, level }) {
-    if (participant_id !== this.context().me?.participant_id || !this.session) return;
+    if (participant_id !== this.context().me?.participant_id || !this.session || this.peersAway()) return;
     $("quality").hidden = false;
     $("quality").dataset.level = level;
     $("quality").textContent = t(`quality.${level}`);

@@ -2,8 +2,13 @@
 // re-invite, send back to the waiting room, admit again, ask to mute, lock the room.
 // Every decision is a socket event (docs/protocol.md); the server answers with `consult:state`.
 import { t } from "/static/js/i18n.js";
+import { presence } from "/static/js/presence.js";
 
 const $ = (id) => document.getElementById(id);
+
+let current = null; // the console's controls (a console that signs in again builds new ones)
+// Why someone is not (fully) in the call (their devices, their connection) changes the list too.
+presence.addEventListener("change", () => current?.consult && current.render(current.consult));
 
 export class LobbyControls {
   /**
@@ -20,6 +25,7 @@ export class LobbyControls {
       const { consult: active } = this.context();
       if (active && consult.consult_id === active.consult_id) this.render(consult);
     });
+    current = this;
     // Assigned, not added: a console that reconnects builds a new LobbyControls.
     $("lock").onclick = () => {
       if (!this.consult) return;
@@ -83,7 +89,8 @@ export class LobbyControls {
       item.dataset.state = state;
       const label = document.createElement("span");
       const unit = person.unit_name ? ` · ${person.unit_name}` : "";
-      label.textContent = `${person.name} (${t(`role.${person.role}`)}${unit}) — ${t(`lobby.state.${state}`)}`;
+      const why = state === "denied" ? "" : presence.describe(id, consult);
+      label.textContent = `${person.name} (${t(`role.${person.role}`)}${unit}) — ${t(`lobby.state.${state}`)}${why ? `: ${why}` : ""}`;
       item.append(label);
       if (state === "in_call") {
         item.append(this.button("lobby.mute", "", () => this.decide("participant:mute", id, "lobby.mute_sent")));

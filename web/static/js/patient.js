@@ -2,17 +2,23 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { applyTranslations, formatDateTime, installLanguageSwitch, t, zoneName } from "/static/js/i18n.js";
 import { CallView } from "/static/js/call.js";
-import { measureLink, playTone, recommend } from "/static/js/precheck.js";
-import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
+import { deviceAdvice, measureLink, playTone, possibleCall, recommendationKey } from "/static/js/precheck.js";
+import { MediaSession, captureDevices, captureTrack, listDevices, startMeter, stopStream } from "/static/js/rtc.js";
 
 const $ = (id) => document.getElementById(id);
-const SCREENS = ["check", "waiting", "call", "left", "ended"];
+const SCREENS = ["check", "waiting", "call", "left", "replaced", "ended"];
+const KINDS = { microphone: "audio", camera: "video" };
 const token = new URLSearchParams(location.hash.slice(1)).get("t");
 history.replaceState(null, "", location.pathname + location.hash); // keep the link for reloads only
 document.getElementById("summary-link").href = `/resumen${location.hash}`; // the token stays in the fragment
 
 let socket = null;
+/** `{ stream, status: { camera, microphone }, stopMeter }` once checked; `ready` resolves then. */
 let devices = null;
+let ready = null;
+const chosen = { audio: null, video: null }; // the devices picked on the check screen (ids)
+let link = null; // the measured link to our server, once known
+let reported = null; // the last `participant:devices` sent on this connection
 let session = null;
 let consult = null;
 let me = null;
@@ -57,6 +63,7 @@ function refusedCheckIn(error) {
   if (!NOT_OPEN.includes(error.code)) return showError(error.code);
   consented = false;
   show("check");
+  reportDevices();
   document.body.dataset.error = error.code;
   const key = error.opens_at ? `error.${error.code}` : "error.outside_service_hours_unknown";
   const when = error.opens_at ? `${formatDateTime(error.opens_at)} (${zoneName()})` : "";
@@ -139,27 +146,213 @@ function renderAppointment() {
 
 async function checkNetwork() {
   try {
-    const link = await measureLink();
-    const advice = recommend(link);
-    document.body.dataset.recommendation = advice;
-    $("network").textContent = t("check.network_result")
-      .replace("{rtt}", link.rtt)
-      .replace("{down}", (link.down / 1000).toFixed(1))
-      .replace("{up}", (link.up / 1000).toFixed(1))
-      .concat(" ", t(advice === "video" ? "check.recommend_video" : "check.recommend_audio"));
-    $("start-audio-only").checked = advice === "audio";
+    link = await measureLink();
   } catch {
-    $("network").textContent = t("check.network_failed");
+    link = "failed";
+  }
+  renderAdvice();
+}
+
+/** The link's figures and the call that is really possible with it and with the devices that work. */
+function renderAdvice() {
+  if (!link) return;
+  const measured = link !== "failed";
+  const status = devices?.status ?? { camera: "ok", microphone: "ok" };
+  const advice = possibleCall(measured ? link : null, status);
+  const figures = measured
+    ? t("check.network_result")
+        .replace("{rtt}", link.rtt)
+        .replace("{down}", (link.down / 1000).toFixed(1))
+        .replace("{up}", (link.up / 1000).toFixed(1))
+    : t("check.network_failed");
+  const known = measured || devices;
+  document.body.dataset.recommendation = known ? advice : "";
+  $("network").textContent = known ? `${figures} ${t(recommendationKey(advice, status))}` : figures;
+  // Starting with audio only is a choice only with a camera; a weak link suggests it.
+  $("start-audio-only").checked = status.camera === "ok" && measured && advice === "audio";
+}
+
+/**
+ * Open the camera and the microphone, each as far as it works, and show what works, what does
+ * not and how to fix it. Whatever works is enough to join; nothing at all still lets the patient
+ * watch and listen.
+ */
+function prepareDevices() {
+  ready = (async () => {
+    const { stream, status } = await captureDevices(chosen);
+    releaseDevices();
+    devices = { stream, status, stopMeter: () => {} };
+    for (const track of stream.getTracks()) watchTrack(track);
+    devicesChanged();
+    await fillPickers();
+  })();
+  return ready;
+}
+
+function releaseDevices() {
+  devices?.stopMeter();
+  stopStream(devices?.stream);
+  devices = null;
+}
+
+/** Everything that follows the devices: previews, meter, messages, buttons, the nurse's tile. */
+function devicesChanged() {
+  const { stream, status } = devices;
+  devices.stopMeter();
+  devices.stopMeter = startMeter(stream, (level) => ($("mic-level").value = level));
+  for (const id of ["preview", "local"]) {
+    $(id).srcObject = null;
+    $(id).srcObject = stream;
+  }
+  const camera = status.camera === "ok";
+  $("preview-empty").hidden = camera;
+  $("local").hidden = !camera;
+  $("audio-only-choice").hidden = !camera;
+  if (!camera) $("start-audio-only").checked = false;
+  call.setAvailable({ camera, microphone: status.microphone === "ok" });
+  renderDevices();
+  renderAdvice();
+  reportDevices();
+}
+
+/** The device messages on the check screen and in the call, in the page's language. */
+function renderDevices() {
+  if (!devices) return;
+  const { problems, consequence, help } = deviceAdvice(devices.status);
+  const ok = problems.length === 0;
+  const text = ok ? t("devices.ok") : [...problems, consequence].map((key) => t(key)).join(" ");
+  const helpText = help.map((key) => t(key)).join(" ");
+  $("devices").dataset.state = ok ? "ok" : possibleCall(null, devices.status);
+  $("devices-state").removeAttribute("data-i18n");
+  $("devices-state").textContent = text;
+  $("devices-help").hidden = !helpText;
+  $("devices-help").textContent = helpText;
+  $("devices-retry").hidden = ok;
+  $("call-devices").hidden = ok;
+  $("call-devices").dataset.state = $("devices").dataset.state;
+  $("call-devices-text").textContent = ok ? "" : [...problems, `call.devices.${possibleCall(null, devices.status)}`].map((key) => t(key)).join(" ");
+  $("call-devices-help").hidden = !helpText;
+  $("call-devices-help").textContent = helpText;
+}
+
+/** The camera and microphone pickers, and the in-call camera switch when there is another camera. */
+async function fillPickers() {
+  const found = await listDevices().catch(() => ({ audio: [], video: [] }));
+  for (const [name, kind, select, picker] of [
+    ["microphone", "audio", "mic-select", "mic-picker"],
+    ["camera", "video", "camera-select", "camera-picker"],
+  ]) {
+    const current = devices?.stream.getTracks().find((track) => track.kind === kind)?.getSettings().deviceId;
+    const options = found[kind].map((device, index) => {
+      const option = new Option(device.label || `${t(`check.${name}`)} ${index + 1}`, device.deviceId);
+      option.selected = device.deviceId === current;
+      return option;
+    });
+    $(select).replaceChildren(...options);
+    $(picker).hidden = devices?.status[name] !== "ok" || options.length === 0;
+  }
+  $("switch-camera").hidden = devices?.status.camera !== "ok" || found.video.length < 2;
+}
+
+function watchTrack(track) {
+  track.addEventListener("ended", () => deviceLost(track));
+}
+
+/**
+ * A device stopped under the page (unplugged, its permission withdrawn: browsers often stop both
+ * devices then): open that kind again (another microphone, or the same one if only the camera's
+ * permission went), else say it stopped. The call goes on with what works.
+ */
+async function deviceLost(track) {
+  if (!devices?.stream.getTracks().includes(track)) return; // replaced or released by the page
+  devices.stream.removeTrack(track);
+  const name = track.kind === "audio" ? "microphone" : "camera";
+  let next = null;
+  try {
+    next = await captureTrack(track.kind, chosen[track.kind]);
+  } catch {
+    devices.status[name] = "ended";
+  }
+  if (next) {
+    devices.stream.addTrack(next);
+    watchTrack(next);
+    devices.status[name] = "ok";
+  }
+  await useInCall(track.kind, next);
+  devicesChanged();
+}
+
+/** The call's sender takes a new track (or none); a session that never sent that kind starts again. */
+async function useInCall(kind, track) {
+  if (!session) return;
+  if (track) track.enabled = kind === "audio" ? call.audioOn : call.videoOn;
+  const used = await session.useTrack(kind, track).catch(() => false);
+  if (!used) {
+    leaveCall();
+    joinCall();
   }
 }
 
-async function prepareDevices() {
-  try {
-    devices = await openDevices((level) => ($("mic-level").value = level));
-    $("preview").srcObject = devices.stream;
-  } catch {
-    show("check", "error.devices");
+/** The patient picked another camera or microphone (or switched cameras in the call). */
+async function useDevice(kind, deviceId) {
+  if (!devices) return;
+  const name = kind === "audio" ? "microphone" : "camera";
+  const [old] = devices.stream.getTracks().filter((track) => track.kind === kind);
+  // A phone cannot open its second camera while the first is open: let go of it first.
+  if (old) {
+    devices.stream.removeTrack(old);
+    old.stop();
   }
+  let track = null;
+  try {
+    track = await captureTrack(kind, deviceId);
+    chosen[kind] = deviceId;
+  } catch {
+    track = await captureTrack(kind, chosen[kind]).catch(() => null);
+    if (!track) devices.status[name] = "ended";
+  }
+  if (track) {
+    devices.stream.addTrack(track);
+    watchTrack(track);
+  }
+  await useInCall(kind, track);
+  devicesChanged();
+  await fillPickers();
+}
+
+/** The next camera in the browser's list (a phone's front and back cameras). */
+async function switchCamera() {
+  const { video } = await listDevices();
+  const current = devices?.stream.getVideoTracks()[0]?.getSettings().deviceId;
+  const at = video.findIndex((device) => device.deviceId === current);
+  const next = video[(at + 1) % video.length];
+  if (next && next.deviceId !== current) await useDevice("video", next.deviceId);
+}
+
+/** "Try again" after the patient allowed a device or plugged one in: a call starts its media again. */
+async function retryDevices() {
+  const before = devices?.stream.getTracks().length ?? 0;
+  await prepareDevices();
+  if (session && devices.stream.getTracks().length !== before) {
+    leaveCall();
+    joinCall();
+  } else if (session) {
+    for (const kind of ["audio", "video"]) await useInCall(kind, devices.stream.getTracks().find((t) => t.kind === kind) ?? null);
+  }
+}
+
+/** Where this page is and what works, for the nurse's tile (`participant:devices`). */
+function reportDevices() {
+  if (!devices || !socket?.connected || !me) return;
+  const state = document.body.dataset.state;
+  const stage = state === "call" && session && !session.closed ? "in_call" : consented ? "waiting" : "checking";
+  const report = { stage, ...devices.status };
+  if (report.camera === "ok" && (!call.videoOn || call.audioOnly)) report.camera = "off";
+  if (report.microphone === "ok" && !call.audioOn) report.microphone = "off";
+  const text = JSON.stringify(report);
+  if (text === reported) return;
+  reported = text;
+  socket.emit("participant:devices", report);
 }
 
 function reconnecting(on) {
@@ -183,6 +376,7 @@ function waitInLobby(reason) {
   leaveCall();
   show("waiting", `lobby.${reason}`);
   document.body.dataset.lobby = reason;
+  reportDevices();
 }
 
 /** The host denied this person (or withdrew their invitation): say so and stop. */
@@ -197,11 +391,19 @@ function turnedAway(reason) {
 
 const inLobby = () => Boolean(me && consult?.lobby?.includes(me.participant_id));
 
+let joining = false;
+
 async function joinCall() {
-  if (session || !devices) return;
+  if (session || joining) return;
+  joining = true;
+  try {
+    await ready; // the devices are checked first: whatever works is what the call sends
+  } finally {
+    joining = false;
+  }
+  if (session || !devices || !socket?.connected || document.body.dataset.state === "left") return;
   delete document.body.dataset.lobby;
   show("call");
-  $("local").srcObject = devices.stream;
   const attempt = new MediaSession(socket, me, devices.stream, call.render, restartMedia);
   session = attempt;
   call.attach(attempt);
@@ -209,6 +411,7 @@ async function joinCall() {
     await attempt.start();
     if (session !== attempt) return; // replaced meanwhile (the socket came back, media restarted)
     reconnecting(false);
+    reportDevices();
     await call.applyPreferences();
     if ($("start-audio-only").checked) {
       $("start-audio-only").checked = false; // a choice for the start: after a reconnection the call's own choice holds
@@ -268,7 +471,7 @@ function finish() {
 
 function connect() {
   socket = io({ auth: { token }, transports: ["websocket", "polling"] });
-  call = new CallView(socket, () => ({ me, consult }));
+  call = new CallView(socket, () => ({ me, consult }), { onChange: () => reportDevices() });
   socket.on("connect_error", (error) => {
     if (error.data?.code) {
       socket.disconnect();
@@ -286,6 +489,8 @@ function connect() {
     consult = reply.consult;
     // A patient who already checked in gave consent then; an invitee gives it on this page.
     if (isPatient() && consult.state !== "scheduled") consented = true;
+    reported = null; // a new connection (maybe on another node): say again where this page is
+    reportDevices();
     renderAppointment();
     if (!consented) {
       if (document.body.dataset.state === "connecting") {
@@ -324,19 +529,37 @@ function connect() {
     // The server lost this page's media (e.g. a media worker restarted): connect it again.
     if (participant_id === me?.participant_id && state === "failed") restartMedia();
   });
+  // The same link opened in another tab or device took over: this one lets go of its camera and
+  // microphone and offers to take the consult back.
   socket.on("session:replaced", () => {
     leaveCall();
     socket.disconnect();
-    show("none", "replaced.body");
+    releaseDevices();
+    ready = null;
+    show("replaced");
   });
+}
+
+/** "Use this window": this tab connects again and the other one is replaced in turn. */
+function useThisWindow() {
+  show("connecting", "state.connecting");
+  prepareDevices();
+  socket.connect();
 }
 
 function wireControls() {
   $("consent").addEventListener("change", () => ($("enter").disabled = !$("consent").checked));
+  $("devices-retry").addEventListener("click", () => retryDevices());
+  $("call-devices-retry").addEventListener("click", () => retryDevices());
+  $("mic-select").addEventListener("change", () => useDevice("audio", $("mic-select").value));
+  $("camera-select").addEventListener("change", () => useDevice("video", $("camera-select").value));
+  $("switch-camera").addEventListener("click", () => switchCamera());
+  $("use-here").addEventListener("click", () => useThisWindow());
   $("speaker-test").addEventListener("click", () => playTone());
   $("enter").addEventListener("click", async () => {
     $("enter").disabled = true;
     consented = true;
+    reportDevices();
     if (!isPatient()) {
       // Invitees wait for the host to open the call, then join it directly.
       if (consult.state === "live") joinCall();
@@ -361,13 +584,17 @@ function wireControls() {
 }
 
 applyTranslations();
-installLanguageSwitch($("lang"), renderAppointment);
+installLanguageSwitch($("lang"), () => {
+  renderAppointment();
+  renderDevices();
+  renderAdvice();
+});
 wireControls();
 if (!token) {
   showError("auth_invalid");
 } else {
+  connect();
   prepareDevices();
   checkNetwork();
-  connect();
   setInterval(() => updatePosition().catch(() => {}), POSITION_MS);
 }

@@ -34,6 +34,50 @@ export function recommend({ rtt, down, up }) {
   return down >= 500 && up >= 350 && rtt < 400 ? "video" : "audio";
 }
 
+/**
+ * The call that is really possible: "video" or "audio" as the link allows when camera and
+ * microphone work; "audio" without a camera; "video_only" without a microphone (the nurse sees
+ * but does not hear the patient); "watch" with neither (they see and hear the nurse only).
+ * `link` may be null (not measured).
+ */
+export function possibleCall(link, status) {
+  const camera = status.camera === "ok";
+  const microphone = status.microphone === "ok";
+  if (!camera && !microphone) return "watch";
+  if (!microphone) return "video_only";
+  if (!camera) return "audio";
+  return link ? recommend(link) : "video";
+}
+
+/** The i18n key that recommends `possibleCall`'s answer, saying why when a device is the reason. */
+export function recommendationKey(call, status) {
+  if (call === "audio" && status.camera !== "ok") return "check.recommend_no_camera";
+  return { video: "check.recommend_video", audio: "check.recommend_audio", video_only: "check.recommend_no_microphone", watch: "check.recommend_watch" }[call];
+}
+
+/** The browser family, for instructions that name its own buttons. */
+export function browserFamily(userAgent = navigator.userAgent) {
+  if (/Firefox|FxiOS/.test(userAgent)) return "firefox";
+  if (/Safari/.test(userAgent) && !/Chrome|Chromium|CriOS|Edg|OPR|SamsungBrowser/.test(userAgent)) return "safari";
+  return "chromium";
+}
+
+/**
+ * What to tell the patient about their devices (i18n keys): what failed, what that means for the
+ * call, and how to fix it in this browser. Empty lists when both work.
+ */
+export function deviceAdvice(status) {
+  const problems = [];
+  for (const name of ["camera", "microphone"]) if (status[name] !== "ok") problems.push(`devices.${name}.${status[name]}`);
+  const call = possibleCall(null, status);
+  const consequence = problems.length ? `devices.consequence.${call}` : null;
+  const states = [status.camera, status.microphone];
+  const help = [];
+  if (states.includes("blocked")) help.push(`devices.help.${browserFamily()}`);
+  if (states.includes("missing") || states.includes("ended")) help.push("devices.help.missing");
+  return { problems, consequence, help };
+}
+
 /** A short tone through the speakers, so the patient knows they will hear the nurse. */
 export async function playTone() {
   const context = new AudioContext();

@@ -39,13 +39,15 @@ export class MediaSession {
       iceTransportPolicy: me.ice_transport_policy ?? "all",
       bundlePolicy: "max-bundle",
     };
-    this.publisher = new RTCPeerConnection(this.config);
-    this.watch(this.publisher);
+    // Nothing to send (no camera or microphone works): the page joins to watch and listen only.
+    this.receiveOnly = localStream.getTracks().length === 0;
+    this.publisher = null;
     this.subscriber = null;
     this.tracks = {};
     this.streams = new Map();
     this.negotiation = Promise.resolve();
     this.cameraSender = null;
+    this.audioSender = null;
     this.screenSender = null;
     this.screenTrack = null;
     this.closed = false;
@@ -81,11 +83,22 @@ export class MediaSession {
   }
 
   async start() {
-    const pc = this.publisher;
+    if (this.receiveOnly) {
+      // The server offers everyone else's media on the subscribing connection, as to anyone.
+      const reply = await this.socket.timeout(15000).emitWithAck("media:subscribe", {});
+      if (!reply.ok) throw failure(reply);
+      return;
+    }
+    const pc = (this.publisher = new RTCPeerConnection(this.config));
+    this.watch(pc);
     const named = [];
     const [audio] = this.localStream.getAudioTracks();
     const [video] = this.localStream.getVideoTracks();
-    if (audio) named.push([pc.addTransceiver(audio, { direction: "sendonly", streams: [this.localStream] }), "microphone"]);
+    if (audio) {
+      const microphone = pc.addTransceiver(audio, { direction: "sendonly", streams: [this.localStream] });
+      this.audioSender = microphone.sender;
+      named.push([microphone, "microphone"]);
+    }
     if (video) {
       const camera = pc.addTransceiver(video, { direction: "sendonly", streams: [this.localStream] });
       this.cameraSender = camera.sender;
@@ -202,6 +215,19 @@ export class MediaSession {
     for (const track of this.localStream.getVideoTracks()) track.enabled = enabled;
   }
 
+  /**
+   * A device changed under the call (another camera, a microphone opened again after the old one
+   * ended): the same sender carries the new track, so nothing is renegotiated. Returns false when
+   * this session never sent that kind (it started without it): the caller starts media again.
+   */
+  async useTrack(kind, track) {
+    const sender = kind === "audio" ? this.audioSender : this.cameraSender;
+    if (!sender) return track === null;
+    if (kind === "video" && this.audioOnly) return true; // setAudioOnly(false) takes it from the stream
+    await sender.replaceTrack(track);
+    return true;
+  }
+
   /** Audio only: stop sending and receiving video (saves data); `false` brings video back. */
   async setAudioOnly(audioOnly) {
     const [camera] = this.localStream.getVideoTracks();
@@ -224,6 +250,7 @@ export class MediaSession {
   }
 
   async shareScreen() {
+    if (!this.screenSender) throw new Error("This page joined to watch and listen only.");
     const capture = await navigator.mediaDevices.getDisplayMedia({ video: { frameRate: { ideal: 10 } }, audio: false });
     this.screenTrack = capture.getVideoTracks()[0];
     this.screenTrack.addEventListener("ended", () => this.stopScreen());
@@ -245,37 +272,106 @@ export class MediaSession {
     this.socket.off("media:subscriber_offer", this.onSubscriberOffer);
     this.socket.off("media:bitrate", this.onBitrate);
     this.screenTrack?.stop();
-    this.publisher.close();
+    this.publisher?.close();
     this.subscriber?.close();
     this.onRemote([]);
   }
 }
 
-/** Camera and microphone, with the microphone level reported to `onLevel` (0..1). */
-export async function openDevices(onLevel) {
-  const stream = await navigator.mediaDevices.getUserMedia({
-    audio: { echoCancellation: true, noiseSuppression: true },
-    video: { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 25 } },
-  });
-  let stopMeter = () => {};
-  if (onLevel && stream.getAudioTracks().length) {
-    const context = new AudioContext();
-    const analyser = context.createAnalyser();
-    analyser.fftSize = 512;
-    context.createMediaStreamSource(stream).connect(analyser);
-    const samples = new Uint8Array(analyser.fftSize);
-    const timer = setInterval(() => {
-      analyser.getByteTimeDomainData(samples);
-      let peak = 0;
-      for (const sample of samples) peak = Math.max(peak, Math.abs(sample - 128));
-      onLevel(Math.min(1, peak / 64));
-    }, 100);
-    stopMeter = () => {
-      clearInterval(timer);
-      context.close();
-    };
+const AUDIO = { echoCancellation: true, noiseSuppression: true };
+const VIDEO = { width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 25 } };
+const NAMES = { audio: "microphone", video: "camera" };
+
+/** Why a device could not be used: `blocked` (the person or the browser's settings said no) or `missing`. */
+export function deviceProblem(error) {
+  return ["NotAllowedError", "SecurityError"].includes(error?.name) ? "blocked" : "missing";
+}
+
+function constraints(kind, deviceId) {
+  const base = kind === "audio" ? AUDIO : VIDEO;
+  return deviceId ? { ...base, deviceId: { exact: deviceId } } : base;
+}
+
+/**
+ * One track of `kind` ("audio" | "video"): the device asked for, else any of that kind (the one
+ * chosen may be gone). Throws the browser's error when none can be used.
+ */
+export async function captureTrack(kind, deviceId = null) {
+  if (!navigator.mediaDevices?.getUserMedia) throw Object.assign(new Error("No media devices"), { name: "SecurityError" });
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ [kind]: constraints(kind, deviceId) });
+    return stream.getTracks()[0];
+  } catch (error) {
+    if (!deviceId || deviceProblem(error) === "blocked") throw error;
+    return captureTrack(kind, null);
   }
-  return { stream, stopMeter };
+}
+
+/**
+ * The camera and the microphone, each as far as it works: `{ stream, status: { camera,
+ * microphone } }` with each status `ok`, `blocked` or `missing`; the stream holds what works
+ * (possibly nothing). Both are asked for at once first, so a browser asks permission once; if that
+ * fails (one is blocked or absent), each is asked for on its own, so whatever works is used.
+ * `choice` names the devices picked (`{ audio: deviceId, video: deviceId }`).
+ */
+export async function captureDevices(choice = {}) {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({
+      audio: constraints("audio", choice.audio),
+      video: constraints("video", choice.video),
+    });
+    return { stream, status: { camera: "ok", microphone: "ok" } };
+  } catch {
+    // Find out which one fails.
+  }
+  const stream = new MediaStream();
+  const status = {};
+  for (const kind of ["audio", "video"]) {
+    try {
+      stream.addTrack(await captureTrack(kind, choice[kind]));
+      status[NAMES[kind]] = "ok";
+    } catch (error) {
+      status[NAMES[kind]] = deviceProblem(error);
+    }
+  }
+  return { stream, status };
+}
+
+/** The microphones and cameras the browser lists (with names once a permission was given). */
+export async function listDevices() {
+  const all = (await navigator.mediaDevices?.enumerateDevices?.()) ?? [];
+  const usable = (kind) => all.filter((device) => device.kind === kind && device.deviceId);
+  return { audio: usable("audioinput"), video: usable("videoinput") };
+}
+
+/** Report the microphone level of `stream` to `onLevel` (0..1) every 100 ms; returns the stop function. */
+export function startMeter(stream, onLevel) {
+  if (!onLevel || !stream.getAudioTracks().length) return () => {};
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;
+  context.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Uint8Array(analyser.fftSize);
+  const timer = setInterval(() => {
+    analyser.getByteTimeDomainData(samples);
+    let peak = 0;
+    for (const sample of samples) peak = Math.max(peak, Math.abs(sample - 128));
+    onLevel(Math.min(1, peak / 64));
+  }, 100);
+  return () => {
+    clearInterval(timer);
+    context.close();
+  };
+}
+
+/**
+ * Camera and microphone for the console: whichever works (`status` says which); throws (with
+ * `status`) only when neither does.
+ */
+export async function openDevices(onLevel) {
+  const { stream, status } = await captureDevices();
+  if (!stream.getTracks().length) throw Object.assign(new Error("No camera or microphone"), { status });
+  return { stream, status, stopMeter: startMeter(stream, onLevel) };
 }
 
 export function stopStream(stream) {
