@@ -1,7 +1,8 @@
 // The nurse's clinical note beside the call: template chooser, a form drawn from the template the
 // server sends, autosave (never overwriting newer text: a conflict is shown and the newer version
 // can be loaded), the version saved, and signing. Text only ever goes into the page as textContent
-// or form values.
+// or form values: whatever the nurse types (`a < b`, `<img src=x onerror=…>`) stays text. A refusal
+// names the form field in the status line and marks it (aria-invalid) until the next good save.
 import { currentLanguage, t } from "/static/js/i18n.js";
 import { requestJson } from "/static/js/http.js";
 
@@ -16,12 +17,24 @@ let wired = false;
 const lang = () => (currentLanguage() === "en" ? "en" : "es");
 const title = (item) => (lang() === "en" ? item.title_en : item.title_es);
 
-/** The server's "Spanish / English" message in the viewer's language. */
+/** The server's message in the viewer's language (message_es/message_en, else "Spanish / English"). */
 function message(data, fallbackKey) {
-  const text = data?.error?.message;
+  const error = data?.error;
+  const own = error?.[`message_${lang()}`] ?? error?.message_es;
+  if (own) return own;
+  const text = error?.message;
   if (!text) return t(fallbackKey);
   const [es, en] = text.split(" / ");
   return lang() === "en" && en ? en : es;
+}
+
+/** Mark the form fields a refusal names (none: clear the marks). */
+function markInvalid(data) {
+  for (const input of $("notes-form").querySelectorAll("[aria-invalid]")) input.removeAttribute("aria-invalid");
+  for (const field of data?.error?.fields ?? []) {
+    const input = document.getElementById(`note-${field.section}-${field.key}`);
+    if (input) input.setAttribute("aria-invalid", "true");
+  }
 }
 
 function setStatus(text, kind = "info") {
@@ -276,6 +289,7 @@ async function save({ keepalive = false } = {}) {
   if (state !== current) return;
   if (reply.ok) {
     state.note = reply.data.note;
+    markInvalid(null);
     showSaved();
     if (state.dirty) setStatus(t("notes.unsaved"));
   } else if (reply.status === 409 && reply.data.note) {
@@ -285,6 +299,7 @@ async function save({ keepalive = false } = {}) {
     if (fresh.ok) show(fresh.data.note);
   } else {
     state.dirty = true;
+    markInvalid(reply.data);
     setStatus(message(reply.data, "notes.error"), "error");
   }
   if (state.again) {
@@ -347,6 +362,7 @@ async function sign() {
     show(reply.data.note);
   } else {
     if (reply.data?.error?.code !== "stale_version") state.signId = null;
+    markInvalid(reply.data);
     setStatus(message(reply.data, "notes.error"), "error");
   }
 }
