@@ -161,6 +161,7 @@ def _payloads(harness: Harness, target: str) -> dict[str, dict[str, Any]]:
         "room:unlock": {"consult_id": harness.consult_id},
         "participant:mute": _ref(harness, target),
         "media:offer": {"type": "offer", "sdp": "v=0", "sources": {}},
+        "media:subscribe": {},
         "media:subscriber_answer": {"type": "answer", "sdp": "v=0", "revision": 1},
         "media:receive": {"video": True},
         "media:candidate": {"candidate": ""},
