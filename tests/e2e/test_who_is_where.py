@@ -1,0 +1,133 @@
+"""Who is where, seen from the patient's page in real Chromium: the nurse's connection drops (she
+is reconnecting, then out of the call, then back), and the same link is open in two tabs (each can
+take the consult back). The patient is told plainly, never shown a frozen picture or contradicting
+badges, and the consult goes on with media flowing."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from tests.e2e.consults import (
+    admit,
+    both_widths,
+    end_consult,
+    nurse_with_patient,
+    patient_checks_in,
+    patient_context,
+    receiving,
+    shared_server,
+)
+from tests.support.services import DemoServer
+
+GRACE_SECONDS = 8
+"""How long a dropped participant keeps their place: short, so the nurse is seen 'left' soon."""
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
+    yield from shared_server(tmp_path_factory, TC_RECONNECT_GRACE_SECONDS=str(GRACE_SECONDS))
+
+
+async def in_call(browser: Browser, server: DemoServer, name: str) -> tuple[Page, Page]:
+    """A patient admitted by the nurse, media flowing both ways: (patient, nurse)."""
+    nurse, consult_id, link = await nurse_with_patient(browser, server, name)
+    patient = await (await patient_context(browser)).new_page()
+    await patient.goto(link)
+    await expect(patient.locator("#devices")).to_have_attribute("data-state", "ok")
+    await patient_checks_in(patient)
+    await admit(nurse, consult_id)
+    await expect(patient.locator("body")).to_have_attribute("data-state", "call")
+    await receiving(patient, "video")
+    await receiving(nurse, "video")
+    return patient, nurse
+
+
+REMOTE_VISIBILITY = "getComputedStyle(document.getElementById('remote')).visibility"
+
+
+async def test_the_patient_sees_plainly_that_the_nurse_dropped_and_came_back(
+    server: DemoServer, browser: Browser
+) -> None:
+    patient, nurse = await in_call(browser, server, "Gil Espera (prueba)")
+    await expect(patient.locator("#quality")).to_be_visible(timeout=15_000)
+    # The patient mutes herself first: the nurse's console must know it when she comes back.
+    await patient.click("#mute")
+
+    # The nurse's browser goes away (closed, crashed, lost its network).
+    nurse_context = nurse.context
+    await nurse.close()
+    note = patient.locator("#remote-presence")
+    await expect(note).to_contain_text("Se cortó la conexión de la enfermera")
+    await expect(note).to_contain_text("Quédese en esta página")
+    await expect(patient.locator("body")).to_have_attribute("data-peer-connection", "reconnecting")
+    # No "good connection" beside "reconnecting", and no frozen last frame of her.
+    await expect(patient.locator("#quality")).to_be_hidden()
+    await expect(patient.locator(".stage")).to_have_attribute("data-presence", "away")
+    assert await patient.evaluate(REMOTE_VISIBILITY) == "hidden"
+    await expect(patient.locator("#status")).to_be_hidden()  # the patient's own link is fine
+    await both_widths(patient, "who-nurse-reconnecting")
+
+    # The grace runs out: she is out of the call, and the patient is told to keep waiting.
+    await expect(note).to_contain_text(
+        "La enfermera salió de la llamada", timeout=GRACE_SECONDS * 1000 + 15_000
+    )
+    await expect(note).to_contain_text("Quédese en esta página")
+    await expect(patient.locator("body")).to_have_attribute("data-state", "call")
+    await both_widths(patient, "who-nurse-left")
+
+    # She opens the console again and goes back to the consult: no new admission for the patient.
+    nurse = await nurse_context.new_page()
+    await nurse.goto(server.console_url)
+    await nurse.get_by_role("button", name="Volver a la consulta").click()
+    await expect(nurse.locator("body")).to_have_attribute("data-state", "call")
+    await expect(note).to_be_hidden(timeout=20_000)
+    await expect(patient.locator(".stage")).to_have_attribute("data-presence", "here")
+    await receiving(patient, "video")
+    await receiving(patient, "audio")
+    await receiving(nurse, "video")
+    await expect(patient.locator("#quality")).to_be_visible(timeout=15_000)
+    # Her console was told at once what the patient's page last said: muted by choice.
+    await expect(nurse.locator("#participants li", has_text="Gil Espera")).to_contain_text(
+        "En la llamada: micrófono silenciado"
+    )
+    await end_consult(nurse, patient)
+
+
+async def test_the_same_link_in_two_tabs_each_can_take_the_consult_back(
+    server: DemoServer, browser: Browser
+) -> None:
+    first, nurse = await in_call(browser, server, "Hugo Dos Tabs (prueba)")
+    second = await first.context.new_page()
+    await second.goto(first.url)
+
+    # The newer tab takes over; the older one says so and offers to take it back.
+    await expect(second.locator("body")).to_have_attribute("data-state", "call")
+    await expect(first.locator("body")).to_have_attribute("data-state", "replaced")
+    await expect(first.locator("#replaced")).to_contain_text(
+        "Esta consulta se abrió en otra ventana o dispositivo"
+    )
+    await expect(first.get_by_role("button", name="Usar esta ventana")).to_be_visible()
+    released = (
+        "[...document.getElementById('local').srcObject.getTracks()].every((t) => t.readyState === 'ended')"
+    )
+    assert await first.evaluate(released), "the replaced tab still holds the camera"
+    await receiving(second, "video")
+    await receiving(nurse, "video")
+    await both_widths(first, "who-replaced-tab")
+
+    # The older tab takes it back: it is in the call again, and the newer one is replaced in turn.
+    await first.get_by_role("button", name="Usar esta ventana").click()
+    await expect(first.locator("body")).to_have_attribute("data-state", "call")
+    await expect(second.locator("body")).to_have_attribute("data-state", "replaced")
+    await receiving(first, "video")
+    await receiving(first, "audio")
+    await receiving(nurse, "video")
+    await receiving(nurse, "audio")
+    await expect(nurse.locator("#participants li", has_text="Hugo Dos Tabs")).to_have_attribute(
+        "data-state", "in_call"
+    )
+    await end_consult(nurse, first)
+    await expect(second.locator("body")).to_have_attribute("data-state", "replaced")
