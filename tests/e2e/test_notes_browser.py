@@ -4,6 +4,8 @@ back through the FHIR API; then the patient reads the after-visit summary with t
 
 from __future__ import annotations
 
+import asyncio
+import re
 from urllib.parse import parse_qs, urlsplit
 
 from playwright.async_api import Browser, expect
@@ -161,3 +163,84 @@ async def test_notes_panel_and_summary_are_accessible_on_a_phone(
     await summary.goto(f"{demo_server.base_url}/resumen#t={token}")
     await expect(summary.locator("#summary-notes")).to_contain_text("Reducir la sal")
     await check(summary, "patient-summary")
+
+
+XSS_REASON = "<img src=x onerror=\"document.body.dataset.xss='reason'\">"
+XSS_PLAN = "<script>document.body.dataset.xss='plan'</script> Ondansetrón = 4 mg cada 8 h; a < b & c"
+
+
+async def test_markup_like_text_is_shown_literally_and_the_record_follows_the_consult_end(
+    demo_server: DemoServer, browser: Browser
+) -> None:
+    """Text that looks like markup is saved, signed and shown as the nurse wrote it, in the console
+    and in the patient's summary, with no element injected. A character that is not text is refused
+    at save, naming the field, and deleting it (the message's advice) saves. A note signed during the
+    call leaves the Encounter in progress; ending the consult finishes it at the consult's end."""
+    patient_context = await browser.new_context(locale="es-MX", timezone_id="America/Mexico_City")
+    patient = await patient_context.new_page()
+    await patient_enters_waiting_room(patient, demo_server.patient_link)
+    nurse_context = await browser.new_context(locale="es-MX", timezone_id="America/Mexico_City")
+    nurse = await nurse_context.new_page()
+    await nurse_signs_in(nurse, demo_server)
+    consult_id = await nurse_admits_next(nurse)
+    await nurse.select_option("#notes-template", "first-consult")
+    await nurse.click("#notes-open")
+    await expect(nurse.locator("#notes-status")).to_have_text("Guardado v1")
+
+    # A pasted right-to-left override is refused at save: the status names the field and the
+    # character, the field is marked; deleting that one character saves.
+    illness = nurse.locator("#note-reason-present_illness")
+    await illness.fill("Dolor al orinar \u202eodnum")
+    await expect(nurse.locator("#notes-status")).to_contain_text(
+        "«Motivo de consulta y padecimiento actual \u203a Padecimiento actual»", timeout=3000
+    )
+    await expect(nurse.locator("#notes-status")).to_contain_text("(U+202E) en la posición 17")
+    await expect(illness).to_have_attribute("aria-invalid", "true")
+    await illness.fill("Dolor al orinar odnum")
+    await expect(nurse.locator("#notes-status")).to_have_text("Guardado v2", timeout=3000)
+    await expect(illness).not_to_have_attribute("aria-invalid", "true")
+
+    await nurse.fill("#note-reason-reason", XSS_REASON)
+    await nurse.fill("#note-recommendations-recommendations", XSS_PLAN)
+    await nurse.fill("#note-follow-up-plan-plan", XSS_PLAN)
+    await nurse.select_option("#note-referral-needed", "false")
+    await expect(nurse.locator("#notes-status")).to_have_text(re.compile(r"^Guardado v\d+$"), timeout=3000)
+
+    # Signed while the call goes on: the Encounter is in progress, without an end.
+    await nurse.click("#notes-sign")
+    await expect(nurse.locator("#notes-status")).to_contain_text("Firmada (v")
+    await expect(nurse.locator("#note-reason-reason")).to_have_value(XSS_REASON)
+    await expect(nurse.locator("#note-recommendations-recommendations")).to_have_value(XSS_PLAN)
+    assert await nurse.locator("#notes img, #notes script").count() == 0
+    api = nurse_context.request
+    signed = (await (await api.get(f"{demo_server.base_url}/api/consults/{consult_id}/note")).json())["note"]
+    assert signed["content"]["reason"]["reason"] == XSS_REASON
+    fhir = f"{demo_server.base_url}/fhir/Encounter?patient={signed['patient_id']}"
+    [entry] = (await (await api.get(fhir)).json())["entry"]
+    assert entry["resource"]["status"] == "in-progress" and "end" not in entry["resource"]["period"]
+
+    # The consult ends: the record follows, the Encounter is finished at the end (a new version).
+    await nurse.click("#end")
+    await expect(patient.locator("body")).to_have_attribute("data-state", "ended")
+    deadline = asyncio.get_running_loop().time() + 15
+    while entry["resource"]["status"] != "finished" and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.25)  # the end hook runs as the server handles the end: wait for it
+        [entry] = (await (await api.get(fhir)).json())["entry"]
+    encounter = entry["resource"]
+    assert encounter["status"] == "finished" and encounter["meta"]["versionId"] == "2", encounter
+    assert encounter["period"]["end"] > encounter["period"]["start"]
+
+    # The patient's summary shows it literally, and nothing it holds became an element.
+    token = parse_qs(urlsplit(demo_server.patient_link).fragment)["t"][0]
+    summary = await patient_context.new_page()
+    await summary.goto(f"{demo_server.base_url}/resumen#t={token}")
+    await expect(summary.locator("body")).to_have_attribute("data-state", "ready")
+    await expect(summary.locator("#summary-notes")).to_contain_text(XSS_REASON)
+    await expect(summary.locator("#summary-notes")).to_contain_text(XSS_PLAN)
+    await expect(summary.locator("#summary-follow-up")).to_contain_text(XSS_PLAN)
+    assert await summary.locator("#summary img, #summary script, #summary-notes b").count() == 0
+    assert await summary.locator("body").get_attribute("data-xss") is None
+    assert await nurse.locator("body").get_attribute("data-xss") is None
+    await shot(summary, "patient-summary-literal-text")
+    await patient_context.close()
+    await nurse_context.close()
