@@ -150,6 +150,9 @@ async def test_notes_panel_and_summary_are_accessible_on_a_phone(
     await nurse.click("#notes-open")
     await expect(nurse.locator("#notes-status")).to_have_text("Guardado v1")
     await check(nurse, "nurse-notes")
+    # On a phone only the first section starts open; the others open at a tap on their title.
+    for section in ("recommendations", "follow-up-plan", "referral"):
+        await nurse.click(f"#notes-form fieldset[data-section='{section}'] .section-toggle")
     await nurse.fill("#note-reason-reason", "Control de presión arterial")
     await nurse.fill("#note-recommendations-recommendations", "Reducir la sal")
     await nurse.fill("#note-follow-up-plan-plan", "Tomar la presión diario")

@@ -98,7 +98,7 @@ async def test_two_patients_wait_in_order_and_next_patient_starts_the_first_call
     # Nobody on duty yet: an honest "no nurse yet", not a made-up number.
     await expect(second.locator("#queue-wait")).to_have_attribute("data-minutes", "")
     await expect(second.locator("#queue-wait")).to_contain_text("enfermeras en turno")
-    await expect(nurse.locator("#unit-queue-rows tr")).to_have_count(2)
+    await expect(nurse.locator("#queue-rows tr[data-state=waiting]")).to_have_count(2)
 
     await nurse.click("#nurse-toggle")
     await expect(nurse.locator("#nurse-state")).to_have_attribute("data-state", "available")

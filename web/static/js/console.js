@@ -58,37 +58,122 @@ function renderLoginError() {
   $("status").textContent = t(`login.error.${loginError.code}`).replace("{seconds}", loginError.seconds ?? "");
 }
 
+let confirmingDeny = null; // the consult whose "deny" waits for a second, deliberate click
+let drawn = ""; // what the list shows now, so a refresh that changes nothing keeps focus and clicks
+
+/** The unit's patients, each once: those in the unit queue in its order (with their place and
+ * connection), then the rest (booked, in a call) in the server's order. */
+function patientRows() {
+  const rows = queue.map((consult) => ({ consult, entry: unitQueue?.entry(consult.consult_id) }));
+  const place = (row) => row.entry?.place ?? Number.MAX_SAFE_INTEGER;
+  return rows.sort((a, b) => place(a) - place(b));
+}
+
+function statusKey({ consult, entry }) {
+  if (consult.state !== "waiting" || !entry) return `status.${consult.state}`;
+  return entry.absent ? "queue.absent" : entry.connected ? "queue.connected" : "queue.reconnecting";
+}
+
 function renderQueue() {
-  const rows = $("queue-rows");
-  rows.replaceChildren();
+  const rows = patientRows();
+  const labels = [...document.querySelectorAll(".queue-table th")].map((th) => th.textContent);
+  const lines = rows.map((row) => {
+    const { consult, entry } = row;
+    const arrived = entry?.checked_in_at ?? consult.checked_in_at;
+    return {
+      id: consult.consult_id,
+      state: consult.state,
+      cells: [
+        entry ? String(entry.place) : "—",
+        consult.patient_name,
+        formatTime(consult.appointment_start),
+        arrived ? formatTime(arrived) : "—",
+        t(statusKey(row)),
+      ],
+      action:
+        consult.state === "waiting" && !active
+          ? confirmingDeny === consult.consult_id
+            ? "confirm"
+            : "admit"
+          : consult.state === "live" && consult.host_id === me?.participant_id && !session
+            ? "resume"
+            : "",
+    };
+  });
+  const waitingCount = queue.filter((consult) => consult.state === "waiting").length;
+  const signature = JSON.stringify([lines, labels, waitingCount, viewerTimeZone()]);
+  if (signature === drawn) return;
+  drawn = signature;
   $("zone").textContent = viewerTimeZone();
-  $("queue-empty").hidden = queue.length > 0;
-  for (const entry of queue) {
-    const row = document.createElement("tr");
-    row.dataset.consultId = entry.consult_id;
-    row.dataset.state = entry.state;
-    const cells = [entry.patient_name, formatTime(entry.appointment_start), t(`status.${entry.state}`)];
-    for (const text of cells) {
-      const cell = document.createElement("td");
-      cell.textContent = text;
-      row.append(cell);
-    }
-    const action = document.createElement("td");
-    if (entry.state === "waiting" && !active) {
-      action.append(button("console.admit", () => admit(entry.consult_id), "primary"));
-      if (lobby) action.append(lobby.denyButton(entry));
-    } else if (entry.state === "live" && entry.host_id === me.participant_id && !session) {
-      action.append(button("console.resume", () => openCall(entry)));
-    }
-    row.append(action);
-    rows.append(row);
+  $("queues-count").textContent = t("queue.count").replace("{n}", waitingCount);
+  $("queue-empty").hidden = rows.length > 0;
+  const focused = document.activeElement?.dataset?.action;
+  const focusedRow = document.activeElement?.closest?.("tr")?.dataset?.consultId;
+  $("queue-rows").replaceChildren(
+    ...lines.map((line, index) => {
+      const tr = document.createElement("tr");
+      tr.dataset.consultId = line.id;
+      tr.dataset.state = line.state;
+      line.cells.forEach((text, column) => {
+        const cell = document.createElement("td");
+        cell.dataset.label = labels[column] ?? "";
+        cell.textContent = text;
+        tr.append(cell);
+      });
+      const action = document.createElement("td");
+      action.dataset.label = labels[5] ?? "";
+      action.className = "row-actions";
+      action.append(...actions(line.action, rows[index].consult));
+      tr.append(action);
+      return tr;
+    }),
+  );
+  // A redraw replaces the buttons: give keyboard focus back to the same one.
+  if (focused && focusedRow) {
+    $("queue-rows").querySelector(`tr[data-consult-id="${CSS.escape(focusedRow)}"] [data-action="${focused}"]`)?.focus();
   }
+}
+
+/** A row's buttons. "Admitir" and "Denegar…" sit apart; denying asks again before it happens. */
+function actions(kind, consult) {
+  if (kind === "admit") {
+    const ask = button("console.deny", () => {
+      confirmingDeny = consult.consult_id;
+      renderQueue();
+      $("queue-rows").querySelector('[data-action="console.deny_no"]')?.focus();
+    }, "deny-ask");
+    return [button("console.admit", () => admit(consult.consult_id), "primary"), ask];
+  }
+  if (kind === "confirm") {
+    const question = document.createElement("p");
+    question.className = "deny-question";
+    question.textContent = t("console.deny_confirm").replace("{name}", consult.patient_name);
+    const deny = lobby ? lobby.denyButton(consult) : null;
+    if (deny) {
+      deny.textContent = t("console.deny_yes");
+      deny.addEventListener("click", () => {
+        confirmingDeny = null;
+      });
+    }
+    const cancel = button("console.deny_no", () => {
+      confirmingDeny = null;
+      renderQueue();
+    });
+    const group = document.createElement("div");
+    group.className = "deny-confirm";
+    group.setAttribute("role", "group");
+    group.append(question, ...(deny ? [deny] : []), cancel);
+    return [group];
+  }
+  if (kind === "resume") return [button("console.resume", () => openCall(consult))];
+  return [];
 }
 
 function button(key, onClick, className = "") {
   const element = document.createElement("button");
   element.type = "button";
   element.className = className;
+  element.dataset.action = key;
   element.textContent = t(key);
   element.addEventListener("click", onClick);
   return element;
@@ -97,6 +182,7 @@ function button(key, onClick, className = "") {
 async function admit(consultId) {
   const reply = await socket.timeout(10000).emitWithAck("lobby:admit", { consult_id: consultId });
   if (!reply.ok) return setStatus(`error.${reply.error.code}`);
+  setStatus(null);
   await openCall(reply.consult);
 }
 
@@ -104,6 +190,7 @@ async function openCall(consult) {
   active = consult;
   setState("call");
   $("call").hidden = false;
+  $("queues").open = false; // the call and the note own the screen; the list folds to one line
   $("call-patient").textContent = consult.patient_name;
   lobby?.render(consult);
   startNotes(consult.consult_id);
@@ -147,9 +234,11 @@ function closeCall() {
   active = null;
   call?.detach();
   $("call").hidden = true;
+  $("queues").open = true;
   notesAfterCall();
   setState("queue");
   renderQueue();
+  unitQueue?.refresh();
 }
 
 function connect() {
@@ -194,12 +283,14 @@ function connect() {
   socket.on("consult:state", ({ consult }) => {
     if (active?.consult_id === consult.consult_id) active = consult;
   });
-  socket.on("consult:ended", ({ consult_id }) => {
+  socket.on("consult:ended", ({ consult_id, reason }) => {
     queue = queue.filter((entry) => entry.consult_id !== consult_id);
     renderQueue();
     if (active?.consult_id === consult_id) {
       closeCall();
       setStatus("console.ended");
+      // Ended by her own "end" button: that handler puts her back on duty once the server is done.
+      if (reason !== "ended_by_host") unitQueue?.afterCall();
     }
   });
   socket.on("session:replaced", () => {
@@ -217,7 +308,12 @@ async function startWorkspace(staff) {
   setState("queue");
   connect();
   unitQueue?.stop();
-  unitQueue = mountQueuePanel(staff, { admit, onError: (code) => setStatus(`error.${code}`) });
+  unitQueue = mountQueuePanel(staff, {
+    admit,
+    onStatus: setStatus,
+    onChange: renderQueue,
+    inCall: () => Boolean(active),
+  });
 }
 
 function wireControls() {
@@ -260,12 +356,14 @@ function wireControls() {
     if (!reply.ok) return setStatus(`error.${reply.error.code}`);
     closeCall();
     setStatus("console.ended");
+    await unitQueue?.afterCall(); // the call is over: available for the next patient
   });
 }
 
 applyTranslations();
 installLanguageSwitch($("lang"), () => {
   renderQueue();
+  unitQueue?.refresh();
   renderLoginError();
 });
 wireControls();

@@ -5,6 +5,8 @@
 // names the form field in the status line and marks it (aria-invalid) until the next good save.
 import { currentLanguage, t } from "/static/js/i18n.js";
 import { requestJson } from "/static/js/http.js";
+import { placeFollowUp } from "/static/js/follow_up.js";
+import { foldSections } from "/static/js/note_sections.js";
 
 const SAVE_DELAY_MS = 700; // autosave this long after typing stops
 const RETRY_MS = 3000;
@@ -136,6 +138,8 @@ function show(note) {
   $("notes-sign").hidden = signed;
   $("notes-sign").disabled = false;
   showSaved();
+  foldSections(form, state.consultId);
+  placeFollowUp(form, state.consultId);
 }
 
 function label(forId, spec) {
