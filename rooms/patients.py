@@ -14,10 +14,10 @@ from datetime import date
 from enum import StrEnum
 
 from rooms.errors import DomainError
+from rooms.names import InvalidName, clean_name
 from rooms.nss import Nss, parse_nss
 from rooms.zones import resolve_zone
 
-MAX_NAME_LENGTH = 200
 MAX_AGE_YEARS = 130
 _PHONE = re.compile(r"\+[1-9]\d{7,14}")  # E.164: country code and number, 8 to 15 digits
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
@@ -99,13 +99,10 @@ def register_patient(
     ``MAX_AGE_YEARS`` before it, is a typo.
     """
     parsed = parse_nss(nss)
-    clean_name = " ".join(name.split())
-    if not clean_name or len(clean_name) > MAX_NAME_LENGTH:
-        raise InvalidPatient(
-            "name",
-            f"escriba el nombre completo (hasta {MAX_NAME_LENGTH} caracteres)",
-            f"give the full name (up to {MAX_NAME_LENGTH} characters)",
-        )
+    try:
+        full_name = clean_name(name)  # the one rule for every name (rooms/names.py)
+    except InvalidName as error:
+        raise InvalidPatient("name", error.reason_es, error.reason_en) from None
     if birth_date > today or today.year - birth_date.year > MAX_AGE_YEARS:
         raise InvalidPatient(
             "birth_date", "la fecha de nacimiento no es posible", "the birth date is not possible"
@@ -115,4 +112,4 @@ def register_patient(
         lang = Language(language)
     except ValueError:
         raise InvalidPatient("language", "use «es» o «en»", "use 'es' or 'en'") from None
-    return Patient(parsed, clean_name, birth_date, _contact(phone, email), time_zone, lang)
+    return Patient(parsed, full_name, birth_date, _contact(phone, email), time_zone, lang)

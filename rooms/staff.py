@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from rooms.names import clean_name
 from rooms.roles import Role
 
 
@@ -25,6 +26,10 @@ class StaffMember:
     """Cédula profesional (SEP), needed to sign clinical notes; empty when not on file."""
     unit_clues: str = ""
     """CLUES of the staff member's unit, needed to sign clinical notes; empty when not on file."""
+
+    def __post_init__(self) -> None:
+        # Staff names are shown to patients and other sites: the one name rule (rooms/names.py).
+        object.__setattr__(self, "full_name", clean_name(self.full_name))
 
 
 @dataclass(frozen=True, slots=True)

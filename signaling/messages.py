@@ -8,15 +8,29 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from media.backend import MAX_SDP_LENGTH
+from rooms.names import MAX_NAME_LENGTH, NAME_PATTERN, InvalidName, clean_name
 
 MAX_MESSAGE_BYTES = 64 * 1024
 """Largest serialized payload accepted for one event; larger ones get ``payload_too_large``."""
 
-PERSON_NAME = r"^[^\x00-\x1f\x7f<>]+$"
-"""A display name: no control characters and no ``<>``."""
+PERSON_NAME = NAME_PATTERN
+"""A display name, as a JSON-schema pattern for API descriptions; :data:`PersonName` checks the rule."""
+
+
+def _person_name(value: str) -> str:
+    try:
+        return clean_name(value)
+    except InvalidName as error:
+        raise ValueError(error.message_en) from None
+
+
+PersonName = Annotated[
+    str, StringConstraints(min_length=1, max_length=4 * MAX_NAME_LENGTH), AfterValidator(_person_name)
+]
+"""A person's or a unit's name, checked and cleaned by the one rule in ``rooms/names.py``."""
 
 ConsultId = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
 
@@ -64,7 +78,7 @@ class Invite(Payload):
     """The host invites someone into the call by link."""
 
     role: Literal["companion", "interpreter", "physician", "observer", "coordinator"]
-    name: str = Field(min_length=1, max_length=120, pattern=PERSON_NAME)
+    name: PersonName
 
 
 class MediaOffer(Payload):

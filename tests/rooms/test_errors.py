@@ -30,6 +30,7 @@ STABLE_CODES = {
     "check_in_not_open",
     "double_booking",
     "invalid_appointment_state",
+    "invalid_name",
     "invalid_nss",
     "invalid_nurse_transition",
     "invalid_patient",
