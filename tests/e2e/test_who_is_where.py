@@ -14,6 +14,7 @@ from tests.e2e.consults import (
     admit,
     both_widths,
     end_consult,
+    in_view,
     nurse_with_patient,
     patient_checks_in,
     patient_context,
@@ -31,18 +32,22 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoServer]:
     yield from shared_server(tmp_path_factory, TC_RECONNECT_GRACE_SECONDS=str(GRACE_SECONDS))
 
 
-async def in_call(browser: Browser, server: DemoServer, name: str) -> tuple[Page, Page]:
-    """A patient admitted by the nurse, media flowing both ways: (patient, nurse)."""
+async def in_call(browser: Browser, server: DemoServer, name: str) -> tuple[Page, Page, str]:
+    """A patient admitted by the nurse, media flowing both ways: (patient, nurse, consult id)."""
     nurse, consult_id, link = await nurse_with_patient(browser, server, name)
     patient = await (await patient_context(browser)).new_page()
     await patient.goto(link)
     await expect(patient.locator("#devices")).to_have_attribute("data-state", "ok")
+    await expect(patient.locator("#camera-picker")).to_be_visible()
+    await expect(patient.locator("body")).to_have_attribute("data-recommendation", "video")
+    for selector in ("#consent", "#enter"):  # with every part of the check shown, at 1280x800
+        await in_view(patient, selector)
     await patient_checks_in(patient)
     await admit(nurse, consult_id)
     await expect(patient.locator("body")).to_have_attribute("data-state", "call")
     await receiving(patient, "video")
     await receiving(nurse, "video")
-    return patient, nurse
+    return patient, nurse, consult_id
 
 
 REMOTE_VISIBILITY = "getComputedStyle(document.getElementById('remote')).visibility"
@@ -51,7 +56,7 @@ REMOTE_VISIBILITY = "getComputedStyle(document.getElementById('remote')).visibil
 async def test_the_patient_sees_plainly_that_the_nurse_dropped_and_came_back(
     server: DemoServer, browser: Browser
 ) -> None:
-    patient, nurse = await in_call(browser, server, "Gil Espera (prueba)")
+    patient, nurse, _ = await in_call(browser, server, "Gil Espera (prueba)")
     await expect(patient.locator("#quality")).to_be_visible(timeout=15_000)
     # The patient mutes herself first: the nurse's console must know it when she comes back.
     await patient.click("#mute")
@@ -99,7 +104,7 @@ async def test_the_patient_sees_plainly_that_the_nurse_dropped_and_came_back(
 async def test_the_same_link_in_two_tabs_each_can_take_the_consult_back(
     server: DemoServer, browser: Browser
 ) -> None:
-    first, nurse = await in_call(browser, server, "Hugo Dos Tabs (prueba)")
+    first, nurse, _ = await in_call(browser, server, "Hugo Dos Tabs (prueba)")
     second = await first.context.new_page()
     await second.goto(first.url)
 
@@ -131,3 +136,36 @@ async def test_the_same_link_in_two_tabs_each_can_take_the_consult_back(
     )
     await end_consult(nurse, first)
     await expect(second.locator("body")).to_have_attribute("data-state", "replaced")
+
+
+async def test_the_nurse_sees_a_companion_still_checking_devices_then_audio_only_by_choice(
+    server: DemoServer, browser: Browser
+) -> None:
+    patient, nurse, consult_id = await in_call(browser, server, "Inés Invita (prueba)")
+    response = await nurse.request.post(
+        f"{server.base_url}/api/consults/{consult_id}/invites",
+        data={"role": "companion", "name": "Jonás Acompaña"},
+    )
+    assert response.status == 201, await response.text()
+    companion = await (await patient_context(browser)).new_page()
+    await companion.goto((await response.json())["link"])
+    await expect(companion.locator("#devices")).to_have_attribute("data-state", "ok")
+
+    # On the check screen: the nurse knows why the companion is not in the call yet.
+    row = nurse.locator("#participants li", has_text="Jonás Acompaña")
+    await expect(row).to_contain_text("Fuera de la llamada: revisando su cámara y micrófono")
+    await both_widths(nurse, "who-companion-checking-nurse")
+    await companion.check("#consent")
+    await companion.click("#enter")
+    await expect(companion.locator("body")).to_have_attribute("data-state", "call")
+    await expect(row).to_have_attribute("data-state", "in_call")
+    await expect(row.locator("span")).to_have_text("Jonás Acompaña (Acompañante) — En la llamada")
+
+    # The patient chooses audio only: the nurse is told it is her choice, not a fault.
+    await patient.click("#audio-only")
+    patient_row = nurse.locator("#participants li", has_text="Inés Invita")
+    await expect(patient_row).to_contain_text("En la llamada: cámara apagada por decisión propia")
+    await expect(nurse.locator("#remote-presence")).to_contain_text("cámara apagada por decisión propia")
+    await patient.click("#audio-only")
+    await expect(patient_row.locator("span")).to_have_text("Inés Invita (prueba) (Paciente) — En la llamada")
+    await end_consult(nurse, patient)

@@ -2,7 +2,7 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { applyTranslations, formatDateTime, installLanguageSwitch, t, zoneName } from "/static/js/i18n.js";
 import { CallView } from "/static/js/call.js";
-import { deviceAdvice, measureLink, playTone, possibleCall, recommendationKey } from "/static/js/precheck.js";
+import { deviceAdvice, measureLink, playTone, possibleCall, recommend, recommendationKey } from "/static/js/precheck.js";
 import { MediaSession, captureDevices, captureTrack, listDevices, startMeter, stopStream } from "/static/js/rtc.js";
 
 const $ = (id) => document.getElementById(id);
@@ -147,6 +147,8 @@ function renderAppointment() {
 async function checkNetwork() {
   try {
     link = await measureLink();
+    // A weak link suggests starting with audio only (a choice only with a camera; the patient may change it).
+    $("start-audio-only").checked = recommend(link) === "audio" && (devices?.status.camera ?? "ok") === "ok";
   } catch {
     link = "failed";
   }
@@ -168,8 +170,6 @@ function renderAdvice() {
   const known = measured || devices;
   document.body.dataset.recommendation = known ? advice : "";
   $("network").textContent = known ? `${figures} ${t(recommendationKey(advice, status))}` : figures;
-  // Starting with audio only is a choice only with a camera; a weak link suggests it.
-  $("start-audio-only").checked = status.camera === "ok" && measured && advice === "audio";
 }
 
 /**
