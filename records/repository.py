@@ -948,6 +948,10 @@ class RecordRepository:
         again changes nothing. The writer is the server, not a person: it needs no access context.
         """
         visit_id = encounter_id(consult_id)
+        any_note = select(NoteRow.id).where(NoteRow.consult_id == consult_id).limit(1)
+        async with self._read() as session:
+            if await session.scalar(any_note) is None:
+                return None  # no note, nothing to follow (and no write transaction taken)
         async with self._write.begin() as session:
             # Lock the consult's notes first: a signing still in flight commits its Encounter before
             # this reads it (PostgreSQL row locks; SQLite write transactions are serialized anyway).
