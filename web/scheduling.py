@@ -340,7 +340,12 @@ class Scheduling:
         appointment = await self._save_appointment(consult_id, appts.admit, AppointmentStatus.CHECKED_IN)
         if appointment is None:
             return
-        await self.queues.register_nurse(appointment.unit, host_id)
+        await self.queues.cancel(appointment.unit, consult_id)
+        if host_id not in (await self.queues.snapshot(appointment.unit)).nurses:
+            # Not one of the unit's queue nurses (e.g. a physician admitting from the list): she
+            # is not counted on duty, but a nurse paired with this patient is free again.
+            await self._release_paired(appointment.unit, consult_id, now, keep=None)
+            return
         await self._reconcile_nurse(appointment.unit, host_id, now, keep=consult_id)
         await self.queues.take_directly(appointment.unit, host_id, consult_id, now)
 

@@ -232,7 +232,9 @@ async def check_agreement(w: World) -> None:
         elif consult.state is ConsultState.LIVE:
             assert appointment.status is AppointmentStatus.ADMITTED, story
             assert not queued, story
-            assert nurses == [consult.host_id], story
+            # Her availability follows what she does: a queue nurse who hosts is in that consult.
+            host_is_queue_nurse = consult.host_id in queue.nurses
+            assert nurses == ([consult.host_id] if host_is_queue_nurse else []), story
         elif consult.state is ConsultState.WAITING:
             assert appointment.status is AppointmentStatus.CHECKED_IN, story
             # Waiting means in the queue or taken by exactly one nurse: never lost, never both.
