@@ -12,7 +12,7 @@ from datetime import date, timedelta
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
 from rooms.nss import luhn_check_digit
 from tests.e2e.pages import nurse_signs_in, poll
@@ -20,8 +20,8 @@ from tests.e2e.test_accessibility import AXE, check
 from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.support.services import DemoServer, require_or_skip, start_demo_server
 
-WIDE = {"width": 1280, "height": 800}
-PHONE = {"width": 360, "height": 740}
+WIDE: ViewportSize = {"width": 1280, "height": 800}
+PHONE: ViewportSize = {"width": 360, "height": 740}
 MANY_PATIENTS = {"TC_SLOT_CAPACITY": "30", "TC_CHECK_IN_OPENS_MINUTES": "90"}
 
 

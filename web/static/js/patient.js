@@ -184,7 +184,6 @@ function prepareDevices() {
     devices = { stream, status, stopMeter: () => {} };
     for (const track of stream.getTracks()) watchTrack(track);
     devicesChanged();
-    await fillPickers();
   })();
   return ready;
 }
@@ -210,6 +209,7 @@ function devicesChanged() {
   $("audio-only-choice").hidden = !camera;
   if (!camera) $("start-audio-only").checked = false;
   call.setAvailable({ camera, microphone: status.microphone === "ok" });
+  fillPickers();
   renderDevices();
   renderAdvice();
   reportDevices();
@@ -317,7 +317,6 @@ async function useDevice(kind, deviceId) {
   }
   await useInCall(kind, track);
   devicesChanged();
-  await fillPickers();
 }
 
 /** The next camera in the browser's list (a phone's front and back cameras). */
@@ -555,6 +554,8 @@ function wireControls() {
   $("camera-select").addEventListener("change", () => useDevice("video", $("camera-select").value));
   $("switch-camera").addEventListener("click", () => switchCamera());
   $("use-here").addEventListener("click", () => useThisWindow());
+  // A camera or microphone plugged in or out: the pickers follow ("try again" uses a new one).
+  navigator.mediaDevices?.addEventListener?.("devicechange", () => devices && fillPickers());
   $("speaker-test").addEventListener("click", () => playTone());
   $("enter").addEventListener("click", async () => {
     $("enter").disabled = true;

@@ -35,8 +35,10 @@ class Presence extends EventTarget {
     const inCall = Boolean(consult?.in_call?.includes(participantId));
     const status = this.devices.get(participantId);
     const keys = [];
+    // Sent back to the waiting room: the list already says so; their page's stage adds nothing.
+    const sentBack = Boolean(consult?.lobby?.includes(participantId));
     if (connection === "left" || (!inCall && status?.stage === "in_call")) keys.push("presence.left");
-    else if (!inCall && status) keys.push(`presence.stage.${status.stage}`);
+    else if (!inCall && !sentBack && status) keys.push(`presence.stage.${status.stage}`);
     if (status) {
       if (status.camera !== "ok") keys.push(`presence.camera.${status.camera}`);
       if (status.microphone !== "ok") keys.push(`presence.microphone.${status.microphone}`);
