@@ -1,5 +1,7 @@
 # Teleconsulta: one image that runs `teleconsulta serve`, the same entry point as scripts/start.sh.
 # Media uses UDP ports chosen at run time, so run it with host networking (see docs/operations.md).
+# No key is baked in: give TC_SECRET_KEY (and TC_PUBLIC_URL) at run time; `serve` refuses to start
+# without a key, `serve --demo` runs with a throwaway one.
 
 FROM node:20-bookworm-slim AS assets
 WORKDIR /build

@@ -74,7 +74,7 @@ from records.identifiers import (
     clean_nss,
 )
 from records.notes import Note, NoteStatus, content_digest, content_to_json, new_draft, revise, sign
-from records.seal import seal
+from records.seal import SealCheck, SealKeys, check, seal
 from records.session_logs import SessionLogEntry
 from records.tables import AuditRow, BundleRow, CareRelationRow, IdentifierRow, NoteRow, ResourceRow
 from records.templates import TemplateCode
@@ -183,6 +183,16 @@ def _to_note(row: NoteRow) -> Note:
     )
 
 
+def _provenance_seal(bundle: Mapping[str, Any]) -> str:
+    """The seal a stored Bundle carries (``Provenance.signature[0].data``); empty if it has none."""
+    for entry in bundle.get("entry", []):
+        resource = entry.get("resource", {})
+        if resource.get("resourceType") == "Provenance":
+            signatures = resource.get("signature") or [{}]
+            return str(signatures[0].get("data", ""))
+    return ""
+
+
 def _resolve(value: Any, local_types: Mapping[str, str]) -> Any:
     """A deep copy with ``urn:uuid:{id}`` references rewritten to ``{type}/{id}``."""
     if isinstance(value, dict):
@@ -255,16 +265,16 @@ class RecordRepository:
         engine: AsyncEngine,
         *,
         signing_key: bytes,
+        old_signing_keys: Sequence[bytes] = (),
         clock: Callable[[], datetime] = utc_now,
         base_url: str = FHIR_BASE,
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
-        if len(signing_key) < 16:
-            raise ValueError("the signing key needs at least 16 bytes")
+        """``signing_key`` seals new notes; ``old_signing_keys`` only verify notes they sealed."""
+        self._keys = SealKeys(signing_key, tuple(old_signing_keys))
         self._engine = engine
         self._read = async_sessionmaker(engine, expire_on_commit=False)
         self._write = async_sessionmaker(writer(engine), expire_on_commit=False)
-        self._key = signing_key
         self._clock = clock
         self._new_id = new_id
         self.base_url = base_url.rstrip("/")
@@ -777,7 +787,7 @@ class RecordRepository:
         consult: SignedConsult,
         claim: tuple[str, int] | None,
     ) -> SignResult:
-        consult = replace(consult, seal=seal(note, self._key))
+        consult = replace(consult, seal=seal(note, self._keys))
         bundle = build_bundle(consult)
         issues = validate_bundle(bundle)
         if issues:
@@ -1250,6 +1260,29 @@ class RecordRepository:
                 )
             await self._audit_alone(ctx, attempt)
             return rows
+
+        return await self._guard(ctx, attempt, body)
+
+    async def check_seal(self, note_id: str, ctx: AccessContext) -> SealCheck:
+        """Whether a signed note is still exactly what was sealed, with the keys this server holds.
+
+        Reads the note and the seal in its stored Bundle's ``Provenance`` (a note without a Bundle, a
+        draft, is not found); like any read of the record, it is audited.
+        """
+        attempt = _Attempt("read", "R", entities=[self._note_entity(note_id[:64])])
+
+        async def body() -> SealCheck:
+            self._require_staff(ctx)
+            async with self._read() as session:
+                row = await session.get(NoteRow, note_id)
+                bundle = await session.scalar(select(BundleRow).where(BundleRow.note_id == note_id))
+                if row is None or bundle is None:
+                    raise NotFound("nota firmada / signed note")
+                attempt.patient_id = row.patient_id
+                await self._require_care(session, ctx, row.patient_id)
+                note, sealed = _to_note(row), _provenance_seal(bundle.content)
+            await self._audit_alone(ctx, attempt)
+            return check(note, self._keys, sealed)
 
         return await self._guard(ctx, attempt, body)
 

@@ -6,8 +6,6 @@ backend and the socket server, wires them together, and exposes the HTTP routes.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -27,6 +25,7 @@ from records.access import AccessContext
 from records.db import create_engine
 from records.migrate import migrate
 from records.repository import RecordRepository
+from records.seal import seal_key
 from records.session_logs import SessionLogArchive
 from rooms import summary_links
 from rooms.consult import Consult
@@ -44,10 +43,10 @@ from web.login_throttle import ThrottlePolicy, login_throttle
 from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
 from web.openapi import DEFAULT_MODULES, OpenApi
-from web.scheduling import QueueSweep, Scheduling, scheduling_from
 from web.refusals import refusal_log
+from web.scheduling import QueueSweep, Scheduling, scheduling_from
 from web.scheduling_api import scheduling_routes
-from web.security import security_headers
+from web.security import long_polling_guard, same_origin_writes, security_headers
 from web.sessions_api import SessionPatients, SessionsApi
 from web.summary import SummaryApi
 
@@ -87,7 +86,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     archive = SessionLogArchive(engine)
     records = RecordRepository(
         engine,
-        signing_key=hmac.new(settings.secret_key, b"records-seal", hashlib.sha256).digest(),
+        signing_key=seal_key(settings.secret_key),
+        old_signing_keys=[seal_key(old) for old in settings.old_secret_keys],
         clock=clock,
     )
     ice = IceSettings(host_addresses=settings.media_host_addresses)
@@ -170,6 +170,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
     middlewares = [
         security_headers,
+        same_origin_writes(settings.public_url),
+        # engine.io hangs a long-polling POST it refuses until the next poll (see long_polling_guard).
+        long_polling_guard(
+            "/socket.io/",
+            int(signaling.sio.eio.max_http_buffer_size),
+            answer_within=float(signaling.sio.eio.ping_interval + signaling.sio.eio.ping_timeout),
+        ),
         api_errors,
         refusal_log(stores.consults, auth.current_staff, clock),
         fhir_errors,
@@ -208,7 +215,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             clock=clock,
         ).routes()
     )
-    app.router.add_routes(FhirApi(records=records, auth=auth, clock=clock).routes())
+    app.router.add_routes(
+        FhirApi(records=records, auth=auth, clock=clock, public_url=settings.public_url).routes()
+    )
     app.router.add_routes(scheduling_routes(settings, scheduling, auth, stores, signaling, records, clock))
     app.router.add_routes(OpenApi(DEFAULT_MODULES).routes())
     app.router.add_routes(

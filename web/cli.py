@@ -1,6 +1,9 @@
 """The ``teleconsulta`` command: ``teleconsulta serve [--demo]``.
 
-Runs the server until SIGINT or SIGTERM, then closes connections and peers before exiting.
+Runs the server until SIGINT or SIGTERM, then closes connections and peers before exiting. Only
+``--demo`` runs without ``TC_SECRET_KEY``: with a key made up at start, every patient link dies with
+a restart and the seals on signed notes can never be verified again, which a real service must not
+find out after the fact.
 """
 
 from __future__ import annotations
@@ -16,9 +19,19 @@ from dataclasses import replace
 from aiohttp import web
 
 from web.app import SERVICES, create_app
-from web.config import ConfigError, Settings
+from web.config import ConfigError, Settings, listen_url
 from web.demo import seed_demo
 from web.logs import PathOnlyAccessLogger, configure
+
+NO_KEY_REFUSAL = (
+    "teleconsulta: falta TC_SECRET_KEY. Sin una clave fija, los enlaces de los pacientes dejan de "
+    "funcionar al reiniciar y los sellos de las notas firmadas ya no se pueden verificar. Defina "
+    "TC_SECRET_KEY (al menos 32 caracteres; p. ej. la salida de "
+    "`python3 -c 'import secrets; print(secrets.token_urlsafe(48))'`) o use `serve --demo` para probar.\n"
+    "teleconsulta: TC_SECRET_KEY is not set. Without a fixed key, patient links stop working after a "
+    "restart and the seals on signed notes can no longer be verified. Set TC_SECRET_KEY (at least 32 "
+    "characters, e.g. the output of the command above) or use `serve --demo` to try it out."
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -35,6 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(os.environ)
     except ConfigError as error:
         print(f"teleconsulta: {error}", file=sys.stderr)
+        return 2
+    if settings.secret_key_is_ephemeral and not args.demo:
+        print(NO_KEY_REFUSAL, file=sys.stderr)
         return 2
     if args.host:
         settings = replace(settings, host=args.host)
@@ -55,7 +71,7 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
     site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=3.0)
     await site.start()
     port = runner.addresses[0][1]
-    base_url = settings.public_url.rstrip("/") or f"http://{settings.host}:{port}"
+    base_url = settings.public_url or listen_url(settings.host, port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -63,7 +79,14 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
     print(f"Teleconsulta escuchando en / listening on {base_url}", flush=True)
     if settings.secret_key_is_ephemeral:
         print(
-            "Aviso / Warning: TC_SECRET_KEY is not set; links stop working when the server restarts.",
+            "Aviso / Warning: TC_SECRET_KEY no está definida / is not set (demo): "
+            "los enlaces dejan de funcionar al reiniciar / links stop working when the server restarts.",
+            flush=True,
+        )
+    if not settings.public_url and not demo:
+        print(
+            "Aviso / Warning: TC_PUBLIC_URL no está definida / is not set: los enlaces usan la dirección "
+            "en la que escucha el servidor / links use the address the server listens on.",
             flush=True,
         )
     if demo:

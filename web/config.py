@@ -5,11 +5,13 @@ Every variable is documented in docs/operations.md; nothing else reads the envir
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
 from media.ice import IceServer
 from rooms.hours import ServiceHours
@@ -26,8 +28,13 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     public_url: str = ""
+    """The origin users reach (``TC_PUBLIC_URL``, e.g. ``https://tc.example.org``); every link is built
+    on it. Empty: links use the address the server listens on, never a request's ``Host`` header."""
     secret_key: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     secret_key_is_ephemeral: bool = True
+    """No ``TC_SECRET_KEY``: only ``serve --demo`` runs so (links and seals die with the process)."""
+    old_secret_keys: tuple[bytes, ...] = field(default=(), repr=False)
+    """``TC_OLD_SECRET_KEYS``: retired keys that still verify the record seals they made."""
     database_url: str = "sqlite+aiosqlite:///data/teleconsulta.sqlite3"
     redis_url: str = ""
     """Empty: rooms live in this process's memory. Set: shared by every node through Redis."""
@@ -70,7 +77,7 @@ class Settings:
 
     @property
     def base_url(self) -> str:
-        return self.public_url.rstrip("/") or f"http://{self.host}:{self.port}"
+        return self.public_url.rstrip("/") or listen_url(self.host, self.port)
 
     @property
     def secure_cookies(self) -> bool:
@@ -85,9 +92,10 @@ class Settings:
         return cls(
             host=env.get("TC_HOST", defaults.host),
             port=_int(env, "TC_PORT", defaults.port),
-            public_url=env.get("TC_PUBLIC_URL", ""),
+            public_url=_public_url(env.get("TC_PUBLIC_URL", "")),
             secret_key=secret.encode() if secret else defaults.secret_key,
             secret_key_is_ephemeral=not secret,
+            old_secret_keys=_old_secret_keys(env, secret),
             database_url=env.get("TC_DATABASE_URL", defaults.database_url),
             redis_url=env.get("TC_REDIS_URL", ""),
             browser_ice_servers=_ice_servers(env.get("TC_ICE_SERVERS", "")),
@@ -127,6 +135,51 @@ class Settings:
             queue_sweep_seconds=_seconds(env, "TC_QUEUE_SWEEP_SECONDS", defaults.queue_sweep_seconds),
             summary_link_days=_summary_link_days(env, defaults.summary_link_days),
         )
+
+
+def listen_url(host: str, port: int) -> str:
+    """``http://host:port`` for a listen address (IPv6 in brackets)."""
+    try:
+        bracketed = f"[{host}]" if ipaddress.ip_address(host).version == 6 else host
+    except ValueError:
+        bracketed = host  # a host name
+    return f"http://{bracketed}:{port}"
+
+
+def _public_url(text: str) -> str:
+    """``TC_PUBLIC_URL``: an http(s) origin; pages live at the root, so no path, query or user."""
+    text = text.strip()
+    if not text:
+        return ""
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        raise ConfigError("TC_PUBLIC_URL must be a URL such as https://tc.example.org") from None
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.username is not None
+        or parts.path not in ("", "/")
+        or parts.query
+        or parts.fragment
+    ):
+        raise ConfigError(
+            "TC_PUBLIC_URL must be an http:// or https:// origin without a path, such as https://tc.example.org"
+        )
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    default = {"http": 80, "https": 443}[parts.scheme]
+    return f"{parts.scheme}://{host}" + (f":{port}" if port not in (None, default) else "")
+
+
+def _old_secret_keys(env: Mapping[str, str], current: str) -> tuple[bytes, ...]:
+    """``TC_OLD_SECRET_KEYS``: comma-separated retired keys; they verify record seals, never sign."""
+    keys = [key.strip() for key in env.get("TC_OLD_SECRET_KEYS", "").split(",") if key.strip()]
+    if keys and not current:
+        raise ConfigError("TC_OLD_SECRET_KEYS needs TC_SECRET_KEY (the current key)")
+    if any(len(key) < 32 for key in keys):
+        raise ConfigError("each key in TC_OLD_SECRET_KEYS must be at least 32 characters")
+    return tuple(dict.fromkeys(key.encode() for key in keys if key != current))
 
 
 def _service_hours(env: Mapping[str, str]) -> ServiceHours:

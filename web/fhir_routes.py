@@ -24,6 +24,7 @@ from records.repository import RecordRepository
 from web.auth import Authenticator
 from web.errors import ApiError, Handler
 from web.notes_api import staff_access
+from web.security import link_base
 
 logger = logging.getLogger(__name__)
 
@@ -107,9 +108,15 @@ async def fhir_errors(request: web.Request, handler: Handler) -> web.StreamRespo
 
 class FhirApi:
     def __init__(
-        self, *, records: RecordRepository, auth: Authenticator, clock: Callable[[], datetime]
+        self,
+        *,
+        records: RecordRepository,
+        auth: Authenticator,
+        clock: Callable[[], datetime],
+        public_url: str = "",
     ) -> None:
         self._records = records
+        self._public_url = public_url
         self._auth = auth
         self._clock = clock
         self._version = _software_version()
@@ -123,10 +130,10 @@ class FhirApi:
         ]
 
     def _base(self, request: web.Request) -> str:
-        return f"{request.scheme}://{request.host}/fhir"
+        return f"{link_base(self._public_url, request)}/fhir"
 
     def _rebase(self, request: web.Request, bundle: dict[str, Any]) -> dict[str, Any]:
-        """Searchset ``fullUrl``\\ s point at this server, as the client reached it."""
+        """Searchset ``fullUrl``\\ s point at this server (``TC_PUBLIC_URL``, never the ``Host`` header)."""
         stored, here = self._records.base_url, self._base(request)
         for entry in bundle.get("entry", []):
             full_url = entry.get("fullUrl")

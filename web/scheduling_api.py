@@ -45,6 +45,7 @@ from web.auth import Authenticator
 from web.config import Settings
 from web.errors import ApiError, json_object
 from web.scheduling import UNIT_PATTERN, Scheduling
+from web.security import link_base
 
 RegisterInRecord = Callable[[PatientFacts, StaffMember, str], Awaitable[None]]
 """Registers a newly booked patient in the clinical record (patient, staff member, client address)."""
@@ -217,8 +218,7 @@ class SchedulingApi:
         return member
 
     def _link(self, request: web.Request, token: str) -> str:
-        base = self._base_url or str(request.url.origin())
-        return f"{base}/paciente#t={token}"
+        return f"{link_base(self._base_url, request)}/paciente#t={token}"
 
     async def _changed(self, unit: str) -> None:
         """``unit``'s appointments, consults or queue changed: its staff consoles hear of it."""
@@ -568,7 +568,7 @@ class SchedulingApi:
             claims = verify(self._token_key, header[7:].strip(), self._clock().timestamp())
         except TokenError as error:
             raise ApiError(
-                401, error.code.value, "El enlace no es válido. / The link is not valid."
+                401, error.code, "El enlace no es válido. / The link is not valid."
             ) from None
         if claims.role is not Role.PATIENT:
             raise ApiError(

@@ -30,10 +30,11 @@ from rooms.staff import StaffMember
 from rooms.store.base import Stores, VersionConflict
 from signaling import views
 from signaling.errors import SignalingError
-from signaling.messages import PERSON_NAME
+from signaling.messages import PERSON_NAME, PersonName
 from signaling.server import SignalingServer
 from web.config import Settings
 from web.errors import ApiError, json_object
+from web.security import link_base
 
 SESSIONS_PAGE = Path(__file__).parent / "static" / "sessions.html"
 
@@ -74,12 +75,9 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-Name = Field(min_length=1, max_length=120, pattern=PERSON_NAME)
-
-
 class InviteBody(_Body):
     role: Literal["companion", "interpreter", "physician", "observer", "coordinator"]
-    name: str = Name
+    name: PersonName
 
 
 class SessionBody(_Body):
@@ -88,15 +86,15 @@ class SessionBody(_Body):
     scheduled_at: str = Field(min_length=10, max_length=40)
     duration_minutes: int = Field(default=60, ge=15, le=720)
     clues: str = Field(min_length=1, max_length=20)
-    unit_name: str = Name
+    unit_name: PersonName
     patient_nss: str | None = Field(default=None, max_length=32)
     """The patient a case presentation or second opinion is about (optional)."""
 
 
 class SiteBody(_Body):
     clues: str = Field(min_length=1, max_length=20)
-    unit_name: str = Name
-    name: str = Name
+    unit_name: PersonName
+    name: PersonName
     role: Literal["physician", "nurse", "coordinator", "observer"]
 
 
@@ -107,13 +105,11 @@ def _error(code: str, message: str) -> ApiError:
 
 def _refusal(error: Exception) -> ApiError:
     if isinstance(error, SignalingError):
-        return _error(error.code.value, error.message)
-    if isinstance(error, RuleViolation | InterunitError):
-        return _error(error.code.value, error.message)
+        return _error(str(error.code), error.message)
     if isinstance(error, VersionConflict):
         return _error("conflict", "The consult changed at the same time; try again.")
-    if isinstance(error, DomainError):  # e.g. an invalid NSS: the rule's own words in both languages
-        return ApiError(400, error.code, f"{error.message_es} / {error.message_en}")
+    if isinstance(error, DomainError):  # the rule's own words in both languages
+        return ApiError(_STATUS.get(error.code, 400), error.code, f"{error.message_es} / {error.message_en}")
     raise error
 
 
@@ -260,7 +256,7 @@ class SessionsApi:
                 unit=member.unit,
                 patient_nss=body.patient_nss or "",
             )
-        except (RuleViolation, InterunitError, DomainError) as error:
+        except DomainError as error:
             raise _refusal(error) from None
         session = transition.consult
         if session.patient_nss and (
@@ -323,7 +319,9 @@ class SessionsApi:
         actor = _actor(member, request)
         try:
             if interunit.find_site(session, site_id) is None:
-                raise InterunitError(interunit.InterunitErrorCode.NOT_FOUND, "No such site.")
+                raise InterunitError(
+                    interunit.InterunitErrorCode.NOT_FOUND, "No existe esa sede.", "No such site."
+                )
             updated = await self._signaling.revoke_invite(actor, session.consult_id, site_id)
         except Exception as error:
             raise _refusal(error) from None
@@ -346,8 +344,7 @@ class SessionsApi:
         return consult
 
     def _link(self, request: web.Request, token: str) -> str:
-        base = self._settings.public_url.rstrip("/") or f"{request.scheme}://{request.host}"
-        return f"{base}/paciente#t={token}"
+        return f"{link_base(self._settings.public_url, request)}/paciente#t={token}"
 
 
 def _actor(member: StaffMember, request: web.Request) -> Actor:

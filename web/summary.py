@@ -38,6 +38,7 @@ from rooms.store.base import Stores
 from web.auth import Authenticator
 from web.errors import ApiError
 from web.notes_api import api_error
+from web.security import link_base
 
 PATIENT_SECTIONS = (
     "reason",
@@ -336,7 +337,7 @@ class SummaryApi:
         try:
             claims = summary_links.verify(self._link_key, token, self._clock().timestamp())
         except tokens.TokenError as error:
-            if error.code is tokens.TokenErrorCode.EXPIRED:
+            if error.token_code is tokens.TokenErrorCode.EXPIRED:
                 raise _refused(
                     401,
                     "summary_link_expired",
@@ -361,7 +362,7 @@ class SummaryApi:
             claims = tokens.verify(self._key, token, self._clock().timestamp())
         except tokens.TokenError as error:
             raise ApiError(
-                401, error.code.value, "El enlace no es válido. / The link is not valid."
+                401, error.code, "El enlace no es válido. / The link is not valid."
             ) from None
         if await self._stores.consults.is_token_revoked(claims.token_id):
             raise ApiError(401, "auth_revoked", "El enlace fue cancelado. / The link was revoked.")
@@ -399,9 +400,9 @@ class SummaryApi:
         if self._clock().timestamp() >= expires_at or await self._stores.consults.is_token_revoked(link_id):
             return None
         claims = summary_links.SummaryClaims(consult.consult_id, link_id, int(since.timestamp()), expires_at)
-        base = self._base_url or str(request.url.origin())
+        token = summary_links.issue(self._link_key, claims)
         return {
-            "url": f"{base}/resumen#t={summary_links.issue(self._link_key, claims)}",
+            "url": f"{link_base(self._base_url, request)}/resumen#t={token}",
             "expires_at": datetime.fromtimestamp(expires_at, since.tzinfo).isoformat(),
         }
 

@@ -20,7 +20,7 @@ from records.errors import (
 from records.fhir_bundle import composition_id
 from records.notes import content_digest
 from records.repository import RecordRepository
-from records.seal import verify
+from records.seal import SealKeys, verify
 from records.tables import BundleRow
 from records.validation import validate_bundle, validate_resource
 from tests.records.helpers import (
@@ -71,7 +71,7 @@ async def test_a_signed_consult_stores_one_valid_bundle(repo: RecordRepository, 
     assert "&lt; 200" in composition["section"][0]["text"]["div"]
     assert result.note.signed_at is not None and not result.replayed
     provenance = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Provenance")
-    assert verify(result.note, SIGNING_KEY, provenance["signature"][0]["data"])
+    assert verify(result.note, SealKeys(SIGNING_KEY), provenance["signature"][0]["data"])
 
 
 async def test_the_same_sign_request_twice_stores_one_bundle(
