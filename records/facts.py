@@ -13,7 +13,8 @@ from enum import StrEnum
 
 from records.errors import InvalidFacts
 from records.identifiers import clean_cedula, clean_clues, clean_curp, clean_nss
-from records.safe_text import is_plain_name
+from rooms.names import InvalidName
+from rooms.names import clean_name as clean_person_name
 from rooms.roles import STAFF_ROLES, Role
 
 
@@ -27,14 +28,11 @@ class Sex(StrEnum):
 
 
 def clean_name(value: str, what: str = "Nombre") -> str:
-    name = " ".join(value.split())
-    if not name or len(name) > 200 or not is_plain_name(name):
-        raise InvalidFacts(
-            what,
-            "escriba el nombre completo (hasta 200 caracteres)",
-            "give the full name (up to 200 characters)",
-        )
-    return name
+    """A name by the one rule every entry point uses (rooms/names.py), refused here as InvalidFacts."""
+    try:
+        return clean_person_name(value)
+    except InvalidName as error:
+        raise InvalidFacts(what, error.reason_es, error.reason_en) from None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,7 +39,7 @@ from records.errors import (
     UnsafeText,
 )
 from records.identifiers import clean_clues
-from records.safe_text import forbidden_character, is_plain_name, normalize
+from records.safe_text import forbidden_character, normalize
 from records.templates import (
     REFERRAL_REQUIRED_WHEN_NEEDED,
     FieldKind,
@@ -49,6 +49,8 @@ from records.templates import (
     TemplateCode,
     template,
 )
+from rooms.names import InvalidName
+from rooms.names import clean_name as clean_person_name
 
 FieldValue = str | int | float | bool | tuple[str, ...]
 Content = Mapping[str, Mapping[str, FieldValue]]
@@ -315,9 +317,10 @@ def new_draft(
     at: datetime,
     amends: str | None = None,
 ) -> Note:
-    name = " ".join(author_name.split())
-    if not name or len(name) > 200 or not is_plain_name(name):
-        raise InvalidNote("author_name", "escriba el nombre completo", "give the full name")
+    try:
+        name = clean_person_name(author_name)  # the one name rule (rooms/names.py)
+    except InvalidName as error:
+        raise InvalidNote("author_name", error.reason_es, error.reason_en) from None
     if (template_code is TemplateCode.ADDENDUM) != (amends is not None):
         raise InvalidNote(
             "template", "una adenda debe referir a una nota firmada", "an addendum must amend a signed note"

@@ -17,8 +17,9 @@ invisible look-alikes into what they look like (no-break and other Unicode space
 and paragraph separators into newlines, zero-width spaces, byte-order and bidirectional marks into
 nothing), so pasted text is stored as it appears on screen.
 
-Names (of patients, staff and units) are identity data, not free text: :func:`is_plain_name` also
-refuses ``<`` and ``>`` there, as the invitation API does, since no real name needs them.
+Names (of patients, staff and units) are identity data, not free text: they follow the stricter
+rule of ``rooms/names.py`` (no invisible characters at all, no ``<`` or ``>``), which
+:func:`records.facts.clean_name` applies.
 """
 
 from __future__ import annotations
@@ -56,14 +57,6 @@ def forbidden_character(text: str) -> ForbiddenCharacter | None:
     if found is None:
         return None
     return ForbiddenCharacter(f"U+{ord(found.group()):04X}", found.start() + 1)
-
-
-def is_safe(text: str) -> bool:
-    return _FORBIDDEN.search(text) is None
-
-
-def is_plain_name(text: str) -> bool:
-    return is_safe(text) and "<" not in text and ">" not in text
 
 
 def normalize(text: str) -> str:
