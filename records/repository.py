@@ -1275,11 +1275,13 @@ class RecordRepository:
             self._require_staff(ctx)
             async with self._read() as session:
                 row = await session.get(NoteRow, note_id)
-                bundle = await session.scalar(select(BundleRow).where(BundleRow.note_id == note_id))
-                if row is None or bundle is None:
-                    raise NotFound("nota firmada / signed note")
+                if row is None:
+                    raise NotFound("nota / note")
                 attempt.patient_id = row.patient_id
                 await self._require_care(session, ctx, row.patient_id)
+                bundle = await session.scalar(select(BundleRow).where(BundleRow.note_id == note_id))
+                if bundle is None:
+                    raise NotFound("nota firmada / signed note")
                 note, sealed = _to_note(row), _provenance_seal(bundle.content)
             await self._audit_alone(ctx, attempt)
             return check(note, self._keys, sealed)

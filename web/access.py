@@ -89,6 +89,7 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = MappingProxyType(
         ("PUT", "/api/notes/{note_id}"): Access.CARE_TEAM,
         ("POST", "/api/notes/{note_id}/sign"): Access.CARE_TEAM,
         ("POST", "/api/notes/{note_id}/addenda"): Access.CARE_TEAM,
+        ("GET", "/api/notes/{note_id}/seal"): Access.CARE_TEAM,
         ("GET", "/fhir/Patient/{id}/$everything"): Access.CARE_TEAM,
         ("GET", "/fhir/{type}"): Access.CARE_TEAM,
         ("GET", "/fhir/{type}/{id}"): Access.CARE_TEAM,

@@ -198,6 +198,7 @@ class NotesApi:
             web.put("/api/notes/{note_id}", _answers_record_errors(self.save)),
             web.post("/api/notes/{note_id}/sign", _answers_record_errors(self.sign)),
             web.post("/api/notes/{note_id}/addenda", _answers_record_errors(self.addendum)),
+            web.get("/api/notes/{note_id}/seal", _answers_record_errors(self.seal)),
         ]
 
     async def _hosted(self, request: web.Request, member: StaffMember) -> Consult:
@@ -287,6 +288,13 @@ class NotesApi:
         consent = consent_from_log(events)
         result = await self._records.sign(SignRequest(note_id, version, request_id, author, consent), ctx)
         return web.json_response(_sign_json(result), status=200 if result.replayed else 201)
+
+    async def seal(self, request: web.Request) -> web.Response:
+        """Whether a signed note still matches its seal, by the keys this server holds (records/seal.py)."""
+        _, ctx = await staff_access(self._auth, request)
+        note_id = request.match_info["note_id"]
+        found = await self._records.check_seal(note_id, ctx)
+        return web.json_response({"note_id": note_id, **found.to_json()})
 
     async def addendum(self, request: web.Request) -> web.Response:
         member, ctx = await staff_access(self._auth, request)
@@ -426,6 +434,23 @@ OPENAPI_PATHS: dict[str, object] = {
                     "incomplete_note (fields: the form fields to fill), staff_facts_missing, "
                     "invalid_record (a server fault: whatever a draft save accepts, signing accepts)"
                 ),
+            },
+        }
+    },
+    "/api/notes/{note_id}/seal": {
+        "get": {
+            "summary": "Check a signed note against its seal with this server's current and old keys",
+            "tags": ["notes"],
+            "security": _STAFF,
+            "parameters": [_NOTE_ID],
+            "responses": {
+                "200": _answer(
+                    "{note_id, status: valid | invalid (changed after signing) | unverifiable "
+                    "(sealed by a key this server does not hold), key_id (hex, null for old seals)}"
+                ),
+                "401": _refused("auth_required"),
+                "403": _refused("forbidden"),
+                "404": _refused("not_found (no such note, or a draft)"),
             },
         }
     },

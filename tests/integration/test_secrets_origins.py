@@ -21,6 +21,7 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -34,8 +35,9 @@ from records.notes import content_digest
 from records.seal import SealStatus, key_id, seal_key
 from records.tables import BundleRow
 from rooms.roles import Role
+from rooms.staff import StaffMember
 from tests.integration.conftest import Harness
-from tests.records.helpers import Clock, prepare_draft, sign_request, staff_ctx
+from tests.records.helpers import NURSE, Clock, prepare_draft, sign_request, staff_ctx
 from tests.support.services import ROOT, start_demo_server
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
@@ -133,8 +135,29 @@ def test_the_demo_still_runs_without_a_key(tmp_path: Path) -> None:
 # -- record seals across a key rotation -----------------------------------------------------------
 
 
+@dataclass
+class Running:
+    services: Services
+    url: str
+
+    async def seal_over_http(self, note_id: str) -> dict[str, Any]:
+        """``GET /api/notes/{id}/seal`` as the nurse who signed (tests/records/helpers.py's NURSE)."""
+        if await self.services.stores.staff.by_username("ana") is None:
+            password = self.services.auth.hash_password("pw-ana-123456")
+            await self.services.stores.staff.add(
+                StaffMember(NURSE.staff_id, "ana", NURSE.full_name, Role.NURSE, "UMF-1", password)
+            )
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            login = {"username": "ana", "password": "pw-ana-123456"}
+            async with http.post(f"{self.url}/api/session", json=login) as response:
+                assert response.status == 200
+            async with http.get(f"{self.url}/api/notes/{note_id}/seal") as response:
+                assert response.status == 200
+                return dict(await response.json())
+
+
 @asynccontextmanager
-async def running(tmp_path: Path, **env: str) -> AsyncIterator[Services]:
+async def running(tmp_path: Path, **env: str) -> AsyncIterator[Running]:
     """The server built from environment variables as the CLI builds it, started and then stopped."""
     settings = Settings.from_env(
         {
@@ -147,47 +170,55 @@ async def running(tmp_path: Path, **env: str) -> AsyncIterator[Services]:
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     try:
-        yield app[SERVICES]
+        yield Running(app[SERVICES], str(server.make_url("")).rstrip("/"))
     finally:
         await server.close()
 
 
 async def test_a_seal_made_with_key_a_verifies_after_a_restart_with_key_b(tmp_path: Path) -> None:
+    key_a, key_b = key_id(seal_key(KEY_A.encode())).hex(), key_id(seal_key(KEY_B.encode())).hex()
     async with running(tmp_path, TC_SECRET_KEY=KEY_A) as first:
-        setup = await prepare_draft(first.records, first.engine)
-        await first.records.sign(sign_request(setup), staff_ctx())
-        made = await first.records.check_seal(setup.note_id, staff_ctx())
-    assert made.status is SealStatus.VALID and made.key_id == key_id(seal_key(KEY_A.encode())).hex()
+        setup = await prepare_draft(first.services.records, first.services.engine)
+        await first.services.records.sign(sign_request(setup), staff_ctx())
+        made = await first.services.records.check_seal(setup.note_id, staff_ctx())
+        assert made.status is SealStatus.VALID and made.key_id == key_a
+        assert await first.seal_over_http(setup.note_id) == {
+            "note_id": setup.note_id,
+            "status": "valid",
+            "key_id": key_a,
+        }
 
     async with running(tmp_path, TC_SECRET_KEY=KEY_B, TC_OLD_SECRET_KEYS=KEY_A) as rotated:
-        after = await rotated.records.check_seal(setup.note_id, staff_ctx())
-        assert after.status is SealStatus.VALID and after.key_id == made.key_id
+        assert (await rotated.seal_over_http(setup.note_id))["status"] == "valid"
         # New notes are sealed with the new key.
-        second = await prepare_draft(rotated.records, rotated.engine, consult_id="consult-2")
-        await rotated.records.sign(sign_request(second, request_id="req-2"), staff_ctx())
-        new = await rotated.records.check_seal(second.note_id, staff_ctx())
-        assert new.status is SealStatus.VALID and new.key_id == key_id(seal_key(KEY_B.encode())).hex()
+        records, engine = rotated.services.records, rotated.services.engine
+        second = await prepare_draft(records, engine, consult_id="consult-2")
+        await records.sign(sign_request(second, request_id="req-2"), staff_ctx())
+        new = await rotated.seal_over_http(second.note_id)
+        assert new["status"] == "valid" and new["key_id"] == key_b
 
     async with running(tmp_path, TC_SECRET_KEY=KEY_B) as forgot:  # key A dropped from the old keys
-        lost = await forgot.records.check_seal(setup.note_id, staff_ctx())
-        assert lost.status is SealStatus.UNVERIFIABLE and lost.key_id == made.key_id
-        assert (await forgot.records.check_seal(second.note_id, staff_ctx())).status is SealStatus.VALID
+        lost = await forgot.seal_over_http(setup.note_id)
+        assert lost["status"] == "unverifiable" and lost["key_id"] == key_a
+        assert (await forgot.seal_over_http(second.note_id))["status"] == "valid"
 
 
 async def test_seals_from_before_key_ids_still_verify(tmp_path: Path) -> None:
     async with running(tmp_path, TC_SECRET_KEY=KEY_A) as server:
-        setup = await prepare_draft(server.records, server.engine)
-        await server.records.sign(sign_request(setup), staff_ctx())
-        note = await server.records.get_note(setup.note_id, staff_ctx())
+        records = server.services.records
+        setup = await prepare_draft(records, server.services.engine)
+        await records.sign(sign_request(setup), staff_ctx())
+        note = await records.get_note(setup.note_id, staff_ctx())
         # What the server stored before key ids: base64(HMAC-SHA256(HMAC(secret, "records-seal"), digest)).
         old_key = hmac.new(KEY_A.encode(), b"records-seal", hashlib.sha256).digest()
         old_seal = base64.b64encode(hmac.new(old_key, content_digest(note).encode(), hashlib.sha256).digest())
-        await _replace_stored_seal(server, setup.note_id, old_seal.decode())
-        assert (await server.records.check_seal(setup.note_id, staff_ctx())).status is SealStatus.VALID
+        await _replace_stored_seal(server.services, setup.note_id, old_seal.decode())
+        assert (await records.check_seal(setup.note_id, staff_ctx())).status is SealStatus.VALID
     async with running(tmp_path, TC_SECRET_KEY=KEY_B, TC_OLD_SECRET_KEYS=KEY_A) as rotated:
-        assert (await rotated.records.check_seal(setup.note_id, staff_ctx())).status is SealStatus.VALID
-        await _replace_stored_seal(rotated, setup.note_id, base64.b64encode(bytes(32)).decode())
-        forged = await rotated.records.check_seal(setup.note_id, staff_ctx())
+        checked = await rotated.seal_over_http(setup.note_id)
+        assert checked == {"note_id": setup.note_id, "status": "valid", "key_id": None}
+        await _replace_stored_seal(rotated.services, setup.note_id, base64.b64encode(bytes(32)).decode())
+        forged = await rotated.services.records.check_seal(setup.note_id, staff_ctx())
         assert forged.status is SealStatus.UNVERIFIABLE and forged.key_id is None
 
 
@@ -266,8 +297,6 @@ async def _links_made_with(
 
 
 async def _coordinator(services: Services, url: str) -> str:
-    from rooms.staff import StaffMember
-
     if await services.stores.staff.by_username("coord") is None:
         await services.stores.staff.add(
             StaffMember(
