@@ -19,7 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import ClassVar
 
+from rooms.errors import DomainError
 from rooms.roles import STAFF_ROLES, Action, Role, may
 from rooms.session_log import EventKind, SessionEvent
 
@@ -54,13 +56,25 @@ class ViolationCode(StrEnum):
     WRONG_UNIT = "wrong_unit"
 
 
-class RuleViolation(Exception):
-    """A command that the rules do not allow; nothing was changed."""
+class RuleViolation(DomainError):
+    r"""A command that the consult's rules do not allow; nothing was changed.
 
-    def __init__(self, code: ViolationCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    One of the domain's :class:`~rooms.errors.DomainError`\ s: its ``code`` is a
+    :class:`ViolationCode` and it explains itself in Spanish and English.
+    """
+
+    CODES: ClassVar[frozenset[str]] = frozenset(ViolationCode)
+
+    def __init__(self, code: ViolationCode, message_es: str, message_en: str) -> None:
+        super().__init__(code, message_es, message_en)
+
+
+_STATE_ES = {
+    ConsultState.SCHEDULED: "programada",
+    ConsultState.WAITING: "en espera",
+    ConsultState.LIVE: "en curso",
+    ConsultState.ENDED: "terminada",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +212,11 @@ def check_in(consult: Consult, actor: Actor, at: datetime) -> Transition:
         return Transition(consult, ())
     _require_state(consult, ConsultState.SCHEDULED)
     if consult.locked:
-        raise RuleViolation(ViolationCode.ROOM_LOCKED, "The room is locked; wait for the host to unlock it.")
+        raise RuleViolation(
+            ViolationCode.ROOM_LOCKED,
+            "La sala está cerrada; espere a que quien la dirige la abra.",
+            "The room is locked; wait for the host to unlock it.",
+        )
     return _advance(
         consult,
         replace(consult, state=ConsultState.WAITING, checked_in_at=at),
@@ -218,7 +236,11 @@ def admit(
     _require_host(consult, actor)
     if consult.state is ConsultState.LIVE and participant_id is not None:
         if participant_id not in consult.lobby:
-            raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the waiting room.")
+            raise RuleViolation(
+                ViolationCode.INVALID_STATE,
+                "Esa persona no está en la sala de espera.",
+                "That person is not in the waiting room.",
+            )
         return _advance(
             consult,
             replace(consult, lobby=consult.lobby - {participant_id}),
@@ -226,7 +248,11 @@ def admit(
         )
     _require_state(consult, ConsultState.WAITING)
     if participant_id not in (None, consult.patient_id):
-        raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the waiting room.")
+        raise RuleViolation(
+            ViolationCode.INVALID_STATE,
+            "Esa persona no está en la sala de espera.",
+            "That person is not in the waiting room.",
+        )
     return _advance(
         consult,
         replace(
@@ -254,7 +280,9 @@ def deny(consult: Consult, actor: Actor, target: str, at: datetime) -> Transitio
         return Transition(consult, ())
     if target in consult.in_call:
         raise RuleViolation(
-            ViolationCode.INVALID_STATE, "That person is in the call; send them to the waiting room first."
+            ViolationCode.INVALID_STATE,
+            "Esa persona está en la llamada; primero envíela a la sala de espera.",
+            "That person is in the call; send them to the waiting room first.",
         )
     after = replace(consult, denied=consult.denied | {target}, lobby=consult.lobby - {target})
     if target == consult.patient_id and consult.state is ConsultState.WAITING:
@@ -270,7 +298,11 @@ def reinvite(consult: Consult, actor: Actor, target: str, at: datetime) -> Trans
     _require_open(consult)
     _require_host(consult, actor)
     if target not in consult.denied:
-        raise RuleViolation(ViolationCode.INVALID_STATE, "That person was not denied.")
+        raise RuleViolation(
+            ViolationCode.INVALID_STATE,
+            "A esa persona no se le negó la entrada.",
+            "That person was not denied.",
+        )
     return _advance(
         consult,
         replace(consult, denied=consult.denied - {target}),
@@ -288,7 +320,11 @@ def send_back(consult: Consult, actor: Actor, target: str, at: datetime) -> Tran
     if target in consult.lobby:
         return Transition(consult, ())
     if target not in consult.in_call and target not in consult.admitted:
-        raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the call.")
+        raise RuleViolation(
+            ViolationCode.INVALID_STATE,
+            "Esa persona no está en la llamada.",
+            "That person is not in the call.",
+        )
     return _advance(
         consult,
         replace(consult, in_call=consult.in_call - {target}, lobby=consult.lobby | {target}),
@@ -316,7 +352,11 @@ def request_mute(consult: Consult, actor: Actor, target: str, at: datetime) -> S
     _require_state(consult, ConsultState.LIVE)
     _target_role(consult, actor, target)
     if target not in consult.in_call:
-        raise RuleViolation(ViolationCode.INVALID_STATE, "That person is not in the call.")
+        raise RuleViolation(
+            ViolationCode.INVALID_STATE,
+            "Esa persona no está en la llamada.",
+            "That person is not in the call.",
+        )
     return _event(consult, EventKind.MUTE_REQUESTED, actor, at, participant=target)
 
 
@@ -327,7 +367,7 @@ def revoke_invite(consult: Consult, actor: Actor, target: str, at: datetime) -> 
     _require_host(consult, actor)
     invitee = find_invitee(consult, target)
     if invitee is None:
-        raise RuleViolation(ViolationCode.NOT_FOUND, "No such invitation.")
+        raise RuleViolation(ViolationCode.NOT_FOUND, "No existe esa invitación.", "No such invitation.")
     events = []
     if target in consult.in_call:
         left = {"reason": "revoked"}
@@ -357,11 +397,21 @@ def invite(
     _require_open(consult)
     _require_host(consult, actor)
     if invitee.role not in roles:
-        raise RuleViolation(ViolationCode.FORBIDDEN, f"The role '{invitee.role}' cannot be invited by link.")
+        raise RuleViolation(
+            ViolationCode.FORBIDDEN,
+            f"No se puede invitar por enlace con el rol «{invitee.role}».",
+            f"The role '{invitee.role}' cannot be invited by link.",
+        )
     if len(consult.invitees) >= consult.capacity:
-        raise RuleViolation(ViolationCode.ROOM_FULL, f"A consult holds at most {MAX_IN_CALL} participants.")
+        raise RuleViolation(
+            ViolationCode.ROOM_FULL,
+            f"Una consulta admite como máximo {MAX_IN_CALL} participantes.",
+            f"A consult holds at most {MAX_IN_CALL} participants.",
+        )
     if any(i.participant_id == invitee.participant_id for i in consult.invitees):
-        raise RuleViolation(ViolationCode.INVALID_STATE, "That person is already invited.")
+        raise RuleViolation(
+            ViolationCode.INVALID_STATE, "Esa persona ya está invitada.", "That person is already invited."
+        )
     return _advance(
         consult,
         replace(consult, invitees=(*consult.invitees, invitee)),
@@ -387,16 +437,24 @@ def join(consult: Consult, actor: Actor, at: datetime, *, receive_only: bool = F
     invited = find_invitee(consult, actor.participant_id)
     if invited is not None:
         if invited.role is not actor.role:
-            raise RuleViolation(ViolationCode.FORBIDDEN, "The invitation was for another role.")
+            raise RuleViolation(
+                ViolationCode.FORBIDDEN,
+                "La invitación era para otro rol.",
+                "The invitation was for another role.",
+            )
     elif actor.role is Role.PATIENT:
         _require_own(consult, actor)
     elif actor.role not in STAFF_ROLES or actor.participant_id != consult.host_id:
         raise RuleViolation(
-            ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host and invitees may join it."
+            ViolationCode.NOT_YOUR_CONSULT,
+            "Solo quien dirige la consulta y sus invitados pueden entrar.",
+            "Only the consult's host and invitees may join it.",
         )
     if actor.participant_id in consult.lobby:
         raise RuleViolation(
-            ViolationCode.INVALID_STATE, "You are in the waiting room; the host will admit you again."
+            ViolationCode.INVALID_STATE,
+            "Está en la sala de espera; quien dirige la consulta le dará entrada de nuevo.",
+            "You are in the waiting room; the host will admit you again.",
         )
     others = consult.receive_only - {actor.participant_id}
     watching = others | {actor.participant_id} if receive_only else others
@@ -405,9 +463,17 @@ def join(consult: Consult, actor: Actor, at: datetime, *, receive_only: bool = F
             return Transition(consult, ())
         return Transition(replace(consult, receive_only=watching, version=consult.version + 1), ())
     if consult.locked and actor.participant_id not in consult.admitted:
-        raise RuleViolation(ViolationCode.ROOM_LOCKED, "The room is locked; wait for the host to unlock it.")
+        raise RuleViolation(
+            ViolationCode.ROOM_LOCKED,
+            "La sala está cerrada; espere a que quien la dirige la abra.",
+            "The room is locked; wait for the host to unlock it.",
+        )
     if len(consult.in_call) >= MAX_IN_CALL:
-        raise RuleViolation(ViolationCode.ROOM_FULL, f"A call holds at most {MAX_IN_CALL} participants.")
+        raise RuleViolation(
+            ViolationCode.ROOM_FULL,
+            f"Una llamada admite como máximo {MAX_IN_CALL} participantes.",
+            f"A call holds at most {MAX_IN_CALL} participants.",
+        )
     return _advance(
         consult,
         replace(
@@ -450,7 +516,9 @@ def end(consult: Consult, actor: Actor, at: datetime) -> Transition:
     """The host (or, before admission, staff of the consult's unit) ends the consult for everyone."""
     _require(actor, Action.END)
     if consult.state is ConsultState.ENDED:
-        raise RuleViolation(ViolationCode.CONSULT_ENDED, "The consult has already ended.")
+        raise RuleViolation(
+            ViolationCode.CONSULT_ENDED, "La consulta ya terminó.", "The consult has already ended."
+        )
     _require_host(consult, actor)
     left = tuple(
         SessionEvent(consult.consult_id, EventKind.LEFT, at, participant, None, None, {"reason": "ended"})
@@ -471,14 +539,19 @@ def end(consult: Consult, actor: Actor, at: datetime) -> Transition:
 def _require(actor: Actor, action: Action) -> None:
     if not may(actor.role, action, via_link=actor.via_link):
         how = " by link" if actor.via_link and may(actor.role, action) else ""
+        como = " por enlace" if how else ""
         raise RuleViolation(
-            ViolationCode.FORBIDDEN, f"The role '{actor.role}'{how} may not {action.value.replace('_', ' ')}."
+            ViolationCode.FORBIDDEN,
+            f"El rol «{actor.role}»{como} no permite esta acción ({action.value}).",
+            f"The role '{actor.role}'{how} may not {action.value.replace('_', ' ')}.",
         )
 
 
 def _require_open(consult: Consult) -> None:
     if consult.state is ConsultState.ENDED:
-        raise RuleViolation(ViolationCode.CONSULT_ENDED, "The consult has already ended.")
+        raise RuleViolation(
+            ViolationCode.CONSULT_ENDED, "La consulta ya terminó.", "The consult has already ended."
+        )
 
 
 def _require_host(consult: Consult, actor: Actor) -> None:
@@ -490,42 +563,73 @@ def _require_host(consult: Consult, actor: Actor) -> None:
     """
     if consult.host_id is not None:
         if actor.participant_id != consult.host_id:
-            raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "Only the consult's host may do this.")
+            raise RuleViolation(
+                ViolationCode.NOT_YOUR_CONSULT,
+                "Solo quien dirige la consulta puede hacer esto.",
+                "Only the consult's host may do this.",
+            )
         return
     if actor.via_link or actor.role not in STAFF_ROLES:
-        raise RuleViolation(ViolationCode.FORBIDDEN, "Only the consult's staff may do this.")
+        raise RuleViolation(
+            ViolationCode.FORBIDDEN,
+            "Solo el personal de la consulta puede hacer esto.",
+            "Only the consult's staff may do this.",
+        )
     if consult.unit and actor.unit != consult.unit:
-        raise RuleViolation(ViolationCode.WRONG_UNIT, "This consult belongs to another unit.")
+        raise RuleViolation(
+            ViolationCode.WRONG_UNIT,
+            "Esta consulta pertenece a otra unidad.",
+            "This consult belongs to another unit.",
+        )
 
 
 def _require_not_denied(consult: Consult, actor: Actor) -> None:
     if actor.participant_id in consult.denied:
-        raise RuleViolation(ViolationCode.DENIED, "The host did not admit you with this link.")
+        raise RuleViolation(
+            ViolationCode.DENIED,
+            "No se le dio entrada con este enlace.",
+            "The host did not admit you with this link.",
+        )
 
 
 def _target_role(consult: Consult, actor: Actor, target: str) -> Role:
     """The role of the patient or invitee ``target``; the host cannot target themself."""
     if target == actor.participant_id or target == consult.host_id:
-        raise RuleViolation(ViolationCode.INVALID_STATE, "The host cannot do this to themself.")
+        raise RuleViolation(
+            ViolationCode.INVALID_STATE,
+            "Quien dirige la consulta no puede hacerse esto a sí misma.",
+            "The host cannot do this to themself.",
+        )
     if target == consult.patient_id and consult.kind is ConsultKind.CONSULT:
         return Role.PATIENT
     invitee = find_invitee(consult, target)
     if invitee is None:
-        raise RuleViolation(ViolationCode.NOT_FOUND, "No such participant in this consult.")
+        raise RuleViolation(
+            ViolationCode.NOT_FOUND,
+            "No hay tal participante en esta consulta.",
+            "No such participant in this consult.",
+        )
     return invitee.role
 
 
 def _require_own(consult: Consult, actor: Actor) -> None:
     if actor.participant_id != consult.patient_id:
-        raise RuleViolation(ViolationCode.NOT_YOUR_CONSULT, "This consult belongs to another patient.")
+        raise RuleViolation(
+            ViolationCode.NOT_YOUR_CONSULT,
+            "Esta consulta es de otro paciente.",
+            "This consult belongs to another patient.",
+        )
 
 
 def _require_state(consult: Consult, expected: ConsultState) -> None:
     if consult.state is ConsultState.ENDED:
-        raise RuleViolation(ViolationCode.CONSULT_ENDED, "The consult has already ended.")
+        raise RuleViolation(
+            ViolationCode.CONSULT_ENDED, "La consulta ya terminó.", "The consult has already ended."
+        )
     if consult.state is not expected:
         raise RuleViolation(
             ViolationCode.INVALID_STATE,
+            f"La consulta está «{_STATE_ES[consult.state]}»; esto requiere «{_STATE_ES[expected]}».",
             f"The consult is {consult.state.value}; this needs it {expected.value}.",
         )
 

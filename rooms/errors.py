@@ -4,7 +4,10 @@ A :class:`DomainError` carries a stable machine ``code`` (clients and tests matc
 changes once published) and the same explanation in Spanish and English, because most patients
 read Spanish first and the layer that shows the message should not have to translate domain
 rules. Each rule defines a small subclass next to the rule, with its code in ``CODE``, so callers
-can catch one kind (``except SlotTaken``) or all of them (``except DomainError``).
+can catch one kind (``except SlotTaken``) or all of them (``except DomainError``). A few rule
+sets refuse for several reasons with one class (a consult's :class:`~rooms.consult.RuleViolation`,
+:class:`~rooms.interunit.InterunitError`, :class:`~rooms.tokens.TokenError`): they list their
+codes in ``CODES``. The edges map codes to an HTTP status or a socket error with one table each.
 """
 
 from __future__ import annotations

@@ -19,9 +19,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 from types import MappingProxyType
+from typing import ClassVar
 
 from rooms import consult as rules
 from rooms.consult import Actor, Consult, ConsultKind, ConsultState, Invitee, RuleViolation, Transition
+from rooms.errors import DomainError
 from rooms.nss import parse_nss
 from rooms.roles import Action, Role, may
 from rooms.session_log import EventKind, SessionEvent
@@ -91,13 +93,13 @@ class InterunitErrorCode(StrEnum):
     NOT_FOUND = "not_found"
 
 
-class InterunitError(Exception):
-    """Input the inter-unit rules refuse; nothing was changed."""
+class InterunitError(DomainError):
+    """Input the inter-unit rules refuse; nothing was changed (a :class:`DomainError`)."""
 
-    def __init__(self, code: InterunitErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+    CODES: ClassVar[frozenset[str]] = frozenset(InterunitErrorCode)
+
+    def __init__(self, code: InterunitErrorCode, message_es: str, message_en: str) -> None:
+        super().__init__(code, message_es, message_en)
 
 
 def normalize_clues(text: str) -> str:
@@ -105,7 +107,9 @@ def normalize_clues(text: str) -> str:
     code = text.strip().upper().replace(" ", "").replace("-", "")
     if not _CLUES.match(code):
         raise InterunitError(
-            InterunitErrorCode.BAD_INPUT, "A CLUES code is 5 letters and 6 digits, e.g. DFIMS000123."
+            InterunitErrorCode.BAD_INPUT,
+            "Una CLUES tiene 5 letras y 6 dígitos, p. ej. DFIMS000123.",
+            "A CLUES code is 5 letters and 6 digits, e.g. DFIMS000123.",
         )
     return code
 
@@ -139,14 +143,28 @@ def create(
     """
     if not may(coordinator.role, Action.CREATE_INTERUNIT, via_link=coordinator.via_link):
         raise RuleViolation(
-            rules.ViolationCode.FORBIDDEN, "Only a coordinator may create an inter-unit session."
+            rules.ViolationCode.FORBIDDEN,
+            "Solo una coordinación puede crear una sesión interunidades.",
+            "Only a coordinator may create an inter-unit session.",
         )
     if specialty not in specialties:
-        raise InterunitError(InterunitErrorCode.UNKNOWN_SPECIALTY, "That specialty is not on the list.")
+        raise InterunitError(
+            InterunitErrorCode.UNKNOWN_SPECIALTY,
+            "Esa especialidad no está en la lista.",
+            "That specialty is not on the list.",
+        )
     if scheduled_at.tzinfo is None:
-        raise InterunitError(InterunitErrorCode.BAD_INPUT, "The scheduled time needs a time zone.")
+        raise InterunitError(
+            InterunitErrorCode.BAD_INPUT,
+            "La hora programada necesita zona horaria.",
+            "The scheduled time needs a time zone.",
+        )
     if not MIN_DURATION <= duration <= MAX_DURATION:
-        raise InterunitError(InterunitErrorCode.BAD_INPUT, "A session lasts from 15 minutes to 12 hours.")
+        raise InterunitError(
+            InterunitErrorCode.BAD_INPUT,
+            "Una sesión dura de 15 minutos a 12 horas.",
+            "A session lasts from 15 minutes to 12 hours.",
+        )
     clues = normalize_clues(host_clues)
     nss = parse_nss(patient_nss).value if patient_nss else ""
     created = rules.create(
@@ -198,7 +216,9 @@ def add_site(consult: Consult, actor: Actor, site: Invitee, at: datetime) -> Tra
     require_session(consult)
     if 1 + len(consult.invitees) >= MAX_SITES:
         raise InterunitError(
-            InterunitErrorCode.TOO_MANY_SITES, f"An inter-unit session joins at most {MAX_SITES} sites."
+            InterunitErrorCode.TOO_MANY_SITES,
+            f"Una sesión interunidades une como máximo {MAX_SITES} sedes.",
+            f"An inter-unit session joins at most {MAX_SITES} sites.",
         )
     return rules.invite(consult, actor, site, at, roles=SITE_ROLES)
 
@@ -217,7 +237,9 @@ def find_site(consult: Consult, site_id: str) -> Invitee | None:
 
 def require_session(consult: Consult) -> None:
     if consult.kind is not ConsultKind.INTERUNIT:
-        raise InterunitError(InterunitErrorCode.NOT_FOUND, "No such inter-unit session.")
+        raise InterunitError(
+            InterunitErrorCode.NOT_FOUND, "No existe esa sesión interunidades.", "No such inter-unit session."
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,14 +83,14 @@ def verify(key: bytes, token: str, now: float) -> SummaryClaims:
     A join token (any other prefix, another key) is refused as invalid.
     """
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
-        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+        raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != PREFIX:
-        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+        raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
     body = f"{parts[0]}.{parts[1]}"
     try:
         if not hmac.compare_digest(_b64decode(parts[2]), _sign(key, body)):
-            raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+            raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
         data = json.loads(_b64decode(parts[1]))
         claims = SummaryClaims(
             consult_id=_text(data["c"]),
@@ -99,11 +99,13 @@ def verify(key: bytes, token: str, now: float) -> SummaryClaims:
             expires_at=int(data["exp"]),
         )
     except (ValueError, KeyError, TypeError, binascii.Error) as error:
-        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.") from error
+        raise TokenError(
+            TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid."
+        ) from error
     if claims.link_id != link_id(claims.consult_id):
-        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+        raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
     if now >= claims.expires_at:
-        raise TokenError(TokenErrorCode.EXPIRED, "The link has expired.")
+        raise TokenError(TokenErrorCode.EXPIRED, "El enlace venció.", "The link has expired.")
     return claims
 
 

@@ -16,7 +16,9 @@ import json
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import ClassVar
 
+from rooms.errors import DomainError
 from rooms.roles import Role
 
 MAX_TOKEN_LENGTH = 1024
@@ -29,10 +31,14 @@ class TokenErrorCode(StrEnum):
     NOT_YET_VALID = "auth_not_yet_valid"
 
 
-class TokenError(Exception):
-    def __init__(self, code: TokenErrorCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
+class TokenError(DomainError):
+    """A link that is not genuine, or not valid now (a :class:`DomainError`)."""
+
+    CODES: ClassVar[frozenset[str]] = frozenset(TokenErrorCode)
+
+    def __init__(self, code: TokenErrorCode, message_es: str, message_en: str) -> None:
+        super().__init__(code, message_es, message_en)
+        self.token_code = code
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,16 +75,16 @@ def issue(key: bytes, claims: JoinClaims) -> str:
 def verify(key: bytes, token: str, now: float) -> JoinClaims:
     """Return the claims of a genuine, currently valid token, or raise :class:`TokenError`."""
     if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
-        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+        raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != _VERSION:
-        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+        raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
     body = f"{parts[0]}.{parts[1]}"
     try:
         signature = _b64decode(parts[2])
         expected = _sign(key, body)
         if not hmac.compare_digest(signature, expected):
-            raise TokenError(TokenErrorCode.INVALID, "The link is not valid.")
+            raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
         data = json.loads(_b64decode(parts[1]))
         claims = JoinClaims(
             consult_id=_text(data["c"]),
@@ -89,11 +95,15 @@ def verify(key: bytes, token: str, now: float) -> JoinClaims:
             token_id=_text(data["jti"]),
         )
     except (ValueError, KeyError, TypeError, binascii.Error) as error:
-        raise TokenError(TokenErrorCode.INVALID, "The link is not valid.") from error
+        raise TokenError(
+            TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid."
+        ) from error
     if now >= claims.expires_at:
-        raise TokenError(TokenErrorCode.EXPIRED, "The link has expired.")
+        raise TokenError(TokenErrorCode.EXPIRED, "El enlace venció.", "The link has expired.")
     if now < claims.not_before:
-        raise TokenError(TokenErrorCode.NOT_YET_VALID, "The link is not valid yet.")
+        raise TokenError(
+            TokenErrorCode.NOT_YET_VALID, "El enlace aún no es válido.", "The link is not valid yet."
+        )
     return claims
 
 

@@ -40,14 +40,28 @@ class ErrorCode(StrEnum):
 
 
 class SignalingError(Exception):
-    """An event that was refused; the client gets ``code`` and ``message`` and nothing changed."""
+    """An event that was refused; the client gets ``code`` and ``message`` and nothing changed.
 
-    def __init__(self, code: ErrorCode, message: str, detail: dict[str, str] | None = None) -> None:
+    The socket edge's form of a refusal: transport problems (a bad payload, a flood) are made here;
+    a domain rule's refusal (:class:`rooms.errors.DomainError`) keeps its own code and its Spanish
+    text rides along as ``message_es`` (``message`` stays English, as documented).
+    """
+
+    def __init__(
+        self,
+        code: ErrorCode | str,
+        message: str,
+        detail: dict[str, str] | None = None,
+        *,
+        message_es: str | None = None,
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.message_es = message_es
         self.detail = detail or {}
         """Extra fields for the client, e.g. ``opens_at`` (ISO UTC) for ``outside_service_hours``."""
 
     def to_json(self) -> dict[str, str]:
-        return {**self.detail, "code": self.code.value, "message": self.message}
+        spanish = {"message_es": self.message_es} if self.message_es else {}
+        return {**self.detail, **spanish, "code": str(self.code), "message": self.message}

@@ -32,6 +32,7 @@ from media.backend import (
 )
 from rooms import consult as rules
 from rooms.consult import Actor, Consult, ConsultKind, ConsultState, RuleViolation, Transition
+from rooms.errors import DomainError
 from rooms.roles import STAFF_ROLES, Action, Role, may
 from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import Stores, VersionConflict
@@ -312,7 +313,7 @@ class SignalingServer:
             try:
                 claims = verify(self._settings.token_key, token, self._clock().timestamp())
             except TokenError as error:
-                raise SignalingError(ErrorCode(error.code.value), str(error)) from None
+                raise SignalingError(ErrorCode(error.code), error.message_en) from None
             if await self._stores.consults.is_token_revoked(claims.token_id):
                 raise SignalingError(ErrorCode.AUTH_REVOKED, "This link has been revoked.")
             consult = await self._stores.consults.get(claims.consult_id)
@@ -1011,24 +1012,11 @@ def _session_cookie(environ: Mapping[str, Any]) -> str | None:
     return morsel.value if morsel is not None and morsel.value else None
 
 
-_VIOLATIONS = {
-    rules.ViolationCode.FORBIDDEN: ErrorCode.FORBIDDEN,
-    rules.ViolationCode.ROOM_FULL: ErrorCode.ROOM_FULL,
-    rules.ViolationCode.ROOM_LOCKED: ErrorCode.ROOM_LOCKED,
-    rules.ViolationCode.DENIED: ErrorCode.DENIED,
-    rules.ViolationCode.NOT_FOUND: ErrorCode.NOT_FOUND,
-    rules.ViolationCode.INVALID_STATE: ErrorCode.INVALID_STATE,
-    rules.ViolationCode.CONSULT_ENDED: ErrorCode.CONSULT_ENDED,
-    rules.ViolationCode.NOT_YOUR_CONSULT: ErrorCode.NOT_YOUR_CONSULT,
-    rules.ViolationCode.WRONG_UNIT: ErrorCode.WRONG_UNIT,
-}
-
-
 def _as_signaling_error(error: Exception) -> SignalingError:
     if isinstance(error, SignalingError):
         return error
-    if isinstance(error, RuleViolation):
-        return SignalingError(_VIOLATIONS[error.code], error.message)
+    if isinstance(error, DomainError):  # every rule's refusal: its own code and words
+        return SignalingError(error.code, error.message_en, message_es=error.message_es)
     if isinstance(error, MediaError):
         return SignalingError(ErrorCode(error.code.value), error.message)
     if isinstance(error, VersionConflict):

@@ -567,9 +567,7 @@ class SchedulingApi:
         try:
             claims = verify(self._token_key, header[7:].strip(), self._clock().timestamp())
         except TokenError as error:
-            raise ApiError(
-                401, error.code, "El enlace no es válido. / The link is not valid."
-            ) from None
+            raise ApiError(401, error.code, "El enlace no es válido. / The link is not valid.") from None
         if claims.role is not Role.PATIENT:
             raise ApiError(
                 403, "forbidden", "Solo el paciente ve su lugar. / Only the patient sees their place."

@@ -22,7 +22,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rooms import interunit
-from rooms.consult import Actor, Consult, ConsultKind, RuleViolation
+from rooms.consult import Actor, Consult, ConsultKind
 from rooms.errors import DomainError
 from rooms.interunit import InterunitError, Purpose
 from rooms.roles import STAFF_ROLES, Role

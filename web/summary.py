@@ -361,9 +361,7 @@ class SummaryApi:
         try:
             claims = tokens.verify(self._key, token, self._clock().timestamp())
         except tokens.TokenError as error:
-            raise ApiError(
-                401, error.code, "El enlace no es válido. / The link is not valid."
-            ) from None
+            raise ApiError(401, error.code, "El enlace no es válido. / The link is not valid.") from None
         if await self._stores.consults.is_token_revoked(claims.token_id):
             raise ApiError(401, "auth_revoked", "El enlace fue cancelado. / The link was revoked.")
         if claims.role is not Role.PATIENT:

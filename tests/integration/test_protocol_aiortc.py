@@ -38,8 +38,13 @@ async def test_patient_and_nurse_exchange_media_through_the_server(harness: Harn
         await refused.close()
         assert early == {
             "ok": False,
-            "error": {"code": "invalid_state", "message": early["error"]["message"]},
+            "error": {
+                "code": "invalid_state",
+                "message": early["error"]["message"],
+                "message_es": early["error"]["message_es"],
+            },
         }
+        assert early["error"]["message"] != early["error"]["message_es"]  # English, and Spanish
 
         admitted = await nurse.call("lobby:admit", {"consult_id": harness.consult_id})
         assert admitted["ok"] and admitted["consult"]["state"] == "live"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 import pkgutil
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
@@ -13,15 +15,31 @@ import rooms
 from rooms.errors import DomainError
 
 MODULES = [importlib.import_module(f"rooms.{m.name}") for m in pkgutil.iter_modules(rooms.__path__)]
-ERRORS = sorted(
-    {
-        obj
-        for module in MODULES
-        for obj in vars(module).values()
-        if inspect.isclass(obj) and issubclass(obj, DomainError) and obj is not DomainError
+CLASSES = {
+    obj
+    for module in MODULES
+    for obj in vars(module).values()
+    if inspect.isclass(obj) and issubclass(obj, DomainError) and obj is not DomainError
+}
+ERRORS = sorted((cls for cls in CLASSES if not hasattr(cls, "CODES")), key=lambda cls: cls.CODE)
+"""One class per code."""
+FAMILIES = sorted((cls for cls in CLASSES if hasattr(cls, "CODES")), key=lambda cls: cls.__name__)
+"""One class for a rule set's several codes (each raise site gives its own words)."""
+FAMILY_CODES = {
+    "RuleViolation": {
+        "room_full",
+        "room_locked",
+        "denied",
+        "not_found",
+        "forbidden",
+        "invalid_state",
+        "consult_ended",
+        "not_your_consult",
+        "wrong_unit",
     },
-    key=lambda cls: cls.CODE,
-)
+    "InterunitError": {"bad_payload", "unknown_specialty", "too_many_sites", "not_found"},
+    "TokenError": {"auth_invalid", "auth_expired", "auth_not_yet_valid"},
+}
 STABLE_CODES = {
     "already_served",
     "ambiguous_local_time",
@@ -53,6 +71,26 @@ STABLE_CODES = {
 def test_the_published_codes_do_not_change() -> None:
     assert {cls.CODE for cls in ERRORS} == STABLE_CODES
     assert len(ERRORS) == len(STABLE_CODES)  # one class per code
+    assert {cls.__name__: set(cls.CODES) for cls in FAMILIES} == FAMILY_CODES
+
+
+def _raise_sites() -> list[tuple[str, int, ast.Call]]:
+    sites = []
+    for path in Path(rooms.__file__).parent.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Call) and getattr(node.func, "id", "") in {c.__name__ for c in FAMILIES}:
+                sites.append((path.name, node.lineno, node))
+    return sites
+
+
+def test_every_family_refusal_speaks_both_languages() -> None:
+    """Each place a rule set refuses gives a code of its family and different Spanish and English."""
+    sites = _raise_sites()
+    assert len(sites) > 30
+    for name, line, call in sites:
+        assert len(call.args) == 3, f"{name}:{line}: code, Spanish, English"
+        spanish, english = (ast.unparse(arg) for arg in call.args[1:])
+        assert spanish != english, f"{name}:{line}: the same words in both languages"
 
 
 def _sample_args(cls: type[DomainError]) -> list[object]:
