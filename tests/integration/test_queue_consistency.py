@@ -118,7 +118,9 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         await services.stores.staff.add(
             StaffMember(f"s-{name}", name, name.upper(), Role.NURSE, unit, "not-a-password-hash")
         )
-        session = StaffSession(secrets.token_urlsafe(16), f"s-{name}", clock.now, clock.now + timedelta(hours=8))
+        session = StaffSession(
+            secrets.token_urlsafe(16), f"s-{name}", clock.now, clock.now + timedelta(hours=8)
+        )
         await services.stores.sessions.add(session)
         cookies[name] = session.session_id
     bookings = []
@@ -187,7 +189,9 @@ async def step(w: World, action: tuple[str, ...]) -> None:
         if kind == "admit":
             await client.call("lobby:admit", {"consult_id": consult_id}, timeout=10)
         elif kind == "deny":
-            await client.call("lobby:deny", {"consult_id": consult_id, "participant_id": patient_id}, timeout=10)
+            await client.call(
+                "lobby:deny", {"consult_id": consult_id, "participant_id": patient_id}, timeout=10
+            )
         elif kind == "send_back":
             ref = {"consult_id": consult_id, "participant_id": patient_id}
             await client.call("lobby:send_back", ref, timeout=10)
@@ -293,7 +297,9 @@ def test_the_consult_the_appointment_the_queue_and_the_nurses_agree(
             # However it went, every nurse can end what she hosts and go available.
             for name in NURSES:
                 for consult in await w.services.stores.consults.open_hosted_by(nurse_id(name)):
-                    reply = await (await w.nurse(name)).call("consult:end", {"consult_id": consult.consult_id})
+                    reply = await (await w.nurse(name)).call(
+                        "consult:end", {"consult_id": consult.consult_id}
+                    )
                     assert reply["ok"], reply
                 status, body = await w.rest("PUT-available", "/api/nurses/me/state", name)
                 assert status == 200, body
