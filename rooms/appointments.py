@@ -125,6 +125,9 @@ class CheckInNotOpen(DomainError):
         )
         self.opens = opens
 
+    def detail(self) -> dict[str, str]:
+        return {"opens_at": self.opens.isoformat()}
+
 
 class CheckInClosed(DomainError):
     CODE = "check_in_closed"

@@ -35,3 +35,7 @@ class DomainError(Exception):
 
     def to_json(self) -> dict[str, str]:
         return {"code": self.code, "message_es": self.message_es, "message_en": self.message_en}
+
+    def detail(self) -> dict[str, str]:
+        """Small facts a client can act on (e.g. ``opens_at``: when to come back); none by default."""
+        return {}

@@ -37,6 +37,19 @@ class OutsideServiceHours(DomainError):
         )
 
 
+class ServiceClosed(DomainError):
+    """The service is closed now (the waiting room opens again at ``opens``, when known)."""
+
+    CODE = "outside_service_hours"
+
+    def __init__(self, opens: datetime | None) -> None:
+        super().__init__(self.CODE, "El servicio está cerrado en este momento.", "The service is closed now.")
+        self.opens = opens
+
+    def detail(self) -> dict[str, str]:
+        return {"opens_at": self.opens.isoformat()} if self.opens is not None else {}
+
+
 @dataclass(frozen=True, slots=True, order=True)
 class Window:
     """One opening window of a day, in the service's wall-clock time: [opens, closes).

@@ -36,7 +36,7 @@ class EventKind(StrEnum):
     MUTE_REQUESTED = "mute_requested"
     INVITE_REVOKED = "invite_revoked"
     QUEUE_CLOSED = "queue_closed"
-    """The service closed before a nurse took the waiting patient (web/scheduling.py's sweep)."""
+    """The service closed before a nurse took the waiting patient (services/scheduling.py's sweep)."""
     REFUSED = "refused"
     """Someone tried an action on this consult that their role, unit or relation to it does not
     allow; nothing changed. ``detail`` names the action (event or route) and the error code."""

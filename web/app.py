@@ -34,7 +34,14 @@ from rooms.session_log import SessionEvent
 from rooms.store.base import Stores
 from rooms.store.memory import memory_stores
 from rooms.store.redis import RedisConsultStore, redis_stores
-from signaling.server import SignalingServer, SignalingSettings
+from services.consults import ConsultService
+from services.interunit import InterunitSessions, SessionPatients
+from services.invitations import Invitations
+from services.scheduling import QueueSweep, Scheduling
+from signaling.connections import Registry
+from signaling.live import SocketLiveRooms
+from signaling.node_state import NodeState
+from signaling.server import SignalingServer, SignalingSettings, socket_server
 from web.auth import Authenticator, PasswordHashing
 from web.config import Settings
 from web.errors import ApiError, api_errors
@@ -44,10 +51,10 @@ from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
 from web.openapi import DEFAULT_MODULES, OpenApi
 from web.refusals import refusal_log
-from web.scheduling import QueueSweep, Scheduling, scheduling_from
 from web.scheduling_api import scheduling_routes
 from web.security import long_polling_guard, same_origin_writes, security_headers
-from web.sessions_api import SessionPatients, SessionsApi
+from web.sessions_api import SessionsApi
+from web.stores import scheduling_from
 from web.summary import SummaryApi
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -71,6 +78,8 @@ class Services:
     redis: Redis | None
     records: RecordRepository
     scheduling: Scheduling
+    consults: ConsultService
+    invitations: Invitations
 
 
 SERVICES = web.AppKey("services", Services)
@@ -133,20 +142,50 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     async def patient_known(nss: str) -> bool:
         return await records.patient_id(nss) is not None
 
-    signaling = SignalingServer(
-        stores=stores,
-        media=media,
-        settings=SignalingSettings(
-            token_key=settings.secret_key,
-            ice_transport_policy=settings.ice_transport_policy,
-            reconnect_grace_seconds=settings.reconnect_grace_seconds,
-        ),
-        ice_servers_for=ice_servers_for,
-        on_consult_ended=archive_log,
-        on_admitted=grant_care,
-        lobby=scheduling,
+    # The live side first (the use cases announce through it), then the use cases, then the
+    # socket server that routes events to them.
+    signaling_settings = SignalingSettings(
+        token_key=settings.secret_key,
+        ice_transport_policy=settings.ice_transport_policy,
+        reconnect_grace_seconds=settings.reconnect_grace_seconds,
+    )
+    sio = socket_server(
+        signaling_settings,
+        socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
+    )
+    registry, node_state = Registry(), NodeState()
+    live = SocketLiveRooms(sio, registry, stores, media, node_state, clock)
+    consults = ConsultService(
+        consults=stores.consults,
+        live=live,
         clock=clock,
-        client_manager=socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
+        lobby=scheduling,
+        on_admitted=grant_care,
+        on_ended=archive_log,
+    )
+    invitations = Invitations(
+        consults=consults, store=stores.consults, token_key=settings.secret_key, clock=clock
+    )
+    sessions = InterunitSessions(
+        store=stores.consults,
+        consults=consults,
+        invitations=invitations,
+        specialties=settings.interunit_specialties,
+        clock=clock,
+        patients=SessionPatients(known=patient_known, grant_care=grant_care),
+    )
+    signaling = SignalingServer(
+        sio=sio,
+        live=live,
+        registry=registry,
+        state=node_state,
+        stores=stores,
+        consults=consults,
+        invitations=invitations,
+        media=media,
+        settings=signaling_settings,
+        ice_servers_for=ice_servers_for,
+        clock=clock,
     )
     auth = Authenticator(
         stores,
@@ -165,7 +204,19 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         passwords=PasswordHashing(settings.password_hash_threads),
     )
     services = Services(
-        settings, stores, engine, archive, media, signaling, auth, clock, redis, records, scheduling
+        settings,
+        stores,
+        engine,
+        archive,
+        media,
+        signaling,
+        auth,
+        clock,
+        redis,
+        records,
+        scheduling,
+        consults,
+        invitations,
     )
 
     middlewares = [
@@ -186,7 +237,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     signaling.attach(app)
     app.cleanup_ctx.append(_lifecycle)
     app.cleanup_ctx.append(
-        QueueSweep(scheduling, signaling, clock=clock, interval=settings.queue_sweep_seconds).lifecycle
+        QueueSweep(scheduling, consults, clock=clock, interval=settings.queue_sweep_seconds).lifecycle
     )
     app.on_shutdown.append(_tell_clients)
     app.router.add_get("/", _index)
@@ -218,18 +269,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_routes(
         FhirApi(records=records, auth=auth, clock=clock, public_url=settings.public_url).routes()
     )
-    app.router.add_routes(scheduling_routes(settings, scheduling, auth, stores, signaling, records, clock))
+    app.router.add_routes(scheduling_routes(settings, scheduling, auth, stores, consults, records, clock))
     app.router.add_routes(OpenApi(DEFAULT_MODULES).routes())
-    app.router.add_routes(
-        SessionsApi(
-            stores,
-            signaling,
-            auth.current_staff,
-            settings,
-            clock,
-            SessionPatients(known=patient_known, grant_care=grant_care),
-        ).routes()
-    )
+    app.router.add_routes(SessionsApi(invitations, sessions, auth.current_staff, settings).routes())
     app.router.add_get(
         "/static/vendor/socket.io.esm.min.js", _vendor("socket.io-client/dist/socket.io.esm.min.js")
     )

@@ -26,7 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from rooms.staff import StaffMember, StaffSession
 from rooms.store.base import Stores
-from signaling.server import SESSION_COOKIE
+from signaling.connections import SESSION_COOKIE
 from web.errors import ApiError, json_object
 from web.login_throttle import LoginThrottle
 

@@ -40,11 +40,11 @@ from rooms.store.base import ConsultStore, Stores, VersionConflict
 from rooms.store.commands import ConsultNotFound
 from rooms.tokens import TokenError, verify
 from rooms.zones import resolve_zone
-from signaling.server import SignalingServer
+from services.consults import ConsultService
+from services.scheduling import UNIT_PATTERN, Scheduling
 from web.auth import Authenticator
 from web.config import Settings
 from web.errors import ApiError, json_object
-from web.scheduling import UNIT_PATTERN, Scheduling
 from web.security import link_base
 
 RegisterInRecord = Callable[[PatientFacts, StaffMember, str], Awaitable[None]]
@@ -589,7 +589,7 @@ class SchedulingApi:
         body["appointment_start"] = appointment.start.isoformat()
         body["server_time"] = now.isoformat()
         refusal = await self._scheduling.check_in_refusal(appointment, now)
-        body["check_in"] = refusal.to_json() if refusal is not None else None
+        body["check_in"] = _refusal_view(refusal) if refusal is not None else None
         return web.json_response(body)
 
 
@@ -598,7 +598,7 @@ def scheduling_routes(
     scheduling: Scheduling,
     auth: Authenticator,
     stores: Stores,
-    signaling: SignalingServer,
+    consults: ConsultService,
     records: RecordRepository,
     clock: Callable[[], datetime],
 ) -> list[web.RouteDef]:
@@ -607,7 +607,7 @@ def scheduling_routes(
 
     async def cancelled(consult_id: str, at: datetime) -> None:
         # Like a consult its host ended: pages hear why and let go, the session log is archived.
-        await signaling.consult_closed(consult_id, at, "appointment_cancelled")
+        await consults.consult_closed(consult_id, at, "appointment_cancelled")
 
     async def register_in_record(facts: PatientFacts, member: StaffMember, address: str) -> None:
         await records.ensure_patient(
@@ -621,10 +621,20 @@ def scheduling_routes(
         token_key=settings.secret_key,
         base_url=settings.public_url.rstrip("/"),
         clock=clock,
-        on_change=signaling.publish_queue,
+        on_change=consults.publish_queue,
         on_cancelled=cancelled,
         register_in_record=register_in_record,
     ).routes()
+
+
+def _refusal_view(refusal: DomainError) -> dict[str, str]:
+    """What checking in now would answer, as the socket would say it (code, English, Spanish, when)."""
+    return {
+        **refusal.detail(),
+        "code": refusal.code,
+        "message": refusal.message_en,
+        "message_es": refusal.message_es,
+    }
 
 
 def _err(*codes: str) -> dict[str, object]:

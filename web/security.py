@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from signaling.server import SESSION_COOKIE
+from signaling.connections import SESSION_COOKIE
 from web.errors import Handler, error_response
 
 log = logging.getLogger(__name__)

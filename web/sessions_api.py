@@ -11,9 +11,7 @@ only a coordinator creates one, and hosts it.
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -22,16 +20,17 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rooms import interunit
-from rooms.consult import Actor, Consult, ConsultKind
+from rooms.consult import Actor
 from rooms.errors import DomainError
-from rooms.interunit import InterunitError, Purpose
+from rooms.interunit import Purpose
 from rooms.roles import STAFF_ROLES, Role
 from rooms.staff import StaffMember
-from rooms.store.base import Stores, VersionConflict
+from rooms.store.base import VersionConflict
+from services.interunit import InterunitSessions, NewSession
+from services.invitations import Invitations
 from signaling import views
 from signaling.errors import SignalingError
 from signaling.messages import PERSON_NAME, PersonName
-from signaling.server import SignalingServer
 from web.config import Settings
 from web.errors import ApiError, json_object
 from web.security import link_base
@@ -46,6 +45,7 @@ _STATUS = {
     "not_your_consult": 403,
     "wrong_unit": 403,
     "not_found": 404,
+    "unknown_patient": 404,
     "too_many_sites": 409,
     "room_full": 409,
     "room_locked": 409,
@@ -121,32 +121,18 @@ def _parse(model: type[_Body], data: dict[str, object]) -> _Body:
         raise _error("bad_payload", f"Invalid fields: {fields}.") from None
 
 
-@dataclass(frozen=True, slots=True)
-class SessionPatients:
-    """What the clinical record tells and grants about the patient a session is about."""
-
-    known: Callable[[str], Awaitable[bool]]
-    """Whether the record has a patient with this NSS."""
-    grant_care: Callable[[Consult, str], Awaitable[None]]
-    """Give the session's host a role in its patient's care (session, client address)."""
-
-
 class SessionsApi:
     def __init__(
         self,
-        stores: Stores,
-        signaling: SignalingServer,
+        invitations: Invitations,
+        sessions: InterunitSessions,
         staff_of: Callable[[web.Request], Awaitable[StaffMember | None]],
         settings: Settings,
-        clock: Callable[[], datetime],
-        patients: SessionPatients | None = None,
     ) -> None:
-        self._patients = patients
-        self._stores = stores
-        self._signaling = signaling
+        self._invitations = invitations
+        self._sessions = sessions
         self._staff_of = staff_of
         self._settings = settings
-        self._clock = clock
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -172,7 +158,7 @@ class SessionsApi:
         assert isinstance(body, InviteBody)
         consult_id = request.match_info["consult_id"]
         try:
-            guest, token = await self._signaling.invite(
+            guest, token = await self._invitations.invite(
                 _actor(member, request), consult_id, Role(body.role), body.name
             )
         except Exception as error:
@@ -193,16 +179,8 @@ class SessionsApi:
         token_id = request.match_info["token_id"]
         if not 1 <= len(token_id) <= 128:
             raise _error("not_found", "No such invitation.")
-        for consult in await self._stores.consults.open_consults():
-            invitee = next((i for i in consult.invitees if i.token_id == token_id), None)
-            if invitee is not None:
-                break
-        else:
-            raise _error("not_found", "No such invitation.")
         try:
-            await self._signaling.revoke_invite(
-                _actor(member, request), consult.consult_id, invitee.participant_id
-            )
+            consult, invitee = await self._invitations.revoke_link(_actor(member, request), token_id)
         except Exception as error:
             raise _refusal(error) from None
         return web.json_response(
@@ -224,11 +202,7 @@ class SessionsApi:
 
     async def list_sessions(self, request: web.Request) -> web.Response:
         member = await self._staff(request)
-        sessions = [
-            interunit.to_json(c)
-            for c in await self._stores.consults.open_hosted_by(member.staff_id)
-            if c.kind is ConsultKind.INTERUNIT
-        ]
+        sessions = [interunit.to_json(c) for c in await self._sessions.of(_actor(member, request))]
         sessions.sort(key=lambda s: str(s["scheduled_at"]))
         return web.json_response({"sessions": sessions})
 
@@ -240,89 +214,61 @@ class SessionsApi:
             scheduled_at = datetime.fromisoformat(body.scheduled_at)
         except ValueError:
             raise _error("bad_payload", "Invalid fields: scheduled_at.") from None
+        wanted = NewSession(
+            purpose=Purpose(body.purpose),
+            specialty=body.specialty,
+            scheduled_at=scheduled_at,
+            duration=timedelta(minutes=body.duration_minutes),
+            clues=body.clues,
+            unit_name=body.unit_name,
+            patient_nss=body.patient_nss or "",
+        )
         try:
-            transition = interunit.create(
-                session_id="iu-" + secrets.token_hex(6),
-                coordinator=_actor(member, request),
-                coordinator_name=member.full_name,
-                purpose=Purpose(body.purpose),
-                specialty=body.specialty,
-                specialties=self._settings.interunit_specialties,
-                scheduled_at=scheduled_at,
-                duration=timedelta(minutes=body.duration_minutes),
-                host_clues=body.clues,
-                host_unit=body.unit_name,
-                at=self._clock(),
-                unit=member.unit,
-                patient_nss=body.patient_nss or "",
+            session = await self._sessions.create(
+                _actor(member, request), member.full_name, wanted, request.remote or "unknown"
             )
-        except DomainError as error:
+        except Exception as error:
             raise _refusal(error) from None
-        session = transition.consult
-        if session.patient_nss and (
-            self._patients is None or not await self._patients.known(session.patient_nss)
-        ):
-            raise ApiError(
-                404,
-                "unknown_patient",
-                "Ese paciente no está registrado en el expediente. / "
-                "That patient is not in the clinical record.",
-            )
-        await self._stores.consults.add(transition)
-        if session.patient_nss and self._patients is not None:
-            # The coordinator hosts from the start (no admission): her role in the patient's care
-            # begins here, so she may write the session's conclusions into their record.
-            await self._patients.grant_care(session, request.remote or "unknown")
-        await self._signaling.announce_room(session)
-        return web.json_response(interunit.to_json(transition.consult), status=201)
+        return web.json_response(interunit.to_json(session), status=201)
 
     async def get_session(self, request: web.Request) -> web.Response:
         member = await self._staff(request)
-        session = await self._session(request, member)
+        try:
+            session = await self._sessions.hosted(_actor(member, request), request.match_info["session_id"])
+        except Exception as error:
+            raise _refusal(error) from None
         return web.json_response(interunit.to_json(session))
 
     async def add_site(self, request: web.Request) -> web.Response:
         member = await self._staff(request)
-        session = await self._session(request, member)
-        body = _parse(SiteBody, await json_object(request))
-        assert isinstance(body, SiteBody)
         actor = _actor(member, request)
-        now = self._clock()
+        session_id = request.match_info["session_id"]
         try:
-            guest = self._signaling.new_invitee(Role(body.role), body.name)
-            site = interunit.site_invitee(
-                guest.participant_id,
-                guest.token_id or "",
-                role=guest.role,
+            await self._sessions.hosted(actor, session_id)  # who first, then what they sent
+            body = _parse(SiteBody, await json_object(request))
+            assert isinstance(body, SiteBody)
+            view, token = await self._sessions.add_site(
+                actor,
+                session_id,
+                role=Role(body.role),
                 name=body.name,
                 clues=body.clues,
-                unit=body.unit_name,
+                unit_name=body.unit_name,
             )
-            token = await self._signaling.issue_invite(
-                session.consult_id, site, lambda c: interunit.add_site(c, actor, site, now)
-            )
+        except ApiError:
+            raise
         except Exception as error:
             raise _refusal(error) from None
-        updated = await self._stores.consults.get(session.consult_id)
-        assert updated is not None
-        [view] = [s for s in interunit.sites(updated) if s.site_id == site.participant_id]
         return web.json_response(
             {"site": view.to_json(), "token": token, "link": self._link(request, token)}, status=201
         )
 
     async def remove_site(self, request: web.Request) -> web.Response:
         member = await self._staff(request)
-        session = await self._session(request, member)
-        site_id = request.match_info["site_id"]
-        if site_id == session.host_id:
-            raise _error("invalid_state", "The coordinator's own site cannot be removed; end the session.")
-        actor = _actor(member, request)
         try:
-            if interunit.find_site(session, site_id) is None:
-                raise InterunitError(
-                    interunit.InterunitErrorCode.NOT_FOUND, "No existe esa sede.", "No such site."
-                )
-            updated = await self._signaling.revoke_invite(actor, session.consult_id, site_id)
+            updated = await self._sessions.remove_site(
+                _actor(member, request), request.match_info["session_id"], request.match_info["site_id"]
+            )
         except Exception as error:
             raise _refusal(error) from None
         return web.json_response(interunit.to_json(updated))
@@ -334,14 +280,6 @@ class SessionsApi:
         if member is None or member.role not in STAFF_ROLES:
             raise ApiError(401, "auth_required", "Inicie sesión. / Please sign in.")
         return member
-
-    async def _session(self, request: web.Request, member: StaffMember) -> Consult:
-        consult = await self._stores.consults.get(request.match_info["session_id"])
-        if consult is None or consult.kind is not ConsultKind.INTERUNIT:
-            raise _error("not_found", "No such inter-unit session.")
-        if consult.host_id != member.staff_id:
-            raise _error("not_your_consult", "Another coordinator runs this session.")
-        return consult
 
     def _link(self, request: web.Request, token: str) -> str:
         return f"{link_base(self._settings.public_url, request)}/paciente#t={token}"

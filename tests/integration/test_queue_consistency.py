@@ -30,10 +30,10 @@ from rooms.nurses import NurseState
 from rooms.patients import register_patient
 from rooms.roles import Role
 from rooms.staff import StaffMember, StaffSession
+from services.scheduling import Booking, QueueSweep
 from tests.support.clients import ConnectionRefused, connect_client
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
-from web.scheduling import Booking, QueueSweep
 
 MONDAY_0955 = datetime(2026, 3, 2, 15, 55, tzinfo=UTC)  # Monday 09:55 in Mexico City: open
 SLOT_1000 = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
@@ -156,7 +156,7 @@ async def step(w: World, action: tuple[str, ...]) -> None:
         w.clock.now += timedelta(minutes=6)
         return
     if kind == "sweep":
-        sweep = QueueSweep(w.services.scheduling, w.services.signaling, clock=w.clock, interval=0)
+        sweep = QueueSweep(w.services.scheduling, w.services.consults, clock=w.clock, interval=0)
         await sweep.run_once()
         return
     if kind in ("check_in", "drop"):

@@ -1,4 +1,4 @@
-"""The queue sweep (web/scheduling.py): no-shows, closing time, and a cancelled appointment's consult.
+"""The queue sweep (services/scheduling.py): no-shows, closing time, and a cancelled appointment's consult.
 
 The server is the real app over HTTP and socket.io, with the program's service hours (Mexico City,
 Mon-Fri 08:00-20:00) and a clock the test sets; the sweep is called directly, never waited for.
@@ -19,11 +19,11 @@ from aiohttp.test_utils import TestServer
 from rooms.roles import Role
 from rooms.session_log import EventKind
 from rooms.staff import StaffMember
+from services.scheduling import SWEEP_ACTOR, QueueSweep, SweepResult
 from tests.integration.test_scheduling_api import MONDAY_0950, NSS, SLOT_1000, SetClock, booking, token_of
 from tests.support.clients import connect_client, refusal_code
 from web.app import SERVICES, Services, create_app
 from web.config import ConfigError, Settings
-from web.scheduling import SWEEP_ACTOR, QueueSweep, SweepResult
 
 PASSWORD = "sweep-password-1234567"
 MIN = timedelta(minutes=1)
@@ -87,7 +87,7 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
         response = await http.post(f"{url}/api/session", json={"username": "ana", "password": PASSWORD})
         assert response.status == 200
         cookie = response.cookies["tc_session"].value
-    sweep = QueueSweep(services.scheduling, services.signaling, clock=clock)
+    sweep = QueueSweep(services.scheduling, services.consults, clock=clock)
     try:
         yield Env(url, services, clock, sweep, cookie)
     finally:

@@ -59,6 +59,7 @@ STABLE_CODES = {
     "not_a_slot",
     "not_in_queue",
     "nurse_not_available",
+    "outside_service_hours",
     "past_time",
     "slot_outside_hours",
     "slot_taken",

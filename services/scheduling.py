@@ -6,7 +6,7 @@ Booking an appointment creates its consult (same id) and a signed patient link. 
 ``lobby:check_in`` checks the appointment's check-in window and the service hours and puts them in
 their unit's queue; a nurse's "next patient" takes the head of that queue atomically and admits
 the consult. The rules are all in ``rooms`` (appointments, queue, hours, slots); this module only
-reads and writes the stores in the right order. It implements :class:`signaling.lobby.Lobby`.
+reads and writes the stores in the right order. It implements :class:`services.ports.Lobby`.
 
 A join link is valid from booking until two hours after the slot ends, so a patient who opens it
 early sees *when* the waiting room opens (``check_in_not_open`` with the time) instead of a bare
@@ -29,34 +29,24 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from aiohttp import web
-from redis.asyncio import Redis
-
 from rooms import appointments as appts
 from rooms import consult as consult_rules
 from rooms import queue as queue_rules
-from rooms.appointments import Appointment, AppointmentKind, AppointmentStatus, BookingRules, CheckInPolicy
+from rooms.appointments import Appointment, AppointmentKind, AppointmentStatus, BookingRules
 from rooms.consult import Actor, Consult, ConsultState, RuleViolation, Transition
 from rooms.errors import DomainError
-from rooms.hours import ServiceHours
+from rooms.hours import ServiceClosed, ServiceHours
 from rooms.nurses import Nurse, NurseState
 from rooms.patients import Patient
 from rooms.queue import Pairing, QueuePolicy, QueuePosition, UnitQueue
 from rooms.roles import Role
 from rooms.session_log import EventKind, SessionEvent
-from rooms.slots import SlotPolicy
 from rooms.staff import StaffMember
 from rooms.store.appointments import MAX_APPOINTMENT, AppointmentStore
-from rooms.store.appointments_memory import MemoryAppointmentStore
-from rooms.store.appointments_redis import RedisAppointmentStore
 from rooms.store.base import ConsultStore, VersionConflict
 from rooms.store.commands import ConsultNotFound, execute
 from rooms.store.queue import QueueStore
-from rooms.store.queue_memory import MemoryQueueStore
-from rooms.store.queue_redis import RedisQueueStore
 from rooms.tokens import JoinClaims, issue
-from signaling.errors import ErrorCode, SignalingError
-from web.config import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -246,16 +236,16 @@ class Scheduling:
         transition = await execute(self.consults, appointment_id, lambda c: consult_rules.end(c, actor, now))
         return cancelled, transition.consult
 
-    # -- the waiting room (signaling.lobby.Lobby) ------------------------------------------------
+    # -- the waiting room (services.ports.Lobby) ---------------------------------------------------
 
     async def check_in(self, consult_id: str, token_id: str | None, now: datetime) -> None:
         appointment = await self.appointments.get(consult_id)
         if appointment is None:
             return  # a consult without an appointment: nothing to check
         if appointment.status is AppointmentStatus.CANCELLED:
-            raise SignalingError(ErrorCode.APPOINTMENT_CANCELLED, "This appointment was cancelled.")
+            raise appts.AppointmentCancelled()
         if token_id is not None and token_id != appointment.link_id:
-            raise SignalingError(ErrorCode.LINK_REVOKED, "This link is no longer valid; use the latest one.")
+            raise appts.LinkRevoked()
         if appointment.status is AppointmentStatus.CHECKED_IN:
             # A reload or a reconnection: same place in the queue, whatever the time.
             if await self.queues.rejoin(appointment.unit, consult_id) is not None:
@@ -267,21 +257,15 @@ class Scheduling:
             raise refusal
         if appointment.status is not AppointmentStatus.BOOKED:
             return  # admitted: the consult's own state decides
-        try:
-            checked = appts.check_in(appointment, now)
-        except DomainError as error:
-            raise SignalingError(ErrorCode.INVALID_STATE, error.message_en) from None
-        try:
-            await self.appointments.save(checked, appointment.version, self.capacity)
-        except VersionConflict:
-            raise SignalingError(ErrorCode.CONFLICT, "The appointment changed at the same time.") from None
+        checked = appts.check_in(appointment, now)
+        await self.appointments.save(checked, appointment.version, self.capacity)  # VersionConflict: conflict
         await self.queues.check_in(queue_rules.entry_for(checked, self.queue_policy))
 
     async def _paired(self, appointment: Appointment) -> bool:
         snapshot = await self.queues.snapshot(appointment.unit)
         return any(n.appointment_id == appointment.appointment_id for n in snapshot.nurses.values())
 
-    def _refusal(self, appointment: Appointment, now: datetime) -> SignalingError | None:
+    def _refusal(self, appointment: Appointment, now: datetime) -> DomainError | None:
         """Why the patient may not check in now (``None``: they may), without changing anything.
 
         Also what a patient who is checked in but no longer queued (the service closed before a
@@ -289,11 +273,11 @@ class Scheduling:
         """
         status = appointment.status
         if status is AppointmentStatus.CANCELLED:
-            return SignalingError(ErrorCode.APPOINTMENT_CANCELLED, "This appointment was cancelled.")
+            return appts.AppointmentCancelled()
         if status is AppointmentStatus.ADMITTED:
             return None
         window = appointment.check_in_window
-        closed = SignalingError(ErrorCode.CHECK_IN_CLOSED, "The time to join this appointment is over.")
+        closed = appts.CheckInClosed()
         if status is not AppointmentStatus.CHECKED_IN and now >= window.not_after:
             return closed
         hours = self.rules.hours
@@ -301,22 +285,14 @@ class Scheduling:
             opens = next_opening(hours, now)
             if opens is not None and opens < window.not_before:
                 opens = window.not_before
-            return SignalingError(
-                ErrorCode.OUTSIDE_SERVICE_HOURS,
-                "The service is closed now.",
-                {"opens_at": opens.isoformat()} if opens is not None else None,
-            )
+            return ServiceClosed(opens)
         if status is not AppointmentStatus.BOOKED:
             return closed
         if now < window.not_before:
-            return SignalingError(
-                ErrorCode.CHECK_IN_NOT_OPEN,
-                "It is too early: the waiting room opens shortly before your appointment.",
-                {"opens_at": window.not_before.isoformat()},
-            )
+            return appts.CheckInNotOpen(window.not_before)
         return None
 
-    async def check_in_refusal(self, appointment: Appointment, now: datetime) -> SignalingError | None:
+    async def check_in_refusal(self, appointment: Appointment, now: datetime) -> DomainError | None:
         """For the patient's page before they check in: what checking in now would answer."""
         if appointment.status is AppointmentStatus.CHECKED_IN:
             entry_or_pair = await self.queues.position(appointment.unit, appointment.appointment_id, now)
@@ -369,7 +345,7 @@ class Scheduling:
                 return changed
             except VersionConflict:
                 continue
-        raise SignalingError(ErrorCode.CONFLICT, "The appointment changed at the same time.")
+        raise VersionConflict(consult_id)
 
     async def _release_paired(self, unit: str, consult_id: str, now: datetime, keep: str | None) -> None:
         """Free every nurse of ``unit`` whom "next patient" paired with ``consult_id`` (but ``keep``)."""
@@ -518,7 +494,7 @@ SWEEP_ACTOR = "system:queue-sweep"
 
 
 class LiveNotices(Protocol):
-    """What the sweep tells the live side (signaling.server.SignalingServer implements it)."""
+    """What the sweep tells the live side (:class:`services.consults.ConsultService` implements it)."""
 
     async def consult_closed(self, consult_id: str, at: datetime, reason: str) -> None: ...
 
@@ -642,7 +618,7 @@ class QueueSweep:
             return False
         payload: dict[str, object] = {
             "consult_id": consult_id,
-            "code": ErrorCode.OUTSIDE_SERVICE_HOURS.value,
+            "code": ServiceClosed.CODE,
             "opens_at": opens.isoformat() if opens is not None else None,
         }
         await self._notices.tell_participant(transition.consult.patient_id, "lobby:closed", payload)
@@ -656,7 +632,7 @@ class QueueSweep:
             except Exception as error:  # the next round tries again
                 logger.error("queue sweep failed: %s", type(error).__name__, exc_info=error)
 
-    async def lifecycle(self, _: web.Application) -> AsyncIterator[None]:
+    async def lifecycle(self, _: object) -> AsyncIterator[None]:
         """For ``app.cleanup_ctx``: sweep in the background while the app runs (never if interval is 0)."""
         task = asyncio.get_running_loop().create_task(self._loop()) if self._interval > 0 else None
         yield
@@ -664,43 +640,3 @@ class QueueSweep:
             task.cancel()
             with suppress(asyncio.CancelledError):
                 await task
-
-
-def booking_rules(settings: Settings) -> BookingRules:
-    """The booking rules the operator configured (docs/operations.md, "Appointments")."""
-    return BookingRules(
-        hours=settings.service_hours,
-        slots=SlotPolicy(
-            length=timedelta(minutes=settings.slot_minutes),
-            capacity=settings.slot_capacity,
-            horizon=timedelta(days=settings.booking_horizon_days),
-        ),
-        check_in=CheckInPolicy(
-            opens_before=timedelta(minutes=settings.check_in_opens_minutes),
-            grace=timedelta(minutes=settings.check_in_grace_minutes),
-        ),
-    )
-
-
-def scheduling_from(
-    settings: Settings, consults: ConsultStore, redis: Redis | None, clock: Callable[[], datetime]
-) -> Scheduling:
-    """Memory stores by default; Redis ones (shared by every node) when ``TC_REDIS_URL`` is set."""
-    rules = booking_rules(settings)
-    policy = QueuePolicy(default_consult=rules.slots.length)
-    appointments: AppointmentStore
-    queues: QueueStore
-    if redis is not None:
-        appointments = RedisAppointmentStore(redis)
-        queues = RedisQueueStore(redis, policy)  # the composition root closes the shared client
-    else:
-        appointments = MemoryAppointmentStore()
-        queues = MemoryQueueStore(policy)
-    return Scheduling(
-        appointments=appointments,
-        queues=queues,
-        consults=consults,
-        rules=rules,
-        token_key=settings.secret_key,
-        clock=clock,
-    )

@@ -1,0 +1,181 @@
+"""Telling connected people what changed: the socket server's side of :class:`services.ports.LiveRooms`.
+
+Every announcement goes to a socket.io room (a consult, a participant, a unit's staff), so with
+the Redis manager it reaches the pages on every node. Letting people go (closing a link's
+connection) acts on this node's connections; pages elsewhere close themselves on the event.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+
+import socketio
+
+from media.backend import MediaBackend, MediaEvent, MediaEventKind
+from rooms.consult import Consult
+from rooms.session_log import EventKind, SessionEvent
+from rooms.store.base import Stores
+from signaling import views
+from signaling.connections import Registry, consult_room, participant_room, staff_room
+from signaling.node_state import NodeState
+
+QUALITY_LOG_SECONDS = 30.0
+
+
+class SocketLiveRooms:
+    def __init__(
+        self,
+        sio: socketio.AsyncServer,
+        registry: Registry,
+        stores: Stores,
+        media: MediaBackend,
+        state: NodeState,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self._clock = clock
+        self._sio = sio
+        self._registry = registry
+        self._stores = stores
+        self._media = media
+        self._state = state
+
+    # -- services.ports.LiveRooms ------------------------------------------------------------------------
+
+    async def consult_changed(self, consult: Consult) -> None:
+        await self._sio.emit(
+            "consult:state", {"consult": views.consult(consult)}, room=consult_room(consult.consult_id)
+        )
+        await self._emit_queue(consult)
+
+    async def queue_changed(self, unit: str) -> None:
+        if unit:
+            await self._send_unit_queue(unit)
+
+    async def consult_closed(self, consult: Consult, at: datetime, reason: str) -> None:
+        consult_id = consult.consult_id
+        await self._sio.emit(
+            "consult:ended",
+            {"consult_id": consult_id, "ended_at": at.isoformat(), "reason": reason},
+            room=consult_room(consult_id),
+        )
+        await self._media.close_room(consult_id)
+        self._state.forget(consult_id)
+        await self._emit_queue(consult)
+        for connection in self._registry.in_consult(consult_id):
+            connection.consult_id = None
+            await self._sio.leave_room(connection.sid, consult_room(consult_id))
+            if not connection.is_staff:
+                await self._sio.disconnect(connection.sid)
+
+    async def turned_away(self, consult_id: str, participant_id: str, reason: str) -> None:
+        """Tell a denied or revoked participant why, then close their media and their connection here.
+
+        Pages on other nodes close themselves on ``lobby:denied``; their link is refused from now on.
+        """
+        self._state.cancel_drop(consult_id, participant_id)
+        await self._media.disconnect(consult_id, participant_id)
+        await self._sio.emit(
+            "lobby:denied",
+            {"consult_id": consult_id, "reason": reason},
+            room=participant_room(participant_id),
+        )
+        connection = self._registry.of_participant(participant_id)
+        if connection is not None and connection.via_link:
+            connection.superseded = True  # nothing to hold: they are out of the call
+            await self._sio.disconnect(connection.sid)
+
+    async def sent_back(self, consult_id: str, participant_id: str) -> None:
+        self._state.cancel_drop(consult_id, participant_id)
+        await self._media.disconnect(consult_id, participant_id)
+        await self._sio.emit(
+            "lobby:sent_back", {"consult_id": consult_id}, room=participant_room(participant_id)
+        )
+
+    async def mute_requested(self, consult_id: str, by: str, participant_id: str) -> None:
+        await self._sio.emit(
+            "participant:mute_requested",
+            {"consult_id": consult_id, "by": by},
+            room=participant_room(participant_id),
+        )
+
+    async def room_opened(self, consult: Consult) -> None:
+        """A room opened without an admission (an inter-unit session): its host's consoles on this
+        node enter it, and its unit's staff lists (and its host's) show it."""
+        host = self._registry.of_participant(consult.host_id or "")
+        if host is not None and host.is_staff and host.consult_id is None:
+            host.consult_id = consult.consult_id
+            await self._sio.enter_room(host.sid, consult_room(consult.consult_id))
+        await self._emit_queue(consult)
+
+    async def tell_participant(self, participant_id: str, event: str, payload: dict[str, object]) -> None:
+        await self._sio.emit(event, payload, room=participant_room(participant_id))
+
+    # -- what the media plane noticed -----------------------------------------------------------------
+
+    async def media_event(self, event: MediaEvent) -> None:
+        """Pass what the media plane noticed to the consult's pages (quality also to the log)."""
+        room = consult_room(event.room_id)
+        mine = participant_room(event.participant_id)
+        if event.kind is MediaEventKind.CONNECTION:
+            state = {"participant_id": event.participant_id, "state": event.data.get("state")}
+            await self._sio.emit("media:connection", state, room=room)
+        elif event.kind is MediaEventKind.VIDEO_PAUSED:
+            await self._sio.emit("media:video_paused", dict(event.data), room=mine)
+        elif event.kind is MediaEventKind.BITRATE:
+            await self._sio.emit("media:bitrate", dict(event.data), room=mine)
+        elif event.kind is MediaEventKind.SUBSCRIBER_OFFER:
+            await self._sio.emit("media:subscriber_offer", dict(event.data), room=mine)
+        elif event.kind is MediaEventKind.QUALITY:
+            quality = {"participant_id": event.participant_id, **event.data}
+            await self._sio.emit("media:quality", quality, room=room)
+            await self._log_quality(event)
+
+    async def _log_quality(self, event: MediaEvent) -> None:
+        """Keep a quality sample in the session log when the level changes, or every 30 s."""
+        at = self._clock()
+        key = (event.room_id, event.participant_id)
+        level = str(event.data.get("level"))
+        last = self._state.quality_logged.get(key)
+        if last is not None and last[0] == level and (at - last[1]).total_seconds() < QUALITY_LOG_SECONDS:
+            return
+        self._state.quality_logged[key] = (level, at)
+        detail = {name: str(value) for name, value in event.data.items()}
+        sample = SessionEvent(
+            event.room_id, EventKind.MEDIA_QUALITY, at, event.participant_id, None, None, detail
+        )
+        await self._stores.consults.append_log(event.room_id, [sample])
+
+    # -- the staff lists ---------------------------------------------------------------------------------
+
+    async def staff_list(self, unit: str, host_id: str | None = None) -> list[dict[str, object]]:
+        """What one staff member's list shows: the open consults of their unit, and those they host
+        (a consult tied to no unit is on no unit's list: only its host sees it)."""
+        consults = {c.consult_id: c for c in await self._stores.consults.open_in_unit(unit)} if unit else {}
+        if host_id is not None:
+            for hosted in await self._stores.consults.open_hosted_by(host_id):
+                consults.setdefault(hosted.consult_id, hosted)
+        return [views.consult(c) for c in sorted(consults.values(), key=views.queue_order)]
+
+    async def _emit_queue(self, consult: Consult) -> None:
+        """``consult`` changed: its unit's staff hear their list again, and so does its host when
+        the host belongs to another unit (or none), so every list that shows it is current."""
+        if consult.unit:
+            await self._send_unit_queue(consult.unit)
+        if consult.host_id is None:
+            return
+        here = self._registry.of_participant(consult.host_id)
+        if here is not None and here.is_staff:
+            host_unit = here.unit
+        else:
+            host = await self._stores.staff.by_id(consult.host_id)
+            host_unit = host.unit if host is not None else ""
+        if not host_unit or host_unit != consult.unit:
+            await self._sio.emit(
+                "queue:update",
+                {"consults": await self.staff_list(host_unit, consult.host_id)},
+                room=participant_room(consult.host_id),
+            )
+
+    async def _send_unit_queue(self, unit: str) -> None:
+        await self._sio.emit("queue:update", {"consults": await self.staff_list(unit)}, room=staff_room(unit))
