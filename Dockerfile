@@ -18,6 +18,7 @@ ENV PYTHONUNBUFFERED=1 \
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY rooms ./rooms
+COPY services ./services
 COPY signaling ./signaling
 COPY media ./media
 COPY records ./records
