@@ -75,12 +75,10 @@ from records.identifiers import (
 )
 from records.notes import Note, NoteStatus, content_digest, content_to_json, new_draft, revise, sign
 from records.seal import SealCheck, SealKeys, check, seal
-from records.session_logs import SessionLogEntry
+from records.session_logs import events_of
 from records.tables import AuditRow, BundleRow, CareRelationRow, IdentifierRow, NoteRow, ResourceRow
 from records.templates import TemplateCode
 from records.validation import validate_bundle, validate_resource
-from rooms.roles import Role
-from rooms.session_log import EventKind, SessionEvent
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -145,19 +143,6 @@ class _Attempt:
     patient_id: str | None = None
     entities: list[tuple[str, Resource]] = field(default_factory=list)
     query: str | None = None
-
-
-def _to_event(row: SessionLogEntry) -> SessionEvent:
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
-    return SessionEvent(
-        consult_id=row.consult_id,
-        kind=EventKind(row.kind),
-        at=at,
-        actor_id=row.actor_id,
-        actor_role=Role(row.actor_role) if row.actor_role else None,
-        connection_id=row.connection_id,
-        detail=row.detail or {},
-    )
 
 
 def _to_note(row: NoteRow) -> Note:
@@ -746,14 +731,7 @@ class RecordRepository:
                 request_id=request.request_id,
                 at=now,
             )
-            events = [
-                _to_event(e)
-                for e in await session.scalars(
-                    select(SessionLogEntry)
-                    .where(SessionLogEntry.consult_id == note.consult_id)
-                    .order_by(SessionLogEntry.seq)
-                )
-            ]
+            events = await events_of(session, note.consult_id)
             if not events:
                 raise SessionLogMissing()
             patient_row = await session.get(ResourceRow, note.patient_id)
@@ -977,14 +955,7 @@ class RecordRepository:
             row = await session.get(ResourceRow, visit_id, populate_existing=True)
             if not signed or row is None or row.resource_type != "Encounter":
                 return None
-            events = [
-                _to_event(e)
-                for e in await session.scalars(
-                    select(SessionLogEntry)
-                    .where(SessionLogEntry.consult_id == consult_id)
-                    .order_by(SessionLogEntry.seq)
-                )
-            ]
+            events = await events_of(session, consult_id)
             encounter = finished_encounter(row.content, events, signed[0].author_id)
             if encounter is None:
                 return None
