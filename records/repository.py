@@ -23,17 +23,18 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, delete, func, not_, select, update
+from sqlalchemy import and_, func, not_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from records import codes
 from records.access import AccessContext
+from records.audit import Audit
+from records.care import CareRelations
 from records.db import writer
 from records.errors import (
     AccessDenied,
-    InvalidFacts,
     InvalidNote,
     InvalidRecord,
     NoteAlreadySigned,
@@ -59,7 +60,6 @@ from records.fhir_bundle import (
     encounter_id,
     finished_encounter,
     patient_facts,
-    patient_resource,
     session_audit_events,
     staff_ids,
 )
@@ -74,8 +74,10 @@ from records.identifiers import (
     clean_nss,
 )
 from records.notes import Note, NoteStatus, content_digest, content_to_json, new_draft, revise, sign
+from records.patients import Patients
 from records.seal import SealCheck, SealKeys, check, seal
 from records.session_logs import events_of
+from records.store import Store
 from records.tables import AuditRow, BundleRow, CareRelationRow, IdentifierRow, NoteRow, ResourceRow
 from records.templates import TemplateCode
 from records.validation import validate_bundle, validate_resource
@@ -263,6 +265,20 @@ class RecordRepository:
         self._clock = clock
         self._new_id = new_id
         self.base_url = base_url.rstrip("/")
+        store = Store(engine, clock=clock, new_id=new_id)
+        audit = Audit(store)
+        self._patients = Patients(store, audit)
+        self._care = CareRelations(store, audit)
+
+    # -- patients and care -------------------------------------------------------------------------
+    async def ensure_patient(self, facts: PatientFacts, ctx: AccessContext) -> str:
+        return await self._patients.ensure(facts, ctx)
+
+    async def patient_id(self, nss: str) -> str | None:
+        return await self._patients.find(nss)
+
+    async def grant_care(self, nss: str, staff_id: str, consult_id: str | None, ctx: AccessContext) -> None:
+        await self._care.grant(nss, staff_id, consult_id, ctx)
 
     # -- audit -------------------------------------------------------------------------------------
     def _audit_row(
@@ -416,84 +432,6 @@ class RecordRepository:
             "date_start": start,
             "date_end": end,
         }
-
-    # -- patients and care -------------------------------------------------------------------------
-    async def ensure_patient(self, facts: PatientFacts, ctx: AccessContext) -> str:
-        """Register (or update) a patient by NSS and return their FHIR ``Patient`` id. Staff only."""
-        attempt = _Attempt("create", "C")
-
-        async def body() -> str:
-            self._require_staff(ctx)
-            async with self._write.begin() as session:
-                patient_id = await self._patient_by_nss(session, facts.nss)
-                if facts.curp:
-                    owner = await session.scalar(
-                        select(IdentifierRow.resource_id).where(
-                            IdentifierRow.resource_type == "Patient",
-                            IdentifierRow.system == CURP_SYSTEM,
-                            IdentifierRow.value == facts.curp,
-                        )
-                    )
-                    if owner is not None and owner != patient_id:
-                        raise InvalidFacts(
-                            "CURP", "ya pertenece a otro paciente", "it belongs to another patient"
-                        )
-                if patient_id is None:
-                    patient_id = self._new_id()
-                else:
-                    attempt.interaction, attempt.action = "update", "U"
-                    await session.execute(
-                        delete(IdentifierRow).where(
-                            IdentifierRow.resource_id == patient_id,
-                            IdentifierRow.system == CURP_SYSTEM,
-                            IdentifierRow.value != (facts.curp or ""),
-                        )
-                    )
-                attempt.patient_id = patient_id
-                attempt.entities.append(("Patient", {"reference": f"Patient/{patient_id}"}))
-                await self._put_resources(
-                    session,
-                    [patient_resource(facts, patient_id)],
-                    patient_id=patient_id,
-                    bundle_id=None,
-                    now=self._clock(),
-                )
-                session.add(self._audit_row(ctx, attempt))
-                return patient_id
-
-        return await self._guard(ctx, attempt, body)
-
-    async def patient_id(self, nss: str) -> str | None:
-        """The FHIR ``Patient`` id for an NSS, or None (not audited: it reveals no clinical data)."""
-        async with self._read() as session:
-            return await self._patient_by_nss(session, clean_nss(nss))
-
-    async def grant_care(self, nss: str, staff_id: str, consult_id: str | None, ctx: AccessContext) -> None:
-        """Give ``staff_id`` a role in the patient's care (call it when they take or join the consult)."""
-        attempt = _Attempt("operation", "E")
-
-        async def body() -> None:
-            self._require_staff(ctx)
-            async with self._write.begin() as session:
-                patient_id = await self._patient_by_nss(session, clean_nss(nss))
-                if patient_id is None:
-                    raise UnknownPatient()
-                attempt.patient_id = patient_id
-                await self._insert_ignore(
-                    session,
-                    CareRelationRow.__table__,
-                    [
-                        {
-                            "patient_id": patient_id,
-                            "staff_id": staff_id[:64],
-                            "consult_id": consult_id,
-                            "since": self._clock(),
-                        }
-                    ],
-                )
-                session.add(self._audit_row(ctx, attempt, desc="grant-care"))
-
-        await self._guard(ctx, attempt, body)
 
     # -- notes -------------------------------------------------------------------------------------
     @staticmethod
