@@ -33,18 +33,16 @@ from records.access import AccessContext
 from records.audit import Audit
 from records.care import CareRelations
 from records.db import writer
+from records.drafts import Drafts
 from records.errors import (
     AccessDenied,
-    InvalidNote,
     InvalidRecord,
-    NoteAlreadySigned,
     NoteNotSigned,
     NotFound,
     NotNoteAuthor,
     RecordError,
     RequestIdReused,
     SessionLogMissing,
-    StaleVersion,
     UnknownPatient,
 )
 from records.facts import ConsentFacts, PatientFacts, StaffFacts
@@ -73,6 +71,7 @@ from records.identifiers import (
     NSS_SYSTEM,
     clean_nss,
 )
+from records.note_rows import conflict, note_entity, to_note
 from records.notes import Note, NoteStatus, content_digest, content_to_json, new_draft, revise, sign
 from records.patients import Patients
 from records.seal import SealCheck, SealKeys, check, seal
@@ -145,29 +144,6 @@ class _Attempt:
     patient_id: str | None = None
     entities: list[tuple[str, Resource]] = field(default_factory=list)
     query: str | None = None
-
-
-def _to_note(row: NoteRow) -> Note:
-    return Note(
-        note_id=row.id,
-        consult_id=row.consult_id,
-        patient_id=row.patient_id,
-        template=TemplateCode(row.template),
-        author_id=row.author_id,
-        author_name=row.author_name,
-        status=NoteStatus(row.status),
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        content={
-            s: {k: tuple(v) if isinstance(v, list) else v for k, v in f.items()}
-            for s, f in row.content.items()
-        },
-        signed_at=row.signed_at,
-        amends=row.amends_id,
-        sign_request_id=row.sign_request_id,
-        bundle_id=row.bundle_id,
-    )
 
 
 def _provenance_seal(bundle: Mapping[str, Any]) -> str:
@@ -269,6 +245,7 @@ class RecordRepository:
         audit = Audit(store)
         self._patients = Patients(store, audit)
         self._care = CareRelations(store, audit)
+        self._drafts = Drafts(store, audit)
 
     # -- patients and care -------------------------------------------------------------------------
     async def ensure_patient(self, facts: PatientFacts, ctx: AccessContext) -> str:
@@ -433,178 +410,24 @@ class RecordRepository:
             "date_end": end,
         }
 
-    # -- notes -------------------------------------------------------------------------------------
-    @staticmethod
-    def _note_entity(note_id: str) -> tuple[str, Resource]:
-        return (
-            "Composition",
-            {"type": "Composition", "identifier": {"system": NOTE_SYSTEM, "value": note_id}},
-        )
-
+    # -- drafts ------------------------------------------------------------------------------------
     async def open_draft(
         self, *, consult_id: str, patient_nss: str, template: TemplateCode | str, ctx: AccessContext
     ) -> Note:
-        """The author's draft for this consult and template, created (version 1) if there is none."""
-        attempt = _Attempt("create", "C")
-
-        async def body() -> Note:
-            self._require_staff(ctx)
-            try:
-                code = TemplateCode(template)
-            except ValueError:
-                raise InvalidNote("template", "plantilla desconocida", "unknown template") from None
-            if code is TemplateCode.ADDENDUM:
-                raise InvalidNote(
-                    "template", "las adendas se agregan a notas firmadas", "addenda amend signed notes"
-                )
-            async with self._write.begin() as session:
-                patient_id = await self._patient_by_nss(session, clean_nss(patient_nss))
-                if patient_id is None:
-                    raise UnknownPatient()
-                attempt.patient_id = patient_id
-                await self._require_care(session, ctx, patient_id)
-                row = await session.scalar(
-                    select(NoteRow).where(
-                        NoteRow.consult_id == consult_id,
-                        NoteRow.template == code.value,
-                        NoteRow.author_id == ctx.subject_id,
-                        NoteRow.amends_id.is_(None),
-                    )
-                )
-                if row is not None:
-                    attempt.interaction, attempt.action = "read", "R"
-                    attempt.entities.append(self._note_entity(row.id))
-                    if row.patient_id != patient_id:
-                        raise InvalidNote(
-                            "patient", "la consulta es de otro paciente", "the consult is another patient's"
-                        )
-                    if row.status == NoteStatus.SIGNED.value:
-                        raise NoteAlreadySigned()
-                    session.add(self._audit_row(ctx, attempt))
-                    return _to_note(row)
-                note = new_draft(
-                    note_id=self._new_id(),
-                    consult_id=consult_id,
-                    patient_id=patient_id,
-                    template_code=code,
-                    author_id=ctx.subject_id,
-                    author_name=ctx.display,
-                    at=self._clock(),
-                )
-                attempt.entities.append(self._note_entity(note.note_id))
-                session.add(
-                    NoteRow(
-                        id=note.note_id,
-                        consult_id=note.consult_id,
-                        template=code.value,
-                        patient_id=patient_id,
-                        author_id=note.author_id,
-                        author_name=note.author_name,
-                        status=note.status.value,
-                        version=note.version,
-                        content={},
-                        created_at=note.created_at,
-                        updated_at=note.updated_at,
-                    )
-                )
-                session.add(self._audit_row(ctx, attempt))
-                return note
-
-        return await self._guard(ctx, attempt, body)
+        return await self._drafts.open(
+            consult_id=consult_id, patient_nss=patient_nss, template=template, ctx=ctx
+        )
 
     async def get_note(self, note_id: str, ctx: AccessContext) -> Note:
-        """A note: drafts only to their author, signed notes to the patient's care team."""
-        attempt = _Attempt("read", "R", entities=[self._note_entity(note_id[:64])])
-
-        async def body() -> Note:
-            self._require_staff(ctx)
-            async with self._read() as session:
-                row = await session.get(NoteRow, note_id)
-                if row is None:
-                    raise NotFound("nota / note")
-                attempt.patient_id = row.patient_id
-                await self._require_care(session, ctx, row.patient_id)
-                if row.status == NoteStatus.DRAFT.value and row.author_id != ctx.subject_id:
-                    raise NotNoteAuthor()
-                note = _to_note(row)
-            await self._audit_alone(ctx, attempt)
-            return note
-
-        return await self._guard(ctx, attempt, body)
+        return await self._drafts.get(note_id, ctx)
 
     async def consult_notes(self, consult_id: str, ctx: AccessContext) -> list[Note]:
-        """The caller's own notes for a consult (drafts, signed notes and addenda), oldest first.
-
-        The console calls it when it is reopened, to find the draft it was writing.
-        """
-        attempt = _Attempt("search-type", "E", query=f"Composition?consult={consult_id[:64]}")
-
-        async def body() -> list[Note]:
-            self._require_staff(ctx)
-            async with self._read() as session:
-                rows = await session.scalars(
-                    select(NoteRow)
-                    .where(NoteRow.consult_id == consult_id, NoteRow.author_id == ctx.subject_id)
-                    .order_by(NoteRow.created_at)
-                    .limit(100)
-                )
-                notes = [_to_note(row) for row in rows]
-                if notes:
-                    attempt.patient_id = notes[0].patient_id
-                    await self._require_care(session, ctx, notes[0].patient_id)
-            attempt.entities.extend(self._note_entity(n.note_id) for n in notes)
-            await self._audit_alone(ctx, attempt)
-            return notes
-
-        return await self._guard(ctx, attempt, body)
+        return await self._drafts.of_consult(consult_id, ctx)
 
     async def save_draft(
         self, note_id: str, *, base_version: int, content: object, ctx: AccessContext
     ) -> Note:
-        """Store new draft content based on ``base_version``; a stale version raises :class:`StaleVersion`."""
-        attempt = _Attempt("update", "U", entities=[self._note_entity(note_id[:64])])
-
-        async def body() -> Note:
-            self._require_staff(ctx)
-            async with self._write.begin() as session:
-                row = await session.get(NoteRow, note_id)
-                if row is None:
-                    raise NotFound("nota / note")
-                attempt.patient_id = row.patient_id
-                await self._require_care(session, ctx, row.patient_id)
-                note = revise(
-                    _to_note(row),
-                    editor_id=ctx.subject_id,
-                    base_version=base_version,
-                    content=content,
-                    at=self._clock(),
-                )
-                result = await session.execute(
-                    update(NoteRow)
-                    .where(NoteRow.id == note_id, NoteRow.version == base_version, NoteRow.status == "draft")
-                    .values(
-                        content=content_to_json(note.content),
-                        version=note.version,
-                        updated_at=note.updated_at,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    raise await self._conflict(session, note_id)
-                session.add(self._audit_row(ctx, attempt))
-                return note
-
-        return await self._guard(ctx, attempt, body)
-
-    async def _conflict(self, session: AsyncSession, note_id: str) -> RecordError:
-        """Why a compare-and-set on a note found nothing to update (another writer got there first)."""
-        session.expire_all()
-        current = await session.get(NoteRow, note_id, populate_existing=True)
-        if current is None:
-            return NotFound("nota / note")
-        if current.status == NoteStatus.SIGNED.value:
-            return NoteAlreadySigned()
-        return StaleVersion(current.version)
+        return await self._drafts.save(note_id, base_version=base_version, content=content, ctx=ctx)
 
     # -- signing -----------------------------------------------------------------------------------
     async def _replay(self, session: AsyncSession, request_id: str, note_id: str) -> SignResult | None:
@@ -613,7 +436,7 @@ class RecordRepository:
             return None
         if row.id != note_id or row.bundle_id is None:
             raise RequestIdReused()
-        note = _to_note(row)
+        note = to_note(row)
         return SignResult(
             note, row.bundle_id, composition_id(row.id), self._encounter_of(note), replayed=True
         )
@@ -624,7 +447,7 @@ class RecordRepository:
 
     async def sign(self, request: SignRequest, ctx: AccessContext) -> SignResult:
         """Sign a draft and store its FHIR Bundle in one transaction; idempotent by ``request_id``."""
-        attempt = _Attempt("transaction", "C", entities=[self._note_entity(request.note_id[:64])])
+        attempt = _Attempt("transaction", "C", entities=[note_entity(request.note_id[:64])])
 
         async def body() -> SignResult:
             self._require_staff(ctx)
@@ -656,14 +479,14 @@ class RecordRepository:
             if row.sign_request_id == request.request_id and row.bundle_id is not None:
                 # An identical request committed while this one waited for the row lock.
                 session.add(self._audit_row(ctx, attempt, desc="replay"))
-                note = _to_note(row)
+                note = to_note(row)
                 return SignResult(
                     note, row.bundle_id, composition_id(row.id), self._encounter_of(note), replayed=True
                 )
             await self._require_care(session, ctx, row.patient_id)
             now = self._clock()
             note = sign(
-                _to_note(row),
+                to_note(row),
                 signer_id=ctx.subject_id,
                 version=request.version,
                 request_id=request.request_id,
@@ -729,7 +552,7 @@ class RecordRepository:
                 replay = await self._replay(session, str(note.sign_request_id), note.note_id)
                 if replay is not None:
                     return replay
-                raise await self._conflict(session, note.note_id)
+                raise await conflict(session, note.note_id)
         else:
             session.add(
                 NoteRow(
@@ -785,7 +608,7 @@ class RecordRepository:
         self, original_note_id: str, *, text: str, request_id: str, author: StaffFacts, ctx: AccessContext
     ) -> SignResult:
         """A signed correction that references a signed note (which itself never changes)."""
-        attempt = _Attempt("transaction", "C", entities=[self._note_entity(original_note_id[:64])])
+        attempt = _Attempt("transaction", "C", entities=[note_entity(original_note_id[:64])])
 
         async def body() -> SignResult:
             self._require_staff(ctx)
@@ -802,7 +625,7 @@ class RecordRepository:
                     if existing.amends_id != original_note_id or existing.bundle_id is None:
                         raise RequestIdReused()
                     session.add(self._audit_row(ctx, attempt, desc="replay"))
-                    note = _to_note(existing)
+                    note = to_note(existing)
                     return SignResult(
                         note,
                         existing.bundle_id,
@@ -1178,7 +1001,7 @@ class RecordRepository:
         Reads the note and the seal in its stored Bundle's ``Provenance`` (a note without a Bundle, a
         draft, is not found); like any read of the record, it is audited.
         """
-        attempt = _Attempt("read", "R", entities=[self._note_entity(note_id[:64])])
+        attempt = _Attempt("read", "R", entities=[note_entity(note_id[:64])])
 
         async def body() -> SealCheck:
             self._require_staff(ctx)
@@ -1191,7 +1014,7 @@ class RecordRepository:
                 bundle = await session.scalar(select(BundleRow).where(BundleRow.note_id == note_id))
                 if bundle is None:
                     raise NotFound("nota firmada / signed note")
-                note, sealed = _to_note(row), _provenance_seal(bundle.content)
+                note, sealed = to_note(row), _provenance_seal(bundle.content)
             await self._audit_alone(ctx, attempt)
             return check(note, self._keys, sealed)
 
@@ -1199,7 +1022,7 @@ class RecordRepository:
 
     async def stored_bundle(self, note_id: str, ctx: AccessContext) -> Resource:
         """The transaction Bundle exactly as it was validated and stored when the note was signed."""
-        attempt = _Attempt("read", "R", entities=[self._note_entity(note_id[:64])])
+        attempt = _Attempt("read", "R", entities=[note_entity(note_id[:64])])
 
         async def body() -> Resource:
             self._require_staff(ctx)
