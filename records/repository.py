@@ -19,13 +19,12 @@ import logging
 import platform
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
-from sqlalchemy import and_, func, not_, select, update
+from sqlalchemy import and_, func, not_, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from records import codes
@@ -37,29 +36,19 @@ from records.drafts import Drafts
 from records.errors import (
     AccessDenied,
     InvalidRecord,
-    NoteNotSigned,
     NotFound,
-    NotNoteAuthor,
     RecordError,
-    RequestIdReused,
-    SessionLogMissing,
     UnknownPatient,
 )
-from records.facts import ConsentFacts, PatientFacts, StaffFacts
+from records.facts import PatientFacts, StaffFacts
 from records.fhir_api import DateFilter, SearchQuery, check_resource_id, parse_search, searchset
 from records.fhir_bundle import (
-    AmendedNote,
-    SignedConsult,
     audit_event,
-    build_bundle,
-    composition_id,
     concept,
     derived_id,
     encounter_id,
     finished_encounter,
-    patient_facts,
     session_audit_events,
-    staff_ids,
 )
 from records.identifiers import (
     CEDULA_SYSTEM,
@@ -71,15 +60,18 @@ from records.identifiers import (
     NSS_SYSTEM,
     clean_nss,
 )
-from records.note_rows import conflict, note_entity, to_note
-from records.notes import Note, NoteStatus, content_digest, content_to_json, new_draft, revise, sign
+from records.note_rows import note_entity, to_note
+from records.notes import Note, NoteStatus
 from records.patients import Patients
-from records.seal import SealCheck, SealKeys, check, seal
+from records.seal import SealCheck, SealKeys, check
 from records.session_logs import events_of
+from records.signing import Signing, SignRequest, SignResult
 from records.store import Store
 from records.tables import AuditRow, BundleRow, CareRelationRow, IdentifierRow, NoteRow, ResourceRow
 from records.templates import TemplateCode
-from records.validation import validate_bundle, validate_resource
+from records.validation import validate_resource
+
+__all__ = ["RecordRepository", "SignRequest", "SignResult"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -112,27 +104,6 @@ _DATE_FIELDS = {
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class SignRequest:
-    note_id: str
-    version: int
-    """The draft version the author saw and is signing; a newer one is a conflict."""
-    request_id: str
-    """Chosen by the client once per sign action and reused on retries: it makes signing idempotent."""
-    author: StaffFacts
-    consent: ConsentFacts
-
-
-@dataclass(frozen=True, slots=True)
-class SignResult:
-    note: Note
-    bundle_id: str
-    composition_id: str
-    encounter_id: str
-    replayed: bool = False
-    """True when this request id had already signed the note: nothing new was stored."""
 
 
 @dataclass
@@ -246,6 +217,7 @@ class RecordRepository:
         self._patients = Patients(store, audit)
         self._care = CareRelations(store, audit)
         self._drafts = Drafts(store, audit)
+        self._signing = Signing(store, audit, self._keys)
 
     # -- patients and care -------------------------------------------------------------------------
     async def ensure_patient(self, facts: PatientFacts, ctx: AccessContext) -> str:
@@ -429,259 +401,16 @@ class RecordRepository:
     ) -> Note:
         return await self._drafts.save(note_id, base_version=base_version, content=content, ctx=ctx)
 
-    # -- signing -----------------------------------------------------------------------------------
-    async def _replay(self, session: AsyncSession, request_id: str, note_id: str) -> SignResult | None:
-        row = await session.scalar(select(NoteRow).where(NoteRow.sign_request_id == request_id))
-        if row is None:
-            return None
-        if row.id != note_id or row.bundle_id is None:
-            raise RequestIdReused()
-        note = to_note(row)
-        return SignResult(
-            note, row.bundle_id, composition_id(row.id), self._encounter_of(note), replayed=True
-        )
-
-    @staticmethod
-    def _encounter_of(note: Note) -> str:
-        return encounter_id(note.consult_id)
-
+    # -- signing ---------------------------------------------------------------------------------
     async def sign(self, request: SignRequest, ctx: AccessContext) -> SignResult:
-        """Sign a draft and store its FHIR Bundle in one transaction; idempotent by ``request_id``."""
-        attempt = _Attempt("transaction", "C", entities=[note_entity(request.note_id[:64])])
-
-        async def body() -> SignResult:
-            self._require_staff(ctx)
-            if request.author.staff_id != ctx.subject_id:
-                raise NotNoteAuthor()
-            try:
-                return await self._sign_once(request, ctx, attempt)
-            except IntegrityError:
-                # A concurrent identical request won the race; answer with what it stored.
-                async with self._read() as session:
-                    replay = await self._replay(session, request.request_id, request.note_id)
-                if replay is None:
-                    raise
-                return replay
-
-        return await self._guard(ctx, attempt, body)
-
-    async def _sign_once(self, request: SignRequest, ctx: AccessContext, attempt: _Attempt) -> SignResult:
-        async with self._write.begin() as session:
-            replay = await self._replay(session, request.request_id, request.note_id)
-            if replay is not None:
-                attempt.patient_id = replay.note.patient_id
-                session.add(self._audit_row(ctx, attempt, desc="replay"))
-                return replay
-            row = await session.get(NoteRow, request.note_id, with_for_update=True)
-            if row is None:
-                raise NotFound("nota / note")
-            attempt.patient_id = row.patient_id
-            if row.sign_request_id == request.request_id and row.bundle_id is not None:
-                # An identical request committed while this one waited for the row lock.
-                session.add(self._audit_row(ctx, attempt, desc="replay"))
-                note = to_note(row)
-                return SignResult(
-                    note, row.bundle_id, composition_id(row.id), self._encounter_of(note), replayed=True
-                )
-            await self._require_care(session, ctx, row.patient_id)
-            now = self._clock()
-            note = sign(
-                to_note(row),
-                signer_id=ctx.subject_id,
-                version=request.version,
-                request_id=request.request_id,
-                at=now,
-            )
-            events = await events_of(session, note.consult_id)
-            if not events:
-                raise SessionLogMissing()
-            patient_row = await session.get(ResourceRow, note.patient_id)
-            if patient_row is None:
-                raise UnknownPatient()
-            result = await self._store_signed(
-                session,
-                ctx,
-                attempt,
-                note,
-                SignedConsult(
-                    note=note,
-                    events=events,
-                    patient=patient_facts(patient_row.content),
-                    author=request.author,
-                    ids=staff_ids(request.author, note.patient_id),
-                    seal="",
-                    source_address=ctx.address,
-                    consent=request.consent,
-                ),
-                claim=(request.note_id, request.version),
-            )
-            return result
-
-    async def _store_signed(
-        self,
-        session: AsyncSession,
-        ctx: AccessContext,
-        attempt: _Attempt,
-        note: Note,
-        consult: SignedConsult,
-        claim: tuple[str, int] | None,
-    ) -> SignResult:
-        consult = replace(consult, seal=seal(note, self._keys))
-        bundle = build_bundle(consult)
-        issues = validate_bundle(bundle)
-        if issues:
-            log.warning("signed note %s built an invalid bundle: %s", note.note_id, issues[:3])
-            raise InvalidRecord(issues)
-        bundle_id = str(bundle["id"])
-        note_values = {
-            "status": NoteStatus.SIGNED.value,
-            "signed_at": note.signed_at,
-            "updated_at": note.updated_at,
-            "sign_request_id": note.sign_request_id,
-            "bundle_id": bundle_id,
-            "content_sha256": content_digest(note),
-        }
-        if claim is not None:
-            claimed = await session.execute(
-                update(NoteRow)
-                .where(NoteRow.id == claim[0], NoteRow.version == claim[1], NoteRow.status == "draft")
-                .values(**note_values)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                replay = await self._replay(session, str(note.sign_request_id), note.note_id)
-                if replay is not None:
-                    return replay
-                raise await conflict(session, note.note_id)
-        else:
-            session.add(
-                NoteRow(
-                    id=note.note_id,
-                    consult_id=note.consult_id,
-                    template=note.template.value,
-                    patient_id=note.patient_id,
-                    author_id=note.author_id,
-                    author_name=note.author_name,
-                    version=note.version,
-                    content=content_to_json(note.content),
-                    created_at=note.created_at,
-                    amends_id=note.amends,
-                    **note_values,
-                )
-            )
-            await session.flush()
-        now = self._clock()
-        entries = cast(list[Resource], bundle["entry"])
-        local_types = {e["fullUrl"]: e["resource"]["resourceType"] for e in entries}
-        resources = [_resolve(e["resource"], local_types) for e in entries]
-        session.add(
-            BundleRow(
-                id=bundle_id, note_id=note.note_id, patient_id=note.patient_id, stored_at=now, content=bundle
-            )
-        )
-        await self._put_resources(
-            session,
-            [r for r in resources if r["resourceType"] != "AuditEvent"],
-            patient_id=note.patient_id,
-            bundle_id=bundle_id,
-            now=now,
-        )
-        audits = [
-            {
-                "id": r["id"],
-                "recorded": _parse_dt(r["recorded"]),
-                "patient_id": note.patient_id,
-                "agent_id": ctx.subject_id[:64] if r["action"] == "C" else "session",
-                "action": r["action"],
-                "outcome": r["outcome"],
-                "content": r,
-            }
-            for r in resources
-            if r["resourceType"] == "AuditEvent"
-        ]
-        await self._insert_ignore(session, AuditRow.__table__, audits)
-        log.info("note %s signed; bundle %s stored (%d entries)", note.note_id, bundle_id, len(resources))
-        encounter = consult.amended.encounter_id if consult.amended else self._encounter_of(note)
-        return SignResult(note, bundle_id, composition_id(note.note_id), encounter)
+        return await self._signing.sign(request, ctx)
 
     async def add_addendum(
         self, original_note_id: str, *, text: str, request_id: str, author: StaffFacts, ctx: AccessContext
     ) -> SignResult:
-        """A signed correction that references a signed note (which itself never changes)."""
-        attempt = _Attempt("transaction", "C", entities=[note_entity(original_note_id[:64])])
-
-        async def body() -> SignResult:
-            self._require_staff(ctx)
-            if author.staff_id != ctx.subject_id:
-                raise NotNoteAuthor()
-            async with self._write.begin() as session:
-                original = await session.get(NoteRow, original_note_id)
-                if original is None:
-                    raise NotFound("nota / note")
-                attempt.patient_id = original.patient_id
-                await self._require_care(session, ctx, original.patient_id)
-                existing = await session.scalar(select(NoteRow).where(NoteRow.sign_request_id == request_id))
-                if existing is not None:
-                    if existing.amends_id != original_note_id or existing.bundle_id is None:
-                        raise RequestIdReused()
-                    session.add(self._audit_row(ctx, attempt, desc="replay"))
-                    note = to_note(existing)
-                    return SignResult(
-                        note,
-                        existing.bundle_id,
-                        composition_id(note.note_id),
-                        self._encounter_of(note),
-                        replayed=True,
-                    )
-                if original.status != NoteStatus.SIGNED.value:
-                    raise NoteNotSigned()
-                now = self._clock()
-                draft = new_draft(
-                    note_id=self._new_id(),
-                    consult_id=original.consult_id,
-                    patient_id=original.patient_id,
-                    template_code=TemplateCode.ADDENDUM,
-                    author_id=ctx.subject_id,
-                    author_name=author.full_name,
-                    at=now,
-                    amends=original.id,
-                )
-                draft = revise(
-                    draft,
-                    editor_id=ctx.subject_id,
-                    base_version=1,
-                    content={"addendum": {"text": text}},
-                    at=now,
-                )
-                note = sign(
-                    draft, signer_id=ctx.subject_id, version=draft.version, request_id=request_id, at=now
-                )
-                patient_row = await session.get(ResourceRow, original.patient_id)
-                assert patient_row is not None
-                amended = AmendedNote(
-                    composition_id(original.id),
-                    encounter_id(original.consult_id),
-                    TemplateCode(original.template),
-                )
-                return await self._store_signed(
-                    session,
-                    ctx,
-                    attempt,
-                    note,
-                    SignedConsult(
-                        note=note,
-                        events=(),
-                        patient=patient_facts(patient_row.content),
-                        author=author,
-                        ids=staff_ids(author, original.patient_id),
-                        seal="",
-                        source_address=ctx.address,
-                        amended=amended,
-                    ),
-                    claim=None,
-                )
-
-        return await self._guard(ctx, attempt, body)
+        return await self._signing.add_addendum(
+            original_note_id, text=text, request_id=request_id, author=author, ctx=ctx
+        )
 
     # -- the consult ends ------------------------------------------------------------------------------
     async def follow_consult_end(self, consult_id: str) -> str | None:
