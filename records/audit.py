@@ -141,7 +141,7 @@ class Audit:
         session: AsyncSession,
         events: Iterable[Resource],
         *,
-        patient_id: str,
+        patient_id: str | None,
         agent: Callable[[Resource], str],
     ) -> None:
         """Store ``AuditEvent`` resources made elsewhere (a signed Bundle's, the session's) as rows.

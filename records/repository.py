@@ -16,7 +16,6 @@ Nothing here logs clinical content; the module logs ids and error codes only.
 from __future__ import annotations
 
 import logging
-import platform
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -27,10 +26,10 @@ from sqlalchemy import and_, func, not_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from records import codes
 from records.access import AccessContext
 from records.audit import Audit
 from records.care import CareRelations
+from records.consult_end import ConsultEnd
 from records.db import writer
 from records.drafts import Drafts
 from records.errors import (
@@ -44,11 +43,6 @@ from records.facts import PatientFacts, StaffFacts
 from records.fhir_api import DateFilter, SearchQuery, check_resource_id, parse_search, searchset
 from records.fhir_bundle import (
     audit_event,
-    concept,
-    derived_id,
-    encounter_id,
-    finished_encounter,
-    session_audit_events,
 )
 from records.identifiers import (
     CEDULA_SYSTEM,
@@ -61,15 +55,13 @@ from records.identifiers import (
     clean_nss,
 )
 from records.note_rows import note_entity, to_note
-from records.notes import Note, NoteStatus
+from records.notes import Note
 from records.patients import Patients
 from records.seal import SealCheck, SealKeys, check
-from records.session_logs import events_of
 from records.signing import Signing, SignRequest, SignResult
 from records.store import Store
 from records.tables import AuditRow, BundleRow, CareRelationRow, IdentifierRow, NoteRow, ResourceRow
 from records.templates import TemplateCode
-from records.validation import validate_resource
 
 __all__ = ["RecordRepository", "SignRequest", "SignResult"]
 
@@ -218,6 +210,7 @@ class RecordRepository:
         self._care = CareRelations(store, audit)
         self._drafts = Drafts(store, audit)
         self._signing = Signing(store, audit, self._keys)
+        self._consult_end = ConsultEnd(store, audit)
 
     # -- patients and care -------------------------------------------------------------------------
     async def ensure_patient(self, facts: PatientFacts, ctx: AccessContext) -> str:
@@ -412,124 +405,9 @@ class RecordRepository:
             original_note_id, text=text, request_id=request_id, author=author, ctx=ctx
         )
 
-    # -- the consult ends ------------------------------------------------------------------------------
+    # -- the consult ends --------------------------------------------------------------------------
     async def follow_consult_end(self, consult_id: str) -> str | None:
-        """The record follows the consult's end; call it once the consult's session log is archived.
-
-        A note signed during the call stored the consult's Encounter ``in-progress`` with no end. Now
-        the archived log holds the end, so the Encounter becomes ``finished`` with ``period.end`` the
-        consult's end (length and participants' periods from the whole log): a new version of the
-        resource, with a ``Provenance`` of the update (the server assembling it from the session log,
-        on behalf of the unit) and an ``AuditEvent``, in one transaction; the session events after the
-        signing get their ``AuditEvent``\\ s too. Returns the Encounter's new version id, or None when
-        there is nothing to follow (no signed note, no end in the log, already finished); calling it
-        again changes nothing. The writer is the server, not a person: it needs no access context.
-        """
-        visit_id = encounter_id(consult_id)
-        any_note = select(NoteRow.id).where(NoteRow.consult_id == consult_id).limit(1)
-        async with self._read() as session:
-            if await session.scalar(any_note) is None:
-                return None  # no note, nothing to follow (and no write transaction taken)
-        async with self._write.begin() as session:
-            # Lock the consult's notes first: a signing still in flight commits its Encounter before
-            # this reads it (PostgreSQL row locks; SQLite write transactions are serialized anyway).
-            notes = list(
-                await session.scalars(
-                    select(NoteRow)
-                    .where(NoteRow.consult_id == consult_id, NoteRow.amends_id.is_(None))
-                    .order_by(NoteRow.signed_at)
-                    .with_for_update()
-                )
-            )
-            signed = [n for n in notes if n.status == NoteStatus.SIGNED.value]
-            row = await session.get(ResourceRow, visit_id, populate_existing=True)
-            if not signed or row is None or row.resource_type != "Encounter":
-                return None
-            events = await events_of(session, consult_id)
-            encounter = finished_encounter(row.content, events, signed[0].author_id)
-            if encounter is None:
-                return None
-            issues = validate_resource(encounter)
-            if issues:
-                log.warning("consult %s ended: its Encounter would be invalid: %s", consult_id, issues[:3])
-                raise InvalidRecord(issues)
-            patient_id, previous = row.patient_id, row.version_id
-            now = self._clock()
-            await self._put_resources(
-                session, [encounter], patient_id=patient_id, bundle_id=row.bundle_id, now=now
-            )
-            version = previous + 1
-            reference: Resource = {"reference": f"Encounter/{visit_id}"}
-            patient_ref: Resource = {"reference": f"Patient/{patient_id}"}
-            provenance = self._end_provenance(encounter, consult_id, previous, now)
-            await self._put_resources(session, [provenance], patient_id=patient_id, bundle_id=None, now=now)
-            server: Resource = {"type": "Device", "display": "Teleconsulta"}
-            audit = audit_event(
-                event_id=self._new_id(),
-                recorded=now,
-                interaction="update",
-                action="U",
-                who=server,
-                address=platform.node() or "localhost",
-                entities=[("Encounter", reference), ("Patient", patient_ref)],
-                outcome_desc="consult-ended",
-            )
-            session_audits = session_audit_events(consult_id, events, patient_ref, reference)
-            await self._insert_ignore(
-                session,
-                AuditRow.__table__,
-                [
-                    {
-                        "id": a["id"],
-                        "recorded": _parse_dt(a["recorded"]),
-                        "patient_id": patient_id,
-                        "agent_id": "system" if a is audit else "session",
-                        "action": a["action"],
-                        "outcome": a["outcome"],
-                        "content": a,
-                    }
-                    for a in (audit, *session_audits)
-                ],
-            )
-            log.info("consult %s ended: Encounter %s finished (version %d)", consult_id, visit_id, version)
-            return str(version)
-
-    @staticmethod
-    def _end_provenance(
-        encounter: Mapping[str, Any], consult_id: str, previous: int, now: datetime
-    ) -> Resource:
-        """Who changed the Encounter and from what: the server, from the session log, for the unit."""
-        visit_id = str(encounter["id"])
-        return {
-            "resourceType": "Provenance",
-            "id": derived_id(f"consult:{consult_id}", f"Provenance/Encounter/{previous + 1}"),
-            "target": [{"reference": f"Encounter/{visit_id}/_history/{previous + 1}"}],
-            "occurredDateTime": str(encounter["period"]["end"]),
-            "recorded": now.isoformat(),
-            "activity": concept(codes.V3_DATA_OPERATION, "UPDATE", "revise"),
-            "reason": [{"text": "La consulta terminó / the consult ended"}],
-            "agent": [
-                {
-                    "type": concept(codes.PROVENANCE_AGENT, "assembler", "Assembler"),
-                    "who": {"type": "Device", "display": "Teleconsulta"},
-                    **(
-                        {"onBehalfOf": encounter["serviceProvider"]}
-                        if isinstance(encounter.get("serviceProvider"), Mapping)
-                        else {}
-                    ),
-                }
-            ],
-            "entity": [
-                {"role": "revision", "what": {"reference": f"Encounter/{visit_id}/_history/{previous}"}},
-                {
-                    "role": "source",
-                    "what": {
-                        "identifier": {"system": CONSULT_SYSTEM, "value": consult_id},
-                        "display": "Bitácora de la sesión / session log",
-                    },
-                },
-            ],
-        }
+        return await self._consult_end.follow(consult_id)
 
     # -- FHIR read -----------------------------------------------------------------------------------
     async def read(self, resource_type: str, resource_id: str, ctx: AccessContext) -> Resource:
