@@ -30,6 +30,8 @@ from records.tables import AuditRow
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Work = Callable[[AsyncSession], Awaitable[T]]
+"""A call's own work, given the session of its transaction."""
 
 
 @dataclass
@@ -101,12 +103,7 @@ class Audit:
             raise
 
     async def read(
-        self,
-        ctx: AccessContext,
-        attempt: Attempt,
-        work: Callable[[AsyncSession], Awaitable[T]],
-        *,
-        desc: str | None = None,
+        self, ctx: AccessContext, attempt: Attempt, work: Work[T], *, desc: str | None = None
     ) -> T:
         """``work`` in a read transaction, then its ``AuditEvent``; a refusal is audited as such."""
 
@@ -119,12 +116,7 @@ class Audit:
         return await self.guard(ctx, attempt, body)
 
     async def write(
-        self,
-        ctx: AccessContext,
-        attempt: Attempt,
-        work: Callable[[AsyncSession], Awaitable[T]],
-        *,
-        desc: str | None = None,
+        self, ctx: AccessContext, attempt: Attempt, work: Work[T], *, desc: str | None = None
     ) -> T:
         """``work`` and its ``AuditEvent`` in one write transaction; a refusal is audited as such."""
 

@@ -15,7 +15,7 @@ from records.access import AccessContext, require_staff
 from records.audit import Attempt, Audit
 from records.care import admit
 from records.errors import InvalidNote, NoteAlreadySigned, NotNoteAuthor
-from records.note_rows import conflict, note_entity, note_in_care, to_note
+from records.note_rows import conflict, new_row, note_entity, note_in_care, to_note
 from records.notes import Note, NoteStatus, content_to_json, new_draft, revise
 from records.patients import registered
 from records.store import Store
@@ -78,21 +78,7 @@ class Drafts:
                 at=self._store.clock(),
             )
             attempt.entities.append(note_entity(note.note_id))
-            session.add(
-                NoteRow(
-                    id=note.note_id,
-                    consult_id=note.consult_id,
-                    template=code.value,
-                    patient_id=patient_id,
-                    author_id=note.author_id,
-                    author_name=note.author_name,
-                    status=note.status.value,
-                    version=note.version,
-                    content={},
-                    created_at=note.created_at,
-                    updated_at=note.updated_at,
-                )
-            )
+            session.add(new_row(note))
             return note
 
         return await self._audit.write(ctx, attempt, work)

@@ -1,4 +1,4 @@
-"""A note as the ``notes`` table holds it: the row as a value, the audit entity naming it, its owner.
+"""A note as the ``notes`` table holds it: row and value both ways, the audit entity naming it, its owner.
 
 Drafts and signing both read note rows under the same rules, so they are here once: a note is
 reached only through its patient's care (:func:`note_in_care`), and a compare-and-set on a note
@@ -7,6 +7,8 @@ that matched nothing is explained the same way whoever lost the race (:func:`con
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.access import AccessContext
@@ -14,7 +16,7 @@ from records.audit import Attempt
 from records.care import admit
 from records.errors import NoteAlreadySigned, NotFound, RecordError, StaleVersion
 from records.identifiers import NOTE_SYSTEM
-from records.notes import Note, NoteStatus
+from records.notes import Note, NoteStatus, content_to_json
 from records.store import Resource
 from records.tables import NoteRow
 from records.templates import TemplateCode
@@ -41,6 +43,25 @@ def to_note(row: NoteRow) -> Note:
         sign_request_id=row.sign_request_id,
         bundle_id=row.bundle_id,
     )
+
+
+def new_row(note: Note, **values: Any) -> NoteRow:
+    """The row of a note not stored yet; ``values`` add or replace columns (a signed addendum's)."""
+    columns: dict[str, Any] = {
+        "id": note.note_id,
+        "consult_id": note.consult_id,
+        "template": note.template.value,
+        "patient_id": note.patient_id,
+        "author_id": note.author_id,
+        "author_name": note.author_name,
+        "status": note.status.value,
+        "version": note.version,
+        "content": content_to_json(note.content),
+        "created_at": note.created_at,
+        "updated_at": note.updated_at,
+        "amends_id": note.amends,
+    }
+    return NoteRow(**(columns | values))
 
 
 def note_entity(note_id: str) -> tuple[str, Resource]:

@@ -42,8 +42,8 @@ from records.fhir_bundle import (
     patient_facts,
     staff_ids,
 )
-from records.note_rows import conflict, note_entity, note_in_care, to_note
-from records.notes import Note, NoteStatus, content_digest, content_to_json, new_draft, revise, sign
+from records.note_rows import conflict, new_row, note_entity, note_in_care, to_note
+from records.notes import Note, NoteStatus, content_digest, new_draft, revise, sign
 from records.resource_store import put_resources, resolve
 from records.seal import SealKeys, seal
 from records.session_logs import events_of
@@ -257,7 +257,7 @@ class Signing:
             "content_sha256": content_digest(note),
         }
         if claim is None:
-            session.add(_addendum_row(note, signed))
+            session.add(new_row(note, **signed))
             await session.flush()
         else:
             raced = await self._claim(session, note, claim, signed)
@@ -317,20 +317,3 @@ class Signing:
             agent=lambda event: ctx.subject_id[:64] if event["action"] == "C" else "session",
         )
         log.info("note %s signed; bundle %s stored (%d entries)", note.note_id, bundle_id, len(resources))
-
-
-def _addendum_row(note: Note, signed: dict[str, Any]) -> NoteRow:
-    """A new addendum's row, stored already signed (it never was a draft anyone could see)."""
-    return NoteRow(
-        id=note.note_id,
-        consult_id=note.consult_id,
-        template=note.template.value,
-        patient_id=note.patient_id,
-        author_id=note.author_id,
-        author_name=note.author_name,
-        version=note.version,
-        content=content_to_json(note.content),
-        created_at=note.created_at,
-        amends_id=note.amends,
-        **signed,
-    )
