@@ -22,8 +22,7 @@ from records.tables import CareRelationRow
 async def admit(session: AsyncSession, ctx: AccessContext, attempt: Attempt, patient_id: str) -> None:
     """Let ``ctx`` at this patient's record only with a role in their care; audit names the patient."""
     attempt.patient_id = patient_id
-    if not ctx.is_staff:
-        raise AccessDenied()
+    require_staff(ctx)
     found = await session.scalar(
         select(CareRelationRow.staff_id).where(
             CareRelationRow.patient_id == patient_id, CareRelationRow.staff_id == ctx.subject_id
