@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from records.errors import AccessDenied
 from records.identifiers import NSS_SYSTEM, STAFF_SYSTEM
 from rooms.roles import STAFF_ROLES, Role
 
@@ -54,3 +55,15 @@ class AccessContext:
         if patient_id is not None:
             return {"reference": f"Patient/{patient_id}"}
         return {"type": "Patient", "identifier": {"system": NSS_SYSTEM, "value": self.subject_id}}
+
+
+def require_staff(ctx: AccessContext) -> None:
+    """Staff only: a patient link reads nothing but its own summary."""
+    if not ctx.is_staff:
+        raise AccessDenied()
+
+
+def require_patient(ctx: AccessContext) -> None:
+    """The patient themself only: staff read a patient's record through FHIR, with their care role."""
+    if ctx.is_staff:
+        raise AccessDenied()

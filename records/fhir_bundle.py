@@ -58,6 +58,8 @@ _PARTICIPATION = {
     Role.INTERPRETER: ("TRANSL", "Translator"),
     Role.COMPANION: ("ESC", "escort"),
 }
+_BODY_MEASURES = (("weight", "weight_kg", codes.WEIGHT, "kg"), ("height", "height_cm", codes.HEIGHT, "cm"))
+"""The measures a note's vitals report as they are: (Observation name, field, LOINC code, UCUM unit)."""
 
 
 def derived_id(scope: str, name: str) -> str:
@@ -240,27 +242,19 @@ class _Builder:
         def quantity(value: float, unit: str) -> Resource:
             return {"value": value, "unit": unit, "system": codes.UCUM, "code": unit}
 
+        for name, key, loinc, unit in _BODY_MEASURES:
+            value = fields.get(key)
+            if isinstance(value, int | float):
+                refs.append(
+                    self.observation(
+                        name,
+                        "vital-signs",
+                        concept(codes.LOINC, *loinc),
+                        valueQuantity=quantity(float(value), unit),
+                        **reported,
+                    )
+                )
         weight, height = fields.get("weight_kg"), fields.get("height_cm")
-        if isinstance(weight, int | float):
-            refs.append(
-                self.observation(
-                    "weight",
-                    "vital-signs",
-                    concept(codes.LOINC, *codes.WEIGHT),
-                    valueQuantity=quantity(float(weight), "kg"),
-                    **reported,
-                )
-            )
-        if isinstance(height, int | float):
-            refs.append(
-                self.observation(
-                    "height",
-                    "vital-signs",
-                    concept(codes.LOINC, *codes.HEIGHT),
-                    valueQuantity=quantity(float(height), "cm"),
-                    **reported,
-                )
-            )
         if isinstance(weight, int | float) and isinstance(height, int | float):
             bmi = round(weight / (height / 100) ** 2, 1)
             flag = ("L", "Low") if bmi < 18.5 else ("H", "High") if bmi >= 25 else ("N", "Normal")
@@ -495,58 +489,49 @@ class _Builder:
         return self.add(resource)
 
     def consents(self, consent: ConsentFacts) -> list[Resource]:
-        scope = f"consult:{self.note.consult_id}"
         refs = [
-            self.add(
-                {
-                    "resourceType": "Consent",
-                    "id": derived_id(scope, "Consent/teleconsult"),
-                    "status": "active",
-                    "scope": concept(codes.CONSENT_SCOPE, "treatment", "Treatment"),
-                    "category": [
-                        concept(codes.LOINC, *codes.CONSENT_LOINC),
-                        concept(codes.CONSENT_CATEGORY, "teleconsultation", "Teleconsultation"),
-                    ],
-                    "patient": self.patient_ref,
-                    "dateTime": _at(consent.teleconsult_at),
-                    "organization": [self.org_ref],
-                    "policyRule": concept(codes.V3_ACT_CODE, "OPTIN", "opt-in"),
-                    "provision": {
-                        "type": "permit",
-                        "period": {"start": _at(consent.teleconsult_at)},
-                        "action": [
-                            concept(codes.CONSENT_ACTION, "collect"),
-                            concept(codes.CONSENT_ACTION, "use"),
-                        ],
-                    },
-                }
+            self._consent(
+                "teleconsult",
+                concept(codes.CONSENT_SCOPE, "treatment", "Treatment"),
+                concept(codes.CONSENT_CATEGORY, "teleconsultation", "Teleconsultation"),
+                consent.teleconsult_at,
+                ("collect", "use"),
             )
         ]
         if consent.recording_at is not None:
             refs.append(
-                self.add(
-                    {
-                        "resourceType": "Consent",
-                        "id": derived_id(scope, "Consent/recording"),
-                        "status": "active",
-                        "scope": concept(codes.CONSENT_SCOPE, "patient-privacy", "Privacy Consent"),
-                        "category": [
-                            concept(codes.LOINC, *codes.CONSENT_LOINC),
-                            concept(codes.CONSENT_CATEGORY, "recording", "Recording of the teleconsultation"),
-                        ],
-                        "patient": self.patient_ref,
-                        "dateTime": _at(consent.recording_at),
-                        "organization": [self.org_ref],
-                        "policyRule": concept(codes.V3_ACT_CODE, "OPTIN", "opt-in"),
-                        "provision": {
-                            "type": "permit",
-                            "period": {"start": _at(consent.recording_at)},
-                            "action": [concept(codes.CONSENT_ACTION, "collect")],
-                        },
-                    }
+                self._consent(
+                    "recording",
+                    concept(codes.CONSENT_SCOPE, "patient-privacy", "Privacy Consent"),
+                    concept(codes.CONSENT_CATEGORY, "recording", "Recording of the teleconsultation"),
+                    consent.recording_at,
+                    ("collect",),
                 )
             )
         return refs
+
+    def _consent(
+        self, name: str, scope: Resource, category: Resource, given_at: datetime, actions: Sequence[str]
+    ) -> Resource:
+        """A consent the patient gave the unit (opt-in, from ``given_at``) to ``actions`` on their data."""
+        return self.add(
+            {
+                "resourceType": "Consent",
+                "id": derived_id(f"consult:{self.note.consult_id}", f"Consent/{name}"),
+                "status": "active",
+                "scope": scope,
+                "category": [concept(codes.LOINC, *codes.CONSENT_LOINC), category],
+                "patient": self.patient_ref,
+                "dateTime": _at(given_at),
+                "organization": [self.org_ref],
+                "policyRule": concept(codes.V3_ACT_CODE, "OPTIN", "opt-in"),
+                "provision": {
+                    "type": "permit",
+                    "period": {"start": _at(given_at)},
+                    "action": [concept(codes.CONSENT_ACTION, action) for action in actions],
+                },
+            }
+        )
 
     # the note ---------------------------------------------------------------------------------------
     def composition(self, section_entries: Mapping[str, list[Resource]]) -> Resource:

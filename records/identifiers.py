@@ -60,35 +60,35 @@ def clean_nss(text: str) -> str:
         raise InvalidFacts("NSS", error.message_es, error.message_en) from None
 
 
+def _formatted(value: str, pattern: re.Pattern[str], field: str, es: str, en: str) -> str:
+    """``value`` if it has the identifier's official format, else the refusal in both languages."""
+    if not pattern.fullmatch(value):
+        raise InvalidFacts(field, es, en)
+    return value
+
+
 def clean_curp(text: str) -> str:
-    value = text.strip().upper()
-    if not _CURP.fullmatch(value):
-        raise InvalidFacts(
-            "CURP",
-            "debe tener 18 caracteres con el formato oficial",
-            "it needs 18 characters in the official format",
-        )
+    value = _formatted(
+        text.strip().upper(),
+        _CURP,
+        "CURP",
+        "debe tener 18 caracteres con el formato oficial",
+        "it needs 18 characters in the official format",
+    )
     if curp_check_digit(value[:17]) != int(value[17]):
         raise InvalidFacts("CURP", "el dígito verificador no coincide", "the check digit does not match")
     return value
 
 
 def clean_clues(text: str) -> str:
-    value = text.strip().upper()
-    if not _CLUES.fullmatch(value):
-        raise InvalidFacts(
-            "CLUES",
-            "use 5 letras y 6 dígitos, p. ej. DFIMS000652",
-            "use 5 letters and 6 digits, e.g. DFIMS000652",
-        )
-    return value
+    es, en = "use 5 letras y 6 dígitos, p. ej. DFIMS000652", "use 5 letters and 6 digits, e.g. DFIMS000652"
+    return _formatted(text.strip().upper(), _CLUES, "CLUES", es, en)
 
 
 def clean_cedula(text: str) -> str:
-    value = text.strip()
-    if not _CEDULA.fullmatch(value):
-        raise InvalidFacts("Cédula profesional", "use de 5 a 8 dígitos", "use 5 to 8 digits")
-    return value
+    return _formatted(
+        text.strip(), _CEDULA, "Cédula profesional", "use de 5 a 8 dígitos", "use 5 to 8 digits"
+    )
 
 
 def identifier(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from enum import StrEnum
@@ -180,47 +180,75 @@ def _clean_number(at: NoteField, spec: FieldSpec, raw: object) -> int | float:
     return raw if integer else round(float(raw), 1)
 
 
-def _clean_value(section: SectionSpec, spec: FieldSpec, raw: object) -> FieldValue:
+def _text_value(section: SectionSpec, spec: FieldSpec, raw: object) -> str:
+    return _clean_text(note_field(section, spec.key), spec, raw)
+
+
+def _text_list_value(section: SectionSpec, spec: FieldSpec, raw: object) -> tuple[str, ...]:
+    """Each item is checked as a text of its own (naming its place in the list); empty items drop out."""
     at = note_field(section, spec.key)
-    match spec.kind:
-        case FieldKind.TEXT:
-            return _clean_text(at, spec, raw)
-        case FieldKind.TEXT_LIST:
-            if not isinstance(raw, list | tuple):
-                raise InvalidNote(at, "debe ser una lista de textos", "it must be a list of texts")
-            if len(raw) > spec.max_items:
-                raise InvalidNote(at, f"máximo {spec.max_items} elementos", f"at most {spec.max_items} items")
-            items = tuple(
-                _clean_text(note_field(section, spec.key, i), spec, item) for i, item in enumerate(raw)
-            )
-            return tuple(item for item in items if item)
-        case FieldKind.NUMBER | FieldKind.INTEGER:
-            return _clean_number(at, spec, raw)
-        case FieldKind.BOOLEAN:
-            if not isinstance(raw, bool):
-                raise InvalidNote(at, "debe ser sí o no", "it must be true or false")
-            return raw
-        case FieldKind.CHOICE:
-            if not isinstance(raw, str) or spec.choice(raw) is None:
-                es = ", ".join(c.es for c in spec.choices)
-                en = ", ".join(c.en for c in spec.choices)
-                raise InvalidNote(
-                    at, f"elija una opción de la lista ({es})", f"choose one from the list ({en})"
-                )
-            return raw
-        case FieldKind.DATE:
-            try:
-                parsed = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
-            except ValueError:
-                parsed = None
-            if parsed is None or not 2000 <= parsed.year <= 2100:
-                raise InvalidNote(
-                    at,
-                    "use una fecha AAAA-MM-DD entre 2000 y 2100",
-                    "use a date YYYY-MM-DD between 2000 and 2100",
-                )
-            return parsed.isoformat()
-    raise AssertionError(spec.kind)  # pragma: no cover
+    if not isinstance(raw, list | tuple):
+        raise InvalidNote(at, "debe ser una lista de textos", "it must be a list of texts")
+    if len(raw) > spec.max_items:
+        raise InvalidNote(at, f"máximo {spec.max_items} elementos", f"at most {spec.max_items} items")
+    items = tuple(_clean_text(note_field(section, spec.key, i), spec, item) for i, item in enumerate(raw))
+    return tuple(item for item in items if item)
+
+
+def _number_value(section: SectionSpec, spec: FieldSpec, raw: object) -> int | float:
+    return _clean_number(note_field(section, spec.key), spec, raw)
+
+
+def _boolean_value(section: SectionSpec, spec: FieldSpec, raw: object) -> bool:
+    if not isinstance(raw, bool):
+        raise InvalidNote(note_field(section, spec.key), "debe ser sí o no", "it must be true or false")
+    return raw
+
+
+def _choice_value(section: SectionSpec, spec: FieldSpec, raw: object) -> str:
+    """A choice is stored by its code; the refusal lists the choices in the nurse's words."""
+    if not isinstance(raw, str) or spec.choice(raw) is None:
+        es = ", ".join(c.es for c in spec.choices)
+        en = ", ".join(c.en for c in spec.choices)
+        raise InvalidNote(
+            note_field(section, spec.key),
+            f"elija una opción de la lista ({es})",
+            f"choose one from the list ({en})",
+        )
+    return raw
+
+
+def _date_value(section: SectionSpec, spec: FieldSpec, raw: object) -> str:
+    """A calendar date as ``YYYY-MM-DD`` in this century's working range (a typo like 0226 is refused)."""
+    try:
+        parsed = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
+    except ValueError:
+        parsed = None
+    if parsed is None or not 2000 <= parsed.year <= 2100:
+        raise InvalidNote(
+            note_field(section, spec.key),
+            "use una fecha AAAA-MM-DD entre 2000 y 2100",
+            "use a date YYYY-MM-DD between 2000 and 2100",
+        )
+    return parsed.isoformat()
+
+
+_CLEANERS: Mapping[FieldKind, Callable[[SectionSpec, FieldSpec, object], FieldValue]] = MappingProxyType(
+    {
+        FieldKind.TEXT: _text_value,
+        FieldKind.TEXT_LIST: _text_list_value,
+        FieldKind.NUMBER: _number_value,
+        FieldKind.INTEGER: _number_value,
+        FieldKind.BOOLEAN: _boolean_value,
+        FieldKind.CHOICE: _choice_value,
+        FieldKind.DATE: _date_value,
+    }
+)
+"""How a value of each kind of field is checked and normalized; a new kind of field adds a line here."""
+
+
+def _clean_value(section: SectionSpec, spec: FieldSpec, raw: object) -> FieldValue:
+    return _CLEANERS[spec.kind](section, spec, raw)
 
 
 def _is_empty(raw: object) -> bool:

@@ -6,259 +6,55 @@ of that read. A refused request (bad input, no access, stale version, signed not
 :class:`RecordError`, changes no clinical data, and still leaves an ``AuditEvent`` with a failure
 outcome, because refused attempts are what an auditor looks for.
 
-Signing is idempotent by ``request_id``: the note row is claimed first with a compare-and-set on
-(version, draft), so of two identical requests racing, one signs and the other finds the signed
-note with its own request id and returns the stored result.
+:class:`RecordRepository` is the one object the web layer is given; it holds no rules of its own
+and hands each call to the part that owns the concept:
 
-Nothing here logs clinical content; the module logs ids and error codes only.
+- :mod:`records.patients`: the patient register (a ``Patient`` per NSS);
+- :mod:`records.care`: care relations, and the check every read and write of a patient makes;
+- :mod:`records.drafts`: drafts, opened, read, listed and saved with a compare-and-set on the version;
+- :mod:`records.signing`: signing (idempotent by request id) and addenda;
+- :mod:`records.consult_end`: the Encounter finished once the consult's log is archived;
+- :mod:`records.fhir_reads`: FHIR read and search, ``$everything``, the patient's summary, the audit trail;
+- :mod:`records.signed_bundles`: a signed note's stored Bundle, and the check of its seal.
+
+They share :class:`records.store.Store` (sessions, clock, ids) and go in through
+:class:`records.audit.Audit`, which leaves the ``AuditEvent`` of every call, refused ones too.
+Nothing here logs clinical content; the parts log ids and error codes only.
 """
 
 from __future__ import annotations
 
-import logging
-import platform
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar, cast
 
-from sqlalchemy import and_, delete, func, not_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from records import codes
 from records.access import AccessContext
-from records.db import writer
-from records.errors import (
-    AccessDenied,
-    InvalidFacts,
-    InvalidNote,
-    InvalidRecord,
-    NoteAlreadySigned,
-    NoteNotSigned,
-    NotFound,
-    NotNoteAuthor,
-    RecordError,
-    RequestIdReused,
-    SessionLogMissing,
-    StaleVersion,
-    UnknownPatient,
-)
-from records.facts import ConsentFacts, PatientFacts, StaffFacts
-from records.fhir_api import DateFilter, SearchQuery, check_resource_id, parse_search, searchset
-from records.fhir_bundle import (
-    AmendedNote,
-    SignedConsult,
-    audit_event,
-    build_bundle,
-    composition_id,
-    concept,
-    derived_id,
-    encounter_id,
-    finished_encounter,
-    patient_facts,
-    patient_resource,
-    session_audit_events,
-    staff_ids,
-)
-from records.identifiers import (
-    CEDULA_SYSTEM,
-    CLUES_SYSTEM,
-    CONSULT_SYSTEM,
-    CURP_SYSTEM,
-    FHIR_BASE,
-    NOTE_SYSTEM,
-    NSS_SYSTEM,
-    clean_nss,
-)
-from records.notes import Note, NoteStatus, content_digest, content_to_json, new_draft, revise, sign
-from records.seal import SealCheck, SealKeys, check, seal
-from records.session_logs import SessionLogEntry
-from records.tables import AuditRow, BundleRow, CareRelationRow, IdentifierRow, NoteRow, ResourceRow
+from records.audit import Audit
+from records.care import CareRelations
+from records.consult_end import ConsultEnd
+from records.drafts import Drafts
+from records.facts import PatientFacts, StaffFacts
+from records.fhir_reads import FhirReads
+from records.identifiers import FHIR_BASE
+from records.notes import Note
+from records.patients import Patients
+from records.seal import SealCheck, SealKeys
+from records.signed_bundles import SignedBundles
+from records.signing import Signing, SignRequest, SignResult
+from records.store import Resource, Store
 from records.templates import TemplateCode
-from records.validation import validate_bundle, validate_resource
-from rooms.roles import Role
-from rooms.session_log import EventKind, SessionEvent
 
-log = logging.getLogger(__name__)
-T = TypeVar("T")
-Resource = dict[str, Any]
-
-INDEXED_SYSTEMS = frozenset(
-    {NSS_SYSTEM, CURP_SYSTEM, CEDULA_SYSTEM, CLUES_SYSTEM, CONSULT_SYSTEM, NOTE_SYSTEM}
-)
-MASTER_TYPES = frozenset({"Practitioner", "PractitionerRole", "Organization"})
-SUMMARY_TYPES = (
-    "Patient",
-    "Encounter",
-    "Composition",
-    "Condition",
-    "Observation",
-    "CarePlan",
-    "ServiceRequest",
-    "Consent",
-)
-_DATE_FIELDS = {
-    "Composition": "date",
-    "Observation": "effectiveDateTime",
-    "Condition": "recordedDate",
-    "CarePlan": "created",
-    "ServiceRequest": "authoredOn",
-    "Consent": "dateTime",
-    "Provenance": "recorded",
-}
+__all__ = ["RecordRepository", "SignRequest", "SignResult"]
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class SignRequest:
-    note_id: str
-    version: int
-    """The draft version the author saw and is signing; a newer one is a conflict."""
-    request_id: str
-    """Chosen by the client once per sign action and reused on retries: it makes signing idempotent."""
-    author: StaffFacts
-    consent: ConsentFacts
-
-
-@dataclass(frozen=True, slots=True)
-class SignResult:
-    note: Note
-    bundle_id: str
-    composition_id: str
-    encounter_id: str
-    replayed: bool = False
-    """True when this request id had already signed the note: nothing new was stored."""
-
-
-@dataclass
-class _Attempt:
-    """What a call touched so far: the audit of a refused call names as much as was known."""
-
-    interaction: str
-    action: str
-    patient_id: str | None = None
-    entities: list[tuple[str, Resource]] = field(default_factory=list)
-    query: str | None = None
-
-
-def _to_event(row: SessionLogEntry) -> SessionEvent:
-    at = row.at if row.at.tzinfo else row.at.replace(tzinfo=UTC)
-    return SessionEvent(
-        consult_id=row.consult_id,
-        kind=EventKind(row.kind),
-        at=at,
-        actor_id=row.actor_id,
-        actor_role=Role(row.actor_role) if row.actor_role else None,
-        connection_id=row.connection_id,
-        detail=row.detail or {},
-    )
-
-
-def _to_note(row: NoteRow) -> Note:
-    return Note(
-        note_id=row.id,
-        consult_id=row.consult_id,
-        patient_id=row.patient_id,
-        template=TemplateCode(row.template),
-        author_id=row.author_id,
-        author_name=row.author_name,
-        status=NoteStatus(row.status),
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        content={
-            s: {k: tuple(v) if isinstance(v, list) else v for k, v in f.items()}
-            for s, f in row.content.items()
-        },
-        signed_at=row.signed_at,
-        amends=row.amends_id,
-        sign_request_id=row.sign_request_id,
-        bundle_id=row.bundle_id,
-    )
-
-
-def _provenance_seal(bundle: Mapping[str, Any]) -> str:
-    """The seal a stored Bundle carries (``Provenance.signature[0].data``); empty if it has none."""
-    for entry in bundle.get("entry", []):
-        resource = entry.get("resource", {})
-        if resource.get("resourceType") == "Provenance":
-            signatures = resource.get("signature") or [{}]
-            return str(signatures[0].get("data", ""))
-    return ""
-
-
-def _resolve(value: Any, local_types: Mapping[str, str]) -> Any:
-    """A deep copy with ``urn:uuid:{id}`` references rewritten to ``{type}/{id}``."""
-    if isinstance(value, dict):
-        out = {k: _resolve(v, local_types) for k, v in value.items()}
-        reference = out.get("reference")
-        if isinstance(reference, str) and reference in local_types:
-            out["reference"] = f"{local_types[reference]}/{reference.removeprefix('urn:uuid:')}"
-        return out
-    if isinstance(value, list):
-        return [_resolve(v, local_types) for v in value]
-    return value
-
-
-def _ref_id(reference: object, resource_type: str) -> str | None:
-    if isinstance(reference, Mapping):
-        literal = reference.get("reference")
-        if isinstance(literal, str) and literal.startswith(f"{resource_type}/"):
-            return literal.removeprefix(f"{resource_type}/")
-    return None
-
-
-def _parse_dt(value: object) -> datetime | None:
-    if not isinstance(value, str) or len(value) < 10:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def _strip_meta(resource: Mapping[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in resource.items() if k != "meta"}
-
-
-def _identifiers(resource: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    value = resource.get("identifier")
-    items = value if isinstance(value, list) else [value]
-    return [i for i in items if isinstance(i, Mapping)]
-
-
-def _outcome(error: RecordError) -> str:
-    return "8" if error.http_status in (401, 403) else "4"
-
-
-def _references_to(resources: Iterable[Mapping[str, Any]], types: frozenset[str]) -> set[str]:
-    found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            reference = value.get("reference")
-            if isinstance(reference, str) and reference.split("/", 1)[0] in types:
-                found.add(reference.split("/", 1)[1])
-            for child in value.values():
-                walk(child)
-        elif isinstance(value, list):
-            for child in value:
-                walk(child)
-
-    for resource in resources:
-        walk(resource)
-    return found
-
-
 class RecordRepository:
-    """The library the web layer calls; see the module docstring for its guarantees."""
+    """The library the web layer calls; see the module docstring for its guarantees and its parts."""
 
     def __init__(
         self,
@@ -271,1037 +67,83 @@ class RecordRepository:
         new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
     ) -> None:
         """``signing_key`` seals new notes; ``old_signing_keys`` only verify notes they sealed."""
-        self._keys = SealKeys(signing_key, tuple(old_signing_keys))
-        self._engine = engine
-        self._read = async_sessionmaker(engine, expire_on_commit=False)
-        self._write = async_sessionmaker(writer(engine), expire_on_commit=False)
-        self._clock = clock
-        self._new_id = new_id
+        keys = SealKeys(signing_key, tuple(old_signing_keys))
         self.base_url = base_url.rstrip("/")
+        store = Store(engine, clock=clock, new_id=new_id)
+        audit = Audit(store)
+        self._patients = Patients(store, audit)
+        self._care = CareRelations(store, audit)
+        self._drafts = Drafts(store, audit)
+        self._signing = Signing(store, audit, keys)
+        self._consult_end = ConsultEnd(store, audit)
+        self._reads = FhirReads(audit, self.base_url)
+        self._bundles = SignedBundles(audit, keys)
 
-    # -- audit -------------------------------------------------------------------------------------
-    def _audit_row(
-        self, ctx: AccessContext, attempt: _Attempt, *, outcome: str = "0", desc: str | None = None
-    ) -> AuditRow:
-        now = self._clock()
-        patient_ref = {"reference": f"Patient/{attempt.patient_id}"} if attempt.patient_id else None
-        entities = list(attempt.entities)
-        if patient_ref and not any(t == "Patient" for t, _ in entities):
-            entities.append(("Patient", patient_ref))
-        patient_self = attempt.patient_id if not ctx.is_staff else None
-        content = audit_event(
-            event_id=self._new_id(),
-            recorded=now,
-            interaction=attempt.interaction,
-            action=attempt.action,
-            who=ctx.agent(patient_self),
-            address=ctx.address,
-            entities=entities,
-            outcome=outcome,
-            outcome_desc=desc,
-            query=attempt.query,
-        )
-        return AuditRow(
-            id=str(content["id"]),
-            recorded=now,
-            patient_id=attempt.patient_id,
-            agent_id=ctx.subject_id[:64],
-            action=attempt.action,
-            outcome=outcome,
-            content=content,
-        )
-
-    async def _audit_alone(
-        self, ctx: AccessContext, attempt: _Attempt, outcome: str = "0", desc: str | None = None
-    ) -> None:
-        async with self._write.begin() as session:
-            session.add(self._audit_row(ctx, attempt, outcome=outcome, desc=desc))
-
-    async def _guard(self, ctx: AccessContext, attempt: _Attempt, body: Callable[[], Awaitable[T]]) -> T:
-        try:
-            return await body()
-        except RecordError as error:
-            log.info("record request refused: %s %s (%s)", attempt.interaction, error.code, ctx.kind.value)
-            await self._audit_alone(ctx, attempt, outcome=_outcome(error), desc=error.code)
-            raise
-
-    # -- access ------------------------------------------------------------------------------------
-    async def _patient_by_nss(self, session: AsyncSession, nss: str) -> str | None:
-        return await session.scalar(
-            select(IdentifierRow.resource_id).where(
-                IdentifierRow.resource_type == "Patient",
-                IdentifierRow.system == NSS_SYSTEM,
-                IdentifierRow.value == nss,
-            )
-        )
-
-    async def _require_care(self, session: AsyncSession, ctx: AccessContext, patient_id: str) -> None:
-        if not ctx.is_staff:
-            raise AccessDenied()
-        found = await session.scalar(
-            select(CareRelationRow.staff_id).where(
-                CareRelationRow.patient_id == patient_id, CareRelationRow.staff_id == ctx.subject_id
-            )
-        )
-        if found is None:
-            raise AccessDenied()
-
-    @staticmethod
-    def _require_staff(ctx: AccessContext) -> None:
-        if not ctx.is_staff:
-            raise AccessDenied()
-
-    # -- storing resources -------------------------------------------------------------------------
-    async def _insert_ignore(self, session: AsyncSession, table: Any, rows: list[dict[str, Any]]) -> None:
-        if not rows:
-            return
-        dialect = postgresql if self._engine.dialect.name == "postgresql" else sqlite
-        await session.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
-
-    async def _put_resources(
-        self,
-        session: AsyncSession,
-        resources: Sequence[Resource],
-        *,
-        patient_id: str | None,
-        bundle_id: str | None,
-        now: datetime,
-    ) -> None:
-        """Create or update resources (references already resolved) and their identifier index rows."""
-        ids = [str(r["id"]) for r in resources]
-        existing = {
-            row.id: row for row in await session.scalars(select(ResourceRow).where(ResourceRow.id.in_(ids)))
-        }
-        new_rows: list[dict[str, Any]] = []
-        identifier_rows: list[dict[str, Any]] = []
-        for resource in resources:
-            rtype, rid = str(resource["resourceType"]), str(resource["id"])
-            row = existing.get(rid)
-            if row is not None and row.resource_type != rtype:
-                raise InvalidRecord([f"{rtype}/{rid}: id already used by another resource type"])
-            for ident in _identifiers(resource):
-                if ident.get("system") in INDEXED_SYSTEMS:
-                    identifier_rows.append(
-                        {
-                            "resource_type": rtype,
-                            "system": ident["system"],
-                            "value": str(ident["value"]),
-                            "resource_id": rid,
-                        }
-                    )
-            if row is not None and _strip_meta(row.content) == _strip_meta(resource):
-                continue
-            version = row.version_id + 1 if row is not None else 1
-            stored = {**resource, "meta": {"versionId": str(version), "lastUpdated": now.isoformat()}}
-            columns = self._index_columns(stored, patient_id)
-            if row is None:
-                new_rows.append(
-                    {
-                        "id": rid,
-                        "resource_type": rtype,
-                        "version_id": version,
-                        "last_updated": now,
-                        "bundle_id": bundle_id,
-                        "content": stored,
-                        **columns,
-                    }
-                )
-            else:
-                row.version_id, row.last_updated, row.content, row.bundle_id = version, now, stored, bundle_id
-                for key, value in columns.items():
-                    setattr(row, key, value)
-        if new_rows:
-            await self._insert_ignore(session, ResourceRow.__table__, new_rows)
-        await session.flush()
-        await self._insert_ignore(session, IdentifierRow.__table__, identifier_rows)
-
-    @staticmethod
-    def _index_columns(resource: Mapping[str, Any], patient_id: str | None) -> dict[str, Any]:
-        rtype = resource["resourceType"]
-        owner = resource["id"] if rtype == "Patient" else (None if rtype in MASTER_TYPES else patient_id)
-        start = end = None
-        if rtype == "Encounter":
-            period = resource.get("period") or {}
-            start, end = _parse_dt(period.get("start")), _parse_dt(period.get("end"))
-        elif rtype in _DATE_FIELDS:
-            start = _parse_dt(resource.get(_DATE_FIELDS[rtype]))
-        return {
-            "patient_id": owner,
-            "encounter_id": _ref_id(resource.get("encounter"), "Encounter"),
-            "date_start": start,
-            "date_end": end,
-        }
-
-    # -- patients and care -------------------------------------------------------------------------
+    # -- patients and care (records.patients, records.care) ------------------------------------------
     async def ensure_patient(self, facts: PatientFacts, ctx: AccessContext) -> str:
-        """Register (or update) a patient by NSS and return their FHIR ``Patient`` id. Staff only."""
-        attempt = _Attempt("create", "C")
-
-        async def body() -> str:
-            self._require_staff(ctx)
-            async with self._write.begin() as session:
-                patient_id = await self._patient_by_nss(session, facts.nss)
-                if facts.curp:
-                    owner = await session.scalar(
-                        select(IdentifierRow.resource_id).where(
-                            IdentifierRow.resource_type == "Patient",
-                            IdentifierRow.system == CURP_SYSTEM,
-                            IdentifierRow.value == facts.curp,
-                        )
-                    )
-                    if owner is not None and owner != patient_id:
-                        raise InvalidFacts(
-                            "CURP", "ya pertenece a otro paciente", "it belongs to another patient"
-                        )
-                if patient_id is None:
-                    patient_id = self._new_id()
-                else:
-                    attempt.interaction, attempt.action = "update", "U"
-                    await session.execute(
-                        delete(IdentifierRow).where(
-                            IdentifierRow.resource_id == patient_id,
-                            IdentifierRow.system == CURP_SYSTEM,
-                            IdentifierRow.value != (facts.curp or ""),
-                        )
-                    )
-                attempt.patient_id = patient_id
-                attempt.entities.append(("Patient", {"reference": f"Patient/{patient_id}"}))
-                await self._put_resources(
-                    session,
-                    [patient_resource(facts, patient_id)],
-                    patient_id=patient_id,
-                    bundle_id=None,
-                    now=self._clock(),
-                )
-                session.add(self._audit_row(ctx, attempt))
-                return patient_id
-
-        return await self._guard(ctx, attempt, body)
+        return await self._patients.ensure(facts, ctx)
 
     async def patient_id(self, nss: str) -> str | None:
-        """The FHIR ``Patient`` id for an NSS, or None (not audited: it reveals no clinical data)."""
-        async with self._read() as session:
-            return await self._patient_by_nss(session, clean_nss(nss))
+        return await self._patients.find(nss)
 
     async def grant_care(self, nss: str, staff_id: str, consult_id: str | None, ctx: AccessContext) -> None:
-        """Give ``staff_id`` a role in the patient's care (call it when they take or join the consult)."""
-        attempt = _Attempt("operation", "E")
+        await self._care.grant(nss, staff_id, consult_id, ctx)
 
-        async def body() -> None:
-            self._require_staff(ctx)
-            async with self._write.begin() as session:
-                patient_id = await self._patient_by_nss(session, clean_nss(nss))
-                if patient_id is None:
-                    raise UnknownPatient()
-                attempt.patient_id = patient_id
-                await self._insert_ignore(
-                    session,
-                    CareRelationRow.__table__,
-                    [
-                        {
-                            "patient_id": patient_id,
-                            "staff_id": staff_id[:64],
-                            "consult_id": consult_id,
-                            "since": self._clock(),
-                        }
-                    ],
-                )
-                session.add(self._audit_row(ctx, attempt, desc="grant-care"))
-
-        await self._guard(ctx, attempt, body)
-
-    # -- notes -------------------------------------------------------------------------------------
-    @staticmethod
-    def _note_entity(note_id: str) -> tuple[str, Resource]:
-        return (
-            "Composition",
-            {"type": "Composition", "identifier": {"system": NOTE_SYSTEM, "value": note_id}},
-        )
-
+    # -- drafts (records.drafts) -----------------------------------------------------------------------
     async def open_draft(
         self, *, consult_id: str, patient_nss: str, template: TemplateCode | str, ctx: AccessContext
     ) -> Note:
-        """The author's draft for this consult and template, created (version 1) if there is none."""
-        attempt = _Attempt("create", "C")
-
-        async def body() -> Note:
-            self._require_staff(ctx)
-            try:
-                code = TemplateCode(template)
-            except ValueError:
-                raise InvalidNote("template", "plantilla desconocida", "unknown template") from None
-            if code is TemplateCode.ADDENDUM:
-                raise InvalidNote(
-                    "template", "las adendas se agregan a notas firmadas", "addenda amend signed notes"
-                )
-            async with self._write.begin() as session:
-                patient_id = await self._patient_by_nss(session, clean_nss(patient_nss))
-                if patient_id is None:
-                    raise UnknownPatient()
-                attempt.patient_id = patient_id
-                await self._require_care(session, ctx, patient_id)
-                row = await session.scalar(
-                    select(NoteRow).where(
-                        NoteRow.consult_id == consult_id,
-                        NoteRow.template == code.value,
-                        NoteRow.author_id == ctx.subject_id,
-                        NoteRow.amends_id.is_(None),
-                    )
-                )
-                if row is not None:
-                    attempt.interaction, attempt.action = "read", "R"
-                    attempt.entities.append(self._note_entity(row.id))
-                    if row.patient_id != patient_id:
-                        raise InvalidNote(
-                            "patient", "la consulta es de otro paciente", "the consult is another patient's"
-                        )
-                    if row.status == NoteStatus.SIGNED.value:
-                        raise NoteAlreadySigned()
-                    session.add(self._audit_row(ctx, attempt))
-                    return _to_note(row)
-                note = new_draft(
-                    note_id=self._new_id(),
-                    consult_id=consult_id,
-                    patient_id=patient_id,
-                    template_code=code,
-                    author_id=ctx.subject_id,
-                    author_name=ctx.display,
-                    at=self._clock(),
-                )
-                attempt.entities.append(self._note_entity(note.note_id))
-                session.add(
-                    NoteRow(
-                        id=note.note_id,
-                        consult_id=note.consult_id,
-                        template=code.value,
-                        patient_id=patient_id,
-                        author_id=note.author_id,
-                        author_name=note.author_name,
-                        status=note.status.value,
-                        version=note.version,
-                        content={},
-                        created_at=note.created_at,
-                        updated_at=note.updated_at,
-                    )
-                )
-                session.add(self._audit_row(ctx, attempt))
-                return note
-
-        return await self._guard(ctx, attempt, body)
+        return await self._drafts.open(
+            consult_id=consult_id, patient_nss=patient_nss, template=template, ctx=ctx
+        )
 
     async def get_note(self, note_id: str, ctx: AccessContext) -> Note:
-        """A note: drafts only to their author, signed notes to the patient's care team."""
-        attempt = _Attempt("read", "R", entities=[self._note_entity(note_id[:64])])
-
-        async def body() -> Note:
-            self._require_staff(ctx)
-            async with self._read() as session:
-                row = await session.get(NoteRow, note_id)
-                if row is None:
-                    raise NotFound("nota / note")
-                attempt.patient_id = row.patient_id
-                await self._require_care(session, ctx, row.patient_id)
-                if row.status == NoteStatus.DRAFT.value and row.author_id != ctx.subject_id:
-                    raise NotNoteAuthor()
-                note = _to_note(row)
-            await self._audit_alone(ctx, attempt)
-            return note
-
-        return await self._guard(ctx, attempt, body)
+        return await self._drafts.get(note_id, ctx)
 
     async def consult_notes(self, consult_id: str, ctx: AccessContext) -> list[Note]:
-        """The caller's own notes for a consult (drafts, signed notes and addenda), oldest first.
-
-        The console calls it when it is reopened, to find the draft it was writing.
-        """
-        attempt = _Attempt("search-type", "E", query=f"Composition?consult={consult_id[:64]}")
-
-        async def body() -> list[Note]:
-            self._require_staff(ctx)
-            async with self._read() as session:
-                rows = await session.scalars(
-                    select(NoteRow)
-                    .where(NoteRow.consult_id == consult_id, NoteRow.author_id == ctx.subject_id)
-                    .order_by(NoteRow.created_at)
-                    .limit(100)
-                )
-                notes = [_to_note(row) for row in rows]
-                if notes:
-                    attempt.patient_id = notes[0].patient_id
-                    await self._require_care(session, ctx, notes[0].patient_id)
-            attempt.entities.extend(self._note_entity(n.note_id) for n in notes)
-            await self._audit_alone(ctx, attempt)
-            return notes
-
-        return await self._guard(ctx, attempt, body)
+        return await self._drafts.of_consult(consult_id, ctx)
 
     async def save_draft(
         self, note_id: str, *, base_version: int, content: object, ctx: AccessContext
     ) -> Note:
-        """Store new draft content based on ``base_version``; a stale version raises :class:`StaleVersion`."""
-        attempt = _Attempt("update", "U", entities=[self._note_entity(note_id[:64])])
+        return await self._drafts.save(note_id, base_version=base_version, content=content, ctx=ctx)
 
-        async def body() -> Note:
-            self._require_staff(ctx)
-            async with self._write.begin() as session:
-                row = await session.get(NoteRow, note_id)
-                if row is None:
-                    raise NotFound("nota / note")
-                attempt.patient_id = row.patient_id
-                await self._require_care(session, ctx, row.patient_id)
-                note = revise(
-                    _to_note(row),
-                    editor_id=ctx.subject_id,
-                    base_version=base_version,
-                    content=content,
-                    at=self._clock(),
-                )
-                result = await session.execute(
-                    update(NoteRow)
-                    .where(NoteRow.id == note_id, NoteRow.version == base_version, NoteRow.status == "draft")
-                    .values(
-                        content=content_to_json(note.content),
-                        version=note.version,
-                        updated_at=note.updated_at,
-                    )
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount != 1:  # type: ignore[attr-defined]
-                    raise await self._conflict(session, note_id)
-                session.add(self._audit_row(ctx, attempt))
-                return note
-
-        return await self._guard(ctx, attempt, body)
-
-    async def _conflict(self, session: AsyncSession, note_id: str) -> RecordError:
-        """Why a compare-and-set on a note found nothing to update (another writer got there first)."""
-        session.expire_all()
-        current = await session.get(NoteRow, note_id, populate_existing=True)
-        if current is None:
-            return NotFound("nota / note")
-        if current.status == NoteStatus.SIGNED.value:
-            return NoteAlreadySigned()
-        return StaleVersion(current.version)
-
-    # -- signing -----------------------------------------------------------------------------------
-    async def _replay(self, session: AsyncSession, request_id: str, note_id: str) -> SignResult | None:
-        row = await session.scalar(select(NoteRow).where(NoteRow.sign_request_id == request_id))
-        if row is None:
-            return None
-        if row.id != note_id or row.bundle_id is None:
-            raise RequestIdReused()
-        note = _to_note(row)
-        return SignResult(
-            note, row.bundle_id, composition_id(row.id), self._encounter_of(note), replayed=True
-        )
-
-    @staticmethod
-    def _encounter_of(note: Note) -> str:
-        return encounter_id(note.consult_id)
-
+    # -- signing and addenda (records.signing) ---------------------------------------------------------
     async def sign(self, request: SignRequest, ctx: AccessContext) -> SignResult:
-        """Sign a draft and store its FHIR Bundle in one transaction; idempotent by ``request_id``."""
-        attempt = _Attempt("transaction", "C", entities=[self._note_entity(request.note_id[:64])])
-
-        async def body() -> SignResult:
-            self._require_staff(ctx)
-            if request.author.staff_id != ctx.subject_id:
-                raise NotNoteAuthor()
-            try:
-                return await self._sign_once(request, ctx, attempt)
-            except IntegrityError:
-                # A concurrent identical request won the race; answer with what it stored.
-                async with self._read() as session:
-                    replay = await self._replay(session, request.request_id, request.note_id)
-                if replay is None:
-                    raise
-                return replay
-
-        return await self._guard(ctx, attempt, body)
-
-    async def _sign_once(self, request: SignRequest, ctx: AccessContext, attempt: _Attempt) -> SignResult:
-        async with self._write.begin() as session:
-            replay = await self._replay(session, request.request_id, request.note_id)
-            if replay is not None:
-                attempt.patient_id = replay.note.patient_id
-                session.add(self._audit_row(ctx, attempt, desc="replay"))
-                return replay
-            row = await session.get(NoteRow, request.note_id, with_for_update=True)
-            if row is None:
-                raise NotFound("nota / note")
-            attempt.patient_id = row.patient_id
-            if row.sign_request_id == request.request_id and row.bundle_id is not None:
-                # An identical request committed while this one waited for the row lock.
-                session.add(self._audit_row(ctx, attempt, desc="replay"))
-                note = _to_note(row)
-                return SignResult(
-                    note, row.bundle_id, composition_id(row.id), self._encounter_of(note), replayed=True
-                )
-            await self._require_care(session, ctx, row.patient_id)
-            now = self._clock()
-            note = sign(
-                _to_note(row),
-                signer_id=ctx.subject_id,
-                version=request.version,
-                request_id=request.request_id,
-                at=now,
-            )
-            events = [
-                _to_event(e)
-                for e in await session.scalars(
-                    select(SessionLogEntry)
-                    .where(SessionLogEntry.consult_id == note.consult_id)
-                    .order_by(SessionLogEntry.seq)
-                )
-            ]
-            if not events:
-                raise SessionLogMissing()
-            patient_row = await session.get(ResourceRow, note.patient_id)
-            if patient_row is None:
-                raise UnknownPatient()
-            result = await self._store_signed(
-                session,
-                ctx,
-                attempt,
-                note,
-                SignedConsult(
-                    note=note,
-                    events=events,
-                    patient=patient_facts(patient_row.content),
-                    author=request.author,
-                    ids=staff_ids(request.author, note.patient_id),
-                    seal="",
-                    source_address=ctx.address,
-                    consent=request.consent,
-                ),
-                claim=(request.note_id, request.version),
-            )
-            return result
-
-    async def _store_signed(
-        self,
-        session: AsyncSession,
-        ctx: AccessContext,
-        attempt: _Attempt,
-        note: Note,
-        consult: SignedConsult,
-        claim: tuple[str, int] | None,
-    ) -> SignResult:
-        consult = replace(consult, seal=seal(note, self._keys))
-        bundle = build_bundle(consult)
-        issues = validate_bundle(bundle)
-        if issues:
-            log.warning("signed note %s built an invalid bundle: %s", note.note_id, issues[:3])
-            raise InvalidRecord(issues)
-        bundle_id = str(bundle["id"])
-        note_values = {
-            "status": NoteStatus.SIGNED.value,
-            "signed_at": note.signed_at,
-            "updated_at": note.updated_at,
-            "sign_request_id": note.sign_request_id,
-            "bundle_id": bundle_id,
-            "content_sha256": content_digest(note),
-        }
-        if claim is not None:
-            claimed = await session.execute(
-                update(NoteRow)
-                .where(NoteRow.id == claim[0], NoteRow.version == claim[1], NoteRow.status == "draft")
-                .values(**note_values)
-                .execution_options(synchronize_session=False)
-            )
-            if claimed.rowcount != 1:  # type: ignore[attr-defined]
-                replay = await self._replay(session, str(note.sign_request_id), note.note_id)
-                if replay is not None:
-                    return replay
-                raise await self._conflict(session, note.note_id)
-        else:
-            session.add(
-                NoteRow(
-                    id=note.note_id,
-                    consult_id=note.consult_id,
-                    template=note.template.value,
-                    patient_id=note.patient_id,
-                    author_id=note.author_id,
-                    author_name=note.author_name,
-                    version=note.version,
-                    content=content_to_json(note.content),
-                    created_at=note.created_at,
-                    amends_id=note.amends,
-                    **note_values,
-                )
-            )
-            await session.flush()
-        now = self._clock()
-        entries = cast(list[Resource], bundle["entry"])
-        local_types = {e["fullUrl"]: e["resource"]["resourceType"] for e in entries}
-        resources = [_resolve(e["resource"], local_types) for e in entries]
-        session.add(
-            BundleRow(
-                id=bundle_id, note_id=note.note_id, patient_id=note.patient_id, stored_at=now, content=bundle
-            )
-        )
-        await self._put_resources(
-            session,
-            [r for r in resources if r["resourceType"] != "AuditEvent"],
-            patient_id=note.patient_id,
-            bundle_id=bundle_id,
-            now=now,
-        )
-        audits = [
-            {
-                "id": r["id"],
-                "recorded": _parse_dt(r["recorded"]),
-                "patient_id": note.patient_id,
-                "agent_id": ctx.subject_id[:64] if r["action"] == "C" else "session",
-                "action": r["action"],
-                "outcome": r["outcome"],
-                "content": r,
-            }
-            for r in resources
-            if r["resourceType"] == "AuditEvent"
-        ]
-        await self._insert_ignore(session, AuditRow.__table__, audits)
-        log.info("note %s signed; bundle %s stored (%d entries)", note.note_id, bundle_id, len(resources))
-        encounter = consult.amended.encounter_id if consult.amended else self._encounter_of(note)
-        return SignResult(note, bundle_id, composition_id(note.note_id), encounter)
+        return await self._signing.sign(request, ctx)
 
     async def add_addendum(
         self, original_note_id: str, *, text: str, request_id: str, author: StaffFacts, ctx: AccessContext
     ) -> SignResult:
-        """A signed correction that references a signed note (which itself never changes)."""
-        attempt = _Attempt("transaction", "C", entities=[self._note_entity(original_note_id[:64])])
+        return await self._signing.add_addendum(
+            original_note_id, text=text, request_id=request_id, author=author, ctx=ctx
+        )
 
-        async def body() -> SignResult:
-            self._require_staff(ctx)
-            if author.staff_id != ctx.subject_id:
-                raise NotNoteAuthor()
-            async with self._write.begin() as session:
-                original = await session.get(NoteRow, original_note_id)
-                if original is None:
-                    raise NotFound("nota / note")
-                attempt.patient_id = original.patient_id
-                await self._require_care(session, ctx, original.patient_id)
-                existing = await session.scalar(select(NoteRow).where(NoteRow.sign_request_id == request_id))
-                if existing is not None:
-                    if existing.amends_id != original_note_id or existing.bundle_id is None:
-                        raise RequestIdReused()
-                    session.add(self._audit_row(ctx, attempt, desc="replay"))
-                    note = _to_note(existing)
-                    return SignResult(
-                        note,
-                        existing.bundle_id,
-                        composition_id(note.note_id),
-                        self._encounter_of(note),
-                        replayed=True,
-                    )
-                if original.status != NoteStatus.SIGNED.value:
-                    raise NoteNotSigned()
-                now = self._clock()
-                draft = new_draft(
-                    note_id=self._new_id(),
-                    consult_id=original.consult_id,
-                    patient_id=original.patient_id,
-                    template_code=TemplateCode.ADDENDUM,
-                    author_id=ctx.subject_id,
-                    author_name=author.full_name,
-                    at=now,
-                    amends=original.id,
-                )
-                draft = revise(
-                    draft,
-                    editor_id=ctx.subject_id,
-                    base_version=1,
-                    content={"addendum": {"text": text}},
-                    at=now,
-                )
-                note = sign(
-                    draft, signer_id=ctx.subject_id, version=draft.version, request_id=request_id, at=now
-                )
-                patient_row = await session.get(ResourceRow, original.patient_id)
-                assert patient_row is not None
-                amended = AmendedNote(
-                    composition_id(original.id),
-                    encounter_id(original.consult_id),
-                    TemplateCode(original.template),
-                )
-                return await self._store_signed(
-                    session,
-                    ctx,
-                    attempt,
-                    note,
-                    SignedConsult(
-                        note=note,
-                        events=(),
-                        patient=patient_facts(patient_row.content),
-                        author=author,
-                        ids=staff_ids(author, original.patient_id),
-                        seal="",
-                        source_address=ctx.address,
-                        amended=amended,
-                    ),
-                    claim=None,
-                )
-
-        return await self._guard(ctx, attempt, body)
-
-    # -- the consult ends ------------------------------------------------------------------------------
+    # -- the consult ends (records.consult_end) --------------------------------------------------------
     async def follow_consult_end(self, consult_id: str) -> str | None:
-        """The record follows the consult's end; call it once the consult's session log is archived.
+        return await self._consult_end.follow(consult_id)
 
-        A note signed during the call stored the consult's Encounter ``in-progress`` with no end. Now
-        the archived log holds the end, so the Encounter becomes ``finished`` with ``period.end`` the
-        consult's end (length and participants' periods from the whole log): a new version of the
-        resource, with a ``Provenance`` of the update (the server assembling it from the session log,
-        on behalf of the unit) and an ``AuditEvent``, in one transaction; the session events after the
-        signing get their ``AuditEvent``\\ s too. Returns the Encounter's new version id, or None when
-        there is nothing to follow (no signed note, no end in the log, already finished); calling it
-        again changes nothing. The writer is the server, not a person: it needs no access context.
-        """
-        visit_id = encounter_id(consult_id)
-        any_note = select(NoteRow.id).where(NoteRow.consult_id == consult_id).limit(1)
-        async with self._read() as session:
-            if await session.scalar(any_note) is None:
-                return None  # no note, nothing to follow (and no write transaction taken)
-        async with self._write.begin() as session:
-            # Lock the consult's notes first: a signing still in flight commits its Encounter before
-            # this reads it (PostgreSQL row locks; SQLite write transactions are serialized anyway).
-            notes = list(
-                await session.scalars(
-                    select(NoteRow)
-                    .where(NoteRow.consult_id == consult_id, NoteRow.amends_id.is_(None))
-                    .order_by(NoteRow.signed_at)
-                    .with_for_update()
-                )
-            )
-            signed = [n for n in notes if n.status == NoteStatus.SIGNED.value]
-            row = await session.get(ResourceRow, visit_id, populate_existing=True)
-            if not signed or row is None or row.resource_type != "Encounter":
-                return None
-            events = [
-                _to_event(e)
-                for e in await session.scalars(
-                    select(SessionLogEntry)
-                    .where(SessionLogEntry.consult_id == consult_id)
-                    .order_by(SessionLogEntry.seq)
-                )
-            ]
-            encounter = finished_encounter(row.content, events, signed[0].author_id)
-            if encounter is None:
-                return None
-            issues = validate_resource(encounter)
-            if issues:
-                log.warning("consult %s ended: its Encounter would be invalid: %s", consult_id, issues[:3])
-                raise InvalidRecord(issues)
-            patient_id, previous = row.patient_id, row.version_id
-            now = self._clock()
-            await self._put_resources(
-                session, [encounter], patient_id=patient_id, bundle_id=row.bundle_id, now=now
-            )
-            version = previous + 1
-            reference: Resource = {"reference": f"Encounter/{visit_id}"}
-            patient_ref: Resource = {"reference": f"Patient/{patient_id}"}
-            provenance = self._end_provenance(encounter, consult_id, previous, now)
-            await self._put_resources(session, [provenance], patient_id=patient_id, bundle_id=None, now=now)
-            server: Resource = {"type": "Device", "display": "Teleconsulta"}
-            audit = audit_event(
-                event_id=self._new_id(),
-                recorded=now,
-                interaction="update",
-                action="U",
-                who=server,
-                address=platform.node() or "localhost",
-                entities=[("Encounter", reference), ("Patient", patient_ref)],
-                outcome_desc="consult-ended",
-            )
-            session_audits = session_audit_events(consult_id, events, patient_ref, reference)
-            await self._insert_ignore(
-                session,
-                AuditRow.__table__,
-                [
-                    {
-                        "id": a["id"],
-                        "recorded": _parse_dt(a["recorded"]),
-                        "patient_id": patient_id,
-                        "agent_id": "system" if a is audit else "session",
-                        "action": a["action"],
-                        "outcome": a["outcome"],
-                        "content": a,
-                    }
-                    for a in (audit, *session_audits)
-                ],
-            )
-            log.info("consult %s ended: Encounter %s finished (version %d)", consult_id, visit_id, version)
-            return str(version)
-
-    @staticmethod
-    def _end_provenance(
-        encounter: Mapping[str, Any], consult_id: str, previous: int, now: datetime
-    ) -> Resource:
-        """Who changed the Encounter and from what: the server, from the session log, for the unit."""
-        visit_id = str(encounter["id"])
-        return {
-            "resourceType": "Provenance",
-            "id": derived_id(f"consult:{consult_id}", f"Provenance/Encounter/{previous + 1}"),
-            "target": [{"reference": f"Encounter/{visit_id}/_history/{previous + 1}"}],
-            "occurredDateTime": str(encounter["period"]["end"]),
-            "recorded": now.isoformat(),
-            "activity": concept(codes.V3_DATA_OPERATION, "UPDATE", "revise"),
-            "reason": [{"text": "La consulta terminó / the consult ended"}],
-            "agent": [
-                {
-                    "type": concept(codes.PROVENANCE_AGENT, "assembler", "Assembler"),
-                    "who": {"type": "Device", "display": "Teleconsulta"},
-                    **(
-                        {"onBehalfOf": encounter["serviceProvider"]}
-                        if isinstance(encounter.get("serviceProvider"), Mapping)
-                        else {}
-                    ),
-                }
-            ],
-            "entity": [
-                {"role": "revision", "what": {"reference": f"Encounter/{visit_id}/_history/{previous}"}},
-                {
-                    "role": "source",
-                    "what": {
-                        "identifier": {"system": CONSULT_SYSTEM, "value": consult_id},
-                        "display": "Bitácora de la sesión / session log",
-                    },
-                },
-            ],
-        }
-
-    # -- FHIR read -----------------------------------------------------------------------------------
+    # -- FHIR read and search (records.fhir_reads) -----------------------------------------------------
     async def read(self, resource_type: str, resource_id: str, ctx: AccessContext) -> Resource:
-        """``GET [type]/[id]``: the current version, for staff with a role in the patient's care."""
-        attempt = _Attempt("read", "R")
-
-        async def body() -> Resource:
-            check_resource_id(resource_type, resource_id)
-            attempt.entities.append((resource_type, {"reference": f"{resource_type}/{resource_id}"}))
-            self._require_staff(ctx)
-            async with self._read() as session:
-                row: AuditRow | ResourceRow | None
-                if resource_type == "AuditEvent":
-                    row = await session.get(AuditRow, resource_id)
-                    owner = row.patient_id if row else None
-                else:
-                    row = await session.get(ResourceRow, resource_id)
-                    if row is not None and row.resource_type != resource_type:
-                        row = None
-                    owner = row.patient_id if row else None
-                if row is None:
-                    raise NotFound(f"{resource_type}/{resource_id}")
-                if owner is not None:
-                    attempt.patient_id = owner
-                    await self._require_care(session, ctx, owner)
-                elif resource_type == "AuditEvent":
-                    raise AccessDenied()
-                content = dict(row.content)
-            await self._audit_alone(ctx, attempt)
-            return content
-
-        return await self._guard(ctx, attempt, body)
+        return await self._reads.read(resource_type, resource_id, ctx)
 
     async def search(
         self, resource_type: str, params: Sequence[tuple[str, str]], ctx: AccessContext
     ) -> Resource:
-        """``GET [type]?params``: a searchset Bundle (see :mod:`records.fhir_api` for the parameters)."""
-        query_text = "&".join(f"{k}={v}" for k, v in params)[:1000]
-        attempt = _Attempt("search-type", "E", query=f"{resource_type}?{query_text}")
-
-        async def body() -> Resource:
-            query = parse_search(resource_type, params)
-            self._require_staff(ctx)
-            async with self._read() as session:
-                resources = await self._search(session, query, ctx, attempt)
-            await self._audit_alone(ctx, attempt)
-            return searchset(resources, self.base_url)
-
-        return await self._guard(ctx, attempt, body)
-
-    async def _search(
-        self, session: AsyncSession, query: SearchQuery, ctx: AccessContext, attempt: _Attempt
-    ) -> list[Resource]:
-        if query.resource_type == "Patient":
-            conditions = [
-                IdentifierRow.resource_type == "Patient",
-                IdentifierRow.value == query.identifier_value,
-            ]
-            if query.identifier_system:
-                conditions.append(IdentifierRow.system == query.identifier_system)
-            patient_ids = list(
-                await session.scalars(select(IdentifierRow.resource_id).where(*conditions).limit(2))
-            )
-            resources = []
-            for patient_id in patient_ids:
-                attempt.patient_id = patient_id
-                await self._require_care(session, ctx, patient_id)
-                row = await session.get(ResourceRow, patient_id)
-                if row is not None:
-                    resources.append(row.content)
-            return resources
-        assert query.reference_id is not None
-        if query.resource_type == "Encounter":
-            patient_id = query.reference_id
-            exists = await session.get(ResourceRow, patient_id)
-            if exists is None or exists.resource_type != "Patient":
-                return []
-            attempt.patient_id = patient_id
-            await self._require_care(session, ctx, patient_id)
-            stmt = (
-                select(ResourceRow.content)
-                .where(
-                    ResourceRow.patient_id == patient_id,
-                    ResourceRow.resource_type == "Encounter",
-                    *(self._date_clause(d) for d in query.dates),
-                )
-                .order_by(ResourceRow.date_start.desc())
-                .limit(query.count)
-            )
-            return list(await session.scalars(stmt))
-        encounter = await session.get(ResourceRow, query.reference_id)
-        if encounter is None or encounter.resource_type != "Encounter" or encounter.patient_id is None:
-            return []
-        attempt.patient_id = encounter.patient_id
-        await self._require_care(session, ctx, encounter.patient_id)
-        stmt = (
-            select(ResourceRow.content)
-            .where(ResourceRow.encounter_id == query.reference_id, ResourceRow.resource_type == "Composition")
-            .order_by(ResourceRow.date_start)
-            .limit(query.count)
-        )
-        return list(await session.scalars(stmt))
-
-    @staticmethod
-    def _date_clause(d: DateFilter) -> Any:
-        start = ResourceRow.date_start
-        end = func.coalesce(ResourceRow.date_end, ResourceRow.date_start)
-        eq = and_(start >= d.lower, end < d.upper)
-        return {
-            "eq": eq,
-            "ne": not_(eq),
-            "gt": end >= d.upper,
-            "lt": start < d.lower,
-            "ge": end >= d.lower,
-            "le": start < d.upper,
-        }[d.prefix]
-
-    async def _compartment(
-        self, session: AsyncSession, patient_id: str, types: Sequence[str] | None
-    ) -> list[Resource]:
-        stmt = select(ResourceRow.content).where(ResourceRow.patient_id == patient_id)
-        if types is not None:
-            stmt = stmt.where(ResourceRow.resource_type.in_(types))
-        stmt = stmt.order_by(ResourceRow.resource_type, ResourceRow.date_start)
-        return list(await session.scalars(stmt))
+        return await self._reads.search(resource_type, params, ctx)
 
     async def everything(self, patient_id: str, ctx: AccessContext) -> Resource:
-        """``Patient/[id]/$everything``: the patient's compartment and the practitioners and units cited."""
-        attempt = _Attempt("operation", "R")
-
-        async def body() -> Resource:
-            check_resource_id("Patient", patient_id)
-            self._require_staff(ctx)
-            async with self._read() as session:
-                patient = await session.get(ResourceRow, patient_id)
-                if patient is None or patient.resource_type != "Patient":
-                    raise NotFound(f"Patient/{patient_id}")
-                attempt.patient_id = patient_id
-                await self._require_care(session, ctx, patient_id)
-                resources = await self._compartment(session, patient_id, None)
-                cited = _references_to(resources, MASTER_TYPES)
-                if cited:
-                    resources.extend(
-                        await session.scalars(
-                            select(ResourceRow.content).where(ResourceRow.id.in_(sorted(cited)))
-                        )
-                    )
-            attempt.entities.append(("Patient", {"reference": f"Patient/{patient_id}"}))
-            await self._audit_alone(ctx, attempt, desc="$everything")
-            return searchset(resources, self.base_url)
-
-        return await self._guard(ctx, attempt, body)
+        return await self._reads.everything(patient_id, ctx)
 
     async def patient_summary(self, ctx: AccessContext) -> Resource:
-        """What a patient link may read: their own summary (notes, problems, plans, referrals) only."""
-        attempt = _Attempt("operation", "R")
-
-        async def body() -> Resource:
-            if ctx.is_staff:
-                raise AccessDenied()
-            async with self._read() as session:
-                patient_id = await self._patient_by_nss(session, clean_nss(ctx.subject_id))
-                if patient_id is None:
-                    raise UnknownPatient()
-                attempt.patient_id = patient_id
-                resources = await self._compartment(session, patient_id, SUMMARY_TYPES)
-            await self._audit_alone(ctx, attempt, desc="summary")
-            return searchset(resources, self.base_url)
-
-        return await self._guard(ctx, attempt, body)
+        return await self._reads.patient_summary(ctx)
 
     async def audit_trail(self, patient_id: str, ctx: AccessContext, limit: int = 200) -> list[Resource]:
-        """The patient's ``AuditEvent``\\ s, newest first (reading them is audited too)."""
-        attempt = _Attempt("search-type", "E", query=f"AuditEvent?patient={patient_id[:64]}")
+        return await self._reads.audit_trail(patient_id, ctx, limit)
 
-        async def body() -> list[Resource]:
-            check_resource_id("Patient", patient_id)
-            self._require_staff(ctx)
-            async with self._read() as session:
-                attempt.patient_id = patient_id
-                await self._require_care(session, ctx, patient_id)
-                rows = list(
-                    await session.scalars(
-                        select(AuditRow.content)
-                        .where(AuditRow.patient_id == patient_id)
-                        .order_by(AuditRow.recorded.desc())
-                        .limit(max(1, min(limit, 1000)))
-                    )
-                )
-            await self._audit_alone(ctx, attempt)
-            return rows
-
-        return await self._guard(ctx, attempt, body)
-
+    # -- signed Bundles and seals (records.signed_bundles) ---------------------------------------------
     async def check_seal(self, note_id: str, ctx: AccessContext) -> SealCheck:
-        """Whether a signed note is still exactly what was sealed, with the keys this server holds.
-
-        Reads the note and the seal in its stored Bundle's ``Provenance`` (a note without a Bundle, a
-        draft, is not found); like any read of the record, it is audited.
-        """
-        attempt = _Attempt("read", "R", entities=[self._note_entity(note_id[:64])])
-
-        async def body() -> SealCheck:
-            self._require_staff(ctx)
-            async with self._read() as session:
-                row = await session.get(NoteRow, note_id)
-                if row is None:
-                    raise NotFound("nota / note")
-                attempt.patient_id = row.patient_id
-                await self._require_care(session, ctx, row.patient_id)
-                bundle = await session.scalar(select(BundleRow).where(BundleRow.note_id == note_id))
-                if bundle is None:
-                    raise NotFound("nota firmada / signed note")
-                note, sealed = _to_note(row), _provenance_seal(bundle.content)
-            await self._audit_alone(ctx, attempt)
-            return check(note, self._keys, sealed)
-
-        return await self._guard(ctx, attempt, body)
+        return await self._bundles.check_seal(note_id, ctx)
 
     async def stored_bundle(self, note_id: str, ctx: AccessContext) -> Resource:
-        """The transaction Bundle exactly as it was validated and stored when the note was signed."""
-        attempt = _Attempt("read", "R", entities=[self._note_entity(note_id[:64])])
-
-        async def body() -> Resource:
-            self._require_staff(ctx)
-            async with self._read() as session:
-                row = await session.scalar(select(BundleRow).where(BundleRow.note_id == note_id))
-                if row is None:
-                    raise NotFound("Bundle")
-                attempt.patient_id = row.patient_id
-                await self._require_care(session, ctx, row.patient_id)
-                content = dict(row.content)
-            await self._audit_alone(ctx, attempt)
-            return content
-
-        return await self._guard(ctx, attempt, body)
+        return await self._bundles.stored(note_id, ctx)

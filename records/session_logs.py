@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from sqlalchemy import JSON, DateTime, Integer, String, UniqueConstraint, delete, select
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
 from records.db import Base
@@ -57,12 +57,15 @@ class SessionLogArchive:
 
     async def load(self, consult_id: str) -> list[SessionEvent]:
         async with self._sessions() as session:
-            rows = await session.scalars(
-                select(SessionLogEntry)
-                .where(SessionLogEntry.consult_id == consult_id)
-                .order_by(SessionLogEntry.seq)
-            )
-            return [_to_event(row) for row in rows]
+            return await events_of(session, consult_id)
+
+
+async def events_of(session: AsyncSession, consult_id: str) -> list[SessionEvent]:
+    """A consult's archived log in order, inside the caller's transaction (the record reads it there)."""
+    rows = await session.scalars(
+        select(SessionLogEntry).where(SessionLogEntry.consult_id == consult_id).order_by(SessionLogEntry.seq)
+    )
+    return [_to_event(row) for row in rows]
 
 
 def _to_event(row: SessionLogEntry) -> SessionEvent:
@@ -76,5 +79,5 @@ def _to_event(row: SessionLogEntry) -> SessionEvent:
         actor_id=row.actor_id,
         actor_role=Role(row.actor_role) if row.actor_role else None,
         connection_id=row.connection_id,
-        detail=row.detail,
+        detail=row.detail or {},
     )

@@ -21,7 +21,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from functools import cache
 from typing import Any
@@ -57,6 +57,7 @@ _NARRATIVE_ATTRIBUTES = frozenset(
 )
 _SCRIPT_URL = re.compile(r"\s*(javascript|vbscript|data)\s*:", re.I)
 _ANY = frozenset({"*"})
+_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 
 _CODES: dict[tuple[str, str], frozenset[str]] = {
     ("Encounter", "status"): frozenset(
@@ -358,91 +359,152 @@ def _inert_xhtml(div: str) -> bool:
 
 
 def _rules(resource: Mapping[str, object], where: str, local_types: Mapping[str, str]) -> list[str]:
+    """Every rule for one resource: first those every resource obeys, then its type's own."""
     rtype = str(resource.get("resourceType"))
-    issues: list[str] = []
+    return [
+        *_id_rules(resource, where),
+        *_string_rules(resource, where),
+        *_code_rules(rtype, resource, where),
+        *_coded_rules(rtype, resource, where),
+        *_reference_rules(rtype, resource, where, local_types),
+        *_identifier_rules(resource, where),
+        *(issue for rule in _TYPE_RULES.get(rtype, ()) for issue in rule(resource, where)),
+    ]
+
+
+def _id_rules(resource: Mapping[str, object], where: str) -> list[str]:
     rid = resource.get("id")
-    if not isinstance(rid, str) or not _ID.fullmatch(rid):
-        issues.append(f"{where}.id: missing or malformed")
+    return [] if isinstance(rid, str) and _ID.fullmatch(rid) else [f"{where}.id: missing or malformed"]
+
+
+def _string_rules(resource: Mapping[str, object], where: str) -> Iterator[str]:
+    """Strings anywhere in the resource: no control characters, and every narrative ``div`` inert."""
     for path, value in _walk(resource, where):
-        if isinstance(value, str) and _CONTROL.search(value):
-            issues.append(f"{path}: control character")
-        if path.endswith(".div") and isinstance(value, str) and not _inert_xhtml(value):
-            issues.append(f"{path}: narrative must be inert XHTML")
+        if not isinstance(value, str):
+            continue
+        if _CONTROL.search(value):
+            yield f"{path}: control character"
+        if path.endswith(".div") and not _inert_xhtml(value):
+            yield f"{path}: narrative must be inert XHTML"
+
+
+def _code_rules(rtype: str, resource: Mapping[str, object], where: str) -> Iterator[str]:
+    """Required ``code`` elements come from their value sets."""
     for (type_name, key), allowed in _CODES.items():
         if type_name == rtype and key in resource and resource[key] not in allowed:
-            issues.append(f"{where}.{key}: code not in its value set")
+            yield f"{where}.{key}: code not in its value set"
+
+
+def _coded_rules(rtype: str, resource: Mapping[str, object], where: str) -> Iterator[str]:
+    """Required ``CodeableConcept``\\ s carry at least one coding from their value sets."""
     for (type_name, key), allowed in _CODED.items():
-        if type_name == rtype:
-            codes_found = [
-                c.get("code") for c in _at_path(resource, f"{key}.coding") if isinstance(c, Mapping)
-            ]
-            if key in resource and not any(code in allowed for code in codes_found):
-                issues.append(f"{where}.{key}: code not in its value set")
+        if type_name != rtype or key not in resource:
+            continue
+        found = [c.get("code") for c in _at_path(resource, f"{key}.coding") if isinstance(c, Mapping)]
+        if not any(code in allowed for code in found):
+            yield f"{where}.{key}: code not in its value set"
+
+
+def _reference_rules(
+    rtype: str, resource: Mapping[str, object], where: str, local_types: Mapping[str, str]
+) -> Iterator[str]:
+    """References resolve inside the Bundle and point at the resource types FHIR allows there."""
     for path, allowed in _REFERENCES.get(rtype, {}).items():
         for reference in _at_path(resource, path):
-            if not isinstance(reference, Mapping):
-                continue
-            target = _target_type(reference, local_types)
+            target = _target_type(reference, local_types) if isinstance(reference, Mapping) else None
             if target == "":
-                issues.append(f"{where}.{path}: reference does not resolve")
+                yield f"{where}.{path}: reference does not resolve"
             elif target is not None and allowed is not _ANY and target not in allowed:
-                issues.append(f"{where}.{path}: must reference {'|'.join(sorted(allowed))}, not {target}")
-    issues.extend(_identifier_rules(resource, where))
-    issues.extend(_type_rules(rtype, resource, where))
-    return issues
+                yield f"{where}.{path}: must reference {'|'.join(sorted(allowed))}, not {target}"
 
 
-def _type_rules(rtype: str, resource: Mapping[str, Any], where: str) -> list[str]:
-    issues: list[str] = []
-    if rtype == "Encounter":
-        klass = resource.get("class") or {}
-        if (
-            klass.get("system") != "http://terminology.hl7.org/CodeSystem/v3-ActCode"
-            or klass.get("code") != "VR"
-        ):
-            issues.append(f"{where}.class: a teleconsultation is class VR (virtual)")
-        period = resource.get("period") or {}
-        start, end = _datetime(period.get("start")), _datetime(period.get("end"))
-        if start is None:
-            issues.append(f"{where}.period.start: required")
-        if start and end and end < start:
-            issues.append(f"{where}.period: end is before start")
-        if resource.get("status") == "finished" and end is None:
-            issues.append(f"{where}.period.end: a finished encounter has an end")
-        for index, participant in enumerate(resource.get("participant") or []):
-            p = participant.get("period") or {}
-            ps, pe = _datetime(p.get("start")), _datetime(p.get("end"))
-            if ps and pe and pe < ps:
-                issues.append(f"{where}.participant[{index}].period: end is before start")
-    elif rtype == "Composition":
-        if resource.get("status") == "final" and not any(
-            a.get("mode") == "legal" for a in resource.get("attester") or []
-        ):
-            issues.append(f"{where}.attester: a final note has a legal attester (its signer)")
-        for index, section in enumerate(resource.get("section") or []):
-            if not (section.get("text") or section.get("entry") or section.get("section")):
-                issues.append(f"{where}.section[{index}]: needs text, entries or sections (cmp-1)")
-    elif rtype == "Observation":
-        for cat in _at_path(resource, "category.coding"):
-            if isinstance(cat, Mapping) and cat.get("code") not in _OBSERVATION_CATEGORIES:
-                issues.append(f"{where}.category: code not in its value set")
-        if not any(k.startswith("value") for k in resource) and not resource.get("component"):
-            issues.append(f"{where}: needs a value or components")
-    elif rtype == "Consent":
-        if not (resource.get("policy") or resource.get("policyRule")):
-            issues.append(f"{where}: needs policy or policyRule (ppc-1)")
-        scope = [c.get("code") for c in _at_path(resource, "scope.coding") if isinstance(c, Mapping)]
-        if any(s in ("patient-privacy", "treatment") for s in scope) and not resource.get("patient"):
-            issues.append(f"{where}.patient: required for privacy and treatment consents (ppc-2, ppc-5)")
-    elif rtype == "Provenance":
-        if not resource.get("target"):
-            issues.append(f"{where}.target: required")
-        for index, signature in enumerate(resource.get("signature") or []):
-            try:
-                base64.b64decode(str(signature.get("data", "")), validate=True)
-            except (binascii.Error, ValueError):
-                issues.append(f"{where}.signature[{index}].data: not base64")
-    return issues
+def _backwards(period: object) -> bool:
+    """Does a FHIR ``Period`` end before it starts (per-1)?"""
+    if not isinstance(period, Mapping):
+        return False
+    start, end = _datetime(period.get("start")), _datetime(period.get("end"))
+    return bool(start and end and end < start)
+
+
+def _encounter_class(resource: Mapping[str, Any], where: str) -> list[str]:
+    klass = resource.get("class") or {}
+    if klass.get("system") == _ACT_CODE and klass.get("code") == "VR":
+        return []
+    return [f"{where}.class: a teleconsultation is class VR (virtual)"]
+
+
+def _encounter_period(resource: Mapping[str, Any], where: str) -> Iterator[str]:
+    period = resource.get("period") or {}
+    if _datetime(period.get("start")) is None:
+        yield f"{where}.period.start: required"
+    if _backwards(period):
+        yield f"{where}.period: end is before start"
+    if resource.get("status") == "finished" and _datetime(period.get("end")) is None:
+        yield f"{where}.period.end: a finished encounter has an end"
+    for index, participant in enumerate(resource.get("participant") or []):
+        if _backwards(participant.get("period")):
+            yield f"{where}.participant[{index}].period: end is before start"
+
+
+def _composition_attester(resource: Mapping[str, Any], where: str) -> list[str]:
+    legal = any(a.get("mode") == "legal" for a in resource.get("attester") or [])
+    if resource.get("status") != "final" or legal:
+        return []
+    return [f"{where}.attester: a final note has a legal attester (its signer)"]
+
+
+def _composition_sections(resource: Mapping[str, Any], where: str) -> Iterator[str]:
+    for index, section in enumerate(resource.get("section") or []):
+        if not (section.get("text") or section.get("entry") or section.get("section")):
+            yield f"{where}.section[{index}]: needs text, entries or sections (cmp-1)"
+
+
+def _observation_category(resource: Mapping[str, Any], where: str) -> Iterator[str]:
+    for cat in _at_path(resource, "category.coding"):
+        if isinstance(cat, Mapping) and cat.get("code") not in _OBSERVATION_CATEGORIES:
+            yield f"{where}.category: code not in its value set"
+
+
+def _observation_value(resource: Mapping[str, Any], where: str) -> list[str]:
+    if any(k.startswith("value") for k in resource) or resource.get("component"):
+        return []
+    return [f"{where}: needs a value or components"]
+
+
+def _consent_policy(resource: Mapping[str, Any], where: str) -> list[str]:
+    if resource.get("policy") or resource.get("policyRule"):
+        return []
+    return [f"{where}: needs policy or policyRule (ppc-1)"]
+
+
+def _consent_patient(resource: Mapping[str, Any], where: str) -> list[str]:
+    scope = [c.get("code") for c in _at_path(resource, "scope.coding") if isinstance(c, Mapping)]
+    if resource.get("patient") or not any(s in ("patient-privacy", "treatment") for s in scope):
+        return []
+    return [f"{where}.patient: required for privacy and treatment consents (ppc-2, ppc-5)"]
+
+
+def _provenance_target(resource: Mapping[str, Any], where: str) -> list[str]:
+    return [] if resource.get("target") else [f"{where}.target: required"]
+
+
+def _provenance_signatures(resource: Mapping[str, Any], where: str) -> Iterator[str]:
+    for index, signature in enumerate(resource.get("signature") or []):
+        try:
+            base64.b64decode(str(signature.get("data", "")), validate=True)
+        except (binascii.Error, ValueError):
+            yield f"{where}.signature[{index}].data: not base64"
+
+
+_TypeRule = Callable[[Mapping[str, Any], str], Iterable[str]]
+_TYPE_RULES: dict[str, tuple[_TypeRule, ...]] = {
+    "Encounter": (_encounter_class, _encounter_period),
+    "Composition": (_composition_attester, _composition_sections),
+    "Observation": (_observation_category, _observation_value),
+    "Consent": (_consent_policy, _consent_patient),
+    "Provenance": (_provenance_target, _provenance_signatures),
+}
+"""The invariants of each resource type beyond its model and the rules above, in the order reported."""
 
 
 def validate_resource(
@@ -462,25 +524,8 @@ def validate_bundle(bundle: Mapping[str, object]) -> list[str]:
     entries = bundle.get("entry")
     if not isinstance(entries, list) or not entries:
         return ["Bundle.entry: empty"]
-    issues: list[str] = []
     local_types: dict[str, str] = {}
-    for index, entry in enumerate(entries):
-        resource = entry.get("resource") if isinstance(entry, Mapping) else None
-        full_url = entry.get("fullUrl") if isinstance(entry, Mapping) else None
-        if not isinstance(resource, Mapping) or not isinstance(full_url, str):
-            issues.append(f"Bundle.entry[{index}]: needs fullUrl and resource")
-            continue
-        if full_url in local_types:
-            issues.append(f"Bundle.entry[{index}].fullUrl: duplicate (bdl-7)")
-        local_types[full_url] = str(resource.get("resourceType"))
-        request = entry.get("request")
-        expected = f"{resource.get('resourceType')}/{resource.get('id')}"
-        if (
-            not isinstance(request, Mapping)
-            or request.get("method") != "PUT"
-            or request.get("url") != expected
-        ):
-            issues.append(f"Bundle.entry[{index}].request: must be PUT {{type}}/{{id}}")
+    issues = [issue for index, entry in enumerate(entries) for issue in _entry(index, entry, local_types)]
     issues.extend(_structure({k: v for k, v in bundle.items() if k != "entry"}, "Bundle"))
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, Mapping) else None
@@ -489,3 +534,22 @@ def validate_bundle(bundle: Mapping[str, object]) -> list[str]:
             found = _structure(resource, where)
             issues.extend(found or _rules(resource, where, local_types))
     return issues
+
+
+def _entry(index: int, entry: object, local_types: dict[str, str]) -> Iterator[str]:
+    """One entry's envelope (bdl-7, a PUT of its own resource), noting its ``fullUrl``'s type.
+
+    Every entry is noted before any resource is checked, so references may point forward.
+    """
+    resource = entry.get("resource") if isinstance(entry, Mapping) else None
+    full_url = entry.get("fullUrl") if isinstance(entry, Mapping) else None
+    if not isinstance(entry, Mapping) or not isinstance(resource, Mapping) or not isinstance(full_url, str):
+        yield f"Bundle.entry[{index}]: needs fullUrl and resource"
+        return
+    if full_url in local_types:
+        yield f"Bundle.entry[{index}].fullUrl: duplicate (bdl-7)"
+    local_types[full_url] = str(resource.get("resourceType"))
+    request = entry.get("request")
+    expected = f"{resource.get('resourceType')}/{resource.get('id')}"
+    if not isinstance(request, Mapping) or request.get("method") != "PUT" or request.get("url") != expected:
+        yield f"Bundle.entry[{index}].request: must be PUT {{type}}/{{id}}"

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from records import notes
 from records.errors import (
     IncompleteNote,
     InvalidNote,
@@ -39,6 +40,11 @@ def test_templates_have_stable_unique_codes_and_both_languages() -> None:
     first = TEMPLATES[TemplateCode.FIRST_CONSULT]
     nom = {n for s in first.sections for n in s.nom004}
     assert {"6.1.1", "6.1.2", "6.1.3", "6.1.4", "6.1.5", "6.1.6", "6.4.1", "6.4.3.1"} <= nom
+
+
+def test_every_field_kind_has_its_check() -> None:
+    """A kind of field missing from the table of checks would only fail when a note used it."""
+    assert set(notes._CLEANERS) == set(FieldKind)
 
 
 def _draft() -> Any:
