@@ -6,6 +6,7 @@ from __future__ import annotations
 from playwright.async_api import Browser, Page, expect
 
 from tests.e2e.pages import ARTIFACTS, nurse_admits_next, nurse_signs_in, patient_enters_waiting_room
+from tests.support.i18n import raw_keys_in
 from tests.support.services import ROOT, DemoServer, require_or_skip
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -34,10 +35,13 @@ LAYOUT = """
 
 
 async def check(page: Page, name: str) -> None:
-    """axe-core, no sideways scrolling and large touch targets; a screenshot named by the page's width."""
+    """axe-core, no raw string keys or unfilled placeholders on screen, no sideways scrolling and
+    large touch targets; a screenshot named by the page's width. Every page-state test calls it."""
     await page.add_script_tag(path=str(AXE))
     violations = await page.evaluate(AXE_RUN)
     assert violations == [], f"{name}: {violations}"
+    shown = await page.evaluate("() => document.body.innerText")
+    assert raw_keys_in(shown) == [], f"{name} shows raw string keys: {raw_keys_in(shown)}"
     layout = await page.evaluate(LAYOUT)
     assert layout["overflow"] <= 0, f"{name} scrolls sideways by {layout['overflow']} px"
     assert layout["small"] == [], f"{name}: small touch targets {layout['small']}"
