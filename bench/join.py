@@ -21,7 +21,7 @@ from pathlib import Path
 from aiohttp import web
 from playwright.async_api import Page, async_playwright
 
-from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS
+from bench.support import CHROMIUM, CHROMIUM_FLAGS
 from web.app import SERVICES, create_app
 from web.config import Settings
 from web.demo import create_appointment_link, seed_demo

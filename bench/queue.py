@@ -46,6 +46,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bench.support import redis_server
 from rooms.errors import DomainError
 from rooms.nurses import NurseState
 from rooms.queue import QueueEntry
@@ -279,8 +280,6 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed; it is needed for the Redis figures")
-    from tests.support.redis_server import redis_server
-
     with tempfile.TemporaryDirectory(prefix="bench-queue-") as workdir, redis_server(Path(workdir)) as url:
         store = RedisQueueStore.from_url(url, prefix="bench:", max_connections=args.concurrency)
         try:

@@ -43,6 +43,8 @@ from sqlalchemy import insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.first_consult import FIRST_CONSULT_CONTENT
+from bench.support import postgres_server
 from records.access import AccessContext
 from records.db import create_engine
 from records.facts import ConsentFacts, PatientFacts, StaffFacts, UnitFacts
@@ -57,7 +59,6 @@ from records.templates import TemplateCode
 from rooms.nss import luhn_check_digit
 from rooms.roles import Role
 from rooms.session_log import EventKind, SessionEvent
-from tests.records.helpers import FIRST_CONSULT_CONTENT
 
 DAY0 = datetime(2025, 1, 6, 15, tzinfo=UTC)
 UNIT = UnitFacts("DFIMS000652", "UMF 28")
@@ -365,8 +366,6 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     out["everything_p95_ms"] = sqlite["everything"]["p95_ms"]
     if not args.quick and not args.sqlite_only:
         import asyncpg  # type: ignore[import-untyped]
-
-        from tests.support.postgres_server import postgres_server
 
         with postgres_server(durable=True) as admin_url:
             dsn = make_url(admin_url).set(drivername="postgresql").render_as_string(hide_password=False)

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, async_playwright
 
-from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS
+from bench.support import CHROMIUM, CHROMIUM_FLAGS
 from tests.support.services import DemoServer, require_or_skip, start_demo_server
 
 

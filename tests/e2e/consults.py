@@ -14,10 +14,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Browser, BrowserContext, Page, ViewportSize, expect
 
+from bench.support import CHROMIUM, CHROMIUM_FLAGS
 from rooms.nss import luhn_check_digit
 from tests.e2e.pages import nurse_signs_in, poll
 from tests.e2e.test_accessibility import AXE, check
-from tests.support.chromium import CHROMIUM, CHROMIUM_FLAGS
 from tests.support.services import DemoServer, require_or_skip, start_demo_server
 
 WIDE: ViewportSize = {"width": 1280, "height": 800}

@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from bench.support import CHROMIUM_FLAGS
 from tests.e2e.netns import PatientHost, patient_host
 from tests.e2e.pages import INBOUND, nurse_admits_next, nurse_signs_in, patient_enters_waiting_room, poll
-from tests.support.chromium import CHROMIUM_FLAGS
 from tests.support.services import DemoServer, start_demo_server
 
 

@@ -1,6 +1,6 @@
 """Record-store fixtures: every DB test runs on a SQLite file and on a real PostgreSQL server.
 
-PostgreSQL is started once per session (see ``tests/support/postgres_server.py``); a template
+PostgreSQL is started once per session (``bench.support.postgres_server``); a template
 database is migrated once and each test gets a fresh copy (``CREATE DATABASE ... TEMPLATE``), so
 tests are isolated and every one of them runs on a schema built by the Alembic migrations.
 """
@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bench.support import find_postgres_bin, postgres_server
 from records.db import create_engine
 from records.migrate import migrate
 from records.repository import RecordRepository
 from tests.records.helpers import SIGNING_KEY, Clock
-from tests.support.postgres_server import find_postgres_bin, postgres_server
 from tests.support.services import require_or_skip
 
 TEMPLATE_DB = "tc_template"

@@ -1,6 +1,11 @@
-"""A real PostgreSQL server in a temporary directory, on a free loopback port, for tests and benches.
+"""The real programs a benchmark runs the product against: headless Chromium, redis-server, PostgreSQL.
 
-PostgreSQL refuses to run as root, so when we are root the cluster is created and run as the
+They live here, not in ``tests``, because a benchmark must not import the test suite; the tests
+launch the same programs through this module, so both measure and check against one setup.
+Nothing here skips or fails a test: a missing program raises ``FileNotFoundError``, and the
+tests decide whether that skips or fails (``tests/support/services.require_or_skip``).
+
+PostgreSQL refuses to run as root, so when we are root its cluster is created and run as the
 ``postgres`` system user (``runuser``), in a directory it owns. Authentication is ``trust`` on
 loopback only; the cluster lives and dies with the context manager.
 """
@@ -20,6 +25,74 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium, driven headless by Playwright with a fake camera and microphone."""
+
+CHROMIUM_FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--use-fake-device-for-media-stream",
+    "--use-fake-ui-for-media-stream",
+    # Everything runs on loopback: let WebRTC gather 127.0.0.1 so no other interface is used.
+    "--allow-loopback-in-peer-connection",
+    "--autoplay-policy=no-user-gesture-required",
+]
+
+
+def free_port() -> int:
+    """A loopback TCP port nobody listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@contextmanager
+def redis_server(directory: Path) -> Iterator[str]:
+    """Start redis-server (no persistence) in ``directory`` and yield its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise FileNotFoundError("redis-server")
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as connection:
+                    connection.sendall(b"PING\r\n")
+                    if connection.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("redis-server did not start")
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
 
 def find_postgres_bin() -> Path | None:
     """The folder holding ``initdb`` and ``postgres``: on PATH, or Debian's /usr/lib/postgresql/N/bin."""
@@ -28,12 +101,6 @@ def find_postgres_bin() -> Path | None:
         return Path(os.path.realpath(on_path)).parent
     candidates = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
     return Path(candidates[-1]).parent if candidates else None
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _as_postgres_user() -> list[str]:
@@ -63,7 +130,7 @@ def postgres_server(*, durable: bool = False) -> Iterator[str]:
         entry = pwd.getpwnam("postgres")
         for path in (workdir, sockets):
             os.chown(path, entry.pw_uid, entry.pw_gid)
-    port = _free_port()
+    port = free_port()
     process: subprocess.Popen[bytes] | None = None
     try:
         subprocess.run(
