@@ -13,9 +13,10 @@ import pytest
 from media.backend import MediaError, MediaEvent, MediaEventKind, SessionDescription
 from media.forwarding import Forwarding, ReencodingForwarding
 from media.ice import IceSettings, restrict_host_addresses
+from media.link_policy import DATA_SAVER_VIDEO_BPS, MAX_CAMERA_BPS, MIN_CAMERA_BPS
 from media.quality import QualityLevel
 from media.rtp_forwarding import Forwarder
-from media.sfu import DATA_SAVER_VIDEO_BPS, MAX_CAMERA_BPS, MIN_CAMERA_BPS, SfuBackend
+from media.sfu import SfuBackend
 from tests.support.clients import MediaClient
 
 COLORS = {"a": (200, 30, 30), "b": (30, 200, 30), "c": (30, 30, 200)}
@@ -160,14 +161,14 @@ async def _pause_and_resume(room: Room) -> None:
     sfu_room = room.sfu._rooms["room"]
     participant = sfu_room.participants["a"]
     for _ in range(2):
-        await room.sfu._protect_audio(sfu_room, participant, QualityLevel.BAD)
+        await room.sfu._links.protect_audio(sfu_room, participant, QualityLevel.BAD)
     paused = [e for e in room.events if e.kind is MediaEventKind.VIDEO_PAUSED]
     assert [e.data["paused"] for e in paused] == [True]
     frozen, audio = a.received.video_frames, a.received.audio_frames
     await room.wait(lambda: a.received.audio_frames > audio + 50)
     assert a.received.video_frames <= frozen + 3  # only what was already in flight
     for _ in range(2):
-        await room.sfu._protect_audio(sfu_room, participant, QualityLevel.GOOD)
+        await room.sfu._links.protect_audio(sfu_room, participant, QualityLevel.GOOD)
     assert [e.data["paused"] for e in room.events if e.kind is MediaEventKind.VIDEO_PAUSED] == [True, False]
     await a.wait_for_media(video_frames=frozen + 20, audio_frames=0)
 

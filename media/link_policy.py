@@ -1,0 +1,116 @@
+"""What each participant's link allows: quality samples, audio first, and camera caps.
+
+Every few seconds the SFU measures each participant (:class:`media.quality.QualityMeter`, fed by
+the RTCP receiver reports of their connections) and tells signaling (``QUALITY``). Then two
+levers, in order:
+
+- **camera caps** (``BITRATE``): forwarded packets reach no encoder, so a subscriber's REMB
+  estimate would otherwise be ignored and its link flooded; each publisher is asked to cap its
+  camera at the weakest of its subscribers' estimates (lowered in data-saver mode), within
+  ``MIN_CAMERA_BPS`` and ``MAX_CAMERA_BPS``;
+- **pausing** (``VIDEO_PAUSED``): a link that stays bad gets its incoming video paused while audio
+  keeps flowing (:class:`media.adaptation.VideoGate`), and resumed once it recovers.
+"""
+
+from __future__ import annotations
+
+from media.adaptation import VideoDecision
+from media.backend import MediaEvent, MediaEventKind, MediaListener
+from media.quality import QualityLevel, QualitySample
+from media.sfu_room import Participant, Room, Subscribed
+
+MIN_CAMERA_BPS = 150_000
+"""No publisher is asked below this: a subscriber weaker than that is better served by pausing its
+video (audio first) than by degrading everyone's picture."""
+MAX_CAMERA_BPS = 1_500_000
+BITRATE_CHANGE = 0.1
+"""A new cap is sent only when it differs from the last one by more than this fraction."""
+DATA_SAVER_VIDEO_BPS = MIN_CAMERA_BPS
+"""The video a participant in data-saver mode receives: the lowest camera bitrate we ask for."""
+
+
+class LinkPolicy:
+    def __init__(self, listener: MediaListener) -> None:
+        self._listener = listener
+
+    async def measure(self, room: Room) -> None:
+        """Sample every participant's link and apply both levers."""
+        for participant_id, participant in list(room.participants.items()):
+            sample = await _sample(participant)
+            if sample is not None:
+                await self._listener(
+                    MediaEvent(room.room_id, participant_id, MediaEventKind.QUALITY, sample.to_json())
+                )
+                await self.protect_audio(room, participant, sample.level)
+            await self.follow_weakest_subscriber(room, participant)
+
+    async def protect_audio(self, room: Room, participant: Participant, level: QualityLevel) -> None:
+        """Pause the video a participant receives while their link stays bad; audio keeps flowing."""
+        participant.video_gate, decision = participant.video_gate.observe(level)
+        if decision is VideoDecision.KEEP:
+            return
+        paused = decision is VideoDecision.PAUSE
+        for subscription in participant.subscriptions.values():
+            if subscription.transceiver.kind == "video":
+                (subscription.sink.pause if paused else subscription.sink.resume)()
+        await self._listener(
+            MediaEvent(
+                room.room_id,
+                participant.participant_id,
+                MediaEventKind.VIDEO_PAUSED,
+                {"paused": paused, "reason": "weak_link"},
+            )
+        )
+
+    async def follow_weakest_subscriber(self, room: Room, publisher: Participant) -> None:
+        """Cap the publisher's camera at the lowest bandwidth its subscribers report (REMB).
+
+        In a 1:1 consult the cap follows the other person exactly; in a multi-party room it
+        follows the weakest subscriber, but never below ``MIN_CAMERA_BPS`` (below that, that
+        subscriber's video is paused instead).
+        """
+        estimates = _camera_budgets(room, publisher)
+        if not estimates and publisher.camera_cap_bps is None:
+            return
+        # Nobody left to limit it (the last weak subscriber left or turned data saver off): lift the cap.
+        cap = max(MIN_CAMERA_BPS, min(MAX_CAMERA_BPS, min(estimates, default=MAX_CAMERA_BPS)))
+        last = publisher.camera_cap_bps
+        if last is not None and abs(cap - last) <= BITRATE_CHANGE * last:
+            return
+        publisher.camera_cap_bps = cap
+        await self._listener(
+            MediaEvent(
+                room.room_id,
+                publisher.participant_id,
+                MediaEventKind.BITRATE,
+                {"source": "camera", "max_bitrate_bps": cap},
+            )
+        )
+
+
+async def _sample(participant: Participant) -> QualitySample | None:
+    """This interval's sample from the statistics of the participant's connected connections."""
+    report: dict[str, object] = {}
+    for connection in (participant.publisher, participant.subscriber):
+        if connection is not None and connection.connectionState == "connected":
+            report.update(await connection.getStats())
+    return participant.meter.update(report) if report else None
+
+
+def _camera_budgets(room: Room, publisher: Participant) -> list[int]:
+    """What each subscriber of the publisher's camera can take, where it says."""
+    return [
+        budget
+        for other in room.others(publisher)
+        for (publisher_id, source), subscription in other.subscriptions.items()
+        if publisher_id == publisher.participant_id and source == "camera"
+        if (budget := _subscriber_budget(other, subscription))
+    ]
+
+
+def _subscriber_budget(subscriber: Participant, subscription: Subscribed) -> int | None:
+    """What one subscriber can take of a camera: its REMB estimate, lowered in data-saver mode."""
+    estimate: int | None = getattr(subscription.sink, "receiver_estimate_bps", None)
+    if subscriber.data_saver:
+        return min(estimate or DATA_SAVER_VIDEO_BPS, DATA_SAVER_VIDEO_BPS)
+    return estimate
