@@ -214,6 +214,7 @@ def unit_dashboard(
     mine = [c for c in consults if c.unit == unit]
     names = {c.consult_id: c.patient_name for c in mine}
 
+    # A wait that began after today (checked in after midnight for a slot before it) is not today's.
     waits = [w for w in (completed_wait(a) for a in today) if w is not None and w[0] < day_end]
     hours = []
     start = day_start
@@ -248,7 +249,7 @@ def unit_dashboard(
         at=now,
         day_start=day_start,
         day_end=day_end,
-        waiting=tuple(_waiting(e, names, now, policy or QueuePolicy()) for e in queue.waiting),
+        waiting=tuple(_waiting(entry, names, now, policy or QueuePolicy()) for entry in queue.waiting),
         in_consult=tuple(in_consult),
         waits_today=wait_stats([wait for _, wait in waits]),
         waits_by_hour=tuple(hours),
