@@ -7,6 +7,9 @@ Staff sign in and hold their role from their account. People who arrive by link 
 invitees) hold the role written in the link; a link may name a staff role (a specialist
 physician, a coordinator from another unit), but a link never grants more than
 :data:`LINK_ACTIONS`: hosting, admitting and the other room controls need a signed-in account.
+
+A supervisor is a signed-in account that hosts nothing: it may only view its unit's dashboard
+(aggregate figures, see ``rooms/supervision.py``), which coordinators may view too.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ class Role(StrEnum):
     PHYSICIAN = "physician"
     COORDINATOR = "coordinator"
     OBSERVER = "observer"
+    SUPERVISOR = "supervisor"
+    """A signed-in account that watches its unit's figures and takes part in no consult."""
 
 
 class Action(StrEnum):
@@ -43,6 +48,8 @@ class Action(StrEnum):
     WRITE_NOTES = "write_notes"
     CREATE_INTERUNIT = "create_interunit"
     """Create an inter-unit (hospital telemedicine) session and host it."""
+    VIEW_DASHBOARD = "view_dashboard"
+    """See one's own unit's dashboard: waits, consults in progress, nurses, call quality."""
 
 
 STAFF_ROLES: frozenset[Role] = frozenset({Role.NURSE, Role.PHYSICIAN, Role.COORDINATOR})
@@ -71,8 +78,9 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.INTERPRETER: frozenset({Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE}),
     Role.NURSE: _HOST_ACTIONS,
     Role.PHYSICIAN: _HOST_ACTIONS,
-    Role.COORDINATOR: _HOST_ACTIONS | {Action.CREATE_INTERUNIT},
+    Role.COORDINATOR: _HOST_ACTIONS | {Action.CREATE_INTERUNIT, Action.VIEW_DASHBOARD},
     Role.OBSERVER: frozenset({Action.JOIN_MEDIA, Action.LEAVE}),
+    Role.SUPERVISOR: frozenset({Action.VIEW_DASHBOARD}),
 }
 
 LINK_ACTIONS: frozenset[Action] = frozenset(

@@ -1,7 +1,8 @@
 """Who is connected to this node: one :class:`Connection` per socket, and the socket.io rooms.
 
 socket.io rooms carry messages to every node (through Redis when configured): a consult's room,
-one participant's room (all their connections, wherever they are) and one unit's staff room.
+one participant's room (all their connections, wherever they are), one unit's staff room and one
+unit's supervision room.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from rooms.consult import Actor
-from rooms.roles import STAFF_ROLES, Role
+from rooms.roles import STAFF_ROLES, Action, Role, may
 from signaling.rate_limit import TokenBucket
 
 SESSION_COOKIE = "tc_session"
@@ -31,6 +32,12 @@ def staff_room(unit: str) -> str:
     """Every signed-in staff connection of one unit, on whichever node it is: they hear
     ``queue:update`` with that unit's consults only."""
     return f"staff:{unit}"
+
+
+def supervision_room(unit: str) -> str:
+    """Every connection of one unit's accounts that may view its dashboard: they hear
+    ``dashboard:changed`` (no content) whenever the unit's list or queue changes."""
+    return f"supervision:{unit}"
 
 
 @dataclass(slots=True)
@@ -56,6 +63,11 @@ class Connection:
     @property
     def is_staff(self) -> bool:
         return self.role in STAFF_ROLES and not self.via_link
+
+    @property
+    def views_dashboard(self) -> bool:
+        """A signed-in supervisor or coordinator, who follows their unit's dashboard."""
+        return may(self.role, Action.VIEW_DASHBOARD, via_link=self.via_link)
 
     def actor(self) -> Actor:
         return Actor(self.participant_id, self.role, self.sid, via_link=self.via_link, unit=self.unit)

@@ -17,7 +17,7 @@ from rooms.consult import Consult
 from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import Stores
 from signaling import views
-from signaling.connections import Registry, consult_room, participant_room, staff_room
+from signaling.connections import Registry, consult_room, participant_room, staff_room, supervision_room
 from signaling.node_state import NodeState
 
 QUALITY_LOG_SECONDS = 30.0
@@ -179,3 +179,6 @@ class SocketLiveRooms:
 
     async def _send_unit_queue(self, unit: str) -> None:
         await self._sio.emit("queue:update", {"consults": await self.staff_list(unit)}, room=staff_room(unit))
+        # Dashboards fetch their figures again (GET /api/units/{unit}/dashboard, audited): the
+        # event carries nothing, so no patient's name reaches a supervisor's socket.
+        await self._sio.emit("dashboard:changed", {"unit": unit}, room=supervision_room(unit))

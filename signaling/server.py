@@ -31,7 +31,14 @@ from services.consults import ConsultService
 from services.invitations import Invitations
 from signaling import views
 from signaling.authentication import Authenticator
-from signaling.connections import Connection, Registry, consult_room, participant_room, staff_room
+from signaling.connections import (
+    Connection,
+    Registry,
+    consult_room,
+    participant_room,
+    staff_room,
+    supervision_room,
+)
 from signaling.errors import ErrorCode, SignalingError
 from signaling.live import SocketLiveRooms
 from signaling.messages import (
@@ -203,6 +210,8 @@ class SignalingServer:
             await self.sio.emit("session:replaced", {}, to=previous.sid)
             await self.sio.disconnect(previous.sid)
         await self.sio.enter_room(sid, participant_room(connection.participant_id))
+        if connection.views_dashboard and connection.unit:
+            await self.sio.enter_room(sid, supervision_room(connection.unit))
         if connection.is_staff:
             if connection.unit:
                 await self.sio.enter_room(sid, staff_room(connection.unit))

@@ -15,6 +15,8 @@ The rules, from the widest to the narrowest:
 * ``staff``: any signed-in staff member, about themselves or what their role alone allows
   (their availability, the note templates, creating an inter-unit session as a coordinator).
 * ``unit_staff``: signed-in staff of the unit the route names, or that owns the appointment.
+* ``unit_supervision``: signed-in accounts of the unit the route names whose role may view its
+  dashboard (``Action.VIEW_DASHBOARD``: supervisors and coordinators); aggregates only.
 * ``consult_staff``: before anyone hosts the consult, signed-in staff of its unit; once it is
   hosted, its host only (``rooms.consult._require_host``).
 * ``consult_host``: the consult's host only (what the call produced: its log, its note, the
@@ -36,6 +38,7 @@ class Access(StrEnum):
     PATIENT_LINK = "patient_link"
     STAFF = "staff"
     UNIT_STAFF = "unit_staff"
+    UNIT_SUPERVISION = "unit_supervision"
     CONSULT_STAFF = "consult_staff"
     CONSULT_HOST = "consult_host"
     SESSION_HOST = "session_host"
@@ -49,6 +52,7 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = MappingProxyType(
         ("GET", "/paciente"): Access.PUBLIC,
         ("GET", "/consola"): Access.PUBLIC,
         ("GET", "/resumen"): Access.PUBLIC,
+        ("GET", "/supervision"): Access.PUBLIC,
         ("GET", "/sesiones"): Access.PUBLIC,
         ("GET", "/api/openapi.json"): Access.PUBLIC,
         ("GET", "/api/service-hours"): Access.PUBLIC,
@@ -74,6 +78,7 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = MappingProxyType(
         ("DELETE", "/api/appointments/{appointment_id}"): Access.UNIT_STAFF,
         ("GET", "/api/units/{unit}/queue"): Access.UNIT_STAFF,
         ("POST", "/api/units/{unit}/next"): Access.UNIT_STAFF,
+        ("GET", "/api/units/{unit}/dashboard"): Access.UNIT_SUPERVISION,
         ("POST", "/api/consults/{consult_id}/invites"): Access.CONSULT_STAFF,
         ("DELETE", "/api/invites/{token_id}"): Access.CONSULT_STAFF,
         ("GET", "/api/consults/{consult_id}/log"): Access.CONSULT_HOST,

@@ -38,6 +38,7 @@ from services.consults import ConsultService
 from services.interunit import InterunitSessions, SessionPatients
 from services.invitations import Invitations
 from services.scheduling import QueueSweep, Scheduling
+from services.supervision import UnitOverview
 from signaling.connections import Registry
 from signaling.live import SocketLiveRooms
 from signaling.node_state import NodeState
@@ -56,6 +57,7 @@ from web.security import long_polling_guard, same_origin_writes, security_header
 from web.sessions_api import SessionsApi
 from web.stores import scheduling_from
 from web.summary import SummaryApi
+from web.supervision import SupervisionApi
 
 STATIC_DIR = Path(__file__).parent / "static"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -245,6 +247,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_get("/paciente", _page("patient.html"))
     app.router.add_get("/consola", _page("console.html"))
     app.router.add_get("/resumen", _page("summary.html"))
+    app.router.add_get("/supervision", _page("supervision.html"))
     app.router.add_post("/api/session", auth.login)
     app.router.add_get("/api/session", auth.me)
     app.router.add_delete("/api/session", auth.logout)
@@ -272,9 +275,19 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_routes(scheduling_routes(settings, scheduling, auth, stores, consults, records, clock))
     app.router.add_routes(OpenApi(DEFAULT_MODULES).routes())
     app.router.add_routes(SessionsApi(invitations, sessions, auth.current_staff, settings).routes())
+    overview = UnitOverview(
+        appointments=scheduling.appointments,
+        queues=scheduling.queues,
+        consults=stores.consults,
+        policy=scheduling.queue_policy,
+        clock=clock,
+    )
+    app.router.add_routes(SupervisionApi(overview, auth.current_staff).routes())
     app.router.add_get(
         "/static/vendor/socket.io.esm.min.js", _vendor("socket.io-client/dist/socket.io.esm.min.js")
     )
+    app.router.add_get("/static/vendor/uPlot.iife.min.js", _vendor("uplot/dist/uPlot.iife.min.js"))
+    app.router.add_get("/static/vendor/uPlot.min.css", _vendor("uplot/dist/uPlot.min.css"))
     app.router.add_static("/static/", STATIC_DIR, follow_symlinks=False)
     return app
 

@@ -22,6 +22,7 @@ DEFAULT_MODULES = (
     "web.notes_api",
     "web.fhir_routes",
     "web.summary",
+    "web.supervision",
 )
 
 

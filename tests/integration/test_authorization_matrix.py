@@ -3,10 +3,10 @@
 Every socket event that names a consult (from the server's own event table and payload schemas)
 and every HTTP route (from ``web/access.py``'s route table) is tried by every kind of person:
 the patient, a companion, an interpreter and a physician invited by link, a nurse of the
-consult's unit and one of another unit, a coordinator of each, a physician of the unit with no
-care relation to the patient, the host, and someone anonymous; before, during and after the
-call. What each may do is computed from ``rooms.roles`` and the access rules, independently of
-the handlers; then:
+consult's unit and one of another unit, a coordinator of each, a supervisor of each (signed in,
+hosting nothing), a physician of the unit with no care relation to the patient, the host, and
+someone anonymous; before, during and after the call. What each may do is computed from
+``rooms.roles`` and the access rules, independently of the handlers; then:
 
 * someone allowed is never refused for who they are (the consult's state may still refuse them);
 * someone not allowed is refused, nothing changes in the consult, its appointment or the queue,
@@ -36,7 +36,7 @@ from records.tables import AuditRow, NoteRow
 from rooms import tokens as join_tokens
 from rooms.consult import Consult
 from rooms.nss import is_valid_nss, luhn_check_digit
-from rooms.roles import Action, Role, may
+from rooms.roles import STAFF_ROLES, Action, Role, may
 from rooms.session_log import EventKind
 from rooms.staff import StaffMember, StaffSession
 from signaling.server import AUTHORIZATION_CODES
@@ -75,6 +75,8 @@ STAFF = {
     "nurse_other_unit": Principal("nurse_other_unit", Role.NURSE, unit=OTHER_UNIT),
     "coordinator_same_unit": Principal("coordinator_same_unit", Role.COORDINATOR, unit=UNIT),
     "coordinator_other_unit": Principal("coordinator_other_unit", Role.COORDINATOR, unit=OTHER_UNIT),
+    "supervisor_same_unit": Principal("supervisor_same_unit", Role.SUPERVISOR, unit=UNIT),
+    "supervisor_other_unit": Principal("supervisor_other_unit", Role.SUPERVISOR, unit=OTHER_UNIT),
     "physician_no_care": Principal("physician_no_care", Role.PHYSICIAN, unit=UNIT),
 }
 LINKS = {
@@ -300,13 +302,18 @@ def may_act_on_consult(who: Principal, action: Action, phase: str) -> bool:
 
 
 def route_allows(access: Access, who: Principal, phase: str) -> bool:
-    staff = who.role is not None and not who.via_link
+    signed_in = who.role is not None and not who.via_link
+    staff = signed_in and who.role in STAFF_ROLES  # a supervisor is signed in but hosts nothing
     if access is Access.CONSULT_STAFF:
         return may_act_on_consult(who, Action.INVITE, phase)
     if access is Access.CONSULT_HOST:
         return staff and who.name == "host" and phase != "before"
     if access is Access.UNIT_STAFF:
         return staff and who.unit == UNIT
+    if access is Access.UNIT_SUPERVISION:
+        return (
+            who.role is not None and signed_in and may(who.role, Action.VIEW_DASHBOARD) and who.unit == UNIT
+        )
     if access is Access.STAFF:
         return staff
     if access is Access.PATIENT_LINK:
@@ -421,7 +428,7 @@ def request_for(method: str, template: str, scenario: Scenario) -> tuple[str, ob
     return path, bodies.get((method, template))
 
 
-CONSULT_SCOPED = (Access.CONSULT_STAFF, Access.CONSULT_HOST, Access.UNIT_STAFF)
+CONSULT_SCOPED = (Access.CONSULT_STAFF, Access.CONSULT_HOST, Access.UNIT_STAFF, Access.UNIT_SUPERVISION)
 
 
 def consult_routes() -> list[tuple[str, str, Access]]:
@@ -570,7 +577,8 @@ async def test_the_record_by_everyone(world: World) -> None:
                 problems.append(f"{method} {template} {who.name}: {status}, not refused")
             if await note_version(world, note_id) != note_before:
                 problems.append(f"{method} {template} {who.name}: refused but the note changed")
-            staff = who.role is not None and not who.via_link
+            # A supervisor holds no staff role: refused at the door, the record never sees it.
+            staff = who.role in STAFF_ROLES and not who.via_link
             if staff and await refused_audits(world, f"s-{who.name}") <= audits:
                 problems.append(f"{method} {template} {who.name}: refused without an AuditEvent")
     assert problems == []

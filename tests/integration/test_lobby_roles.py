@@ -186,12 +186,19 @@ async def test_every_event_a_role_may_not_send_is_forbidden_and_changes_nothing(
         invitation = await _invite(nurse, role, f"{role} by link")
         client, events = await connect_client(harness.url, token=invitation["token"])
         clients.append((f"{role} by link", Role(role), True, client, events))
-    for username, role in (("medica", Role.PHYSICIAN), ("coordina", Role.COORDINATOR)):
+    # A supervisor signs in but hosts nothing: every consult event is forbidden to it.
+    for username, role in (
+        ("supervisa", Role.SUPERVISOR),
+        ("medica", Role.PHYSICIAN),
+        ("coordina", Role.COORDINATOR),
+    ):
         client, events = await _staff(harness, username, role)
         clients.append((f"{role.value} account", role, False, client, events))
     # A staff account never holds more than its role: a link-holder with a staff role holds less.
     hello = await clients[-1][3].call("hello", {})
     assert "queue" in hello
+    supervisor = await clients[-3][3].call("hello", {})
+    assert supervisor["role"] == "supervisor" and "queue" not in supervisor and supervisor["consult"] is None
     link_physician = await clients[4][3].call("hello", {})
     assert "queue" not in link_physician and link_physician["consult"]["consult_id"] == harness.consult_id
 
@@ -212,7 +219,7 @@ async def test_every_event_a_role_may_not_send_is_forbidden_and_changes_nothing(
             reply = await client.call("media:state", screen)
             assert reply["error"]["code"] == "forbidden", (label, reply)
             tried += 1
-    assert tried >= 60
+    assert tried >= 70
     assert await _snapshot(harness) == before
     for _, _, _, client, _ in clients:
         await client.disconnect()

@@ -52,7 +52,8 @@ EXPECTED_TABLE: dict[Role, set[Action]] = {
     Role.OBSERVER: {Action.JOIN_MEDIA, Action.LEAVE},
     Role.NURSE: H,
     Role.PHYSICIAN: H,
-    Role.COORDINATOR: H | {Action.CREATE_INTERUNIT},
+    Role.COORDINATOR: H | {Action.CREATE_INTERUNIT, Action.VIEW_DASHBOARD},
+    Role.SUPERVISOR: {Action.VIEW_DASHBOARD},
 }
 
 
@@ -67,6 +68,9 @@ def test_the_role_table_cell_by_cell(role: Role, action: Action) -> None:
 def test_only_staff_write_notes_and_only_coordinators_create_inter_unit_sessions() -> None:
     assert {r for r in Role if may(r, Action.WRITE_NOTES)} == STAFF_ROLES
     assert {r for r in Role if may(r, Action.CREATE_INTERUNIT)} == {Role.COORDINATOR}
+    # A supervisor hosts nothing: the dashboard is all it may see, and no staff role is one.
+    assert {r for r in Role if may(r, Action.VIEW_DASHBOARD)} == {Role.SUPERVISOR, Role.COORDINATOR}
+    assert PERMISSIONS[Role.SUPERVISOR] == {Action.VIEW_DASHBOARD} and Role.SUPERVISOR not in STAFF_ROLES
     assert not may(Role.OBSERVER, Action.SHARE_SCREEN) and may(Role.PATIENT, Action.SHARE_SCREEN)
     assert set(PERMISSIONS) == set(Role)
 

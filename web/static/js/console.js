@@ -301,6 +301,7 @@ function connect() {
 }
 
 async function startWorkspace(staff) {
+  if (staff.role === "supervisor") return location.assign("/supervision"); // hosts nothing: the dashboard is theirs
   $("login").hidden = true;
   $("workspace").hidden = false;
   $("sign-out").hidden = false;
