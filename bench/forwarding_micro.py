@@ -237,6 +237,7 @@ async def main(packets: int, subscriber_counts: tuple[int, ...], counters: bool)
     for subscribers in subscriber_counts:
         figures = await room(subscribers, packets, ForwardingPolicy(count_bytes=counters))
         median, mean = figures["server_us_median"], figures["server_us_per_packet_in"]
+        summary[f"server_path_us_{subscribers}_sub"] = round(median, 2)
         total = median + unprotect
         marginal = "" if previous is None else f"{(total - previous[1]) / (subscribers - previous[0]):13.1f}"
         if previous is not None:

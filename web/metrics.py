@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import resource
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 from prometheus_client import (
     CollectorRegistry,
@@ -236,13 +237,8 @@ class _MediaCollector(Collector):
             return self._media.alive(), {str(i): c for i, c in self._media.census().items()}
         if isinstance(self._media, TakesCensus):
             usage = resource.getrusage(resource.RUSAGE_SELF)
-            census = self._media.census()
-            main = MediaCensus(
-                census.rooms,
-                census.participants,
-                census.publishers,
-                census.subscriptions,
-                census.traffic,
+            main = replace(
+                self._media.census(),
                 cpu_seconds=usage.ru_utime + usage.ru_stime,
                 loop_lag_seconds=self._main_loop_lag(),
             )
