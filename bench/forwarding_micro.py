@@ -1,7 +1,10 @@
 """What forwarding one RTP packet costs the server, in microseconds. Prints figures; asserts nothing.
 
-Run: ``python -m bench.forwarding_micro [--packets N] [--quick]`` (loopback only, ~15 s; ``--quick``
-~5 s). The last line is one JSON object with the figures.
+Run: ``python -m bench.forwarding_micro [--packets N] [--quick] [--no-counters]`` (loopback only,
+~15 s; ``--quick`` ~5 s). The last line is one JSON object with the figures.
+``--no-counters`` turns off what metrics add to the per-packet path (the received-bytes counter)
+and the census that sums the counters (run here every 0.1 s, ten times as often as a media worker
+does), to measure what metrics cost.
 
 1. Pieces, without network: aiortc's RTP parse, SRTP unprotect/protect, and our per-packet work.
 2. A real room on 127.0.0.1: a publisher client, the server's publisher peer, K server subscriber
@@ -33,7 +36,7 @@ from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from pylibsrtp import Policy, Session
 
 from media.keyframes import classify_vp8
-from media.rtp_forwarding import Forwarder, ForwardingPolicy
+from media.rtp_forwarding import Forwarder, ForwardingPolicy, PublisherStats
 from media.rtp_rewrite import HeaderExtensionIds, HeaderWriter
 
 PAYLOAD_SIZE = 1100
@@ -77,6 +80,11 @@ def pieces() -> dict[str, float]:
     protected = [tx.protect(writer.write(97, seq, 2, 3, -1, payload)) for seq in range(60000)]
     unprotect_next = iter(protected)
     tx_next = Session(Policy(key=key, ssrc_type=Policy.SSRC_ANY_OUTBOUND, srtp_profile=profile))
+    stats = PublisherStats()
+
+    def count_bytes() -> None:
+        stats.payload_bytes_received += len(payload)
+
     return {
         "aiortc RtpPacket.parse (1100 B, 2 extensions)": per_call_us(
             lambda: RtpPacket.parse(plain, extensions)
@@ -90,6 +98,7 @@ def pieces() -> dict[str, float]:
             lambda: writer.write(97, 5, 2, 3, -1, payload)
         ),
         "our VP8 classification": per_call_us(lambda: classify_vp8(payload, True)),
+        "metrics byte counter (one add, call included)": per_call_us(count_bytes),
     }
 
 
@@ -112,8 +121,16 @@ async def wait_for(condition: Callable[[], bool], limit: float = 20) -> None:
         await asyncio.sleep(0.01)
 
 
-async def room(subscribers: int, packets: int, policy: ForwardingPolicy | None = None) -> dict[str, float]:
+async def census(forwarder: Forwarder) -> None:
+    """What a media worker does for metrics (every second there), ten times as often."""
+    while True:
+        await asyncio.sleep(0.1)
+        forwarder.traffic()
+
+
+async def room(subscribers: int, packets: int, policy: ForwardingPolicy) -> dict[str, float]:
     forwarder = Forwarder(policy)
+    counting = asyncio.get_running_loop().create_task(census(forwarder)) if policy.count_bytes else None
     client = new_peer()
     client_video = client.addTransceiver("video", direction="sendonly")
     server = new_peer()
@@ -182,6 +199,8 @@ async def room(subscribers: int, packets: int, policy: ForwardingPolicy | None =
     except TimeoutError:
         pass
     cpu = time.process_time() - cpu_start
+    if counting is not None:
+        counting.cancel()
     await forwarder.close()
     for pc in peers:
         await pc.close()
@@ -195,12 +214,13 @@ async def room(subscribers: int, packets: int, policy: ForwardingPolicy | None =
     }
 
 
-async def main(packets: int, subscriber_counts: tuple[int, ...]) -> dict[str, float]:
+async def main(packets: int, subscriber_counts: tuple[int, ...], counters: bool) -> dict[str, float]:
     def loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return ["127.0.0.1"]
 
     aioice.ice.get_host_addresses = loopback
     print(f"Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs")
+    print(f"Metrics counters: {'on' if counters else 'off (--no-counters)'}")
     print("\n1. Pieces (µs per call, best of 5)")
     costs = pieces()
     for name, value in costs.items():
@@ -210,10 +230,14 @@ async def main(packets: int, subscriber_counts: tuple[int, ...]) -> dict[str, fl
     print(f"\n2. A room on loopback, {packets} packets of {PAYLOAD_SIZE} B (µs; medians unless said)")
     print("   subs  server path  (mean)  +unprotect  per forwarded copy  per extra sub  (process CPU/copy*)")
     previous: tuple[int, float] | None = None
-    summary: dict[str, float] = {"srtp_unprotect_us": round(unprotect, 2)}
+    summary: dict[str, float] = {
+        "srtp_unprotect_us": round(unprotect, 2),
+        "metrics_counter_us": round(costs["metrics byte counter (one add, call included)"], 3),
+    }
     for subscribers in subscriber_counts:
-        figures = await room(subscribers, packets)
+        figures = await room(subscribers, packets, ForwardingPolicy(count_bytes=counters))
         median, mean = figures["server_us_median"], figures["server_us_per_packet_in"]
+        summary[f"server_path_us_{subscribers}_sub"] = round(median, 2)
         total = median + unprotect
         marginal = "" if previous is None else f"{(total - previous[1]) / (subscribers - previous[0]):13.1f}"
         if previous is not None:
@@ -225,7 +249,7 @@ async def main(packets: int, subscriber_counts: tuple[int, ...]) -> dict[str, fl
             f"   {subscribers:4d}  {median:11.1f}  {mean:6.1f}  {total:10.1f}  {total / subscribers:18.1f}"
             f"  {marginal:>13s}  ({figures['process_cpu_us_per_packet_out']:.0f})"
         )
-    figures = await room(1, packets, ForwardingPolicy(send_remb=False))
+    figures = await room(1, packets, ForwardingPolicy(send_remb=False, count_bytes=counters))
     print(f"   1 subscriber, no REMB to the publisher: {figures['server_us_median']:.1f}")
     print(
         "\n   server path: aiortc's RTP parse and routing, our receive hook (RR statistics, REMB, loss"
@@ -246,6 +270,8 @@ if __name__ == "__main__":
     )
     parser.add_argument("--packets", type=int, default=3000)
     parser.add_argument("--quick", action="store_true", help="1,000 packets, 1 and 4 subscribers")
+    parser.add_argument("--no-counters", action="store_true", help="without the metrics counters")
     args = parser.parse_args()
     counts = (1, 4) if args.quick else (1, 2, 4, 8)
-    print(json.dumps(asyncio.run(main(1000 if args.quick else args.packets, counts))))
+    packets = 1000 if args.quick else args.packets
+    print(json.dumps(asyncio.run(main(packets, counts, counters=not args.no_counters))))

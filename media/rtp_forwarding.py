@@ -49,6 +49,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
 from media.aiortc_seam import NegotiatedCodec, ReceiverTap, SenderPort
+from media.census import TrafficCounts
 from media.keyframes import DELTA, INVALID, KEY_START, CodecTraits, traits_for
 from media.rtp_rewrite import HeaderWriter, RetransmissionCache, SequenceMapper, wrap_rtx
 
@@ -84,6 +85,8 @@ class ForwardingPolicy:
     """Packets kept per subscriber to answer NACKs (a power of two; ~2 s of 1.5 Mbit/s video)."""
     send_remb: bool = True
     """Send the publisher REMB bandwidth estimates, as aiortc's receiver does."""
+    count_bytes: bool = True
+    """Count received payload bytes for metrics (off only to measure what counting costs)."""
 
 
 @dataclass(slots=True)
@@ -91,6 +94,7 @@ class PublisherStats:
     """Counters of one published track (cumulative)."""
 
     packets_received: int = 0
+    payload_bytes_received: int = 0
     packets_accepted: int = 0
     packets_invalid: int = 0
     packets_duplicate: int = 0
@@ -165,6 +169,8 @@ class Forwarder:
         self._subscriptions: list[Subscription] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._streams: weakref.WeakKeyDictionary[object, _OutgoingStream] = weakref.WeakKeyDictionary()
+        self._retired = TrafficCounts()
+        """What tracks and subscriptions that are gone had counted, so totals never go down."""
 
     @property
     def published(self) -> tuple[PublishedTrack, ...]:
@@ -196,11 +202,23 @@ class Forwarder:
         if track in self._published:
             self._published.remove(track)
             track._close()
+            _count_publisher(self._retired, track.stats)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         if subscription in self._subscriptions:
             self._subscriptions.remove(subscription)
             subscription._close()
+            _count_subscription(self._retired, subscription.stats)
+
+    def traffic(self) -> TrafficCounts:
+        """Everything this forwarder has moved so far, for metrics (:mod:`media.census`)."""
+        totals = TrafficCounts()
+        totals.add(self._retired)
+        for track in self._published:
+            _count_publisher(totals, track.stats)
+        for subscription in self._subscriptions:
+            _count_subscription(totals, subscription.stats)
+        return totals
 
     async def close(self) -> None:
         for subscription in list(self._subscriptions):
@@ -224,6 +242,28 @@ class Forwarder:
         task = asyncio.get_running_loop().create_task(_logged(coroutine))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _count_publisher(totals: TrafficCounts, stats: PublisherStats) -> None:
+    totals.packets_in += stats.packets_received
+    totals.payload_bytes_in += stats.payload_bytes_received
+    totals.nacks_sent += stats.nacks_sent
+    totals.keyframe_requests_sent += stats.keyframe_requests_sent
+    totals.dropped_invalid += stats.packets_invalid
+    totals.dropped_duplicate += stats.packets_duplicate
+    totals.losses_recovered += stats.losses_recovered
+    totals.losses_unrecovered += stats.losses_unrecovered
+
+
+def _count_subscription(totals: TrafficCounts, stats: SubscriberStats) -> None:
+    totals.packets_out += stats.packets_sent
+    totals.bytes_out += stats.bytes_sent
+    totals.nacks_received += stats.nacks_received
+    totals.retransmissions += stats.retransmissions_sent
+    totals.keyframe_requests_received += stats.keyframe_requests_received
+    totals.keyframe_waits += stats.starts
+    totals.dropped_waiting_for_keyframe += stats.dropped_waiting_for_keyframe
+    totals.send_errors += stats.send_errors
 
 
 async def _logged(coroutine: Coroutine[Any, Any, None]) -> None:
@@ -280,6 +320,7 @@ class PublishedTrack:
         )
         self._tap.install()
         self._closed = False
+        self._count_bytes = self._policy.count_bytes
 
     @property
     def subscriptions(self) -> tuple[Subscription, ...]:
@@ -355,6 +396,8 @@ class PublishedTrack:
     async def _on_rtp(self, packet: RtpPacket, codec: RTCRtpCodecParameters) -> None:
         stats = self.stats
         stats.packets_received += 1
+        if self._count_bytes:
+            stats.payload_bytes_received += len(packet.payload)
         if self._closed:
             return
         now = self._clock()

@@ -36,6 +36,7 @@ from media.backend import (
     SessionDescription,
     ignore_events,
 )
+from media.census import MediaCensus, TrafficCounts, traffic_of
 from media.forwarding import Forwarding, ReencodingForwarding
 from media.ice import IceSettings
 from media.link_policy import LinkPolicy
@@ -68,6 +69,7 @@ class SfuBackend:
         self._tasks: set[asyncio.Task[None]] = set()
         self._peers = Peers(ice, listener, self._find)
         self._links = LinkPolicy(listener)
+        self._closed_rooms_traffic = TrafficCounts()
 
     # -- joining -----------------------------------------------------------------------------
 
@@ -236,7 +238,24 @@ class SfuBackend:
     async def _drop_room(self, room: Room) -> None:
         if self._rooms.get(room.room_id) is room:
             del self._rooms[room.room_id]
+            # In the same step as leaving ``_rooms``, so the census never goes down.
+            self._closed_rooms_traffic.add(traffic_of(room.forwarding))
         await room.forwarding.close()
+
+    def census(self) -> MediaCensus:
+        """What this backend holds and has forwarded, for metrics (counts only, never ids)."""
+        participants = [p for room in self._rooms.values() for p in room.participants.values()]
+        traffic = TrafficCounts()
+        traffic.add(self._closed_rooms_traffic)
+        for room in self._rooms.values():
+            traffic.add(traffic_of(room.forwarding))
+        return MediaCensus(
+            rooms=len(self._rooms),
+            participants=len(participants),
+            publishers=sum(1 for p in participants if p.publisher is not None),
+            subscriptions=sum(len(p.subscriptions) for p in participants),
+            traffic=traffic,
+        )
 
     def _find(self, room_id: str, participant_id: str) -> Participant | None:
         room = self._rooms.get(room_id)

@@ -9,6 +9,10 @@ machines: only the transport would change.
 
 If a worker dies, its pending calls fail with ``media_unavailable``, every participant it served
 gets a ``failed`` connection event (so their pages reconnect), and a fresh worker takes its place.
+
+Every ``census_seconds`` each worker sends its :class:`~media.census.MediaCensus` (with its own
+CPU time and event-loop lag) up the same pipe; the pool keeps the latest one of each worker for
+the metrics.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import asyncio
 import itertools
 import logging
 import multiprocessing
+import resource
 import signal
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
@@ -34,6 +39,7 @@ from media.backend import (
     MediaListener,
     SessionDescription,
 )
+from media.census import MediaCensus, TakesCensus
 from media.ice import IceSettings, restrict_host_addresses
 
 logger = logging.getLogger(__name__)
@@ -51,6 +57,7 @@ class _Worker:
     pipe: Connection
     rooms: dict[str, set[str]] = field(default_factory=dict)
     pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
+    census: MediaCensus | None = None
 
 
 class WorkerPool:
@@ -61,7 +68,11 @@ class WorkerPool:
         ice: IceSettings,
         listener: MediaListener,
         shutdown_seconds: float = 5.0,
+        *,
+        initializer: Callable[[], None] | None = None,
+        census_seconds: float = 1.0,
     ) -> None:
+        """``initializer`` runs first in each worker process (picklable: it sets up logging)."""
         if count < 1:
             raise ValueError("a worker pool needs at least one worker")
         self._count = count
@@ -74,10 +85,24 @@ class WorkerPool:
         self._ids = itertools.count(1)
         self._closing = False
         self._shutdown_seconds = shutdown_seconds
+        self._initializer = initializer
+        self._census_seconds = census_seconds
 
     @property
     def worker_pids(self) -> list[int]:
         return [w.process.pid for w in self._workers if w.process.pid is not None]
+
+    @property
+    def size(self) -> int:
+        return self._count
+
+    def alive(self) -> int:
+        """How many worker processes are running now."""
+        return sum(1 for w in self._workers if w.process.is_alive())
+
+    def census(self) -> dict[int, MediaCensus]:
+        """The latest census of each running worker, by worker index."""
+        return {w.index: w.census for w in self._workers if w.census is not None and w.process.is_alive()}
 
     async def start(self) -> None:
         for index in range(self._count):
@@ -211,7 +236,7 @@ class WorkerPool:
         parent_end, child_end = self._context.Pipe(duplex=True)
         process = self._context.Process(
             target=_worker_main,
-            args=(child_end, self._factory, self._ice),
+            args=(child_end, self._factory, self._ice, self._initializer, self._census_seconds),
             name=f"teleconsulta-media-{index}",
             daemon=True,
         )
@@ -241,6 +266,8 @@ class WorkerPool:
                 future.set_exception(MediaError(MediaErrorCode(code), text))
         elif kind == "event":
             asyncio.get_running_loop().create_task(self._deliver(message[1]))
+        elif kind == "census":
+            worker.census = message[1]
 
     async def _deliver(self, event: MediaEvent) -> None:
         await self._listener(event)
@@ -278,15 +305,44 @@ class WorkerPool:
 # -- inside a worker process --------------------------------------------------------------------
 
 
-def _worker_main(pipe: Connection, factory: BackendFactory, ice: IceSettings) -> None:
+def _worker_main(
+    pipe: Connection,
+    factory: BackendFactory,
+    ice: IceSettings,
+    initializer: Callable[[], None] | None,
+    census_seconds: float,
+) -> None:
     # The parent owns SIGINT/SIGTERM handling and closes workers through the pipe.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if initializer is not None:
+        initializer()
     if ice.host_addresses:
         restrict_host_addresses(ice.host_addresses)
-    asyncio.run(_serve(pipe, factory, ice))
+    asyncio.run(_serve(pipe, factory, ice, census_seconds))
 
 
-async def _serve(pipe: Connection, factory: BackendFactory, ice: IceSettings) -> None:
+async def _report(pipe: Connection, backend: MediaBackend, every: float) -> None:
+    """Send the backend's census up the pipe every ``every`` seconds, with this process's CPU time
+    and how late the loop woke up (a busy worker's loop wakes late)."""
+    if not isinstance(backend, TakesCensus):
+        return
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + every
+        await asyncio.sleep(every)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        census = replace(
+            backend.census(),
+            cpu_seconds=usage.ru_utime + usage.ru_stime,
+            loop_lag_seconds=max(0.0, loop.time() - due),
+        )
+        try:
+            pipe.send(("census", census))
+        except (BrokenPipeError, OSError):
+            return  # the parent is gone; the worker is closing
+
+
+async def _serve(pipe: Connection, factory: BackendFactory, ice: IceSettings, census_seconds: float) -> None:
     loop = asyncio.get_running_loop()
     closed = asyncio.Event()
     tasks: set[asyncio.Task[None]] = set()
@@ -320,7 +376,9 @@ async def _serve(pipe: Connection, factory: BackendFactory, ice: IceSettings) ->
         task.add_done_callback(tasks.discard)
 
     loop.add_reader(pipe.fileno(), on_readable)
+    reporter = loop.create_task(_report(pipe, backend, census_seconds))
     await closed.wait()
+    reporter.cancel()
     loop.remove_reader(pipe.fileno())
     await backend.close()
 

@@ -111,7 +111,12 @@ class ConsultService:
             try:
                 await self._on_admitted(consult, address)
             except Exception as error:  # the admission stands; the record refuses her until care is granted
-                logger.error("admission hook for consult %s failed: %s", consult_id, type(error).__name__)
+                logger.error(
+                    "admission hook for consult %s failed: %s",
+                    consult_id,
+                    type(error).__name__,
+                    extra={"consult_id": consult_id},
+                )
         return consult
 
     async def deny(self, actor: Actor, consult_id: str, target: str) -> Consult:
@@ -201,7 +206,10 @@ class ConsultService:
             await self._on_ended(consult_id, events)
         except Exception as error:  # the live log stays in the room store; archiving can be retried
             logger.error(
-                "archiving the session log of consult %s failed: %s", consult_id, type(error).__name__
+                "archiving the session log of consult %s failed: %s",
+                consult_id,
+                type(error).__name__,
+                extra={"consult_id": consult_id},
             )
 
     async def tell_participant(self, participant_id: str, event: str, payload: dict[str, object]) -> None:

@@ -39,6 +39,7 @@ class Presence:
         grace_seconds: float,
         clock: Callable[[], datetime],
         on_gone: GoneHook,
+        on_returned: Callable[[], None] = lambda: None,
     ) -> None:
         self._sio = sio
         self._consults = consults
@@ -47,6 +48,7 @@ class Presence:
         self._grace = grace_seconds
         self._clock = clock
         self._on_gone = on_gone
+        self._on_returned = on_returned
 
     async def connected(self, connection: Connection) -> None:
         """A page (re)connected: a waiting patient is reachable again, a dropped participant is back."""
@@ -115,6 +117,7 @@ class Presence:
             return
         returned = rules.returned(consult, connection.actor(), now, now - since)
         await self._store.append_log(consult.consult_id, [returned])
+        self._on_returned()
         await self._emit(consult.consult_id, connection.participant_id, "reconnected")
 
     async def _emit(self, consult_id: str, participant_id: str, state: str) -> None:

@@ -57,6 +57,7 @@ from signaling.messages import (
     SubscriberAnswer,
 )
 from signaling.node_state import NodeState
+from signaling.observer import NoObserver, SignalingObserver
 from signaling.presence import Presence
 
 logger = logging.getLogger(__name__)
@@ -123,8 +124,10 @@ class SignalingServer:
         settings: SignalingSettings,
         ice_servers_for: IceServersFor,
         clock: Callable[[], datetime],
+        observer: SignalingObserver | None = None,
     ) -> None:
         self.sio = sio
+        self._observer = observer or NoObserver()
         self.live = live
         self._registry = registry
         self._state = state
@@ -151,6 +154,7 @@ class SignalingServer:
             grace_seconds=settings.reconnect_grace_seconds,
             clock=clock,
             on_gone=lambda connection: self._leave_call(connection, "connection_lost"),
+            on_returned=self._observer.reconnected,
         )
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
@@ -202,7 +206,9 @@ class SignalingServer:
         try:
             connection = await self._authenticator.connection(sid, environ, auth)
         except SignalingError as error:
+            self._observer.refused(str(error.code))
             raise socketio.exceptions.ConnectionRefusedError(error.message, error.to_json()) from None
+        self._observer.connected()
         previous = self._registry.add(connection)
         if previous is not None:
             # The same person opened the link or console again: the newest connection wins.
@@ -248,6 +254,7 @@ class SignalingServer:
         self.event_schemas[event] = schema
 
         async def guarded(sid: str, *args: object) -> Reply:
+            self._observer.event(event)
             connection = self._registry.by_sid.get(sid)
             consult_id: str | None = None
             try:
@@ -294,6 +301,7 @@ class SignalingServer:
             logger.error("logging a refusal failed: %s", type(error).__name__)
 
     async def _unknown_event(self, event: str, sid: str, *args: object) -> Reply:
+        self._observer.event("unknown")  # never the client's own name for it: labels stay bounded
         connection = self._registry.by_sid.get(sid)
         try:
             if connection is not None:
@@ -329,8 +337,15 @@ class SignalingServer:
 
     async def _refuse(self, sid: str, event: str, error: Exception) -> Reply:
         refusal = _as_signaling_error(error)
+        self._observer.refused(str(refusal.code))
         if refusal.code is ErrorCode.INTERNAL:
-            logger.error("event %s failed: %s", event, type(error).__name__, exc_info=error)
+            logger.error(
+                "event %s failed: %s",
+                event,
+                type(error).__name__,
+                exc_info=error,
+                extra={"error_code": str(refusal.code)},
+            )
         await self.sio.emit("error", {**refusal.to_json(), "event": event}, to=sid)
         return {"ok": False, "error": refusal.to_json()}
 

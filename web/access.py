@@ -49,6 +49,8 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = MappingProxyType(
     {
         ("GET", "/"): Access.PUBLIC,
         ("GET", "/healthz"): Access.PUBLIC,
+        ("GET", "/readyz"): Access.PUBLIC,
+        ("GET", "/metrics"): Access.PUBLIC,
         ("GET", "/paciente"): Access.PUBLIC,
         ("GET", "/consola"): Access.PUBLIC,
         ("GET", "/resumen"): Access.PUBLIC,

@@ -6,9 +6,11 @@ backend and the socket server, wires them together, and exposes the HTTP routes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import socketio
@@ -47,7 +49,11 @@ from web.auth import Authenticator, PasswordHashing
 from web.config import Settings
 from web.errors import ApiError, api_errors
 from web.fhir_routes import FhirApi, fhir_errors
+from web.health import Readiness
+from web.instrumentation import QueueGauges, http_metrics, loop_lag, metrics_route, time_database, timed_redis
 from web.login_throttle import ThrottlePolicy, login_throttle
+from web.logs import configure as configure_logging
+from web.metrics import Metrics
 from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
 from web.openapi import DEFAULT_MODULES, OpenApi
@@ -58,6 +64,8 @@ from web.sessions_api import SessionsApi
 from web.stores import scheduling_from
 from web.summary import SummaryApi
 from web.supervision import SupervisionApi
+
+logger = logging.getLogger(__name__)
 
 STATIC_DIR = Path(__file__).parent / "static"
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -90,10 +98,12 @@ SERVICES = web.AppKey("services", Services)
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     if settings.media_host_addresses:
         restrict_host_addresses(settings.media_host_addresses)
-    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    metrics = Metrics(settings.node_id)
+    redis = timed_redis(settings.redis_url, metrics) if settings.redis_url else None
     stores = redis_stores(redis) if redis is not None else memory_stores()
     scheduling = scheduling_from(settings, stores.consults, redis, clock)
     engine = create_engine(settings.database_url)
+    time_database(engine, metrics)
     archive = SessionLogArchive(engine)
     records = RecordRepository(
         engine,
@@ -104,11 +114,18 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     ice = IceSettings(host_addresses=settings.media_host_addresses)
 
     async def media_events(event: MediaEvent) -> None:
+        metrics.media_event(event)
         await signaling.on_media_event(event)
 
     factory = packet_sfu if settings.media_forwarding == "packet" else reencoding_sfu
     media: MediaBackend = (
-        WorkerPool(settings.media_workers, factory, ice, media_events)
+        WorkerPool(
+            settings.media_workers,
+            factory,
+            ice,
+            media_events,
+            initializer=partial(configure_logging, settings.log_level, settings.log_format, settings.node_id),
+        )
         if settings.media_workers > 0
         else factory(ice, media_events)
     )
@@ -129,6 +146,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         """The consult ended: keep its log, and let a note signed during the call finish its Encounter."""
         await archive.store(consult_id, events)
         await records.follow_consult_end(consult_id)
+        logger.info(
+            "consult ended; session log archived (%d events)", len(events), extra={"consult_id": consult_id}
+        )
 
     async def grant_care(consult: Consult, address: str) -> None:
         """The nurse who admits a patient gets a role in their care, so she may write and read the record."""
@@ -156,6 +176,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
     )
     registry, node_state = Registry(), NodeState()
+    metrics.watch(media, lambda: len(registry.by_sid))
     live = SocketLiveRooms(sio, registry, stores, media, node_state, clock)
     consults = ConsultService(
         consults=stores.consults,
@@ -188,6 +209,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         settings=signaling_settings,
         ice_servers_for=ice_servers_for,
         clock=clock,
+        observer=metrics,
     )
     auth = Authenticator(
         stores,
@@ -231,6 +253,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             answer_within=float(signaling.sio.eio.ping_interval + signaling.sio.eio.ping_timeout),
         ),
         api_errors,
+        http_metrics(metrics),
         refusal_log(stores.consults, auth.current_staff, clock),
         fhir_errors,
     ]
@@ -241,9 +264,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.cleanup_ctx.append(
         QueueSweep(scheduling, consults, clock=clock, interval=settings.queue_sweep_seconds).lifecycle
     )
+    readiness = Readiness(engine, redis, media)
+    app.cleanup_ctx.append(loop_lag(metrics))
+    app.on_shutdown.append(readiness.drain)
     app.on_shutdown.append(_tell_clients)
     app.router.add_get("/", _index)
     app.router.add_get("/healthz", _healthz)
+    app.router.add_get("/readyz", readiness.handle)
+    app.router.add_routes([metrics_route(metrics, QueueGauges(scheduling, metrics, clock))])
     app.router.add_get("/paciente", _page("patient.html"))
     app.router.add_get("/consola", _page("console.html"))
     app.router.add_get("/resumen", _page("summary.html"))

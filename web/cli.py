@@ -56,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = replace(settings, host=args.host)
     if args.port is not None:
         settings = replace(settings, port=args.port)
-    configure(settings.log_level)
+    configure(settings.log_level, settings.log_format, settings.node_id)
     try:
         asyncio.run(_serve(settings, demo=args.demo))
     except KeyboardInterrupt:

@@ -9,6 +9,7 @@ import ipaddress
 import json
 import os
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -59,6 +60,10 @@ class Settings:
     then a wait from ``login_delay_seconds``, doubling with each failure up to the longest."""
     reconnect_grace_seconds: float = 30.0
     log_level: str = "INFO"
+    log_format: str = "text"
+    """``json``: one JSON object per line (web/log_format.py); ``text``: plain lines."""
+    node_id: str = field(default_factory=socket.gethostname)
+    """This node's name in logs and metrics (``TC_NODE_ID``, else the host name)."""
     interunit_specialties: tuple[str, ...] = DEFAULT_SPECIALTIES
     """Specialties an inter-unit session may be for (TC_INTERUNIT_SPECIALTIES, comma-separated)."""
     service_hours: ServiceHours = field(default_factory=ServiceHours.program_default)
@@ -124,6 +129,8 @@ class Settings:
                 env.get("TC_RECONNECT_GRACE_SECONDS", defaults.reconnect_grace_seconds)
             ),
             log_level=env.get("TC_LOG_LEVEL", defaults.log_level).upper(),
+            log_format=_choice(env, "TC_LOG_FORMAT", defaults.log_format, ("text", "json")),
+            node_id=env.get("TC_NODE_ID", "").strip() or defaults.node_id,
             interunit_specialties=_specialties(env.get("TC_INTERUNIT_SPECIALTIES", "")),
             service_hours=_service_hours(env),
             service_hours_configured=bool(env.get("TC_SERVICE_HOURS") or env.get("TC_SERVICE_CLOSED")),

@@ -11,6 +11,8 @@ import logging
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
+from web.log_format import JsonFormatter
+
 
 class PathOnlyAccessLogger(AbstractAccessLogger):
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
@@ -19,8 +21,15 @@ class PathOnlyAccessLogger(AbstractAccessLogger):
         )
 
 
-def configure(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+def configure(level: str, log_format: str = "text", node: str = "") -> None:
+    """Root logging for this process (the CLI's, and each media worker's: see ``WorkerPool``)."""
+    if log_format == "json":
+        handler = logging.StreamHandler()
+        handler.setFormatter(JsonFormatter(node))
+        logging.basicConfig(level=level, handlers=[handler])
+        logging.captureWarnings(True)  # Python's warnings too, so every line on stderr is JSON
+    else:
+        logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # aiortc and aioice log SDP and candidates at debug level, aiosqlite and SQLAlchemy the SQL
     # parameters (clinical text, NSS): keep them at warnings at most.
     for noisy in ("aiortc", "aioice", "socketio", "engineio", "aiosqlite", "sqlalchemy.engine"):

@@ -233,3 +233,15 @@ async def test_no_packet_breaks_the_receive_path(fx: Fixture) -> None:
     assert fx.track.handler_errors == 0
     assert fx.track.stats.packets_received > 500  # the rest had payload types nobody negotiated
     assert RTX_SSRC not in fx.addressed_to()
+
+
+async def test_traffic_counts_outlive_the_track(fx: Fixture) -> None:
+    """What metrics read (media.census): counted per packet, kept when the track is gone."""
+    await fx.feed(200, KEY)
+    await fx.feed(201)
+    await fx.feed(201)  # a duplicate is received, then dropped
+    during = fx.forwarder.traffic()
+    assert (during.packets_in, during.payload_bytes_in) == (3, len(KEY) + 2 * len(DELTA))
+    assert during.dropped_duplicate == 1
+    fx.forwarder.unpublish(fx.track)
+    assert fx.forwarder.traffic() == during

@@ -75,9 +75,16 @@ _FIELDS: dict[str, Callable[[str], re.Match[str] | None]] = {
 
 
 def start_demo_server(
-    data_dir: Path, extra_env: dict[str, str] | None = None, timeout: float = 60, port: int = 0
+    data_dir: Path,
+    extra_env: dict[str, str] | None = None,
+    timeout: float = 60,
+    port: int = 0,
+    log_path: Path | None = None,
 ) -> DemoServer:
-    """Run ``teleconsulta serve --demo`` exactly as the README says, and read what it prints."""
+    """Run ``teleconsulta serve --demo`` exactly as the README says, and read what it prints.
+
+    Logs (stderr) are read with the rest, or written to ``log_path`` apart from what it prints.
+    """
     env = {
         **os.environ,
         "TC_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'records.sqlite3'}",
@@ -85,14 +92,17 @@ def start_demo_server(
         "PYTHONUNBUFFERED": "1",
         **(extra_env or {}),
     }
+    log = None if log_path is None else log_path.open("w", encoding="utf-8")
     process = subprocess.Popen(
         [sys.executable, "-m", "web", "serve", "--demo", "--port", str(port)],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.STDOUT if log is None else log,
         text=True,
     )
+    if log is not None:
+        log.close()  # the server holds its own copy
     found: dict[str, str] = {}
     output: list[str] = []
     deadline = time.monotonic() + timeout
