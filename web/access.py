@@ -6,24 +6,8 @@ Each route's handler enforces its rule (through ``rooms`` for consult decisions,
 are generated from one place. A route that is not listed here fails that test: nobody can add a
 route without saying who may call it.
 
-The rules, from the widest to the narrowest:
-
-* ``public``: anyone, signed in or not (pages, service hours, free slots, the network check, the
-  OpenAPI document, signing in). Nothing personal is behind them.
-* ``patient_link``: the bearer of a patient's link (``Authorization: Bearer``), for that patient's
-  own appointment or summary only.
-* ``staff``: any signed-in staff member, about themselves or what their role alone allows
-  (their availability, the note templates, creating an inter-unit session as a coordinator).
-* ``unit_staff``: signed-in staff of the unit the route names, or that owns the appointment.
-* ``unit_supervision``: signed-in accounts of the unit the route names whose role may view its
-  dashboard (``Action.VIEW_DASHBOARD``: supervisors and coordinators); aggregates only.
-* ``consult_staff``: before anyone hosts the consult, signed-in staff of its unit; once it is
-  hosted, its host only (``rooms.consult._require_host``).
-* ``consult_host``: the consult's host only (what the call produced: its log, its note, the
-  patient's summary link, the follow-up appointment).
-* ``session_host``: the coordinator who hosts an inter-unit session.
-* ``care_team``: staff with a care relation to the patient in the clinical record (granted when
-  they admit the patient); every read and refusal leaves an AuditEvent.
+The rules, from the widest to the narrowest, are :class:`Access`; :data:`WHO` says what each
+means (``/api/openapi.json`` shows it on every operation).
 """
 
 from __future__ import annotations
@@ -43,6 +27,29 @@ class Access(StrEnum):
     CONSULT_HOST = "consult_host"
     SESSION_HOST = "session_host"
     CARE_TEAM = "care_team"
+
+
+WHO: Mapping[Access, str] = MappingProxyType(
+    {
+        Access.PUBLIC: "anyone, signed in or not (pages, service hours, free slots, the network check, "
+        "the OpenAPI document, signing in); nothing personal is behind these routes",
+        Access.PATIENT_LINK: "the bearer of a patient's link (Authorization: Bearer), for that patient's "
+        "own appointment or summary only",
+        Access.STAFF: "any signed-in staff member, about themselves or what their role alone allows (their "
+        "availability, the note templates, creating an inter-unit session as a coordinator)",
+        Access.UNIT_STAFF: "signed-in staff of the unit the route names, or that owns the appointment",
+        Access.UNIT_SUPERVISION: "signed-in accounts of the unit the route names whose role may view its "
+        "dashboard (supervisors and coordinators); aggregates only",
+        Access.CONSULT_STAFF: "before anyone hosts the consult, signed-in staff of its unit; once it is "
+        "hosted, its host only (rooms.consult._require_host)",
+        Access.CONSULT_HOST: "the consult's host only (what the call produced: its log, its note, the "
+        "patient's summary link, the follow-up appointment)",
+        Access.SESSION_HOST: "the coordinator who hosts an inter-unit session",
+        Access.CARE_TEAM: "staff with a care relation to the patient in the clinical record (granted when "
+        "they admit the patient); every read and refusal leaves an AuditEvent",
+    }
+)
+"""What each rule means, in the words the OpenAPI document shows."""
 
 
 ROUTE_ACCESS: Mapping[tuple[str, str], Access] = MappingProxyType(

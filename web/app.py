@@ -56,9 +56,11 @@ from web.logs import configure as configure_logging
 from web.metrics import Metrics
 from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
-from web.openapi import DEFAULT_MODULES, OpenApi
+from web.openapi import OpenApi
+from web.payloads import answer
 from web.refusals import refusal_log
-from web.scheduling_api import scheduling_routes
+from web.scheduling.routes import scheduling_routes
+from web.schemas.session_log import SessionEventView, SessionLogView
 from web.security import long_polling_guard, same_origin_writes, security_headers
 from web.sessions_api import SessionsApi
 from web.stores import scheduling_from
@@ -301,8 +303,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         FhirApi(records=records, auth=auth, clock=clock, public_url=settings.public_url).routes()
     )
     app.router.add_routes(scheduling_routes(settings, scheduling, auth, stores, consults, records, clock))
-    app.router.add_routes(OpenApi(DEFAULT_MODULES).routes())
-    app.router.add_routes(SessionsApi(invitations, sessions, auth.current_staff, settings).routes())
+    app.router.add_routes(OpenApi().routes())
+    app.router.add_routes(SessionsApi(invitations, sessions, auth, settings).routes())
     overview = UnitOverview(
         appointments=scheduling.appointments,
         queues=scheduling.queues,
@@ -374,9 +376,7 @@ def _vendor(relative: str) -> Callable[[web.Request], Awaitable[web.StreamRespon
 async def _session_log(request: web.Request) -> web.Response:
     """The session log of a consult, for the staff member who hosted it."""
     services = request.app[SERVICES]
-    member = await services.auth.current_staff(request)
-    if member is None or member.role not in STAFF_ROLES:
-        raise ApiError(401, "auth_required", "Inicie sesión. / Please sign in.")
+    member = await services.auth.require_staff(request)
     consult_id = request.match_info["consult_id"]
     consult = await services.stores.consults.get(consult_id)
     if consult is None:
@@ -385,6 +385,10 @@ async def _session_log(request: web.Request) -> web.Response:
         raise ApiError(403, "forbidden", "No es su consulta. / Not your consult.")
     archived = await services.archive.load(consult_id)
     events = archived or await services.stores.consults.log(consult_id)
-    return web.json_response(
-        {"consult_id": consult_id, "archived": bool(archived), "events": [e.to_json() for e in events]}
+    return answer(
+        SessionLogView(
+            consult_id=consult_id,
+            archived=bool(archived),
+            events=[SessionEventView.of(e) for e in events],
+        )
     )

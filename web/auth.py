@@ -24,11 +24,15 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from rooms.roles import STAFF_ROLES
 from rooms.staff import StaffMember, StaffSession
 from rooms.store.base import Stores
 from signaling.connections import SESSION_COOKIE
-from web.errors import ApiError, json_object
+from web.errors import ApiError
 from web.login_throttle import LoginThrottle
+from web.payloads import answer, read_body
+from web.schemas.errors import ErrorDetail, ErrorView
+from web.schemas.staff import LoginRequest, SessionState, SignedIn, SignedOff, SignedOut, StaffView
 
 MAX_CREDENTIAL_LENGTH = 256
 
@@ -67,6 +71,14 @@ class PasswordHashing:
             return self._hasher.verify(password_hash, password)
         except (VerificationError, InvalidHashError):
             return False
+
+
+def require_unit(member: StaffMember, unit: str) -> None:
+    """``403 wrong_unit`` unless ``member`` belongs to ``unit``."""
+    if member.unit != unit:
+        raise ApiError(
+            403, "wrong_unit", f"No pertenece a la unidad «{unit}». / You are not a member of unit '{unit}'."
+        )
 
 
 def client_address(request: web.Request) -> str:
@@ -111,15 +123,19 @@ class Authenticator:
             return None
         return await self._stores.staff.by_id(session.staff_id)
 
+    async def require_staff(self, request: web.Request, unit: str | None = None) -> StaffMember:
+        """The signed-in staff member (``401 auth_required`` without one); with ``unit``, a member of
+        that unit (``403 wrong_unit`` otherwise). Every staff route starts here."""
+        member = await self.current_staff(request)
+        if member is None or member.role not in STAFF_ROLES:
+            raise ApiError(401, "auth_required", "Inicie sesión. / Please sign in.")
+        if unit is not None:
+            require_unit(member, unit)
+        return member
+
     async def login(self, request: web.Request) -> web.Response:
-        data = await json_object(request, max_bytes=4096)
-        username, password = data.get("username"), data.get("password")
-        if not isinstance(username, str) or not isinstance(password, str):
-            raise ApiError(
-                400,
-                "bad_payload",
-                "Usuario y contraseña son obligatorios. / Username and password are required.",
-            )
+        body = await read_body(request, LoginRequest)
+        username, password = body.username, body.password
         if len(username) > MAX_CREDENTIAL_LENGTH or len(password) > MAX_CREDENTIAL_LENGTH:
             raise ApiError(400, "payload_too_large", "Credenciales demasiado largas. / Credentials too long.")
         address = client_address(request)
@@ -139,7 +155,7 @@ class Authenticator:
         created = self._clock()
         session = StaffSession(secrets.token_urlsafe(32), member.staff_id, created, created + self._lifetime)
         await self._stores.sessions.add(session)
-        response = web.json_response(staff_view(member))
+        response = answer(StaffView.of(member))
         response.set_cookie(
             SESSION_COOKIE,
             session.session_id,
@@ -155,7 +171,7 @@ class Authenticator:
         session_id = request.cookies.get(SESSION_COOKIE)
         if session_id:
             await self._stores.sessions.remove(session_id)
-        response = web.json_response({"ok": True})
+        response = answer(SignedOff(ok=True))
         response.del_cookie(SESSION_COOKIE, path="/")
         return response
 
@@ -164,8 +180,8 @@ class Authenticator:
         HTTP error: every staff page asks on load, and a 401 there showed as an error in the browser."""
         member = await self.current_staff(request)
         if member is None:
-            return web.json_response({"signed_in": False})
-        return web.json_response({"signed_in": True, **staff_view(member)})
+            return answer(SessionState(SignedOut(signed_in=False)))
+        return answer(SessionState(SignedIn(signed_in=True, **StaffView.of(member).model_dump())))
 
     async def _dummy(self) -> str:
         """A hash of a random password, made once, with the same parameters as real ones."""
@@ -179,19 +195,8 @@ def _rate_limited(wait: float) -> web.Response:
     """``429`` with the wait in whole seconds, in the body (for the page) and in ``Retry-After``."""
     seconds = max(1, math.ceil(wait))
     message = f"Demasiados intentos; espere {seconds} s. / Too many attempts; wait {seconds} s."
-    return web.json_response(
-        {"error": {"code": "rate_limited", "message": message, "retry_after": seconds}},
-        status=429,
-        headers={"Retry-After": str(seconds)},
+    response = answer(
+        ErrorView(error=ErrorDetail(code="rate_limited", message=message, retry_after=seconds)), 429
     )
-
-
-def staff_view(member: StaffMember) -> dict[str, str]:
-    return {
-        "staff_id": member.staff_id,
-        "username": member.username,
-        "full_name": member.full_name,
-        "role": member.role.value,
-        "unit": member.unit,
-        "time_zone": member.time_zone,
-    }
+    response.headers["Retry-After"] = str(seconds)
+    return response

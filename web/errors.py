@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from web.schemas.errors import ErrorDetail, ErrorView
+
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -21,7 +23,8 @@ class ApiError(Exception):
 
 
 def error_response(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+    view = ErrorView(error=ErrorDetail(code=code, message=message))
+    return web.json_response(view.model_dump(mode="json", exclude_unset=True), status=status)
 
 
 @web.middleware
@@ -37,18 +40,3 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
     except Exception as error:
         logger.error("%s %s failed: %s", request.method, request.path, type(error).__name__, exc_info=error)
         return error_response(500, "internal", "Error interno. / Internal error.")
-
-
-async def json_object(request: web.Request, max_bytes: int = 16 * 1024) -> dict[str, object]:
-    """Read a bounded JSON object body, or raise a clear 4xx."""
-    if request.content_type != "application/json":
-        raise ApiError(415, "bad_payload", "Se espera JSON. / JSON expected.")
-    if request.content_length is None or request.content_length > max_bytes:
-        raise ApiError(413, "payload_too_large", "Solicitud demasiado grande. / Request too large.")
-    try:
-        data = await request.json()
-    except ValueError:
-        raise ApiError(400, "bad_payload", "JSON no válido. / Invalid JSON.") from None
-    if not isinstance(data, dict):
-        raise ApiError(400, "bad_payload", "Se espera un objeto JSON. / A JSON object is expected.")
-    return data

@@ -14,8 +14,9 @@ from collections import deque
 from aiohttp import web
 
 from web.errors import ApiError
+from web.payloads import answer, read_query
+from web.schemas.network_check import MAX_TRANSFER, DownloadQuery, Pong, Uploaded
 
-MAX_TRANSFER = 512 * 1024
 REQUESTS_PER_MINUTE = 120
 """Per address: a check is a few pings and two transfers, so this allows many checks a minute."""
 
@@ -45,16 +46,11 @@ class NetworkCheck:
 
     async def ping(self, request: web.Request) -> web.Response:
         self._allow(request)
-        return web.json_response({"ok": True}, headers={"Cache-Control": "no-store"})
+        return answer(Pong(ok=True))
 
     async def download(self, request: web.Request) -> web.Response:
         self._allow(request)
-        try:
-            size = int(request.query.get("bytes", "262144"))
-        except ValueError:
-            raise ApiError(400, "bad_payload", "bytes debe ser un número. / Must be a number.") from None
-        if not 1 <= size <= MAX_TRANSFER:
-            raise ApiError(400, "bad_payload", f"bytes debe estar entre 1 y {MAX_TRANSFER}. / Out of range.")
+        size = read_query(request, DownloadQuery).bytes
         return web.Response(
             body=self._payload[:size],
             content_type="application/octet-stream",
@@ -68,4 +64,4 @@ class NetworkCheck:
             received += len(chunk)
             if received > MAX_TRANSFER:
                 raise ApiError(413, "payload_too_large", "Máximo 512 KiB. / At most 512 KiB.")
-        return web.json_response({"bytes": received}, headers={"Cache-Control": "no-store"})
+        return answer(Uploaded(bytes=received))

@@ -32,12 +32,14 @@ from records.templates import FieldKind, SectionSpec, Template, TemplateCode, te
 from rooms import summary_links, tokens
 from rooms.appointments import AppointmentStatus
 from rooms.consult import Consult
-from rooms.roles import STAFF_ROLES, Role
+from rooms.roles import Role
 from rooms.store.appointments import AppointmentStore
 from rooms.store.base import Stores
 from web.auth import Authenticator
 from web.errors import ApiError
 from web.notes_api import api_error
+from web.payloads import answer
+from web.schemas.summary import AfterVisitSummary, NextAppointment, SummaryLink, SummaryLinkRevoked
 from web.security import link_base
 
 PATIENT_SECTIONS = (
@@ -386,11 +388,9 @@ class SummaryApi:
             raise _not_ready()
         view["summary_link"] = await self._summary_link(request, consult, str(view["notes"][0]["date"]))
         view["next_appointment"] = await self._next_appointment(consult)
-        return web.json_response(view)
+        return answer(AfterVisitSummary.model_validate(view))
 
-    async def _summary_link(
-        self, request: web.Request, consult: Consult, signed: str
-    ) -> dict[str, str] | None:
+    async def _summary_link(self, request: web.Request, consult: Consult, signed: str) -> SummaryLink | None:
         """The consult's lasting link, counted from its first signed note; None once revoked or expired."""
         link_id = summary_links.link_id(consult.consult_id)
         since = datetime.fromisoformat(signed)
@@ -399,12 +399,12 @@ class SummaryApi:
             return None
         claims = summary_links.SummaryClaims(consult.consult_id, link_id, int(since.timestamp()), expires_at)
         token = summary_links.issue(self._link_key, claims)
-        return {
-            "url": f"{link_base(self._base_url, request)}/resumen#t={token}",
-            "expires_at": datetime.fromtimestamp(expires_at, since.tzinfo).isoformat(),
-        }
+        return SummaryLink(
+            url=f"{link_base(self._base_url, request)}/resumen#t={token}",
+            expires_at=datetime.fromtimestamp(expires_at, since.tzinfo).isoformat(),
+        )
 
-    async def _next_appointment(self, consult: Consult) -> dict[str, str] | None:
+    async def _next_appointment(self, consult: Consult) -> NextAppointment | None:
         """The patient's next booked appointment (any unit, e.g. the follow-up booked from this note)."""
         now = self._clock()
         upcoming = [
@@ -417,83 +417,20 @@ class SummaryApi:
         if not upcoming:
             return None
         first = min(upcoming, key=lambda a: a.start)
-        return {
-            "start": first.start.isoformat(),
-            "end": first.end.isoformat(),
-            "service_zone": first.service_zone,
-            "kind": first.kind.value,
-        }
+        return NextAppointment(
+            start=first.start.isoformat(),
+            end=first.end.isoformat(),
+            service_zone=first.service_zone,
+            kind=first.kind.value,
+        )
 
     async def revoke_link(self, request: web.Request) -> web.Response:
         """The consult's host, or staff of its unit, cancel its summary link (again: no change)."""
-        member = await self._auth.current_staff(request)
-        if member is None or member.role not in STAFF_ROLES:
-            raise ApiError(401, "auth_required", "Inicie sesión. / Please sign in.")
+        member = await self._auth.require_staff(request)
         consult = await self._stores.consults.get(request.match_info["consult_id"][:128])
         if consult is None:
             raise ApiError(404, "not_found", "Consulta no encontrada. / Consult not found.")
         if consult.host_id != member.staff_id and not (consult.unit and consult.unit == member.unit):
             raise ApiError(403, "forbidden", "No es su consulta. / Not your consult.")
         await self._stores.consults.revoke_token(summary_links.link_id(consult.consult_id))
-        return web.json_response({"consult_id": consult.consult_id, "summary_link_revoked": True})
-
-
-def _ok(description: str) -> dict[str, Any]:
-    return {
-        "200": {"description": description, "content": {"application/json": {"schema": {"type": "object"}}}}
-    }
-
-
-def _errors(*pairs: tuple[str, str]) -> dict[str, Any]:
-    return {
-        status: {
-            "description": codes_,
-            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-        }
-        for status, codes_ in pairs
-    }
-
-
-OPENAPI_PATHS: dict[str, object] = {
-    "/api/summary": {
-        "get": {
-            "summary": (
-                "The patient's after-visit summary of their consult; the bearer token is their join token "
-                "or their summary link's token (s1.…), which reads this summary and nothing else"
-            ),
-            "tags": ["summary"],
-            "security": [{"joinToken": []}],
-            "responses": _ok(
-                "{patient, visit, notes, vitals: {date, items: [{key, label_es, label_en, values, "
-                "unit, note_es, note_en}]} | null, follow_up, referrals, summary_link: {url, "
-                "expires_at} | null (revoked or expired), next_appointment: {start, end, "
-                "service_zone, kind} | null}"
-            )
-            | _errors(
-                (
-                    "401",
-                    "auth_required, auth_invalid, auth_expired, auth_revoked, summary_link_expired, "
-                    "summary_link_revoked",
-                ),
-                ("403", "forbidden: not a patient link"),
-                ("404", "summary_not_ready"),
-            ),
-        }
-    },
-    "/api/consults/{consult_id}/summary-link": {
-        "delete": {
-            "summary": "Cancel the patient's summary link of this consult (its host or its unit's staff)",
-            "tags": ["summary"],
-            "security": [{"staffSession": []}],
-            "parameters": [
-                {"name": "consult_id", "in": "path", "required": True, "schema": {"type": "string"}}
-            ],
-            "responses": _ok("{consult_id, summary_link_revoked: true}; revoking again changes nothing")
-            | _errors(
-                ("401", "auth_required"),
-                ("403", "forbidden: neither the host nor staff of the consult's unit"),
-                ("404", "not_found"),
-            ),
-        }
-    },
-}
+        return answer(SummaryLinkRevoked(consult_id=consult.consult_id, summary_link_revoked=True))

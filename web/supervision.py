@@ -28,6 +28,8 @@ from rooms.supervision import UnitDashboard, WaitStats
 from rooms.zones import resolve_zone
 from services.supervision import UnitOverview
 from web.errors import ApiError
+from web.payloads import answer
+from web.schemas.supervision import DashboardView
 
 audit_log = logging.getLogger("teleconsulta.audit")
 
@@ -105,7 +107,7 @@ class SupervisionApi:
             _audit(member, unit, refusal.code, 0)
             raise
         _audit(member, unit, "ok", len(dashboard.waiting) + len(dashboard.in_consult))
-        return web.json_response(dashboard_view(dashboard, zone))
+        return answer(DashboardView.model_validate(dashboard_view(dashboard, zone)))
 
 
 def _allowed(member: StaffMember | None, unit: str) -> StaffMember:
@@ -137,67 +139,3 @@ def _audit(member: StaffMember | None, unit: str, outcome: str, named: int) -> N
         "named": named,
     }
     audit_log.info("dashboard_view %s", json.dumps(line, ensure_ascii=False, separators=(",", ":")))
-
-
-def _error(code: str) -> dict[str, object]:
-    return {
-        "description": code,
-        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
-    }
-
-
-_SECONDS = {"type": ["integer", "null"]}
-_STATS = {
-    "type": "object",
-    "properties": {"count": {"type": "integer"}, "median_seconds": _SECONDS, "p90_seconds": _SECONDS},
-}
-
-OPENAPI_PATHS: dict[str, object] = {
-    "/api/units/{unit}/dashboard": {
-        "get": {
-            "summary": "A unit's figures today, for its supervisors and coordinators (every view is audited)",
-            "tags": ["supervision"],
-            "security": [{"staffSession": []}],
-            "parameters": [
-                {"name": "unit", "in": "path", "required": True, "schema": {"type": "string"}},
-                {
-                    "name": "zone",
-                    "in": "query",
-                    "required": False,
-                    "description": "the viewer's IANA time zone (their calendar day is 'today'); "
-                    "the account's zone by default",
-                    "schema": {"type": "string"},
-                },
-            ],
-            "responses": {
-                "200": {
-                    "description": "the dashboard",
-                    "content": {
-                        "application/json": {
-                            "schema": {
-                                "type": "object",
-                                "properties": {
-                                    "unit": {"type": "string"},
-                                    "at": {"type": "string", "format": "date-time"},
-                                    "zone": {"type": "string"},
-                                    "day": {"type": "object"},
-                                    "waiting": {"type": "array", "items": {"type": "object"}},
-                                    "in_consult": {"type": "array", "items": {"type": "object"}},
-                                    "waits_today": _STATS,
-                                    "waits_by_hour": {"type": "array", "items": _STATS},
-                                    "appointments": {"type": "object"},
-                                    "no_shows": {"type": "integer"},
-                                    "nurses": {"type": "object"},
-                                    "quality": {"type": "object"},
-                                },
-                            }
-                        }
-                    },
-                },
-                "400": _error("unknown_time_zone"),
-                "401": _error("auth_required"),
-                "403": _error("forbidden, wrong_unit"),
-            },
-        }
-    }
-}

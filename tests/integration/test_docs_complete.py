@@ -63,7 +63,7 @@ def _domain_error_codes() -> dict[str, str]:
 
 def _api_error_codes() -> dict[str, str]:
     codes: dict[str, str] = {}
-    for path in sorted((ROOT / "web").glob("*.py")):
+    for path in sorted((ROOT / "web").rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if not isinstance(node, ast.Call):
                 continue

@@ -29,3 +29,15 @@ def test_the_image_runs_the_same_entry_point_as_the_readme() -> None:
 
 def test_ci_runs_the_readme_test_command() -> None:
     assert "bash scripts/test.sh" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_every_package_is_installed() -> None:
+    """A package missing from pyproject's list works from a checkout but not once installed."""
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    roots = {name for name in listed if "." not in name}
+    found = {
+        ".".join(init.parent.relative_to(ROOT).parts)
+        for root in roots
+        for init in (ROOT / root).rglob("__init__.py")
+    }
+    assert found <= listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"
