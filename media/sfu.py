@@ -42,6 +42,7 @@ from media.backend import (
 )
 from media.forwarding import Forwarding, ReencodingForwarding, Sink
 from media.ice import IceSettings
+from media.link_facts import link_facts
 from media.quality import QualityLevel, QualityMeter
 from media.sdp_checks import check_description, silent_mids
 
@@ -485,8 +486,15 @@ class SfuBackend:
                             report.update(await connection.getStats())
                     sample = participant.meter.update(report) if report else None
                     if sample is not None:
+                        facts = link_facts(
+                            participant.publisher,
+                            participant.subscriber,
+                            receive_video=participant.receive_video,
+                            video_paused=participant.video_gate.paused,
+                        )
+                        data = {**sample.to_json(), **facts}
                         await self._listener(
-                            MediaEvent(room_id, participant_id, MediaEventKind.QUALITY, sample.to_json())
+                            MediaEvent(room_id, participant_id, MediaEventKind.QUALITY, data)
                         )
                         await self._protect_audio(room, participant, sample.level)
                     await self._follow_weakest_subscriber(room, participant)
