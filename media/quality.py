@@ -145,12 +145,18 @@ class QualityMeter:
             loss_pct=max(upload_loss, remote_loss),
             jitter_ms=jitter_ms,
             rtt_ms=max(rtts) if rtts else None,
-            bitrate_kbps=8.0 * (current.bytes_received - previous.bytes_received) / seconds / 1000.0,
+            bitrate_kbps=8.0 * _grown(current.bytes_received, previous.bytes_received) / seconds / 1000.0,
             upload=DirectionSample(upload_loss, _voice(upload_jitter)) if upload_jitter else None,
             download=DirectionSample(remote_loss, _voice(download_jitter)) if fresh_report else None,
-            sent_kbps=8.0 * max(0, current.bytes_sent - previous.bytes_sent) / seconds / 1000.0,
+            sent_kbps=8.0 * _grown(current.bytes_sent, previous.bytes_sent) / seconds / 1000.0,
             interval_s=seconds,
         )
+
+
+def _grown(current: int, previous: int) -> int:
+    """How much a byte counter grew; a counter that went back belongs to a new connection (the
+    participant published again), which counted from zero."""
+    return current - previous if current >= previous else current
 
 
 def _jitter_ms(stats: Any) -> float:

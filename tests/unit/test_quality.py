@@ -152,3 +152,13 @@ def test_each_direction_is_measured_on_its_own_with_the_audio_jitter() -> None:
     # No fresh receiver report: the download direction was not measured this time.
     later = meter.update(report(t1 + timedelta(seconds=2), 600_000, t1, 100))
     assert later is not None and later.download is None and later.to_json()["download"] is None
+
+
+def test_a_new_connection_counts_its_bytes_from_zero() -> None:
+    meter = QualityMeter()
+    t1, t2 = T0 + timedelta(seconds=2), T0 + timedelta(seconds=4)
+    meter.update(_report(T0, 1000, 0, 5_000_000, (T0, 500, 0)))
+    meter.update(_report(t1, 2000, 0, 5_250_000, (t1, 900, 0)))
+    # The participant published again: the new connection's counters start over.
+    sample = meter.update(_report(t2, 100, 0, 125_000, (t2, 100, 0)))
+    assert sample is not None and sample.bitrate_kbps == pytest.approx(500.0)
