@@ -114,7 +114,7 @@ export class LobbyControls {
 
   /** The grade of a participant's link and why, e.g. "Calidad: regular (MOS 3.4) — pérdida de paquetes 8 % al recibir". */
   qualityNote(participantId) {
-    const note = document.createElement("span");
+    const note = document.createElement("small");
     note.className = "call-quality";
     this.fillQuality(note, this.quality.get(participantId));
     return note;
