@@ -12,25 +12,26 @@ the planning model telephony uses to predict one, with the simplifications publi
 
       R = 93.2 - Idd(Ta) - Ie,eff
 
-* ``Idd`` (G.107 §7.3.3 with the default delay sensitivity ``sT = 1``, ``mT = 100 ms``):
-  0 for ``Ta ≤ 100 ms``, else ``25·((1 + X⁶)^(1/6) - 3·(1 + (X/3)⁶)^(1/6) + 2)`` with
-  ``X = log2(Ta / 100)``;
+* ``Idd``, G.107's absolute-delay impairment with its default delay sensitivity (``sT = 1``,
+  ``mT = 100 ms``): 0 for ``Ta ≤ 100 ms``, else
+  ``25·((1 + X⁶)^(1/6) - 3·(1 + (X/3)⁶)^(1/6) + 2)`` with ``X = log2(Ta / 100)``;
 * ``Ta``, the one-way mouth-to-ear delay of the leg between the participant and the server: half
   the round-trip time, plus a jitter buffer of twice the interarrival jitter (a usual planning
   rule for adaptive buffers), plus the codec's frame and look-ahead;
-* ``Ie,eff = Ie + (95 - Ie) · Ppl / (Ppl / BurstR + Bpl)`` (G.107 §7.6) with random loss
-  (``BurstR = 1``): ``Ie`` the codec's equipment impairment, ``Bpl`` its packet-loss robustness;
+* G.107's effective equipment impairment ``Ie,eff = Ie + (95 - Ie) · Ppl / (Ppl / BurstR + Bpl)``
+  with random loss (``BurstR = 1``): ``Ie`` the codec's equipment impairment, ``Bpl`` its
+  packet-loss robustness;
 * R → MOS (G.107 Annex B): 1 for ``R < 0``, 4.5 above 100, else
   ``1 + 0.035·R + R·(R - 60)·(100 - R)·7·10⁻⁶``. Between R = 0 and 6.5 that curve dips under 1;
   the estimate is held at 1 there, so it stays in [1, 4.5] and never rises as a link worsens.
 
 Codec values. G.711 (PCMU, PCMA): ``Ie = 0``, ``Bpl = 25.1`` with packet-loss concealment (G.113
-Appendix I; every browser conceals), 20 ms frames. G.113 publishes no planning values for Opus,
-WebRTC's default codec; we take ``Ie = 0`` (at the 24-40 kbit/s browsers use for speech Opus is at
-least as good as G.711 on the narrowband scale this model rates) and ``Bpl = 20``, below G.711's so
-that loss weighs a little more than for a codec with published values, with a 20 ms frame plus
-6.5 ms look-ahead. These are our assumptions, listed in docs/records.md; a link whose codec is not
-known is rated as Opus.
+Appendix I; every browser conceals), 20 ms frames. For Opus, WebRTC's default codec, we know of no
+ITU-T planning values on this scale; we take ``Ie = 0`` (at the 24-40 kbit/s browsers use for
+speech Opus is at least as good as G.711 on the narrowband scale this model rates) and
+``Bpl = 20``, below G.711's so that loss weighs a little more than for a codec with published
+values, with a 20 ms frame plus 6.5 ms look-ahead. These are our assumptions, listed in
+docs/records.md; a link whose codec is not known is rated as Opus.
 
 Grades follow the user-satisfaction bands of ITU-T G.109: R ≥ 80 *good* (users satisfied),
 60 ≤ R < 80 *fair* (some to many dissatisfied), below 60 *poor* (nearly all dissatisfied).
