@@ -494,8 +494,9 @@ def selected_candidate_types(connection: RTCPeerConnection) -> tuple[str, str] |
     internals moved; see the module docstring).
 
     A remote candidate the server learnt from a connectivity check (``prflx``) takes the type of a
-    candidate the participant trickled at the same address, if any: a browser's checks through its
-    TURN relay can arrive before its relay candidate does.
+    candidate the participant signalled at the same address, trickled or in its description: with
+    ``max-bundle``, aiortc hands aioice only the candidates of the *last* bundled media line, and
+    browsers write theirs under the first, so a browser's relay is usually learnt from its checks.
     """
     for transceiver in connection.getTransceivers():
         ice = getattr(getattr(transceiver.receiver, "transport", None), "transport", None)
@@ -509,14 +510,25 @@ def selected_candidate_types(connection: RTCPeerConnection) -> tuple[str, str] |
             return None
         remote_type = str(remote.type)
         if remote_type == "prflx":
-            trickled = getattr(agent, "remote_candidates", [])
-            remote_type = next(
-                (
-                    str(c.type)
-                    for c in trickled
-                    if c.type != "prflx" and c.host == remote.host and c.port == remote.port
-                ),
-                remote_type,
-            )
+            signalled = _signalled_candidates(connection, getattr(agent, "remote_candidates", []))
+            remote_type = signalled.get((str(remote.host), int(remote.port)), remote_type)
         return str(local.type), remote_type
     return None
+
+
+def _signalled_candidates(connection: RTCPeerConnection, trickled: list[Any]) -> dict[tuple[str, int], str]:
+    """(address, port) → type of every candidate the remote side signalled (public description,
+    then what aioice holds), so a peer-reflexive one can be named for what it is."""
+    found: dict[tuple[str, int], str] = {}
+    description = connection.remoteDescription
+    for line in description.sdp.splitlines() if description is not None else []:
+        fields = line.removeprefix("a=candidate:").split()
+        if line.startswith("a=candidate:") and len(fields) >= 8 and fields[6] == "typ":
+            try:
+                found[(fields[4], int(fields[5]))] = fields[7]
+            except ValueError:
+                continue
+    for candidate in trickled:
+        if candidate.type != "prflx":
+            found[(str(candidate.host), int(candidate.port))] = str(candidate.type)
+    return found

@@ -43,13 +43,15 @@ def _candidate(kind: str, host: str = "198.51.100.7", port: int = 3478) -> Any:
     return SimpleNamespace(type=kind, host=host, port=port)
 
 
-def _connection(local: Any, remote: Any | None, trickled: list[Any]) -> Any:
-    """An RTCPeerConnection as far as the seam reads it: transceiver → DTLS → ICE → aioice."""
+def _connection(local: Any, remote: Any | None, trickled: list[Any], sdp: str | None = None) -> Any:
+    """An RTCPeerConnection as far as the seam reads it: transceiver → DTLS → ICE → aioice, and the
+    remote description."""
     nominated = {1: SimpleNamespace(local_candidate=local, remote_candidate=remote)} if remote else {}
     agent = SimpleNamespace(_nominated=nominated, remote_candidates=trickled)
     ice = SimpleNamespace(_connection=agent)
     transceiver = SimpleNamespace(receiver=SimpleNamespace(transport=SimpleNamespace(transport=ice)))
-    return SimpleNamespace(getTransceivers=lambda: [transceiver])
+    description = SimpleNamespace(sdp=sdp, type="offer") if sdp else None
+    return SimpleNamespace(getTransceivers=lambda: [transceiver], remoteDescription=description)
 
 
 def test_the_selected_pair_names_a_relay() -> None:
@@ -58,6 +60,22 @@ def test_the_selected_pair_names_a_relay() -> None:
     # A check through the browser's relay arrived before its relay candidate: learnt as prflx.
     relayed = _connection(_candidate("host"), _candidate("prflx"), [_candidate("prflx"), _candidate("relay")])
     assert selected_candidate_types(relayed) == ("host", "relay")
+    # Or it was only in the browser's description, which aiortc did not hand to aioice (max-bundle).
+    described = _connection(
+        _candidate("host"),
+        _candidate("prflx"),
+        [_candidate("prflx")],
+        sdp="m=audio 3478 UDP/TLS/RTP/SAVPF 111\r\n"
+        "a=candidate:1 1 udp 58466303 198.51.100.7 3478 typ relay raddr 0.0.0.0 rport 0\r\n",
+    )
+    assert selected_candidate_types(described) == ("host", "relay")
+    # Learnt from a check and signalled nowhere: the participant's own NAT mapping, not a relay.
+    assert selected_candidate_types(_connection(_candidate("host"), _candidate("prflx"), [])) == (
+        "host",
+        "prflx",
+    )
     assert selected_candidate_types(_connection(_candidate("host"), None, [])) is None
-    moved = SimpleNamespace(getTransceivers=lambda: [SimpleNamespace(receiver=SimpleNamespace())])
+    moved = SimpleNamespace(
+        getTransceivers=lambda: [SimpleNamespace(receiver=SimpleNamespace())], remoteDescription=None
+    )
     assert selected_candidate_types(moved) is None  # internals gone: no answer, no failure
