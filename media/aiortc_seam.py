@@ -38,6 +38,11 @@ Sending (``SenderPort``):
     ``sender._enabled``.
 
 Removing a hook deletes the instance attribute, so the class's own method takes over again.
+
+Reporting (``selected_candidate_types``), not forwarding: which ICE candidate pair carries a
+connection's media (direct, or through a TURN relay) is read from ``RTCIceTransport._connection``
+(the aioice ``Connection``) and its ``_nominated`` pairs. It answers None instead of raising when
+those are missing, so an upgrade that moves them costs the report ("unknown"), never the call.
 """
 
 from __future__ import annotations
@@ -51,7 +56,7 @@ from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import aiortc
-from aiortc import MediaStreamTrack, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -477,3 +482,53 @@ class SenderPort:
         """Give the RTCP callbacks back to aiortc. The sender stays parked (silent)."""
         for name in ("_send_keyframe", "_retransmit"):
             self._sender.__dict__.pop(name, None)
+
+
+# ---------------------------------------------------------------------------------------------
+# ICE, for reporting only
+
+
+def selected_candidate_types(connection: RTCPeerConnection) -> tuple[str, str] | None:
+    """The types (``host``, ``srflx``, ``prflx``, ``relay``) of the local and remote candidates of
+    the pair that carries the connection's media, or None when no pair is selected yet (or the
+    internals moved; see the module docstring).
+
+    A remote candidate the server learnt from a connectivity check (``prflx``) takes the type of a
+    candidate the participant signalled at the same address, trickled or in its description: with
+    ``max-bundle``, aiortc hands aioice only the candidates of the *last* bundled media line, and
+    browsers write theirs under the first, so a browser's relay is usually learnt from its checks.
+    """
+    for transceiver in connection.getTransceivers():
+        ice = getattr(getattr(transceiver.receiver, "transport", None), "transport", None)
+        agent = getattr(ice, "_connection", None)
+        nominated = getattr(agent, "_nominated", None)
+        if not isinstance(nominated, dict) or not nominated:
+            continue
+        pair = next(iter(nominated.values()))
+        local, remote = getattr(pair, "local_candidate", None), getattr(pair, "remote_candidate", None)
+        if local is None or remote is None:
+            return None
+        remote_type = str(remote.type)
+        if remote_type == "prflx":
+            signalled = _signalled_candidates(connection, getattr(agent, "remote_candidates", []))
+            remote_type = signalled.get((str(remote.host), int(remote.port)), remote_type)
+        return str(local.type), remote_type
+    return None
+
+
+def _signalled_candidates(connection: RTCPeerConnection, trickled: list[Any]) -> dict[tuple[str, int], str]:
+    """(address, port) → type of every candidate the remote side signalled (public description,
+    then what aioice holds), so a peer-reflexive one can be named for what it is."""
+    found: dict[tuple[str, int], str] = {}
+    description = connection.remoteDescription
+    for line in description.sdp.splitlines() if description is not None else []:
+        fields = line.removeprefix("a=candidate:").split()
+        if line.startswith("a=candidate:") and len(fields) >= 8 and fields[6] == "typ":
+            try:
+                found[(fields[4], int(fields[5]))] = fields[7]
+            except ValueError:
+                continue
+    for candidate in trickled:
+        if candidate.type != "prflx":
+            found[(str(candidate.host), int(candidate.port))] = str(candidate.type)
+    return found

@@ -56,7 +56,8 @@ class MediaEventKind(StrEnum):
     VIDEO_PAUSED = "video_paused"
     """``data``: ``{"paused": bool, "reason": "weak_link"}``: video to this participant paused for audio."""
     QUALITY = "quality"
-    """``data``: :meth:`media.quality.QualitySample.to_json`, every few seconds per participant."""
+    """``data``: :meth:`media.quality.QualitySample.to_json` and :func:`media.link_facts.link_facts`,
+    every few seconds per participant."""
 
 
 @dataclass(frozen=True, slots=True)

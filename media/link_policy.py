@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from media.adaptation import VideoDecision
 from media.backend import MediaEvent, MediaEventKind, MediaListener
+from media.link_facts import link_facts
 from media.quality import QualityLevel, QualitySample
 from media.sfu_room import Participant, Room, Subscribed
 
@@ -38,9 +39,14 @@ class LinkPolicy:
         for participant_id, participant in list(room.participants.items()):
             sample = await _sample(participant)
             if sample is not None:
-                await self._listener(
-                    MediaEvent(room.room_id, participant_id, MediaEventKind.QUALITY, sample.to_json())
+                facts = link_facts(
+                    participant.publisher,
+                    participant.subscriber,
+                    receive_video=participant.receive_video,
+                    video_paused=participant.video_gate.paused,
                 )
+                data = {**sample.to_json(), **facts}
+                await self._listener(MediaEvent(room.room_id, participant_id, MediaEventKind.QUALITY, data))
                 await self.protect_audio(room, participant, sample.level)
             await self.follow_weakest_subscriber(room, participant)
 

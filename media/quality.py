@@ -4,6 +4,10 @@ Loss is the worse of the two directions: what the server lost of the participant
 the fraction the participant's receiver reports lost of what the server sends it. Round-trip time
 comes from those receiver reports; bitrate from the bytes the server received. The level is what
 pages show, and what decides when video steps down to protect audio.
+
+Each direction is also given on its own (``upload``, ``download``: loss and the jitter of the audio
+stream, else of any stream), with the bytes the server sent and the interval measured, so a
+mean-opinion score can be estimated per direction (``rooms/call_quality.py``, by signaling).
 """
 
 from __future__ import annotations
@@ -24,11 +28,30 @@ class QualityLevel(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class DirectionSample:
+    """One direction of a participant's link in one interval."""
+
+    loss_pct: float
+    jitter_ms: float
+    """Of the audio stream when there is one (speech is what suffers), else of the worst stream."""
+
+    def to_json(self) -> dict[str, object]:
+        return {"loss_pct": round(self.loss_pct, 1), "jitter_ms": round(self.jitter_ms, 1)}
+
+
+@dataclass(frozen=True, slots=True)
 class QualitySample:
     loss_pct: float
     jitter_ms: float
     rtt_ms: float | None
     bitrate_kbps: float
+    upload: DirectionSample | None = None
+    """What the server received from the participant; None when they publish nothing."""
+    download: DirectionSample | None = None
+    """What the participant's receiver reported of what the server sends; None without a new report."""
+    sent_kbps: float = 0.0
+    """What the server sent the participant."""
+    interval_s: float = 0.0
 
     @property
     def level(self) -> QualityLevel:
@@ -48,6 +71,10 @@ class QualitySample:
             "jitter_ms": round(self.jitter_ms, 1),
             "rtt_ms": None if self.rtt_ms is None else round(self.rtt_ms, 1),
             "bitrate_kbps": round(self.bitrate_kbps, 1),
+            "upload": self.upload.to_json() if self.upload else None,
+            "download": self.download.to_json() if self.download else None,
+            "sent_kbps": round(self.sent_kbps, 1),
+            "interval_s": round(self.interval_s, 2),
         }
 
 
@@ -57,6 +84,7 @@ class _Counters:
     received: int
     lost: int
     bytes_received: int
+    bytes_sent: int
 
 
 class QualityMeter:
@@ -67,17 +95,22 @@ class QualityMeter:
         self._reports: dict[str, tuple[datetime, int, int]] = {}
 
     def update(self, report: dict[str, Any]) -> QualitySample | None:
-        received = lost = bytes_received = 0
+        received = lost = bytes_received = bytes_sent = 0
         jitter_ms = 0.0
         remote_loss = 0.0
         rtts: list[float] = []
         at: datetime | None = None
+        upload_jitter: dict[bool, float] = {}
+        download_jitter: dict[bool, float] = {}
+        fresh_report = False
         for stats in report.values():
             kind = getattr(stats, "type", None)
             if kind == "inbound-rtp":
                 received += stats.packetsReceived
                 lost += max(0, stats.packetsLost)
-                jitter_ms = max(jitter_ms, 1000.0 * stats.jitter / CLOCK_RATES.get(stats.kind, 90_000))
+                stream_jitter = _jitter_ms(stats)
+                jitter_ms = max(jitter_ms, stream_jitter)
+                _keep_worst(upload_jitter, stats.kind == "audio", stream_jitter)
                 at = stats.timestamp
             elif kind == "remote-inbound-rtp":
                 # A stream that stopped (paused video) gets no new receiver reports; its last one
@@ -87,6 +120,8 @@ class QualityMeter:
                 self._reports[stats.id] = (stats.timestamp, stats.packetsLost, stats.packetsReceived)
                 if previous_report is None or previous_report[0] == stats.timestamp:
                     continue
+                fresh_report = True
+                _keep_worst(download_jitter, stats.kind == "audio", _jitter_ms(stats))
                 report_lost = stats.packetsLost - previous_report[1]
                 report_total = report_lost + stats.packetsReceived - previous_report[2]
                 if report_total > 0:
@@ -95,10 +130,11 @@ class QualityMeter:
                     rtts.append(1000.0 * stats.roundTripTime)
             elif kind == "transport":
                 bytes_received += stats.bytesReceived
+                bytes_sent += stats.bytesSent
                 at = at or stats.timestamp
         if at is None:
             return None
-        current = _Counters(at, received, lost, bytes_received)
+        current = _Counters(at, received, lost, bytes_received, bytes_sent)
         previous, self._previous = self._previous, current
         if previous is None:
             return None
@@ -109,5 +145,29 @@ class QualityMeter:
             loss_pct=max(upload_loss, remote_loss),
             jitter_ms=jitter_ms,
             rtt_ms=max(rtts) if rtts else None,
-            bitrate_kbps=8.0 * (current.bytes_received - previous.bytes_received) / seconds / 1000.0,
+            bitrate_kbps=8.0 * _grown(current.bytes_received, previous.bytes_received) / seconds / 1000.0,
+            upload=DirectionSample(upload_loss, _voice(upload_jitter)) if upload_jitter else None,
+            download=DirectionSample(remote_loss, _voice(download_jitter)) if fresh_report else None,
+            sent_kbps=8.0 * _grown(current.bytes_sent, previous.bytes_sent) / seconds / 1000.0,
+            interval_s=seconds,
         )
+
+
+def _grown(current: int, previous: int) -> int:
+    """How much a byte counter grew; a counter that went back belongs to a new connection (the
+    participant published again), which counted from zero."""
+    return current - previous if current >= previous else current
+
+
+def _jitter_ms(stats: Any) -> float:
+    """A stream's interarrival jitter, from RTP clock ticks to milliseconds."""
+    return 1000.0 * float(stats.jitter) / CLOCK_RATES.get(stats.kind, 90_000)
+
+
+def _keep_worst(jitters: dict[bool, float], audio: bool, value: float) -> None:
+    jitters[audio] = max(jitters.get(audio, 0.0), value)
+
+
+def _voice(jitters: dict[bool, float]) -> float:
+    """The audio streams' jitter when there is audio, else the worst stream's."""
+    return jitters[True] if True in jitters else max(jitters.values(), default=0.0)

@@ -41,6 +41,9 @@ CONSENT_CATEGORY = f"{CODE_SYSTEM}/consent-category"
 SESSION_EVENT = f"{CODE_SYSTEM}/session-event"
 PRACTITIONER_ROLE = f"{CODE_SYSTEM}/staff-role"
 RECORD_ACCESS = f"{CODE_SYSTEM}/record-access"
+CALL_QUALITY = f"{CODE_SYSTEM}/call-quality"
+"""What was measured of a teleconsultation's call (LOINC has no codes for it): records/call_quality.py."""
+MEDIA_PATH = f"{CODE_SYSTEM}/media-path"
 
 VITAL_SIGNS_PANEL = "85353-1"
 WEIGHT = ("29463-7", "Body weight")

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from records import codes
+from records import call_quality, codes
 from records.facts import ConsentFacts, PatientFacts, Sex, StaffFacts
 from records.identifiers import (
     CEDULA_SYSTEM,
@@ -385,6 +385,43 @@ class _Builder:
             )
         return refs
 
+    # the call's quality (records/call_quality.py) -----------------------------------------------
+    def call_quality(self, report: call_quality.CallQualityReport) -> tuple[list[Resource], Resource]:
+        """One Observation per measure, and the Composition section that cites them and says how much
+        of the consult had video. The Observations belong to the consult, like its Encounter."""
+        scope = f"consult:{self.note.consult_id}"
+        period = {"start": _at(report.summary.started_at), "end": _at(report.summary.ended_at)}
+        refs = [
+            self.add(
+                {
+                    "resourceType": "Observation",
+                    "id": derived_id(scope, f"Observation/{call_quality.SECTION_CODE}/{measure.code}"),
+                    "status": "final",
+                    "code": concept(codes.CALL_QUALITY, measure.code, measure.display_en, measure.display_es),
+                    "subject": self.patient_ref,
+                    "encounter": self.encounter_ref,
+                    "effectivePeriod": period,
+                    "issued": _at(self.signed_at),
+                    "device": {"display": call_quality.MEASURED_BY},
+                    **({"method": {"text": measure.method}} if measure.method else {}),
+                    **measure.value,
+                }
+            )
+            for measure in report.measures
+        ]
+        section: Resource = {
+            "title": call_quality.SECTION_TITLE_ES,
+            "code": concept(
+                codes.SECTION,
+                call_quality.SECTION_CODE,
+                call_quality.SECTION_TITLE_EN,
+                call_quality.SECTION_TITLE_EN,
+            ),
+            "text": {"status": "generated", "div": xhtml_div(list(report.lines))},
+            "entry": refs,
+        }
+        return refs, section
+
     # conditions, plan, referral -------------------------------------------------------------------
     def conditions(self, kind: str, texts: Sequence[str]) -> list[Resource]:
         category, status = (
@@ -534,7 +571,9 @@ class _Builder:
         )
 
     # the note ---------------------------------------------------------------------------------------
-    def composition(self, section_entries: Mapping[str, list[Resource]]) -> Resource:
+    def composition(
+        self, section_entries: Mapping[str, list[Resource]], extra_sections: Sequence[Resource] = ()
+    ) -> Resource:
         doc: Template = template(self.c.amended.template) if self.c.amended else self.tpl
         sections: list[Resource] = []
         for section in self.tpl.sections:
@@ -554,6 +593,7 @@ class _Builder:
             if section_entries.get(section.code):
                 entry["entry"] = section_entries[section.code]
             sections.append(entry)
+        sections.extend(extra_sections)  # the call's quality, after the note's own sections
         title = f"{self.tpl.title_es} — {doc.title_es}" if self.c.amended else self.tpl.title_es
         resource: Resource = {
             "resourceType": "Composition",
@@ -925,6 +965,7 @@ def build_bundle(consult: SignedConsult) -> Resource:
     note = consult.note
     targets: list[Resource] = []
     section_entries: dict[str, list[Resource]] = {}
+    extra_sections: list[Resource] = []
     b.staff()
     if consult.amended is None:
         b.patient()
@@ -958,7 +999,12 @@ def build_bundle(consult: SignedConsult) -> Resource:
             targets.extend(refs)
         if consult.consent is not None:
             targets.extend(b.consents(consult.consent))
-    composition = b.composition(section_entries)
+        quality = call_quality.call_quality_report(consult.events)
+        if quality is not None:  # the consult ended before signing: its call's quality
+            quality_refs, quality_section = b.call_quality(quality)
+            targets.extend(quality_refs)
+            extra_sections.append(quality_section)
+    composition = b.composition(section_entries, extra_sections)
     targets.insert(0, composition)
     b.provenance(targets)
     b.signing_audit(composition)

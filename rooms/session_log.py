@@ -27,6 +27,7 @@ class EventKind(StrEnum):
     DROPPED = "dropped"
     RETURNED = "returned"
     MEDIA_QUALITY = "media_quality"
+    """A window of a participant's 2-s quality samples (``rooms/quality_log.py``)."""
     DENIED = "denied"
     REINVITED = "reinvited"
     SENT_BACK = "sent_back"
@@ -40,6 +41,9 @@ class EventKind(StrEnum):
     REFUSED = "refused"
     """Someone tried an action on this consult that their role, unit or relation to it does not
     allow; nothing changed. ``detail`` names the action (event or route) and the error code."""
+    CALL_SUMMARY = "call_summary"
+    """The call's quality when the consult ended, computed from its ``media_quality`` windows
+    (``rooms/call_summary.py``); appended once, after ``ended``."""
 
 
 @dataclass(frozen=True, slots=True)

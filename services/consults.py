@@ -13,9 +13,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
+from rooms import call_summary
 from rooms import consult as rules
 from rooms.consult import Actor, Consult, ConsultState, Transition
-from rooms.session_log import EventKind
+from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import ConsultStore
 from rooms.store.commands import ConsultNotFound, execute
 from services.errors import HostingAnotherConsult, NoSuchConsult
@@ -193,15 +194,16 @@ class ConsultService:
 
     async def consult_closed(self, consult_id: str, at: datetime, reason: str) -> None:
         """After a consult ended, whoever ended it (its host, a cancellation, a no-show): the
-        appointment, the queue and the nurses follow, its pages hear why, and its log is archived."""
+        appointment, the queue and the nurses follow, its pages hear why, the call's quality is
+        summarized in its log, and the log is archived."""
         ended = await self._consults.get(consult_id)
         if ended is None:
             return
         await self._quietly(self._lobby.ended(consult_id, ended.host_id, at))
         await self.live.consult_closed(ended, at, reason)
+        events = await self._summarize_call(consult_id)
         if self._on_ended is None:
             return
-        events = await self._consults.log(consult_id)
         try:
             await self._on_ended(consult_id, events)
         except Exception as error:  # the live log stays in the room store; archiving can be retried
@@ -211,6 +213,16 @@ class ConsultService:
                 type(error).__name__,
                 extra={"consult_id": consult_id},
             )
+
+    async def _summarize_call(self, consult_id: str) -> list[SessionEvent]:
+        """The log once the media is closed (its last quality windows in it), with the call's
+        ``call_summary`` appended when there was a call (``rooms/call_summary.py``)."""
+        events = await self._consults.log(consult_id)
+        summary = call_summary.summary_event(consult_id, events, self._clock())
+        if summary is not None:
+            await self._consults.append_log(consult_id, [summary])
+            events.append(summary)
+        return events
 
     async def tell_participant(self, participant_id: str, event: str, payload: dict[str, object]) -> None:
         await self.live.tell_participant(participant_id, event, payload)

@@ -14,13 +14,11 @@ import socketio
 
 from media.backend import MediaBackend, MediaEvent, MediaEventKind
 from rooms.consult import Consult
-from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import Stores
 from signaling import views
+from signaling.call_quality import CallQualityLog
 from signaling.connections import Registry, consult_room, participant_room, staff_room, supervision_room
 from signaling.node_state import NodeState
-
-QUALITY_LOG_SECONDS = 30.0
 
 
 class SocketLiveRooms:
@@ -39,6 +37,7 @@ class SocketLiveRooms:
         self._stores = stores
         self._media = media
         self._state = state
+        self._quality = CallQualityLog(stores.consults, state, clock)
 
     # -- services.ports.LiveRooms ------------------------------------------------------------------------
 
@@ -60,6 +59,7 @@ class SocketLiveRooms:
             room=consult_room(consult_id),
         )
         await self._media.close_room(consult_id)
+        await self._quality.close(consult_id)
         self._state.forget(consult_id)
         await self._emit_queue(consult)
         for connection in self._registry.in_consult(consult_id):
@@ -114,7 +114,7 @@ class SocketLiveRooms:
     # -- what the media plane noticed -----------------------------------------------------------------
 
     async def media_event(self, event: MediaEvent) -> None:
-        """Pass what the media plane noticed to the consult's pages (quality also to the log)."""
+        """Pass what the media plane noticed to the consult's pages (quality scored, and logged)."""
         room = consult_room(event.room_id)
         mine = participant_room(event.participant_id)
         if event.kind is MediaEventKind.CONNECTION:
@@ -127,24 +127,7 @@ class SocketLiveRooms:
         elif event.kind is MediaEventKind.SUBSCRIBER_OFFER:
             await self._sio.emit("media:subscriber_offer", dict(event.data), room=mine)
         elif event.kind is MediaEventKind.QUALITY:
-            quality = {"participant_id": event.participant_id, **event.data}
-            await self._sio.emit("media:quality", quality, room=room)
-            await self._log_quality(event)
-
-    async def _log_quality(self, event: MediaEvent) -> None:
-        """Keep a quality sample in the session log when the level changes, or every 30 s."""
-        at = self._clock()
-        key = (event.room_id, event.participant_id)
-        level = str(event.data.get("level"))
-        last = self._state.quality_logged.get(key)
-        if last is not None and last[0] == level and (at - last[1]).total_seconds() < QUALITY_LOG_SECONDS:
-            return
-        self._state.quality_logged[key] = (level, at)
-        detail = {name: str(value) for name, value in event.data.items()}
-        sample = SessionEvent(
-            event.room_id, EventKind.MEDIA_QUALITY, at, event.participant_id, None, None, detail
-        )
-        await self._stores.consults.append_log(event.room_id, [sample])
+            await self._sio.emit("media:quality", await self._quality.observe(event), room=room)
 
     # -- the staff lists ---------------------------------------------------------------------------------
 

@@ -10,6 +10,8 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from rooms.quality_log import QualityWindow
+
 Key = tuple[str, str]
 """(consult id, participant id)."""
 
@@ -20,8 +22,8 @@ class NodeState:
     """Participants whose connection dropped mid-call: when, and the task that gives up on them."""
     devices: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
     """Consult id -> participant id -> their page's last ``participant:devices``."""
-    quality_logged: dict[Key, tuple[str, datetime]] = field(default_factory=dict)
-    """The last quality level logged per participant, and when."""
+    quality_windows: dict[Key, QualityWindow] = field(default_factory=dict)
+    """Each participant's quality samples not yet in the session log (``rooms/quality_log.py``)."""
 
     def cancel_drop(self, consult_id: str, participant_id: str) -> None:
         """The participant is out of the call on purpose (sent back, denied, revoked): no grace."""
@@ -33,8 +35,8 @@ class NodeState:
         """The consult ended: its timers stop and its memories go."""
         for key in [key for key in self.drops if key[0] == consult_id]:
             self.drops.pop(key)[1].cancel()
-        for key in [key for key in self.quality_logged if key[0] == consult_id]:
-            del self.quality_logged[key]
+        for key in [key for key in self.quality_windows if key[0] == consult_id]:
+            del self.quality_windows[key]
         self.devices.pop(consult_id, None)
 
     def forget_all(self) -> None:

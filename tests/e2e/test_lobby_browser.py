@@ -3,6 +3,8 @@ admits her again; the patient's page shows the waiting state, then the call."""
 
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import Browser, expect
 
 from tests.e2e.pages import (
@@ -28,6 +30,10 @@ async def test_nurse_sends_the_patient_back_and_admits_her_again(
     row = nurse.locator("#participants li", has_text="María Pérez")
     await expect(row).to_have_attribute("data-state", "in_call", timeout=30_000)
     await wait_for_media_growth(nurse)
+    # The patient's link, scored by the server every 2 s, graded in words beside her name.
+    await expect(row.locator(".call-quality")).to_have_text(
+        re.compile(r"^Calidad: (buena|regular|mala) \(MOS [1-4]\.\d\)"), timeout=20_000
+    )
 
     await row.locator("button[data-action='lobby.send_back']").click()
     await expect(patient.locator("body")).to_have_attribute("data-state", "waiting")

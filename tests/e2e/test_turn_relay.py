@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import shutil
 import socket
@@ -10,8 +11,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import Browser
+from playwright.async_api import Browser, expect
 
+from tests.e2e.consults import end_consult
 from tests.e2e.pages import (
     media_path,
     nurse_admits_next,
@@ -103,8 +105,20 @@ async def test_relay_only_consult_through_coturn(relay_server: DemoServer, brows
     nurse = await (await browser.new_context()).new_page()
     await patient_enters_waiting_room(patient, relay_server.patient_link)
     await nurse_signs_in(nurse, relay_server)
-    await nurse_admits_next(nurse)
+    consult_id = await nurse_admits_next(nurse)
     for page in (patient, nurse):
         await wait_for_media_growth(page)
         assert await poll(page, LOCAL_CANDIDATE_TYPE, lambda t: t is not None) == "relay"
         await media_path(page)
+
+    # The server saw the relay in the ICE pairs it selected: the call's summary says TURN.
+    await expect(nurse.locator("#participants .call-quality").first).to_have_text(
+        re.compile(r"^Calidad: "), timeout=20_000
+    )
+    await end_consult(nurse, patient)
+    response = await nurse.context.request.get(f"{relay_server.base_url}/api/consults/{consult_id}/log")
+    events = (await response.json())["events"]
+    summary = next(e["detail"] for e in events if e["kind"] == "call_summary")
+    assert summary["media_path"] == "turn"
+    paths = {e["detail"]["path"] for e in events if e["kind"] == "media_quality"}
+    assert paths == {"turn"}

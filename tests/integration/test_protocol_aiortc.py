@@ -83,7 +83,7 @@ async def test_patient_and_nurse_exchange_media_through_the_server(harness: Harn
     assert kinds[:3] == ["created", "checked_in", "admitted"]
     assert "media_quality" in kinds
     kinds = [kind for kind in kinds if kind != "media_quality"]
-    assert kinds.count("joined") == 2 and kinds.count("left") == 2 and kinds[-1] == "ended"
+    assert kinds.count("joined") == 2 and kinds.count("left") == 2 and kinds[-2:] == ["ended", "call_summary"]
     assert all(earlier.at <= later.at for earlier, later in itertools.pairwise(log))
 
     async with aiohttp.ClientSession() as http:

@@ -94,3 +94,71 @@ def test_download_loss_comes_from_fresh_receiver_reports() -> None:
     sample = meter.update(_report(t1, 2000, 0, 1_250_000, (t1, 800, 200)))
     assert sample is not None and sample.loss_pct == pytest.approx(40.0)  # 200 of 500
     assert sample.level is QualityLevel.BAD
+
+
+def _stream(kind: str, stats_type: str, at: datetime, **counters: int) -> object:
+    common = {
+        "timestamp": at,
+        "type": stats_type,
+        "id": f"{stats_type}-{kind}",
+        "kind": kind,
+        "transportId": "t",
+    }
+    if stats_type == "inbound-rtp":
+        return RTCInboundRtpStreamStats(ssrc=1, **common, **counters)
+    return RTCRemoteInboundRtpStreamStats(ssrc=2, **common, **counters, roundTripTime=0.08, fractionLost=0)
+
+
+def test_each_direction_is_measured_on_its_own_with_the_audio_jitter() -> None:
+    def report(at: datetime, sent: int, remote_at: datetime, remote_lost: int) -> dict[str, object]:
+        remote_received = 400 + 4 * remote_lost
+        return {
+            "in-audio": _stream("audio", "inbound-rtp", at, packetsReceived=500, packetsLost=0, jitter=480),
+            "in-video": _stream("video", "inbound-rtp", at, packetsReceived=900, packetsLost=0, jitter=9000),
+            "rin-audio": _stream(
+                "audio",
+                "remote-inbound-rtp",
+                remote_at,
+                packetsReceived=remote_received,
+                packetsLost=remote_lost,
+                jitter=960,
+            ),
+            "t": RTCTransportStats(
+                timestamp=at,
+                type="transport",
+                id="t",
+                packetsSent=0,
+                packetsReceived=0,
+                bytesSent=sent,
+                bytesReceived=0,
+                iceRole="controlled",
+                dtlsState="connected",
+            ),
+        }
+
+    meter = QualityMeter()
+    t1 = T0 + timedelta(seconds=2)
+    meter.update(report(T0, 0, T0, 0))
+    sample = meter.update(report(t1, 500_000, t1, 100))
+    assert sample is not None
+    # Audio's jitter speaks for each direction: 480 and 960 ticks of the 48 kHz clock.
+    assert sample.upload is not None and sample.upload.jitter_ms == pytest.approx(10.0)
+    assert sample.download is not None and sample.download.jitter_ms == pytest.approx(20.0)
+    assert sample.download.loss_pct == pytest.approx(100.0 * 100 / 500) and sample.upload.loss_pct == 0
+    assert sample.jitter_ms == pytest.approx(100.0)  # the level still looks at the worst stream
+    assert sample.sent_kbps == pytest.approx(2000.0) and sample.interval_s == pytest.approx(2.0)
+    data = sample.to_json()
+    assert data["upload"] == {"loss_pct": 0.0, "jitter_ms": 10.0} and data["interval_s"] == 2.0
+    # No fresh receiver report: the download direction was not measured this time.
+    later = meter.update(report(t1 + timedelta(seconds=2), 600_000, t1, 100))
+    assert later is not None and later.download is None and later.to_json()["download"] is None
+
+
+def test_a_new_connection_counts_its_bytes_from_zero() -> None:
+    meter = QualityMeter()
+    t1, t2 = T0 + timedelta(seconds=2), T0 + timedelta(seconds=4)
+    meter.update(_report(T0, 1000, 0, 5_000_000, (T0, 500, 0)))
+    meter.update(_report(t1, 2000, 0, 5_250_000, (t1, 900, 0)))
+    # The participant published again: the new connection's counters start over.
+    sample = meter.update(_report(t2, 100, 0, 125_000, (t2, 100, 0)))
+    assert sample is not None and sample.bitrate_kbps == pytest.approx(500.0)

@@ -1,6 +1,7 @@
 // The host's lobby controls on the console: who is in the call, waiting or denied; deny,
 // re-invite, send back to the waiting room, admit again, ask to mute, lock the room.
 // Every decision is a socket event (docs/protocol.md); the server answers with `consult:state`.
+import { describeQuality } from "/static/js/call_quality.js";
 import { t } from "/static/js/i18n.js";
 import { presence } from "/static/js/presence.js";
 
@@ -26,6 +27,9 @@ export class LobbyControls {
       if (active && consult.consult_id === active.consult_id) this.render(consult);
     });
     current = this;
+    /** Each participant's last scored `media:quality` sample, shown beside their name. */
+    this.quality = new Map();
+    socket.on("media:quality", (sample) => this.showQuality(sample));
     // Assigned, not added: a console that reconnects builds a new LobbyControls.
     $("lock").onclick = () => {
       if (!this.consult) return;
@@ -93,6 +97,7 @@ export class LobbyControls {
       label.textContent = `${person.name} (${t(`role.${person.role}`)}${unit}) — ${t(`lobby.state.${state}`)}${why ? `: ${why}` : ""}`;
       item.append(label);
       if (state === "in_call") {
+        item.append(this.qualityNote(id));
         item.append(this.button("lobby.mute", "", () => this.decide("participant:mute", id, "lobby.mute_sent")));
         item.append(this.button("lobby.send_back", "", () => this.decide("lobby:send_back", id)));
       } else if (state === "lobby") {
@@ -105,6 +110,27 @@ export class LobbyControls {
       }
       list.append(item);
     }
+  }
+
+  /** The grade of a participant's link and why, e.g. "Calidad: regular (MOS 3.4) — pérdida de paquetes 8 % al recibir". */
+  qualityNote(participantId) {
+    const note = document.createElement("small");
+    note.className = "call-quality";
+    this.fillQuality(note, this.quality.get(participantId));
+    return note;
+  }
+
+  fillQuality(note, sample) {
+    note.textContent = describeQuality(sample);
+    note.dataset.grade = sample?.grade ?? "";
+    note.hidden = !note.textContent;
+  }
+
+  showQuality(sample) {
+    this.quality.set(sample.participant_id, sample);
+    const item = $("participants").querySelector(`li[data-participant="${CSS.escape(sample.participant_id)}"]`);
+    const note = item?.querySelector(".call-quality");
+    if (note) this.fillQuality(note, sample);
   }
 
   button(key, className, onClick) {
