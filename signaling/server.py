@@ -9,9 +9,7 @@ routes events to them, and to the media plane for what is only media.
 
 from __future__ import annotations
 
-import json
 import logging
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,13 +17,12 @@ from typing import Any, TypeVar
 
 import socketio
 from aiohttp import web
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel
 
 from media.backend import IceCandidate, MediaBackend, MediaError, MediaEvent, SessionDescription
 from rooms import consult as rules
 from rooms.errors import DomainError
 from rooms.roles import Action, Role, may
-from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import Stores, VersionConflict
 from services.consults import ConsultService
 from services.invitations import Invitations
@@ -40,6 +37,7 @@ from signaling.connections import (
     supervision_room,
 )
 from signaling.errors import ErrorCode, SignalingError
+from signaling.guard import RefusalLog, check_rate, validate
 from signaling.live import SocketLiveRooms
 from signaling.messages import (
     MAX_MESSAGE_BYTES,
@@ -65,17 +63,6 @@ logger = logging.getLogger(__name__)
 P = TypeVar("P", bound=BaseModel)
 Reply = dict[str, Any]
 IceServersFor = Callable[[str], list[dict[str, object]]]
-
-AUTHORIZATION_CODES = frozenset(
-    {
-        ErrorCode.FORBIDDEN.value,
-        ErrorCode.NOT_YOUR_CONSULT.value,
-        ErrorCode.WRONG_UNIT.value,
-        ErrorCode.DENIED.value,
-    }
-)
-"""Refusals that say who may act on a consult (not what state it is in): logged in its session log."""
-MAX_REFUSALS_LOGGED = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +125,7 @@ class SignalingServer:
         self._settings = settings
         self._ice_servers_for = ice_servers_for
         self._clock = clock
+        self._refusals = RefusalLog(stores.consults, clock)
         self._closing = False
         self._authenticator = Authenticator(
             stores,
@@ -260,8 +248,8 @@ class SignalingServer:
             try:
                 if connection is None:
                     raise SignalingError(ErrorCode.AUTH_REQUIRED, "Not connected.")
-                self._check_rate(connection)
-                payload = self._validate(schema, args)
+                check_rate(connection)
+                payload = validate(schema, args, self._settings.max_message_bytes)
                 consult_id = getattr(payload, "consult_id", None) or connection.consult_id
                 if action is not None and not may(connection.role, action, via_link=connection.via_link):
                     raise SignalingError(ErrorCode.FORBIDDEN, _forbidden_message(connection, action))
@@ -270,70 +258,20 @@ class SignalingServer:
             except Exception as error:  # every failure becomes a documented error, never silence
                 refusal = await self._refuse(sid, event, error)
                 if connection is not None and consult_id is not None:
-                    await self._log_refusal(connection, consult_id, event, refusal["error"]["code"])
+                    await self._refusals.record(connection, consult_id, event, refusal["error"]["code"])
                 return refusal
 
         self.sio.on(event, guarded)
-
-    async def _log_refusal(self, connection: Connection, consult_id: str, event: str, code: str) -> None:
-        """An attempt on a consult that the actor's role, unit or relation does not allow leaves a
-        ``refused`` entry in that consult's log (at most a few per connection and consult, so a
-        flood cannot grow the log)."""
-        if code not in AUTHORIZATION_CODES:
-            return
-        key = consult_id[:64]
-        count = connection.refusals_logged.get(key, 0)
-        if count >= MAX_REFUSALS_LOGGED:
-            return
-        connection.refusals_logged[key] = count + 1
-        entry = SessionEvent(
-            key,
-            EventKind.REFUSED,
-            self._clock(),
-            connection.participant_id,
-            connection.role,
-            connection.sid,
-            {"action": event[:64], "code": code},
-        )
-        try:
-            await self._stores.consults.append_log(key, [entry])
-        except Exception as error:  # the refusal stands; only its trace is lost (and logged)
-            logger.error("logging a refusal failed: %s", type(error).__name__)
 
     async def _unknown_event(self, event: str, sid: str, *args: object) -> Reply:
         self._observer.event("unknown")  # never the client's own name for it: labels stay bounded
         connection = self._registry.by_sid.get(sid)
         try:
             if connection is not None:
-                self._check_rate(connection)
+                check_rate(connection)
             raise SignalingError(ErrorCode.UNKNOWN_EVENT, "This event does not exist.")
         except SignalingError as error:
             return await self._refuse(sid, event[:64], error)
-
-    def _check_rate(self, connection: Connection) -> None:
-        if not connection.bucket.take(time.monotonic()):
-            raise SignalingError(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
-
-    def _validate(self, schema: type[P], args: tuple[object, ...]) -> P:
-        if len(args) > 1:
-            raise SignalingError(ErrorCode.BAD_PAYLOAD, "Send one payload object per event.")
-        data = args[0] if args else {}
-        try:
-            size = len(json.dumps(data, separators=(",", ":")).encode())
-        except (TypeError, ValueError):
-            raise SignalingError(ErrorCode.BAD_PAYLOAD, "The payload must be JSON.") from None
-        limit = self._settings.max_message_bytes
-        if size > limit:
-            raise SignalingError(ErrorCode.PAYLOAD_TOO_LARGE, f"The payload exceeds {limit} bytes.")
-        try:
-            return schema.model_validate(data)
-        except ValidationError as error:
-            # Name the fields and the problem, never echo the values (they may be clinical).
-            problems = "; ".join(
-                f"{'.'.join(str(part) for part in issue['loc']) or 'payload'}: {issue['type']}"
-                for issue in error.errors()[:5]
-            )
-            raise SignalingError(ErrorCode.BAD_PAYLOAD, f"Invalid payload ({problems}).") from None
 
     async def _refuse(self, sid: str, event: str, error: Exception) -> Reply:
         refusal = _as_signaling_error(error)

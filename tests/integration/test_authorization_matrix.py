@@ -39,7 +39,7 @@ from rooms.nss import is_valid_nss, luhn_check_digit
 from rooms.roles import STAFF_ROLES, Action, Role, may
 from rooms.session_log import EventKind
 from rooms.staff import StaffMember, StaffSession
-from signaling.server import AUTHORIZATION_CODES
+from signaling.guard import AUTHORIZATION_CODES
 from tests.support.clients import ConnectionRefused, connect_client
 from web.access import ROUTE_ACCESS, UNLISTED_PREFIXES, Access
 from web.app import SERVICES, Services, create_app

@@ -1,0 +1,96 @@
+"""What every client event passes before a handler sees it, and the trace a refusal leaves.
+
+Kept apart from the router (``server.py``) so each check reads on its own: the rate limit, the
+payload's size and schema, and the ``refused`` entry an authorization refusal leaves in the
+consult's session log.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from rooms.session_log import EventKind, SessionEvent
+from rooms.store.base import ConsultStore
+from signaling.connections import Connection
+from signaling.errors import ErrorCode, SignalingError
+
+logger = logging.getLogger(__name__)
+
+P = TypeVar("P", bound=BaseModel)
+
+AUTHORIZATION_CODES = frozenset(
+    {
+        ErrorCode.FORBIDDEN.value,
+        ErrorCode.NOT_YOUR_CONSULT.value,
+        ErrorCode.WRONG_UNIT.value,
+        ErrorCode.DENIED.value,
+    }
+)
+"""Refusals that say who may act on a consult (not what state it is in): logged in its session log."""
+MAX_REFUSALS_LOGGED = 5
+
+
+def check_rate(connection: Connection) -> None:
+    if not connection.bucket.take(time.monotonic()):
+        raise SignalingError(ErrorCode.RATE_LIMITED, "Too many messages; slow down.")
+
+
+def validate(schema: type[P], args: tuple[object, ...], max_bytes: int) -> P:
+    """The one payload object of an event, bounded and typed, or ``bad_payload``/``payload_too_large``."""
+    if len(args) > 1:
+        raise SignalingError(ErrorCode.BAD_PAYLOAD, "Send one payload object per event.")
+    data = args[0] if args else {}
+    try:
+        size = len(json.dumps(data, separators=(",", ":")).encode())
+    except (TypeError, ValueError):
+        raise SignalingError(ErrorCode.BAD_PAYLOAD, "The payload must be JSON.") from None
+    if size > max_bytes:
+        raise SignalingError(ErrorCode.PAYLOAD_TOO_LARGE, f"The payload exceeds {max_bytes} bytes.")
+    try:
+        return schema.model_validate(data)
+    except ValidationError as error:
+        # Name the fields and the problem, never echo the values (they may be clinical).
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in issue['loc']) or 'payload'}: {issue['type']}"
+            for issue in error.errors()[:5]
+        )
+        raise SignalingError(ErrorCode.BAD_PAYLOAD, f"Invalid payload ({problems}).") from None
+
+
+class RefusalLog:
+    """An attempt on a consult that the actor's role, unit or relation does not allow leaves a
+    ``refused`` entry in that consult's log (at most a few per connection and consult, so a flood
+    cannot grow the log)."""
+
+    def __init__(self, consults: ConsultStore, clock: Callable[[], datetime]) -> None:
+        self._consults = consults
+        self._clock = clock
+
+    async def record(self, connection: Connection, consult_id: str, event: str, code: str) -> None:
+        if code not in AUTHORIZATION_CODES:
+            return
+        key = consult_id[:64]
+        count = connection.refusals_logged.get(key, 0)
+        if count >= MAX_REFUSALS_LOGGED:
+            return
+        connection.refusals_logged[key] = count + 1
+        entry = SessionEvent(
+            key,
+            EventKind.REFUSED,
+            self._clock(),
+            connection.participant_id,
+            connection.role,
+            connection.sid,
+            {"action": event[:64], "code": code},
+        )
+        try:
+            await self._consults.append_log(key, [entry])
+        except Exception as error:  # the refusal stands; only its trace is lost (and logged)
+            logger.error("logging a refusal failed: %s", type(error).__name__)
