@@ -96,45 +96,73 @@ def _covered_seconds(spans: Iterable[tuple[datetime, datetime]]) -> float:
     return total
 
 
+def _scored(windows: Iterable[LoggedWindow]) -> list[LoggedWindow]:
+    """The windows that carry an estimated MOS over some time: the only ones that score the call."""
+    return [w for w in windows if w.mos_mean is not None and w.scored_seconds > 0]
+
+
+def _mos_mean(scored: Sequence[LoggedWindow]) -> float | None:
+    """The mean MOS weighted by the seconds each window held it; None when nothing was scored."""
+    weight = sum(w.scored_seconds for w in scored)
+    if weight <= 0:
+        return None
+    return sum((w.mos_mean or 0.0) * w.scored_seconds for w in scored) / weight
+
+
+def _mos_worst(scored: Iterable[LoggedWindow]) -> float | None:
+    """The lowest MOS any scored window saw; None when none recorded one."""
+    lows = [w.mos_min for w in scored if w.mos_min is not None]
+    return min(lows) if lows else None
+
+
+def _clinical(windows: Sequence[LoggedWindow], roles: Mapping[str, Role | None]) -> Sequence[LoggedWindow]:
+    """The windows of the people the consult is about; everyone's when none of them was measured."""
+    return [w for w in windows if roles.get(w.participant_id) in CLINICAL_ROLES] or windows
+
+
+def _limited_seconds(windows: Iterable[LoggedWindow]) -> float:
+    """How long at least one of the windows' participants was not receiving video."""
+    return _covered_seconds((w.start, w.end) for w in windows if w.video is not VideoState.ON)
+
+
+def _media_path(windows: Iterable[LoggedWindow]) -> MediaPath:
+    """TURN when anyone relayed, DIRECT when everyone was known to go straight, else UNKNOWN."""
+    paths: dict[str, MediaPath] = {}
+    for w in windows:
+        paths[w.participant_id] = either_path(paths.get(w.participant_id, MediaPath.UNKNOWN), w.path)
+    seen = set(paths.values())
+    if MediaPath.TURN in seen:
+        return MediaPath.TURN
+    return MediaPath.DIRECT if seen == {MediaPath.DIRECT} else MediaPath.UNKNOWN
+
+
+def _ended_at(ordered: Sequence[SessionEvent]) -> datetime:
+    """The last ``ended`` entry, or the log's last entry when the consult was never ended."""
+    ended = [e.at for e in ordered if e.kind is EventKind.ENDED]
+    return ended[-1] if ended else ordered[-1].at
+
+
 def summarize(events: Sequence[SessionEvent]) -> CallSummary | None:
     """The call's summary from its log; None when nobody joined (there was no call)."""
     ordered = sorted(events, key=lambda e: e.at)
     joins = [e for e in ordered if e.kind is EventKind.JOINED]
     if not joins:
         return None
-    ended = [e.at for e in ordered if e.kind is EventKind.ENDED]
     roles = {e.actor_id: e.actor_role for e in joins}
     windows = [w for e in ordered if (w := LoggedWindow.from_event(e)) is not None]
-
-    scored = [w for w in windows if w.mos_mean is not None and w.scored_seconds > 0]
-    weight = sum(w.scored_seconds for w in scored)
-    mos_mean = sum((w.mos_mean or 0.0) * w.scored_seconds for w in scored) / weight if weight > 0 else None
-    lows = [w.mos_min for w in scored if w.mos_min is not None]
-
-    clinical = [w for w in windows if roles.get(w.participant_id) in CLINICAL_ROLES] or windows
+    scored = _scored(windows)
+    clinical = _clinical(windows, roles)
     measured = _covered_seconds((w.start, w.end) for w in clinical)
-    limited = _covered_seconds((w.start, w.end) for w in clinical if w.video is not VideoState.ON)
-
-    paths: dict[str, MediaPath] = {}
-    for w in windows:
-        paths[w.participant_id] = either_path(paths.get(w.participant_id, MediaPath.UNKNOWN), w.path)
-    seen = set(paths.values())
-    media_path = (
-        MediaPath.TURN
-        if MediaPath.TURN in seen
-        else MediaPath.DIRECT
-        if seen == {MediaPath.DIRECT}
-        else MediaPath.UNKNOWN
-    )
+    limited = _limited_seconds(clinical)
     return CallSummary(
         started_at=joins[0].at,
-        ended_at=ended[-1] if ended else ordered[-1].at,
-        mos_mean=mos_mean,
-        mos_worst=min(lows) if lows else None,
+        ended_at=_ended_at(ordered),
+        mos_mean=_mos_mean(scored),
+        mos_worst=_mos_worst(scored),
         video_seconds=measured - limited,
         audio_only_seconds=limited,
         reconnections=sum(1 for e in ordered if e.kind is EventKind.RETURNED),
-        media_path=media_path,
+        media_path=_media_path(windows),
         data_bytes=sum(w.bytes for w in windows),
     )
 

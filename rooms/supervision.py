@@ -189,6 +189,73 @@ def _in_progress(consult: Consult, log: Sequence[SessionEvent], now: datetime) -
     )
 
 
+def _todays_waits(today: Iterable[Appointment], day_end: datetime) -> list[tuple[datetime, timedelta]]:
+    """Today's completed waits (when each began, how long). A wait that began after today
+    (checked in after midnight for a slot before it) is not today's."""
+    return [w for w in (completed_wait(a) for a in today) if w is not None and w[0] < day_end]
+
+
+def _waits_by_hour(
+    waits: Sequence[tuple[datetime, timedelta]], day_start: datetime, day_end: datetime
+) -> tuple[HourOfWaits, ...]:
+    """Every hour of the day with the waits that began in it, hours without one included."""
+    hours = []
+    start = day_start
+    while start < day_end:
+        in_hour = [wait for began, wait in waits if start <= began < start + HOUR]
+        hours.append(HourOfWaits(start, wait_stats(in_hour)))
+        start += HOUR
+    return tuple(hours)
+
+
+def _live_calls(consults: Iterable[Consult]) -> list[Consult]:
+    """The patients' calls going on (not inter-unit sessions), by consult id."""
+    return sorted(
+        (c for c in consults if c.state is ConsultState.LIVE and c.kind is ConsultKind.CONSULT),
+        key=lambda c: c.consult_id,
+    )
+
+
+def _in_consult(
+    live: Iterable[Consult], logs: Mapping[str, Sequence[SessionEvent]], now: datetime
+) -> tuple[ConsultInProgress, ...]:
+    """The calls in progress, longest-running first; those whose log has no admission last."""
+    in_consult = [_in_progress(c, logs.get(c.consult_id, ()), now) for c in live]
+    in_consult.sort(key=lambda c: (c.since is None, c.since or now))  # stable: ties by consult id
+    return tuple(in_consult)
+
+
+def _quality_counts(
+    consult_ids: Iterable[str],
+    logs: Mapping[str, Sequence[SessionEvent]],
+    day_start: datetime,
+    day_end: datetime,
+) -> dict[str, int]:
+    """The consults' quality samples logged today, by level (every level, zeros included)."""
+    quality = dict.fromkeys(QUALITY_LEVELS, 0)
+    for consult_id in sorted(consult_ids):
+        for sample in _quality_samples(logs.get(consult_id, ())):
+            if day_start <= sample.at < day_end:
+                quality[sample.detail["level"]] += 1
+    return quality
+
+
+def _status_counts(today: Iterable[Appointment]) -> dict[AppointmentStatus, int]:
+    """Today's appointments by status (every status, zeros included)."""
+    statuses = dict.fromkeys(AppointmentStatus, 0)
+    for appointment in today:
+        statuses[appointment.status] += 1
+    return statuses
+
+
+def _nurse_counts(queue: UnitQueue) -> dict[NurseState, int]:
+    """The queue's nurses by state (every state, zeros included)."""
+    nurses = dict.fromkeys(NurseState, 0)
+    for nurse in queue.nurses.values():
+        nurses[nurse.state] += 1
+    return nurses
+
+
 def unit_dashboard(
     *,
     unit: str,
@@ -213,47 +280,19 @@ def unit_dashboard(
     today = [a for a in appointments if a.unit == unit and day_start <= a.start < day_end]
     mine = [c for c in consults if c.unit == unit]
     names = {c.consult_id: c.patient_name for c in mine}
-
-    # A wait that began after today (checked in after midnight for a slot before it) is not today's.
-    waits = [w for w in (completed_wait(a) for a in today) if w is not None and w[0] < day_end]
-    hours = []
-    start = day_start
-    while start < day_end:
-        in_hour = [wait for began, wait in waits if start <= began < start + HOUR]
-        hours.append(HourOfWaits(start, wait_stats(in_hour)))
-        start += HOUR
-
-    live = sorted(
-        (c for c in mine if c.state is ConsultState.LIVE and c.kind is ConsultKind.CONSULT),
-        key=lambda c: c.consult_id,
-    )
-    in_consult = [_in_progress(c, logs.get(c.consult_id, ()), now) for c in live]
-    in_consult.sort(key=lambda c: (c.since is None, c.since or now))  # stable: ties by consult id
-
+    waits = _todays_waits(today, day_end)
+    live = _live_calls(mine)
     seen = {a.appointment_id for a in today} | {c.consult_id for c in live}
-    quality = dict.fromkeys(QUALITY_LEVELS, 0)
-    for consult_id in sorted(seen):
-        for sample in _quality_samples(logs.get(consult_id, ())):
-            if day_start <= sample.at < day_end:
-                quality[sample.detail["level"]] += 1
-
-    statuses = dict.fromkeys(AppointmentStatus, 0)
-    for appointment in today:
-        statuses[appointment.status] += 1
-    nurses = dict.fromkeys(NurseState, 0)
-    for nurse in queue.nurses.values():
-        nurses[nurse.state] += 1
-
     return UnitDashboard(
         unit=unit,
         at=now,
         day_start=day_start,
         day_end=day_end,
         waiting=tuple(_waiting(entry, names, now, policy or QueuePolicy()) for entry in queue.waiting),
-        in_consult=tuple(in_consult),
+        in_consult=_in_consult(live, logs, now),
         waits_today=wait_stats([wait for _, wait in waits]),
-        waits_by_hour=tuple(hours),
-        appointments=MappingProxyType(statuses),
-        nurses=MappingProxyType(nurses),
-        quality=MappingProxyType(quality),
+        waits_by_hour=_waits_by_hour(waits, day_start, day_end),
+        appointments=MappingProxyType(_status_counts(today)),
+        nurses=MappingProxyType(_nurse_counts(queue)),
+        quality=MappingProxyType(_quality_counts(seen, logs, day_start, day_end)),
     )
