@@ -46,9 +46,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bench.first_consult import FIRST_CONSULT_CONTENT
 from bench.support import postgres_server
 from records.access import AccessContext
+from records.bundle_parties import patient_resource
+from records.bundle_refs import derived_id
 from records.db import create_engine
 from records.facts import ConsentFacts, PatientFacts, StaffFacts, UnitFacts
-from records.fhir_bundle import ResourceIds, SignedConsult, build_bundle, derived_id, patient_resource
+from records.fhir_bundle import ResourceIds, SignedConsult, build_bundle
 from records.identifiers import CONSULT_SYSTEM, NSS_SYSTEM
 from records.migrate import migrate
 from records.notes import new_draft, revise, sign

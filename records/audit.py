@@ -22,8 +22,8 @@ from typing import TypeVar
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.access import AccessContext
+from records.bundle_audit import audit_event
 from records.errors import RecordError
-from records.fhir_bundle import audit_event
 from records.resource_store import parse_dt
 from records.store import Resource, Store
 from records.tables import AuditRow

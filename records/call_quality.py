@@ -9,7 +9,7 @@ teleconsulta*, whose narrative says it in Spanish and English, e.g. «Consulta c
 35 % del tiempo / Consult with limited video 35 % of the time». A note signed while the call goes
 on carries neither: the call's quality is known only when it ends.
 
-Pure: this module says what to record; ``records/fhir_bundle.py`` makes the resources.
+Pure: this module says what to record; ``records/bundle_call_quality.py`` makes the resources.
 """
 
 from __future__ import annotations

@@ -19,15 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from records import codes
 from records.audit import Audit
+from records.bundle_audit import audit_event, session_audit_events
+from records.bundle_encounter import finished_encounter
+from records.bundle_refs import concept, derived_id, encounter_id
 from records.errors import InvalidRecord
-from records.fhir_bundle import (
-    audit_event,
-    concept,
-    derived_id,
-    encounter_id,
-    finished_encounter,
-    session_audit_events,
-)
 from records.identifiers import CONSULT_SYSTEM
 from records.notes import NoteStatus
 from records.resource_store import put_resources

@@ -7,9 +7,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.access import AccessContext, require_staff
 from records.audit import Attempt, Audit
+from records.bundle_parties import patient_resource
 from records.errors import InvalidFacts, UnknownPatient
 from records.facts import PatientFacts
-from records.fhir_bundle import patient_resource
 from records.identifiers import CURP_SYSTEM, NSS_SYSTEM, clean_nss
 from records.resource_store import put_resources
 from records.store import Store

@@ -22,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.access import AccessContext, require_staff
 from records.audit import Attempt, Audit
+from records.bundle_parties import patient_facts
+from records.bundle_refs import composition_id, encounter_id
 from records.care import admit
 from records.errors import (
     InvalidRecord,
@@ -33,15 +35,7 @@ from records.errors import (
     UnknownPatient,
 )
 from records.facts import ConsentFacts, StaffFacts
-from records.fhir_bundle import (
-    AmendedNote,
-    SignedConsult,
-    build_bundle,
-    composition_id,
-    encounter_id,
-    patient_facts,
-    staff_ids,
-)
+from records.fhir_bundle import AmendedNote, SignedConsult, build_bundle, staff_ids
 from records.note_rows import conflict, new_row, note_entity, note_in_care, to_note
 from records.notes import Note, NoteStatus, content_digest, new_draft, revise, sign
 from records.resource_store import put_resources, resolve

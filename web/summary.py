@@ -25,8 +25,8 @@ from aiohttp import web
 
 from records import codes
 from records.access import AccessContext
+from records.bundle_refs import encounter_id
 from records.errors import RecordError
-from records.fhir_bundle import encounter_id
 from records.repository import RecordRepository
 from records.templates import FieldKind, SectionSpec, Template, TemplateCode, template
 from rooms import summary_links, tokens
@@ -192,7 +192,7 @@ _GLUCOSE_WHEN = {
     "En ayuno / fasting": ("en ayuno", "fasting"),
     "Casual / random": ("sin ayuno", "not fasting"),
 }
-"""The notes :meth:`records.fhir_bundle._Builder.vitals` writes on a glucose reading."""
+"""The notes :func:`records.bundle_observations.vitals` writes on a glucose reading."""
 
 
 def _loinc(concept: Mapping[str, Any]) -> str:

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from records.bundle_refs import composition_id
 from records.errors import (
     IncompleteNote,
     NoteAlreadySigned,
@@ -17,7 +18,6 @@ from records.errors import (
     SessionLogMissing,
     StaleVersion,
 )
-from records.fhir_bundle import composition_id
 from records.notes import content_digest
 from records.repository import RecordRepository
 from records.seal import SealKeys, verify
