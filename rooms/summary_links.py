@@ -15,17 +15,16 @@ caller passes the clock.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
-import json
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from rooms.tokens import MAX_TOKEN_LENGTH, TokenError, TokenErrorCode
+from rooms.tokens import TokenError, TokenErrorCode, claim_text, seal, unseal
 
 PREFIX = "s1"
+SUMMARY_CLAIM_LENGTH = 160
+"""A summary link's id is ``summary.<consult id>``, longer than a join token's claims."""
 _KEY_LABEL = b"summary-link"
 MAX_DAYS = 30
 """The longest a summary link may last: revocations are kept 30 days (rooms/store/redis.py), and a
@@ -58,18 +57,13 @@ def expiry(readable_since: datetime, days: int) -> int:
 
 
 def issue(key: bytes, claims: SummaryClaims) -> str:
-    payload = json.dumps(
-        {
-            "c": claims.consult_id,
-            "jti": claims.link_id,
-            "iat": claims.readable_since,
-            "exp": claims.expires_at,
-        },
-        separators=(",", ":"),
-        sort_keys=True,
-    ).encode()
-    body = f"{PREFIX}.{_b64encode(payload)}"
-    return f"{body}.{_b64encode(_sign(key, body))}"
+    claimed: dict[str, object] = {
+        "c": claims.consult_id,
+        "jti": claims.link_id,
+        "iat": claims.readable_since,
+        "exp": claims.expires_at,
+    }
+    return seal(key, PREFIX, claimed)
 
 
 def is_summary_token(token: str) -> bool:
@@ -82,23 +76,15 @@ def verify(key: bytes, token: str, now: float) -> SummaryClaims:
 
     A join token (any other prefix, another key) is refused as invalid.
     """
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
-        raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != PREFIX:
-        raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
-    body = f"{parts[0]}.{parts[1]}"
+    data = unseal(key, PREFIX, token)
     try:
-        if not hmac.compare_digest(_b64decode(parts[2]), _sign(key, body)):
-            raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
-        data = json.loads(_b64decode(parts[1]))
         claims = SummaryClaims(
-            consult_id=_text(data["c"]),
-            link_id=_text(data["jti"]),
+            consult_id=claim_text(data["c"], SUMMARY_CLAIM_LENGTH),
+            link_id=claim_text(data["jti"], SUMMARY_CLAIM_LENGTH),
             readable_since=int(data["iat"]),
             expires_at=int(data["exp"]),
         )
-    except (ValueError, KeyError, TypeError, binascii.Error) as error:
+    except (ValueError, KeyError, TypeError) as error:
         raise TokenError(
             TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid."
         ) from error
@@ -107,21 +93,3 @@ def verify(key: bytes, token: str, now: float) -> SummaryClaims:
     if now >= claims.expires_at:
         raise TokenError(TokenErrorCode.EXPIRED, "El enlace venció.", "The link has expired.")
     return claims
-
-
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value or len(value) > 160:
-        raise ValueError("bad claim")
-    return value
-
-
-def _sign(key: bytes, body: str) -> bytes:
-    return hmac.new(key, body.encode(), hashlib.sha256).digest()
-
-
-def _b64encode(raw: bytes) -> str:
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _b64decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))

@@ -16,7 +16,7 @@ import json
 import secrets
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from rooms.errors import DomainError
 from rooms.roles import Role
@@ -56,7 +56,9 @@ def new_token_id() -> str:
 
 
 def issue(key: bytes, claims: JoinClaims) -> str:
-    payload = json.dumps(
+    return seal(
+        key,
+        _VERSION,
         {
             "c": claims.consult_id,
             "p": claims.participant_id,
@@ -65,39 +67,23 @@ def issue(key: bytes, claims: JoinClaims) -> str:
             "exp": claims.expires_at,
             "jti": claims.token_id,
         },
-        separators=(",", ":"),
-        sort_keys=True,
-    ).encode()
-    body = f"{_VERSION}.{_b64encode(payload)}"
-    return f"{body}.{_b64encode(_sign(key, body))}"
+    )
 
 
 def verify(key: bytes, token: str, now: float) -> JoinClaims:
     """Return the claims of a genuine, currently valid token, or raise :class:`TokenError`."""
-    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
-        raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
-    parts = token.split(".")
-    if len(parts) != 3 or parts[0] != _VERSION:
-        raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
-    body = f"{parts[0]}.{parts[1]}"
+    data = unseal(key, _VERSION, token)
     try:
-        signature = _b64decode(parts[2])
-        expected = _sign(key, body)
-        if not hmac.compare_digest(signature, expected):
-            raise TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
-        data = json.loads(_b64decode(parts[1]))
         claims = JoinClaims(
-            consult_id=_text(data["c"]),
-            participant_id=_text(data["p"]),
+            consult_id=claim_text(data["c"]),
+            participant_id=claim_text(data["p"]),
             role=Role(data["r"]),
             not_before=int(data["nbf"]),
             expires_at=int(data["exp"]),
-            token_id=_text(data["jti"]),
+            token_id=claim_text(data["jti"]),
         )
-    except (ValueError, KeyError, TypeError, binascii.Error) as error:
-        raise TokenError(
-            TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid."
-        ) from error
+    except (ValueError, KeyError, TypeError) as error:
+        raise _invalid() from error
     if now >= claims.expires_at:
         raise TokenError(TokenErrorCode.EXPIRED, "El enlace venció.", "The link has expired.")
     if now < claims.not_before:
@@ -107,10 +93,45 @@ def verify(key: bytes, token: str, now: float) -> JoinClaims:
     return claims
 
 
-def _text(value: object) -> str:
-    if not isinstance(value, str) or not value or len(value) > 128:
+def seal(key: bytes, prefix: str, claims: dict[str, object]) -> str:
+    """``<prefix>.<claims>.<signature>``: base64url compact JSON and its HMAC-SHA256 under ``key``.
+
+    The envelope every token kind shares (join links here, summary links in
+    :mod:`rooms.summary_links`); each kind has its own prefix and key, so one never opens as another.
+    """
+    payload = json.dumps(claims, separators=(",", ":"), sort_keys=True).encode()
+    body = f"{prefix}.{_b64encode(payload)}"
+    return f"{body}.{_b64encode(_sign(key, body))}"
+
+
+def unseal(key: bytes, prefix: str, token: object) -> dict[str, Any]:
+    """The claims of a genuine ``prefix`` token sealed with ``key``, or ``auth_invalid``."""
+    if not isinstance(token, str) or len(token) > MAX_TOKEN_LENGTH:
+        raise _invalid()
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != prefix:
+        raise _invalid()
+    body = f"{parts[0]}.{parts[1]}"
+    try:
+        if not hmac.compare_digest(_b64decode(parts[2]), _sign(key, body)):
+            raise _invalid()
+        data = json.loads(_b64decode(parts[1]))
+    except (ValueError, binascii.Error) as error:
+        raise _invalid() from error
+    if not isinstance(data, dict):
+        raise _invalid()
+    return data
+
+
+def claim_text(value: object, max_length: int = 128) -> str:
+    """A text claim: a non-empty string of bounded length (else ``ValueError``)."""
+    if not isinstance(value, str) or not value or len(value) > max_length:
         raise ValueError("bad claim")
     return value
+
+
+def _invalid() -> TokenError:
+    return TokenError(TokenErrorCode.INVALID, "El enlace no es válido.", "The link is not valid.")
 
 
 def _sign(key: bytes, body: str) -> bytes:
