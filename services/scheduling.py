@@ -317,12 +317,13 @@ class Scheduling:
         if appointment is None:
             return
         await self.queues.cancel(appointment.unit, consult_id)
-        if host_id not in (await self.queues.snapshot(appointment.unit)).nurses:
+        host = (await self.queues.snapshot(appointment.unit)).nurses.get(host_id)
+        if host is None:
             # Not one of the unit's queue nurses (e.g. a physician admitting from the list): she
             # is not counted on duty, but a nurse paired with this patient is free again.
             await self._release_paired(appointment.unit, consult_id, now, keep=None)
             return
-        await self._reconcile_nurse(appointment.unit, host_id, now, keep=consult_id)
+        await self._reconcile_nurse(host, now, keep=consult_id)
         await self.queues.take_directly(appointment.unit, host_id, consult_id, now)
 
     async def _save_appointment(
@@ -354,19 +355,18 @@ class Scheduling:
             if nurse.appointment_id == consult_id and nurse.nurse_id != keep:
                 await self.queues.release_nurse(unit, nurse.nurse_id, consult_id, now)
 
-    async def _reconcile_nurse(
-        self, unit: str, nurse_id: str, now: datetime, keep: str | None = None
-    ) -> None:
+    async def _reconcile_nurse(self, nurse: Nurse, now: datetime, keep: str | None = None) -> None:
         """Make the nurse's queue state agree with the consult she is marked as in.
 
         A nurse "in consult" on a consult that ended, that someone else hosts, or that went back to
         scheduled (denied, sent home) is released; one paired by "next patient" with a patient she
         has not admitted yet gives the patient back to their place in the queue. A nurse hosting
-        her live consult stays in it. ``keep``: the consult she is about to take; left alone.
+        her live consult stays in it. ``keep``: the consult she is about to take; left alone. ``nurse``
+        is her state as the store just answered it (no second read of the whole unit).
         """
-        nurse = (await self.queues.snapshot(unit)).nurses.get(nurse_id)
-        if nurse is None or nurse.state is not NurseState.IN_CONSULT or nurse.appointment_id is None:
+        if nurse.state is not NurseState.IN_CONSULT or nurse.appointment_id is None:
             return
+        unit, nurse_id = nurse.unit, nurse.nurse_id
         paired = nurse.appointment_id
         if paired == keep:
             return
@@ -436,8 +436,7 @@ class Scheduling:
         """Available or away; a nurse marked in a consult that is over (or never happened) is
         released first, so she can always go available unless she is hosting a live call."""
         now = self._clock()
-        await self.queues.register_nurse(member.unit, member.staff_id)
-        await self._reconcile_nurse(member.unit, member.staff_id, now)
+        await self._reconcile_nurse(await self.queues.register_nurse(member.unit, member.staff_id), now)
         return await self.queues.set_nurse_state(member.unit, member.staff_id, state, now)
 
     async def nurse(self, member: StaffMember) -> Nurse:
@@ -448,8 +447,7 @@ class Scheduling:
         if member.unit != unit:
             raise queue_rules.WrongUnit(unit)
         now = self._clock()
-        await self.queues.register_nurse(unit, member.staff_id)
-        await self._reconcile_nurse(unit, member.staff_id, now)
+        await self._reconcile_nurse(await self.queues.register_nurse(unit, member.staff_id), now)
         while True:
             pairing = await self.queues.next_patient(unit, member.staff_id, now)
             if pairing is None:
