@@ -74,3 +74,9 @@ def machine_busy() -> float:
     iowait, from ``/proc/stat``."""
     fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
     return (sum(fields[:8]) - fields[3] - fields[4]) / CLOCK_TICK
+
+
+def machine_steal() -> float:
+    """CPU seconds the hypervisor gave to other guests (all cores) since boot: ``steal`` in
+    ``/proc/stat``. On these machines it is large and bursty, so every window reports it."""
+    return int(Path("/proc/stat").read_text().splitlines()[0].split()[8]) / CLOCK_TICK

@@ -8,6 +8,7 @@ Each consult goes through the product's real steps (staff login, patient check-i
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from media.aiortc_seam import ReceiverTap
 
 from .clip import Clip, load_clip
 from .counting import ClientReport, DecodeErrors, StreamCount, StreamReport
+from .janus import JanusConsult, JanusRoom
 from .participant import Participant, connect
 from .server import Appointment
 from .sources import LoopedVideo, forward_keyframe_requests
@@ -88,9 +90,11 @@ class LoadClient:
         self.index = index
         self.errors = errors
         self.clip: Clip | None = None
-        self.sessions: dict[str, Session] = {}
+        self.sessions: dict[str, Session | JanusConsult] = {}
         self.direct: DirectPair | None = None
         self._seed = index * 1000
+        self._janus_ids = itertools.count(index * 100_000 + 1)
+        self._http: aiohttp.ClientSession | None = None
         self._errors_reported = 0
 
     def _new_decode_errors(self) -> int:
@@ -134,8 +138,13 @@ class LoadClient:
             participant_id, self.clip if publish else None, decoding=decoding, seed=self._next_seed()
         )
 
-    async def open_consult(self, spec: Appointment, patient_publishes: bool, patient_decodes: bool) -> str:
-        """Staff login, patient check-in, admission, then both join the call."""
+    async def open_consult(
+        self, spec: Appointment | JanusRoom, patient_publishes: bool, patient_decodes: bool
+    ) -> str:
+        """Staff login, patient check-in, admission, then both join the call (on Janus: both join
+        the consult's room, publish, and subscribe to each other)."""
+        if isinstance(spec, JanusRoom):
+            return await self._open_janus(spec, patient_publishes, patient_decodes)
         async with aiohttp.ClientSession() as http:
             response = await http.post(
                 f"{spec.url}/api/session", json={"username": spec.username, "password": spec.password}
@@ -160,10 +169,28 @@ class LoadClient:
         await self._flowing(session)
         return session.consult_id
 
+    def _janus_id(self) -> str:
+        """A participant id unique across the client processes (Janus feeds are numbers)."""
+        return f"janus-{next(self._janus_ids)}"
+
+    async def _open_janus(self, room: JanusRoom, patient_publishes: bool, patient_decodes: bool) -> str:
+        if self._http is None:
+            self._http = aiohttp.ClientSession()
+        consult = JanusConsult(f"janus-room-{room.room}", room)
+        self.sessions[consult.consult_id] = consult
+        nurse_id, patient_id = self._janus_id(), self._janus_id()
+        await consult.add(self._http, nurse_id, self._participant(nurse_id, True, False))
+        await consult.add(
+            self._http, patient_id, self._participant(patient_id, patient_publishes, patient_decodes)
+        )
+        await asyncio.gather(*(consult.subscribe(m) for m in consult.members))
+        await self._flowing(consult)
+        return consult.consult_id
+
     async def _join(self, member: Member) -> None:
         expect_ok(await member.media.join(member.sio), "media:offer")
 
-    async def _flowing(self, session: Session, limit: float = 30) -> None:
+    async def _flowing(self, session: Session | JanusConsult, limit: float = 30) -> None:
         """Wait until every member receives complete video frames from every other publisher."""
         deadline = time.monotonic() + limit
         while True:
@@ -184,6 +211,9 @@ class LoadClient:
     async def add_invitees(self, consult_id: str, count: int) -> None:
         """Receive-only invitees (companions) join the consult; they count and do not decode."""
         session = self.sessions[consult_id]
+        if isinstance(session, JanusConsult):
+            await self._add_janus_invitees(session, count)
+            return
         new: list[Member] = []
         for _ in range(count):
             participant_id, sio = await self._invitee(
@@ -194,9 +224,20 @@ class LoadClient:
         await asyncio.gather(*(self._join(m) for m in new))
         await self._flowing(session)
 
+    async def _add_janus_invitees(self, consult: JanusConsult, count: int) -> None:
+        assert self._http is not None
+        for _ in range(count):
+            participant_id = self._janus_id()
+            member = await consult.add(
+                self._http, participant_id, self._participant(participant_id, False, False)
+            )
+            await consult.subscribe(member)
+        await self._flowing(consult)
+
     async def late_join(self, consult_id: str) -> LateJoin:
         """An interpreter joins a running consult and decodes; timed from its ``media:offer``."""
         session = self.sessions[consult_id]
+        assert isinstance(session, Session), "late joiners are timed on our server only"
         participant_id, sio = await self._invitee(session, "interpreter", "Intérprete")
         media = self._participant(participant_id, False, True)
         publishers = session.publishers
@@ -242,6 +283,9 @@ class LoadClient:
             s for s in self.sessions.values() if consult_ids is None or s.consult_id in consult_ids
         ]:
             del self.sessions[session.consult_id]
+            if isinstance(session, JanusConsult):
+                await session.close()
+                continue
             for member in session.members:
                 member.media.hanging_up = True
             try:
@@ -285,6 +329,8 @@ class LoadClient:
 
     async def close(self) -> None:
         await self.end_consults()
+        if self._http is not None:
+            await self._http.close()
         if self.direct is not None:
             await self.direct.sender.close()
             await self.direct.receiver.close()

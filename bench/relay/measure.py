@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from .client_process import ClientHandle, call_all
 from .counting import GRACE, ClientReport
-from .cpu import CpuSample, machine_busy
+from .cpu import CpuSample, machine_busy, machine_steal
 from .load_client import LateJoin
 from .server import Server
 
@@ -95,6 +95,7 @@ class Window:
     worker_max: float  # the busiest single server process, cores
     clients_cpu: float
     machine: float  # cores busy, whole machine
+    steal: float  # cores the hypervisor took away during the window
     relayed: Delivery
     direct: Delivery
     audio_expected: int  # packets sent in the window, times subscribers
@@ -130,12 +131,12 @@ def measure(clients: list[ClientHandle], server: Server, label: str, size: int, 
     pids = server.pids()
     client_pids = [c.process.pid for c in clients if c.process.pid is not None]
     server_start, clients_start = CpuSample.take(pids), CpuSample.take(client_pids)
-    busy_start = machine_busy()
+    busy_start, steal_start = machine_busy(), machine_steal()
     since = time.monotonic()
     time.sleep(seconds)
     until = time.monotonic()
     server_end, clients_end = CpuSample.take(pids), CpuSample.take(client_pids)
-    busy_end = machine_busy()
+    busy_end, steal_end = machine_busy(), machine_steal()
     time.sleep(GRACE + 0.1)
     reports: list[ClientReport] = list(
         call_all(clients, {i: ("report", (since, until)) for i in range(len(clients))}).values()
@@ -153,6 +154,7 @@ def measure(clients: list[ClientHandle], server: Server, label: str, size: int, 
         worker_max=max(spent.values(), default=0.0) / wall,
         clients_cpu=sum(clients_end.since(clients_start).values()) / wall,
         machine=(busy_end - busy_start) / wall,
+        steal=(steal_end - steal_start) / wall,
         relayed=relayed,
         direct=direct,
         audio_expected=sum(audio_sent[s.publisher] for s in audio),

@@ -88,34 +88,39 @@ class Participant:
         server's subscriber offers from now on. Returns the server's reply."""
         self._sio = sio
         sio.on("media:subscriber_offer", self._on_subscriber_offer)
-        await self.publisher.setLocalDescription(await self.publisher.createOffer())
-        offer = {
-            "type": "offer",
-            "sdp": self.publisher.localDescription.sdp,
-            "sources": {line.mid: source for line, source in self._sources},
-        }
+        offer = await self.publisher_offer()
+        offer["sources"] = {line.mid: source for line, source in self._sources}
         reply: dict[str, Any] = await sio.call("media:offer", offer, timeout=30)
         if reply.get("ok"):
-            answer = reply["answer"]
-            await self.publisher.setRemoteDescription(
-                RTCSessionDescription(sdp=answer["sdp"], type=answer["type"])
-            )
+            await self.publisher_answered(reply["answer"])
         return reply
+
+    async def publisher_offer(self) -> dict[str, Any]:
+        """The publishing connection's offer (camera and microphone lines)."""
+        await self.publisher.setLocalDescription(await self.publisher.createOffer())
+        return {"type": "offer", "sdp": self.publisher.localDescription.sdp}
+
+    async def publisher_answered(self, answer: dict[str, Any]) -> None:
+        await self.publisher.setRemoteDescription(
+            RTCSessionDescription(sdp=answer["sdp"], type=answer["type"])
+        )
 
     async def _on_subscriber_offer(self, data: dict[str, Any]) -> None:
         """Answer, except while hanging up: an offer caused by others leaving can arrive after
         the consult ended, and the server then rightly refuses its answer."""
         if self.hanging_up:
             return
-        answer = await self._answer(data)
+        answer = await self.answer_offer(data)
         assert self._sio is not None
         reply = await self._sio.call("media:subscriber_answer", answer, timeout=20)
         refused = not reply["ok"] and reply["error"]["code"] != "stale_answer"
         if refused and not self.hanging_up:
             raise RuntimeError(f"the server refused a subscriber answer: {reply}")
 
-    async def _answer(self, data: dict[str, Any]) -> dict[str, Any]:
-        """Apply an offer for the subscribing connection; tap each new line before media flows."""
+    async def answer_offer(self, data: dict[str, Any]) -> dict[str, Any]:
+        """Apply an offer for the subscribing connection (ours or another server's, described as
+        ``{"sdp", "tracks": {mid: {"participant_id", "kind"}}, "revision"}``); tap each new line
+        before media flows."""
         if self.first_offer_at is None:
             self.first_offer_at = time.monotonic()
         if self.subscriber is None:

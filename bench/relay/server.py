@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from .cpu import descendants
+from .janus import JanusRoom, create_rooms, janus_ready, start_janus
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "relay-bench-password-1"  # a throwaway account on a loopback server
@@ -103,11 +105,11 @@ class Server:
     process: subprocess.Popen[str]
     url: str
     media_workers: int
-    consults: list[Appointment]
+    consults: list[Appointment] | list[JanusRoom]
     log: Path
     used: int = 0
 
-    def next_consult(self) -> Appointment:
+    def next_consult(self) -> Appointment | JanusRoom:
         spec = self.consults[self.used]
         self.used += 1
         return spec
@@ -154,3 +156,20 @@ def stop_servers(processes: list[subprocess.Popen[str]]) -> None:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+def start_janus_server(rooms: int, log_dir: Path) -> tuple[Server, Path]:
+    """Janus with ``rooms`` videorooms ready; returns it and its configuration folder."""
+    log = log_dir / "server-janus.log"
+    port = free_port()
+    process, config = start_janus(port, log)
+    url = f"http://127.0.0.1:{port}/janus"
+    janus_ready(url, process, log)
+    return Server("janus", process, url, 0, create_rooms(url, rooms, publishers=10), log), config
