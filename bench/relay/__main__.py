@@ -77,7 +77,16 @@ def run(args: argparse.Namespace) -> dict[str, object]:
             for mode, plan in plans.items()
         }
         repetitions = (
-            run_versus(clients, servers, versus, window=args.window, settle=args.settle) if versus else []
+            run_versus(
+                clients,
+                servers,
+                versus,
+                window=args.window,
+                settle=args.settle,
+                profile=log_dir / "profile" if args.profile else None,
+            )
+            if versus
+            else []
         )
     finally:
         for client in clients:

@@ -14,9 +14,11 @@ from __future__ import annotations
 import statistics
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from .client_process import ClientHandle, call_all
 from .measure import Window, measure, slope
+from .profile import hotspots, print_hotspots, record
 from .report import print_header, print_window
 from .server import Server
 
@@ -72,8 +74,27 @@ def _close(clients: list[ClientHandle], settle: float) -> None:
     time.sleep(settle)
 
 
+def profile_ours(server: Server, seconds: float, folder: Path) -> None:
+    """Sample our server's processes under the load now running and print where the time goes:
+    the signaling process apart from the media workers."""
+    main = server.process.pid
+    files = record(server.pids(), seconds, folder)
+    for title, chosen in (
+        ("media workers", [path for pid, path in files.items() if pid != main]),
+        ("signaling process", [path for pid, path in files.items() if pid == main]),
+    ):
+        samples, spots = hotspots(chosen)
+        print_hotspots(title, samples, spots)
+
+
 def run_versus(
-    clients: list[ClientHandle], servers: dict[str, Server], plan: VersusPlan, *, window: float, settle: float
+    clients: list[ClientHandle],
+    servers: dict[str, Server],
+    plan: VersusPlan,
+    *,
+    window: float,
+    settle: float,
+    profile: Path | None = None,
 ) -> list[Repetition]:
     print(
         f"\nTeleconsulta against Janus, interleaved: {plan.repetitions} repetitions of K = {plan.consults}"
@@ -93,6 +114,12 @@ def run_versus(
                 repetition.consults[target].append(measured)
                 print(f"  {NAMES[target]}:")
                 print_window(measured)
+                last = number == plan.repetitions - 1 and size == plan.consults[-1]
+                if profile is not None and target == "packet" and last:
+                    print(
+                        f"  profile of our server at K={size} (py-spy, {window:g} s, not a measured window):"
+                    )
+                    profile_ours(servers[target], window, profile)
                 _close(clients, settle)
         print(f" repetition {number + 1}: 1 publisher -> N subscribers")
         print_header("N")
