@@ -116,6 +116,9 @@ def main() -> None:
     parser.add_argument("--serve", choices=("packet", "reencode"), help=argparse.SUPPRESS)
     parser.add_argument("--consults", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument(
+        "--profile", action="store_true", help="sample our server with py-spy at the comparison's largest K"
+    )
+    parser.add_argument(
         "--no-janus", dest="janus", action="store_false", help="skip the comparison with Janus"
     )
     args = parser.parse_args()
