@@ -21,7 +21,9 @@ import asyncio
 import os
 import platform
 import statistics
+import struct
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -35,6 +37,7 @@ from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParam
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from pylibsrtp import Policy, Session
 
+from media.aiortc_seam import install_fast_receive
 from media.keyframes import classify_vp8
 from media.rtp_forwarding import Forwarder, ForwardingPolicy, PublisherStats
 from media.rtp_rewrite import HeaderExtensionIds, HeaderWriter
@@ -214,6 +217,112 @@ async def room(subscribers: int, packets: int, policy: ForwardingPolicy) -> dict
     }
 
 
+SENDER = """
+import socket, struct, sys, time
+host, port, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+data = open(sys.argv[4], "rb").read()
+packets, offset = [], 0
+while offset < len(data):
+    (size,) = struct.unpack_from("!H", data, offset)
+    packets.append(data[offset + 2 : offset + 2 + size])
+    offset += 2 + size
+sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+start = time.perf_counter()
+for index, packet in enumerate(packets):
+    while time.perf_counter() < start + index / rate:
+        pass
+    sock.sendto(packet, (host, port))
+"""
+
+
+async def whole_path(subscribers: int, packets: int, *, fast: bool, rate: float) -> dict[str, float]:
+    """Datagram in to datagrams out, as a media worker runs it: prebuilt SRTP datagrams come from
+    another process over UDP into the server's ICE socket; the server does everything a worker
+    does for them (the event loop's read, aioice, SRTP, aiortc's routing, our forwarding, SRTP
+    protect and UDP send per subscriber). The subscriber clients stop reading their sockets, so
+    this process's CPU, minus what it spends idle over as long, is the server's."""
+    forwarder = Forwarder(ForwardingPolicy(inline_send=fast))
+    client = new_peer()
+    client_video = client.addTransceiver("video", direction="sendonly")
+    server = new_peer()
+
+    @server.on("track")
+    def on_track(track: Any) -> None:
+        forwarder.publish(next(t for t in server.getTransceivers() if t.receiver.track is track))
+
+    await negotiate(client, server)
+    servers, clients = [], []
+    for _ in range(subscribers):
+        server_sub, client_sub = new_peer(), new_peer()
+        forwarder.subscribe(server_sub.addTransceiver("video", direction="sendonly"), forwarder.published[0])
+        await negotiate(server_sub, client_sub)
+        servers.append(server_sub)
+        clients.append(client_sub)
+    peers = [client, server, *servers, *clients]
+    await wait_for(lambda: all(pc.connectionState == "connected" for pc in peers))
+    server_dtls: Any = next(t.receiver.transport for t in server.getTransceivers())
+    if fast:
+        assert install_fast_receive(server_dtls)
+        for pc in servers:
+            install_fast_receive(next(t.sender.transport for t in pc.getTransceivers()))
+    for pc in clients:  # the clients stop reading: the kernel drops what they would receive
+        agent: Any = next(t.receiver.transport for t in pc.getTransceivers()).transport._connection
+        for protocol in agent._protocols:
+            try:
+                protocol.transport.pause_reading()
+            except AttributeError:  # uvloop's UDP transport cannot pause: read and drop at once
+                protocol.datagram_received = lambda data, addr: None
+
+    sender: Any = client_video.sender
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=client_video._headerExtensions))
+    payload_type = client_video._codecs[0].payloadType
+    assert payload_type is not None
+    client_dtls: Any = sender.transport
+    datagrams = bytearray()
+    for seq in range(packets):
+        body = KEY if seq == 0 else DELTA
+        rtp = RtpPacket(
+            payload_type=payload_type, sequence_number=seq, timestamp=(seq // 4) * 3000, ssrc=sender._ssrc
+        )
+        rtp.marker = int(seq % 4 == 3)
+        rtp.payload = body + bytes(PAYLOAD_SIZE - len(body))
+        rtp.extensions.mid = client_video.mid
+        rtp.extensions.abs_send_time = (seq * 97) & 0xFFFFFF
+        protected = client_dtls._tx_srtp.protect(rtp.serialize(extensions))
+        datagrams += struct.pack("!H", len(protected)) + protected
+    pair = server_dtls.transport._connection._nominated[1]
+    host, port = pair.local_candidate.host, pair.local_candidate.port
+    path = Path(tempfile.mkstemp(prefix="forwarding-micro-")[1])
+    await asyncio.to_thread(path.write_bytes, bytes(datagrams))
+    track = forwarder.published[0]
+    seconds = packets / rate
+
+    idle_start, idle_wall = time.process_time(), time.monotonic()
+    await asyncio.sleep(seconds)
+    idle_rate = (time.process_time() - idle_start) / (time.monotonic() - idle_wall)
+
+    before = track.stats.packets_received
+    cpu_start, wall_start = time.process_time(), time.monotonic()
+    sending = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", SENDER, host, str(port), str(rate), str(path)
+    )
+    if await sending.wait() != 0:
+        raise RuntimeError("the datagram sender failed")
+    try:
+        await wait_for(lambda: track.stats.packets_received - before >= packets - 10, 10)
+    except TimeoutError:
+        print(f"   (only {track.stats.packets_received - before} of {packets} datagrams arrived)")
+    cpu = time.process_time() - cpu_start - idle_rate * (time.monotonic() - wall_start)
+    received = track.stats.packets_received - before
+    sent = sum(s.stats.packets_sent for s in forwarder.subscriptions)
+    await asyncio.to_thread(path.unlink)
+    await forwarder.close()
+    for pc in peers:
+        await pc.close()
+    return {"received": received, "sent": sent, "us_per_packet": max(cpu, 0.0) / max(received, 1) * 1e6}
+
+
 async def main(packets: int, subscriber_counts: tuple[int, ...], counters: bool) -> dict[str, float]:
     def loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return ["127.0.0.1"]
@@ -258,6 +367,23 @@ async def main(packets: int, subscriber_counts: tuple[int, ...], counters: bool)
         "\n   * process CPU includes the clients' SRTP and the event loop: an upper bound."
     )
     summary["us_per_packet_1_subscriber_no_remb"] = round(figures["server_us_median"] + unprotect, 1)
+
+    rate = 4000.0
+    print(
+        f"\n3. The whole path, datagram in to datagrams out: {packets} datagrams at {rate:.0f}/s from"
+        "\n   another process (µs of this process's CPU per incoming packet, idle CPU taken off)"
+    )
+    print("   subs  aiortc's receive task  datagram fast path  ratio   (packets in/out)")
+    for subscribers in subscriber_counts:
+        slow = await whole_path(subscribers, packets, fast=False, rate=rate)
+        quick = await whole_path(subscribers, packets, fast=True, rate=rate)
+        summary[f"whole_path_us_{subscribers}_sub"] = round(quick["us_per_packet"], 1)
+        summary[f"whole_path_task_us_{subscribers}_sub"] = round(slow["us_per_packet"], 1)
+        print(
+            f"   {subscribers:4d}  {slow['us_per_packet']:21.1f}  {quick['us_per_packet']:18.1f}"
+            f"  {quick['us_per_packet'] / slow['us_per_packet']:5.2f}"
+            f"   ({slow['received']:.0f}/{slow['sent']:.0f}, {quick['received']:.0f}/{quick['sent']:.0f})"
+        )
     return summary
 
 

@@ -23,8 +23,10 @@ Receiving (``ReceiverTap``):
     which fill in the receiver's RTCP SSRC.
 
 Sending (``SenderPort``):
-  * Packets go out through ``sender.transport._send_rtp(bytes)`` (SRTP protection and ICE),
-    exactly as ``RTCRtpSender`` sends its own.
+  * Packets go out as ``sender.transport._send_rtp(bytes)`` sends them (SRTP protection with
+    ``_tx_srtp``, then aioice's nominated pair for component 1, ``Connection._nominated[1]``:
+    ``pair.protocol.transport.sendto(data, pair.remote_addr)``, and the transport's
+    ``__tx_bytes``/``__tx_packets`` counters), done inline rather than through three coroutines.
   * The sender's own RTP loop is parked on a track whose ``recv()`` never returns (public API:
     ``replaceTrack``), so it never encodes; its RTCP loop keeps running and sends sender reports
     built from ``sender.__ntp_timestamp``, ``__rtp_timestamp``, ``__packet_count`` and
@@ -38,6 +40,17 @@ Sending (``SenderPort``):
     ``sender._enabled``.
 
 Removing a hook deletes the instance attribute, so the class's own method takes over again.
+
+Receiving datagrams (``install_fast_receive``): aioice hands every datagram to the connection's
+queue (after trying to parse it as STUN), and the DTLS transport's receive task takes it from
+there: a queue put, a task wake-up and a loop iteration per packet. Once a transport is
+connected, SRTP and SRTCP datagrams (first byte 128-191, RFC 7983) go straight from each of
+the ICE connection's ``StunProtocol.datagram_received`` (``RTCIceTransport._connection``,
+aioice's ``Connection._protocols``) to ``RTCDtlsTransport._handle_rtp_data`` /
+``_handle_rtcp_data`` after ``_rx_srtp`` unprotects them, updating the transport's
+``__rx_bytes``/``__rx_packets`` as its receive task would. STUN and DTLS keep the old path.
+The transport's ``_rtp_header_extensions_map`` (whose ids live in ``HeaderExtensionsMap.__ids``)
+is replaced by an indexed subclass that parses the same fields the same way.
 
 Reporting (``selected_candidate_types``), not forwarding: which ICE candidate pair carries a
 connection's media (direct, or through a TURN relay) is read from ``RTCIceTransport._connection``
@@ -53,16 +66,29 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from struct import unpack
 from typing import Any, Final, cast
 
 import aiortc
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unwrap_rtx
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    HeaderExtensions,
+    HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtpPacket,
+    is_rtcp,
+    pack_remb_fci,
+    unpack_header_extensions,
+    unwrap_rtx,
+)
+from pylibsrtp import Error as SrtpError
 
 from media.rtp_rewrite import HeaderExtensionIds
 
@@ -94,6 +120,8 @@ _METHODS: Final[dict[tuple[type, str], tuple[tuple[str, ...], bool]]] = {
     (RTCRtpSender, "_send_keyframe"): (("self",), False),
     (RTCRtpSender, "_retransmit"): (("self", "sequence_number"), True),
     (RTCDtlsTransport, "_send_rtp"): (("self", "data"), True),
+    (RTCDtlsTransport, "_handle_rtp_data"): (("self", "data", "arrival_time_ms"), True),
+    (RTCDtlsTransport, "_handle_rtcp_data"): (("self", "data"), True),
     (StreamStatistics, "__init__"): (("self", "clockrate"), False),
     (StreamStatistics, "add"): (("self", "packet"), False),
     (RemoteBitrateEstimator, "add"): (
@@ -306,6 +334,163 @@ class ReceiverTap:
 
 
 # ---------------------------------------------------------------------------------------------
+# Receiving datagrams without the receive task
+
+
+class _Resume:
+    """Awaitable that lets a real task finish a coroutine that suspended while run inline: it
+    first waits on what the coroutine yielded, then steps it as ``asyncio.Task`` would (sending
+    None, throwing in what the task throws in, such as a cancellation)."""
+
+    __slots__ = ("_coroutine", "_pending")
+
+    def __init__(self, coroutine: Any, pending: object) -> None:
+        self._coroutine = coroutine
+        self._pending = pending
+
+    def __await__(self) -> Any:
+        pending = self._pending
+        while True:
+            try:
+                yield pending
+            except BaseException as error:  # handed to the coroutine, as a task does
+                try:
+                    pending = self._coroutine.throw(error)
+                except StopIteration:
+                    return
+                continue
+            try:
+                pending = self._coroutine.send(None)
+            except StopIteration:
+                return
+
+
+async def _finish(resume: _Resume) -> None:
+    await resume
+
+
+def run_inline(coroutine: Any, tasks: set[asyncio.Task[None]]) -> None:
+    """Run ``coroutine`` now, in the caller's stack, as far as it goes without waiting; if it has
+    to wait, a task (kept in ``tasks`` until done) finishes it. Forwarding a packet never waits,
+    so this spares a task and a loop iteration per packet; errors are logged and dropped, since
+    the caller is a socket's callback."""
+    try:
+        pending = coroutine.send(None)
+    except StopIteration:
+        return
+    except Exception:
+        logger.debug("an inline packet handler failed", exc_info=True)
+        return
+    task = asyncio.ensure_future(_finish(_Resume(coroutine, pending)))
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+
+
+_EXTENSION_READERS: Final[tuple[tuple[str, Callable[[bytes], object]], ...]] = (
+    # aiortc's HeaderExtensionsMap.get, field by field, in its order (the first id match wins).
+    ("mid", lambda value: value.decode("utf8")),
+    ("repaired_rtp_stream_id", lambda value: value.decode("ascii")),
+    ("rtp_stream_id", lambda value: value.decode("ascii")),
+    ("abs_send_time", lambda value: unpack("!L", b"\00" + value)[0]),
+    ("transmission_offset", lambda value: unpack("!l", value + b"\00")[0] >> 8),
+    ("audio_level", lambda value: (value[0] & 0x80 == 0x80, unpack("!B", value)[0] & 0x7F)),
+    ("transport_sequence_number", lambda value: unpack("!H", value)[0]),
+)
+
+
+class _IndexedHeaderExtensionsMap(HeaderExtensionsMap):
+    """aiortc's header-extension map, reading each extension with one dictionary lookup instead of
+    a chain of comparisons (its ``get`` is the largest single cost of parsing a browser's packet,
+    which carries five or six extensions). ``configure`` (each negotiation) rebuilds the index."""
+
+    def __init__(self, ids: HeaderExtensions) -> None:
+        super().__init__()
+        self._HeaderExtensionsMap__ids = ids
+        self._index = self._build()
+
+    def _build(self) -> dict[int, tuple[str, Callable[[bytes], object]]]:
+        ids = self._HeaderExtensionsMap__ids
+        index: dict[int, tuple[str, Callable[[bytes], object]]] = {}
+        for name, reader in _EXTENSION_READERS:
+            extension_id = getattr(ids, name)
+            if extension_id is not None:
+                index.setdefault(extension_id, (name, reader))
+        return index
+
+    def configure(self, parameters: Any) -> None:
+        super().configure(parameters)
+        self._index = self._build()
+
+    def get(self, extension_profile: int, extension_value: bytes) -> HeaderExtensions:
+        values = HeaderExtensions()
+        index = self._index
+        for extension_id, value in unpack_header_extensions(extension_profile, extension_value):
+            known = index.get(extension_id)
+            if known is not None:
+                setattr(values, known[0], known[1](value))
+        return values
+
+
+class _FastReceive:
+    """SRTP/SRTCP datagrams of one connected DTLS transport, handled in the socket's callback."""
+
+    def __init__(self, transport: RTCDtlsTransport, protocol: Any) -> None:
+        self._transport: Any = transport
+        self._original = protocol.datagram_received
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        transport = self._transport
+        srtp = transport._rx_srtp
+        if not data or not 127 < data[0] < 192 or srtp is None or transport._state is not DtlsState.CONNECTED:
+            self._original(data, addr)
+            return
+        transport._RTCDtlsTransport__rx_bytes += len(data)
+        transport._RTCDtlsTransport__rx_packets += 1
+        try:
+            if is_rtcp(data):
+                handling = transport._handle_rtcp_data(srtp.unprotect_rtcp(data))
+            else:
+                handling = transport._handle_rtp_data(
+                    srtp.unprotect(data), arrival_time_ms=clock.current_ms()
+                )
+        except SrtpError:
+            return  # not ours, replayed or damaged: aiortc drops these too
+        run_inline(handling, self._tasks)
+
+
+def install_fast_receive(transport: RTCDtlsTransport) -> bool:
+    """Route the SRTP datagrams of a connected DTLS transport around its receive task (see the
+    module docstring). Idempotent; False if the internals it needs are not there (the transport
+    then keeps aiortc's own path, which is correct, only slower)."""
+    agent = getattr(getattr(transport, "transport", None), "_connection", None)
+    protocols = getattr(agent, "_protocols", None)
+    if not isinstance(protocols, list) or not all(hasattr(transport, n) for n in ("_rx_srtp", "_state")):
+        return False
+    current = getattr(transport, "_rtp_header_extensions_map", None)
+    if isinstance(current, HeaderExtensionsMap) and not isinstance(current, _IndexedHeaderExtensionsMap):
+        ids = getattr(current, "_HeaderExtensionsMap__ids", None)
+        if isinstance(ids, HeaderExtensions):
+            cast(Any, transport)._rtp_header_extensions_map = _IndexedHeaderExtensionsMap(ids)
+    for protocol in protocols:
+        if not isinstance(protocol.__dict__.get("datagram_received"), _FastReceiveHook):
+            protocol.datagram_received = _FastReceiveHook(_FastReceive(transport, protocol))
+    return True
+
+
+class _FastReceiveHook:
+    """The bound handler installed on a protocol, recognisable so it is installed only once."""
+
+    __slots__ = ("_receive",)
+
+    def __init__(self, receive: _FastReceive) -> None:
+        self._receive = receive
+
+    def __call__(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        self._receive.datagram_received(data, addr)
+
+
+# ---------------------------------------------------------------------------------------------
 # Sending
 
 
@@ -389,12 +574,33 @@ class _EstimateRecorder:
         self._port.receiver_estimate_bps = int(bitrate)
 
 
+def _send_now(transport: Any, packet: bytes) -> bool:
+    """What ``RTCDtlsTransport._send_rtp`` and aioice's ``Connection.sendto`` do for an RTP packet
+    (protect, send on the nominated pair's socket, count), without their chain of coroutines;
+    False when the transport is not connected or has no nominated pair (the caller then takes
+    aiortc's path, which raises ``ConnectionError`` as it always did)."""
+    try:
+        if transport._state is not DtlsState.CONNECTED:
+            return False
+        pair = transport.transport._connection._nominated.get(1)
+    except AttributeError:  # internals moved: aiortc's own path still works
+        return False
+    if pair is None:
+        return False
+    data = transport._tx_srtp.protect(packet)
+    pair.protocol.transport.sendto(data, pair.remote_addr)
+    transport._RTCDtlsTransport__tx_bytes += len(data)
+    transport._RTCDtlsTransport__tx_packets += 1
+    return True
+
+
 class SenderPort:
     """Writes ready-made RTP packets into one ``RTCRtpSender`` and hears its RTCP feedback.
 
     ``on_keyframe_request()`` is called for each PLI or FIR the remote side sends;
     ``on_nack(sequence_number)`` is awaited for each sequence number it NACKs.
     The transceiver's sender must not carry a track: its RTP would interleave with ours.
+    ``inline=False`` sends through aiortc's coroutines (only to measure what inline sending saves).
     """
 
     def __init__(
@@ -402,6 +608,8 @@ class SenderPort:
         transceiver: RTCRtpTransceiver,
         on_keyframe_request: Callable[[], None],
         on_nack: Callable[[int], Awaitable[None]],
+        *,
+        inline: bool = True,
     ) -> None:
         sender = transceiver.sender
         _require(sender, _SENDER_STATE)
@@ -409,6 +617,7 @@ class SenderPort:
         if sender.track is not None and not isinstance(sender.track, _ParkedTrack):
             raise ValueError("the sender already sends a track; give the forwarder a transceiver without one")
         self._transceiver = transceiver
+        self._inline = inline
         self._sender: Any = cast(Any, sender)
         self._parked = (
             sender.track if isinstance(sender.track, _ParkedTrack) else _ParkedTrack(transceiver.kind)
@@ -467,7 +676,8 @@ class SenderPort:
         sender = self._sender
         if not sender._enabled:
             return False
-        await sender.transport._send_rtp(packet)
+        if not (self._inline and _send_now(sender.transport, packet)):
+            await sender.transport._send_rtp(packet)
         return True
 
     def record_sent(self, rtp_timestamp: int, ntp_timestamp: int, payload_octets: int) -> None:

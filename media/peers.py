@@ -3,7 +3,8 @@
 Every participant has up to two: the *publisher* (the browser's offer) and the *subscriber* (the
 server's). Signaling hears a connection's state only for the leg the page cares about: the
 publisher's, or a receive-only participant's subscriber, which is their only connection; a
-publishing participant's subscriber is reported only when it fails.
+publishing participant's subscriber is reported only when it fails. Once connected, a
+connection's SRTP datagrams are handled in the socket's callback (``install_fast_receive``).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from aiortc import RTCPeerConnection
 from aiortc.sdp import candidate_from_sdp
 
+from media.aiortc_seam import install_fast_receive
 from media.backend import IceCandidate, MediaError, MediaErrorCode, MediaEvent, MediaEventKind, MediaListener
 from media.ice import IceSettings
 from media.sfu_room import Participant
@@ -33,6 +35,9 @@ class Peers:
 
         @connection.on("connectionstatechange")
         async def on_state() -> None:
+            if connection.connectionState == "connected":
+                for transceiver in connection.getTransceivers():
+                    install_fast_receive(transceiver.receiver.transport)
             participant = self._find(room_id, participant_id)
             # A connection that was replaced (a reload, a reconnect) no longer speaks for anyone.
             if participant is None or connection not in (participant.publisher, participant.subscriber):

@@ -87,6 +87,8 @@ class ForwardingPolicy:
     """Send the publisher REMB bandwidth estimates, as aiortc's receiver does."""
     count_bytes: bool = True
     """Count received payload bytes for metrics (off only to measure what counting costs)."""
+    inline_send: bool = True
+    """Protect and send each packet inline (``aiortc_seam.SenderPort``); off only to measure."""
 
 
 @dataclass(slots=True)
@@ -556,7 +558,9 @@ class Subscription:
         self.kind: str = transceiver.kind
         self.stats = SubscriberStats()
         self._forwarder = forwarder
-        self._port = SenderPort(transceiver, self._on_keyframe_request, self._on_nack)
+        self._port = SenderPort(
+            transceiver, self._on_keyframe_request, self._on_nack, inline=forwarder.policy.inline_send
+        )
         self._source: PublishedTrack | None = None
         self._paused = False
         self._waiting = True

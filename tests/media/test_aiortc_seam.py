@@ -12,8 +12,13 @@ from typing import Any
 import aiortc
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
+from aiortc.rtp import HeaderExtensions, HeaderExtensionsMap
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from media import aiortc_seam
 from media.aiortc_seam import TESTED_AIORTC, AiortcSeamError, verify_aiortc_seam
 from media.rtp_forwarding import Forwarder
 
@@ -86,3 +91,48 @@ async def test_renamed_private_state_is_named_and_stops_the_forwarder(
     finally:
         await forwarder.close()
         await connection.close()
+
+
+_EXTENSION_URIS = {
+    "mid": "urn:ietf:params:rtp-hdrext:sdes:mid",
+    "repaired_rtp_stream_id": "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id",
+    "rtp_stream_id": "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id",
+    "abs_send_time": "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time",
+    "transmission_offset": "urn:ietf:params:rtp-hdrext:toffset",
+    "audio_level": "urn:ietf:params:rtp-hdrext:ssrc-audio-level",
+    "transport_sequence_number": "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01",
+}
+
+
+def _parse(extensions_map: HeaderExtensionsMap, profile: int, value: bytes) -> object:
+    """What ``get`` returns, or the kind of error it raises."""
+    try:
+        return extensions_map.get(profile, value)
+    except Exception as error:
+        return type(error)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    ids=st.lists(st.integers(1, 14), min_size=7, max_size=7),
+    present=st.lists(st.tuples(st.integers(0, 15), st.binary(min_size=1, max_size=4)), max_size=8),
+    padding=st.booleans(),
+)
+def test_the_indexed_extension_map_reads_what_aiortcs_map_reads(
+    ids: list[int], present: list[tuple[int, bytes]], padding: bool
+) -> None:
+    """Any ids (shared ones included: the first field wins in both), any extensions present,
+    values of any length (aiortc's errors for the wrong length are raised the same)."""
+    parameters = RTCRtpParameters(
+        headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=i, uri=uri)
+            for i, uri in zip(ids, _EXTENSION_URIS.values(), strict=True)
+        ]
+    )
+    plain = HeaderExtensionsMap()
+    plain.configure(parameters)
+    indexed = aiortc_seam._IndexedHeaderExtensionsMap(HeaderExtensions())
+    indexed.configure(parameters)
+    value = b"".join(bytes([(x_id << 4) | (len(data) - 1)]) + data for x_id, data in present if x_id)
+    value += b"\x00" * (padding * (-len(value) % 4))
+    assert _parse(indexed, 0xBEDE, value) == _parse(plain, 0xBEDE, value)

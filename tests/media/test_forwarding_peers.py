@@ -16,7 +16,7 @@ import fractions
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aioice.ice
@@ -33,6 +33,7 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamT
 from aiortc.rtp import RtpPacket
 from av import VideoFrame
 
+from media.aiortc_seam import install_fast_receive
 from media.keyframes import KEY_START, classify_h264, classify_vp8
 from media.rtp_forwarding import Forwarder, ForwardingPolicy, PublishedTrack, Subscription
 
@@ -273,6 +274,21 @@ class SubscriberClient:
             task.cancel()
 
 
+def server_peer(inline: bool) -> RTCPeerConnection:
+    """A server-side connection; ``inline`` handles its SRTP datagrams in the socket's callback
+    once connected, as the SFU's connections do (``media/peers.py``)."""
+    connection = new_peer()
+    if inline:
+
+        @connection.on("connectionstatechange")
+        def on_state() -> None:
+            if connection.connectionState == "connected":
+                for transceiver in connection.getTransceivers():
+                    assert install_fast_receive(transceiver.receiver.transport)
+
+    return connection
+
+
 @dataclass
 class Room:
     forwarder: Forwarder
@@ -280,6 +296,7 @@ class Room:
     publisher: Publisher
     server_publisher: RTCPeerConnection
     published: dict[str, PublishedTrack]
+    inline: bool
     server_subscribers: list[RTCPeerConnection] = field(default_factory=list)
     subscribers: list[SubscriberClient] = field(default_factory=list)
     subscriptions: list[dict[str, Subscription]] = field(default_factory=list)
@@ -289,7 +306,7 @@ class Room:
     ) -> tuple[SubscriberClient, dict[str, Subscription]]:
         """A subscriber client, connected through its own server peer; ``video_codec`` limits the
         video codecs that leg negotiates (as with a browser that lacks the publisher's codec)."""
-        server = new_peer()
+        server = server_peer(self.inline)
         client = SubscriberClient(self.video_codec)
         subscriptions: dict[str, Subscription] = {}
         for kind in ("video", "audio"):
@@ -308,8 +325,12 @@ class Room:
 RoomFactory = Callable[..., Awaitable[Room]]
 
 
-@pytest.fixture
-async def make_room() -> AsyncIterator[RoomFactory]:
+@pytest.fixture(params=["inline", "task"])
+async def make_room(request: pytest.FixtureRequest) -> AsyncIterator[RoomFactory]:
+    """Rooms whose server side runs the per-packet path inline (the product: datagrams handled in
+    the socket's callback, packets sent without aiortc's coroutines) or through aiortc's receive
+    task and send coroutines; every test runs both ways, since the two must behave the same."""
+    inline = request.param == "inline"
     rooms: list[Room] = []
 
     async def make(
@@ -320,9 +341,10 @@ async def make_room() -> AsyncIterator[RoomFactory]:
         forwarder: Forwarder | None = None,
     ) -> Room:
         if forwarder is None:
+            policy = replace(policy or ForwardingPolicy(), inline_send=inline)
             forwarder = Forwarder(policy, clock=clock) if clock else Forwarder(policy)
         publisher = Publisher(video_codec)
-        server = new_peer()
+        server = server_peer(inline)
         published: dict[str, PublishedTrack] = {}
 
         @server.on("track")
@@ -330,7 +352,7 @@ async def make_room() -> AsyncIterator[RoomFactory]:
             transceiver = next(t for t in server.getTransceivers() if t.receiver.track is track)
             published[track.kind] = forwarder.publish(transceiver, keep_decoding=keep_decoding)
 
-        room = Room(forwarder, video_codec, publisher, server, published)
+        room = Room(forwarder, video_codec, publisher, server, published, inline)
         rooms.append(room)
         await negotiate(publisher.pc, server)
         publisher.install_filter()
@@ -481,20 +503,20 @@ async def test_lost_packets_are_recovered_by_nack_on_both_legs(
         lambda: room.published["video"].stats.losses_recovered >= 1, "the retransmission fills the gap"
     )
 
-    # Downstream: the server's link to the subscriber loses one forwarded video packet.
-    server_transport: Any = room.server_subscribers[0].getTransceivers()[0].sender.transport
+    # Downstream: the link to the subscriber loses one forwarded video packet (dropped as it
+    # arrives, before the subscriber's receiver sees it, so the subscriber NACKs it).
     video_ssrc = room.server_subscribers[0].getTransceivers()[0].sender._ssrc
-    send_rtp = server_transport._send_rtp
+    receiver: Any = client.receiver("video")
+    receive = receiver._handle_rtp_packet
     lost_downstream: list[int] = []
 
-    async def lossy(data: bytes) -> None:
-        view = parse_rtp(data)
-        if not lost_downstream and view is not None and view.ssrc == video_ssrc:
-            lost_downstream.append(view.sequence_number)
+    async def lossy(packet: RtpPacket, arrival_time_ms: int) -> None:
+        if not lost_downstream and packet.ssrc == video_ssrc:
+            lost_downstream.append(packet.sequence_number)
             return
-        await send_rtp(data)
+        await receive(packet, arrival_time_ms)
 
-    server_transport._send_rtp = lossy
+    receiver._handle_rtp_packet = lossy
     video = subscriptions["video"]
     await until(lambda: video.stats.retransmissions_sent >= 1, "the server answers the subscriber's NACK")
     frames = client.received.video_frames
@@ -636,3 +658,29 @@ async def test_keep_decoding_lets_the_server_read_frames_too(make_room: RoomFact
     frame = await asyncio.wait_for(server_track.recv(), TIMEOUT)
     assert isinstance(frame, VideoFrame)
     await until(lambda: client.received.video_frames >= 10, "the subscriber decodes video")
+
+
+async def test_inline_rooms_take_srtp_datagrams_around_the_receive_queue(make_room: RoomFactory) -> None:
+    """Inline, the server's SRTP datagrams never enter aioice's queue (the receive task sees only
+    STUN and DTLS); through the task, every one does. Both forward the same."""
+    room = await make_room()
+    agent: Any = next(
+        t.receiver.transport for t in room.server_publisher.getTransceivers()
+    ).transport._connection
+    queued_srtp = [0]
+    queue_datagram = agent.data_received
+
+    def counting(data: bytes, component: int) -> None:
+        queued_srtp[0] += 127 < data[0] < 192
+        queue_datagram(data, component)
+
+    agent.data_received = counting
+    client, _ = await room.add_subscriber()
+    before = room.published["video"].stats.packets_received
+    await until(lambda: client.received.video_frames >= 20, "the subscriber decodes video")
+    arrived = room.published["video"].stats.packets_received - before
+    assert arrived > 0
+    if room.inline:
+        assert queued_srtp[0] == 0
+    else:
+        assert queued_srtp[0] >= arrived
