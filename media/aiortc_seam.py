@@ -63,6 +63,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ from struct import unpack
 from typing import Any, Final, cast
 
 import aiortc
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver, clock
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -246,7 +247,7 @@ class ReceiverTap:
         self._keep_decoding = keep_decoding
         # These dicts are created in RTCRtpReceiver.__init__ and filled in place by receive(), so
         # holding them now is safe even before negotiation completes.
-        internals = cast(Any, receiver)
+        internals = self._internals = cast(Any, receiver)
         self._codecs: dict[int, RTCRtpCodecParameters] = internals._RTCRtpReceiver__codecs
         self._rtx_ssrc: dict[int, int] = internals._RTCRtpReceiver__rtx_ssrc
         self._streams: dict[int, StreamStatistics] = internals._RTCRtpReceiver__remote_streams
@@ -283,7 +284,7 @@ class ReceiverTap:
         # An exception here would end the DTLS transport's receive task and with it the whole
         # peer connection, so a packet that breaks anything is dropped and counted instead.
         try:
-            receiver = cast(Any, self._receiver)
+            receiver = self._internals
             if not receiver._enabled:
                 return
             codec = self._codecs.get(packet.payload_type)
@@ -326,9 +327,9 @@ class ReceiverTap:
                 payload_size=len(packet.payload) + packet.padding_size,
                 ssrc=packet.ssrc,
             )
-            rtcp_ssrc = cast(Any, self._receiver)._RTCRtpReceiver__rtcp_ssrc
+            rtcp_ssrc = self._internals._RTCRtpReceiver__rtcp_ssrc
             if remb is not None and rtcp_ssrc is not None:
-                await cast(Any, self._receiver)._send_rtcp(
+                await self._internals._send_rtcp(
                     RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
                 )
 
@@ -431,6 +432,10 @@ class _IndexedHeaderExtensionsMap(HeaderExtensionsMap):
         return values
 
 
+_NTP_EPOCH_OFFSET_S: Final = 2_208_988_800
+"""Seconds from 1900 (NTP) to 1970 (Unix): aiortc stamps arrivals in milliseconds since 1900."""
+
+
 class _FastReceive:
     """SRTP/SRTCP datagrams of one connected DTLS transport, handled in the socket's callback."""
 
@@ -451,9 +456,8 @@ class _FastReceive:
             if is_rtcp(data):
                 handling = transport._handle_rtcp_data(srtp.unprotect_rtcp(data))
             else:
-                handling = transport._handle_rtp_data(
-                    srtp.unprotect(data), arrival_time_ms=clock.current_ms()
-                )
+                arrival_time_ms = int((time.time() + _NTP_EPOCH_OFFSET_S) * 1000)  # clock.current_ms()
+                handling = transport._handle_rtp_data(srtp.unprotect(data), arrival_time_ms=arrival_time_ms)
         except SrtpError:
             return  # not ours, replayed or damaged: aiortc drops these too
         run_inline(handling, self._tasks)
