@@ -41,6 +41,11 @@ class LateJoin:
     first_packet_s: float
     complete_frame_s: float  # a complete frame (RTP level) from every publisher
     decode_errors: int
+    fps_after_first_frame: float  # decoded frames per second of its slowest publisher, next 5 s
+
+
+LATE_WATCH_S = 5.0
+"""How long a late joiner keeps decoding after its first frame, to see it keep up."""
 
 
 @dataclass
@@ -261,7 +266,11 @@ class LoadClient:
         video = [s for s in media.streams.values() if s.kind == "video"]
         first_packet = min((s.first_packet_at for s in video if s.first_packet_at), default=started)
         first_complete = max(s.frames[0][1] for s in video if s.frames) if video else started
-        await asyncio.sleep(0.5)  # let it decode a little longer, to count errors
+        # Then decode for a while: a joiner whose video the server paused, or whose decoder
+        # starved, shows here as a frame rate below the publishers' own.
+        counted = {publisher: media.decoded.get(publisher, 0) for publisher in publishers}
+        await asyncio.sleep(LATE_WATCH_S)
+        fps = min((media.decoded.get(p, 0) - counted[p]) / LATE_WATCH_S for p in publishers)
         figures = LateJoin(
             first_frame_s=max(decoded.values()) - started,
             answer_s=answered - started,
@@ -270,6 +279,7 @@ class LoadClient:
             first_packet_s=first_packet - started,
             complete_frame_s=first_complete - started,
             decode_errors=self._new_decode_errors(),
+            fps_after_first_frame=fps,
         )
         media.hanging_up = True
         await sio.call("consult:leave", {}, timeout=30)

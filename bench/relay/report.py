@@ -53,6 +53,8 @@ def print_late(joins: list[LateJoin], consults: int) -> None:
     )
     for name, step in LATE_STEPS:
         print(f"    {name:38s} {statistics.median(step(late) for late in joins):.3f} s")
+    rates = ", ".join(f"{late.fps_after_first_frame:.0f}" for late in joins)
+    print(f"  decoded frames per second in the 5 s after the first frame (slowest publisher): {rates}")
 
 
 def ratio(baseline: float, product: float) -> float:
@@ -129,6 +131,9 @@ def summarize(results: dict[str, ModeResult], seconds: float, log_dir: Path) -> 
         "frames_delivered_pct": finite(largest.delivered_pct, 2),
         "decode_errors": packet_errors,
         "late_join_first_frame_s": finite(late, 3),
+        "late_join_fps_min": finite(
+            min((j.fps_after_first_frame for j in packet.late), default=float("nan")), 1
+        ),
         "packet_cpu_pct_per_subscriber": finite(100 * packet.per_subscriber, 2),
         "reencode_cpu_pct_per_subscriber": finite(100 * reencode.per_subscriber, 2),
         "packet_cpu_pct_per_consult": finite(100 * per_consult, 2),
