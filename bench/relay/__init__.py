@@ -7,6 +7,17 @@ protocol (``bench/relay/participant.py``): staff login, patient check-in, admiss
 invitations, ``media:offer`` and the server's subscriber offers. The same load then goes through
 a second server that decodes and re-encodes (``TC_MEDIA_FORWARDING=reencode``).
 
+Then ours against Janus (Debian's ``janus``, its videoroom plugin over the HTTP API; our own client
+code, ``janus.py``), driven by the same client processes with the same clip and windows,
+interleaved step by step with the order alternating between repetitions (``versus.py``): the
+slopes of server CPU per 1:1 consult and per fan-out subscriber, their spread over the
+repetitions, the ratio ours / Janus of each repetition, frames delivered, audio loss, and the
+machine's steal time in every window (``/proc/stat``; large and bursty on shared machines).
+Janus gathers no candidate on a loopback interface, so as root the whole run moves into a
+network namespace of its own whose one other interface carries 127.0.0.1/32 (``netns.py``).
+``--profile`` samples our server's processes with py-spy under the comparison's heaviest load
+and prints where the time goes, by function (``profile.py``).
+
 Scenarios, for each server:
 
 * **1 -> N**: the nurse publishes; the patient and invitees only receive (N = 1..7). Server CPU
@@ -49,15 +60,19 @@ whole file is sent as fast as it can be read. A publisher asked for a keyframe (
 aiortc ignores for pre-encoded input) skips ahead to the clip's next keyframe, as a browser's
 encoder would send a fresh one.
 
-    python -m bench.relay [--quick] [--window S] [--client-processes 2] [--media-workers N]
+    python -m bench.relay [--quick] [--profile] [--no-janus] [--window S] [--client-processes 2]
+                          [--media-workers N]
 
-``--quick`` (under a minute) runs fewer steps with 3-second windows; the last line printed is one
-JSON object with the figures.
+``--quick`` (two or three minutes) runs fewer steps with 3-second windows and one repetition
+against Janus; the last line printed is one JSON object with the figures, among them
+``cpu_pct_per_consult``, ``janus_cpu_pct_per_consult`` and ``ratio_to_janus_per_consult``.
 
 The modules, one concept each: ``clip`` (the pre-encoded clip), ``sources`` (what a publisher
 sends), ``counting`` (what the clients count and report), ``participant`` (one aiortc participant
 speaking our protocol), ``load_client`` and ``client_process`` (the load-generating processes
-and the orchestrator's handle on them), ``server`` (the server under test), ``cpu`` (CPU time
-from ``/proc``), ``measure`` (frames, loss, latency, CPU slopes), ``scenarios`` (1 -> N, K
-consults, late joiners), ``report`` (the printed summary and the JSON line).
+and the orchestrator's handle on them), ``server`` (the servers under test), ``janus`` (Janus's
+configuration and API), ``netns`` (the namespace), ``cpu`` (CPU time and steal from ``/proc``),
+``measure`` (frames, loss, latency, CPU slopes), ``scenarios`` (1 -> N, K consults, late
+joiners), ``versus`` (ours against Janus), ``profile`` (py-spy), ``report`` (the printed summary
+and the JSON line).
 """
