@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
-from contextlib import suppress
+from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -71,7 +71,7 @@ class Links:
         return f"{self.base_url}/{page}#t={token}"
 
     def opt_out(self, message_id: str) -> str:
-        return f"{self.base_url}/baja?t={unsubscribe.issue(self.unsubscribe_key, message_id)}"
+        return f"{self.base_url}/baja#t={unsubscribe.issue(self.unsubscribe_key, message_id)}"
 
 
 class Dispatcher:
@@ -203,10 +203,13 @@ class Dispatcher:
                 logger.error("notification dispatch failed: %s", type(error).__name__, exc_info=error)
             await asyncio.sleep(self._interval)
 
-    async def lifecycle(self, _: object) -> AsyncIterator[None]:
-        """For ``app.cleanup_ctx``: dispatch in the background while the app runs."""
+    @asynccontextmanager
+    async def running(self) -> AsyncIterator[None]:
+        """Dispatch in the background while the block runs."""
         task = asyncio.get_running_loop().create_task(self._loop())
-        yield
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
+        try:
+            yield
+        finally:
+            task.cancel()
+            with suppress(asyncio.CancelledError):
+                await task

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 
 from rooms.appointments import Appointment
-from rooms.patients import Patient
+from rooms.patients import InvalidPatient, Patient
 
 
 class MessageKind(StrEnum):
@@ -163,8 +163,17 @@ def booked(
     channels: Sequence[str] | None,
     chosen_by: str,
 ) -> AppointmentChange:
-    """The confirmation and the reminders, and the patient's choice of channels (default: reachable)."""
+    """The confirmation and the reminders, and the patient's choice of channels (default: reachable).
+
+    A chosen channel the patient's contact cannot reach (SMS without a phone) is refused.
+    """
     chosen = set(channels) if channels is not None else set(default_channels(patient))
+    if not chosen <= set(reachable(patient)):
+        raise InvalidPatient(
+            "channels",
+            "no hay teléfono o correo para ese medio de aviso",
+            "there is no phone or e-mail for that channel",
+        )
     choices = tuple(
         ChannelChoice(patient.patient_id, channel.value, channel.value in chosen, f"booking:{chosen_by}")
         for channel in reachable(patient)

@@ -119,8 +119,6 @@ async def test_a_change_withdraws_what_the_older_appointment_had_pending(engine:
     store = OutboxStore(engine, new_id=new_id)
     await add(store, [entry(1, due=NOW + timedelta(days=1))])
     moved = replace(entry(1), generation=1, idempotency_key="c-1/1:confirmation:sms")
-    await store.transaction(
-        lambda session: store.add(session, [moved], now=NOW, withdraw_before=("c-1", 1))
-    )
+    await store.transaction(lambda session: store.add(session, [moved], now=NOW, withdraw_before=("c-1", 1)))
     statuses = sorted((m.kind, m.status) for m in await store.of_unit("u1"))
     assert statuses == [("confirmation", "pending"), ("confirmation", "withdrawn")]
