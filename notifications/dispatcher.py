@@ -10,7 +10,8 @@ resend after a node died mid-send carries the same idempotency key (``Idempotenc
 
 A channel that is not configured leaves its messages ``unsent`` with the reason, visible to staff
 (``serve --demo`` with no SMTP or SMS provider). A reminder whose appointment already began is
-withdrawn, not sent late. The clock is injected: tests drive reminders through time.
+withdrawn once half its lead has passed (a backlog after an outage sends no "tomorrow" minutes
+before the slot). The clock is injected: tests drive reminders through time.
 """
 
 from __future__ import annotations
@@ -26,12 +27,12 @@ from typing import Protocol
 from notifications import invites, texts, unsubscribe
 from notifications.channels import Channel, Outgoing, SendFailed
 from records.outbox import Claimed, OutboxStore, Status
+from services.notifications import REMINDERS, MessageKind
 from services.notifications import Channel as ChannelName
-from services.notifications import MessageKind
 
 logger = logging.getLogger(__name__)
 
-_REMINDERS = frozenset({MessageKind.REMINDER_24H.value, MessageKind.REMINDER_1H.value})
+_REMINDER_LEAD = {kind.value: lead for kind, lead in REMINDERS}
 _CALENDAR = frozenset(
     {MessageKind.CONFIRMATION.value, MessageKind.RESCHEDULED.value, MessageKind.CANCELLED.value}
 )
@@ -168,7 +169,9 @@ class Dispatcher:
     async def _deliver(self, message: Claimed) -> None:
         entry = message.entry
         now = self._clock()
-        if entry.kind in _REMINDERS and now >= entry.starts_at:
+        lead = _REMINDER_LEAD.get(entry.kind)
+        if lead is not None and now >= entry.starts_at - lead / 2:
+            # Sent this late ("tomorrow" minutes before), a reminder would mislead: it is withdrawn.
             await self._finish(message, Status.WITHDRAWN, "withdrawn", error="too_late")
             return
         channel = self._channels.get(entry.channel)

@@ -204,3 +204,25 @@ def cancelled(appointment: Appointment, patient: Patient, *, now: datetime) -> A
         appointment.link_generation,
         messages(MessageKind.CANCELLED, appointment, patient, token=None, due_at=now),
     )
+
+
+def nurse_ready(
+    appointment: Appointment, patient: Patient, *, token: str, now: datetime
+) -> AppointmentChange:
+    """ "Your nurse is ready, join now" with the patient's (still valid) link."""
+    return AppointmentChange(
+        appointment.appointment_id,
+        appointment.link_generation,
+        messages(MessageKind.NURSE_READY, appointment, patient, token=token, due_at=now),
+    )
+
+
+def summary_ready(
+    appointment: Appointment, patient: Patient, *, summary_token: str, now: datetime
+) -> AppointmentChange:
+    """ "Your summary is ready" with the lasting summary link (a token that reads the summary only)."""
+    return AppointmentChange(
+        appointment.appointment_id,
+        appointment.link_generation,
+        messages(MessageKind.SUMMARY_READY, appointment, patient, token=summary_token, due_at=now),
+    )

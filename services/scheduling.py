@@ -356,7 +356,10 @@ class Scheduling:
         appointment = await self._save_appointment(consult_id, appts.admit, AppointmentStatus.CHECKED_IN)
         if appointment is None:
             return
-        await self.queues.cancel(appointment.unit, consult_id)
+        await self.outbox.record(
+            await self._nurse_ready(appointment, now),
+            lambda: self.queues.cancel(appointment.unit, consult_id),
+        )
         host = (await self.queues.snapshot(appointment.unit)).nurses.get(host_id)
         if host is None:
             # Not one of the unit's queue nurses (e.g. a physician admitting from the list): she
@@ -365,6 +368,19 @@ class Scheduling:
             return
         await self._reconcile_nurse(host, now, keep=consult_id)
         await self.queues.take_directly(appointment.unit, host_id, consult_id, now)
+
+    async def _nurse_ready(self, appointment: Appointment, now: datetime) -> notices.AppointmentChange:
+        """ "Your nurse is ready, join now" for a patient admitted while their page was not connected
+        (they dropped while waiting: only the list admits them, "next patient" takes connected
+        patients only); nothing for a patient who is there."""
+        place = await self.queues.position(appointment.unit, appointment.appointment_id, now)
+        consult = await self.consults.get(appointment.appointment_id)
+        if place is None or place.connected or consult is None:
+            return notices.AppointmentChange(appointment.appointment_id, appointment.link_generation, ())
+        token = self.link_token(appointment, consult, now)
+        return await self._change(
+            appointment, lambda p: notices.nurse_ready(appointment, p, token=token, now=now)
+        )
 
     async def _save_appointment(
         self,

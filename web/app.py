@@ -24,7 +24,7 @@ from media.ice import IceSettings, restrict_host_addresses
 from media.sfu import packet_sfu, reencoding_sfu
 from media.turn import TurnSettings, turn_credentials
 from media.workers import WorkerPool
-from notifications.recording import RecordOutbox
+from notifications.recording import RecordOutbox, SummaryReady
 from records.access import AccessContext
 from records.db import create_engine
 from records.migrate import migrate
@@ -294,7 +294,20 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_get("/api/consults/{consult_id}/log", _session_log)
     app.router.add_routes(NetworkCheck().routes())
     app.router.add_routes(
-        NotesApi(records=records, stores=stores, archive=archive, auth=auth, clock=clock).routes()
+        NotesApi(
+            records=records,
+            stores=stores,
+            archive=archive,
+            auth=auth,
+            clock=clock,
+            summary_ready=SummaryReady(
+                outbox,
+                scheduling.appointments,
+                link_key=summary_links.derive_key(settings.secret_key),
+                link_days=settings.summary_link_days,
+                clock=clock,
+            ),
+        ).routes()
     )
     app.router.add_routes(
         SummaryApi(

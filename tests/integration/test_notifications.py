@@ -31,11 +31,15 @@ from notifications.channels import HttpChannel, HttpSettings
 from notifications.dispatcher import Dispatcher, Links
 from records.outbox import OutboxStore
 from records.outbox_tables import OutboxMessageRow
+from rooms import tokens as join_tokens
 from rooms.roles import Role
 from rooms.staff import StaffMember
+from tests.support.clients import connect_client
 from tests.support.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
+from tests.support.whole_consult import NOTE, NOTE_PHRASE
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
+from web.demo import DEMO_CLUES, DEMO_LICENCE
 from web.notifying import unsubscribe_key
 
 BOOKED_AT = datetime(2026, 3, 23, 15, 0, tzinfo=UTC)  # Monday 09:00 in Mexico City; Madrid on CET
@@ -66,6 +70,15 @@ class Api:
         async with aiohttp.ClientSession(cookies=cookies) as http:
             async with http.request(method, f"{self.url}{path}", json=body, headers=headers) as response:
                 return response.status, await response.json()
+
+    async def sign_in(self, username: str) -> None:
+        """A new session at the clock's time (a week later, the booking's has expired)."""
+        async with aiohttp.ClientSession() as http:
+            response = await http.post(
+                f"{self.url}/api/session", json={"username": username, "password": PASSWORD}
+            )
+            assert response.status == 200
+            self.cookies[username] = response.cookies["tc_session"].value
 
     async def rows(self) -> list[OutboxMessageRow]:
         async with self.services.engine.connect() as connection:
@@ -107,6 +120,8 @@ async def serve(tmp_path: Path, **settings: Any) -> AsyncIterator[Api]:
                 Role.NURSE,
                 unit,
                 services.auth.hash_password(PASSWORD),
+                licence=DEMO_LICENCE,
+                unit_clues=DEMO_CLUES,
             )
         )
         async with aiohttp.ClientSession() as http:
@@ -393,3 +408,95 @@ async def test_without_channels_messages_stay_unsent_and_staff_of_the_unit_see_w
         async with aiohttp.ClientSession() as http:
             metrics = await (await http.get(f"{api.url}/metrics")).text()
         assert 'tc_notifications_total{channel="sms",kind="confirmation",outcome="unsent"} 1.0' in metrics
+
+
+# -- admission and the summary ------------------------------------------------------------------------
+
+
+async def test_a_patient_admitted_while_away_is_told_and_a_signed_note_sends_the_summary_link(
+    api: Api, sms: Sms
+) -> None:
+    status, booked = await api.call("POST", "/api/appointments", "ana", booking(channels=["sms"]))
+    consult_id = booked["appointment"]["appointment_id"]
+    patient_token = urlsplit(booked["patient_link"]).fragment.removeprefix("t=")
+    await sms.dispatcher.run_once()  # the confirmation
+    api.clock.now = SLOT - timedelta(minutes=5)
+    await api.sign_in("ana")
+    patient, _ = await connect_client(api.url, token=patient_token)
+    nurse, _ = await connect_client(api.url, cookie=api.cookies["ana"])
+    try:
+        assert (await patient.call("hello", {}, timeout=20))["ok"]
+        assert (await patient.call("lobby:check_in", {"consent": True}, timeout=20))["ok"]
+        await patient.disconnect()  # the phone locked its screen while waiting
+        queues = api.services.scheduling.queues
+        deadline = asyncio.get_running_loop().time() + 20
+        while (place := await queues.position("UMF-1", consult_id, api.clock.now)) and place.connected:
+            assert asyncio.get_running_loop().time() < deadline, "the drop was never noticed"
+            await asyncio.sleep(0.05)
+        assert (await nurse.call("hello", {}, timeout=20))["ok"]
+        assert (await nurse.call("lobby:admit", {"consult_id": consult_id}, timeout=20))["ok"]
+        await sms.dispatcher.run_once()  # the reminders, never sent (no dispatcher ran), are too late now
+        assert [r["key"].split(":")[1] for r in sms.receiver.received] == ["confirmation", "nurse_ready"]
+        ready = sms.receiver.received[-1]
+        assert ready["key"] == f"{consult_id}/0:nurse_ready:sms"
+        link = ready["body"]["text"].split("\n")[0].split()[-1]
+        assert link.startswith("https://tc.example.org/paciente#t=")
+        claims = join_tokens.verify(
+            api.services.settings.secret_key,
+            urlsplit(link).fragment.removeprefix("t="),
+            api.clock.now.timestamp(),
+        )
+        assert claims.consult_id == consult_id  # the patient's own, still valid link
+
+        async with aiohttp.ClientSession(cookies={"tc_session": api.cookies["ana"]}) as http:
+            opened = await (
+                await http.post(
+                    f"{api.url}/api/consults/{consult_id}/note", json={"template": "first-consult"}
+                )
+            ).json()
+            note = opened["note"]
+            saved = await (
+                await http.put(
+                    f"{api.url}/api/notes/{note['note_id']}",
+                    json={"base_version": note["version"], "content": NOTE},
+                )
+            ).json()
+            signing = {"version": saved["note"]["version"], "request_id": "sign-1"}
+            response = await http.post(f"{api.url}/api/notes/{note['note_id']}/sign", json=signing)
+            assert response.status == 201, await response.text()
+            again = await http.post(f"{api.url}/api/notes/{note['note_id']}/sign", json=signing)
+            assert again.status == 200  # a replayed signing records nothing more
+    finally:
+        await nurse.disconnect()
+    assert await sms.dispatcher.run_once() == 1
+    summary = sms.receiver.received[-1]
+    assert summary["key"] == f"{consult_id}/0:summary_ready:sms"
+    text_line = summary["body"]["text"].split("\n")[0]
+    assert text_line.startswith(
+        "Hola María: su resumen de la consulta está listo: https://tc.example.org/resumen#t=s1."
+    )
+    summary_token = urlsplit(text_line.split()[-1]).fragment.removeprefix("t=")
+    status, read = await api.call("GET", "/api/summary", headers={"Authorization": f"Bearer {summary_token}"})
+    assert status == 200 and read["summary_link"]["url"].endswith(summary_token)
+    assert NOTE_PHRASE not in summary["body"]["text"]
+
+
+async def test_a_patient_admitted_while_connected_gets_no_join_now_message(api: Api) -> None:
+    status, booked = await api.call("POST", "/api/appointments", "ana", booking(channels=["sms"]))
+    assert status == 201
+    consult_id = booked["appointment"]["appointment_id"]
+    api.clock.now = SLOT - timedelta(minutes=5)
+    await api.sign_in("ana")
+    patient, _ = await connect_client(
+        api.url, token=urlsplit(booked["patient_link"]).fragment.removeprefix("t=")
+    )
+    nurse, _ = await connect_client(api.url, cookie=api.cookies["ana"])
+    try:
+        assert (await patient.call("hello", {}, timeout=20))["ok"]
+        assert (await patient.call("lobby:check_in", {"consent": True}, timeout=20))["ok"]
+        assert (await nurse.call("hello", {}, timeout=20))["ok"]
+        assert (await nurse.call("lobby:admit", {"consult_id": consult_id}, timeout=20))["ok"]
+    finally:
+        await nurse.disconnect()
+        await patient.disconnect()
+    assert "nurse_ready" not in {r.kind for r in await api.rows()}
