@@ -242,6 +242,9 @@ class OutboxStore:
             )
             .returning(table)
         )
+        async with self._read() as session:
+            if await session.scalar(select(table.id).where(due).limit(1)) is None:
+                return []  # nothing due: no write transaction (on SQLite, no write lock) every round
         claimed: list[Claimed] = []
         async with self._write.begin() as session:
             for row in (await session.scalars(claim, execution_options={"synchronize_session": False})).all():
