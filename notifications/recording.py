@@ -37,6 +37,8 @@ class RecordOutbox:
         self._clock = clock
 
     async def record(self, change: AppointmentChange, write: Callable[[], Awaitable[T]]) -> T:
+        if not change.messages and not change.choices:
+            return await write()  # nothing to record (an admission of a patient who is there)
         return await self._store.transaction(lambda session: self.within(session, change, write))
 
     async def within(

@@ -370,12 +370,14 @@ class Scheduling:
         await self.queues.take_directly(appointment.unit, host_id, consult_id, now)
 
     async def _nurse_ready(self, appointment: Appointment, now: datetime) -> notices.AppointmentChange:
-        """ "Your nurse is ready, join now" for a patient admitted while their page was not connected
-        (they dropped while waiting: only the list admits them, "next patient" takes connected
-        patients only); nothing for a patient who is there."""
+        """Tell a patient admitted while their page was not connected that the nurse is ready (they
+        dropped while waiting: only the list admits them, as "next patient" takes connected patients
+        only); nothing for a patient who is there."""
         place = await self.queues.position(appointment.unit, appointment.appointment_id, now)
-        consult = await self.consults.get(appointment.appointment_id)
-        if place is None or place.connected or consult is None:
+        consult = (
+            None if place is None or place.connected else await self.consults.get(appointment.appointment_id)
+        )
+        if consult is None:
             return notices.AppointmentChange(appointment.appointment_id, appointment.link_generation, ())
         token = self.link_token(appointment, consult, now)
         return await self._change(
