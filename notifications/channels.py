@@ -14,6 +14,7 @@ token): ``permanent`` when trying again cannot help (the provider refused the re
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from email.message import EmailMessage
 from typing import Protocol
@@ -117,6 +118,9 @@ class HttpSettings:
     timeout: float = 20.0
 
 
+_PLACEHOLDER = re.compile(r"\{(to|text|channel|key)\}")
+
+
 def _json_text(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)[1:-1]
 
@@ -128,10 +132,8 @@ class HttpChannel:
 
     def body(self, message: Outgoing) -> str:
         values = {"to": message.to, "text": message.text.body, "channel": message.channel, "key": message.key}
-        body = self._settings.body_template
-        for name, value in values.items():
-            body = body.replace("{" + name + "}", _json_text(value))
-        return body
+        # One pass: a value that happens to contain "{to}" is never filled in again.
+        return _PLACEHOLDER.sub(lambda m: _json_text(values[m[1]]), self._settings.body_template)
 
     async def send(self, message: Outgoing) -> None:
         settings = self._settings

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import icalendar
 import pytest
 
 from notifications import unsubscribe
+from notifications.channels import HttpChannel, HttpSettings, Outgoing
 from notifications.invites import invite
-from notifications.texts import render
+from notifications.texts import Text, render
 from rooms.patients import register_patient
 from rooms.tokens import TokenError
 from services.notifications import MessageKind, first_name, reachable
@@ -147,3 +149,20 @@ def test_messaging_settings_are_read() -> None:
     assert not settings.notifications
     assert "abc" not in repr(settings)
     assert Settings.from_env({}).sms_url == "" and Settings.from_env({}).notifications
+
+
+def test_the_provider_body_is_filled_in_once_and_json_escaped() -> None:
+    channel = HttpChannel(
+        HttpSettings(url="https://sms.example.org", body_template='{"to":"{to}","msg":"{text}","k":"{key}"}'),
+        session=None,  # type: ignore[arg-type]  # building the body sends nothing
+    )
+    body = channel.body(
+        Outgoing(
+            key="c-1/0:confirmation:sms",
+            channel="sms",
+            to="+525512345678",
+            text=Text("s", 'Di "{to}"\nya'),
+            opt_out_url="u",
+        )
+    )
+    assert json.loads(body) == {"to": "+525512345678", "msg": 'Di "{to}"\nya', "k": "c-1/0:confirmation:sms"}
