@@ -4,6 +4,10 @@ Alembic runs synchronously; here it runs inside an async engine's connection thr
 so one function upgrades a SQLite file and PostgreSQL alike. On PostgreSQL a transaction-scoped
 advisory lock makes nodes that start together take turns: the first upgrades, the others find the
 schema at head. On SQLite the transaction begins ``IMMEDIATE`` for the same effect.
+
+Revisions may branch: parts written side by side each add their tables after the same parent
+(e.g. ``0002_outbox`` beside another ``0002``), and :func:`migrate` applies every branch ("heads"),
+so the order in which they were merged does not matter while they touch different tables.
 """
 
 from __future__ import annotations
@@ -32,20 +36,19 @@ def alembic_config(url: str | None = None) -> Config:
     return config
 
 
-def head_revision() -> str:
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
-    assert head is not None
-    return head
+def head_revision() -> tuple[str, ...]:
+    """The newest revision of every branch, sorted (one branch: one revision)."""
+    return tuple(sorted(ScriptDirectory.from_config(alembic_config()).get_heads()))
 
 
 def _upgrade(connection: Connection) -> None:
     config = alembic_config()
     config.attributes["connection"] = connection
-    command.upgrade(config, "head")
+    command.upgrade(config, "heads")
 
 
-def _current(connection: Connection) -> str | None:
-    return MigrationContext.configure(connection).get_current_revision()
+def _current(connection: Connection) -> tuple[str, ...]:
+    return tuple(sorted(MigrationContext.configure(connection).get_current_heads()))
 
 
 async def migrate(target: str | AsyncEngine) -> None:
@@ -61,6 +64,7 @@ async def migrate(target: str | AsyncEngine) -> None:
             await engine.dispose()
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
+async def current_revision(engine: AsyncEngine) -> tuple[str, ...]:
+    """The revisions the database is at, one per branch, sorted; ``()`` before any migration."""
     async with engine.connect() as connection:
         return await connection.run_sync(_current)

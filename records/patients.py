@@ -6,7 +6,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from records.access import AccessContext, require_staff
-from records.audit import Attempt, Audit
+from records.audit import Attempt, Audit, Work
 from records.bundle_parties import patient_resource
 from records.errors import InvalidFacts, UnknownPatient
 from records.facts import PatientFacts
@@ -40,11 +40,12 @@ class Patients:
         self._store = store
         self._audit = audit
 
-    async def ensure(self, facts: PatientFacts, ctx: AccessContext) -> str:
+    async def ensure(self, facts: PatientFacts, ctx: AccessContext, then: Work[None] | None = None) -> str:
         """Register (or update) a patient by NSS and return their FHIR ``Patient`` id. Staff only.
 
         A CURP names one person: one already registered to another NSS is refused. A CURP the
-        patient no longer has stops finding them.
+        patient no longer has stops finding them. ``then`` runs in the same transaction after the
+        registration (a booking's outbox messages and store writes): all commit or none.
         """
         attempt = Attempt("create", "C")
 
@@ -78,6 +79,8 @@ class Patients:
                 bundle_id=None,
                 now=self._store.clock(),
             )
+            if then is not None:
+                await then(session)
             return patient_id
 
         return await self._audit.write(ctx, attempt, work)

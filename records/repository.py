@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from records.access import AccessContext
-from records.audit import Audit
+from records.audit import Audit, Work
 from records.care import CareRelations
 from records.consult_end import ConsultEnd
 from records.drafts import Drafts
@@ -80,8 +80,10 @@ class RecordRepository:
         self._bundles = SignedBundles(audit, keys)
 
     # -- patients and care (records.patients, records.care) ------------------------------------------
-    async def ensure_patient(self, facts: PatientFacts, ctx: AccessContext) -> str:
-        return await self._patients.ensure(facts, ctx)
+    async def ensure_patient(
+        self, facts: PatientFacts, ctx: AccessContext, then: Work[None] | None = None
+    ) -> str:
+        return await self._patients.ensure(facts, ctx, then)
 
     async def patient_id(self, nss: str) -> str | None:
         return await self._patients.find(nss)

@@ -13,6 +13,7 @@ audit of the call.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
@@ -58,6 +59,9 @@ class SignRequest:
     """Chosen by the client once per sign action and reused on retries: it makes signing idempotent."""
     author: StaffFacts
     consent: ConsentFacts
+    then: Callable[[AsyncSession, Note], Awaitable[None]] | None = None
+    """More work in the signing's own transaction, given the signed note (the patient's "summary
+    ready" message); not run when the request only replays an earlier signing."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +160,12 @@ class Signing:
                 source_address=ctx.address,
                 consent=request.consent,
             )
-            return await self._store_signed(
+            result = await self._store_signed(
                 session, ctx, note, consult, claim=(request.note_id, request.version)
             )
+            if request.then is not None:
+                await request.then(session, result.note)
+            return result
 
     async def add_addendum(
         self, original_note_id: str, *, text: str, request_id: str, author: StaffFacts, ctx: AccessContext

@@ -5,16 +5,22 @@
 * :class:`Lobby`: the appointment and queue side of a consult's waiting room (implemented by
   :class:`services.scheduling.Scheduling`; :class:`NoLobby` for consults without appointments).
 * Hooks into the clinical record, given by the composition root (``web/app.py``).
+* :class:`Outbox`: the messages an appointment change sends the patient, recorded in the same
+  record transaction as the change (``notifications.recording`` implements it; :class:`NoOutbox`
+  records nothing).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from rooms.consult import Consult
 from rooms.session_log import SessionEvent
+from services.notifications import AppointmentChange
+
+T = TypeVar("T")
 
 AdmittedHook = Callable[[Consult, str], Awaitable[None]]
 """Called with the admitted consult (its host set) and the admitting client's network address:
@@ -104,3 +110,19 @@ class NoLobby:
 
     async def ended(self, consult_id: str, host_id: str | None, now: datetime) -> None:
         return None
+
+
+class Outbox(Protocol):
+    """Where an appointment change leaves the messages it sends the patient (the outbox)."""
+
+    async def record(self, change: AppointmentChange, write: Callable[[], Awaitable[T]]) -> T:
+        """Open one record transaction, write ``change``'s messages in it, run ``write`` (the use
+        case's own store writes) inside it and commit: if either fails, neither happens (a store
+        write that already succeeded is not undone when the final commit itself fails)."""
+
+
+class NoOutbox:
+    """No record database: the change is made and no message is recorded (tests of the rules)."""
+
+    async def record(self, change: AppointmentChange, write: Callable[[], Awaitable[T]]) -> T:
+        return await write()

@@ -23,7 +23,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -47,6 +47,8 @@ from rooms.store.base import ConsultStore, VersionConflict
 from rooms.store.commands import ConsultNotFound, execute
 from rooms.store.queue import QueueStore
 from rooms.tokens import JoinClaims, issue
+from services import notifications as notices
+from services.ports import NoOutbox, Outbox
 
 logger = logging.getLogger(__name__)
 
@@ -103,6 +105,7 @@ class Scheduling:
         rules: BookingRules,
         token_key: bytes,
         clock: Callable[[], datetime],
+        outbox: Outbox | None = None,
     ) -> None:
         self.appointments = appointments
         self.queues = queues
@@ -111,6 +114,8 @@ class Scheduling:
         """Replaced once by the demo (always open) before it books; otherwise fixed at start."""
         self._token_key = token_key
         self._clock = clock
+        self.outbox: Outbox = outbox or NoOutbox()
+        """Where appointment changes record the patient's messages (set by the composition root)."""
 
     @property
     def capacity(self) -> int:
@@ -144,10 +149,14 @@ class Scheduling:
         start: datetime,
         created_by: str,
         booked_at: datetime | None = None,
+        channels: Sequence[str] | None = None,
+        outbox: Outbox | None = None,
     ) -> Booking:
         """Book the slot, create its consult and sign the patient's link; nothing is stored on error.
 
         ``booked_at`` is for the demo only, which books the slot already running "just before" it began.
+        ``channels``: where the patient wants messages (default: their reachable ones); the messages
+        are recorded through ``outbox`` (default: this service's) with the stores' writes.
         """
         now = self._clock()
         at = booked_at or now
@@ -161,8 +170,6 @@ class Scheduling:
             existing=await self._existing(patient.patient_id, unit, start),
             now=at,
         )
-        await self.appointments.add(appointment, self.capacity)
-        await self.appointments.put_patient(patient)
         created = consult_rules.create(
             consult_id=appointment.appointment_id,
             # The patient's participant id is opaque: everyone in the call sees it, never the NSS.
@@ -175,8 +182,18 @@ class Scheduling:
             at=now,
             unit=appointment.unit,
         )
-        await self.consults.add(created)
-        return Booking(appointment, created.consult, self.link_token(appointment, created.consult, now))
+        token = self.link_token(appointment, created.consult, now)
+
+        async def write() -> None:
+            await self.appointments.add(appointment, self.capacity)
+            await self.appointments.put_patient(patient)
+            await self.consults.add(created)
+
+        change = notices.booked(
+            appointment, patient, token=token, now=now, channels=channels, chosen_by=created_by
+        )
+        await (outbox or self.outbox).record(change, write)
+        return Booking(appointment, created.consult, token)
 
     async def _require(self, appointment_id: str) -> tuple[Appointment, Consult]:
         appointment = await self.appointments.get(appointment_id)
@@ -198,9 +215,6 @@ class Scheduling:
             existing=await self._existing(current.patient_id, current.unit, start),
             now=now,
         )
-        await self.appointments.save(moved, current.version, self.capacity)
-        await self.consults.revoke_token(current.link_id)
-        await self.queues.cancel(current.unit, appointment_id)
 
         def move(c: Consult) -> Transition:
             if c.state not in (ConsultState.SCHEDULED, ConsultState.WAITING):
@@ -217,8 +231,29 @@ class Scheduling:
                 (),
             )
 
-        transition = await execute(self.consults, appointment_id, move)
-        return Booking(moved, transition.consult, self.link_token(moved, transition.consult, now))
+        async def write() -> Transition:
+            await self.appointments.save(moved, current.version, self.capacity)
+            await self.consults.revoke_token(current.link_id)
+            await self.queues.cancel(current.unit, appointment_id)
+            return await execute(self.consults, appointment_id, move)
+
+        token = self.link_token(moved, consult, now)  # the patient's participant id does not change
+        transition = await self.outbox.record(
+            await self._change(
+                moved, lambda patient: notices.rescheduled(moved, patient, token=token, now=now)
+            ),
+            write,
+        )
+        return Booking(moved, transition.consult, token)
+
+    async def _change(
+        self, appointment: Appointment, plan: Callable[[Patient], notices.AppointmentChange]
+    ) -> notices.AppointmentChange:
+        """``plan``'s messages to the appointment's patient; none if the store lacks the patient."""
+        patient = await self.appointments.get_patient(appointment.patient_id)
+        if patient is None:
+            return notices.AppointmentChange(appointment.appointment_id, appointment.link_generation, ())
+        return plan(patient)
 
     async def cancel(self, appointment_id: str, staff: StaffMember) -> tuple[Appointment, Consult]:
         """Give the slot back: the link is revoked, the patient leaves the queue and the consult ends."""
@@ -229,11 +264,16 @@ class Scheduling:
             return current, consult
         if consult.state not in (ConsultState.SCHEDULED, ConsultState.WAITING):
             raise ConsultAlreadyStarted()
-        await self.appointments.save(cancelled, current.version, self.capacity)
-        await self.consults.revoke_token(current.link_id)
-        await self.queues.cancel(current.unit, appointment_id)
         actor = Actor(staff.staff_id, staff.role, unit=staff.unit)
-        transition = await execute(self.consults, appointment_id, lambda c: consult_rules.end(c, actor, now))
+
+        async def write() -> Transition:
+            await self.appointments.save(cancelled, current.version, self.capacity)
+            await self.consults.revoke_token(current.link_id)
+            await self.queues.cancel(current.unit, appointment_id)
+            return await execute(self.consults, appointment_id, lambda c: consult_rules.end(c, actor, now))
+
+        change = await self._change(cancelled, lambda patient: notices.cancelled(cancelled, patient, now=now))
+        transition = await self.outbox.record(change, write)
         return cancelled, transition.consult
 
     # -- the waiting room (services.ports.Lobby) ---------------------------------------------------
@@ -316,7 +356,10 @@ class Scheduling:
         appointment = await self._save_appointment(consult_id, appts.admit, AppointmentStatus.CHECKED_IN)
         if appointment is None:
             return
-        await self.queues.cancel(appointment.unit, consult_id)
+        await self.outbox.record(
+            await self._nurse_ready(appointment, now),
+            lambda: self.queues.cancel(appointment.unit, consult_id),
+        )
         host = (await self.queues.snapshot(appointment.unit)).nurses.get(host_id)
         if host is None:
             # Not one of the unit's queue nurses (e.g. a physician admitting from the list): she
@@ -325,6 +368,21 @@ class Scheduling:
             return
         await self._reconcile_nurse(host, now, keep=consult_id)
         await self.queues.take_directly(appointment.unit, host_id, consult_id, now)
+
+    async def _nurse_ready(self, appointment: Appointment, now: datetime) -> notices.AppointmentChange:
+        """Tell a patient admitted while their page was not connected that the nurse is ready (they
+        dropped while waiting: only the list admits them, as "next patient" takes connected patients
+        only); nothing for a patient who is there."""
+        place = await self.queues.position(appointment.unit, appointment.appointment_id, now)
+        consult = (
+            None if place is None or place.connected else await self.consults.get(appointment.appointment_id)
+        )
+        if consult is None:
+            return notices.AppointmentChange(appointment.appointment_id, appointment.link_generation, ())
+        token = self.link_token(appointment, consult, now)
+        return await self._change(
+            appointment, lambda p: notices.nurse_ready(appointment, p, token=token, now=now)
+        )
 
     async def _save_appointment(
         self,

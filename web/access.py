@@ -32,7 +32,8 @@ class Access(StrEnum):
 WHO: Mapping[Access, str] = MappingProxyType(
     {
         Access.PUBLIC: "anyone, signed in or not (pages, service hours, free slots, the network check, "
-        "the OpenAPI document, signing in); nothing personal is behind these routes",
+        "the OpenAPI document, signing in, a message's unsubscribe link, whose signed token is the "
+        "permission); nothing personal is behind these routes",
         Access.PATIENT_LINK: "the bearer of a patient's link (Authorization: Bearer), for that patient's "
         "own appointment or summary only",
         Access.STAFF: "any signed-in staff member, about themselves or what their role alone allows (their "
@@ -62,6 +63,8 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = MappingProxyType(
         ("GET", "/consola"): Access.PUBLIC,
         ("GET", "/resumen"): Access.PUBLIC,
         ("GET", "/supervision"): Access.PUBLIC,
+        ("GET", "/baja"): Access.PUBLIC,
+        ("POST", "/api/unsubscribe"): Access.PUBLIC,
         ("GET", "/sesiones"): Access.PUBLIC,
         ("GET", "/api/openapi.json"): Access.PUBLIC,
         ("GET", "/api/service-hours"): Access.PUBLIC,
@@ -88,6 +91,7 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = MappingProxyType(
         ("GET", "/api/units/{unit}/queue"): Access.UNIT_STAFF,
         ("POST", "/api/units/{unit}/next"): Access.UNIT_STAFF,
         ("GET", "/api/units/{unit}/dashboard"): Access.UNIT_SUPERVISION,
+        ("GET", "/api/units/{unit}/outbox"): Access.UNIT_STAFF,
         ("POST", "/api/consults/{consult_id}/invites"): Access.CONSULT_STAFF,
         ("DELETE", "/api/invites/{token_id}"): Access.CONSULT_STAFF,
         ("GET", "/api/consults/{consult_id}/log"): Access.CONSULT_HOST,

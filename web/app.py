@@ -7,6 +7,7 @@ backend and the socket server, wires them together, and exposes the HTTP routes.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -23,9 +24,11 @@ from media.ice import IceSettings, restrict_host_addresses
 from media.sfu import packet_sfu, reencoding_sfu
 from media.turn import TurnSettings, turn_credentials
 from media.workers import WorkerPool
+from notifications.recording import RecordOutbox, SummaryReady
 from records.access import AccessContext
 from records.db import create_engine
 from records.migrate import migrate
+from records.outbox import OutboxStore
 from records.repository import RecordRepository
 from records.seal import seal_key
 from records.session_logs import SessionLogArchive
@@ -56,7 +59,9 @@ from web.logs import configure as configure_logging
 from web.metrics import Metrics
 from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
+from web.notifying import dispatcher_lifecycle, unsubscribe_key
 from web.openapi import OpenApi
+from web.outbox_api import OutboxApi
 from web.payloads import answer
 from web.refusals import refusal_log
 from web.scheduling.routes import scheduling_routes
@@ -113,6 +118,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         old_signing_keys=[seal_key(old) for old in settings.old_secret_keys],
         clock=clock,
     )
+    outbox_store = OutboxStore(engine, new_id=lambda: str(uuid.uuid4()))
+    outbox = RecordOutbox(outbox_store, clock)
+    scheduling.outbox = outbox
     ice = IceSettings(host_addresses=settings.media_host_addresses)
 
     async def media_events(event: MediaEvent) -> None:
@@ -268,6 +276,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     readiness = Readiness(engine, redis, media)
     app.cleanup_ctx.append(loop_lag(metrics))
+    app.cleanup_ctx.append(dispatcher_lifecycle(settings, outbox_store, metrics, clock))
     app.on_shutdown.append(readiness.drain)
     app.on_shutdown.append(_tell_clients)
     app.router.add_get("/", _index)
@@ -278,13 +287,27 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_get("/consola", _page("console.html"))
     app.router.add_get("/resumen", _page("summary.html"))
     app.router.add_get("/supervision", _page("supervision.html"))
+    app.router.add_get("/baja", _page("unsubscribe.html"))
     app.router.add_post("/api/session", auth.login)
     app.router.add_get("/api/session", auth.me)
     app.router.add_delete("/api/session", auth.logout)
     app.router.add_get("/api/consults/{consult_id}/log", _session_log)
     app.router.add_routes(NetworkCheck().routes())
     app.router.add_routes(
-        NotesApi(records=records, stores=stores, archive=archive, auth=auth, clock=clock).routes()
+        NotesApi(
+            records=records,
+            stores=stores,
+            archive=archive,
+            auth=auth,
+            clock=clock,
+            summary_ready=SummaryReady(
+                outbox,
+                scheduling.appointments,
+                link_key=summary_links.derive_key(settings.secret_key),
+                link_days=settings.summary_link_days,
+                clock=clock,
+            ),
+        ).routes()
     )
     app.router.add_routes(
         SummaryApi(
@@ -302,7 +325,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_routes(
         FhirApi(records=records, auth=auth, clock=clock, public_url=settings.public_url).routes()
     )
-    app.router.add_routes(scheduling_routes(settings, scheduling, auth, stores, consults, records, clock))
+    app.router.add_routes(
+        scheduling_routes(settings, scheduling, auth, stores, consults, records, clock, outbox=outbox)
+    )
+    app.router.add_routes(
+        OutboxApi(
+            store=outbox_store, auth=auth, unsubscribe_key=unsubscribe_key(settings), clock=clock
+        ).routes()
+    )
     app.router.add_routes(OpenApi().routes())
     app.router.add_routes(SessionsApi(invitations, sessions, auth, settings).routes())
     overview = UnitOverview(

@@ -24,6 +24,10 @@ class ConfigError(ValueError):
     pass
 
 
+DEFAULT_SMS_BODY = '{"to": "{to}", "channel": "{channel}", "text": "{text}"}'
+"""The SMS provider's request body; ``{to}``, ``{text}``, ``{channel}``, ``{key}`` filled in JSON-escaped."""
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     host: str = "127.0.0.1"
@@ -79,6 +83,21 @@ class Settings:
     """How often no-shows are marked and, while the service is closed, the queues closed; 0: never."""
     summary_link_days: int = 30
     """How long a patient's after-visit summary link works after the note is signed (1 to 30 days)."""
+    notifications: bool = True
+    """Whether this node runs the outbox's dispatcher (``TC_NOTIFICATIONS``); messages are recorded anyway."""
+    notify_interval_seconds: float = 15.0
+    smtp_host: str = ""
+    """Empty: no e-mail channel (e-mail messages stay ``unsent``, visible to staff)."""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = field(default="", repr=False)
+    smtp_security: str = "starttls"
+    smtp_from: str = ""
+    sms_url: str = ""
+    """The SMS/WhatsApp provider's HTTP endpoint; empty: no SMS or WhatsApp channel."""
+    sms_auth_header: str = field(default="", repr=False)
+    sms_body_template: str = DEFAULT_SMS_BODY
+    sms_channels: tuple[str, ...] = ("sms", "whatsapp")
 
     @property
     def base_url(self) -> str:
@@ -141,7 +160,51 @@ class Settings:
             check_in_grace_minutes=_int(env, "TC_CHECK_IN_GRACE_MINUTES", defaults.check_in_grace_minutes),
             queue_sweep_seconds=_seconds(env, "TC_QUEUE_SWEEP_SECONDS", defaults.queue_sweep_seconds),
             summary_link_days=_summary_link_days(env, defaults.summary_link_days),
+            notifications=_choice(env, "TC_NOTIFICATIONS", "on", ("on", "off")) == "on",
+            notify_interval_seconds=_delay(
+                env, "TC_NOTIFY_INTERVAL_SECONDS", defaults.notify_interval_seconds
+            ),
+            smtp_host=env.get("TC_SMTP_HOST", "").strip(),
+            smtp_port=_int(env, "TC_SMTP_PORT", defaults.smtp_port),
+            smtp_user=env.get("TC_SMTP_USER", ""),
+            smtp_password=env.get("TC_SMTP_PASSWORD", ""),
+            smtp_security=_choice(env, "TC_SMTP_TLS", defaults.smtp_security, ("starttls", "tls", "none")),
+            smtp_from=_smtp_from(env),
+            sms_url=_sms_url(env),
+            sms_auth_header=_sms_auth_header(env),
+            sms_body_template=env.get("TC_SMS_BODY_TEMPLATE", "").strip() or DEFAULT_SMS_BODY,
+            sms_channels=_sms_channels(env),
         )
+
+
+def _smtp_from(env: Mapping[str, str]) -> str:
+    """``TC_SMTP_FROM``: the sender's address, needed once ``TC_SMTP_HOST`` is set."""
+    sender = env.get("TC_SMTP_FROM", "").strip()
+    if env.get("TC_SMTP_HOST", "").strip() and "@" not in sender:
+        raise ConfigError("TC_SMTP_HOST needs TC_SMTP_FROM, the sender's e-mail address")
+    return sender
+
+
+def _sms_url(env: Mapping[str, str]) -> str:
+    url = env.get("TC_SMS_URL", "").strip()
+    if url and not url.startswith(("http://", "https://")):
+        raise ConfigError("TC_SMS_URL must be an http:// or https:// URL")
+    return url
+
+
+def _sms_auth_header(env: Mapping[str, str]) -> str:
+    header = env.get("TC_SMS_AUTH_HEADER", "").strip()
+    if header and ":" not in header:
+        raise ConfigError("TC_SMS_AUTH_HEADER must read 'Name: value', e.g. 'Authorization: Bearer …'")
+    return header
+
+
+def _sms_channels(env: Mapping[str, str]) -> tuple[str, ...]:
+    """``TC_SMS_CHANNELS``: which of ``sms`` and ``whatsapp`` the HTTP provider carries."""
+    channels = tuple(c.strip() for c in env.get("TC_SMS_CHANNELS", "sms,whatsapp").split(",") if c.strip())
+    if not channels or any(c not in ("sms", "whatsapp") for c in channels):
+        raise ConfigError("TC_SMS_CHANNELS must list sms and/or whatsapp")
+    return channels
 
 
 def listen_url(host: str, port: int) -> str:

@@ -152,6 +152,13 @@ class Metrics:
             "Media connections that failed (the page reconnects).",
             registry=r,
         )
+        self._notifications = Counter(
+            "tc_notifications",
+            "Patient messages handled by the dispatcher, by channel, kind and outcome "
+            "(sent, retried, failed, unsent, withdrawn).",
+            ["channel", "kind", "outcome"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -205,6 +212,11 @@ class Metrics:
             self._units.add(label)
         self._queue_length.labels(label).set(length)
         self._queue_wait.labels(label).set(longest_wait_seconds)
+
+    # -- the outbox's dispatcher (notifications.dispatcher.Observer) --------------------------------
+
+    def notification(self, channel: str, kind: str, outcome: str) -> None:
+        self._notifications.labels(bounded(channel), bounded(kind), bounded(outcome)).inc()
 
     # -- media events the main process passes on ------------------------------------------------
 

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from aiohttp import web
 
+from notifications.recording import SummaryReady
 from records.access import AccessContext
 from records.errors import RecordError, StaleVersion
 from records.facts import ConsentFacts, StaffFacts, UnitFacts
@@ -133,12 +134,15 @@ class NotesApi:
         archive: SessionLogArchive,
         auth: Authenticator,
         clock: Callable[[], datetime],
+        summary_ready: SummaryReady | None = None,
     ) -> None:
         self._records = records
         self._stores = stores
         self._archive = archive
         self._auth = auth
         self._clock = clock
+        self._summary_ready = summary_ready
+        """Records "your summary is ready" for the patient in the signing's transaction."""
         self._templates = TemplatesView(
             templates=[TemplateView.of(TEMPLATES[code]) for code in EDITABLE_TEMPLATES]
         )
@@ -234,8 +238,9 @@ class NotesApi:
         note = await self._records.get_note(note_id, ctx)
         events = await self._archive_live_log(note.consult_id)
         consent = consent_from_log(events)
+        then = await self._summary_ready.for_consult(note.consult_id) if self._summary_ready else None
         result = await self._records.sign(
-            SignRequest(note_id, body.version, body.request_id, author, consent), ctx
+            SignRequest(note_id, body.version, body.request_id, author, consent, then), ctx
         )
         return answer(Signed.of(result), 200 if result.replayed else 201)
 

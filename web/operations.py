@@ -49,6 +49,7 @@ from web.schemas.notes import (
     StaleNote,
     TemplatesView,
 )
+from web.schemas.outbox import OutboxView, Unsubscribed
 from web.schemas.queue import NextPatientView, NurseStateRequest, NurseView, PositionView, QueueView
 from web.schemas.session_log import SessionLogView
 from web.schemas.staff import LoginRequest, SessionState, SignedOff, StaffView
@@ -366,6 +367,22 @@ OPERATIONS: tuple[Operation, ...] = (
             "Withdraw a site: its link fails from now on and it leaves the call",
             {200: SessionView},
             "403 not_your_consult; 404 not_found; 409 invalid_state, conflict",
+        ),
+    ),
+    *_tagged(
+        "messages",
+        Operation(
+            "GET /api/units/{unit}/outbox",
+            "The unit's messages to patients and every attempt to send each (sent, failed and why)",
+            {200: OutboxView},
+            "403 wrong_unit",
+        ),
+        Operation(
+            "POST /api/unsubscribe",
+            "A message's unsubscribe link (its token in Authorization: Bearer): no more messages on "
+            "that channel to that patient",
+            {200: Unsubscribed},
+            "401 auth_required, auth_invalid; 404 not_found",
         ),
     ),
 )

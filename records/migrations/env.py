@@ -12,11 +12,11 @@ import asyncio
 from alembic import context
 from sqlalchemy.engine import Connection
 
-from records import session_logs, tables
+from records import outbox_tables, session_logs, tables
 from records.db import Base, create_engine
 
 target_metadata = Base.metadata
-_REGISTERED = (session_logs, tables)  # importing them registers their tables on Base.metadata
+_REGISTERED = (outbox_tables, session_logs, tables)  # importing them registers their tables on Base.metadata
 
 
 def _run(connection: Connection) -> None:

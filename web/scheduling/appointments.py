@@ -13,6 +13,7 @@ from rooms.errors import DomainError
 from rooms.patients import register_patient
 from rooms.staff import StaffMember
 from rooms.store.base import VersionConflict
+from services.ports import Outbox
 from services.scheduling import Scheduling
 from web.auth import Authenticator, require_unit
 from web.errors import ApiError
@@ -27,8 +28,9 @@ from web.schemas.appointments import (
 )
 from web.security import link_base
 
-RegisterInRecord = Callable[[PatientFacts, StaffMember, str], Awaitable[None]]
-"""Registers a newly booked patient in the clinical record (patient, staff member, client address)."""
+RegisterInRecord = Callable[[PatientFacts, StaffMember, str], Outbox]
+"""The outbox a booking records its messages through, registering the patient in the clinical record
+in the same transaction (patient, staff member, client address)."""
 Cancelled = Callable[[str, datetime], Awaitable[None]]
 """Closes the consult of a cancelled appointment (its id, when)."""
 
@@ -97,9 +99,14 @@ class AppointmentsApi:
                 patient.nss.value, patient.name, patient.birth_date, phone=patient.contact.phone
             )
             booking = await self._scheduling.book(
-                patient=patient, unit=body.unit, kind=body.kind, start=body.start, created_by=member.staff_id
+                patient=patient,
+                unit=body.unit,
+                kind=body.kind,
+                start=body.start,
+                created_by=member.staff_id,
+                channels=body.channels,
+                outbox=self._register_in_record(facts, member, request.remote or "unknown"),
             )
-            await self._register_in_record(facts, member, request.remote or "unknown")
         except DomainError as error:
             raise refused(error) from None
         await self._announce(body.unit)

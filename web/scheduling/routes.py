@@ -8,12 +8,14 @@ from datetime import datetime
 
 from aiohttp import web
 
+from notifications.recording import RecordOutbox
 from records.access import AccessContext
 from records.facts import PatientFacts
 from records.repository import RecordRepository
 from rooms.staff import StaffMember
 from rooms.store.base import Stores
 from services.consults import ConsultService
+from services.ports import Outbox
 from services.scheduling import Scheduling
 from web.auth import Authenticator
 from web.config import Settings
@@ -32,15 +34,17 @@ def scheduling_routes(
     consults: ConsultService,
     records: RecordRepository,
     clock: Callable[[], datetime],
+    *,
+    outbox: RecordOutbox,
 ) -> list[web.RouteDef]:
     async def cancelled(consult_id: str, at: datetime) -> None:
         # Like a consult its host ended: pages hear why and let go, the session log is archived.
         await consults.consult_closed(consult_id, at, "appointment_cancelled")
 
-    async def register_in_record(facts: PatientFacts, member: StaffMember, address: str) -> None:
-        await records.ensure_patient(
-            facts, AccessContext.staff(member.staff_id, member.full_name, member.role, address)
-        )
+    def register_in_record(facts: PatientFacts, member: StaffMember, address: str) -> Outbox:
+        """The booking's outbox, registering its patient in the record in the same transaction."""
+        ctx = AccessContext.staff(member.staff_id, member.full_name, member.role, address)
+        return outbox.registering(records, facts, ctx)
 
     announce = consults.publish_queue
     apis = (

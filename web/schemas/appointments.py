@@ -8,7 +8,7 @@ valid is the domain's rule (``rooms.patients.register_patient``), which answers 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, ClassVar
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, StringConstraints
 
@@ -40,6 +40,12 @@ class BookingRequest(Body):
     start: Instant = Field(description="the slot's start")
     kind: AppointmentKind = Field(default=AppointmentKind.FIRST, strict=False)
     patient: PatientRequest
+    channels: list[Literal["email", "sms", "whatsapp"]] | None = Field(
+        default=None,
+        max_length=3,
+        description="where the patient wants messages (reminders, changes); default: e-mail if given, "
+        "SMS if a phone is given. A channel their contact cannot reach is refused (invalid_patient)",
+    )
 
 
 class RescheduleRequest(Body):
