@@ -14,6 +14,7 @@ import socketio
 
 from media.backend import MediaBackend, MediaEvent, MediaEventKind
 from rooms.consult import Consult
+from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import Stores
 from signaling import views
 from signaling.call_quality import CallQualityLog
@@ -128,6 +129,25 @@ class SocketLiveRooms:
             await self._sio.emit("media:subscriber_offer", dict(event.data), room=mine)
         elif event.kind is MediaEventKind.QUALITY:
             await self._sio.emit("media:quality", await self._quality.observe(event), room=room)
+
+    async def media_moved(
+        self, consult_id: str, from_node: str, to_node: str, epoch: int, noticed_by: str | None
+    ) -> None:
+        """The consult's media node died and the consult was placed on ``to_node``: the gap goes in
+        the session log, and every page in the call (but ``noticed_by``'s, already starting again)
+        hears ``media:restart`` and connects its media again, without a new admission."""
+        consult = await self._stores.consults.get(consult_id)
+        if consult is None:
+            return
+        detail = {"from": from_node, "to": to_node, "epoch": str(epoch)}
+        event = SessionEvent(consult_id, EventKind.MEDIA_MOVED, self._clock(), "system", None, None, detail)
+        await self._stores.consults.append_log(consult_id, [event])
+        for participant_id in sorted(consult.in_call - {noticed_by or ""}):
+            await self._sio.emit(
+                "media:restart",
+                {"consult_id": consult_id, "epoch": epoch},
+                room=participant_room(participant_id),
+            )
 
     # -- the staff lists ---------------------------------------------------------------------------------
 

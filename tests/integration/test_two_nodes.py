@@ -7,15 +7,27 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
+import aioice.ice
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from redis.asyncio import Redis
 
-from tests.support.clients import connect_client
+from cluster.placements import Placement, placement_key
+from media.ice import restrict_host_addresses
+from tests.support.clients import MediaClient, connect_client, join_call
 from tests.support.redis_server import redis_server
-from web.app import SERVICES, create_app
+from web.app import CLUSTER, SERVICES, create_app
 from web.config import Settings
-from web.demo import seed_demo
+from web.demo import DemoAccess, seed_demo
+
+RED = (220, 30, 30)
+BLUE = (30, 30, 220)
+
+
+def shows(media: MediaClient, rgb: tuple[int, int, int]) -> bool:
+    seen = media.received.last_rgb
+    return seen is not None and all(abs(a - b) < 40 for a, b in zip(seen, rgb, strict=True))
 
 
 @pytest.fixture
@@ -26,14 +38,19 @@ def redis_url(tmp_path: Path) -> Iterator[str]:
 
 @pytest.fixture
 async def nodes(tmp_path: Path, redis_url: str) -> AsyncIterator[list[tuple[str, web.Application]]]:
+    original = aioice.ice.get_host_addresses
+    restrict_host_addresses(["127.0.0.1"])
     running = []
-    for _ in range(2):
+    for name in ("node-a", "node-b"):
         settings = Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}",
             secret_key=b"two-nodes-share-this-secret-key-0123456789",
             secret_key_is_ephemeral=False,
             redis_url=redis_url,
             media_workers=0,
+            node_id=name,
+            node_heartbeat_seconds=0.3,
+            node_ttl_seconds=1.5,
         )
         app = create_app(settings)
         server = TestServer(app, host="127.0.0.1", port=0)
@@ -44,6 +61,16 @@ async def nodes(tmp_path: Path, redis_url: str) -> AsyncIterator[list[tuple[str,
     finally:
         for server, _ in running:
             await server.close()
+        aioice.ice.get_host_addresses = original
+
+
+async def _sign_in(url: str, demo: DemoAccess) -> str:
+    async with aiohttp.ClientSession() as http:
+        response = await http.post(
+            f"{url}/api/session", json={"username": demo.username, "password": demo.password}
+        )
+        assert response.status == 200
+        return response.cookies["tc_session"].value
 
 
 async def test_admission_crosses_nodes_through_redis(nodes: list[tuple[str, web.Application]]) -> None:
@@ -52,12 +79,7 @@ async def test_admission_crosses_nodes_through_redis(nodes: list[tuple[str, web.
     token = parse_qs(urlsplit(demo.patient_link).fragment)["t"][0]
 
     # The nurse signs in on node B: the account and the session come from Redis.
-    async with aiohttp.ClientSession() as http:
-        response = await http.post(
-            f"{node_b}/api/session", json={"username": demo.username, "password": demo.password}
-        )
-        assert response.status == 200
-        cookie = response.cookies["tc_session"].value
+    cookie = await _sign_in(node_b, demo)
     nurse, nurse_events = await connect_client(node_b, cookie=cookie)
     patient, patient_events = await connect_client(node_a, token=token)
     try:
@@ -77,3 +99,66 @@ async def test_admission_crosses_nodes_through_redis(nodes: list[tuple[str, web.
     finally:
         await nurse.disconnect()
         await patient.disconnect()
+
+
+async def test_media_crosses_nodes_and_moves_when_its_node_leaves(
+    nodes: list[tuple[str, web.Application]], redis_url: str
+) -> None:
+    """The patient's socket is on node A and the nurse's on node B: the consult's media lives on
+    one node (placed at the first offer) and flows both ways. When that node leaves the registry
+    and its media closes, the consult is placed on the other node and both pages, told
+    ``media:restart``, connect there: no new admission, the gap in the session log."""
+    (node_a, app_a), (node_b, app_b) = nodes
+    demo = await seed_demo(app_a[SERVICES], node_a, password="two-nodes-password")
+    token = parse_qs(urlsplit(demo.patient_link).fragment)["t"][0]
+    nurse, nurse_events = await connect_client(node_b, cookie=await _sign_in(node_b, demo))
+    patient, patient_events = await connect_client(node_a, token=token)
+    redis = Redis.from_url(redis_url)
+    clients = [MediaClient(RED), MediaClient(BLUE)]
+    try:
+        assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+        await nurse_events.wait_for(
+            "queue:update", lambda d: [c["state"] for c in d["consults"]] == ["waiting"]
+        )
+        assert (await nurse.call("lobby:admit", {"consult_id": demo.consult_id}))["ok"]
+        await patient_events.wait_for("consult:state", lambda d: d["consult"]["state"] == "live")
+        patient_media, nurse_media = clients
+        assert (await join_call(patient, patient_media))["ok"]
+        assert (await join_call(nurse, nurse_media))["ok"]
+        await nurse_media.wait_for_media()
+        await patient_media.wait_for_media()
+        assert shows(nurse_media, RED) and shows(patient_media, BLUE)
+
+        first = Placement.from_json(demo.consult_id, await redis.get(placement_key(demo.consult_id)))
+        assert first.node_id in ("node-a", "node-b") and first.epoch == 1
+        media_app, other = (app_a, "node-b") if first.node_id == "node-a" else (app_b, "node-a")
+
+        # The media node leaves: out of the registry, its media closed (its sockets stay up).
+        await media_app[CLUSTER].registry.stop()
+        await media_app[CLUSTER].media.local.close()
+        await patient_events.wait_for("media:restart", timeout=15)
+        await nurse_events.wait_for("media:restart", timeout=15)
+
+        moved = Placement.from_json(demo.consult_id, await redis.get(placement_key(demo.consult_id)))
+        assert (moved.node_id, moved.epoch) == (other, 2)
+        patient_again, nurse_again = MediaClient(RED), MediaClient(BLUE)
+        clients += [patient_again, nurse_again]
+        assert (await join_call(patient, patient_again))["ok"]
+        assert (await join_call(nurse, nurse_again))["ok"]
+        await nurse_again.wait_for_media()
+        await patient_again.wait_for_media()
+        assert shows(nurse_again, RED) and shows(patient_again, BLUE)
+    finally:
+        for client in clients:
+            await client.close()
+        await nurse.disconnect()
+        await patient.disconnect()
+        await redis.aclose()
+    log = await app_b[SERVICES].stores.consults.log(demo.consult_id)
+    kinds = [e.kind.value for e in log]
+    assert kinds.count("admitted") == 1 and "checked_in" in kinds
+    assert kinds.index("checked_in") < kinds.index("admitted") < kinds.index("media_moved")
+    (entry,) = [e for e in log if e.kind.value == "media_moved"]
+    assert dict(entry.detail) == {"from": first.node_id, "to": other, "epoch": "2"}
+    consult = await app_b[SERVICES].stores.consults.get(demo.consult_id)
+    assert consult is not None and consult.state.value == "live"
