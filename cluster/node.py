@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from cluster.bridge import Moved, PlacedMedia
 from cluster.load import LoadMeter
+from cluster.news import ClusterNews
 from cluster.placements import PlacementStore
 from cluster.registry import NodeRegistry
 from cluster.rpc import MediaRpc
@@ -34,14 +35,17 @@ class ClusterNode:
     media: PlacedMedia
     registry: NodeRegistry
     rpc: MediaRpc
+    news: ClusterNews
 
     async def lifecycle(self, _: Any = None) -> AsyncIterator[None]:
         """For ``app.cleanup_ctx``, after the local media started: hear calls, then say it lives;
         at the end leave the registry first, so the others move this node's consults at once."""
         await self.rpc.start()
+        await self.news.start()
         await self.registry.start()
         yield
         await self.registry.stop()
+        await self.news.stop()
         await self.rpc.stop()
 
 
@@ -70,7 +74,7 @@ def cluster_node(redis: Redis, local: MediaBackend, settings: NodeSettings, on_m
     )
     rpc = MediaRpc(redis, settings.node_id, media.serve, settings.call_timeout_seconds)
     registry.on_lost(media.node_lost)
-    return ClusterNode(media, registry, rpc)
+    return ClusterNode(media, registry, rpc, ClusterNews(redis, settings.node_id))
 
 
 def _censuses(local: MediaBackend) -> tuple[Any, int]:

@@ -19,6 +19,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from cluster.pubsub import listen
 from media.backend import MediaError, MediaErrorCode
 
 logger = logging.getLogger(__name__)
@@ -56,7 +57,10 @@ class MediaRpc:
         self._subscribed = asyncio.Event()
 
     async def start(self) -> None:
-        self._listener = asyncio.get_running_loop().create_task(self._listen())
+        channels = (request_channel(self._node_id), reply_channel(self._node_id))
+        self._listener = asyncio.get_running_loop().create_task(
+            listen(self._redis, channels, self._received, self._subscribed)
+        )
         await asyncio.wait_for(self._subscribed.wait(), 10)
 
     async def stop(self) -> None:
@@ -82,24 +86,7 @@ class MediaRpc:
         finally:
             self._pending.pop(request_id, None)
 
-    async def _listen(self) -> None:
-        """Hear requests for this node and replies to it; after a Redis hiccup, subscribe again."""
-        while True:
-            try:
-                async with self._redis.pubsub() as pubsub:
-                    await pubsub.subscribe(request_channel(self._node_id), reply_channel(self._node_id))
-                    self._subscribed.set()
-                    async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._received(message["channel"], message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as error:
-                logger.warning("media call channel lost (%s); subscribing again", type(error).__name__)
-                await asyncio.sleep(0.5)
-
-    def _received(self, channel: bytes | str, data: bytes | str) -> None:
-        name = channel.decode() if isinstance(channel, bytes) else channel
+    def _received(self, name: str, data: bytes) -> None:
         message = json.loads(data)
         if name == reply_channel(self._node_id):
             future = self._pending.get(int(message["id"]))

@@ -2,13 +2,15 @@
 
 Every announcement goes to a socket.io room (a consult, a participant, a unit's staff), so with
 the Redis manager it reaches the pages on every node. Letting people go (closing a link's
-connection) acts on this node's connections; pages elsewhere close themselves on the event.
+connection) acts on this node's connections; when a consult closes the other nodes are told
+(:class:`OtherNodes`) and let theirs go too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 import socketio
 
@@ -22,6 +24,12 @@ from signaling.connections import Registry, consult_room, participant_room, staf
 from signaling.node_state import NodeState
 
 
+class OtherNodes(Protocol):
+    """The other nodes, which hold connections this node cannot close (``cluster.news``)."""
+
+    async def consult_closed(self, consult_id: str) -> None: ...
+
+
 class SocketLiveRooms:
     def __init__(
         self,
@@ -31,7 +39,9 @@ class SocketLiveRooms:
         media: MediaBackend,
         state: NodeState,
         clock: Callable[[], datetime],
+        other_nodes: OtherNodes | None = None,
     ) -> None:
+        self._other_nodes = other_nodes
         self._clock = clock
         self._sio = sio
         self._registry = registry
@@ -63,6 +73,12 @@ class SocketLiveRooms:
         await self._quality.close(consult_id)
         self._state.forget(consult_id)
         await self._emit_queue(consult)
+        await self.let_go(consult_id)
+        if self._other_nodes is not None:
+            await self._other_nodes.consult_closed(consult_id)
+
+    async def let_go(self, consult_id: str) -> None:
+        """The consult closed: this node's connections leave it, and links (patient, guests) close."""
         for connection in self._registry.in_consult(consult_id):
             connection.consult_id = None
             await self._sio.leave_room(connection.sid, consult_room(consult_id))

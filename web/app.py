@@ -186,7 +186,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     registry, node_state = Registry(), NodeState()
     metrics.watch(local_media, lambda: len(registry.by_sid))
-    live = SocketLiveRooms(sio, registry, stores, media, node_state, clock)
+    live = SocketLiveRooms(sio, registry, stores, media, node_state, clock, node.news if node else None)
+    if node is not None:
+        node.news.on_consult_closed(live.let_go)
     consults = ConsultService(
         consults=stores.consults,
         live=live,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -9,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import aioice.ice
 import pytest
+import socketio
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
@@ -62,6 +64,11 @@ async def nodes(tmp_path: Path, redis_url: str) -> AsyncIterator[list[tuple[str,
         for server, _ in running:
             await server.close()
         aioice.ice.get_host_addresses = original
+
+
+async def _disconnected(client: socketio.AsyncClient) -> None:
+    while client.connected:
+        await asyncio.sleep(0.05)
 
 
 async def _sign_in(url: str, demo: DemoAccess) -> str:
@@ -162,3 +169,23 @@ async def test_media_crosses_nodes_and_moves_when_its_node_leaves(
     assert dict(entry.detail) == {"from": first.node_id, "to": other, "epoch": "2"}
     consult = await app_b[SERVICES].stores.consults.get(demo.consult_id)
     assert consult is not None and consult.state.value == "live"
+
+
+async def test_a_cancellation_on_one_node_closes_the_patients_socket_on_the_other(
+    nodes: list[tuple[str, web.Application]],
+) -> None:
+    """socket.io carries ``consult:ended`` everywhere, but only the node holding a socket closes it:
+    the node that cancelled tells the others, and node A closes the patient's connection."""
+    (node_a, app_a), (node_b, _) = nodes
+    demo = await seed_demo(app_a[SERVICES], node_a, password="two-nodes-password")
+    token = parse_qs(urlsplit(demo.patient_link).fragment)["t"][0]
+    patient, patient_events = await connect_client(node_a, token=token)
+    cookie = await _sign_in(node_b, demo)
+    try:
+        async with aiohttp.ClientSession(cookies={"tc_session": cookie}) as http:
+            response = await http.delete(f"{node_b}/api/appointments/{demo.consult_id}")
+            assert response.status == 200, await response.text()
+        await patient_events.wait_for("consult:ended", lambda d: d["reason"] == "appointment_cancelled")
+        await asyncio.wait_for(_disconnected(patient), 10)
+    finally:
+        await patient.disconnect()
