@@ -38,6 +38,8 @@ logger = logging.getLogger(__name__)
 Moved = Callable[[str, Placement, Placement, str | None], Awaitable[None]]
 """``(room_id, from, to, participant_id)``: the room's media moved; ``participant_id`` is whose
 call found it out (their page is already starting again), or ``None`` for the registry's watch."""
+RoomClosed = Callable[[str], Awaitable[None]]
+"""A room whose media lived on this node closed here (signaling logs its last quality windows)."""
 Send = Callable[[str, str, Sequence[object]], Awaitable[Any]]
 """Sends one media call to another node: ``(node_id, method, args)`` (``MediaRpc.call``)."""
 
@@ -52,6 +54,7 @@ class PlacedMedia:
         registry: NodeRegistry,
         send: Send,
         on_moved: Moved,
+        on_room_closed: RoomClosed,
         limits: Limits | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -61,6 +64,7 @@ class PlacedMedia:
         self._registry = registry
         self._send = send
         self._on_moved = on_moved
+        self._on_room_closed = on_room_closed
         self._limits = limits or Limits()
         self._rng = rng or random.Random()
 
@@ -71,7 +75,7 @@ class PlacedMedia:
 
     async def serve(self, method: str, args: Sequence[Any]) -> object:
         """A call another node sent here (``MediaRpc``'s handler)."""
-        return await run_on(self._local, method, tuple(args))
+        return await self._here(method, args)
 
     async def node_lost(self, node_id: str) -> None:
         """The registry no longer sees ``node_id``: move every consult it held (once, whichever
@@ -168,8 +172,14 @@ class PlacedMedia:
 
     async def _on(self, placement: Placement, method: str, args: Sequence[object]) -> Any:
         if placement.node_id == self._node_id:
-            return await run_on(self._local, method, tuple(args))
+            return await self._here(method, args)
         return await self._send(placement.node_id, method, args)
+
+    async def _here(self, method: str, args: Sequence[Any]) -> Any:
+        result = await run_on(self._local, method, tuple(args))
+        if method == "close_room":
+            await self._on_room_closed(str(args[0]))  # before the reply: the log is whole at the end
+        return result
 
     async def _settle(self, room_id: str, participant_id: str | None, avoid: str | None = None) -> Placement:
         def usable(node_id: str) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from cluster.bridge import Moved, PlacedMedia
+from cluster.bridge import Moved, PlacedMedia, RoomClosed
 from cluster.load import LoadMeter
 from cluster.news import ClusterNews
 from cluster.placements import PlacementStore
@@ -49,7 +49,9 @@ class ClusterNode:
         await self.rpc.stop()
 
 
-def cluster_node(redis: Redis, local: MediaBackend, settings: NodeSettings, on_moved: Moved) -> ClusterNode:
+def cluster_node(
+    redis: Redis, local: MediaBackend, settings: NodeSettings, on_moved: Moved, on_room_closed: RoomClosed
+) -> ClusterNode:
     meter = LoadMeter(*_censuses(local))
     registry = NodeRegistry(
         redis,
@@ -71,6 +73,7 @@ def cluster_node(redis: Redis, local: MediaBackend, settings: NodeSettings, on_m
         registry=registry,
         send=send,
         on_moved=on_moved,
+        on_room_closed=on_room_closed,
     )
     rpc = MediaRpc(redis, settings.node_id, media.serve, settings.call_timeout_seconds)
     registry.on_lost(media.node_lost)

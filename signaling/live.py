@@ -146,6 +146,11 @@ class SocketLiveRooms:
         elif event.kind is MediaEventKind.QUALITY:
             await self._sio.emit("media:quality", await self._quality.observe(event), room=room)
 
+    async def media_room_closed(self, consult_id: str) -> None:
+        """The consult's media, which lived on this node, closed (the consult ended on whichever
+        node): the quality windows this node kept for it go into the log."""
+        await self._quality.close(consult_id)
+
     async def media_moved(
         self, consult_id: str, from_node: str, to_node: str, epoch: int, noticed_by: str | None
     ) -> None:

@@ -366,7 +366,11 @@ def _cluster(
         heartbeat_seconds=settings.node_heartbeat_seconds,
         ttl_seconds=settings.node_ttl_seconds,
     )
-    return cluster_node(redis, local, node_settings, moved)
+
+    async def room_closed(room_id: str) -> None:
+        await live().media_room_closed(room_id)
+
+    return cluster_node(redis, local, node_settings, moved, room_closed)
 
 
 async def _tell_clients(app: web.Application) -> None:

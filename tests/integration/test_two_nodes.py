@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from cluster.placements import Placement, placement_key
 from media.ice import restrict_host_addresses
-from tests.support.clients import MediaClient, connect_client, join_call
+from tests.support.clients import EventLog, MediaClient, connect_client, join_call
 from tests.support.redis_server import redis_server
 from web.app import CLUSTER, SERVICES, create_app
 from web.config import Settings
@@ -64,6 +64,15 @@ async def nodes(tmp_path: Path, redis_url: str) -> AsyncIterator[list[tuple[str,
         for server, _ in running:
             await server.close()
         aioice.ice.get_host_addresses = original
+
+
+def _one_waiting(update: dict[str, list[dict[str, str]]]) -> bool:
+    return [c["state"] for c in update["consults"]] == ["waiting"]
+
+
+async def _quality_of_two(events: EventLog) -> None:
+    while len({d["participant_id"] for d in events.named("media:quality")}) < 2:
+        await asyncio.sleep(0.1)
 
 
 async def _disconnected(client: socketio.AsyncClient) -> None:
@@ -189,3 +198,43 @@ async def test_a_cancellation_on_one_node_closes_the_patients_socket_on_the_othe
         await asyncio.wait_for(_disconnected(patient), 10)
     finally:
         await patient.disconnect()
+
+
+async def test_a_consult_ended_on_another_node_keeps_the_media_nodes_quality_windows(
+    nodes: list[tuple[str, web.Application]], redis_url: str
+) -> None:
+    """Quality samples are scored where the media lives; when the host ends the consult from the
+    other node, the media node logs its open windows before the log is archived."""
+    (node_a, app_a), (node_b, app_b) = nodes
+    demo = await seed_demo(app_a[SERVICES], node_a, password="two-nodes-password")
+    token = parse_qs(urlsplit(demo.patient_link).fragment)["t"][0]
+    cookie = await _sign_in(node_b, demo)
+    nurse, nurse_events = await connect_client(node_b, cookie=cookie)
+    patient, patient_events = await connect_client(node_a, token=token)
+    redis = Redis.from_url(redis_url)
+    clients = [MediaClient(RED), MediaClient(BLUE)]
+    sockets = [nurse, patient]
+    try:
+        assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+        await nurse_events.wait_for("queue:update", _one_waiting)
+        assert (await nurse.call("lobby:admit", {"consult_id": demo.consult_id}))["ok"]
+        await patient_events.wait_for("consult:state", lambda d: d["consult"]["state"] == "live")
+        assert (await join_call(patient, clients[0]))["ok"]
+        assert (await join_call(nurse, clients[1]))["ok"]
+        await asyncio.wait_for(_quality_of_two(nurse_events), 30)
+        placed = Placement.from_json(demo.consult_id, await redis.get(placement_key(demo.consult_id)))
+        # The host ends the consult from the node that does not hold its media.
+        ending_url = node_b if placed.node_id == "node-a" else node_a
+        host, _ = await connect_client(ending_url, cookie=cookie)
+        sockets.append(host)
+        assert (await host.call("consult:end", {"consult_id": demo.consult_id}))["ok"]
+    finally:
+        for client in clients:
+            await client.close()
+        for sio in sockets:
+            await sio.disconnect()
+        await redis.aclose()
+    archived = await app_b[SERVICES].archive.load(demo.consult_id)
+    logged = {e.actor_id for e in archived if e.kind.value == "media_quality"}
+    assert len(logged) == 2
+    assert "call_summary" in [e.kind.value for e in archived]
