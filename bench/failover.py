@@ -112,7 +112,11 @@ async def _socket(url: str, *, token: str | None = None, cookie: str | None = No
     sio = socketio.AsyncClient(reconnection=False)
     headers = {"Cookie": f"tc_session={cookie}"} if cookie else {}
     await sio.connect(
-        url, auth={"token": token} if token else None, headers=headers, transports=["websocket"]
+        url,
+        auth={"token": token} if token else None,
+        headers=headers,
+        transports=["websocket"],
+        wait_timeout=10,  # a node busy taking over answers late; the default is 1 s
     )
     return sio
 
