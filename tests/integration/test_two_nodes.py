@@ -51,8 +51,6 @@ async def nodes(tmp_path: Path, redis_url: str) -> AsyncIterator[list[tuple[str,
             redis_url=redis_url,
             media_workers=0,
             node_id=name,
-            node_heartbeat_seconds=0.3,
-            node_ttl_seconds=1.5,
         )
         app = create_app(settings)
         server = TestServer(app, host="127.0.0.1", port=0)
@@ -141,8 +139,8 @@ async def test_media_crosses_nodes_and_moves_when_its_node_leaves(
         patient_media, nurse_media = clients
         assert (await join_call(patient, patient_media))["ok"]
         assert (await join_call(nurse, nurse_media))["ok"]
-        await nurse_media.wait_for_media()
-        await patient_media.wait_for_media()
+        await nurse_media.wait_for_media(timeout=90)
+        await patient_media.wait_for_media(timeout=90)
         assert shows(nurse_media, RED) and shows(patient_media, BLUE)
 
         first = Placement.from_json(demo.consult_id, await redis.get(placement_key(demo.consult_id)))
@@ -152,8 +150,8 @@ async def test_media_crosses_nodes_and_moves_when_its_node_leaves(
         # The media node leaves: out of the registry, its media closed (its sockets stay up).
         await media_app[CLUSTER].registry.stop()
         await media_app[CLUSTER].media.local.close()
-        await patient_events.wait_for("media:restart", timeout=15)
-        await nurse_events.wait_for("media:restart", timeout=15)
+        await patient_events.wait_for("media:restart", timeout=60)
+        await nurse_events.wait_for("media:restart", timeout=60)
 
         moved = Placement.from_json(demo.consult_id, await redis.get(placement_key(demo.consult_id)))
         assert (moved.node_id, moved.epoch) == (other, 2)
@@ -161,8 +159,8 @@ async def test_media_crosses_nodes_and_moves_when_its_node_leaves(
         clients += [patient_again, nurse_again]
         assert (await join_call(patient, patient_again))["ok"]
         assert (await join_call(nurse, nurse_again))["ok"]
-        await nurse_again.wait_for_media()
-        await patient_again.wait_for_media()
+        await nurse_again.wait_for_media(timeout=90)
+        await patient_again.wait_for_media(timeout=90)
         assert shows(nurse_again, RED) and shows(patient_again, BLUE)
     finally:
         for client in clients:
