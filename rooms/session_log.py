@@ -41,6 +41,9 @@ class EventKind(StrEnum):
     REFUSED = "refused"
     """Someone tried an action on this consult that their role, unit or relation to it does not
     allow; nothing changed. ``detail`` names the action (event or route) and the error code."""
+    MEDIA_MOVED = "media_moved"
+    """The consult's media node died and its media moved to another node (``detail``: ``from``
+    and ``to`` node ids, the placement ``epoch``); the pages restarted their media there."""
     CALL_SUMMARY = "call_summary"
     """The call's quality when the consult ended, computed from its ``media_quality`` windows
     (``rooms/call_summary.py``); appended once, after ``ended``."""

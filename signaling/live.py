@@ -2,23 +2,32 @@
 
 Every announcement goes to a socket.io room (a consult, a participant, a unit's staff), so with
 the Redis manager it reaches the pages on every node. Letting people go (closing a link's
-connection) acts on this node's connections; pages elsewhere close themselves on the event.
+connection) acts on this node's connections; when a consult closes the other nodes are told
+(:class:`OtherNodes`) and let theirs go too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
 
 import socketio
 
 from media.backend import MediaBackend, MediaEvent, MediaEventKind
 from rooms.consult import Consult
+from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import Stores
 from signaling import views
 from signaling.call_quality import CallQualityLog
 from signaling.connections import Registry, consult_room, participant_room, staff_room, supervision_room
 from signaling.node_state import NodeState
+
+
+class OtherNodes(Protocol):
+    """The other nodes, which hold connections this node cannot close (``cluster.news``)."""
+
+    async def consult_closed(self, consult_id: str) -> None: ...
 
 
 class SocketLiveRooms:
@@ -30,7 +39,9 @@ class SocketLiveRooms:
         media: MediaBackend,
         state: NodeState,
         clock: Callable[[], datetime],
+        other_nodes: OtherNodes | None = None,
     ) -> None:
+        self._other_nodes = other_nodes
         self._clock = clock
         self._sio = sio
         self._registry = registry
@@ -62,6 +73,12 @@ class SocketLiveRooms:
         await self._quality.close(consult_id)
         self._state.forget(consult_id)
         await self._emit_queue(consult)
+        await self.let_go(consult_id)
+        if self._other_nodes is not None:
+            await self._other_nodes.consult_closed(consult_id)
+
+    async def let_go(self, consult_id: str) -> None:
+        """The consult closed: this node's connections leave it, and links (patient, guests) close."""
         for connection in self._registry.in_consult(consult_id):
             connection.consult_id = None
             await self._sio.leave_room(connection.sid, consult_room(consult_id))
@@ -128,6 +145,30 @@ class SocketLiveRooms:
             await self._sio.emit("media:subscriber_offer", dict(event.data), room=mine)
         elif event.kind is MediaEventKind.QUALITY:
             await self._sio.emit("media:quality", await self._quality.observe(event), room=room)
+
+    async def media_room_closed(self, consult_id: str) -> None:
+        """The consult's media, which lived on this node, closed (the consult ended on whichever
+        node): the quality windows this node kept for it go into the log."""
+        await self._quality.close(consult_id)
+
+    async def media_moved(
+        self, consult_id: str, from_node: str, to_node: str, epoch: int, noticed_by: str | None
+    ) -> None:
+        """The consult's media node died and the consult was placed on ``to_node``: the gap goes in
+        the session log, and every page in the call (but ``noticed_by``'s, already starting again)
+        hears ``media:restart`` and connects its media again, without a new admission."""
+        consult = await self._stores.consults.get(consult_id)
+        if consult is None:
+            return
+        detail = {"from": from_node, "to": to_node, "epoch": str(epoch)}
+        event = SessionEvent(consult_id, EventKind.MEDIA_MOVED, self._clock(), "system", None, None, detail)
+        await self._stores.consults.append_log(consult_id, [event])
+        for participant_id in sorted(consult.in_call - {noticed_by or ""}):
+            await self._sio.emit(
+                "media:restart",
+                {"consult_id": consult_id, "epoch": epoch},
+                room=participant_room(participant_id),
+            )
 
     # -- the staff lists ---------------------------------------------------------------------------------
 

@@ -19,6 +19,9 @@ from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from cluster.bridge import PlacedMedia
+from cluster.node import ClusterNode, NodeSettings, cluster_node
+from cluster.placements import Placement
 from media.backend import MediaBackend, MediaEvent
 from media.ice import IceSettings, restrict_host_addresses
 from media.sfu import packet_sfu, reencoding_sfu
@@ -100,6 +103,8 @@ class Services:
 
 
 SERVICES = web.AppKey("services", Services)
+CLUSTER = web.AppKey("cluster", ClusterNode)
+"""This node's part of the cluster (registry, call channel, bridge), set only with Redis."""
 
 
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
@@ -128,7 +133,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         await signaling.on_media_event(event)
 
     factory = packet_sfu if settings.media_forwarding == "packet" else reencoding_sfu
-    media: MediaBackend = (
+    local_media: MediaBackend = (
         WorkerPool(
             settings.media_workers,
             factory,
@@ -139,6 +144,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         if settings.media_workers > 0
         else factory(ice, media_events)
     )
+    node = _cluster(settings, redis, local_media, lambda: live) if redis is not None else None
+    media: MediaBackend = node.media if node is not None else local_media
     turn = (
         TurnSettings(settings.turn_urls, settings.turn_secret, settings.turn_ttl_seconds)
         if settings.turn_urls
@@ -186,8 +193,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
     )
     registry, node_state = Registry(), NodeState()
-    metrics.watch(media, lambda: len(registry.by_sid))
-    live = SocketLiveRooms(sio, registry, stores, media, node_state, clock)
+    metrics.watch(local_media, lambda: len(registry.by_sid))
+    live = SocketLiveRooms(sio, registry, stores, media, node_state, clock, node.news if node else None)
+    if node is not None:
+        node.news.on_consult_closed(live.let_go)
     consults = ConsultService(
         consults=stores.consults,
         live=live,
@@ -271,10 +280,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app[SERVICES] = services
     signaling.attach(app)
     app.cleanup_ctx.append(_lifecycle)
+    if node is not None:
+        app[CLUSTER] = node
+        app.cleanup_ctx.append(node.lifecycle)
     app.cleanup_ctx.append(
         QueueSweep(scheduling, consults, clock=clock, interval=settings.queue_sweep_seconds).lifecycle
     )
-    readiness = Readiness(engine, redis, media)
+    readiness = Readiness(engine, redis, local_media)
     app.cleanup_ctx.append(loop_lag(metrics))
     app.cleanup_ctx.append(dispatcher_lifecycle(settings, outbox_store, metrics, clock))
     app.on_shutdown.append(readiness.drain)
@@ -358,14 +370,37 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if isinstance(services.stores.consults, RedisConsultStore):
         # Consults stored by an earlier version are not in the per-unit and per-host sets yet.
         await services.stores.consults.index_open_consults()
-    if isinstance(services.media, WorkerPool):
-        await services.media.start()
+    local = services.media.local if isinstance(services.media, PlacedMedia) else services.media
+    if isinstance(local, WorkerPool):
+        await local.start()
     yield
     await services.media.close()
     services.auth.close()
     if services.redis is not None:
         await services.redis.aclose()
     await services.engine.dispose()
+
+
+def _cluster(
+    settings: Settings, redis: Redis, local: MediaBackend, live: Callable[[], SocketLiveRooms]
+) -> ClusterNode:
+    """With Redis, media goes through the node registry and each consult's placement."""
+
+    async def moved(room_id: str, old: Placement, new: Placement, noticed_by: str | None) -> None:
+        await live().media_moved(room_id, old.node_id, new.node_id, new.epoch, noticed_by)
+
+    node_settings = NodeSettings(
+        node_id=settings.node_id,
+        media_address=next(iter(settings.media_host_addresses), ""),
+        region=settings.region,
+        heartbeat_seconds=settings.node_heartbeat_seconds,
+        ttl_seconds=settings.node_ttl_seconds,
+    )
+
+    async def room_closed(room_id: str) -> None:
+        await live().media_room_closed(room_id)
+
+    return cluster_node(redis, local, node_settings, moved, room_closed)
 
 
 async def _tell_clients(app: web.Application) -> None:

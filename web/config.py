@@ -68,6 +68,13 @@ class Settings:
     """``json``: one JSON object per line (web/log_format.py); ``text``: plain lines."""
     node_id: str = field(default_factory=socket.gethostname)
     """This node's name in logs and metrics (``TC_NODE_ID``, else the host name)."""
+    region: str = ""
+    """This node's region in the node registry (``TC_REGION``; informative for now)."""
+    node_heartbeat_seconds: float = 1.0
+    node_ttl_seconds: float = 5.0
+    """With Redis, each node renews its registry entry every ``node_heartbeat_seconds``
+    (``TC_NODE_HEARTBEAT_SECONDS``); one not renewed for ``node_ttl_seconds`` (``TC_NODE_TTL_SECONDS``)
+    is dead to every node, and its consults' media move."""
     interunit_specialties: tuple[str, ...] = DEFAULT_SPECIALTIES
     """Specialties an inter-unit session may be for (TC_INTERUNIT_SPECIALTIES, comma-separated)."""
     service_hours: ServiceHours = field(default_factory=ServiceHours.program_default)
@@ -150,6 +157,9 @@ class Settings:
             log_level=env.get("TC_LOG_LEVEL", defaults.log_level).upper(),
             log_format=_choice(env, "TC_LOG_FORMAT", defaults.log_format, ("text", "json")),
             node_id=env.get("TC_NODE_ID", "").strip() or defaults.node_id,
+            region=env.get("TC_REGION", "").strip(),
+            node_heartbeat_seconds=_delay(env, "TC_NODE_HEARTBEAT_SECONDS", defaults.node_heartbeat_seconds),
+            node_ttl_seconds=_delay(env, "TC_NODE_TTL_SECONDS", defaults.node_ttl_seconds),
             interunit_specialties=_specialties(env.get("TC_INTERUNIT_SPECIALTIES", "")),
             service_hours=_service_hours(env),
             service_hours_configured=bool(env.get("TC_SERVICE_HOURS") or env.get("TC_SERVICE_CLOSED")),

@@ -266,6 +266,8 @@ function connect() {
   socket.on("media:connection", ({ participant_id, state }) => {
     if (participant_id === me?.participant_id && state === "failed") restartMedia();
   });
+  // The consult's media moved to another media server: connect the media there, same consult.
+  socket.on("media:restart", () => restartMedia());
   socket.on("disconnect", () => {
     if (session) setStatus("state.reconnecting");
   });

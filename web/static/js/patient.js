@@ -528,6 +528,14 @@ function connect() {
     // The server lost this page's media (e.g. a media worker restarted): connect it again.
     if (participant_id === me?.participant_id && state === "failed") restartMedia();
   });
+  // The consult's media moved to another media server (its own stopped): connect the media there;
+  // the socket is fine, and the call, its admission and its place are untouched.
+  socket.on("media:restart", () => {
+    if (!session) return;
+    leaveCall();
+    reconnecting(true);
+    joinCall();
+  });
   // The same link opened in another tab or device took over: this one lets go of its camera and
   // microphone and offers to take the consult back.
   socket.on("session:replaced", () => {

@@ -1,0 +1,151 @@
+"""The cluster's parts on a real Redis: the registry's view, placement under contention and after a
+node dies, and media calls to a node that is gone."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from cluster.load import LoadMeter
+from cluster.placements import PlacementStore
+from cluster.registry import NodeEntry, NodeRegistry
+from cluster.rpc import MediaRpc, NodeUnreachable
+from media.backend import MediaError, MediaErrorCode
+from media.census import MediaCensus, TrafficCounts
+from rooms.placement import Choice, Limits, NodeLoad, WorkerLoad, choose
+from tests.support.redis_server import redis_server
+
+pytestmark = pytest.mark.redis
+
+
+@pytest.fixture
+def redis_url(tmp_path: Path) -> Iterator[str]:
+    with redis_server(tmp_path) as url:
+        yield url
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_url)
+    yield client
+    await client.aclose()
+
+
+def _meter(rooms: int = 0) -> LoadMeter:
+    return LoadMeter(lambda: {0: MediaCensus(rooms=rooms, subscriptions=2 * rooms)}, workers=2)
+
+
+def test_a_node_entry_survives_its_json() -> None:
+    entry = NodeEntry(
+        NodeLoad("n1", (WorkerLoad(3, 6, 120.5, 0.25), WorkerLoad()), serving=False), "10.0.0.7", "cdmx"
+    )
+    assert NodeEntry.from_json(entry.to_json()) == entry
+
+
+def test_the_load_meter_turns_counts_into_rates() -> None:
+    now = [0.0]
+    census = [MediaCensus(rooms=1, publishers=2, subscriptions=2, cpu_seconds=1.0)]
+    meter = LoadMeter(lambda: {0: census[0]}, workers=2, clock=lambda: now[0])
+    assert meter.read() == (WorkerLoad(rooms=1, tracks=4), WorkerLoad())
+    now[0] = 2.0
+    census[0] = MediaCensus(
+        rooms=1,
+        publishers=2,
+        subscriptions=2,
+        cpu_seconds=2.0,
+        traffic=TrafficCounts(packets_in=300, packets_out=500),
+    )
+    assert meter.read()[0] == WorkerLoad(rooms=1, tracks=4, packets_per_second=400.0, cpu=0.5)
+
+
+async def test_each_registry_sees_the_other_and_reports_a_silent_one_once(redis: Redis) -> None:
+    a = NodeRegistry(redis, "a", _meter(1), media_address="127.0.0.2", ttl_seconds=2.0)
+    b = NodeRegistry(redis, "b", _meter(0), ttl_seconds=2.0)
+    lost: list[str] = []
+
+    async def on_lost(node_id: str) -> None:
+        lost.append(node_id)
+
+    b.on_lost(on_lost)
+    await a.tick()
+    await b.tick()
+    await a.tick()  # a's first round came before b had written its entry
+    assert a.is_live("b") and b.is_live("a")
+    assert {n.node_id: n.workers[0].rooms for n in b.nodes()} == {"a": 1, "b": 0}
+    await asyncio.sleep(2.3)  # a stops renewing: its entry expires
+    await b.tick()
+    await b.tick()
+    await asyncio.sleep(0)  # the report runs apart from the round
+    assert not b.is_live("a") and lost == ["a"]
+    assert await redis.smembers("tc:nodes") == {b"b"}
+
+
+async def test_concurrent_first_uses_agree_on_one_placement(redis: Redis) -> None:
+    store = PlacementStore(redis)
+    nodes = [NodeLoad(name, (WorkerLoad(),)) for name in ("a", "b", "c")]
+    rng = random.Random(3)
+
+    def chooser(avoid: frozenset[str]) -> Choice | None:
+        return choose(nodes, Limits(), rng, avoid)
+
+    settled = await asyncio.gather(*(store.settle("room-1", lambda _: True, chooser) for _ in range(8)))
+    assert len({s.placement for s in settled}) == 1
+    assert all(s.moved_from is None for s in settled) and settled[0].placement.epoch == 1
+    node = settled[0].placement.node_id
+    assert await store.rooms_on(node) == ["room-1"]
+
+
+async def test_a_room_on_a_dead_node_moves_once_with_the_next_epoch(redis: Redis) -> None:
+    store = PlacementStore(redis)
+    await store.settle("room-1", lambda _: True, lambda _: Choice("dead", 0, 0.0))
+    alive = [NodeLoad("b", (WorkerLoad(),))]
+
+    def chooser(avoid: frozenset[str]) -> Choice | None:
+        return choose(alive, Limits(), random.Random(1), avoid)
+
+    moves = await asyncio.gather(*(store.settle("room-1", lambda n: n != "dead", chooser) for _ in range(4)))
+    assert sum(m.moved_from is not None for m in moves) == 1
+    (moved,) = [m for m in moves if m.moved_from is not None]
+    assert (moved.moved_from.node_id if moved.moved_from else "", moved.placement.node_id) == ("dead", "b")
+    assert moved.placement.epoch == 2
+    assert await store.rooms_on("dead") == [] and await store.rooms_on("b") == ["room-1"]
+    await store.forget("room-1")
+    assert await store.get("room-1") is None and await store.rooms_on("b") == []
+
+
+async def test_no_live_node_is_a_clear_media_error(redis: Redis) -> None:
+    with pytest.raises(MediaError) as refused:
+        await PlacementStore(redis).settle("room-1", lambda _: True, lambda _: None)
+    assert refused.value.code is MediaErrorCode.UNAVAILABLE
+
+
+async def test_media_calls_reach_the_node_and_fail_clearly_when_it_is_gone(redis: Redis) -> None:
+    async def serve(method: str, args: Sequence[Any]) -> object:
+        if method == "subscribe":
+            raise MediaError(MediaErrorCode.ROOM_FULL, "full")
+        if method == "close_room":
+            await asyncio.sleep(10)  # never answers in time
+        return [method, *args]
+
+    media_node = MediaRpc(redis, "media", serve)
+    caller = MediaRpc(redis, "caller", serve, timeout_seconds=0.5)
+    await media_node.start()
+    await caller.start()
+    try:
+        assert await caller.call("media", "connect", ["room", "p1"]) == ["connect", "room", "p1"]
+        with pytest.raises(MediaError) as full:
+            await caller.call("media", "subscribe", ["room", "p1"])
+        assert full.value.code is MediaErrorCode.ROOM_FULL
+        with pytest.raises(NodeUnreachable):
+            await caller.call("media", "close_room", ["room"])  # heard, never answered
+        with pytest.raises(NodeUnreachable):
+            await caller.call("nobody", "connect", ["room", "p1"])  # heard by nobody
+    finally:
+        await media_node.stop()
+        await caller.stop()
