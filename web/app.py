@@ -36,11 +36,13 @@ from rooms.session_log import SessionEvent
 from rooms.store.base import Stores
 from rooms.store.memory import memory_stores
 from rooms.store.redis import RedisConsultStore, redis_stores
+from services.chat import ChatService
 from services.consults import ConsultService
 from services.interunit import InterunitSessions, SessionPatients
 from services.invitations import Invitations
 from services.scheduling import QueueSweep, Scheduling
 from services.supervision import UnitOverview
+from signaling.chat import SocketChatDelivery
 from signaling.connections import Registry
 from signaling.live import SocketLiveRooms
 from signaling.node_state import NodeState
@@ -199,6 +201,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         clock=clock,
         patients=SessionPatients(known=patient_known, grant_care=grant_care),
     )
+    chat = ChatService(consults=stores.consults, delivery=SocketChatDelivery(sio), clock=clock)
     signaling = SignalingServer(
         sio=sio,
         live=live,
@@ -207,6 +210,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         stores=stores,
         consults=consults,
         invitations=invitations,
+        chat=chat,
         media=media,
         settings=signaling_settings,
         ice_servers_for=ice_servers_for,
