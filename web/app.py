@@ -26,6 +26,7 @@ from media.workers import WorkerPool
 from records.access import AccessContext
 from records.db import create_engine
 from records.migrate import migrate
+from records.photos import PhotoArchive
 from records.repository import RecordRepository
 from records.seal import seal_key
 from records.session_logs import SessionLogArchive
@@ -40,6 +41,7 @@ from services.chat import ChatService
 from services.consults import ConsultService
 from services.interunit import InterunitSessions, SessionPatients
 from services.invitations import Invitations
+from services.photos import PhotoService
 from services.scheduling import QueueSweep, Scheduling
 from services.supervision import UnitOverview
 from signaling.chat import SocketChatDelivery
@@ -60,6 +62,7 @@ from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
 from web.openapi import OpenApi
 from web.payloads import answer
+from web.photos_api import PhotosApi
 from web.refusals import refusal_log
 from web.scheduling.routes import scheduling_routes
 from web.schemas.session_log import SessionEventView, SessionLogView
@@ -202,6 +205,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         patients=SessionPatients(known=patient_known, grant_care=grant_care),
     )
     chat = ChatService(consults=stores.consults, delivery=SocketChatDelivery(sio), clock=clock)
+    photos = PhotoService(consults=stores.consults, photos=PhotoArchive(engine), chat=chat, clock=clock)
     signaling = SignalingServer(
         sio=sio,
         live=live,
@@ -287,6 +291,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_delete("/api/session", auth.logout)
     app.router.add_get("/api/consults/{consult_id}/log", _session_log)
     app.router.add_routes(NetworkCheck().routes())
+    app.router.add_routes(
+        PhotosApi(
+            photos=photos, consults=stores.consults, auth=auth, token_key=settings.secret_key, clock=clock
+        ).routes()
+    )
     app.router.add_routes(
         NotesApi(records=records, stores=stores, archive=archive, auth=auth, clock=clock).routes()
     )

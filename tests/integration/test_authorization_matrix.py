@@ -444,10 +444,12 @@ def request_for(method: str, template: str, scenario: Scenario) -> tuple[str, ob
     consult_id = scenario.consult.consult_id
     path = template.replace("{consult_id}", consult_id).replace("{appointment_id}", consult_id)
     path = path.replace("{token_id}", scenario.invite_token_id).replace("{unit}", UNIT)
+    path = path.replace("{photo_id}", "00000000-0000-4000-8000-000000000000")
     bodies: dict[tuple[str, str], object] = {
         ("POST", "/api/consults/{consult_id}/invites"): {"role": "companion", "name": "Otra Persona"},
         ("POST", "/api/consults/{consult_id}/note"): {"template": "first-consult"},
         ("POST", "/api/consults/{consult_id}/follow-up"): {"start": LATER_SLOT.isoformat()},
+        ("POST", "/api/consults/{consult_id}/photos/{photo_id}/keep"): {"consent": True},
         ("PATCH", "/api/appointments/{appointment_id}"): {"start": LATER_SLOT.isoformat()},
     }
     return path, bodies.get((method, template))
