@@ -235,7 +235,8 @@ class NotesApi:
         events = await self._archive_live_log(note.consult_id)
         consent = consent_from_log(events)
         result = await self._records.sign(
-            SignRequest(note_id, body.version, body.request_id, author, consent), ctx
+            SignRequest(note_id, body.version, body.request_id, author, consent, keep_chat=body.keep_chat),
+            ctx,
         )
         return answer(Signed.of(result), 200 if result.replayed else 201)
 
