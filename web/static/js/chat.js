@@ -15,6 +15,13 @@ function element(tag, className = "", text = null) {
   return node;
 }
 
+/** An element whose words follow the page's language switch (i18n.js applyTranslations). */
+function translated(tag, className, key) {
+  const node = element(tag, className, t(key));
+  node.dataset.i18n = key;
+  return node;
+}
+
 export class ChatPanel {
   /**
    * @param {HTMLElement} root the (empty) container the panel builds itself in
@@ -55,7 +62,7 @@ export class ChatPanel {
     this.input.maxLength = 1000;
     this.input.setAttribute("aria-label", t("chat.placeholder"));
     this.input.placeholder = t("chat.placeholder");
-    const send = element("button", "primary", t("chat.send"));
+    const send = translated("button", "primary", "chat.send");
     send.type = "submit";
     send.id = "chat-send";
     this.form.append(this.input, send);
@@ -66,7 +73,7 @@ export class ChatPanel {
       file.id = "chat-photo";
       file.accept = "image/*";
       file.setAttribute("capture", "environment");
-      label.append(file, element("span", "", t("chat.photo")));
+      label.append(file, translated("span", "", "chat.photo"));
       file.addEventListener("change", () => this.sendPhoto(file));
       this.form.append(label);
     }
@@ -81,6 +88,14 @@ export class ChatPanel {
       }
     });
     this.root.replaceChildren(title, this.offer, this.list, this.status, this.form);
+  }
+
+  /** The language changed: words built here follow (those with data-i18n follow by themselves). */
+  relabel() {
+    this.input.placeholder = t("chat.placeholder");
+    this.input.setAttribute("aria-label", t("chat.placeholder"));
+    if (this.offer.dataset.reason) this.offer.textContent = t(this.offer.dataset.reason);
+    this.render();
   }
 
   /** Listen on a (new) socket: messages, read marks, and catching up on every (re)connection. */

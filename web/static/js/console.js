@@ -377,6 +377,7 @@ function wireControls() {
 
 applyTranslations();
 installLanguageSwitch($("lang"), () => {
+  chat?.relabel();
   renderQueue();
   unitQueue?.refresh();
   renderLoginError();

@@ -614,6 +614,7 @@ function wireControls() {
 
 applyTranslations();
 installLanguageSwitch($("lang"), () => {
+  chat?.relabel();
   renderAppointment();
   renderDevices();
   renderAdvice();
