@@ -22,7 +22,6 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import ClassVar
 
 from rooms.consult import Actor, Consult, ConsultState, RuleViolation, ViolationCode, find_invitee
 from rooms.errors import DomainError
@@ -36,20 +35,16 @@ MAX_MESSAGES = 500
 _KEPT_CONTROLS = frozenset("\n")
 
 
-class ChatRefused(DomainError):
-    """A message the chat does not take; nothing was stored."""
+class ChatEmpty(DomainError):
+    """A message with nothing to read once trimmed; nothing was stored."""
 
-    CODES: ClassVar[frozenset[str]] = frozenset({"chat_empty", "chat_too_long", "chat_full"})
-
-
-class ChatEmpty(ChatRefused):
     CODE = "chat_empty"
 
     def __init__(self) -> None:
         super().__init__(self.CODE, "El mensaje está vacío.", "The message is empty.")
 
 
-class ChatTooLong(ChatRefused):
+class ChatTooLong(DomainError):
     CODE = "chat_too_long"
 
     def __init__(self) -> None:
@@ -60,7 +55,7 @@ class ChatTooLong(ChatRefused):
         )
 
 
-class ChatFull(ChatRefused):
+class ChatFull(DomainError):
     CODE = "chat_full"
 
     def __init__(self) -> None:
