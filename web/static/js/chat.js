@@ -50,9 +50,12 @@ export class ChatPanel {
     this.offer = element("p", "chat-offer");
     this.offer.setAttribute("role", "alert");
     this.offer.hidden = true;
+    // A live log (read out as messages arrive) around an ordered list of the messages.
+    const log = element("div", "chat-scroll");
+    log.setAttribute("role", "log");
+    log.setAttribute("aria-live", "polite");
     this.list = element("ol", "chat-log");
-    this.list.setAttribute("role", "log");
-    this.list.setAttribute("aria-live", "polite");
+    log.append(this.list);
     this.status = element("p", "chat-status");
     this.status.setAttribute("role", "status");
     this.form = element("form", "chat-form");
@@ -87,7 +90,7 @@ export class ChatPanel {
         this.send();
       }
     });
-    this.root.replaceChildren(title, this.offer, this.list, this.status, this.form);
+    this.root.replaceChildren(title, this.offer, log, this.status, this.form);
   }
 
   /** The language changed: words built here follow (those with data-i18n follow by themselves). */
