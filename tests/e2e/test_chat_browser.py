@@ -14,6 +14,7 @@ from PIL import Image
 from playwright.async_api import Browser, Page, expect
 
 from records.validation import validate_resource
+from tests.e2e.consults import receiving
 from tests.e2e.pages import nurse_admits_next, nurse_signs_in, patient_enters_waiting_room, poll, shot
 from tests.e2e.test_accessibility import AXE, check
 from tests.support.services import DemoServer, require_or_skip
@@ -67,6 +68,15 @@ async def test_a_waiting_patient_and_the_nurse_chat_and_it_survives_a_reload(
     await nurse_admits_next(nurse)
     await expect(patient.locator("body")).to_have_attribute("data-state", "call")
     await expect(patient.locator("#chat")).to_be_visible()
+    # The nurse's microphone stops sending: no audio reaches the patient, whose page offers the chat.
+    await receiving(patient, "audio")
+    await nurse.evaluate(
+        "() => window.teleconsultaDebug.publisher().getSenders()"
+        ".find((s) => s.track?.kind === 'audio').replaceTrack(null)"
+    )
+    offer = patient.locator("#chat .chat-offer")
+    await expect(offer).to_have_attribute("data-reason", "chat.offer_no_audio", timeout=30_000)
+    await expect(offer).to_have_text("No nos llega sonido. Puede escribir aquí.")
     await patient.click("#cant-hear")
     await expect(patient.locator("#chat .chat-offer")).to_be_visible()
     await expect(_message(nurse, "No le escucho.")).to_have_count(1)
