@@ -14,6 +14,8 @@ from records.bundle_refs import Resource, derived_id, encounter_id, ref
 from records.facts import ConsentFacts, PatientFacts, StaffFacts
 from records.notes import Note
 from records.templates import TemplateCode, template
+from rooms.chat import ChatMessage
+from rooms.photos import Photo
 from rooms.session_log import EventKind, SessionEvent
 
 
@@ -47,6 +49,11 @@ class SignedConsult:
     source_address: str
     consent: ConsentFacts | None = None
     amended: AmendedNote | None = None
+    photos: Sequence[tuple[Photo, bytes]] = ()
+    """Photos the host kept (with the patient's consent): FHIR ``Media`` (records/bundle_media.py)."""
+    chat: Sequence[ChatMessage] = ()
+    """The chat transcript, when the host chose to keep it: one ``Communication`` per message
+    (records/bundle_chat.py)."""
 
 
 def visit_span(events: Sequence[SessionEvent], fallback: datetime) -> tuple[datetime, datetime | None]:

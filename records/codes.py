@@ -65,3 +65,6 @@ TOBACCO_ANSWERS = {
 }
 PATIENT_REFERRAL = ("3457005", "Patient referral")
 CONSENT_LOINC = ("59284-0", "Patient Consent")
+MEDIA_TYPE = "http://terminology.hl7.org/CodeSystem/media-type"
+COMMUNICATION_CATEGORY = f"{CODE_SYSTEM}/communication-category"
+"""``teleconsult-chat``: a message of the consult's chat that the host kept in the record."""

@@ -39,6 +39,8 @@ READABLE_TYPES = (
     "CarePlan",
     "ServiceRequest",
     "Consent",
+    "Media",
+    "Communication",
     "Provenance",
     "AuditEvent",
 )

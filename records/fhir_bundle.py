@@ -20,10 +20,12 @@ from records import call_quality
 from records.bundle_audit import session_audits, signing_audit
 from records.bundle_call_quality import call_quality_section
 from records.bundle_care import care_plan, conditions, referral
+from records.bundle_chat import chat_section
 from records.bundle_composition import composition
 from records.bundle_consent import consents
 from records.bundle_context import AmendedNote, BundleContext, ResourceIds, SignedConsult
 from records.bundle_encounter import add_encounter
+from records.bundle_media import photos_section
 from records.bundle_observations import screening, vitals
 from records.bundle_parties import add_patient, add_staff
 from records.bundle_provenance import provenance
@@ -98,6 +100,12 @@ def build_bundle(consult: SignedConsult) -> Resource:
             quality_refs, quality_section = call_quality_section(b, quality)
             targets.extend(quality_refs)
             extra_sections.append(quality_section)
+        # What the host kept of the call: the patient's photos, the chat transcript.
+        kept = [photos_section(b, consult.photos)] if consult.photos else []
+        kept += [chat_section(b, consult.chat)] if consult.chat else []
+        for refs, section in kept:
+            targets.extend(refs)
+            extra_sections.append(section)
     note_ref = composition(b, section_entries, extra_sections)
     targets.insert(0, note_ref)
     provenance(b, targets)

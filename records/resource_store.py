@@ -40,6 +40,8 @@ _DATE_FIELDS = {
     "CarePlan": "created",
     "ServiceRequest": "authoredOn",
     "Consent": "dateTime",
+    "Media": "createdDateTime",
+    "Communication": "sent",
     "Provenance": "recorded",
 }
 

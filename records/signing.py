@@ -39,6 +39,7 @@ from records.facts import ConsentFacts, StaffFacts
 from records.fhir_bundle import AmendedNote, SignedConsult, build_bundle, staff_ids
 from records.note_rows import conflict, new_row, note_entity, note_in_care, to_note
 from records.notes import Note, NoteStatus, content_digest, new_draft, revise, sign
+from records.photos import kept_photos
 from records.resource_store import put_resources, resolve
 from records.seal import SealKeys, seal
 from records.session_logs import events_of
@@ -46,6 +47,7 @@ from records.store import Resource, Store
 from records.tables import BundleRow, NoteRow, ResourceRow
 from records.templates import TemplateCode
 from records.validation import validate_bundle
+from rooms.chat import messages as chat_messages
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,8 @@ class SignRequest:
     then: Callable[[AsyncSession, Note], Awaitable[None]] | None = None
     """More work in the signing's own transaction, given the signed note (the patient's "summary
     ready" message); not run when the request only replays an earlier signing."""
+    keep_chat: bool = False
+    """The author keeps the consult's chat transcript in the record (one ``Communication`` per message)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +163,8 @@ class Signing:
                 seal="",
                 source_address=ctx.address,
                 consent=request.consent,
+                photos=await kept_photos(session, note.consult_id),
+                chat=chat_messages(events) if request.keep_chat else (),
             )
             result = await self._store_signed(
                 session, ctx, note, consult, claim=(request.note_id, request.version)

@@ -112,6 +112,30 @@ _CODES: dict[tuple[str, str], frozenset[str]] = {
         {"draft", "proposed", "active", "rejected", "inactive", "entered-in-error"}
     ),
     ("AuditEvent", "action"): frozenset({"C", "R", "U", "D", "E"}),
+    ("Media", "status"): frozenset(
+        {
+            "preparation",
+            "in-progress",
+            "not-done",
+            "on-hold",
+            "stopped",
+            "completed",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
+    ("Communication", "status"): frozenset(
+        {
+            "preparation",
+            "in-progress",
+            "not-done",
+            "on-hold",
+            "stopped",
+            "completed",
+            "entered-in-error",
+            "unknown",
+        }
+    ),
     ("AuditEvent", "outcome"): frozenset({"0", "4", "8", "12"}),
     ("Patient", "gender"): frozenset({"male", "female", "other", "unknown"}),
 }
@@ -208,6 +232,21 @@ _REFERENCES: dict[str, dict[str, frozenset[str]]] = {
         "entity.what": _ANY,
     },
     "AuditEvent": {"agent.who": _ACTORS - {"CareTeam"}, "entity.what": _ANY},
+    "Media": {
+        "subject": frozenset(
+            {"Patient", "Practitioner", "PractitionerRole", "Group", "Device", "Specimen", "Location"}
+        ),
+        "encounter": frozenset({"Encounter"}),
+        "operator": _ACTORS,
+        "note.authorReference": frozenset(
+            {"Practitioner", "PractitionerRole", "Patient", "RelatedPerson", "Organization"}
+        ),
+    },
+    "Communication": {
+        "subject": frozenset({"Patient", "Group"}),
+        "encounter": frozenset({"Encounter"}),
+        "sender": _ACTORS - {"CareTeam"} | frozenset({"HealthcareService"}),
+    },
 }
 
 

@@ -50,6 +50,8 @@ class Action(StrEnum):
     """Create an inter-unit (hospital telemedicine) session and host it."""
     VIEW_DASHBOARD = "view_dashboard"
     """See one's own unit's dashboard: waits, consults in progress, nurses, call quality."""
+    CHAT = "chat"
+    """Write and read the consult's text chat (``rooms/chat.py`` says when and with whom)."""
 
 
 STAFF_ROLES: frozenset[Role] = frozenset({Role.NURSE, Role.PHYSICIAN, Role.COORDINATOR})
@@ -69,22 +71,25 @@ _HOST_ACTIONS = frozenset(
         Action.VIEW_QUEUE,
         Action.INVITE,
         Action.WRITE_NOTES,
+        Action.CHAT,
     }
 )
 
 PERMISSIONS: dict[Role, frozenset[Action]] = {
-    Role.PATIENT: frozenset({Action.CHECK_IN, Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE}),
-    Role.COMPANION: frozenset({Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE}),
-    Role.INTERPRETER: frozenset({Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE}),
+    Role.PATIENT: frozenset(
+        {Action.CHECK_IN, Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE, Action.CHAT}
+    ),
+    Role.COMPANION: frozenset({Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE, Action.CHAT}),
+    Role.INTERPRETER: frozenset({Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE, Action.CHAT}),
     Role.NURSE: _HOST_ACTIONS,
     Role.PHYSICIAN: _HOST_ACTIONS,
     Role.COORDINATOR: _HOST_ACTIONS | {Action.CREATE_INTERUNIT, Action.VIEW_DASHBOARD},
-    Role.OBSERVER: frozenset({Action.JOIN_MEDIA, Action.LEAVE}),
+    Role.OBSERVER: frozenset({Action.JOIN_MEDIA, Action.LEAVE, Action.CHAT}),
     Role.SUPERVISOR: frozenset({Action.VIEW_DASHBOARD}),
 }
 
 LINK_ACTIONS: frozenset[Action] = frozenset(
-    {Action.CHECK_IN, Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE}
+    {Action.CHECK_IN, Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE, Action.CHAT}
 )
 """The most a join link can grant, whatever role it names."""
 

@@ -2,7 +2,8 @@
 
 Every decision the domain takes emits one :class:`SessionEvent`; the log is what the clinical
 record (``records/``) and metrics are later built from, so events carry who, what, when and from
-which connection, but never clinical content.
+which connection, but no clinical content outside the chat's own entries (``chat_message``),
+which hold what people wrote to each other as plain text.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ class EventKind(StrEnum):
     MEDIA_MOVED = "media_moved"
     """The consult's media node died and its media moved to another node (``detail``: ``from``
     and ``to`` node ids, the placement ``epoch``); the pages restarted their media there."""
+    CHAT_MESSAGE = "chat_message"
+    """A chat message (``rooms/chat.py``): ``detail`` holds its ``seq``, ``text`` and sender's
+    ``name``. The one entry kind that carries words people wrote; it is stored as text and goes into
+    the record only when the host keeps the transcript."""
+    CHAT_READ = "chat_read"
+    """A participant has read the chat up to ``detail["seq"]``."""
     CALL_SUMMARY = "call_summary"
     """The call's quality when the consult ended, computed from its ``media_quality`` windows
     (``rooms/call_summary.py``); appended once, after ``ended``."""

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from media.backend import MAX_SDP_LENGTH
+from rooms.chat import MAX_TEXT
 from rooms.names import MAX_NAME_LENGTH, NAME_PATTERN, InvalidName, clean_name
 
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -133,3 +134,27 @@ class ParticipantDevices(Payload):
     stage: Literal["checking", "waiting", "in_call"]
     camera: DeviceState
     microphone: DeviceState
+
+
+class ChatSend(Payload):
+    """A chat message to everyone in the consult (its unit's staff while the patient waits).
+
+    ``text`` is bounded here at four times the rule's length so the rule (``rooms/chat.py``) can
+    refuse a long message with its own code (``chat_too_long``) rather than ``bad_payload``."""
+
+    consult_id: str = ConsultId
+    text: str = Field(max_length=4 * MAX_TEXT)
+
+
+class ChatRead(Payload):
+    """The sender has read the consult's chat up to message ``seq``."""
+
+    consult_id: str = ConsultId
+    seq: int = Field(ge=1, le=1_000_000)
+
+
+class ChatHistoryRequest(Payload):
+    """The messages after ``after`` (0: all), for a page that opens or reconnects."""
+
+    consult_id: str = ConsultId
+    after: int = Field(default=0, ge=0, le=1_000_000)

@@ -24,10 +24,12 @@ from rooms import consult as rules
 from rooms.errors import DomainError
 from rooms.roles import Action, Role, may
 from rooms.store.base import Stores, VersionConflict
+from services.chat import ChatService
 from services.consults import ConsultService
 from services.invitations import Invitations
 from signaling import views
 from signaling.authentication import Authenticator
+from signaling.chat import ChatEvents
 from signaling.connections import (
     Connection,
     Registry,
@@ -42,6 +44,9 @@ from signaling.live import SocketLiveRooms
 from signaling.messages import (
     MAX_MESSAGE_BYTES,
     Admit,
+    ChatHistoryRequest,
+    ChatRead,
+    ChatSend,
     CheckIn,
     ConsultRef,
     Empty,
@@ -107,6 +112,7 @@ class SignalingServer:
         stores: Stores,
         consults: ConsultService,
         invitations: Invitations,
+        chat: ChatService,
         media: MediaBackend,
         settings: SignalingSettings,
         ice_servers_for: IceServersFor,
@@ -170,6 +176,10 @@ class SignalingServer:
         self._handle("consult:leave", Empty, self._leave, Action.LEAVE)
         self._handle("consult:end", ConsultRef, self._end, Action.END)
         self._handle("participant:devices", ParticipantDevices, self._participant_devices, Action.JOIN_MEDIA)
+        chat_events = ChatEvents(chat)
+        self._handle("chat:send", ChatSend, chat_events.send, Action.CHAT)
+        self._handle("chat:read", ChatRead, chat_events.read, Action.CHAT)
+        self._handle("chat:history", ChatHistoryRequest, chat_events.history, Action.CHAT)
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app)

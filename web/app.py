@@ -32,6 +32,7 @@ from records.access import AccessContext
 from records.db import create_engine
 from records.migrate import migrate
 from records.outbox import OutboxStore
+from records.photos import PhotoArchive
 from records.repository import RecordRepository
 from records.seal import seal_key
 from records.session_logs import SessionLogArchive
@@ -42,11 +43,14 @@ from rooms.session_log import SessionEvent
 from rooms.store.base import Stores
 from rooms.store.memory import memory_stores
 from rooms.store.redis import RedisConsultStore, redis_stores
+from services.chat import ChatService
 from services.consults import ConsultService
 from services.interunit import InterunitSessions, SessionPatients
 from services.invitations import Invitations
+from services.photos import PhotoService
 from services.scheduling import QueueSweep, Scheduling
 from services.supervision import UnitOverview
+from signaling.chat import SocketChatDelivery
 from signaling.connections import Registry
 from signaling.live import SocketLiveRooms
 from signaling.node_state import NodeState
@@ -66,6 +70,7 @@ from web.notifying import dispatcher_lifecycle, unsubscribe_key
 from web.openapi import OpenApi
 from web.outbox_api import OutboxApi
 from web.payloads import answer
+from web.photos_api import PhotosApi
 from web.refusals import refusal_log
 from web.scheduling.routes import scheduling_routes
 from web.schemas.session_log import SessionEventView, SessionLogView
@@ -216,6 +221,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         clock=clock,
         patients=SessionPatients(known=patient_known, grant_care=grant_care),
     )
+    chat = ChatService(consults=stores.consults, delivery=SocketChatDelivery(sio), clock=clock)
+    photos = PhotoService(consults=stores.consults, photos=PhotoArchive(engine), chat=chat, clock=clock)
     signaling = SignalingServer(
         sio=sio,
         live=live,
@@ -224,6 +231,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         stores=stores,
         consults=consults,
         invitations=invitations,
+        chat=chat,
         media=media,
         settings=signaling_settings,
         ice_servers_for=ice_servers_for,
@@ -305,6 +313,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_delete("/api/session", auth.logout)
     app.router.add_get("/api/consults/{consult_id}/log", _session_log)
     app.router.add_routes(NetworkCheck().routes())
+    app.router.add_routes(
+        PhotosApi(
+            photos=photos, consults=stores.consults, auth=auth, token_key=settings.secret_key, clock=clock
+        ).routes()
+    )
     app.router.add_routes(
         NotesApi(
             records=records,

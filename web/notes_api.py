@@ -240,7 +240,10 @@ class NotesApi:
         consent = consent_from_log(events)
         then = await self._summary_ready.for_consult(note.consult_id) if self._summary_ready else None
         result = await self._records.sign(
-            SignRequest(note_id, body.version, body.request_id, author, consent, then), ctx
+            SignRequest(
+                note_id, body.version, body.request_id, author, consent, then, keep_chat=body.keep_chat
+            ),
+            ctx,
         )
         return answer(Signed.of(result), 200 if result.replayed else 201)
 

@@ -50,6 +50,7 @@ from web.schemas.notes import (
     TemplatesView,
 )
 from web.schemas.outbox import OutboxView, Unsubscribed
+from web.schemas.photos import KeepPhotoRequest, KeptPhoto, SharedPhoto
 from web.schemas.queue import NextPatientView, NurseStateRequest, NurseView, PositionView, QueueView
 from web.schemas.session_log import SessionLogView
 from web.schemas.staff import LoginRequest, SessionState, SignedOff, StaffView
@@ -330,6 +331,31 @@ OPERATIONS: tuple[Operation, ...] = (
             "Revoke an invitation: the link fails from now on and the invitee leaves the call",
             {200: Revoked},
             f"403 forbidden, not_your_consult; 404 not_found; 409 {CALL}",
+        ),
+    ),
+    *_tagged(
+        "photos",
+        Operation(
+            "POST /api/consults/{consult_id}/photos",
+            "The patient shares a photo (JPEG, PNG or WebP bytes as the body, at most 8 MB); it is "
+            "re-encoded without EXIF or GPS and announced in the consult's chat",
+            {201: SharedPhoto},
+            f"401 {LINK}; 403 forbidden, not_your_consult, denied; 404 not_found; "
+            "409 invalid_state, consult_ended, chat_full; 413 photo_too_large; 415 photo_type",
+            body=OCTETS,
+        ),
+        Operation(
+            "GET /api/consults/{consult_id}/photos/{photo_id}",
+            "A shared photo, served only as its image type, inline, with nosniff and default-src 'none'",
+            {200: OCTETS},
+            "403 forbidden, not_your_consult, wrong_unit; 404 not_found",
+        ),
+        Operation(
+            "POST /api/consults/{consult_id}/photos/{photo_id}/keep",
+            "The host keeps a photo in the record, the patient's consent noted (a FHIR Media at signing)",
+            {200: KeptPhoto},
+            "403 forbidden, not_your_consult; 404 not_found",
+            body=KeepPhotoRequest,
         ),
     ),
     *_tagged(

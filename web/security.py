@@ -76,7 +76,8 @@ async def security_headers(request: web.Request, handler: Handler) -> web.Stream
 
 def _apply(request: web.Request, response: web.StreamResponse) -> None:
     headers = response.headers
-    headers["Content-Security-Policy"] = _policy(request.host)
+    # A route answering with a stricter policy of its own (a patient's photo: default-src 'none') keeps it.
+    headers.setdefault("Content-Security-Policy", _policy(request.host))
     headers["X-Frame-Options"] = "DENY"
     headers["X-Content-Type-Options"] = "nosniff"
     headers["Referrer-Policy"] = "no-referrer"

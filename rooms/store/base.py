@@ -7,12 +7,17 @@ are compare-and-set on its version, so concurrent commands on several nodes cann
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Protocol
 
 from rooms.consult import Consult, Transition
 from rooms.session_log import SessionEvent
 from rooms.staff import StaffMember, StaffSession
+
+
+def numbered(event: SessionEvent, seq: int) -> SessionEvent:
+    """``event`` carrying its chat number (what :meth:`ConsultStore.append_numbered` stores)."""
+    return replace(event, detail={**event.detail, "seq": str(seq)})
 
 
 class VersionConflict(Exception):
@@ -32,6 +37,11 @@ class ConsultStore(Protocol):
 
     async def append_log(self, consult_id: str, events: Sequence[SessionEvent]) -> None:
         """Append observations (e.g. media quality) that change nothing in the consult itself."""
+
+    async def append_numbered(self, consult_id: str, event: SessionEvent, cap: int) -> int | None:
+        """Append ``event`` numbered by the consult's next chat number (``detail["seq"]``, from 1),
+        atomically, so messages sent at once on several nodes still get one order. Returns the
+        number, or None when the consult already holds ``cap`` numbered entries (or does not exist)."""
 
     async def open_consults(self) -> list[Consult]:
         """Every consult that has not ended, in the whole service (the sweep; not for a staff list)."""

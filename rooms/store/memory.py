@@ -12,7 +12,7 @@ from dataclasses import replace
 from rooms.consult import Consult, ConsultState, Transition
 from rooms.session_log import SessionEvent
 from rooms.staff import StaffMember, StaffSession
-from rooms.store.base import Stores, VersionConflict
+from rooms.store.base import Stores, VersionConflict, numbered
 
 
 class MemoryConsultStore:
@@ -20,6 +20,7 @@ class MemoryConsultStore:
         self._consults: dict[str, Consult] = {}
         self._logs: dict[str, list[SessionEvent]] = {}
         self._revoked: set[str] = set()
+        self._numbered: dict[str, int] = {}
 
     async def add(self, transition: Transition) -> None:
         consult = transition.consult
@@ -47,6 +48,14 @@ class MemoryConsultStore:
     async def append_log(self, consult_id: str, events: Sequence[SessionEvent]) -> None:
         if consult_id in self._logs:
             self._logs[consult_id].extend(events)
+
+    async def append_numbered(self, consult_id: str, event: SessionEvent, cap: int) -> int | None:
+        count = self._numbered.get(consult_id, 0)
+        if consult_id not in self._logs or count >= cap:
+            return None
+        self._numbered[consult_id] = count + 1
+        self._logs[consult_id].append(numbered(event, count + 1))
+        return count + 1
 
     async def open_consults(self) -> list[Consult]:
         return [c for c in self._consults.values() if c.state is not ConsultState.ENDED]

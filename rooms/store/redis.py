@@ -3,6 +3,7 @@
 Keys (all under a configurable prefix, ``tc:`` by default):
 
 - ``consult:{id}`` — the consult as JSON; ``consult:{id}:log`` — its session log, a list of JSON events;
+- ``consult:{id}:chat_seq`` — the number of its last chat message (``append_numbered``);
 - ``consults:open`` — the set of consults that have not ended (the sweep);
 - ``consults:open:unit:{unit}`` — those of one unit (a unit's staff list); consults without a unit
   are in none; ``consults:open:host:{staff id}`` — those one staff member hosts;
@@ -93,6 +94,19 @@ return 1
 )
 
 
+# KEYS: consult, log, the consult's chat counter. ARGV: the event as JSON, the cap.
+_APPEND_NUMBERED = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local count = tonumber(redis.call('GET', KEYS[3]) or '0')
+if count >= tonumber(ARGV[2]) then return 0 end
+count = redis.call('INCR', KEYS[3])
+local event = cjson.decode(ARGV[1])
+event['detail']['seq'] = tostring(count)
+redis.call('RPUSH', KEYS[2], cjson.encode(event))
+return count
+"""
+
+
 class RedisConsultStore:
     def __init__(self, redis: Redis, prefix: str = "tc:") -> None:
         self._redis = redis
@@ -100,6 +114,7 @@ class RedisConsultStore:
         self._add = redis.register_script(_ADD)
         self._commit = redis.register_script(_COMMIT)
         self._reindex = redis.register_script(_REINDEX)
+        self._append_numbered = redis.register_script(_APPEND_NUMBERED)
 
     def _keys(self, consult_id: str) -> list[str]:
         return [f"{self._prefix}consult:{consult_id}", f"{self._prefix}consult:{consult_id}:log", self._open]
@@ -160,6 +175,13 @@ class RedisConsultStore:
         key, log, _ = self._keys(consult_id)
         if events and await self._redis.exists(key):
             await self._redis.rpush(log, *[_event_json(e) for e in events])
+
+    async def append_numbered(self, consult_id: str, event: SessionEvent, cap: int) -> int | None:
+        key, log, _ = self._keys(consult_id)
+        number = await self._append_numbered(
+            keys=[key, log, f"{self._prefix}consult:{consult_id}:chat_seq"], args=[_event_json(event), cap]
+        )
+        return int(number) or None
 
     async def open_consults(self) -> list[Consult]:
         return await self._members(self._open)

@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import secrets
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -301,6 +301,28 @@ def may_act_on_consult(who: Principal, action: Action, phase: str) -> bool:
     return who.name == "host"
 
 
+def may_chat(who: Principal, action: Action, phase: str) -> bool:
+    """The chat (rooms/chat.py): the patient from the waiting room on, link invitees in the call,
+    and staff as for any host decision. A link stops opening anything once its consult ended."""
+    if who.role is None or not may(who.role, action, via_link=who.via_link):
+        return False
+    if who.name == "patient":
+        return phase != "after"
+    if who.via_link:
+        return phase == "during"
+    return may_act_on_consult(who, action, phase)
+
+
+EVENT_RULES: dict[Action, Callable[[Principal, Action, str], bool]] = {Action.CHAT: may_chat}
+"""Events whose rule is not a host decision's (:func:`may_act_on_consult`), by their action."""
+EVENT_FIELDS: dict[str, object] = {"text": "Hola, ¿me escucha?", "seq": 1}
+"""A well-formed value for each required payload field besides the consult and the participant."""
+
+
+def event_allows(who: Principal, action: Action, phase: str) -> bool:
+    return EVENT_RULES.get(action, may_act_on_consult)(who, action, phase)
+
+
 def route_allows(access: Access, who: Principal, phase: str) -> bool:
     signed_in = who.role is not None and not who.via_link
     staff = signed_in and who.role in STAFF_ROLES  # a supervisor is signed in but hosts nothing
@@ -359,6 +381,9 @@ def payload_for(event: str, scenario: Scenario, world: World) -> dict[str, Any]:
     payload: dict[str, Any] = {"consult_id": scenario.consult.consult_id}
     if "participant_id" in schema.model_fields and event != "lobby:admit":
         payload["participant_id"] = scenario.consult.patient_id
+    for name, field in schema.model_fields.items():
+        if field.is_required() and name not in payload:
+            payload[name] = EVENT_FIELDS[name]
     return payload
 
 
@@ -388,9 +413,9 @@ async def test_every_consult_event_by_everyone(world: World, phase: str) -> None
     problems = []
     for event, action in events:
         shared = await world.scenario(phase)
-        refused_first = sorted(EVERYONE, key=lambda who: may_act_on_consult(who, action, phase))
+        refused_first = sorted(EVERYONE, key=lambda who: event_allows(who, action, phase))
         for who in refused_first:
-            allowed = may_act_on_consult(who, action, phase)
+            allowed = event_allows(who, action, phase)
             # Refusals change nothing, so they share one consult; each allowed attempt gets its own.
             scenario = await world.scenario(phase) if allowed else shared
             consult_id = scenario.consult.consult_id
@@ -419,10 +444,12 @@ def request_for(method: str, template: str, scenario: Scenario) -> tuple[str, ob
     consult_id = scenario.consult.consult_id
     path = template.replace("{consult_id}", consult_id).replace("{appointment_id}", consult_id)
     path = path.replace("{token_id}", scenario.invite_token_id).replace("{unit}", UNIT)
+    path = path.replace("{photo_id}", "00000000-0000-4000-8000-000000000000")
     bodies: dict[tuple[str, str], object] = {
         ("POST", "/api/consults/{consult_id}/invites"): {"role": "companion", "name": "Otra Persona"},
         ("POST", "/api/consults/{consult_id}/note"): {"template": "first-consult"},
         ("POST", "/api/consults/{consult_id}/follow-up"): {"start": LATER_SLOT.isoformat()},
+        ("POST", "/api/consults/{consult_id}/photos/{photo_id}/keep"): {"consent": True},
         ("PATCH", "/api/appointments/{appointment_id}"): {"start": LATER_SLOT.isoformat()},
     }
     return path, bodies.get((method, template))

@@ -173,6 +173,9 @@ def _payloads(harness: Harness, target: str) -> dict[str, dict[str, Any]]:
         "consult:invite": {"role": "companion", "name": "X"},
         "consult:leave": {},
         "consult:end": {"consult_id": harness.consult_id},
+        "chat:send": {"consult_id": harness.consult_id, "text": "hola"},
+        "chat:read": {"consult_id": harness.consult_id, "seq": 1},
+        "chat:history": {"consult_id": harness.consult_id},
     }
 
 

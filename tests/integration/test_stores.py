@@ -230,3 +230,34 @@ async def test_staff_and_login_sessions(stores: Stores) -> None:
     assert await stores.sessions.get("sess-1") == session
     await stores.sessions.remove("sess-1")
     assert await stores.sessions.get("sess-1") is None
+
+
+def _chat(text: str, sender: Actor = PATIENT) -> SessionEvent:
+    return SessionEvent(
+        "c-1", EventKind.CHAT_MESSAGE, T0, sender.participant_id, sender.role, None, {"text": text}
+    )
+
+
+async def test_chat_messages_sent_at_once_get_one_order_and_a_cap(stores: Stores) -> None:
+    await stores.consults.add(_created())
+    # Interleaved with other log writes, from many coroutines at once: numbers 1..n, each once.
+    numbers = await asyncio.gather(
+        *(stores.consults.append_numbered("c-1", _chat(f"m{n}"), cap=30) for n in range(40)),
+        *(stores.consults.append_log("c-1", [_chat("not numbered")]) for _ in range(5)),
+    )
+    given = [n for n in numbers[:40] if n is not None]
+    assert sorted(given) == list(range(1, 31)) and numbers[:40].count(None) == 10
+    log = await stores.consults.log("c-1")
+    seqs = [int(e.detail["seq"]) for e in log if "seq" in e.detail]
+    assert seqs == list(range(1, 31))  # stored in the order they were numbered
+    by_seq = {int(e.detail["seq"]): e.detail["text"] for e in log if "seq" in e.detail}
+    assert len(set(by_seq.values())) == 30
+    assert await stores.consults.append_numbered("missing", _chat("x"), cap=30) is None
+
+
+async def test_a_numbered_entry_keeps_its_text_exactly(stores: Stores) -> None:
+    await stores.consults.add(_created())
+    text = 'ñ «<script>» "/\\ \n 😀'
+    assert await stores.consults.append_numbered("c-1", _chat(text), cap=5) == 1
+    (entry,) = [e for e in await stores.consults.log("c-1") if e.kind is EventKind.CHAT_MESSAGE]
+    assert entry.detail == {"text": text, "seq": "1"} and entry.at == T0

@@ -44,12 +44,13 @@ H = {
     Action.VIEW_QUEUE,
     Action.INVITE,
     Action.WRITE_NOTES,
+    Action.CHAT,
 }
 EXPECTED_TABLE: dict[Role, set[Action]] = {
-    Role.PATIENT: {Action.CHECK_IN, Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE},
-    Role.COMPANION: {Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE},
-    Role.INTERPRETER: {Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE},
-    Role.OBSERVER: {Action.JOIN_MEDIA, Action.LEAVE},
+    Role.PATIENT: {Action.CHECK_IN, Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE, Action.CHAT},
+    Role.COMPANION: {Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE, Action.CHAT},
+    Role.INTERPRETER: {Action.JOIN_MEDIA, Action.SHARE_SCREEN, Action.LEAVE, Action.CHAT},
+    Role.OBSERVER: {Action.JOIN_MEDIA, Action.LEAVE, Action.CHAT},
     Role.NURSE: H,
     Role.PHYSICIAN: H,
     Role.COORDINATOR: H | {Action.CREATE_INTERUNIT, Action.VIEW_DASHBOARD},

@@ -145,6 +145,7 @@ class SignNoteRequest(Body):
     MAX_BYTES: ClassVar[int] = SMALL_BODY
     version: Version
     request_id: NonEmpty = Field(description="makes signing idempotent: the same id signs once")
+    keep_chat: bool = Field(default=False, description="keep the consult's chat transcript in the record")
 
 
 class AddendumRequest(Body):

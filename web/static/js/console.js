@@ -2,6 +2,7 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { applyTranslations, formatTime, installLanguageSwitch, t, viewerTimeZone } from "/static/js/i18n.js";
 import { CallView } from "/static/js/call.js";
+import { ChatPanel } from "/static/js/chat.js";
 import { LobbyControls } from "/static/js/lobby.js";
 import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
 import { callEnded as notesAfterCall, startNotes } from "/static/js/notes.js";
@@ -18,6 +19,7 @@ let devices = null;
 let call = null;
 let lobby = null; // the host's lobby controls (lobby.js)
 let unitQueue = null; // the unit's queue panel (queue.js)
+let chat = null; // the chat with a waiting patient or the call (chat.js)
 // The sign-in form's error, kept as {code, seconds} so a language switch renders it again.
 const LOGIN_ERRORS = new Set(["auth_invalid", "rate_limited", "bad_payload", "payload_too_large", "network"]);
 let loginError = null;
@@ -142,7 +144,8 @@ function actions(kind, consult) {
       renderQueue();
       $("queue-rows").querySelector('[data-action="console.deny_no"]')?.focus();
     }, "deny-ask");
-    return [button("console.admit", () => admit(consult.consult_id), "primary"), ask];
+    const talk = button("chat.open", () => chat?.show(consult.consult_id), "chat-open");
+    return [button("console.admit", () => admit(consult.consult_id), "primary"), talk, ask];
   }
   if (kind === "confirm") {
     const question = document.createElement("p");
@@ -194,6 +197,7 @@ async function openCall(consult) {
   $("call-patient").textContent = consult.patient_name;
   lobby?.render(consult);
   startNotes(consult.consult_id);
+  chat?.show(consult.consult_id);
   renderQueue();
   try {
     devices ??= await openDevices();
@@ -234,6 +238,7 @@ function closeCall() {
   active = null;
   call?.detach();
   $("call").hidden = true;
+  chat?.show(null);
   $("queues").open = true;
   notesAfterCall();
   setState("queue");
@@ -245,6 +250,15 @@ function connect() {
   socket = io({ transports: ["websocket", "polling"] });
   call = new CallView(socket, () => ({ me, consult: active }));
   lobby = new LobbyControls(socket, () => ({ me, consult: active }), setStatus);
+  chat = new ChatPanel($("chat"), {
+    me: () => me,
+    follow: true,
+    photoUrl: (consultId, photoId) =>
+      `/api/consults/${encodeURIComponent(consultId)}/photos/${encodeURIComponent(photoId)}`,
+    keepPhoto: async (consultId, photoId) =>
+      (await api("POST", `/api/consults/${encodeURIComponent(consultId)}/photos/${encodeURIComponent(photoId)}/keep`, { consent: true })).ok,
+  });
+  chat.bind(socket);
   socket.on("connect_error", (error) => {
     if (error.data?.code) {
       socket.disconnect();
@@ -365,6 +379,7 @@ function wireControls() {
 
 applyTranslations();
 installLanguageSwitch($("lang"), () => {
+  chat?.relabel();
   renderQueue();
   unitQueue?.refresh();
   renderLoginError();

@@ -65,6 +65,7 @@ export async function startNotes(consultId) {
   $("notes-form").hidden = true;
   $("notes-conflict").hidden = true;
   $("notes-sign").hidden = true;
+  $("notes-keep-chat-choice").hidden = true;
   setStatus(t("notes.loading"));
   if (!templates) {
     const reply = await requestJson("GET", "/api/notes/templates");
@@ -136,6 +137,7 @@ function show(note) {
   form.inert = signed;
   for (const element of form.elements) element.disabled = signed;
   $("notes-sign").hidden = signed;
+  $("notes-keep-chat-choice").hidden = signed;
   $("notes-sign").disabled = false;
   showSaved();
   foldSections(form, state.consultId);
@@ -355,6 +357,7 @@ async function sign() {
     reply = await requestJson("POST", `/api/notes/${encodeURIComponent(state.note.note_id)}/sign`, {
       version: state.note.version,
       request_id: state.signId,
+      keep_chat: document.getElementById("notes-keep-chat")?.checked ?? false,
     });
   } catch {
     $("notes-sign").disabled = false;

@@ -2,6 +2,7 @@
 import { io } from "/static/vendor/socket.io.esm.min.js";
 import { applyTranslations, formatDateTime, installLanguageSwitch, t, zoneName } from "/static/js/i18n.js";
 import { CallView } from "/static/js/call.js";
+import { ChatPanel, watchInboundAudio } from "/static/js/chat.js";
 import { deviceAdvice, measureLink, playTone, possibleCall, recommend, recommendationKey } from "/static/js/precheck.js";
 import { MediaSession, captureDevices, captureTrack, listDevices, startMeter, stopStream } from "/static/js/rtc.js";
 
@@ -25,6 +26,7 @@ let me = null;
 let call = null;
 let consented = false;
 let lockedOut = false; // the room was locked when this page tried to join: wait for it to open
+let chat = null; // the consult's chat (chat.js): in the waiting room and in the call
 
 window.teleconsultaDebug = {
   peerConnection: () => session?.subscriber ?? null,
@@ -37,11 +39,30 @@ function show(screen, statusKey = null) {
   if (screen !== "waiting") clearPosition();
   document.body.dataset.state = screen;
   for (const id of SCREENS) $(id).hidden = id !== screen;
+  followChat(screen);
   $("status").hidden = !statusKey;
   if (statusKey) {
     $("status").dataset.i18n = statusKey;
     $("status").textContent = t(statusKey);
   }
+}
+
+/** The chat shows while the patient waits and in the call (an invitee's, in the call only). */
+function followChat(screen) {
+  if (!chat) return;
+  $("chat").hidden = !(screen === "call" || (screen === "waiting" && isPatient()));
+  if (!$("chat").hidden) chat.show(consult?.consult_id ?? null);
+}
+
+/** A photo from the phone's camera, to the consult (POST, the link's token as a bearer). */
+async function uploadPhoto(consultId, file) {
+  const response = await fetch(`/api/consults/${encodeURIComponent(consultId)}/photos`, {
+    method: "POST",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": file.type || "application/octet-stream" },
+    body: file,
+  });
+  const data = await response.json().catch(() => ({}));
+  return { ok: response.ok, message: data.message, code: data.error?.code ?? (response.status === 413 ? "photo_too_large" : null) };
 }
 
 function showError(code) {
@@ -471,6 +492,7 @@ function finish() {
 function connect() {
   socket = io({ auth: { token }, transports: ["websocket", "polling"] });
   call = new CallView(socket, () => ({ me, consult }), { onChange: () => reportDevices() });
+  chat.bind(socket);
   socket.on("connect_error", (error) => {
     if (error.data?.code) {
       socket.disconnect();
@@ -488,6 +510,7 @@ function connect() {
     consult = reply.consult;
     // A patient who already checked in gave consent then; an invitee gives it on this page.
     if (isPatient() && consult.state !== "scheduled") consented = true;
+    $("chat-photo").closest("label").hidden = !isPatient();
     reported = null; // a new connection (maybe on another node): say again where this page is
     reportDevices();
     renderAppointment();
@@ -586,6 +609,11 @@ function wireControls() {
     show("left");
     await socket.timeout(5000).emitWithAck("consult:leave", {});
   });
+  // "No le escucho": the chat opens at once, and the others read that the patient cannot hear.
+  $("cant-hear").addEventListener("click", () => {
+    chat.offerChat("chat.offer_cant_hear");
+    chat.say("chat.cant_hear_message");
+  });
   $("rejoin").addEventListener("click", () => {
     show("call");
     joinCall();
@@ -594,10 +622,17 @@ function wireControls() {
 
 applyTranslations();
 installLanguageSwitch($("lang"), () => {
+  chat?.relabel();
   renderAppointment();
   renderDevices();
   renderAdvice();
 });
+chat = new ChatPanel($("chat"), { me: () => me, photos: { upload: uploadPhoto } });
+// No audio reaches this page for a while: offer the chat at once.
+watchInboundAudio(
+  () => (document.body.dataset.state === "call" ? (session?.subscriber ?? null) : null),
+  () => chat.offerChat("chat.offer_no_audio"),
+);
 wireControls();
 if (!token) {
   showError("auth_invalid");

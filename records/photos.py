@@ -1,0 +1,107 @@
+"""Photos patients share in a consult, in the record database (never a folder served as files).
+
+A photo is stored once it is clean (``records/photo_images.py``) and stays apart from the clinical
+record until the host keeps it, with the patient's consent noted; kept photos become FHIR ``Media``
+resources when the consult's note is signed (``records/bundle_media.py``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import Integer, LargeBinary, String, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Mapped, mapped_column
+
+from records.db import Base, UtcDateTime
+from records.photo_images import clean_photo
+from rooms.photos import Photo
+
+
+class PhotoRow(Base):
+    __tablename__ = "photos"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    consult_id: Mapped[str] = mapped_column(String(64), index=True)
+    uploaded_by: Mapped[str] = mapped_column(String(128))
+    uploaded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    content_type: Mapped[str] = mapped_column(String(16))
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    byte_size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    kept_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    kept_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+
+
+def _photo(row: PhotoRow) -> Photo:
+    return Photo(
+        row.id,
+        row.consult_id,
+        row.uploaded_by,
+        row.uploaded_at,
+        row.content_type,
+        row.width,
+        row.height,
+        row.byte_size,
+        row.kept_at,
+        row.kept_by,
+    )
+
+
+class PhotoArchive:
+    """The photos of consults: add (checked and re-encoded), read, keep."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+
+    async def add(self, consult_id: str, uploaded_by: str, data: bytes, at: datetime) -> Photo:
+        # Decoding and encoding take a CPU for a moment: not on the event loop.
+        clean = await asyncio.to_thread(clean_photo, data)
+        row = PhotoRow(
+            id=str(uuid.uuid4()),
+            consult_id=consult_id,
+            uploaded_by=uploaded_by,
+            uploaded_at=at,
+            content_type=clean.content_type,
+            width=clean.width,
+            height=clean.height,
+            byte_size=len(clean.data),
+            sha256=clean.sha256,
+            data=clean.data,
+        )
+        async with self._sessions.begin() as session:
+            session.add(row)
+        return _photo(row)
+
+    async def get(self, consult_id: str, photo_id: str) -> tuple[Photo, bytes] | None:
+        async with self._sessions() as session:
+            row = await session.get(PhotoRow, photo_id)
+        if row is None or row.consult_id != consult_id:
+            return None
+        return _photo(row), row.data
+
+    async def keep(self, consult_id: str, photo_id: str, kept_by: str, at: datetime) -> Photo | None:
+        """Mark the photo kept for the record (once: keeping it again changes nothing)."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                update(PhotoRow)
+                .where(PhotoRow.id == photo_id, PhotoRow.consult_id == consult_id, PhotoRow.kept_at.is_(None))
+                .values(kept_at=at, kept_by=kept_by)
+            )
+            row = await session.get(PhotoRow, photo_id)
+        return _photo(row) if row is not None and row.consult_id == consult_id else None
+
+
+async def kept_photos(session: AsyncSession, consult_id: str) -> Sequence[tuple[Photo, bytes]]:
+    """A consult's kept photos with their bytes, oldest first, inside the caller's transaction."""
+    rows = await session.scalars(
+        select(PhotoRow)
+        .where(PhotoRow.consult_id == consult_id, PhotoRow.kept_at.is_not(None))
+        .order_by(PhotoRow.uploaded_at, PhotoRow.id)
+    )
+    return [(_photo(row), row.data) for row in rows]

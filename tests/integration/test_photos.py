@@ -1,0 +1,172 @@
+"""Photos through the real server: the patient's upload reaches the nurse clean, and every bad
+upload is refused with its code and nothing stored."""
+
+from __future__ import annotations
+
+import io
+from dataclasses import replace
+from typing import Any
+
+import aiohttp
+from PIL import Image
+from sqlalchemy import func, select
+
+from records.photos import PhotoRow
+from rooms import tokens
+from rooms.photos import MAX_PHOTO_BYTES
+from rooms.roles import Role
+from rooms.session_log import EventKind
+from tests.integration.conftest import Harness
+
+GPS_LATITUDE = 2  # EXIF GPS IFD tag
+
+
+def jpeg_with_gps(size: tuple[int, int] = (640, 480)) -> bytes:
+    image = Image.new("RGB", size, (200, 60, 40))
+    exif = Image.Exif()
+    exif[0x010F] = "CameraMaker"  # Make
+    exif[0x0112] = 6  # Orientation: rotated 90°
+    exif.get_ifd(0x8825)[GPS_LATITUDE] = (19.0, 25.0, 42.0)
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def image_bytes(kind: str, mode: str = "RGB") -> bytes:
+    out = io.BytesIO()
+    Image.new(mode, (64, 48), (10, 120, 200)).save(out, kind)
+    return out.getvalue()
+
+
+async def _upload(
+    harness: Harness,
+    data: bytes,
+    *,
+    token: str | None = None,
+    consult_id: str | None = None,
+    kind: str = "image/jpeg",
+) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": kind, "Origin": harness.url}
+    if token != "":
+        headers["Authorization"] = f"Bearer {token or harness.patient_token}"
+    url = f"{harness.url}/api/consults/{consult_id or harness.consult_id}/photos"
+    async with aiohttp.ClientSession() as http, http.post(url, data=data, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def _stored(harness: Harness) -> tuple[int, int]:
+    async with harness.services.engine.connect() as connection:
+        photos = int(await connection.scalar(select(func.count()).select_from(PhotoRow)) or 0)
+    log = await harness.services.stores.consults.log(harness.consult_id)
+    return photos, sum(1 for e in log if e.kind is EventKind.CHAT_MESSAGE)
+
+
+async def _get(harness: Harness, cookie: str, photo_id: str) -> tuple[int, dict[str, str], bytes]:
+    url = f"{harness.url}/api/consults/{harness.consult_id}/photos/{photo_id}"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.get(url, headers={"Cookie": f"tc_session={cookie}"}) as response,
+    ):
+        return response.status, dict(response.headers), await response.read()
+
+
+async def test_a_photo_reaches_the_nurse_upright_without_exif_and_served_only_as_an_image(
+    harness: Harness,
+) -> None:
+    patient, _ = await harness.patient()
+    nurse, nurse_events = await harness.nurse()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    status, shared = await _upload(harness, jpeg_with_gps())
+    assert status == 201, shared
+    photo = shared["photo"]
+    assert photo["content_type"] == "image/jpeg" and (photo["width"], photo["height"]) == (480, 640)
+    heard = await nurse_events.wait_for("chat:message", lambda m: m["photo_id"] == photo["photo_id"])
+    assert heard["from"]["role"] == "patient"
+
+    cookie = await harness.login()
+    status, headers, body = await _get(harness, cookie, photo["photo_id"])
+    assert status == 200
+    assert headers["Content-Type"] == "image/jpeg"
+    assert headers["Content-Disposition"] == "inline"
+    assert headers["X-Content-Type-Options"] == "nosniff"
+    assert headers["Content-Security-Policy"] == "default-src 'none'"
+    served = Image.open(io.BytesIO(body))
+    assert served.format == "JPEG" and served.size == (480, 640)
+    assert len(served.getexif()) == 0 and "exif" not in served.info
+    assert b"CameraMaker" not in body
+    # The host keeps it, the patient's consent noted.
+    assert (await nurse.call("lobby:admit", {"consult_id": harness.consult_id}))["ok"]
+    url = f"{harness.url}/api/consults/{harness.consult_id}/photos/{photo['photo_id']}/keep"
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(
+            url, json={"consent": True}, headers={"Cookie": f"tc_session={cookie}", "Origin": harness.url}
+        ) as r,
+    ):
+        assert r.status == 200 and (await r.json())["photo"]["kept"] is True
+
+
+async def test_png_and_webp_pass_and_keep_their_type(harness: Harness) -> None:
+    patient, _ = await harness.patient()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    for kind, data in (("image/png", image_bytes("PNG", "RGBA")), ("image/webp", image_bytes("WEBP"))):
+        status, shared = await _upload(harness, data, kind="application/octet-stream")
+        assert status == 201 and shared["photo"]["content_type"] == kind
+
+
+async def test_bad_uploads_are_refused_and_nothing_is_stored(harness: Harness) -> None:
+    patient, _ = await harness.patient()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"><script>alert(2)</script></svg>'
+    html = b"<!doctype html><html><body><script>alert(document.cookie)</script></body></html>"
+    gif_polyglot = b"GIF89a/*\x01\x00\x01\x00\x00\x00\x00*/=1;alert(1)//" + b"\x00" * 32
+    truncated = jpeg_with_gps()[:600]
+    cases: list[tuple[bytes, str, int, str]] = [
+        (svg, "image/svg+xml", 415, "photo_type"),
+        (html, "image/jpeg", 415, "photo_type"),  # HTML renamed .jpg
+        (gif_polyglot, "image/jpeg", 415, "photo_type"),
+        (image_bytes("GIF"), "image/gif", 415, "photo_type"),
+        (truncated, "image/jpeg", 415, "photo_type"),
+        (b"", "image/jpeg", 415, "photo_type"),
+        (b"\xff\xd8" + b"\x00" * (MAX_PHOTO_BYTES + 1), "image/jpeg", 413, "photo_too_large"),
+    ]
+    for data, kind, status, code in cases:
+        got, answer = await _upload(harness, data, kind=kind)
+        assert (got, answer["error"]["code"]) == (status, code), (kind, len(data), answer)
+    assert await _stored(harness) == (0, 0)
+
+
+async def test_a_polyglot_jpeg_is_stored_without_what_it_carried(harness: Harness) -> None:
+    patient, _ = await harness.patient()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    polyglot = image_bytes("JPEG") + b"<html><script>alert(1)</script></html>PK\x03\x04"
+    status, shared = await _upload(harness, polyglot)
+    assert status == 201
+    _, headers, body = await _get(harness, await harness.login(), shared["photo"]["photo_id"])
+    assert headers["Content-Type"] == "image/jpeg" and b"<script>" not in body and b"PK\x03\x04" not in body
+
+
+async def test_photos_to_or_from_a_consult_one_is_not_in_are_refused(harness: Harness) -> None:
+    patient, _ = await harness.patient()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    good = image_bytes("JPEG")
+    claims = tokens.verify(
+        harness.services.settings.secret_key, harness.patient_token, harness.clock().timestamp()
+    )
+    elsewhere = tokens.issue(harness.services.settings.secret_key, replace(claims, consult_id="c-elsewhere"))
+    status, answer = await _upload(harness, good, token=elsewhere)
+    assert (status, answer["error"]["code"]) == (403, "not_your_consult")
+    assert (await _upload(harness, good, token=""))[0] == 401
+    assert (await _upload(harness, good, token="forged.token"))[0] == 401
+    nurse, _ = await harness.nurse()
+    assert (await nurse.call("lobby:admit", {"consult_id": harness.consult_id}))["ok"]
+    invited = await nurse.call("consult:invite", {"role": "companion", "name": "Acompañante Uno"})
+    status, answer = await _upload(harness, good, token=invited["token"])
+    assert (status, answer["error"]["code"]) == (403, "forbidden")
+    assert await _stored(harness) == (0, 0)
+    # Staff of another unit do not see a stored photo; nor does anyone without a session.
+    status, shared = await _upload(harness, good)
+    assert status == 201
+    other = await harness.staff_cookie("otra", Role.NURSE, "UMF-9", "Enfermera Otra")
+    assert (await _get(harness, other, shared["photo"]["photo_id"]))[0] == 403
+    assert (await _get(harness, "no-such-session", shared["photo"]["photo_id"]))[0] == 401
