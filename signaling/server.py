@@ -10,6 +10,7 @@ routes events to them, and to the media plane for what is only media.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,11 +22,13 @@ from pydantic import BaseModel
 
 from media.backend import IceCandidate, MediaBackend, MediaError, MediaEvent, SessionDescription
 from rooms import consult as rules
+from rooms.consult import ConsultState
 from rooms.errors import DomainError
 from rooms.roles import Action, Role, may
 from rooms.store.base import Stores, VersionConflict
 from services.consults import ConsultService
 from services.invitations import Invitations
+from services.lifecycle import NodeLifecycle
 from signaling import views
 from signaling.authentication import Authenticator
 from signaling.connections import (
@@ -57,6 +60,7 @@ from signaling.messages import (
 from signaling.node_state import NodeState
 from signaling.observer import NoObserver, SignalingObserver
 from signaling.presence import Presence
+from signaling.rate_limit import TokenBucket
 
 logger = logging.getLogger(__name__)
 
@@ -77,6 +81,15 @@ class SignalingSettings:
     """``relay`` makes browsers use TURN only (for sites that must hide client addresses)."""
     cors_allowed_origins: list[str] | None = None
     """``None`` accepts only same-origin browser connections (python-socketio's default check)."""
+    connections_per_second: float = 300.0
+    connection_burst: float = 600.0
+    """New connections this node admits (a token bucket): a reconnection storm after another node
+    dies is taken at this rate, the rest refused with ``server_busy`` and a retry time, so clients
+    back off (with jitter) instead of queueing up on the event loop."""
+
+
+RETRY_AFTER_SECONDS = 2
+"""What a refused connection is told to wait before trying again (clients add jitter)."""
 
 
 def socket_server(
@@ -112,8 +125,13 @@ class SignalingServer:
         ice_servers_for: IceServersFor,
         clock: Callable[[], datetime],
         observer: SignalingObserver | None = None,
+        lifecycle: NodeLifecycle | None = None,
     ) -> None:
         self.sio = sio
+        self._lifecycle = lifecycle or NodeLifecycle()
+        self._admission = TokenBucket.full(
+            settings.connection_burst, settings.connections_per_second, time.monotonic()
+        )
         self._observer = observer or NoObserver()
         self.live = live
         self._registry = registry
@@ -182,6 +200,18 @@ class SignalingServer:
         for sid in list(self._registry.by_sid):
             await self.sio.disconnect(sid)
 
+    async def live_calls(self) -> int:
+        """How many live consults have a participant in the call connected to this node (draining
+        waits for them to end)."""
+        consult_ids = {c.consult_id for c in self._registry.by_sid.values() if c.consult_id is not None}
+        count = 0
+        for consult_id in consult_ids:
+            consult = await self._stores.consults.get(consult_id)
+            if consult is not None and consult.state is ConsultState.LIVE:
+                connected = self._registry.in_consult(consult_id)
+                count += any(c.participant_id in consult.in_call for c in connected)
+        return count
+
     async def on_media_event(self, event: MediaEvent) -> None:
         await self.live.media_event(event)
 
@@ -190,7 +220,13 @@ class SignalingServer:
     async def _connect(self, sid: str, environ: Mapping[str, Any], auth: object) -> None:
         if self._closing:
             error = SignalingError(ErrorCode.SHUTTING_DOWN, "The server is restarting; try again shortly.")
-            raise socketio.exceptions.ConnectionRefusedError(error.message, error.to_json())
+            raise _retry_later(error)
+        if not self._admission.take(time.monotonic()):
+            # Before authentication, which reads the stores: a refusal here costs almost nothing.
+            self._observer.refused(str(ErrorCode.SERVER_BUSY))
+            raise _retry_later(
+                SignalingError(ErrorCode.SERVER_BUSY, "The server is busy; try again shortly.")
+            )
         try:
             connection = await self._authenticator.connection(sid, environ, auth)
         except SignalingError as error:
@@ -308,6 +344,13 @@ class SignalingServer:
 
     async def _check_in(self, connection: Connection, _: CheckIn) -> Reply:
         consult_id = _current_consult(connection)
+        if self._lifecycle.draining:
+            raise SignalingError(
+                ErrorCode.DRAINING,
+                "This server is closing; reconnect to check in on another.",
+                {"retry_after_s": str(RETRY_AFTER_SECONDS)},
+                message_es="Este servidor está cerrando; vuelva a conectarse para registrarse en otro.",
+            )
         consult = await self._consults.check_in(connection.actor(), consult_id, connection.token_id)
         return {"consult": views.consult(consult)}
 
@@ -460,6 +503,13 @@ class SignalingServer:
     def _address(self, sid: str) -> str:
         request = (self.sio.get_environ(sid) or {}).get("aiohttp.request")
         return getattr(request, "remote", None) or "unknown"
+
+
+def _retry_later(error: SignalingError) -> socketio.exceptions.ConnectionRefusedError:
+    """A refused connection the client should retry, after ``retry_after_s`` plus jitter."""
+    return socketio.exceptions.ConnectionRefusedError(
+        error.message, {**error.to_json(), "retry_after_s": RETRY_AFTER_SECONDS}
+    )
 
 
 def _current_consult(connection: Connection) -> str:

@@ -39,6 +39,7 @@ from rooms.store.redis import RedisConsultStore, redis_stores
 from services.consults import ConsultService
 from services.interunit import InterunitSessions, SessionPatients
 from services.invitations import Invitations
+from services.lifecycle import NodeLifecycle
 from services.scheduling import QueueSweep, Scheduling
 from services.supervision import UnitOverview
 from signaling.connections import Registry
@@ -92,6 +93,9 @@ class Services:
     scheduling: Scheduling
     consults: ConsultService
     invitations: Invitations
+    lifecycle: NodeLifecycle
+    live_calls: Callable[[], Awaitable[int]]
+    """How many live calls this node carries (draining waits for none)."""
 
 
 SERVICES = web.AppKey("services", Services)
@@ -168,11 +172,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
     # The live side first (the use cases announce through it), then the use cases, then the
     # socket server that routes events to them.
+    unlimited = settings.connections_per_second == 0
     signaling_settings = SignalingSettings(
         token_key=settings.secret_key,
         ice_transport_policy=settings.ice_transport_policy,
         reconnect_grace_seconds=settings.reconnect_grace_seconds,
+        connections_per_second=float("inf") if unlimited else settings.connections_per_second,
+        connection_burst=float("inf") if unlimited else 2 * settings.connections_per_second,
     )
+    lifecycle = NodeLifecycle()
     sio = socket_server(
         signaling_settings,
         socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
@@ -212,6 +220,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         ice_servers_for=ice_servers_for,
         clock=clock,
         observer=metrics,
+        lifecycle=lifecycle,
     )
     auth = Authenticator(
         stores,
@@ -243,6 +252,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         scheduling,
         consults,
         invitations,
+        lifecycle,
+        signaling.live_calls,
     )
 
     middlewares = [
@@ -266,7 +277,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.cleanup_ctx.append(
         QueueSweep(scheduling, consults, clock=clock, interval=settings.queue_sweep_seconds).lifecycle
     )
-    readiness = Readiness(engine, redis, media)
+    readiness = Readiness(engine, redis, media, lifecycle)
     app.cleanup_ctx.append(loop_lag(metrics))
     app.on_shutdown.append(readiness.drain)
     app.on_shutdown.append(_tell_clients)
