@@ -178,7 +178,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         ice_transport_policy=settings.ice_transport_policy,
         reconnect_grace_seconds=settings.reconnect_grace_seconds,
         connections_per_second=float("inf") if unlimited else settings.connections_per_second,
-        connection_burst=float("inf") if unlimited else 2 * settings.connections_per_second,
+        connection_burst=float("inf") if unlimited else max(1.0, 2 * settings.connections_per_second),
     )
     lifecycle = NodeLifecycle()
     sio = socket_server(
