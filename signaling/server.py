@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -61,6 +61,7 @@ from signaling.node_state import NodeState
 from signaling.observer import NoObserver, SignalingObserver
 from signaling.presence import Presence
 from signaling.rate_limit import TokenBucket
+from signaling.roster import LocalRoster, Roster, RosterEntry
 
 logger = logging.getLogger(__name__)
 
@@ -126,8 +127,10 @@ class SignalingServer:
         clock: Callable[[], datetime],
         observer: SignalingObserver | None = None,
         lifecycle: NodeLifecycle | None = None,
+        roster: Roster | None = None,
     ) -> None:
         self.sio = sio
+        self._roster = roster or LocalRoster()
         self._lifecycle = lifecycle or NodeLifecycle()
         self._admission = TokenBucket.full(
             settings.connection_burst, settings.connections_per_second, time.monotonic()
@@ -191,6 +194,12 @@ class SignalingServer:
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app)
+        app.cleanup_ctx.append(self._roster_running)
+
+    async def _roster_running(self, _: web.Application) -> AsyncIterator[None]:
+        """While the node runs it says so in the shared roster, and sweeps the people of dead nodes."""
+        async with self._roster.running(self._presence.lost):
+            yield
 
     async def shutdown(self) -> None:
         """Refuse new connections, tell every client the server is going away, then drop them."""
@@ -249,21 +258,38 @@ class SignalingServer:
                 await self._enter(connection, consult.consult_id)
         elif connection.consult_id is not None:
             await self.sio.enter_room(sid, consult_room(connection.consult_id))
+            await self._on_roster(connection)
         await self._presence.connected(connection)
 
     async def _disconnect(self, sid: str, reason: object = None) -> None:
         connection = self._registry.remove(sid)
-        if connection is None or connection.superseded or self._closing:
-            return
-        await self._presence.disconnected(connection)
+        if connection is None or self._closing:
+            return  # closing: left on the roster, so another node marks them dropped unless they return
+        if connection.consult_id is not None:
+            await self._roster.remove(sid, connection.participant_id)
+        if not connection.superseded:
+            await self._presence.disconnected(connection)
 
     async def _enter(self, connection: Connection, consult_id: str) -> None:
         """A staff connection follows the consult it hosts, and sees at once what each page last
         said about its devices (not a black tile until the next change)."""
         connection.consult_id = consult_id
         await self.sio.enter_room(connection.sid, consult_room(consult_id))
+        await self._on_roster(connection)
         for status in list(self._state.devices.get(consult_id, {}).values()):
             await self.sio.emit("participant:devices", status, to=connection.sid)
+
+    async def _on_roster(self, connection: Connection) -> None:
+        assert connection.consult_id is not None
+        entry = RosterEntry(
+            connection.sid,
+            connection.consult_id,
+            connection.participant_id,
+            connection.role,
+            connection.via_link,
+            connection.unit,
+        )
+        await self._roster.add(entry)
 
     # -- the guard every event goes through ------------------------------------------------
 

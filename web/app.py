@@ -45,6 +45,7 @@ from services.supervision import UnitOverview
 from signaling.connections import Registry
 from signaling.live import SocketLiveRooms
 from signaling.node_state import NodeState
+from signaling.roster import LocalRoster, RedisRoster
 from signaling.server import SignalingServer, SignalingSettings, socket_server
 from web.auth import Authenticator, PasswordHashing
 from web.config import Settings
@@ -221,6 +222,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         clock=clock,
         observer=metrics,
         lifecycle=lifecycle,
+        roster=RedisRoster(redis, settings.node_id) if redis is not None else LocalRoster(),
     )
     auth = Authenticator(
         stores,
