@@ -238,3 +238,32 @@ def cluster(directory: Path, count: int = 3, env: dict[str, str] | None = None) 
         nodes = start_nodes(directory, redis_url, database_url, count, env)
         stack.callback(nodes.stop)
         yield nodes
+
+
+def main() -> None:
+    """``python -m bench.nodes [N]``: run N nodes until SIGINT or SIGTERM, printing where they listen
+    (one JSON line); then everything stops."""
+    import tempfile
+
+    def finish(signum: int, _: object) -> None:
+        for each in (signal.SIGINT, signal.SIGTERM):  # once: the stopping must not be interrupted
+            signal.signal(each, signal.SIG_IGN)
+        raise SystemExit(0)  # unwinds the context managers below, which stop every process
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, finish)
+    count = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    with (
+        tempfile.TemporaryDirectory(prefix="tc-nodes-") as directory,
+        cluster(Path(directory), count) as nodes,
+    ):
+        print(
+            json.dumps({"nodes": [n.url for n in nodes.nodes], "redis": nodes.redis_url, **nodes.demo}),
+            flush=True,
+        )
+        while True:
+            signal.pause()
+
+
+if __name__ == "__main__":
+    main()

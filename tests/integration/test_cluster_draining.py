@@ -80,8 +80,11 @@ async def test_sigterm_drains_the_node_until_its_live_call_ends(nodes: Cluster, 
     assert late_id != consult_id
 
 
-async def test_a_node_without_live_calls_exits_at_once_on_sigterm(nodes: Cluster) -> None:
+async def test_a_node_without_live_calls_exits_at_once_on_sigterm_and_can_start_again(nodes: Cluster) -> None:
     nodes[2].terminate()
     assert await asyncio.to_thread(nodes[2].wait, 30) == 0
     assert "draining: no live call left" in nodes[2].log()
     assert nodes[1].readiness()[0] == 200
+    nodes[2].start()
+    await asyncio.to_thread(nodes[2].wait_ready)
+    assert nodes[2].readiness()[1]["checks"] == {"database": True, "redis": True, "media": True}
