@@ -115,8 +115,10 @@ class RedisRoster:
             await pipe.execute()
 
     async def remove(self, sid: str, participant_id: str) -> None:
-        await self._redis.hdel(_roster(self._node), sid)
-        await self._forget(keys=[_where(participant_id)], args=[self._here(sid)])
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hdel(_roster(self._node), sid)
+            await self._forget(keys=[_where(participant_id)], args=[self._here(sid)], client=pipe)
+            await pipe.execute()
 
     @asynccontextmanager
     async def running(self, on_lost: LostHook) -> AsyncIterator[None]:
