@@ -42,6 +42,7 @@ async def pool() -> AsyncIterator[tuple[WorkerPool, list[MediaEvent]]]:
 
     workers = WorkerPool(2, reencoding_sfu, ICE, listener)
     await workers.start()
+    await _until(lambda: workers.ready() == 2)  # rooms go to ready workers only: let both start
     try:
         yield workers, events
     finally:
@@ -126,7 +127,6 @@ async def test_a_dead_workers_rooms_resume_on_a_ready_worker_not_on_its_replacem
     pool: tuple[WorkerPool, list[MediaEvent]],
 ) -> None:
     workers, events = pool
-    await _until(lambda: workers.ready() == 2)
     clients = {name: MediaClient((10, 10, 200)) for name in ("y1", "y2")}
     for name, client in clients.items():
         await _connect(workers, "room-y", name, client)
