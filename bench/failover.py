@@ -1,6 +1,6 @@
 """Kill → media back: how long a consult's media is gone when its media node is SIGKILLed.
 
-Each repetition starts a fresh Redis and two nodes as processes (``bench/nodes.py``: node A runs
+Each repetition starts a fresh Redis and two nodes as processes (``bench/node_process.py``: node A runs
 the demo, media on 127.0.0.2 and 127.0.0.3), puts the patient's socket on node A and the nurse's
 on node B, admits, and waits until each receives the other's video. Then it SIGKILLs the node
 holding the consult's media and times until both receive video again, each from a fresh
@@ -34,7 +34,7 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, MediaStreamT
 from redis.asyncio import Redis
 
 from bench import support
-from bench.nodes import NodeProcess, start_node
+from bench.node_process import NodeProcess, start_node
 from media.ice import restrict_host_addresses
 
 SECRET = "failover-bench-secret-key-0123456789-abcdef"

@@ -7,8 +7,10 @@ worker runs an ordinary backend built by a picklable factory; requests, replies 
 cross a ``multiprocessing`` pipe as small tuples. This is also the seam for media on other
 machines: only the transport would change.
 
-If a worker dies, its pending calls fail with ``media_unavailable``, every participant it served
-gets a ``failed`` connection event (so their pages reconnect), and a fresh worker takes its place.
+If a worker dies, its pending calls fail with ``media_unavailable``, its rooms move at once to the
+least loaded worker that is already running (never to a replacement that is still importing
+aiortc), every participant it served gets a ``failed`` connection event (so their pages reconnect
+there), and a fresh worker starts in its place, taking rooms only once it says it is ready.
 
 Every ``census_seconds`` each worker sends its :class:`~media.census.MediaCensus` (with its own
 CPU time and event-loop lag) up the same pipe; the pool keeps the latest one of each worker for
@@ -48,6 +50,10 @@ BackendFactory = Callable[[IceSettings, MediaListener], MediaBackend]
 """Builds the backend inside a worker; must be a module-level function so it can be pickled."""
 
 _CLOSE = "close"
+_READY = "ready"
+
+READY_SECONDS = 30.0
+"""How long a call waits for a worker to finish starting before it answers ``media_unavailable``."""
 
 
 @dataclass
@@ -58,6 +64,8 @@ class _Worker:
     rooms: dict[str, set[str]] = field(default_factory=dict)
     pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     census: MediaCensus | None = None
+    ready: bool = False
+    """The worker built its backend and reads requests: only then does it take rooms."""
 
 
 class WorkerPool:
@@ -87,6 +95,7 @@ class WorkerPool:
         self._shutdown_seconds = shutdown_seconds
         self._initializer = initializer
         self._census_seconds = census_seconds
+        self._ready = asyncio.Condition()
 
     @property
     def worker_pids(self) -> list[int]:
@@ -104,6 +113,10 @@ class WorkerPool:
         """The latest census of each running worker, by worker index."""
         return {w.index: w.census for w in self._workers if w.census is not None and w.process.is_alive()}
 
+    def ready(self) -> int:
+        """How many worker processes are running and take rooms now."""
+        return sum(1 for w in self._workers if w.ready and w.process.is_alive())
+
     async def start(self) -> None:
         for index in range(self._count):
             self._workers.append(self._spawn(index))
@@ -117,7 +130,7 @@ class WorkerPool:
         offer: SessionDescription,
         sources: Mapping[str, str] | None = None,
     ) -> SessionDescription:
-        worker = self._owner.get(room_id) or self._assign(room_id)
+        worker = self._owner.get(room_id) or await self._assign(room_id)
         try:
             sdp, kind = await self._call(
                 worker, "connect", room_id, participant_id, offer.sdp, offer.type, dict(sources or {})
@@ -130,7 +143,7 @@ class WorkerPool:
         return SessionDescription(sdp=sdp, type=kind)
 
     async def subscribe(self, room_id: str, participant_id: str) -> None:
-        worker = self._owner.get(room_id) or self._assign(room_id)
+        worker = self._owner.get(room_id) or await self._assign(room_id)
         try:
             await self._call(worker, "subscribe", room_id, participant_id)
         except MediaError:
@@ -200,11 +213,28 @@ class WorkerPool:
 
     # -- routing --------------------------------------------------------------------------------
 
-    def _assign(self, room_id: str) -> _Worker:
-        worker = min(self._workers, key=lambda w: (len(w.rooms), w.index))
+    async def _assign(self, room_id: str) -> _Worker:
+        """The least loaded ready worker takes the room; with none ready yet, wait for one."""
+        async with self._ready:
+            try:
+                await asyncio.wait_for(
+                    self._ready.wait_for(lambda: room_id in self._owner or self._least_loaded() is not None),
+                    READY_SECONDS,
+                )
+            except TimeoutError:
+                raise MediaError(MediaErrorCode.UNAVAILABLE, "The media server is starting.") from None
+        owner = self._owner.get(room_id)  # a concurrent call for the same room placed it meanwhile
+        if owner is not None:
+            return owner
+        worker = self._least_loaded()
+        assert worker is not None
         self._owner[room_id] = worker
         worker.rooms.setdefault(room_id, set())
         return worker
+
+    def _least_loaded(self) -> _Worker | None:
+        candidates = [w for w in self._workers if w.ready and w.process.is_alive()]
+        return min(candidates, key=lambda w: (len(w.rooms), w.index)) if candidates else None
 
     def _owning(self, room_id: str) -> _Worker:
         worker = self._owner.get(room_id)
@@ -254,7 +284,10 @@ class WorkerPool:
             asyncio.get_running_loop().create_task(self._on_worker_lost(worker))
             return
         kind = message[0]
-        if kind == "reply":
+        if kind == _READY:
+            worker.ready = True
+            asyncio.get_running_loop().create_task(self._announce_ready())
+        elif kind == "reply":
             _, request_id, result = message
             future = worker.pending.pop(request_id, None)
             if future is not None and not future.done():
@@ -269,6 +302,10 @@ class WorkerPool:
         elif kind == "census":
             worker.census = message[1]
 
+    async def _announce_ready(self) -> None:
+        async with self._ready:
+            self._ready.notify_all()
+
     async def _deliver(self, event: MediaEvent) -> None:
         await self._listener(event)
 
@@ -279,9 +316,14 @@ class WorkerPool:
         logger.error(
             "media worker %d exited with %s; starting a new one", worker.index, worker.process.exitcode
         )
+        worker.ready = False
         lost = [(room, participant) for room, people in worker.rooms.items() for participant in people]
         for room_id in list(worker.rooms):
             self._release(room_id)
+            heir = self._least_loaded()
+            if heir is not None:  # else the room waits in _assign for the first worker ready
+                self._owner[room_id] = heir
+                heir.rooms.setdefault(room_id, set())
         self._workers[self._workers.index(worker)] = self._spawn(worker.index)
         for room_id, participant_id in lost:
             await self._listener(
@@ -351,6 +393,7 @@ async def _serve(pipe: Connection, factory: BackendFactory, ice: IceSettings, ce
         pipe.send(("event", event))
 
     backend = factory(ice, send_event)
+    pipe.send((_READY,))
 
     async def handle(method: str, request_id: int, args: tuple[Any, ...]) -> None:
         try:

@@ -502,9 +502,10 @@ RECONNECT_GRACE = timedelta(seconds=30)
 """How long a participant who dropped out of a live call keeps their place in it."""
 
 
-def dropped(consult: Consult, actor: Actor, at: datetime) -> SessionEvent:
-    """A participant's connection was lost mid-call; they stay in the call for the grace period."""
-    return _event(consult, EventKind.DROPPED, actor, at)
+def dropped(consult: Consult, actor: Actor, at: datetime, reason: str | None = None) -> SessionEvent:
+    """A participant's connection was lost mid-call; they stay in the call for the grace period.
+    ``reason``: ``node_lost`` when the node holding their connection died (nobody saw it close)."""
+    return _event(consult, EventKind.DROPPED, actor, at, **({"reason": reason} if reason else {}))
 
 
 def returned(consult: Consult, actor: Actor, at: datetime, gap: timedelta) -> SessionEvent:

@@ -10,7 +10,8 @@ routes events to them, and to the media plane for what is only media.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
@@ -21,12 +22,14 @@ from pydantic import BaseModel
 
 from media.backend import IceCandidate, MediaBackend, MediaError, MediaEvent, SessionDescription
 from rooms import consult as rules
+from rooms.consult import ConsultState
 from rooms.errors import DomainError
 from rooms.roles import Action, Role, may
 from rooms.store.base import Stores, VersionConflict
 from services.chat import ChatService
 from services.consults import ConsultService
 from services.invitations import Invitations
+from services.lifecycle import NodeLifecycle
 from signaling import views
 from signaling.authentication import Authenticator
 from signaling.chat import ChatEvents
@@ -62,6 +65,8 @@ from signaling.messages import (
 from signaling.node_state import NodeState
 from signaling.observer import NoObserver, SignalingObserver
 from signaling.presence import Presence
+from signaling.rate_limit import TokenBucket
+from signaling.roster import LocalRoster, Roster, RosterEntry
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +87,15 @@ class SignalingSettings:
     """``relay`` makes browsers use TURN only (for sites that must hide client addresses)."""
     cors_allowed_origins: list[str] | None = None
     """``None`` accepts only same-origin browser connections (python-socketio's default check)."""
+    connections_per_second: float = 300.0
+    connection_burst: float = 600.0
+    """New connections this node admits (a token bucket): a reconnection storm after another node
+    dies is taken at this rate, the rest refused with ``server_busy`` and a retry time, so clients
+    back off (with jitter) instead of queueing up on the event loop."""
+
+
+RETRY_AFTER_SECONDS = 2
+"""What a refused connection is told to wait before trying again (clients add jitter)."""
 
 
 def socket_server(
@@ -118,8 +132,15 @@ class SignalingServer:
         ice_servers_for: IceServersFor,
         clock: Callable[[], datetime],
         observer: SignalingObserver | None = None,
+        lifecycle: NodeLifecycle | None = None,
+        roster: Roster | None = None,
     ) -> None:
         self.sio = sio
+        self._roster = roster or LocalRoster()
+        self._lifecycle = lifecycle or NodeLifecycle()
+        self._admission = TokenBucket.full(
+            settings.connection_burst, settings.connections_per_second, time.monotonic()
+        )
         self._observer = observer or NoObserver()
         self.live = live
         self._registry = registry
@@ -183,6 +204,12 @@ class SignalingServer:
 
     def attach(self, app: web.Application) -> None:
         self.sio.attach(app)
+        app.cleanup_ctx.append(self._roster_running)
+
+    async def _roster_running(self, _: web.Application) -> AsyncIterator[None]:
+        """While the node runs it says so in the shared roster, and sweeps the people of dead nodes."""
+        async with self._roster.running(self._presence.lost):
+            yield
 
     async def shutdown(self) -> None:
         """Refuse new connections, tell every client the server is going away, then drop them."""
@@ -192,6 +219,18 @@ class SignalingServer:
         for sid in list(self._registry.by_sid):
             await self.sio.disconnect(sid)
 
+    async def live_calls(self) -> int:
+        """How many live consults have a participant in the call connected to this node (draining
+        waits for them to end)."""
+        consult_ids = {c.consult_id for c in self._registry.by_sid.values() if c.consult_id is not None}
+        count = 0
+        for consult_id in consult_ids:
+            consult = await self._stores.consults.get(consult_id)
+            if consult is not None and consult.state is ConsultState.LIVE:
+                connected = self._registry.in_consult(consult_id)
+                count += any(c.participant_id in consult.in_call for c in connected)
+        return count
+
     async def on_media_event(self, event: MediaEvent) -> None:
         await self.live.media_event(event)
 
@@ -200,7 +239,13 @@ class SignalingServer:
     async def _connect(self, sid: str, environ: Mapping[str, Any], auth: object) -> None:
         if self._closing:
             error = SignalingError(ErrorCode.SHUTTING_DOWN, "The server is restarting; try again shortly.")
-            raise socketio.exceptions.ConnectionRefusedError(error.message, error.to_json())
+            raise _retry_later(error)
+        if not self._admission.take(time.monotonic()):
+            # Before authentication, which reads the stores: a refusal here costs almost nothing.
+            self._observer.refused(str(ErrorCode.SERVER_BUSY))
+            raise _retry_later(
+                SignalingError(ErrorCode.SERVER_BUSY, "The server is busy; try again shortly.")
+            )
         try:
             connection = await self._authenticator.connection(sid, environ, auth)
         except SignalingError as error:
@@ -223,21 +268,38 @@ class SignalingServer:
                 await self._enter(connection, consult.consult_id)
         elif connection.consult_id is not None:
             await self.sio.enter_room(sid, consult_room(connection.consult_id))
+            await self._on_roster(connection)
         await self._presence.connected(connection)
 
     async def _disconnect(self, sid: str, reason: object = None) -> None:
         connection = self._registry.remove(sid)
-        if connection is None or connection.superseded or self._closing:
-            return
-        await self._presence.disconnected(connection)
+        if connection is None or self._closing:
+            return  # closing: left on the roster, so another node marks them dropped unless they return
+        if connection.consult_id is not None:
+            await self._roster.remove(sid, connection.participant_id)
+        if not connection.superseded:
+            await self._presence.disconnected(connection)
 
     async def _enter(self, connection: Connection, consult_id: str) -> None:
         """A staff connection follows the consult it hosts, and sees at once what each page last
         said about its devices (not a black tile until the next change)."""
         connection.consult_id = consult_id
         await self.sio.enter_room(connection.sid, consult_room(consult_id))
+        await self._on_roster(connection)
         for status in list(self._state.devices.get(consult_id, {}).values()):
             await self.sio.emit("participant:devices", status, to=connection.sid)
+
+    async def _on_roster(self, connection: Connection) -> None:
+        assert connection.consult_id is not None
+        entry = RosterEntry(
+            connection.sid,
+            connection.consult_id,
+            connection.participant_id,
+            connection.role,
+            connection.via_link,
+            connection.unit,
+        )
+        await self._roster.add(entry)
 
     # -- the guard every event goes through ------------------------------------------------
 
@@ -318,6 +380,13 @@ class SignalingServer:
 
     async def _check_in(self, connection: Connection, _: CheckIn) -> Reply:
         consult_id = _current_consult(connection)
+        if self._lifecycle.draining:
+            raise SignalingError(
+                ErrorCode.DRAINING,
+                "This server is closing; reconnect to check in on another.",
+                {"retry_after_s": str(RETRY_AFTER_SECONDS)},
+                message_es="Este servidor está cerrando; vuelva a conectarse para registrarse en otro.",
+            )
         consult = await self._consults.check_in(connection.actor(), consult_id, connection.token_id)
         return {"consult": views.consult(consult)}
 
@@ -470,6 +539,13 @@ class SignalingServer:
     def _address(self, sid: str) -> str:
         request = (self.sio.get_environ(sid) or {}).get("aiohttp.request")
         return getattr(request, "remote", None) or "unknown"
+
+
+def _retry_later(error: SignalingError) -> socketio.exceptions.ConnectionRefusedError:
+    """A refused connection the client should retry, after ``retry_after_s`` plus jitter."""
+    return socketio.exceptions.ConnectionRefusedError(
+        error.message, {**error.to_json(), "retry_after_s": RETRY_AFTER_SECONDS}
+    )
 
 
 def _current_consult(connection: Connection) -> str:

@@ -6,6 +6,8 @@ backend and the socket server, wires them together, and exposes the HTTP routes.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -17,6 +19,7 @@ from pathlib import Path
 import socketio
 from aiohttp import web
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from cluster.bridge import PlacedMedia
@@ -47,6 +50,7 @@ from services.chat import ChatService
 from services.consults import ConsultService
 from services.interunit import InterunitSessions, SessionPatients
 from services.invitations import Invitations
+from services.lifecycle import NodeLifecycle
 from services.photos import PhotoService
 from services.scheduling import QueueSweep, Scheduling
 from services.supervision import UnitOverview
@@ -54,6 +58,7 @@ from signaling.chat import SocketChatDelivery
 from signaling.connections import Registry
 from signaling.live import SocketLiveRooms
 from signaling.node_state import NodeState
+from signaling.roster import LocalRoster, RedisRoster
 from signaling.server import SignalingServer, SignalingSettings, socket_server
 from web.auth import Authenticator, PasswordHashing
 from web.config import Settings
@@ -105,6 +110,9 @@ class Services:
     scheduling: Scheduling
     consults: ConsultService
     invitations: Invitations
+    lifecycle: NodeLifecycle
+    live_calls: Callable[[], Awaitable[int]]
+    """How many live calls this node carries (draining waits for none)."""
 
 
 SERVICES = web.AppKey("services", Services)
@@ -188,11 +196,15 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
 
     # The live side first (the use cases announce through it), then the use cases, then the
     # socket server that routes events to them.
+    unlimited = settings.connections_per_second == 0
     signaling_settings = SignalingSettings(
         token_key=settings.secret_key,
         ice_transport_policy=settings.ice_transport_policy,
         reconnect_grace_seconds=settings.reconnect_grace_seconds,
+        connections_per_second=float("inf") if unlimited else settings.connections_per_second,
+        connection_burst=float("inf") if unlimited else max(1.0, 2 * settings.connections_per_second),
     )
+    lifecycle = NodeLifecycle()
     sio = socket_server(
         signaling_settings,
         socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
@@ -237,6 +249,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         ice_servers_for=ice_servers_for,
         clock=clock,
         observer=metrics,
+        lifecycle=lifecycle,
+        roster=RedisRoster(redis, settings.node_id) if redis is not None else LocalRoster(),
     )
     auth = Authenticator(
         stores,
@@ -268,6 +282,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         scheduling,
         consults,
         invitations,
+        lifecycle,
+        signaling.live_calls,
     )
 
     middlewares = [
@@ -291,10 +307,11 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     if node is not None:
         app[CLUSTER] = node
         app.cleanup_ctx.append(node.lifecycle)
+        app.cleanup_ctx.append(_placement_follows_draining(lifecycle, node))
     app.cleanup_ctx.append(
         QueueSweep(scheduling, consults, clock=clock, interval=settings.queue_sweep_seconds).lifecycle
     )
-    readiness = Readiness(engine, redis, local_media)
+    readiness = Readiness(engine, redis, local_media, lifecycle)
     app.cleanup_ctx.append(loop_lag(metrics))
     app.cleanup_ctx.append(dispatcher_lifecycle(settings, outbox_store, metrics, clock))
     app.on_shutdown.append(readiness.drain)
@@ -392,6 +409,26 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     if services.redis is not None:
         await services.redis.aclose()
     await services.engine.dispose()
+
+
+def _placement_follows_draining(
+    lifecycle: NodeLifecycle, node: ClusterNode
+) -> Callable[[web.Application], AsyncIterator[None]]:
+    """Once this node drains, its registry entry says so at once: no new consult is placed here."""
+
+    async def follow() -> None:
+        await lifecycle.wait_draining()
+        node.registry.serving = False
+        with contextlib.suppress(RedisError):  # the next round publishes it anyway
+            await node.registry.tick()
+
+    async def context(_: web.Application) -> AsyncIterator[None]:
+        task = asyncio.get_running_loop().create_task(follow())
+        yield
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    return context
 
 
 def _cluster(

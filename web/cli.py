@@ -1,6 +1,8 @@
 """The ``teleconsulta`` command: ``teleconsulta serve [--demo]``.
 
-Runs the server until SIGINT or SIGTERM, then closes connections and peers before exiting. Only
+Runs the server until SIGINT or SIGTERM, then closes connections and peers before exiting. SIGTERM
+drains first (``web/lifecycle.py``): not ready, no new consults, live calls kept until they end or
+``TC_DRAIN_SECONDS``; SIGINT or a second SIGTERM stops at once. Only
 ``--demo`` runs without ``TC_SECRET_KEY``: with a key made up at start, every patient link dies with
 a restart and the seals on signed notes can never be verified again, which a real service must not
 find out after the fact.
@@ -21,6 +23,7 @@ from aiohttp import web
 from web.app import SERVICES, create_app
 from web.config import ConfigError, Settings, listen_url
 from web.demo import seed_demo
+from web.lifecycle import drain
 from web.logs import PathOnlyAccessLogger, configure
 
 NO_KEY_REFUSAL = (
@@ -72,10 +75,15 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
     await site.start()
     port = runner.addresses[0][1]
     base_url = settings.public_url or listen_url(settings.host, port)
-    stop = asyncio.Event()
+    services = app[SERVICES]
+    stop, terminate = asyncio.Event(), asyncio.Event()
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+
+    def on_sigterm() -> None:
+        (stop if terminate.is_set() else terminate).set()
+
+    loop.add_signal_handler(signal.SIGTERM, on_sigterm)
     print(f"Teleconsulta escuchando en / listening on {base_url}", flush=True)
     if settings.secret_key_is_ephemeral:
         print(
@@ -90,7 +98,7 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
             flush=True,
         )
     if demo:
-        access = await seed_demo(app[SERVICES], base_url, os.environ.get("TC_DEMO_PASSWORD"))
+        access = await seed_demo(services, base_url, os.environ.get("TC_DEMO_PASSWORD"))
         print(
             "\nDemo lista / Demo ready\n"
             f"  Consola de enfermería / Nurse console: {access.console_url}\n"
@@ -100,7 +108,13 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
             flush=True,
         )
     try:
-        await stop.wait()
+        await asyncio.wait(
+            [loop.create_task(stop.wait()), loop.create_task(terminate.wait())],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if terminate.is_set() and not stop.is_set():
+            print("Drenando / Draining…", flush=True)
+            await drain(services.lifecycle, services.live_calls, seconds=settings.drain_seconds, stop=stop)
     finally:
         print("Cerrando / Shutting down…", flush=True)
         await asyncio.wait_for(runner.cleanup(), timeout=10)

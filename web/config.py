@@ -63,6 +63,10 @@ class Settings:
     """Login throttle (web/login_throttle.py): free failures per username and per client address,
     then a wait from ``login_delay_seconds``, doubling with each failure up to the longest."""
     reconnect_grace_seconds: float = 30.0
+    drain_seconds: float = 600.0
+    """After ``SIGTERM``, how long the node keeps its live calls before it exits (0: exit at once)."""
+    connections_per_second: float = 300.0
+    """New socket connections this node admits per second (twice as many in a burst); 0: no limit."""
     log_level: str = "INFO"
     log_format: str = "text"
     """``json``: one JSON object per line (web/log_format.py); ``text``: plain lines."""
@@ -153,6 +157,10 @@ class Settings:
             ),
             reconnect_grace_seconds=float(
                 env.get("TC_RECONNECT_GRACE_SECONDS", defaults.reconnect_grace_seconds)
+            ),
+            drain_seconds=_seconds(env, "TC_DRAIN_SECONDS", defaults.drain_seconds),
+            connections_per_second=_seconds(
+                env, "TC_CONNECTIONS_PER_SECOND", defaults.connections_per_second
             ),
             log_level=env.get("TC_LOG_LEVEL", defaults.log_level).upper(),
             log_format=_choice(env, "TC_LOG_FORMAT", defaults.log_format, ("text", "json")),

@@ -2,8 +2,9 @@
 
 ``/healthz`` says the process answers (liveness: restart it if not). Readiness says more: the
 database answers, Redis answers (when configured), the media worker processes are alive, and the
-node is not shutting down. A load balancer stops sending new users to a node that answers 503;
-the JSON body names what is not ready, never why in detail (no addresses, no credentials).
+node is not draining (from the ``SIGTERM`` on, at once: ``services/lifecycle.py``). A load
+balancer stops sending new users to a node that answers 503; the JSON body names what is not
+ready, never why in detail (no addresses, no credentials).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from media.backend import MediaBackend
 from media.workers import WorkerPool
+from services.lifecycle import NodeLifecycle
 
 logger = logging.getLogger(__name__)
 
@@ -27,15 +29,17 @@ CHECK_SECONDS = 2.0
 
 
 class Readiness:
-    def __init__(self, engine: AsyncEngine, redis: Redis | None, media: MediaBackend) -> None:
+    def __init__(
+        self, engine: AsyncEngine, redis: Redis | None, media: MediaBackend, lifecycle: NodeLifecycle
+    ) -> None:
         self._engine = engine
         self._redis = redis
         self._media = media
-        self.draining = False
+        self._lifecycle = lifecycle
 
     async def drain(self, _: web.Application | None = None) -> None:
-        """Shutting down (``app.on_shutdown``): from now on, not ready."""
-        self.draining = True
+        """Shutting down (``app.on_shutdown``) without a drain first: from now on, not ready."""
+        self._lifecycle.drain()
 
     async def check(self) -> dict[str, bool]:
         """Each dependency, ready or not (``redis`` only when configured)."""
@@ -62,7 +66,8 @@ class Readiness:
 
     async def handle(self, _: web.Request) -> web.Response:
         checks = await self.check()
-        not_ready = [name for name, ok in checks.items() if not ok] + (["draining"] if self.draining else [])
+        draining = ["draining"] if self._lifecycle.draining else []
+        not_ready = [name for name, ok in checks.items() if not ok] + draining
         body: dict[str, object] = {"status": "not_ready" if not_ready else "ready", "checks": checks}
         if not_ready:
             body["not_ready"] = not_ready

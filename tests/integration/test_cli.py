@@ -58,7 +58,7 @@ async def test_sigterm_during_a_live_call_tells_clients_and_stops_workers(tmp_pa
 
     from tests.support.clients import MediaClient, connect_client, join_call
 
-    server = start_demo_server(tmp_path, {"TC_MEDIA_WORKERS": "2"})
+    server = start_demo_server(tmp_path, {"TC_MEDIA_WORKERS": "2", "TC_DRAIN_SECONDS": "0"})
     workers = [
         int(pid)
         for pid in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()

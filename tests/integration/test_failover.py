@@ -15,7 +15,7 @@ import pytest
 import socketio
 from redis.asyncio import Redis
 
-from bench.nodes import NodeProcess, start_node
+from bench.node_process import NodeProcess, start_node
 from cluster.placements import Placement, placement_key
 from media.ice import restrict_host_addresses
 from rooms.store.redis import RedisConsultStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import aioice.ice
 import pytest
@@ -42,6 +42,7 @@ async def pool() -> AsyncIterator[tuple[WorkerPool, list[MediaEvent]]]:
 
     workers = WorkerPool(2, reencoding_sfu, ICE, listener)
     await workers.start()
+    await _until(lambda: workers.ready() == 2)  # rooms go to ready workers only: let both start
     try:
         yield workers, events
     finally:
@@ -120,3 +121,55 @@ async def test_close_stops_every_worker() -> None:
     assert all(not process.is_alive() for process in processes)
     with pytest.raises(MediaError):
         await workers.connect("r", "p", SessionDescription("v=0", "offer"))
+
+
+async def test_a_dead_workers_rooms_resume_on_a_ready_worker_not_on_its_replacement(
+    pool: tuple[WorkerPool, list[MediaEvent]],
+) -> None:
+    workers, events = pool
+    clients = {name: MediaClient((10, 10, 200)) for name in ("y1", "y2")}
+    for name, client in clients.items():
+        await _connect(workers, "room-y", name, client)
+    for name, client in clients.items():
+        await client.wait_for_media(video_frames=5, audio_frames=5, participant=_other(name))
+    victim = workers._owner["room-y"].process
+    survivor = next(w.process for w in workers._workers if w.process is not victim)
+    assert victim.pid is not None
+    os.kill(victim.pid, signal.SIGKILL)
+    await _until(
+        lambda: {e.participant_id for e in events if e.data.get("state") == "failed"} == set(clients)
+    )
+
+    # The room went to the worker that was already running, while the replacement may still start.
+    assert workers._owner["room-y"].process is survivor
+    for client in clients.values():
+        await client.close()
+    again = {name: MediaClient((10, 10, 200)) for name in clients}
+    try:
+        for name, client in again.items():
+            await _connect(workers, "room-y", name, client)
+        for name, client in again.items():
+            await client.wait_for_media(video_frames=5, audio_frames=5, participant=_other(name))
+        assert workers._owner["room-y"].process is survivor
+        # The pool is whole again: the replacement started, said it is ready, and takes the next room.
+        await _until(lambda: workers.ready() == 2)
+        assert victim.pid not in workers.worker_pids
+        fresh = MediaClient((200, 200, 10))
+        await _connect(workers, "room-z", "z1", fresh)
+        assert workers._owner["room-z"].process not in (victim, survivor)
+        await fresh.close()
+    finally:
+        for client in again.values():
+            await client.close()
+
+
+def _other(name: str) -> str:
+    return {"y1": "y2", "y2": "y1"}[name]
+
+
+async def _until(condition: Callable[[], bool]) -> None:
+    async def check() -> None:
+        while not condition():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(check(), 30)

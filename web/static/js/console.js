@@ -8,6 +8,7 @@ import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
 import { callEnded as notesAfterCall, startNotes } from "/static/js/notes.js";
 import { mountQueuePanel } from "/static/js/queue.js";
 import { requestJson as api } from "/static/js/http.js";
+import { keepReconnecting } from "/static/js/retry.js";
 
 const $ = (id) => document.getElementById(id);
 let socket = null;
@@ -248,6 +249,7 @@ function closeCall() {
 
 function connect() {
   socket = io({ transports: ["websocket", "polling"] });
+  const retry = keepReconnecting(socket);
   call = new CallView(socket, () => ({ me, consult: active }));
   lobby = new LobbyControls(socket, () => ({ me, consult: active }), setStatus);
   chat = new ChatPanel($("chat"), {
@@ -260,7 +262,9 @@ function connect() {
   });
   chat.bind(socket);
   socket.on("connect_error", (error) => {
-    if (error.data?.code) {
+    if (retry.retryable(error)) {
+      setStatus("error.network");
+    } else if (error.data?.code) {
       socket.disconnect();
       showLogin(`error.${error.data.code}`);
     } else {

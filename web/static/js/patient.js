@@ -4,6 +4,7 @@ import { applyTranslations, formatDateTime, installLanguageSwitch, t, zoneName }
 import { CallView } from "/static/js/call.js";
 import { ChatPanel, watchInboundAudio } from "/static/js/chat.js";
 import { deviceAdvice, measureLink, playTone, possibleCall, recommend, recommendationKey } from "/static/js/precheck.js";
+import { keepReconnecting } from "/static/js/retry.js";
 import { MediaSession, captureDevices, captureTrack, listDevices, startMeter, stopStream } from "/static/js/rtc.js";
 
 const $ = (id) => document.getElementById(id);
@@ -25,6 +26,8 @@ let consult = null;
 let me = null;
 let call = null;
 let consented = false;
+let retry = null; // reconnection after a retryable refusal (retry.js)
+let checkInAgain = false; // a draining node refused the check-in: check in on the next connection
 let lockedOut = false; // the room was locked when this page tried to join: wait for it to open
 let chat = null; // the consult's chat (chat.js): in the waiting room and in the call
 
@@ -81,6 +84,13 @@ const TRANSIENT_JOIN_ERRORS = new Set(["media_unavailable", "internal", "conflic
 
 /** Check-in refused: closed service or too early keep the check screen, with the opening time. */
 function refusedCheckIn(error) {
+  if (error.code === "draining") {
+    // This node is closing: connect again (the load balancer picks a serving node) and check in there.
+    checkInAgain = true;
+    socket.disconnect();
+    retry.later(error.retry_after_s);
+    return;
+  }
   if (!NOT_OPEN.includes(error.code)) return showError(error.code);
   consented = false;
   show("check");
@@ -481,6 +491,14 @@ function onConsult(next) {
     joinCall();
 }
 
+async function checkIn() {
+  const reply = await socket.timeout(10000).emitWithAck("lobby:check_in", { consent: true });
+  if (!reply.ok) return refusedCheckIn(reply.error);
+  onConsult(reply.consult);
+  if (reply.consult.state === "waiting") show("waiting");
+  updatePosition();
+}
+
 function finish() {
   leaveCall();
   devices?.stopMeter();
@@ -491,10 +509,13 @@ function finish() {
 
 function connect() {
   socket = io({ auth: { token }, transports: ["websocket", "polling"] });
+  retry = keepReconnecting(socket);
   call = new CallView(socket, () => ({ me, consult }), { onChange: () => reportDevices() });
   chat.bind(socket);
   socket.on("connect_error", (error) => {
-    if (error.data?.code) {
+    if (retry.retryable(error)) {
+      show(document.body.dataset.state, "error.network");
+    } else if (error.data?.code) {
       socket.disconnect();
       if (["auth_revoked", "consult_ended"].includes(error.data.code)) explainClosed(error.data.code);
       else showError(error.data.code);
@@ -514,6 +535,10 @@ function connect() {
     reported = null; // a new connection (maybe on another node): say again where this page is
     reportDevices();
     renderAppointment();
+    if (checkInAgain && isPatient() && consult.state === "scheduled") {
+      checkInAgain = false;
+      return checkIn();
+    }
     if (!consented) {
       if (document.body.dataset.state === "connecting") {
         show("check");
@@ -598,11 +623,7 @@ function wireControls() {
       else show("waiting");
       return;
     }
-    const reply = await socket.timeout(10000).emitWithAck("lobby:check_in", { consent: true });
-    if (!reply.ok) return refusedCheckIn(reply.error);
-    onConsult(reply.consult);
-    if (reply.consult.state === "waiting") show("waiting");
-    updatePosition();
+    await checkIn();
   });
   $("hang-up").addEventListener("click", async () => {
     leaveCall();

@@ -13,6 +13,7 @@ import {
   zoneName,
 } from "/static/js/i18n.js";
 import { requestJson as api } from "/static/js/http.js";
+import { keepReconnecting } from "/static/js/retry.js";
 
 const uPlot = window.uPlot;
 const $ = (id) => document.getElementById(id);
@@ -296,10 +297,11 @@ function soon() {
 
 function connect() {
   socket = io({ transports: ["websocket", "polling"] });
+  const retry = keepReconnecting(socket);
   socket.on("connect", soon); // also after a reconnection: whatever changed meanwhile
   socket.on("dashboard:changed", soon);
   socket.on("connect_error", (error) => {
-    if (error.data?.code) stop("login");
+    if (!retry.retryable(error) && error.data?.code) stop("login");
   });
 }
 
