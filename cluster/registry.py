@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -70,6 +71,10 @@ class NodeEntry:
 NodeLost = Callable[[str], Coroutine[Any, Any, None]]
 
 
+LOST_AFTER_ROUNDS = 2
+"""Rounds in a row a node's entry must be missing before it is dead (one late round is not death)."""
+
+
 class NodeRegistry:
     def __init__(
         self,
@@ -92,6 +97,9 @@ class NodeRegistry:
         self._interval = interval_seconds
         self._ttl_ms = int(ttl_seconds * 1000)
         self._others: dict[str, NodeEntry] = {}
+        self._missing: dict[str, int] = {}
+        """Rounds in a row each known node's entry was not there (dead after ``LOST_AFTER_ROUNDS``)."""
+        self._last_round: float | None = None
         self._on_lost: NodeLost | None = None
         self._task: asyncio.Task[None] | None = None
         self._workers: tuple[WorkerLoad, ...] = ()
@@ -143,8 +151,7 @@ class NodeRegistry:
                 await self._redis.srem(NODES_KEY, node_id)
                 continue
             seen[node_id] = NodeEntry.from_json(value)
-        lost = [node_id for node_id in self._others if node_id not in seen]
-        self._others = seen
+        lost = self._confirm_lost(seen)
         for node_id in lost:
             logger.warning("media node %s stopped answering; moving its consults", node_id)
             if self._on_lost is not None:
@@ -152,6 +159,29 @@ class NodeRegistry:
                 task = asyncio.get_running_loop().create_task(self._on_lost(node_id))
                 self._moving.add(task)
                 task.add_done_callback(self._moving.discard)
+
+    def _confirm_lost(self, seen: dict[str, NodeEntry]) -> list[str]:
+        """The nodes dead to this node after this round. An entry missing once may be a node whose
+        loop was late (a loaded machine): it is dead only when missing ``LOST_AFTER_ROUNDS`` rounds
+        in a row. And when this node's own round came late, its view is stale: it judges nobody."""
+        now = time.monotonic()
+        late = self._last_round is not None and now - self._last_round > self._ttl_ms / 1000
+        self._last_round = now
+        missing = [node_id for node_id in self._others if node_id not in seen]
+        lost: list[str] = []
+        for node_id in missing:
+            rounds = self._missing.get(node_id, 0) + (0 if late else 1)
+            if rounds >= LOST_AFTER_ROUNDS:
+                lost.append(node_id)
+                self._missing.pop(node_id, None)
+            else:
+                self._missing[node_id] = rounds
+                seen = {**seen, node_id: self._others[node_id]}  # still counted live meanwhile
+        for node_id in list(self._missing):
+            if node_id not in missing:
+                del self._missing[node_id]
+        self._others = seen
+        return lost
 
     async def _run(self) -> None:
         while True:
