@@ -29,13 +29,14 @@ from records.migrate import migrate
 from records.repository import RecordRepository
 from records.seal import seal_key
 from records.session_logs import SessionLogArchive
+from records.staff import StaffDirectory
 from rooms import summary_links
 from rooms.consult import Consult
 from rooms.roles import STAFF_ROLES
 from rooms.session_log import SessionEvent
 from rooms.store.base import Stores
 from rooms.store.memory import memory_stores
-from rooms.store.redis import RedisConsultStore, redis_stores
+from rooms.store.redis import RedisConsultStore, RedisStaffCache, redis_stores
 from services.consults import ConsultService
 from services.interunit import InterunitSessions, SessionPatients
 from services.invitations import Invitations
@@ -45,6 +46,7 @@ from signaling.connections import Registry
 from signaling.live import SocketLiveRooms
 from signaling.node_state import NodeState
 from signaling.server import SignalingServer, SignalingSettings, socket_server
+from web.admin_accounts import Accounts
 from web.auth import Authenticator, PasswordHashing
 from web.config import Settings
 from web.errors import ApiError, api_errors
@@ -92,6 +94,7 @@ class Services:
     scheduling: Scheduling
     consults: ConsultService
     invitations: Invitations
+    accounts: Accounts
 
 
 SERVICES = web.AppKey("services", Services)
@@ -102,10 +105,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         restrict_host_addresses(settings.media_host_addresses)
     metrics = Metrics(settings.node_id)
     redis = timed_redis(settings.redis_url, metrics) if settings.redis_url else None
-    stores = redis_stores(redis) if redis is not None else memory_stores()
-    scheduling = scheduling_from(settings, stores.consults, redis, clock)
     engine = create_engine(settings.database_url)
     time_database(engine, metrics)
+    # Accounts live in the record database; Redis (when configured) only caches them for a while.
+    directory = StaffDirectory(
+        engine, clock=clock, cache=RedisStaffCache(redis) if redis is not None else None
+    )
+    stores = redis_stores(redis, directory) if redis is not None else memory_stores(directory)
+    scheduling = scheduling_from(settings, stores.consults, redis, clock)
     archive = SessionLogArchive(engine)
     records = RecordRepository(
         engine,
@@ -243,6 +250,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         scheduling,
         consults,
         invitations,
+        Accounts(directory, stores.sessions, settings.base_url),
     )
 
     middlewares = [
