@@ -23,7 +23,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -144,15 +144,21 @@ class Scheduling:
         start: datetime,
         created_by: str,
         booked_at: datetime | None = None,
+        appointment_id: str | None = None,
+        before_storing: Callable[[], Awaitable[None]] | None = None,
     ) -> Booking:
         """Book the slot, create its consult and sign the patient's link; nothing is stored on error.
 
         ``booked_at`` is for the demo only, which books the slot already running "just before" it began.
+        ``appointment_id``: chosen by the caller (an idempotent booking derives it from the client's
+        key; see services/idempotent_booking.py). ``before_storing`` runs once the request passed the
+        rules and before anything is written here: what it writes elsewhere (the patient in the
+        record database) is then never missing behind a stored booking.
         """
         now = self._clock()
         at = booked_at or now
         appointment = appts.book(
-            appointment_id="c-" + secrets.token_hex(6),
+            appointment_id=appointment_id or "c-" + secrets.token_hex(6),
             patient=patient,
             unit=unit,
             kind=kind,
@@ -161,7 +167,15 @@ class Scheduling:
             existing=await self._existing(patient.patient_id, unit, start),
             now=at,
         )
+        if before_storing is not None:
+            await before_storing()
         await self.appointments.add(appointment, self.capacity)
+        return await self.complete_booking(appointment, patient, created_by, now)
+
+    async def complete_booking(
+        self, appointment: Appointment, patient: Patient, created_by: str, now: datetime
+    ) -> Booking:
+        """Store the patient and the consult of a stored appointment, and sign the link."""
         await self.appointments.put_patient(patient)
         created = consult_rules.create(
             consult_id=appointment.appointment_id,

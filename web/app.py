@@ -46,7 +46,8 @@ from signaling.connections import Registry
 from signaling.live import SocketLiveRooms
 from signaling.node_state import NodeState
 from signaling.server import SignalingServer, SignalingSettings, socket_server
-from web.admin_accounts import Accounts
+from web.admin_accounts import SETUP_PAGE, Accounts
+from web.admin_api import AdminApi
 from web.auth import Authenticator, PasswordHashing
 from web.config import Settings
 from web.errors import ApiError, api_errors
@@ -59,6 +60,7 @@ from web.metrics import Metrics
 from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
 from web.openapi import OpenApi
+from web.outage import outage_errors
 from web.payloads import answer
 from web.refusals import refusal_log
 from web.scheduling.routes import scheduling_routes
@@ -263,6 +265,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             answer_within=float(signaling.sio.eio.ping_interval + signaling.sio.eio.ping_timeout),
         ),
         api_errors,
+        outage_errors,
         http_metrics(metrics),
         refusal_log(stores.consults, auth.current_staff, clock),
         fhir_errors,
@@ -286,6 +289,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_get("/consola", _page("console.html"))
     app.router.add_get("/resumen", _page("summary.html"))
     app.router.add_get("/supervision", _page("supervision.html"))
+    app.router.add_get(SETUP_PAGE, _page("password.html"))
     app.router.add_post("/api/session", auth.login)
     app.router.add_get("/api/session", auth.me)
     app.router.add_delete("/api/session", auth.logout)
@@ -321,6 +325,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         clock=clock,
     )
     app.router.add_routes(SupervisionApi(overview, auth.current_staff).routes())
+    app.router.add_routes(AdminApi(services.accounts, auth).routes())
     app.router.add_get(
         "/static/vendor/socket.io.esm.min.js", _vendor("socket.io-client/dist/socket.io.esm.min.js")
     )

@@ -40,6 +40,14 @@ class BookingRequest(Body):
     start: Instant = Field(description="the slot's start")
     kind: AppointmentKind = Field(default=AppointmentKind.FIRST, strict=False)
     patient: PatientRequest
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[\x21-\x7e]+$",
+        description="the client's key for this booking (or the Idempotency-Key header): a retry with "
+        "the same key returns the same booking and link instead of 409 double_booking",
+    )
 
 
 class RescheduleRequest(Body):
