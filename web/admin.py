@@ -135,8 +135,8 @@ async def _command(accounts: Accounts, args: argparse.Namespace, admin: Admin, o
             await accounts.enable(args.username, admin)
             print(f"activada / enabled: {args.username}", file=out)
     elif command == "reset-password":
-        ended, link = await accounts.reset_password(args.username, admin)
-        print(f"enlace para la contraseña / set-password link: {link}", file=out)
+        _, setup = await accounts.reset_password(args.username, admin)
+        print(f"enlace para la contraseña / set-password link: {accounts.link(setup)}", file=out)
     elif command == "change-unit":
         account = await accounts.change_unit(args.username, args.unit, admin)
         print(f"{account.username}: {account.unit_id}", file=out)

@@ -29,9 +29,10 @@ class Accounts:
         self._sessions = sessions
         self._base_url = base_url.rstrip("/")
 
-    def link(self, setup: Setup) -> str:
-        """The one-time set-password link (the secret rides in the fragment: it never reaches a log)."""
-        return f"{self._base_url}{SETUP_PAGE}#t={setup.token}"
+    def link(self, setup: Setup, base_url: str | None = None) -> str:
+        """The one-time set-password link on ``base_url`` (default: the configured origin); the secret
+        rides in the fragment, so it never reaches a server log."""
+        return f"{(base_url or self._base_url).rstrip('/')}{SETUP_PAGE}#t={setup.token}"
 
     async def put_unit(self, facts: UnitFacts, admin: Admin) -> bool:
         return await self.directory.put_unit(facts, admin)
@@ -53,10 +54,10 @@ class Accounts:
     async def enable(self, username: str, admin: Admin) -> StaffAccount:
         return await self.directory.set_disabled(username, admin, disabled=False)
 
-    async def reset_password(self, username: str, admin: Admin) -> tuple[Ended, str]:
-        """The old password stops working and its sessions end; the new link sets another."""
+    async def reset_password(self, username: str, admin: Admin) -> tuple[Ended, Setup]:
+        """The old password stops working and its sessions end; the new link (:meth:`link`) sets another."""
         account, setup = await self.directory.reset_password(username, admin)
-        return Ended(account, await self._sessions.remove_staff(account.staff_id)), self.link(setup)
+        return Ended(account, await self._sessions.remove_staff(account.staff_id)), setup
 
     async def change_unit(self, username: str, unit_id: str, admin: Admin) -> StaffAccount:
         return await self.directory.change_unit(username, unit_id, admin)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from records.errors import RecordError
-from records.staff import Admin
+from records.staff import Admin, Setup
 from records.staff_facts import clean_unit_id, staff_facts, unit_facts
 from rooms.errors import DomainError
 from rooms.roles import Role
@@ -37,6 +37,7 @@ from web.schemas.admin import (
     UnitsView,
     UnitView,
 )
+from web.security import link_base
 
 MAX_CSV_BYTES = 4 * 1024 * 1024
 """About 50,000 rows: more than the program's whole staff in one file."""
@@ -49,9 +50,13 @@ def _refused(error: DomainError) -> ApiError:
 
 
 class AdminApi:
-    def __init__(self, accounts: Accounts, auth: Authenticator) -> None:
+    def __init__(self, accounts: Accounts, auth: Authenticator, public_url: str) -> None:
         self._accounts = accounts
         self._auth = auth
+        self._public_url = public_url
+
+    def _link(self, request: web.Request, setup: Setup) -> str:
+        return self._accounts.link(setup, link_base(self._public_url, request))
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -108,7 +113,7 @@ class AdminApi:
             result = await self._accounts.provision(facts, admin)
         except DomainError as error:
             raise _refused(error) from None
-        link = self._accounts.link(result.setup) if result.setup is not None else None
+        link = self._link(request, result.setup) if result.setup is not None else None
         return answer(ProvisionedView.of(result, link), 201 if result.created else 200)
 
     async def import_csv(self, request: web.Request) -> web.Response:
@@ -117,7 +122,7 @@ class AdminApi:
         text = await _csv_text(request)
         report = await self._accounts.import_csv(text, admin)
         links = [
-            NewLink(username=r.account.username, setup_link=self._accounts.link(r.setup))
+            NewLink(username=r.account.username, setup_link=self._link(request, r.setup))
             for r in report.results
             if r.setup is not None
         ]
@@ -144,12 +149,14 @@ class AdminApi:
     async def reset_password(self, request: web.Request) -> web.Response:
         admin = await self._admin(request)
         try:
-            ended, link = await self._accounts.reset_password(request.match_info["username"], admin)
+            ended, setup = await self._accounts.reset_password(request.match_info["username"], admin)
         except DomainError as error:
             raise _refused(error) from None
         return answer(
             AccountChanged(
-                account=AccountView.of(ended.account), sessions_ended=ended.sessions_ended, setup_link=link
+                account=AccountView.of(ended.account),
+                sessions_ended=ended.sessions_ended,
+                setup_link=self._link(request, setup),
             )
         )
 

@@ -325,7 +325,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         clock=clock,
     )
     app.router.add_routes(SupervisionApi(overview, auth.current_staff).routes())
-    app.router.add_routes(AdminApi(services.accounts, auth).routes())
+    app.router.add_routes(AdminApi(services.accounts, auth, settings.public_url).routes())
     app.router.add_get(
         "/static/vendor/socket.io.esm.min.js", _vendor("socket.io-client/dist/socket.io.esm.min.js")
     )
