@@ -289,7 +289,8 @@ class SignalingServer:
                 exc_info=error,
                 extra={"error_code": str(refusal.code)},
             )
-        await self.sio.emit("error", {**refusal.to_json(), "event": event}, to=sid)
+        # The socket is this node's: no trip through the Redis manager (which may be what is down).
+        await self.sio.emit("error", {**refusal.to_json(), "event": event}, to=sid, ignore_queue=True)
         return {"ok": False, "error": refusal.to_json()}
 
     # -- the waiting room and the host's decisions (services.consults) -----------------------

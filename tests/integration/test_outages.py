@@ -222,6 +222,10 @@ async def test_staff_sign_in_again_after_a_redis_restart(tmp_path: Path, redis: 
 
         redis.stop()
         _unavailable(*(await node.call("GET", queue)), "store_unavailable")
+        nurse = sockets[1]
+        reply = await nurse.call("room:lock", {"consult_id": node.demo.consult_id})
+        assert reply["ok"] is False and reply["error"]["code"] == "store_unavailable", reply
+        assert reply["error"]["retry_after"] == "5"
         status, ready, _ = await node.call("GET", "/readyz")
         assert status == 503 and ready["checks"]["redis"] is False
         assert (await node.call("GET", "/healthz"))[0] == 200

@@ -18,7 +18,14 @@ depends_on = None
 _TS = sa.DateTime(timezone=True)
 
 
+def _missing(name: str) -> bool:
+    """A database made by ``create_schema`` (tests, tools) already has the tables: keep them."""
+    return not sa.inspect(op.get_bind()).has_table(name)
+
+
 def upgrade() -> None:
+    if not _missing("units"):
+        return
     op.create_table(
         "units",
         sa.Column("id", sa.String(64), primary_key=True),
