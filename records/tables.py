@@ -10,6 +10,8 @@
   a patient, practitioner or unit again by NSS, cédula or CLUES.
 * ``care_relations``: which staff member has a role in which patient's care (who may read).
 * ``audit_events``: every ``AuditEvent``, append-only, indexed by patient and time.
+* ``units`` and ``staff_accounts``: who may sign in, with which role, in which unit (CLUES, time zone);
+  provisioned by ``web/admin.py`` and ``/api/admin``, every change audited.
 
 Indexes are chosen for the searches at 100,000+ encounters; see ``docs/records.md``.
 """
@@ -107,3 +109,40 @@ class AuditRow(Base):
     action: Mapped[str] = mapped_column(String(1))
     outcome: Mapped[str] = mapped_column(String(2))
     content: Mapped[dict[str, Any]] = mapped_column(JSON)
+
+
+class UnitRow(Base):
+    """A unit (a clinic or hospital service): its code, CLUES, name and the time zone its staff work in."""
+
+    __tablename__ = "units"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    clues: Mapped[str] = mapped_column(String(11))
+    name: Mapped[str] = mapped_column(String(200))
+    time_zone: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+class StaffRow(Base):
+    """A staff account: the source of truth for signing in (Redis holds only sessions and a cache).
+
+    ``password_hash`` is empty until the person sets a password through their one-time link, whose
+    SHA-256 (never the link itself) is ``setup_sha256``; ``disabled_at`` set: the account cannot sign in.
+    """
+
+    __tablename__ = "staff_accounts"
+    __table_args__ = (Index("ix_staff_accounts_unit", "unit_id", "username"),)
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    full_name: Mapped[str] = mapped_column(String(200))
+    role: Mapped[str] = mapped_column(String(32))
+    unit_id: Mapped[str] = mapped_column(String(64), ForeignKey("units.id"))
+    licence: Mapped[str] = mapped_column(String(8))
+    password_hash: Mapped[str] = mapped_column(String(200))
+    setup_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True, unique=True)
+    setup_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    disabled_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -9,7 +9,8 @@ physician, a coordinator from another unit), but a link never grants more than
 :data:`LINK_ACTIONS`: hosting, admitting and the other room controls need a signed-in account.
 
 A supervisor is a signed-in account that hosts nothing: it may only view its unit's dashboard
-(aggregate figures, see ``rooms/supervision.py``), which coordinators may view too.
+(aggregate figures, see ``rooms/supervision.py``), which coordinators may view too. An admin
+is a signed-in account that provisions accounts and units and may do nothing in a consult.
 """
 
 from __future__ import annotations
@@ -27,6 +28,9 @@ class Role(StrEnum):
     OBSERVER = "observer"
     SUPERVISOR = "supervisor"
     """A signed-in account that watches its unit's figures and takes part in no consult."""
+    ADMIN = "admin"
+    """A signed-in account of the insurer's IT that provisions units and staff accounts (the admin
+    API) and takes part in no consult."""
 
 
 class Action(StrEnum):
@@ -86,6 +90,7 @@ PERMISSIONS: dict[Role, frozenset[Action]] = {
     Role.COORDINATOR: _HOST_ACTIONS | {Action.CREATE_INTERUNIT, Action.VIEW_DASHBOARD},
     Role.OBSERVER: frozenset({Action.JOIN_MEDIA, Action.LEAVE, Action.CHAT}),
     Role.SUPERVISOR: frozenset({Action.VIEW_DASHBOARD}),
+    Role.ADMIN: frozenset(),
 }
 
 LINK_ACTIONS: frozenset[Action] = frozenset(

@@ -151,17 +151,20 @@ class Scheduling:
         booked_at: datetime | None = None,
         channels: Sequence[str] | None = None,
         outbox: Outbox | None = None,
+        appointment_id: str | None = None,
     ) -> Booking:
         """Book the slot, create its consult and sign the patient's link; nothing is stored on error.
 
         ``booked_at`` is for the demo only, which books the slot already running "just before" it began.
         ``channels``: where the patient wants messages (default: their reachable ones); the messages
         are recorded through ``outbox`` (default: this service's) with the stores' writes.
+        ``appointment_id``: chosen by the caller (an idempotent booking derives it from the client's
+        key; see services/idempotent_booking.py).
         """
         now = self._clock()
         at = booked_at or now
         appointment = appts.book(
-            appointment_id="c-" + secrets.token_hex(6),
+            appointment_id=appointment_id or "c-" + secrets.token_hex(6),
             patient=patient,
             unit=unit,
             kind=kind,
@@ -194,6 +197,27 @@ class Scheduling:
         )
         await (outbox or self.outbox).record(change, write)
         return Booking(appointment, created.consult, token)
+
+    async def complete_booking(
+        self, appointment: Appointment, patient: Patient, created_by: str, now: datetime
+    ) -> Booking:
+        """Store the patient and the consult of an appointment whose booking stopped after storing
+        it (an idempotent retry finishes it), and sign the link."""
+        await self.appointments.put_patient(patient)
+        created = consult_rules.create(
+            consult_id=appointment.appointment_id,
+            # The patient's participant id is opaque: everyone in the call sees it, never the NSS.
+            patient_id=new_participant_id(),
+            patient_nss=patient.patient_id,
+            patient_name=patient.name,
+            appointment_start=appointment.start,
+            appointment_end=appointment.end,
+            created_by=created_by,
+            at=now,
+            unit=appointment.unit,
+        )
+        await self.consults.add(created)
+        return Booking(appointment, created.consult, self.link_token(appointment, created.consult, now))
 
     async def _require(self, appointment_id: str) -> tuple[Appointment, Consult]:
         appointment = await self.appointments.get(appointment_id)

@@ -38,6 +38,8 @@ class ErrorCode(StrEnum):
     CHECK_IN_CLOSED = "check_in_closed"
     APPOINTMENT_CANCELLED = "appointment_cancelled"
     LINK_REVOKED = "link_revoked"
+    DATABASE_UNAVAILABLE = "database_unavailable"
+    STORE_UNAVAILABLE = "store_unavailable"
     INTERNAL = "internal"
 
 

@@ -1,8 +1,8 @@
 """What every client event passes before a handler sees it, and the trace a refusal leaves.
 
 Kept apart from the router (``server.py``) so each check reads on its own: the rate limit, the
-payload's size and schema, and the ``refused`` entry an authorization refusal leaves in the
-consult's session log.
+payload's size and schema, the ``refused`` entry an authorization refusal leaves in the
+consult's session log, and the retryable refusal when the database or Redis is down.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from pydantic import BaseModel, ValidationError
 
 from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import ConsultStore
+from services.outages import RETRY_AFTER_SECONDS, outage_of
 from signaling.connections import Connection
 from signaling.errors import ErrorCode, SignalingError
 
@@ -35,6 +36,8 @@ AUTHORIZATION_CODES = frozenset(
 )
 """Refusals that say who may act on a consult (not what state it is in): logged in its session log."""
 MAX_REFUSALS_LOGGED = 5
+OUTAGE_CODES = frozenset({ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.STORE_UNAVAILABLE})
+"""A dependency is down (services/outages.py): retryable, logged in one line without a traceback."""
 
 
 def check_rate(connection: Connection) -> None:
@@ -62,6 +65,16 @@ def validate(schema: type[P], args: tuple[object, ...], max_bytes: int) -> P:
             for issue in error.errors()[:5]
         )
         raise SignalingError(ErrorCode.BAD_PAYLOAD, f"Invalid payload ({problems}).") from None
+
+
+def outage_refusal(error: BaseException) -> SignalingError | None:
+    """``database_unavailable``/``store_unavailable`` with ``retry_after`` (seconds), if ``error`` says
+    a dependency is down; cheap, as every event takes this path while it is."""
+    outage = outage_of(error)
+    if outage is None:
+        return None
+    detail = {"retry_after": str(RETRY_AFTER_SECONDS)}
+    return SignalingError(ErrorCode(outage.value), outage.message_en, detail, message_es=outage.message_es)
 
 
 class RefusalLog:

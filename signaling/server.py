@@ -42,7 +42,7 @@ from signaling.connections import (
     supervision_room,
 )
 from signaling.errors import ErrorCode, SignalingError
-from signaling.guard import RefusalLog, check_rate, validate
+from signaling.guard import OUTAGE_CODES, RefusalLog, check_rate, outage_refusal, validate
 from signaling.live import SocketLiveRooms
 from signaling.messages import (
     MAX_MESSAGE_BYTES,
@@ -248,9 +248,12 @@ class SignalingServer:
             )
         try:
             connection = await self._authenticator.connection(sid, environ, auth)
-        except SignalingError as error:
-            self._observer.refused(str(error.code))
-            raise socketio.exceptions.ConnectionRefusedError(error.message, error.to_json()) from None
+        except Exception as caught:
+            refusal = caught if isinstance(caught, SignalingError) else outage_refusal(caught)
+            if refusal is None:
+                raise
+            self._observer.refused(str(refusal.code))
+            raise socketio.exceptions.ConnectionRefusedError(refusal.message, refusal.to_json()) from None
         self._observer.connected()
         previous = self._registry.add(connection)
         if previous is not None:
@@ -348,7 +351,9 @@ class SignalingServer:
     async def _refuse(self, sid: str, event: str, error: Exception) -> Reply:
         refusal = _as_signaling_error(error)
         self._observer.refused(str(refusal.code))
-        if refusal.code is ErrorCode.INTERNAL:
+        if refusal.code in OUTAGE_CODES:  # one line, no traceback: an outage makes many of these
+            logger.warning("event %s answered %s (%s)", event, refusal.code, type(error).__name__)
+        elif refusal.code is ErrorCode.INTERNAL:
             logger.error(
                 "event %s failed: %s",
                 event,
@@ -356,7 +361,8 @@ class SignalingServer:
                 exc_info=error,
                 extra={"error_code": str(refusal.code)},
             )
-        await self.sio.emit("error", {**refusal.to_json(), "event": event}, to=sid)
+        # The socket is this node's: no trip through the Redis manager (which may be what is down).
+        await self.sio.emit("error", {**refusal.to_json(), "event": event}, to=sid, ignore_queue=True)
         return {"ok": False, "error": refusal.to_json()}
 
     # -- the waiting room and the host's decisions (services.consults) -----------------------
@@ -568,4 +574,6 @@ def _as_signaling_error(error: Exception) -> SignalingError:
         return SignalingError(ErrorCode(error.code.value), error.message)
     if isinstance(error, VersionConflict):
         return SignalingError(ErrorCode.CONFLICT, "The consult changed at the same time; try again.")
+    if (unavailable := outage_refusal(error)) is not None:
+        return unavailable
     return SignalingError(ErrorCode.INTERNAL, "Something went wrong on the server.")

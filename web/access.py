@@ -27,6 +27,7 @@ class Access(StrEnum):
     CONSULT_HOST = "consult_host"
     SESSION_HOST = "session_host"
     CARE_TEAM = "care_team"
+    ADMIN = "admin"
 
 
 WHO: Mapping[Access, str] = MappingProxyType(
@@ -48,6 +49,8 @@ WHO: Mapping[Access, str] = MappingProxyType(
         Access.SESSION_HOST: "the coordinator who hosts an inter-unit session",
         Access.CARE_TEAM: "staff with a care relation to the patient in the clinical record (granted when "
         "they admit the patient); every read and refusal leaves an AuditEvent",
+        Access.ADMIN: "signed-in accounts with the admin role (the insurer's IT): units and staff "
+        "accounts of every unit; every change leaves an AuditEvent",
     }
 )
 """What each rule means, in the words the OpenAPI document shows."""
@@ -65,6 +68,8 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = MappingProxyType(
         ("GET", "/supervision"): Access.PUBLIC,
         ("GET", "/baja"): Access.PUBLIC,
         ("POST", "/api/unsubscribe"): Access.PUBLIC,
+        ("GET", "/contrasena"): Access.PUBLIC,
+        ("POST", "/api/password-setup"): Access.PUBLIC,
         ("GET", "/sesiones"): Access.PUBLIC,
         ("GET", "/api/openapi.json"): Access.PUBLIC,
         ("GET", "/api/service-hours"): Access.PUBLIC,
@@ -114,6 +119,15 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = MappingProxyType(
         ("GET", "/fhir/Patient/{id}/$everything"): Access.CARE_TEAM,
         ("GET", "/fhir/{type}"): Access.CARE_TEAM,
         ("GET", "/fhir/{type}/{id}"): Access.CARE_TEAM,
+        ("GET", "/api/admin/units"): Access.ADMIN,
+        ("PUT", "/api/admin/units/{unit}"): Access.ADMIN,
+        ("GET", "/api/admin/staff"): Access.ADMIN,
+        ("POST", "/api/admin/staff"): Access.ADMIN,
+        ("POST", "/api/admin/staff/import"): Access.ADMIN,
+        ("POST", "/api/admin/staff/{username}/disable"): Access.ADMIN,
+        ("POST", "/api/admin/staff/{username}/enable"): Access.ADMIN,
+        ("POST", "/api/admin/staff/{username}/reset-password"): Access.ADMIN,
+        ("PUT", "/api/admin/staff/{username}/unit"): Access.ADMIN,
     }
 )
 """(method, path template) -> who may call it. ``HEAD`` follows ``GET``; static files and the

@@ -39,13 +39,14 @@ from records.photos import PhotoArchive
 from records.repository import RecordRepository
 from records.seal import seal_key
 from records.session_logs import SessionLogArchive
+from records.staff import StaffDirectory
 from rooms import summary_links
 from rooms.consult import Consult
 from rooms.roles import STAFF_ROLES
 from rooms.session_log import SessionEvent
 from rooms.store.base import Stores
 from rooms.store.memory import memory_stores
-from rooms.store.redis import RedisConsultStore, redis_stores
+from rooms.store.redis import RedisConsultStore, RedisStaffCache, redis_stores
 from services.chat import ChatService
 from services.consults import ConsultService
 from services.interunit import InterunitSessions, SessionPatients
@@ -60,6 +61,8 @@ from signaling.live import SocketLiveRooms
 from signaling.node_state import NodeState
 from signaling.roster import LocalRoster, RedisRoster
 from signaling.server import SignalingServer, SignalingSettings, socket_server
+from web.admin_accounts import SETUP_PAGE, Accounts
+from web.admin_api import AdminApi
 from web.auth import Authenticator, PasswordHashing
 from web.config import Settings
 from web.errors import ApiError, api_errors
@@ -73,6 +76,7 @@ from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
 from web.notifying import dispatcher_lifecycle, unsubscribe_key
 from web.openapi import OpenApi
+from web.outage import outage_errors
 from web.outbox_api import OutboxApi
 from web.payloads import answer
 from web.photos_api import PhotosApi
@@ -113,6 +117,7 @@ class Services:
     lifecycle: NodeLifecycle
     live_calls: Callable[[], Awaitable[int]]
     """How many live calls this node carries (draining waits for none)."""
+    accounts: Accounts
 
 
 SERVICES = web.AppKey("services", Services)
@@ -125,10 +130,14 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         restrict_host_addresses(settings.media_host_addresses)
     metrics = Metrics(settings.node_id)
     redis = timed_redis(settings.redis_url, metrics) if settings.redis_url else None
-    stores = redis_stores(redis) if redis is not None else memory_stores()
-    scheduling = scheduling_from(settings, stores.consults, redis, clock)
     engine = create_engine(settings.database_url)
     time_database(engine, metrics)
+    # Accounts live in the record database; Redis (when configured) only caches them for a while.
+    directory = StaffDirectory(
+        engine, clock=clock, cache=RedisStaffCache(redis) if redis is not None else None
+    )
+    stores = redis_stores(redis, directory) if redis is not None else memory_stores(directory)
+    scheduling = scheduling_from(settings, stores.consults, redis, clock)
     archive = SessionLogArchive(engine)
     records = RecordRepository(
         engine,
@@ -284,6 +293,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         invitations,
         lifecycle,
         signaling.live_calls,
+        Accounts(directory, stores.sessions, settings.base_url),
     )
 
     middlewares = [
@@ -296,6 +306,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             answer_within=float(signaling.sio.eio.ping_interval + signaling.sio.eio.ping_timeout),
         ),
         api_errors,
+        outage_errors,
         http_metrics(metrics),
         refusal_log(stores.consults, auth.current_staff, clock),
         fhir_errors,
@@ -325,6 +336,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_get("/resumen", _page("summary.html"))
     app.router.add_get("/supervision", _page("supervision.html"))
     app.router.add_get("/baja", _page("unsubscribe.html"))
+    app.router.add_get(SETUP_PAGE, _page("password.html"))
     app.router.add_post("/api/session", auth.login)
     app.router.add_get("/api/session", auth.me)
     app.router.add_delete("/api/session", auth.logout)
@@ -385,6 +397,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         clock=clock,
     )
     app.router.add_routes(SupervisionApi(overview, auth.current_staff).routes())
+    app.router.add_routes(AdminApi(services.accounts, auth, settings.public_url).routes())
     app.router.add_get(
         "/static/vendor/socket.io.esm.min.js", _vendor("socket.io-client/dist/socket.io.esm.min.js")
     )

@@ -145,8 +145,10 @@ class Authenticator:
         if wait > 0:
             return _rate_limited(wait)
         member = await self._stores.staff.by_username(username)
-        # An unknown username costs the same verify as a known one, against the dummy hash.
-        valid = await self.passwords.verify(member.password_hash if member else dummy, password)
+        # An unknown username, or an account whose password is not set yet, costs the same verify
+        # as a known one, against the dummy hash (which no password matches).
+        hashed = member.password_hash if member is not None else ""
+        valid = await self.passwords.verify(hashed or dummy, password) and bool(hashed)
         if member is None or not valid:
             raise ApiError(
                 401, "auth_invalid", "Usuario o contraseña incorrectos. / Wrong username or password."

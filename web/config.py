@@ -124,6 +124,7 @@ class Settings:
         secret = env.get("TC_SECRET_KEY", "")
         if secret and len(secret) < 32:
             raise ConfigError("TC_SECRET_KEY must be at least 32 characters")
+        _refuse_shared_sqlite(env, env.get("TC_DATABASE_URL", defaults.database_url))
         return cls(
             host=env.get("TC_HOST", defaults.host),
             port=_int(env, "TC_PORT", defaults.port),
@@ -223,6 +224,27 @@ def _sms_channels(env: Mapping[str, str]) -> tuple[str, ...]:
     if not channels or any(c not in ("sms", "whatsapp") for c in channels):
         raise ConfigError("TC_SMS_CHANNELS must list sms and/or whatsapp")
     return channels
+
+
+SHARED_SQLITE_REFUSAL = (
+    "TC_REDIS_URL is set (several nodes share one service) but TC_DATABASE_URL is a SQLite file. "
+    "Every node would write its own file, or share one over a network file system, where SQLite's "
+    "locks do not hold: staff accounts, notes and audit events would differ between nodes or be "
+    "corrupted. Use PostgreSQL (TC_DATABASE_URL=postgresql+asyncpg://...). If this really is one "
+    "node with a local Redis, set TC_ALLOW_SQLITE_WITH_REDIS=1. / TC_REDIS_URL está definida (varios "
+    "nodos) pero TC_DATABASE_URL es un archivo SQLite: use PostgreSQL, o TC_ALLOW_SQLITE_WITH_REDIS=1 "
+    "si de verdad es un solo nodo."
+)
+
+
+def _refuse_shared_sqlite(env: Mapping[str, str], database_url: str) -> None:
+    """Redis means several nodes; a SQLite record file cannot be shared by them (unless overridden)."""
+    if (
+        env.get("TC_REDIS_URL")
+        and database_url.startswith("sqlite")
+        and env.get("TC_ALLOW_SQLITE_WITH_REDIS", "") != "1"
+    ):
+        raise ConfigError(SHARED_SQLITE_REFUSAL)
 
 
 def listen_url(host: str, port: int) -> str:

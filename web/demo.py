@@ -1,7 +1,9 @@
-"""Demo data for a first run: one nurse account and one appointment starting now.
+"""Demo data for a first run: one unit, one nurse account and one appointment starting now.
 
 It uses the same domain functions and stores as real data, so the demo is the product, not a
-mock-up of it.
+mock-up of it: the unit and the nurse are provisioned through the same path as the admin CLI's
+(``web/admin_accounts.py``), so they are audited records in the database like any other; run again
+on the same database, the nurse gets the new password and nothing else changes.
 """
 
 from __future__ import annotations
@@ -12,13 +14,14 @@ from datetime import date, datetime, timedelta
 
 from records.access import AccessContext
 from records.facts import PatientFacts, Sex
+from records.staff import Admin
+from records.staff_facts import staff_facts, unit_facts
 from rooms.appointments import AppointmentKind
 from rooms.hours import ServiceHours
 from rooms.nss import luhn_check_digit
 from rooms.patients import register_patient
 from rooms.roles import Role
 from rooms.slots import slots_between
-from rooms.staff import StaffMember
 from web.app import Services
 
 DEMO_USERNAME = "enfermera"
@@ -39,17 +42,17 @@ class DemoAccess:
 
 async def seed_demo(services: Services, base_url: str, password: str | None = None) -> DemoAccess:
     password = password or secrets.token_urlsafe(9)
-    nurse = StaffMember(
-        staff_id="staff-" + secrets.token_hex(4),
-        username=DEMO_USERNAME,
-        full_name="Enf. Laura Gómez (demo)",
-        role=Role.NURSE,
-        unit=DEMO_UNIT,
-        password_hash=services.auth.hash_password(password),
-        licence=DEMO_LICENCE,
-        unit_clues=DEMO_CLUES,
+    admin = Admin("demo", "demo", "demo")
+    await services.accounts.put_unit(
+        unit_facts(DEMO_UNIT, DEMO_CLUES, "Unidad de Medicina Familiar 1 (demo)", "America/Mexico_City"),
+        admin,
     )
-    await services.stores.staff.add(nurse)
+    provisioned = await services.accounts.provision(
+        staff_facts(DEMO_USERNAME, "Enf. Laura Gómez (demo)", Role.NURSE.value, DEMO_UNIT, DEMO_LICENCE),
+        admin,
+        password_hash=await services.auth.passwords.hash(password),
+    )
+    nurse = provisioned.account
     consult_id, link = await create_appointment_link(services, base_url, "María Pérez (demo)")
     consult = await services.stores.consults.get(consult_id)
     assert consult is not None

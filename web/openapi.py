@@ -36,6 +36,7 @@ PATH_PARAMETERS = {
     "token_id": "the token_id returned when the link was made",
     "session_id": "the inter-unit session",
     "site_id": "the site",
+    "username": "the account's username",
 }
 STAFF_ACCESS = frozenset(Access) - {Access.PUBLIC, Access.PATIENT_LINK}
 """Rules that need the staff cookie: their routes answer ``401 auth_required`` without one."""

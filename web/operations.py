@@ -16,6 +16,19 @@ from dataclasses import dataclass, replace
 from pydantic import BaseModel
 
 from rooms.interunit import MAX_SITES
+from web.schemas.admin import (
+    AccountChanged,
+    AccountsView,
+    ImportView,
+    PasswordSet,
+    PasswordSetupRequest,
+    ProvisionedView,
+    StaffRequest,
+    UnitChange,
+    UnitPut,
+    UnitRequest,
+    UnitsView,
+)
 from web.schemas.appointments import (
     AppointmentAnswer,
     BookingAnswer,
@@ -107,7 +120,73 @@ LINK = "auth_required, auth_invalid, auth_expired, auth_not_yet_valid, auth_revo
 CALL = "room_full, room_locked, invalid_state, consult_ended, denied, conflict"
 """Why a consult in its present state refuses an invitation."""
 
+ACCOUNT = "invalid_account, invalid_identifier, invalid_name"
+"""Why a unit's or an account's field is refused."""
+
 OPERATIONS: tuple[Operation, ...] = (
+    *_tagged(
+        "admin",
+        Operation("GET /api/admin/units", "Every unit with its CLUES, name and time zone", {200: UnitsView}),
+        Operation(
+            "PUT /api/admin/units/{unit}",
+            "Create a unit (201) or update its CLUES, name and time zone (200); audited",
+            {200: UnitPut, 201: UnitPut},
+            f"403 forbidden; 422 {ACCOUNT}; 400 unknown_time_zone",
+            body=UnitRequest,
+        ),
+        Operation(
+            "GET /api/admin/staff",
+            "Staff accounts, of one unit with ?unit=",
+            {200: AccountsView},
+            "403 forbidden; 422 invalid_account",
+        ),
+        Operation(
+            "POST /api/admin/staff",
+            "Create an account with a one-time set-password link (201), or update it by username (200)",
+            {200: ProvisionedView, 201: ProvisionedView},
+            f"403 forbidden; 404 unknown_unit; 422 {ACCOUNT}",
+            body=StaffRequest,
+        ),
+        Operation(
+            "POST /api/admin/staff/import",
+            "Import accounts from CSV (text/csv): all or none, every bad row named, idempotent by username",
+            {200: ImportView, 422: ImportView},
+            "403 forbidden; 413 payload_too_large; 415 bad_payload",
+            body=OCTETS,
+        ),
+        Operation(
+            "POST /api/admin/staff/{username}/disable",
+            "Disable an account: it cannot sign in and its sessions end",
+            {200: AccountChanged},
+            "403 forbidden; 404 unknown_account",
+        ),
+        Operation(
+            "POST /api/admin/staff/{username}/enable",
+            "Enable a disabled account",
+            {200: AccountChanged},
+            "403 forbidden; 404 unknown_account",
+        ),
+        Operation(
+            "POST /api/admin/staff/{username}/reset-password",
+            "The password stops working, sessions end; a new one-time set-password link",
+            {200: AccountChanged},
+            "403 forbidden; 404 unknown_account",
+        ),
+        Operation(
+            "PUT /api/admin/staff/{username}/unit",
+            "Move an account to another unit",
+            {200: AccountChanged},
+            "403 forbidden; 404 unknown_account, unknown_unit; 422 invalid_account",
+            body=UnitChange,
+        ),
+        Operation(
+            "POST /api/password-setup",
+            "Choose one's password with a one-time link's token (the link is spent)",
+            {200: PasswordSet},
+            "400 weak_password, setup_link_invalid",
+            body=PasswordSetupRequest,
+        ),
+    ),
     *_tagged(
         "session",
         Operation(
@@ -166,10 +245,11 @@ OPERATIONS: tuple[Operation, ...] = (
         ),
         Operation(
             "POST /api/appointments",
-            "Book an appointment; returns it and the patient's join link",
+            "Book an appointment; returns it and the patient's join link. Idempotent with the "
+            "Idempotency-Key header (or request_id): a retry answers the same booking and link",
             {201: BookingAnswer},
             f"400 invalid_nss, invalid_patient, invalid_identifier, unknown_time_zone, {SLOT}; "
-            "403 wrong_unit; 409 slot_taken, double_booking",
+            "403 wrong_unit; 409 slot_taken, double_booking, request_id_reused",
             body=BookingRequest,
         ),
         Operation(

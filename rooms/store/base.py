@@ -58,11 +58,26 @@ class ConsultStore(Protocol):
 
 
 class StaffStore(Protocol):
-    async def add(self, member: StaffMember) -> None: ...
+    """Who may sign in. The record database holds the accounts (``records/staff.py``); an account
+    that is disabled is not found."""
+
+    async def add(self, member: StaffMember) -> None:
+        """Store a new account (its unit is made if missing); fails if the username is taken."""
 
     async def by_username(self, username: str) -> StaffMember | None: ...
 
     async def by_id(self, staff_id: str) -> StaffMember | None: ...
+
+
+class StaffCache(Protocol):
+    """Accounts read recently, so a staff request need not ask the database who its session is;
+    whoever changes an account forgets it here."""
+
+    async def get(self, staff_id: str) -> StaffMember | None: ...
+
+    async def put(self, member: StaffMember) -> None: ...
+
+    async def forget(self, staff_id: str) -> None: ...
 
 
 class LoginSessionStore(Protocol):
@@ -71,6 +86,9 @@ class LoginSessionStore(Protocol):
     async def get(self, session_id: str) -> StaffSession | None: ...
 
     async def remove(self, session_id: str) -> None: ...
+
+    async def remove_staff(self, staff_id: str) -> int:
+        """End every session of ``staff_id`` (their account was disabled); how many there were."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,8 +11,8 @@ from dataclasses import replace
 
 from rooms.consult import Consult, ConsultState, Transition
 from rooms.session_log import SessionEvent
-from rooms.staff import StaffMember, StaffSession
-from rooms.store.base import Stores, VersionConflict, numbered
+from rooms.staff import StaffSession
+from rooms.store.base import StaffStore, Stores, VersionConflict, numbered
 
 
 class MemoryConsultStore:
@@ -75,22 +75,6 @@ class MemoryConsultStore:
         return token_id in self._revoked
 
 
-class MemoryStaffStore:
-    def __init__(self) -> None:
-        self._by_id: dict[str, StaffMember] = {}
-
-    async def add(self, member: StaffMember) -> None:
-        if any(m.username == member.username for m in self._by_id.values()):
-            raise ValueError(f"username {member.username!r} is taken")
-        self._by_id[member.staff_id] = member
-
-    async def by_username(self, username: str) -> StaffMember | None:
-        return next((m for m in self._by_id.values() if m.username == username), None)
-
-    async def by_id(self, staff_id: str) -> StaffMember | None:
-        return self._by_id.get(staff_id)
-
-
 class MemoryLoginSessionStore:
     def __init__(self) -> None:
         self._sessions: dict[str, StaffSession] = {}
@@ -104,6 +88,13 @@ class MemoryLoginSessionStore:
     async def remove(self, session_id: str) -> None:
         self._sessions.pop(session_id, None)
 
+    async def remove_staff(self, staff_id: str) -> int:
+        ended = [key for key, session in self._sessions.items() if session.staff_id == staff_id]
+        for key in ended:
+            del self._sessions[key]
+        return len(ended)
 
-def memory_stores() -> Stores:
-    return Stores(consults=MemoryConsultStore(), staff=MemoryStaffStore(), sessions=MemoryLoginSessionStore())
+
+def memory_stores(staff: StaffStore) -> Stores:
+    """Consults and login sessions in this process; ``staff`` is the record database's accounts."""
+    return Stores(consults=MemoryConsultStore(), staff=staff, sessions=MemoryLoginSessionStore())

@@ -8,8 +8,9 @@ Keys (all under a configurable prefix, ``tc:`` by default):
 - ``consults:open:unit:{unit}`` — those of one unit (a unit's staff list); consults without a unit
   are in none; ``consults:open:host:{staff id}`` — those one staff member hosts;
 - ``token:revoked:{token id}`` — revoked join tokens (kept 30 days, longer than any link lives);
-- ``staff:{id}`` — an account as JSON; ``staff:username:{username}`` — its id;
-- ``session:{id}`` — a login session, expiring with the session.
+- ``staff:{id}`` — a cached copy of an account (the record database holds it), kept a few minutes;
+- ``session:{id}`` — a login session, expiring with the session; ``staff:{id}:sessions`` — the ids
+  of one account's sessions (to end them all when it is disabled).
 
 A consult is written with compare-and-set on its version inside one Lua script, which also
 appends the transition's events and keeps the open sets current, so a write is all-or-nothing and
@@ -32,7 +33,7 @@ from redis.asyncio import Redis
 from rooms.consult import Consult, ConsultState, Transition
 from rooms.session_log import SessionEvent
 from rooms.staff import StaffMember, StaffSession
-from rooms.store.base import Stores, VersionConflict
+from rooms.store.base import StaffStore, Stores, VersionConflict
 from rooms.store.codec import (
     decode_consult,
     decode_session,
@@ -43,6 +44,7 @@ from rooms.store.codec import (
 )
 
 REVOCATION_SECONDS = 30 * 24 * 3600
+STAFF_CACHE_SECONDS = 300
 
 # KEYS: consult, log, open set, the consult's unit's open set, its host's open set.
 # ARGV (add, commit): the consult as JSON, its id, then '1'/'0' flags: open, has a unit, has a host.
@@ -218,26 +220,24 @@ class RedisConsultStore:
         return bool(await self._redis.exists(f"{self._prefix}token:revoked:{token_id}"))
 
 
-class RedisStaffStore:
-    def __init__(self, redis: Redis, prefix: str = "tc:") -> None:
+class RedisStaffCache:
+    """Accounts read recently, shared by every node; an entry lives ``ttl`` seconds at most, and any
+    change to the account (``records/staff.py``) deletes it, so every node sees the change at once."""
+
+    def __init__(self, redis: Redis, prefix: str = "tc:", ttl: int = STAFF_CACHE_SECONDS) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._ttl = ttl
 
-    async def add(self, member: StaffMember) -> None:
-        claimed = await self._redis.set(
-            f"{self._prefix}staff:username:{member.username}", member.staff_id, nx=True
-        )
-        if not claimed:
-            raise ValueError(f"username {member.username!r} is taken")
-        await self._redis.set(f"{self._prefix}staff:{member.staff_id}", encode_staff(member))
-
-    async def by_username(self, username: str) -> StaffMember | None:
-        staff_id = await self._redis.get(f"{self._prefix}staff:username:{username}")
-        return await self.by_id(_text(staff_id)) if staff_id is not None else None
-
-    async def by_id(self, staff_id: str) -> StaffMember | None:
+    async def get(self, staff_id: str) -> StaffMember | None:
         text = await self._redis.get(f"{self._prefix}staff:{staff_id}")
         return decode_staff(text) if text is not None else None
+
+    async def put(self, member: StaffMember) -> None:
+        await self._redis.set(f"{self._prefix}staff:{member.staff_id}", encode_staff(member), ex=self._ttl)
+
+    async def forget(self, staff_id: str) -> None:
+        await self._redis.delete(f"{self._prefix}staff:{staff_id}")
 
 
 class RedisLoginSessionStore:
@@ -247,9 +247,12 @@ class RedisLoginSessionStore:
 
     async def add(self, session: StaffSession) -> None:
         seconds = max(1, int((session.expires_at - datetime.now(UTC)).total_seconds()))
-        await self._redis.set(
-            f"{self._prefix}session:{session.session_id}", encode_session(session), ex=seconds
-        )
+        mine = self._of_staff(session.staff_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(f"{self._prefix}session:{session.session_id}", encode_session(session), ex=seconds)
+            pipe.sadd(mine, session.session_id)
+            pipe.expire(mine, seconds)  # sessions all last as long: the newest ends last
+            await pipe.execute()
 
     async def get(self, session_id: str) -> StaffSession | None:
         text = await self._redis.get(f"{self._prefix}session:{session_id}")
@@ -258,11 +261,24 @@ class RedisLoginSessionStore:
     async def remove(self, session_id: str) -> None:
         await self._redis.delete(f"{self._prefix}session:{session_id}")
 
+    async def remove_staff(self, staff_id: str) -> int:
+        mine = self._of_staff(staff_id)
+        ids = [_text(i) for i in await self._redis.smembers(mine)]
+        if not ids:
+            return 0
+        ended = await self._redis.delete(*[f"{self._prefix}session:{i}" for i in ids])
+        await self._redis.delete(mine)
+        return int(ended)
 
-def redis_stores(redis: Redis, prefix: str = "tc:") -> Stores:
+    def _of_staff(self, staff_id: str) -> str:
+        return f"{self._prefix}staff:{staff_id}:sessions"
+
+
+def redis_stores(redis: Redis, staff: StaffStore, prefix: str = "tc:") -> Stores:
+    """Consults and login sessions in Redis; ``staff`` is the record database's accounts."""
     return Stores(
         consults=RedisConsultStore(redis, prefix),
-        staff=RedisStaffStore(redis, prefix),
+        staff=staff,
         sessions=RedisLoginSessionStore(redis, prefix),
     )
 

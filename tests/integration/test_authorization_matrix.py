@@ -4,9 +4,10 @@ Every socket event that names a consult (from the server's own event table and p
 and every HTTP route (from ``web/access.py``'s route table) is tried by every kind of person:
 the patient, a companion, an interpreter and a physician invited by link, a nurse of the
 consult's unit and one of another unit, a coordinator of each, a supervisor of each (signed in,
-hosting nothing), a physician of the unit with no care relation to the patient, the host, and
-someone anonymous; before, during and after the call. What each may do is computed from
-``rooms.roles`` and the access rules, independently of the handlers; then:
+hosting nothing), an administrator (signed in, provisioning accounts, hosting nothing), a physician
+of the unit with no care relation to the patient, the host, and someone anonymous; before, during
+and after the call. What each may do is computed from ``rooms.roles`` and the access rules,
+independently of the handlers; then:
 
 * someone allowed is never refused for who they are (the consult's state may still refuse them);
 * someone not allowed is refused, nothing changes in the consult, its appointment or the queue,
@@ -78,6 +79,7 @@ STAFF = {
     "supervisor_same_unit": Principal("supervisor_same_unit", Role.SUPERVISOR, unit=UNIT),
     "supervisor_other_unit": Principal("supervisor_other_unit", Role.SUPERVISOR, unit=OTHER_UNIT),
     "physician_no_care": Principal("physician_no_care", Role.PHYSICIAN, unit=UNIT),
+    "admin": Principal("admin", Role.ADMIN, unit="TI"),
 }
 LINKS = {
     "patient": Principal("patient", Role.PATIENT, via_link=True),
@@ -342,6 +344,8 @@ def route_allows(access: Access, who: Principal, phase: str) -> bool:
         return who.name == "patient"
     if access is Access.CARE_TEAM:
         return staff and who.name == "host" and phase != "before"  # care is granted on admission
+    if access is Access.ADMIN:
+        return signed_in and who.role is Role.ADMIN
     if access is Access.PUBLIC:
         return True
     raise AssertionError(f"no expectation for {access}")
@@ -662,4 +666,39 @@ async def test_inter_unit_sessions_by_everyone(world: World) -> None:
         status, _ = await world.rest(coordinator, "GET", f"/api/interunit-sessions/{session_id}")
         if status != 200:
             problems.append(f"the hosting coordinator cannot read the session: {status}")
+    assert problems == []
+
+
+async def test_administration_by_everyone(world: World) -> None:
+    """Units and accounts: only an administrator reads or changes them; a refusal changes nothing."""
+    directory = world.services.accounts.directory
+    await world.services.stores.staff.add(
+        StaffMember("s-target", "target", "Cuenta Objetivo", Role.NURSE, UNIT, "no-password")
+    )
+    bodies: dict[tuple[str, str], object] = {
+        ("PUT", "/api/admin/units/{unit}"): {"clues": "DFIMS000999", "name": "Nueva", "time_zone": "UTC"},
+        ("POST", "/api/admin/staff"): {
+            "username": "nuevo",
+            "full_name": "Nuevo",
+            "role": "nurse",
+            "unit": UNIT,
+        },
+        ("PUT", "/api/admin/staff/{username}/unit"): {"unit": OTHER_UNIT},
+    }
+    routes = sorted(key for key, access in ROUTE_ACCESS.items() if access is Access.ADMIN)
+    assert len(routes) >= 9
+    problems = []
+    for method, template in routes:
+        path = template.replace("{unit}", "UMF-9").replace("{username}", "target")
+        for who in sorted(EVERYONE, key=lambda w: route_allows(Access.ADMIN, w, "before")):
+            before = (await directory.units(), await directory.accounts())
+            status, _ = await world.rest(who, method, path, bodies.get((method, template)))
+            if route_allows(Access.ADMIN, who, "before"):
+                if status in (401, 403):
+                    problems.append(f"{method} {template} admin: refused {status}")
+                continue
+            if status not in (401, 403):
+                problems.append(f"{method} {template} {who.name}: {status}, not refused")
+            if (await directory.units(), await directory.accounts()) != before:
+                problems.append(f"{method} {template} {who.name}: refused but accounts or units changed")
     assert problems == []

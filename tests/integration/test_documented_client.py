@@ -259,14 +259,14 @@ async def server(tmp_path: Path) -> AsyncIterator[str]:
     )
     app = create_app(settings, clock=lambda: MONDAY_0950)
     services = app[SERVICES]
+    test_server = TestServer(app, host="127.0.0.1", port=0)
+    await test_server.start_server()  # the record database is migrated: accounts live there
     # Accounts are made by operators, not through the API: the one step outside the docs.
     await services.stores.staff.add(
         StaffMember(
             "s-ana", "ana", "Enf. Ana Ruiz", Role.NURSE, "UMF-1", services.auth.hash_password(NURSE_PASSWORD)
         )
     )
-    test_server = TestServer(app, host="127.0.0.1", port=0)
-    await test_server.start_server()
     try:
         yield str(test_server.make_url("")).rstrip("/")
     finally:

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
+from records.db import create_engine
+from records.migrate import migrate
+from records.staff import StaffDirectory
 from rooms import consult as rules
 from rooms.consult import Actor, ConsultState, Invitee
 from rooms.roles import Role
@@ -20,7 +23,7 @@ from rooms.store.base import Stores, VersionConflict
 from rooms.store.codec import decode_consult, encode_consult
 from rooms.store.commands import execute
 from rooms.store.memory import memory_stores
-from rooms.store.redis import RedisConsultStore, redis_stores
+from rooms.store.redis import RedisConsultStore, RedisStaffCache, redis_stores
 from tests.support.redis_server import redis_server
 
 T0 = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
@@ -35,16 +38,21 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture(params=["memory", "redis"])
-async def stores(request: pytest.FixtureRequest) -> AsyncIterator[Stores]:
+async def stores(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Stores]:
+    """Consults and sessions in memory or Redis; accounts in a record database (cached in Redis)."""
+    engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}")
+    await migrate(engine)
     if request.param == "memory":
-        yield memory_stores()
+        yield memory_stores(StaffDirectory(engine, clock=lambda: T0))
+        await engine.dispose()
         return
     client = Redis.from_url(request.getfixturevalue("redis_url"))
     await client.flushdb()
     try:
-        yield redis_stores(client)
+        yield redis_stores(client, StaffDirectory(engine, clock=lambda: T0, cache=RedisStaffCache(client)))
     finally:
         await client.aclose()
+        await engine.dispose()
 
 
 def _created(consult_id: str = "c-1", unit: str = "") -> rules.Transition:
@@ -230,6 +238,13 @@ async def test_staff_and_login_sessions(stores: Stores) -> None:
     assert await stores.sessions.get("sess-1") == session
     await stores.sessions.remove("sess-1")
     assert await stores.sessions.get("sess-1") is None
+    for n in range(3):
+        await stores.sessions.add(StaffSession(f"sess-{n}", "s-1", now, now + timedelta(hours=1)))
+    await stores.sessions.add(StaffSession("other", "s-9", now, now + timedelta(hours=1)))
+    assert await stores.sessions.remove_staff("s-1") == 3
+    assert await stores.sessions.get("sess-2") is None
+    assert await stores.sessions.get("other") is not None
+    assert await stores.sessions.remove_staff("s-1") == 0
 
 
 def _chat(text: str, sender: Actor = PATIENT) -> SessionEvent:

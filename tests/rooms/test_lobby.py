@@ -55,6 +55,7 @@ EXPECTED_TABLE: dict[Role, set[Action]] = {
     Role.PHYSICIAN: H,
     Role.COORDINATOR: H | {Action.CREATE_INTERUNIT, Action.VIEW_DASHBOARD},
     Role.SUPERVISOR: {Action.VIEW_DASHBOARD},
+    Role.ADMIN: set(),
 }
 
 

@@ -23,7 +23,7 @@ def test_the_image_runs_the_same_entry_point_as_the_readme() -> None:
     assert _dockerfile_command() == ["teleconsulta", "serve"]
     assert re.search(r"^exec \.venv/bin/teleconsulta serve --demo", start, re.MULTILINE)
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"teleconsulta": "web.cli:main"}
+    assert scripts == {"teleconsulta": "web.cli:main", "teleconsulta-admin": "web.admin:main"}
     assert "from web.cli import main" in (ROOT / "web" / "__main__.py").read_text()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -13,6 +14,7 @@ from rooms.errors import DomainError
 from rooms.patients import register_patient
 from rooms.staff import StaffMember
 from rooms.store.base import VersionConflict
+from services.idempotent_booking import IdempotentBooking
 from services.ports import Outbox
 from services.scheduling import Scheduling
 from web.auth import Authenticator, require_unit
@@ -35,11 +37,30 @@ Cancelled = Callable[[str, datetime], Awaitable[None]]
 """Closes the consult of a cancelled appointment (its id, when)."""
 
 
+IDEMPOTENCY_KEY = re.compile(r"[\x21-\x7e]{1,100}")
+
+
+def _request_id(request: web.Request, in_body: str | None) -> str | None:
+    """The client's key for this booking: the ``Idempotency-Key`` header, else the body's ``request_id``."""
+    header = request.headers.get("Idempotency-Key")
+    if header is None:
+        return in_body
+    if not IDEMPOTENCY_KEY.fullmatch(header) or (in_body is not None and in_body != header):
+        raise ApiError(
+            400,
+            "bad_payload",
+            "Idempotency-Key: de 1 a 100 caracteres visibles, igual a request_id si se envían ambos. / "
+            "Idempotency-Key: 1 to 100 visible characters, equal to request_id when both are sent.",
+        )
+    return header
+
+
 class AppointmentsApi:
     def __init__(
         self,
         *,
         scheduling: Scheduling,
+        token_key: bytes,
         auth: Authenticator,
         base_url: str,
         clock: Callable[[], datetime],
@@ -48,6 +69,7 @@ class AppointmentsApi:
         register_in_record: RegisterInRecord,
     ) -> None:
         self._scheduling = scheduling
+        self._booking = IdempotentBooking(scheduling, token_key)
         self._auth = auth
         self._base_url = base_url
         self._clock = clock
@@ -98,7 +120,10 @@ class AppointmentsApi:
             facts = PatientFacts(
                 patient.nss.value, patient.name, patient.birth_date, phone=patient.contact.phone
             )
-            booking = await self._scheduling.book(
+            # The record database first (the outbox registers the patient in the same transaction
+            # before the stores' writes run): if it is down the booking fails (503) with nothing in Redis.
+            booked = await self._booking.book(
+                request_id=_request_id(request, body.request_id),
                 patient=patient,
                 unit=body.unit,
                 kind=body.kind,
@@ -109,12 +134,17 @@ class AppointmentsApi:
             )
         except DomainError as error:
             raise refused(error) from None
-        await self._announce(body.unit)
+        booking = booked.booking
+        if not booked.replayed:
+            await self._announce(body.unit)
         view = BookingAnswer(
             appointment=AppointmentView.of(booking.appointment),
             patient_link=self._link(request, booking.token),
         )
-        return answer(view, 201)
+        response = answer(view, 201)
+        if booked.replayed:
+            response.headers["Idempotent-Replayed"] = "true"
+        return response
 
     async def get(self, request: web.Request) -> web.Response:
         appointment, _ = await self._appointment(request)

@@ -16,6 +16,7 @@ STATUS = {
     "nurse_not_available": 409,
     "invalid_nurse_transition": 409,
     "already_served": 409,
+    "request_id_reused": 409,
 }
 """Codes that are not a bad request; every other rule's refusal is ``400`` (``invalid_nss``, …)."""
 

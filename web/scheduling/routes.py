@@ -51,6 +51,7 @@ def scheduling_routes(
         CalendarApi(scheduling=scheduling, clock=clock),
         AppointmentsApi(
             scheduling=scheduling,
+            token_key=settings.secret_key,
             auth=auth,
             base_url=settings.public_url.rstrip("/"),
             clock=clock,

@@ -46,6 +46,14 @@ class BookingRequest(Body):
         description="where the patient wants messages (reminders, changes); default: e-mail if given, "
         "SMS if a phone is given. A channel their contact cannot reach is refused (invalid_patient)",
     )
+    request_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[\x21-\x7e]+$",
+        description="the client's key for this booking (or the Idempotency-Key header): a retry with "
+        "the same key returns the same booking and link instead of 409 double_booking",
+    )
 
 
 class RescheduleRequest(Body):

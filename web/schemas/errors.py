@@ -26,7 +26,10 @@ class ErrorDetail(View):
     fields: list[FieldRef] | None = Field(
         default=None, description="clinical notes: the form fields a content refusal is about"
     )
-    retry_after: int | None = Field(default=None, description="rate_limited: whole seconds to wait")
+    retry_after: int | None = Field(
+        default=None,
+        description="rate_limited, database_unavailable, store_unavailable: whole seconds to wait",
+    )
 
 
 class ErrorView(View):

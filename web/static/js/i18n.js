@@ -403,6 +403,18 @@ const STRINGS = {
     "chat.error.photo_too_large": "La foto es demasiado grande (8 MB como máximo).",
     "chat.error.photo_type": "Ese archivo no es una foto (JPEG, PNG o WebP).",
     "notes.keep_chat": "Guardar la conversación del chat en el expediente",
+    // The one-time set-password page (password.js)
+    "password.title": "Crear contraseña",
+    "password.explain": "Elija la contraseña con la que entrará a Teleconsulta. Este enlace sirve una sola vez.",
+    "password.new": "Contraseña nueva (al menos 10 caracteres)",
+    "password.again": "Repita la contraseña",
+    "password.submit": "Guardar contraseña",
+    "password.done": "Listo: ya puede iniciar sesión.",
+    "password.sign_in": "Iniciar sesión",
+    "password.mismatch": "Las dos contraseñas no coinciden.",
+    "password.weak": "Use al menos 10 caracteres.",
+    "password.link_missing": "Este enlace no está completo. Use el enlace que recibió.",
+    "password.link_invalid": "Este enlace ya se usó o caducó. Pida uno nuevo a su administrador.",
   },
   en: {
     "app.title": "Teleconsultation",
@@ -805,6 +817,18 @@ const STRINGS = {
     "chat.error.photo_too_large": "The photo is too large (8 MB at most).",
     "chat.error.photo_type": "That file is not a photo (JPEG, PNG or WebP).",
     "notes.keep_chat": "Keep the chat transcript in the record",
+    // The one-time set-password page (password.js)
+    "password.title": "Set your password",
+    "password.explain": "Choose the password you will sign in to Teleconsulta with. This link works once.",
+    "password.new": "New password (at least 10 characters)",
+    "password.again": "Repeat the password",
+    "password.submit": "Save password",
+    "password.done": "Done: you can sign in now.",
+    "password.sign_in": "Sign in",
+    "password.mismatch": "The two passwords do not match.",
+    "password.weak": "Use at least 10 characters.",
+    "password.link_missing": "This link is incomplete. Use the link you received.",
+    "password.link_invalid": "This link was already used or has expired. Ask your administrator for a new one.",
   },
 };
 
