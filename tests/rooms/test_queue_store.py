@@ -465,6 +465,7 @@ async def test_redis_key_layout_and_unit_names(redis_url: str) -> None:
             "layout-test:{umf-1}:entries",
             "layout-test:{umf-1}:nurses",
             "layout-test:{umf-1}:served",
+            "layout-test:{umf-1}:version",
             "layout-test:{umf-1}:waiting",
         ]
         assert await client.zrange("layout-test:{umf-1}:waiting", 0, -1) == [order_key(entry("b"))]
