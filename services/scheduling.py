@@ -461,14 +461,15 @@ class Scheduling:
             logger.warning("queue of unit %s held consult %s that is not waiting", unit, consult_id)
             await self.queues.release_nurse(unit, member.staff_id, consult_id, now)
 
-    async def queue(self, unit: str) -> tuple[UnitQueue, dict[str, Consult]]:
+    async def queue(self, unit: str, host_id: str) -> tuple[UnitQueue, list[Consult]]:
+        """A console's snapshot: the unit's queue at its version, and the consults its list shows
+        (the unit's open ones and those ``host_id`` hosts), read after the queue's version so the
+        numbered changes that follow it bring the list up to date."""
         state = await self.queues.snapshot(unit)
-        consults: dict[str, Consult] = {}
-        for entry in state.waiting:
-            consult = await self.consults.get(entry.appointment_id)
-            if consult is not None:
-                consults[entry.appointment_id] = consult
-        return state, consults
+        listed = {c.consult_id: c for c in await self.consults.open_in_unit(unit)}
+        for hosted in await self.consults.open_hosted_by(host_id):
+            listed.setdefault(hosted.consult_id, hosted)
+        return state, list(listed.values())
 
     async def position(
         self, consult_id: str, participant_id: str
@@ -498,8 +499,8 @@ class LiveNotices(Protocol):
 
     async def tell_participant(self, participant_id: str, event: str, payload: dict[str, object]) -> None: ...
 
-    async def publish_queue(self, unit: str) -> None:
-        """``unit``'s consults or its queue changed: tell that unit's staff consoles."""
+    async def publish_queue(self, unit: str, consult_id: str | None = None) -> None:
+        """``unit``'s list changed (by ``consult_id``'s change): tell that unit's staff consoles."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -557,7 +558,6 @@ class QueueSweep:
                 if await self._no_show(appointment, now):
                     no_shows.append(appointment.appointment_id)
         sent_home: list[str] = []
-        changed_units: set[str] = set()  # the no-shows' units heard of it from consult_closed
         hours = scheduling.rules.hours
         if not hours.is_open(now):
             opens = next_opening(hours, now)
@@ -565,9 +565,8 @@ class QueueSweep:
                 for entry in await scheduling.queues.close(unit):
                     if await self._send_home(entry.appointment_id, now, opens):
                         sent_home.append(entry.appointment_id)
-                        changed_units.add(unit)
-        for unit in sorted(changed_units):
-            await self._notices.publish_queue(unit)
+                        # Its row changes (back to scheduled); the no-shows' went with consult_closed.
+                        await self._notices.publish_queue(unit, entry.appointment_id)
         return SweepResult(tuple(no_shows), tuple(sent_home))
 
     async def _no_show(self, appointment: Appointment, now: datetime) -> bool:

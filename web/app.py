@@ -179,7 +179,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     registry, node_state = Registry(), NodeState()
     metrics.watch(media, lambda: len(registry.by_sid))
-    live = SocketLiveRooms(sio, registry, stores, media, node_state, clock)
+    live = SocketLiveRooms(sio, registry, stores, media, node_state, clock, scheduling.queues.bump)
+    scheduling.queues.listen(live.queue_entries_changed)  # consoles hear each queue change as a diff
     consults = ConsultService(
         consults=stores.consults,
         live=live,

@@ -41,7 +41,7 @@ class AppointmentsApi:
         auth: Authenticator,
         base_url: str,
         clock: Callable[[], datetime],
-        announce: Callable[[str], Awaitable[None]],
+        announce: Callable[[str, str | None], Awaitable[None]],
         on_cancelled: Cancelled,
         register_in_record: RegisterInRecord,
     ) -> None:
@@ -102,7 +102,7 @@ class AppointmentsApi:
             await self._register_in_record(facts, member, request.remote or "unknown")
         except DomainError as error:
             raise refused(error) from None
-        await self._announce(body.unit)
+        await self._announce(body.unit, booking.consult.consult_id)
         view = BookingAnswer(
             appointment=AppointmentView.of(booking.appointment),
             patient_link=self._link(request, booking.token),
@@ -123,7 +123,7 @@ class AppointmentsApi:
             raise refused(error) from None
         except VersionConflict:
             raise changed_meanwhile() from None
-        await self._announce(appointment.unit)
+        await self._announce(appointment.unit, appointment.appointment_id)
         view = BookingAnswer(
             appointment=AppointmentView.of(booking.appointment),
             patient_link=self._link(request, booking.token),
@@ -141,5 +141,5 @@ class AppointmentsApi:
             raise changed_meanwhile() from None
         if appointment.status is not AppointmentStatus.CANCELLED:
             await self._on_cancelled(appointment.appointment_id, self._clock())
-        await self._announce(appointment.unit)
+        await self._announce(appointment.unit, appointment.appointment_id)
         return answer(AppointmentAnswer(appointment=AppointmentView.of(cancelled)))
