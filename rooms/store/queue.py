@@ -78,6 +78,12 @@ class QueueStore(Protocol):
     async def position(self, unit: str, appointment_id: str, now: datetime) -> QueuePosition | None:
         """Place, people ahead and expected wait; ``None`` when not waiting."""
 
+    async def nurses(self, unit: str) -> dict[str, Nurse]:
+        """The unit's nurses by id, without its waiting list (bounded by its staff, not its patients)."""
+
+    async def occupied(self) -> list[str]:
+        """The units with someone waiting (what the sweep closes), from an index: no unit is scanned."""
+
     async def snapshot(self, unit: str) -> UnitQueue:
         """The whole state of ``unit``'s queue, consistent at one instant."""
 

@@ -21,6 +21,7 @@ class MemoryQueueStore:
         self.policy = policy or QueuePolicy()
         self._units: dict[str, UnitQueue] = {}
         self._listener: ChangeListener | None = None
+        self._occupied: set[str] = set()
 
     def listen(self, listener: ChangeListener) -> None:
         self._listener = listener
@@ -36,6 +37,10 @@ class MemoryQueueStore:
         if change.empty and before.durations == after.durations and before.served == after.served:
             return None
         self._units[after.unit] = replace(after, version=change.version)
+        if after.waiting:
+            self._occupied.add(after.unit)
+        else:
+            self._occupied.discard(after.unit)
         return change
 
     async def _store(self, after: UnitQueue) -> None:
@@ -115,6 +120,12 @@ class MemoryQueueStore:
 
     async def position(self, unit: str, appointment_id: str, now: datetime) -> QueuePosition | None:
         return rules.position(self._get(unit), appointment_id, now, self.policy)
+
+    async def nurses(self, unit: str) -> dict[str, Nurse]:
+        return dict(self._get(unit).nurses)
+
+    async def occupied(self) -> list[str]:
+        return sorted(self._occupied)
 
     async def snapshot(self, unit: str) -> UnitQueue:
         return self._get(unit)

@@ -29,6 +29,11 @@ unit's keys live on one Redis Cluster slot, so its scripts are cluster-safe):
                                                  something, in the same script
 =====================================  ========  ===================================================
 
+One key is not a unit's: ``tc:queue:occupied``, a set of the units with someone waiting, added to
+after a script put someone in a queue and removed from by :meth:`RedisQueueStore.close` (which
+looks again after removing, so an arrival racing the close is never lost). The sweep reads it
+instead of scanning units; keeping it outside the scripts keeps each script on one cluster slot.
+
 Times inside Redis are integer microseconds since the epoch, kept as decimal strings in JSON so
 no float rounding ever touches them (Lua numbers are doubles; microsecond timestamps fit exactly,
 but cjson would print them with 14 significant digits).
@@ -608,6 +613,8 @@ class RedisQueueStore:
         reply = await self._run(self._release, unit, nurse_id, appointment_id, _us(now), entry, key)
         nurse = _decode_nurse(unit, nurse_id, reply[1])
         back = (requeue,) if requeue is not None and reply[3] == "1" else ()
+        if back:
+            await self.client.sadd(self._occupied, unit)
         await self._announce(unit, reply[2], entries=back, nurses=(nurse,))
         return nurse
 
@@ -629,6 +636,7 @@ class RedisQueueStore:
             self._check_in, entry.unit, entry.appointment_id, order_key(entry), _encode_entry(entry)
         )
         kept = _decode_entry(entry.unit, reply[1])
+        await self.client.sadd(self._occupied, entry.unit)
         await self._announce(entry.unit, reply[2], entries=(kept,))
         return kept
 
@@ -680,10 +688,24 @@ class RedisQueueStore:
     async def close(self, unit: str) -> tuple[QueueEntry, ...]:
         reply = await self._run(self._close, unit)
         left = tuple(_decode_entry(unit, raw) for raw in reply[2:])
+        await self.client.srem(self._occupied, unit)
+        if await self.client.zcard(self.keys(unit)[0]):
+            await self.client.sadd(self._occupied, unit)  # someone arrived since: still occupied
         await self._announce(unit, reply[1], removed=tuple(e.appointment_id for e in left))
         return left
 
     # --- reading --------------------------------------------------------------------------------
+
+    @property
+    def _occupied(self) -> str:
+        return f"{self.prefix}occupied"
+
+    async def occupied(self) -> list[str]:
+        return sorted(_text(unit) for unit in await self.client.smembers(self._occupied))
+
+    async def nurses(self, unit: str) -> dict[str, Nurse]:
+        raw = await self.client.hgetall(self.keys(unit)[2])
+        return {_text(k): _decode_nurse(unit, _text(k), _text(v)) for k, v in raw.items()}
 
     async def snapshot(self, unit: str) -> UnitQueue:
         """All of the unit's keys read in one MULTI, so the parts are consistent with each other."""

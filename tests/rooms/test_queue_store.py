@@ -461,6 +461,7 @@ async def test_redis_key_layout_and_unit_names(redis_url: str) -> None:
         await take(store, "n-1")
         keys = sorted(await client.keys("layout-test:*"))
         assert keys == [
+            "layout-test:occupied",
             "layout-test:{umf-1}:durations",
             "layout-test:{umf-1}:entries",
             "layout-test:{umf-1}:nurses",
