@@ -636,7 +636,8 @@ class RedisQueueStore:
             self._check_in, entry.unit, entry.appointment_id, order_key(entry), _encode_entry(entry)
         )
         kept = _decode_entry(entry.unit, reply[1])
-        await self.client.sadd(self._occupied, entry.unit)
+        if reply[2] and kept == entry:  # a new entry (not a reconnection): the unit is occupied
+            await self.client.sadd(self._occupied, entry.unit)
         await self._announce(entry.unit, reply[2], entries=(kept,))
         return kept
 
