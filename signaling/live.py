@@ -7,6 +7,7 @@ connection) acts on this node's connections; pages elsewhere close themselves on
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
@@ -20,6 +21,8 @@ from signaling import views
 from signaling.call_quality import CallQualityLog
 from signaling.connections import Registry, consult_room, participant_room, staff_room, supervision_room
 from signaling.node_state import NodeState
+
+logger = logging.getLogger(__name__)
 
 
 class SocketLiveRooms:
@@ -61,8 +64,17 @@ class SocketLiveRooms:
         await self._emit_queue(consult)
 
     async def queue_entries_changed(self, change: QueueChange) -> None:
-        """The queue store's listener: a numbered change goes to the unit's consoles as it is."""
-        await self._send_diff(change, views.queue_diff(change))
+        """The queue store's listener: a numbered change goes to the unit's consoles as it is.
+
+        The change is stored already: a failed announcement must not fail the operation that made
+        it. It is logged; consoles see the missing number at the next change and resync.
+        """
+        try:
+            await self._send_diff(change, views.queue_diff(change))
+        except Exception as error:
+            logger.error(
+                "queue diff %d of unit %s not sent: %s", change.version, change.unit, type(error).__name__
+            )
 
     async def consult_closed(self, consult: Consult, at: datetime, reason: str) -> None:
         consult_id = consult.consult_id
