@@ -27,6 +27,10 @@ unit's keys live on one Redis Cluster slot, so its scripts are cluster-safe):
 ``tc:queue:{U}:version``               string    the unit's change number (:class:`QueueChange`),
                                                  incremented by every script that changes
                                                  something, in the same script
+``tc:queue:{U}:dropped``               zset      order keys of the waiting patients whose
+                                                 connection dropped, scored by when: a patient's
+                                                 place counts who is absent ahead from here,
+                                                 without reading the entries ahead
 =====================================  ========  ===================================================
 
 One key is not a unit's: ``tc:queue:occupied``, a set of the units with someone waiting, added to
@@ -72,8 +76,8 @@ _KEY_DIGITS = 17
 _ID_OFFSET = 1 + 2 * _KEY_DIGITS  # where the appointment id starts in an order key
 _UNIT = re.compile(r"[^{}\s]{1,128}")
 
-# Every script gets the unit's six keys in this order: waiting, entries, nurses, served, durations,
-# version. A script that changes something replies with the new version (``bump()``) so the
+# Every script gets the unit's seven keys in this order: waiting, entries, nurses, served, durations,
+# version, dropped. A script that changes something replies with the new version (``bump()``) so the
 # change it announces is numbered atomically with it.
 _LUA_HELPERS = """
 local function bump() return tostring(redis.call('INCR', KEYS[6])) end
@@ -97,6 +101,7 @@ if raw then
   e.d = cjson.null
   raw = cjson.encode(e)
   redis.call('HSET', KEYS[2], ARGV[1], raw)
+  redis.call('ZREM', KEYS[7], e.z)
   return {'ok', raw, bump()}
 end
 redis.call('ZADD', KEYS[1], 0, ARGV[2])
@@ -284,7 +289,9 @@ end
 local entry = redis.call('HGET', KEYS[2], ARGV[2])
 local left = '0'
 if entry then
-  redis.call('ZREM', KEYS[1], cjson.decode(entry).z)
+  local z = cjson.decode(entry).z
+  redis.call('ZREM', KEYS[1], z)
+  redis.call('ZREM', KEYS[7], z)
   redis.call('HDEL', KEYS[2], ARGV[2])
   left = '1'
 end
@@ -308,6 +315,7 @@ e.k = false
 e.d = ARGV[2]
 raw = cjson.encode(e)
 redis.call('HSET', KEYS[2], ARGV[1], raw)
+redis.call('ZADD', KEYS[7], ARGV[2], e.z)
 return {'ok', raw, bump()}
 """
 )
@@ -324,6 +332,7 @@ e.k = true
 e.d = cjson.null
 raw = cjson.encode(e)
 redis.call('HSET', KEYS[2], ARGV[1], raw)
+redis.call('ZREM', KEYS[7], e.z)
 return {'ok', raw, bump()}
 """
 )
@@ -334,7 +343,9 @@ _CANCEL = (
 -- ARGV: appointment id
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'none'} end
-redis.call('ZREM', KEYS[1], cjson.decode(raw).z)
+local z = cjson.decode(raw).z
+redis.call('ZREM', KEYS[1], z)
+redis.call('ZREM', KEYS[7], z)
 redis.call('HDEL', KEYS[2], ARGV[1])
 return {'ok', raw, bump()}
 """
@@ -350,10 +361,12 @@ local e = cjson.decode(raw)
 local urgent = ARGV[2] == '1'
 if e.u == urgent then return {'ok', raw, ''} end
 redis.call('ZREM', KEYS[1], e.z)
+redis.call('ZREM', KEYS[7], e.z)
 e.u = urgent
 e.z = (urgent and '0' or '1') .. string.sub(e.z, 2)
 raw = cjson.encode(e)
 redis.call('ZADD', KEYS[1], 0, e.z)
+if not e.k then redis.call('ZADD', KEYS[7], e.d, e.z) end
 redis.call('HSET', KEYS[2], ARGV[1], raw)
 return {'ok', raw, bump()}
 """
@@ -375,7 +388,7 @@ for start = 1, #members, 256 do
     if raws[i] then out[#out + 1] = raws[i] end
   end
 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[7])
 return out
 """
 ).replace("ID_START", str(_ID_OFFSET + 1))
@@ -396,22 +409,12 @@ local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'none'} end
 local rank = redis.call('ZRANK', KEYS[1], cjson.decode(raw).z)
 if not rank then return {'none'} end
-local now = tonumber(ARGV[2])
-local absent_after = tonumber(ARGV[3])
-local ahead = 0
-if rank > 0 then
-  local members = redis.call('ZRANGE', KEYS[1], 0, rank - 1)
-  for start = 1, #members, 256 do
-    local ids = {}
-    for i = start, math.min(start + 255, #members) do ids[#ids + 1] = string.sub(members[i], ID_START) end
-    local raws = redis.call('HMGET', KEYS[2], unpack(ids))
-    for i = 1, #ids do
-      if raws[i] then
-        local e = cjson.decode(raws[i])
-        if e.d == cjson.null or now - tonumber(e.d) < absent_after then ahead = ahead + 1 end
-      end
-    end
-  end
+-- Everyone before the patient counts but the absent (dropped at least absent_after ago): those are
+-- read from the unit's dropped index, not by reading the entries ahead.
+local ahead = rank
+for _, z in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))) do
+  local before = redis.call('ZRANK', KEYS[1], z)
+  if before and before < rank then ahead = ahead - 1 end
 end
 local on_duty = set_of(ARGV[4])
 local duty = {}
@@ -565,7 +568,8 @@ class RedisQueueStore:
         if not _UNIT.fullmatch(unit):
             raise ValueError("a unit id is 1-128 characters without braces or spaces")
         base = f"{self.prefix}{{{unit}}}:"
-        return [base + name for name in ("waiting", "entries", "nurses", "served", "durations", "version")]
+        names = ("waiting", "entries", "nurses", "served", "durations", "version", "dropped")
+        return [base + name for name in names]
 
     async def _run(self, script: Any, unit: str, *args: str | int) -> list[str]:
         reply = [_text(part) for part in await script(keys=self.keys(unit), args=args)]
@@ -710,7 +714,7 @@ class RedisQueueStore:
 
     async def snapshot(self, unit: str) -> UnitQueue:
         """All of the unit's keys read in one MULTI, so the parts are consistent with each other."""
-        waiting_key, entries_key, nurses_key, served_key, durations_key, version_key = self.keys(unit)
+        waiting_key, entries_key, nurses_key, served_key, durations_key, version_key, _ = self.keys(unit)
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.zrange(waiting_key, 0, -1)
             pipe.hgetall(entries_key)
