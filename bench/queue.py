@@ -22,6 +22,15 @@ pauses are not charged to the store; the store's own garbage is collected as usu
 latencies include the harness's own scheduling delay (about half a millisecond at the median,
 visible in the in-memory store's figures, whose operations take microseconds).
 
+Every change a store makes is numbered and handed to a listener, as in the server: here the
+listener encodes the change as the ``queue:diff`` the unit's consoles would receive (JSON), so its
+cost is in the figures, and the bytes are counted: the mean diff against the whole list that each
+update used to carry (a unit with ``--waiting`` (1,000) consults, encoded the old way).
+
+Booking into one slot: ``--slot-bookings`` (5,000) patients book the same slot of one unit
+through the scheduling use case (memory stores, then Redis appointments); the mean of the first and
+of the last 100 bookings shows whether booking slows as the slot fills.
+
     python -m bench.queue [--quick] [--nurses 3000] [--appointments 30000] [--rate 2000]
 
 The last line printed is one JSON object with the figures.
@@ -46,13 +55,27 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+
 from bench.support import redis_server
+from rooms import consult as consult_rules
+from rooms.appointments import AppointmentKind, BookingRules
 from rooms.errors import DomainError
+from rooms.nss import luhn_check_digit
 from rooms.nurses import NurseState
-from rooms.queue import QueueEntry
+from rooms.patients import Patient, register_patient
+from rooms.queue import QueueChange, QueueEntry
+from rooms.slots import SlotPolicy
+from rooms.store.appointments import AppointmentStore
+from rooms.store.appointments_memory import MemoryAppointmentStore
+from rooms.store.appointments_redis import RedisAppointmentStore
+from rooms.store.memory import MemoryConsultStore
 from rooms.store.queue import QueueStore
 from rooms.store.queue_memory import MemoryQueueStore
 from rooms.store.queue_redis import RedisQueueStore
+from services.scheduling import Scheduling
+from signaling import views
 
 DAY = datetime(2026, 3, 2, 14, tzinfo=UTC)  # Monday 08:00 in Mexico City
 SLOT = timedelta(minutes=20)
@@ -141,6 +164,7 @@ async def staff(store: QueueStore, *, units: int, per_unit: int, tag: str, concu
 class Timings:
     by_kind: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     errors: int = 0
+    failed: int = 0
 
     def all(self) -> list[float]:
         return [v for values in self.by_kind.values() for v in values]
@@ -158,6 +182,9 @@ async def timed(op: Op, timings: Timings, since: float | None = None) -> None:
         await call()
     except DomainError:
         timings.errors += 1
+    except RedisConnectionError:  # no pooled connection within its timeout: the machine is overloaded
+        timings.failed += 1
+        return
     timings.by_kind[kind].append((time.perf_counter() - started) * 1000)
 
 
@@ -208,7 +235,7 @@ def report(name: str, what: str, timings: Timings, seconds: float, operations: i
     print(
         f"{name:6s} {what:22s} {operations:7d} ops in {seconds:6.2f} s = {operations / seconds:8.0f} ops/s"
         f"   p50 {overall['p50_ms']:7.3f} ms  p99 {overall['p99_ms']:7.3f} ms"
-        f"  max {overall['max_ms']:8.3f} ms   domain errors {timings.errors}"
+        f"  max {overall['max_ms']:8.3f} ms   domain errors {timings.errors}  failed {timings.failed}"
     )
     for kind, values in sorted(timings.by_kind.items()):
         print(
@@ -217,8 +244,41 @@ def report(name: str, what: str, timings: Timings, seconds: float, operations: i
         )
 
 
+@dataclass
+class DiffTraffic:
+    """The consoles' side of every change: encoded as ``queue:diff``, counted and sized."""
+
+    changes: int = 0
+    bytes: int = 0
+
+    async def hear(self, change: QueueChange) -> None:
+        self.changes += 1
+        self.bytes += len(json.dumps(views.queue_diff(change), separators=(",", ":")))
+
+
+def whole_list_bytes(waiting: int) -> int:
+    """What one update used to carry for a unit with ``waiting`` open consults: every consult view."""
+    made = [
+        consult_rules.create(
+            consult_id=f"c-{index:012x}",
+            patient_id=f"p-{index:016x}",
+            patient_nss="12345678903",
+            patient_name=f"Paciente de Prueba {index}",
+            appointment_start=DAY + (index % SLOTS_PER_DAY) * SLOT,
+            appointment_end=DAY + (index % SLOTS_PER_DAY + 1) * SLOT,
+            created_by="bench",
+            at=DAY - timedelta(days=1),
+            unit="umf-000",
+        ).consult
+        for index in range(waiting)
+    ]
+    return len(json.dumps({"consults": [views.consult(c) for c in made]}, separators=(",", ":")))
+
+
 async def bench_store(name: str, store: QueueStore, args: argparse.Namespace, units: int) -> dict[str, float]:
     figures: dict[str, float] = {}
+    traffic = DiffTraffic()
+    store.listen(traffic.hear)
     # Throughput: a whole day, closed loop.
     await staff(store, units=units, per_unit=args.per_unit, tag="tp", concurrency=args.concurrency)
     day = plan_day(
@@ -230,6 +290,11 @@ async def bench_store(name: str, store: QueueStore, args: argparse.Namespace, un
     report(name, f"day, {args.concurrency} callers", timings, seconds, day.operations)
     figures["ops_per_s"] = round(day.operations / seconds)
     figures["saturated_p99_ms"] = summary(timings)["p99_ms"]
+    figures["diffs"] = traffic.changes
+    figures["diff_mean_bytes"] = round(traffic.bytes / max(traffic.changes, 1))
+    print(
+        f"{'':6s}   queue:diff          {traffic.changes:7d} sent   mean {figures['diff_mean_bytes']} bytes"
+    )
     # Latency at a fixed offered rate: a fresh day (fresh keys), open loop.
     await staff(store, units=units, per_unit=args.per_unit, tag="ol", concurrency=args.concurrency)
     day = plan_day(
@@ -252,9 +317,50 @@ async def bench_store(name: str, store: QueueStore, args: argparse.Namespace, un
             "p99_ms": fixed["p99_ms"],
             "max_ms": fixed["max_ms"],
             "errors": timings.errors,
+            "failed": timings.failed,
         }
     )
     return figures
+
+
+def patient(index: int) -> Patient:
+    payload = f"{index + 1:010d}"
+    return register_patient(
+        nss=payload + str(luhn_check_digit(payload)),
+        name=f"Paciente {index}",
+        birth_date=datetime(1980, 1, 1).date(),
+        time_zone="America/Mexico_City",
+        today=datetime(2026, 1, 1).date(),
+        phone="+525512345678",
+    )
+
+
+async def bench_booking(name: str, appointments: AppointmentStore, bookings: int) -> dict[str, float]:
+    """``bookings`` patients book one slot of one unit: the first and the last 100, in ms each."""
+    scheduling = Scheduling(
+        appointments=appointments,
+        queues=MemoryQueueStore(),
+        consults=MemoryConsultStore(),
+        rules=BookingRules(slots=SlotPolicy(capacity=bookings)),
+        token_key=b"bench-queue-booking-key-0123456789",
+        clock=lambda: DAY - timedelta(days=1),
+    )
+    people = [patient(index) for index in range(bookings)]
+    gc.collect()
+    gc.freeze()  # what earlier figures left behind is not the bookings' garbage
+    took: list[float] = []
+    for person in people:
+        started = time.perf_counter()
+        await scheduling.book(
+            patient=person, unit="umf-000", kind=AppointmentKind.FIRST, start=DAY, created_by="b"
+        )
+        took.append((time.perf_counter() - started) * 1000)
+    first, last = statistics.mean(took[:100]), statistics.mean(took[-100:])
+    print(
+        f"{name:6s} {bookings} bookings in one slot: first 100 {first:.3f} ms each,"
+        f" last 100 {last:.3f} ms each (x{last / first:.2f})"
+    )
+    return {"first_100_ms": round(first, 3), "last_100_ms": round(last, 3)}
 
 
 def verify(day: Day) -> None:
@@ -275,8 +381,13 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
         "units": units,
         "appointments": args.appointments,
     }
+    whole = whole_list_bytes(args.waiting)
+    print(f"a whole list of {args.waiting} consults (each update before diffs): {whole} bytes")
+    result[f"whole_list_bytes_{args.waiting}"] = whole
     memory = await bench_store("memory", MemoryQueueStore(), args, units)
     result.update({f"memory_{k}": v for k, v in memory.items()})
+    booking = await bench_booking("memory", MemoryAppointmentStore(), args.slot_bookings)
+    result.update({f"memory_booking_{k}": v for k, v in booking.items()})
     binary = shutil.which("redis-server")
     if binary is None:
         raise SystemExit("redis-server is not installed; it is needed for the Redis figures")
@@ -288,6 +399,12 @@ async def run(args: argparse.Namespace) -> dict[str, object]:
             figures["used_memory_mb"] = round(int(info["used_memory"]) / 2**20, 1)
         finally:
             await store.aclose()
+        client = Redis.from_url(url)
+        try:
+            booked = await bench_booking("redis", RedisAppointmentStore(client), args.slot_bookings)
+        finally:
+            await client.aclose()
+        figures.update({f"booking_{k}": v for k, v in booked.items()})
     result.update({f"redis_{k}": v for k, v in figures.items()})
     return result
 
@@ -308,6 +425,8 @@ def main() -> None:
         "--seconds", type=float, default=None, help="length of the latency run (default 20; 8 quick)"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--waiting", type=int, default=1000, help="consults in the whole-list size figure")
+    parser.add_argument("--slot-bookings", type=int, default=5000, help="bookings into one slot")
     args = parser.parse_args()
     if args.appointments is None:
         args.appointments = 6_000 if args.quick else 30_000

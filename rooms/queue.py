@@ -182,6 +182,10 @@ class UnitQueue:
     """Appointment id → when it was paired, for ``served_ttl``."""
     durations: tuple[timedelta, ...] = ()
     """Recent consult durations, oldest first, at most ``recent_consults``."""
+    version: int = field(default=0, compare=False)
+    """How many changes the unit's list has seen (:class:`QueueChange`): consoles that hold this
+    state apply the changes numbered after it, in order. Not part of equality: two stores that
+    hold the same queue may have numbered their changes differently."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "nurses", MappingProxyType(dict(self.nurses)))
@@ -195,6 +199,58 @@ class UnitQueue:
         if nurse is None:
             raise WrongUnit(self.unit)
         return nurse
+
+
+@dataclass(frozen=True, slots=True)
+class QueueChange:
+    """What one change did to a unit's list, numbered: the unit's version after it.
+
+    Consoles hold a snapshot (at :attr:`UnitQueue.version`) and apply each change numbered one
+    more than what they hold; a gap means they missed one and fetch a snapshot again. Entries are
+    whole (an added, moved or updated entry alike: consoles place it by its order key), so applying
+    a change twice does no harm. A change of the list outside the queue (a consult's state) has a
+    number and no entries.
+    """
+
+    unit: str
+    version: int
+    entries: tuple[QueueEntry, ...] = ()
+    """Entries added to the queue or changed (connection, urgency: a move)."""
+    removed: tuple[str, ...] = ()
+    """Appointment ids that left the queue."""
+    nurses: tuple[Nurse, ...] = ()
+    """Nurses who joined the unit or whose state changed."""
+    nurses_removed: tuple[str, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Nothing in the queue changed: the number stands for a change of the list elsewhere."""
+        return not (self.entries or self.removed or self.nurses or self.nurses_removed)
+
+
+def changes_between(before: UnitQueue, after: UnitQueue, version: int) -> QueueChange:
+    """The change that turns ``before`` into ``after`` (what the in-memory store announces)."""
+    old = {e.appointment_id: e for e in before.waiting}
+    entries = []
+    for entry in after.waiting:
+        previous = old.pop(entry.appointment_id, None)
+        if previous is not entry and previous != entry:
+            entries.append(entry)
+    nurses = tuple(n for k, n in after.nurses.items() if before.nurses.get(k) != n)
+    gone = tuple(k for k in before.nurses if k not in after.nurses)
+    return QueueChange(after.unit, version, tuple(entries), tuple(old), nurses, gone)
+
+
+def apply_change(state: UnitQueue, change: QueueChange) -> UnitQueue:
+    """``state`` with ``change`` applied, as a console does it (what the shared store suite checks
+    the consoles' view against): entries replaced whole and put in order, removed ones dropped."""
+    changed = {e.appointment_id for e in change.entries} | set(change.removed)
+    waiting = [e for e in state.waiting if e.appointment_id not in changed]
+    for entry in change.entries:
+        bisect.insort(waiting, entry, key=lambda e: e.order_key)
+    nurses = {k: v for k, v in state.nurses.items() if k not in change.nurses_removed}
+    nurses.update((n.nurse_id, n) for n in change.nurses)
+    return replace(state, waiting=tuple(waiting), nurses=nurses, version=change.version)
 
 
 def _with_entry(state: UnitQueue, entry: QueueEntry) -> UnitQueue:

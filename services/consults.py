@@ -227,8 +227,13 @@ class ConsultService:
     async def tell_participant(self, participant_id: str, event: str, payload: dict[str, object]) -> None:
         await self.live.tell_participant(participant_id, event, payload)
 
-    async def publish_queue(self, unit: str) -> None:
-        if unit:
+    async def publish_queue(self, unit: str, consult_id: str | None = None) -> None:
+        """``unit``'s list changed: by ``consult_id``'s change (its row goes to the consoles), or in
+        the queue alone (the queue store already told the consoles; dashboards look again)."""
+        consult = await self._consults.get(consult_id) if consult_id is not None else None
+        if consult is not None:
+            await self.live.list_changed(consult)
+        elif unit:
             await self.live.queue_changed(unit)
 
     @staticmethod

@@ -81,8 +81,8 @@ class Invitations:
 
     async def revoke_link(self, actor: Actor, token_id: str) -> tuple[Consult, Invitee]:
         """Withdraw the invitation whose link has id ``token_id`` (what the REST API names)."""
-        for consult in await self._store.open_consults():
-            invitee = next((i for i in consult.invitees if i.token_id == token_id), None)
-            if invitee is not None:
-                return await self.revoke(actor, consult.consult_id, invitee.participant_id), invitee
-        raise NoSuchInvitation()
+        consult = await self._store.invited_to(token_id)  # one index read, not the open consults
+        invitee = next((i for i in consult.invitees if i.token_id == token_id), None) if consult else None
+        if consult is None or invitee is None:
+            raise NoSuchInvitation()
+        return await self.revoke(actor, consult.consult_id, invitee.participant_id), invitee

@@ -36,7 +36,11 @@ class LiveRooms(Protocol):
         """Its pages hear the new state; the staff lists that show it are sent again."""
 
     async def queue_changed(self, unit: str) -> None:
-        """``unit``'s consults or queue changed (booked, cancelled, sent home): its consoles hear it."""
+        """``unit``'s queue changed (its store told the consoles what): its dashboards look again."""
+
+    async def list_changed(self, consult: Consult) -> None:
+        """``consult`` changed outside the call (booked, rescheduled, sent home): the staff lists
+        that show it hear that one row."""
 
     async def consult_closed(self, consult: Consult, at: datetime, reason: str) -> None:
         """The consult ended: its pages hear why, its media closes, its people are let go."""

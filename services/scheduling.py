@@ -42,7 +42,7 @@ from rooms.queue import Pairing, QueuePolicy, QueuePosition, UnitQueue
 from rooms.roles import Role
 from rooms.session_log import EventKind, SessionEvent
 from rooms.staff import StaffMember
-from rooms.store.appointments import MAX_APPOINTMENT, AppointmentStore
+from rooms.store.appointments import AppointmentStore
 from rooms.store.base import ConsultStore, VersionConflict
 from rooms.store.commands import ConsultNotFound, execute
 from rooms.store.queue import QueueStore
@@ -132,11 +132,13 @@ class Scheduling:
         )
         return issue(self._token_key, claims)
 
-    async def _existing(self, patient_id: str, unit: str, start: datetime) -> list[Appointment]:
-        """What could conflict with a booking at ``start``: the patient's and the unit's around it."""
-        mine = await self.appointments.for_patient(patient_id)
-        theirs = await self.appointments.for_unit(unit, start - MAX_APPOINTMENT, start + MAX_APPOINTMENT)
-        return mine + theirs
+    async def _existing(self, patient_id: str) -> list[Appointment]:
+        """What the rules check a booking against before the store: the patient's own appointments.
+
+        Not the slot's: the store counts a slot's holders as it writes (atomically, in constant
+        time however full the slot is) and refuses a full one with the same ``SlotTaken``.
+        """
+        return await self.appointments.for_patient(patient_id)
 
     # -- booking -------------------------------------------------------------------------------
 
@@ -170,7 +172,7 @@ class Scheduling:
             kind=kind,
             start=start,
             rules=self.rules,
-            existing=await self._existing(patient.patient_id, unit, start),
+            existing=await self._existing(patient.patient_id),
             now=at,
         )
         created = consult_rules.create(
@@ -236,7 +238,7 @@ class Scheduling:
             current,
             start=start,
             rules=self.rules,
-            existing=await self._existing(current.patient_id, current.unit, start),
+            existing=await self._existing(current.patient_id),
             now=now,
         )
 
@@ -326,8 +328,8 @@ class Scheduling:
         await self.queues.check_in(queue_rules.entry_for(checked, self.queue_policy))
 
     async def _paired(self, appointment: Appointment) -> bool:
-        snapshot = await self.queues.snapshot(appointment.unit)
-        return any(n.appointment_id == appointment.appointment_id for n in snapshot.nurses.values())
+        nurses = await self.queues.nurses(appointment.unit)
+        return any(n.appointment_id == appointment.appointment_id for n in nurses.values())
 
     def _refusal(self, appointment: Appointment, now: datetime) -> DomainError | None:
         """Why the patient may not check in now (``None``: they may), without changing anything.
@@ -384,7 +386,7 @@ class Scheduling:
             await self._nurse_ready(appointment, now),
             lambda: self.queues.cancel(appointment.unit, consult_id),
         )
-        host = (await self.queues.snapshot(appointment.unit)).nurses.get(host_id)
+        host = (await self.queues.nurses(appointment.unit)).get(host_id)
         if host is None:
             # Not one of the unit's queue nurses (e.g. a physician admitting from the list): she
             # is not counted on duty, but a nurse paired with this patient is free again.
@@ -432,8 +434,7 @@ class Scheduling:
 
     async def _release_paired(self, unit: str, consult_id: str, now: datetime, keep: str | None) -> None:
         """Free every nurse of ``unit`` whom "next patient" paired with ``consult_id`` (but ``keep``)."""
-        snapshot = await self.queues.snapshot(unit)
-        for nurse in snapshot.nurses.values():
+        for nurse in (await self.queues.nurses(unit)).values():
             if nurse.appointment_id == consult_id and nurse.nurse_id != keep:
                 await self.queues.release_nurse(unit, nurse.nurse_id, consult_id, now)
 
@@ -498,8 +499,7 @@ class Scheduling:
             return
         await self.queues.cancel(appointment.unit, consult_id)
         await self._save_appointment(consult_id, appts.consult_ended)
-        snapshot = await self.queues.snapshot(appointment.unit)
-        for nurse in snapshot.nurses.values():
+        for nurse in (await self.queues.nurses(appointment.unit)).values():
             if nurse.state is not NurseState.IN_CONSULT or nurse.appointment_id != consult_id:
                 continue
             if nurse.nurse_id == host_id:
@@ -543,14 +543,15 @@ class Scheduling:
             logger.warning("queue of unit %s held consult %s that is not waiting", unit, consult_id)
             await self.queues.release_nurse(unit, member.staff_id, consult_id, now)
 
-    async def queue(self, unit: str) -> tuple[UnitQueue, dict[str, Consult]]:
+    async def queue(self, unit: str, host_id: str) -> tuple[UnitQueue, list[Consult]]:
+        """A console's snapshot: the unit's queue at its version, and the consults its list shows
+        (the unit's open ones and those ``host_id`` hosts), read after the queue's version so the
+        numbered changes that follow it bring the list up to date."""
         state = await self.queues.snapshot(unit)
-        consults: dict[str, Consult] = {}
-        for entry in state.waiting:
-            consult = await self.consults.get(entry.appointment_id)
-            if consult is not None:
-                consults[entry.appointment_id] = consult
-        return state, consults
+        listed = {c.consult_id: c for c in await self.consults.open_in_unit(unit)}
+        for hosted in await self.consults.open_hosted_by(host_id):
+            listed.setdefault(hosted.consult_id, hosted)
+        return state, list(listed.values())
 
     async def position(
         self, consult_id: str, participant_id: str
@@ -580,8 +581,8 @@ class LiveNotices(Protocol):
 
     async def tell_participant(self, participant_id: str, event: str, payload: dict[str, object]) -> None: ...
 
-    async def publish_queue(self, unit: str) -> None:
-        """``unit``'s consults or its queue changed: tell that unit's staff consoles."""
+    async def publish_queue(self, unit: str, consult_id: str | None = None) -> None:
+        """``unit``'s list changed (by ``consult_id``'s change): tell that unit's staff consoles."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -628,28 +629,23 @@ class QueueSweep:
         now = self._clock()
         scheduling = self._scheduling
         no_shows: list[str] = []
-        waiting_units: set[str] = set()
-        for consult in await scheduling.consults.open_consults():
-            appointment = await scheduling.appointments.get(consult.consult_id)
-            if appointment is None:
+        # Only what is due: the head of the stores' indexes, never the whole service.
+        for appointment in await scheduling.appointments.due(now):
+            consult = await scheduling.consults.get(appointment.appointment_id)
+            if consult is None or consult.state is not ConsultState.SCHEDULED:
                 continue
-            if consult.state is ConsultState.WAITING and appointment.status is AppointmentStatus.CHECKED_IN:
-                waiting_units.add(appointment.unit)
-            if consult.state is ConsultState.SCHEDULED and appts.no_show_due(appointment, now):
-                if await self._no_show(appointment, now):
-                    no_shows.append(appointment.appointment_id)
+            if appts.no_show_due(appointment, now) and await self._no_show(appointment, now):
+                no_shows.append(appointment.appointment_id)
         sent_home: list[str] = []
-        changed_units: set[str] = set()  # the no-shows' units heard of it from consult_closed
         hours = scheduling.rules.hours
         if not hours.is_open(now):
             opens = next_opening(hours, now)
-            for unit in sorted(waiting_units):
+            for unit in await scheduling.queues.occupied():
                 for entry in await scheduling.queues.close(unit):
                     if await self._send_home(entry.appointment_id, now, opens):
                         sent_home.append(entry.appointment_id)
-                        changed_units.add(unit)
-        for unit in sorted(changed_units):
-            await self._notices.publish_queue(unit)
+                        # Its row changes (back to scheduled); the no-shows' went with consult_closed.
+                        await self._notices.publish_queue(unit, entry.appointment_id)
         return SweepResult(tuple(no_shows), tuple(sent_home))
 
     async def _no_show(self, appointment: Appointment, now: datetime) -> bool:

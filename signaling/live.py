@@ -8,20 +8,24 @@ connection) acts on this node's connections; when a consult closes the other nod
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Protocol
 
 import socketio
 
 from media.backend import MediaBackend, MediaEvent, MediaEventKind
-from rooms.consult import Consult
+from rooms.consult import Consult, ConsultState
+from rooms.queue import QueueChange
 from rooms.session_log import EventKind, SessionEvent
 from rooms.store.base import Stores
 from signaling import views
 from signaling.call_quality import CallQualityLog
 from signaling.connections import Registry, consult_room, participant_room, staff_room, supervision_room
 from signaling.node_state import NodeState
+
+logger = logging.getLogger(__name__)
 
 
 class OtherNodes(Protocol):
@@ -39,10 +43,14 @@ class SocketLiveRooms:
         media: MediaBackend,
         state: NodeState,
         clock: Callable[[], datetime],
+        numbers: Callable[[str], Awaitable[QueueChange]],
         other_nodes: OtherNodes | None = None,
     ) -> None:
+        """``numbers``: the queue store's ``bump``, the next number of a unit's list (its consoles'
+        diffs are numbered in one sequence, queue changes and consult changes alike)."""
         self._other_nodes = other_nodes
         self._clock = clock
+        self._numbers = numbers
         self._sio = sio
         self._registry = registry
         self._stores = stores
@@ -59,8 +67,25 @@ class SocketLiveRooms:
         await self._emit_queue(consult)
 
     async def queue_changed(self, unit: str) -> None:
+        """The queue itself changed (its store announced the diff): dashboards look again."""
         if unit:
-            await self._send_unit_queue(unit)
+            await self._sio.emit("dashboard:changed", {"unit": unit}, room=supervision_room(unit))
+
+    async def list_changed(self, consult: Consult) -> None:
+        await self._emit_queue(consult)
+
+    async def queue_entries_changed(self, change: QueueChange) -> None:
+        """The queue store's listener: a numbered change goes to the unit's consoles as it is.
+
+        The change is stored already: a failed announcement must not fail the operation that made
+        it. It is logged; consoles see the missing number at the next change and resync.
+        """
+        try:
+            await self._send_diff(change, views.queue_diff(change))
+        except Exception as error:
+            logger.error(
+                "queue diff %d of unit %s not sent: %s", change.version, change.unit, type(error).__name__
+            )
 
     async def consult_closed(self, consult: Consult, at: datetime, reason: str) -> None:
         consult_id = consult.consult_id
@@ -182,10 +207,16 @@ class SocketLiveRooms:
         return [views.consult(c) for c in sorted(consults.values(), key=views.queue_order)]
 
     async def _emit_queue(self, consult: Consult) -> None:
-        """``consult`` changed: its unit's staff hear their list again, and so does its host when
-        the host belongs to another unit (or none), so every list that shows it is current."""
+        """``consult`` changed: its unit's consoles hear that one row (numbered in the unit's
+        sequence), and so does its host when the host belongs to another unit (or none), so every
+        list that shows it is current. Nothing is read but the host's unit."""
+        if consult.state is ConsultState.ENDED:
+            row: dict[str, object] = {"consults": [], "consults_removed": [consult.consult_id]}
+        else:
+            row = {"consults": [views.listed(consult)], "consults_removed": []}
         if consult.unit:
-            await self._send_unit_queue(consult.unit)
+            change = await self._numbers(consult.unit)
+            await self._send_diff(change, {**views.queue_diff(change), **row})
         if consult.host_id is None:
             return
         here = self._registry.of_participant(consult.host_id)
@@ -195,14 +226,15 @@ class SocketLiveRooms:
             host = await self._stores.staff.by_id(consult.host_id)
             host_unit = host.unit if host is not None else ""
         if not host_unit or host_unit != consult.unit:
+            # Not in the host's unit sequence: unnumbered, applied as it comes (newer version wins).
             await self._sio.emit(
-                "queue:update",
-                {"consults": await self.staff_list(host_unit, consult.host_id)},
+                "queue:diff",
+                {"unit": consult.unit, "version": None, **row},
                 room=participant_room(consult.host_id),
             )
 
-    async def _send_unit_queue(self, unit: str) -> None:
-        await self._sio.emit("queue:update", {"consults": await self.staff_list(unit)}, room=staff_room(unit))
+    async def _send_diff(self, change: QueueChange, diff: dict[str, object]) -> None:
+        await self._sio.emit("queue:diff", diff, room=staff_room(change.unit))
         # Dashboards fetch their figures again (GET /api/units/{unit}/dashboard, audited): the
         # event carries nothing, so no patient's name reaches a supervisor's socket.
-        await self._sio.emit("dashboard:changed", {"unit": unit}, room=supervision_room(unit))
+        await self._sio.emit("dashboard:changed", {"unit": change.unit}, room=supervision_room(change.unit))

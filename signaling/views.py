@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from rooms.consult import Consult, ConsultKind, Invitee
+from rooms.nurses import Nurse
+from rooms.queue import QueueChange, QueueEntry
 from rooms.roles import Role
 
 
@@ -66,6 +68,57 @@ def participants(value: Consult) -> list[dict[str, object]]:
     people += [participant(invitee) for invitee in value.invitees]
     watching = value.receive_only & value.in_call
     return [{**person, "receive_only": person["participant_id"] in watching} for person in people]
+
+
+def listed(value: Consult) -> dict[str, object]:
+    """A consult as a staff list holds it: its view and its ``version``, so a list that hears two
+    changes of one consult out of order keeps the newer."""
+    return {**consult(value), "version": value.version}
+
+
+def queue_entry(entry: QueueEntry) -> dict[str, object]:
+    """A waiting patient as consoles place them: the order key's fields and the connection.
+
+    Consoles sort by urgent first, appointment time, check-in time, then id; a patient counts as
+    absent ``absent_after_seconds`` (in the snapshot) after ``dropped_at``.
+    """
+    return {
+        "consult_id": entry.appointment_id,
+        "appointment_start": entry.appointment_start.isoformat(),
+        "checked_in_at": entry.checked_in_at.isoformat(),
+        "urgent": entry.urgent,
+        "connected": entry.connected,
+        "dropped_at": _iso(entry.dropped_at),
+        "pinned_nurse": entry.pinned_nurse,
+        "pinned_until": _iso(entry.pinned_until),
+    }
+
+
+def nurse(value: Nurse) -> dict[str, object]:
+    return {
+        "nurse_id": value.nurse_id,
+        "unit": value.unit,
+        "state": value.state.value,
+        "since": _iso(value.since),
+    }
+
+
+def queue_diff(
+    change: QueueChange,
+    consults: list[dict[str, object]] | None = None,
+    consults_removed: list[str] | None = None,
+) -> dict[str, object]:
+    """One numbered change of a unit's list (``queue:diff``): only what changed."""
+    return {
+        "unit": change.unit,
+        "version": change.version,
+        "consults": consults or [],
+        "consults_removed": consults_removed or [],
+        "entries": [queue_entry(e) for e in change.entries],
+        "entries_removed": list(change.removed),
+        "nurses": [nurse(n) for n in change.nurses],
+        "nurses_removed": list(change.nurses_removed),
+    }
 
 
 def queue_order(value: Consult) -> tuple[datetime, datetime]:

@@ -220,7 +220,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     registry, node_state = Registry(), NodeState()
     metrics.watch(local_media, lambda: len(registry.by_sid))
-    live = SocketLiveRooms(sio, registry, stores, media, node_state, clock, node.news if node else None)
+    live = SocketLiveRooms(
+        sio, registry, stores, media, node_state, clock, scheduling.queues.bump, node.news if node else None
+    )
+    scheduling.queues.listen(live.queue_entries_changed)  # consoles hear each queue change as a diff
     if node is not None:
         node.news.on_consult_closed(live.let_go)
     consults = ConsultService(

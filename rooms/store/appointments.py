@@ -49,6 +49,10 @@ class AppointmentStore(Protocol):
     async def for_patient(self, patient_id: str) -> list[Appointment]:
         """Every appointment of the patient (any status), by start."""
 
+    async def due(self, until: datetime) -> list[Appointment]:
+        """Booked appointments whose check-in window closed by ``until`` (due no-shows), from an
+        index of booked appointments by window end: the sweep reads these, not the service."""
+
     async def put_patient(self, patient: Patient) -> None:
         """Store (or update) who the patient is; the NSS is the key."""
 

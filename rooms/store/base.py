@@ -52,6 +52,9 @@ class ConsultStore(Protocol):
     async def open_hosted_by(self, host_id: str) -> list[Consult]:
         """Consults hosted by ``host_id`` that have not ended."""
 
+    async def invited_to(self, token_id: str) -> Consult | None:
+        """The open consult one of whose invitees holds the link ``token_id`` (an index, not a scan)."""
+
     async def revoke_token(self, token_id: str) -> None: ...
 
     async def is_token_revoked(self, token_id: str) -> bool: ...

@@ -6,6 +6,7 @@ that is what makes compare-and-set here as safe as the Redis implementation's.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -21,6 +22,30 @@ class MemoryConsultStore:
         self._logs: dict[str, list[SessionEvent]] = {}
         self._revoked: set[str] = set()
         self._numbered: dict[str, int] = {}
+        # Indexes of the open consults, so a list or a revocation reads what it needs, not the service.
+        self._open: set[str] = set()
+        self._by_unit: dict[str, set[str]] = defaultdict(set)
+        self._by_host: dict[str, set[str]] = defaultdict(set)
+        self._invites: dict[str, str] = {}
+
+    def _index(self, before: Consult | None, after: Consult) -> None:
+        consult_id = after.consult_id
+        if before is not None:
+            self._by_host[before.host_id or ""].discard(consult_id)
+            for invitee in before.invitees:
+                self._invites.pop(invitee.token_id or "", None)
+        if after.state is ConsultState.ENDED:
+            self._open.discard(consult_id)
+            self._by_unit[after.unit].discard(consult_id)
+            return
+        self._open.add(consult_id)
+        if after.unit:
+            self._by_unit[after.unit].add(consult_id)
+        if after.host_id:
+            self._by_host[after.host_id].add(consult_id)
+        for invitee in after.invitees:
+            if invitee.token_id is not None:
+                self._invites[invitee.token_id] = consult_id
 
     async def add(self, transition: Transition) -> None:
         consult = transition.consult
@@ -28,6 +53,7 @@ class MemoryConsultStore:
             raise VersionConflict(f"consult {consult.consult_id} exists")
         self._consults[consult.consult_id] = consult
         self._logs[consult.consult_id] = list(transition.events)
+        self._index(None, consult)
 
     async def get(self, consult_id: str) -> Consult | None:
         return self._consults.get(consult_id)
@@ -41,6 +67,7 @@ class MemoryConsultStore:
             return
         self._consults[consult.consult_id] = replace(consult, version=expected_version + 1)
         self._logs[consult.consult_id].extend(transition.events)
+        self._index(current, consult)
 
     async def log(self, consult_id: str) -> list[SessionEvent]:
         return list(self._logs.get(consult_id, ()))
@@ -58,15 +85,17 @@ class MemoryConsultStore:
         return count + 1
 
     async def open_consults(self) -> list[Consult]:
-        return [c for c in self._consults.values() if c.state is not ConsultState.ENDED]
+        return [self._consults[i] for i in sorted(self._open)]
 
     async def open_in_unit(self, unit: str) -> list[Consult]:
-        ended = ConsultState.ENDED
-        return [c for c in self._consults.values() if unit and c.unit == unit and c.state is not ended]
+        return [self._consults[i] for i in sorted(self._by_unit.get(unit, ()))] if unit else []
 
     async def open_hosted_by(self, host_id: str) -> list[Consult]:
-        ended = ConsultState.ENDED
-        return [c for c in self._consults.values() if c.host_id == host_id and c.state is not ended]
+        return [self._consults[i] for i in sorted(self._by_host.get(host_id, ()))]
+
+    async def invited_to(self, token_id: str) -> Consult | None:
+        consult_id = self._invites.get(token_id)
+        return self._consults[consult_id] if consult_id is not None else None
 
     async def revoke_token(self, token_id: str) -> None:
         self._revoked.add(token_id)

@@ -4,20 +4,34 @@ The rules are :mod:`rooms.queue`'s; a store keeps the state and applies each ope
 atomically, so that any number of coroutines (in memory) or server processes (Redis) can call
 ``next_patient`` at once and no patient is ever given to two nurses, nor one nurse two patients.
 
+Every change is numbered per unit (:class:`~rooms.queue.QueueChange`), atomically with the
+change itself, and handed to the store's listener (:meth:`QueueStore.listen`) as the store
+computed it: the consoles' diffs never need the unit read again. ``snapshot`` carries the number
+it is consistent with.
+
 Every implementation must pass the shared suite in ``tests/rooms/test_queue_store.py``, which
 also checks each answer against the pure rules.
 """
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Protocol
 
 from rooms.nurses import Nurse, NurseState
-from rooms.queue import Pairing, QueueEntry, QueuePosition, UnitQueue
+from rooms.queue import Pairing, QueueChange, QueueEntry, QueuePosition, UnitQueue
+
+ChangeListener = Callable[[QueueChange], Awaitable[None]]
 
 
 class QueueStore(Protocol):
+    def listen(self, listener: ChangeListener) -> None:
+        """Hand every numbered change to ``listener`` after it is stored (one listener: the consoles')."""
+
+    async def bump(self, unit: str) -> QueueChange:
+        """Take the unit's next number for a change of its list outside the queue (a consult's state)."""
+
     async def register_nurse(self, unit: str, nurse_id: str) -> Nurse:
         """Make the nurse a member of ``unit``'s queue (away); idempotent."""
 
@@ -63,6 +77,12 @@ class QueueStore(Protocol):
 
     async def position(self, unit: str, appointment_id: str, now: datetime) -> QueuePosition | None:
         """Place, people ahead and expected wait; ``None`` when not waiting."""
+
+    async def nurses(self, unit: str) -> dict[str, Nurse]:
+        """The unit's nurses by id, without its waiting list (bounded by its staff, not its patients)."""
+
+    async def occupied(self) -> list[str]:
+        """The units with someone waiting (what the sweep closes), from an index: no unit is scanned."""
 
     async def snapshot(self, unit: str) -> UnitQueue:
         """The whole state of ``unit``'s queue, consistent at one instant."""

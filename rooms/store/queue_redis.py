@@ -24,7 +24,19 @@ unit's keys live on one Redis Cluster slot, so its scripts are cluster-safe):
                                                  pruned after ``served_ttl`` at each pairing
 ``tc:queue:{U}:durations``             list      recent consult durations (microseconds), newest
                                                  first, at most ``recent_consults``
+``tc:queue:{U}:version``               string    the unit's change number (:class:`QueueChange`),
+                                                 incremented by every script that changes
+                                                 something, in the same script
+``tc:queue:{U}:dropped``               zset      order keys of the waiting patients whose
+                                                 connection dropped, scored by when: a patient's
+                                                 place counts who is absent ahead from here,
+                                                 without reading the entries ahead
 =====================================  ========  ===================================================
+
+One key is not a unit's: ``tc:queue:occupied``, a set of the units with someone waiting, added to
+after a script put someone in a queue and removed from by :meth:`RedisQueueStore.close` (which
+looks again after removing, so an arrival racing the close is never lost). The sweep reads it
+instead of scanning units; keeping it outside the scripts keeps each script on one cluster slot.
 
 Times inside Redis are integer microseconds since the epoch, kept as decimal strings in JSON so
 no float rounding ever touches them (Lua numbers are doubles; microsecond timestamps fit exactly,
@@ -47,12 +59,14 @@ from rooms.queue import (
     AlreadyServed,
     NotInQueue,
     Pairing,
+    QueueChange,
     QueueEntry,
     QueuePolicy,
     QueuePosition,
     UnitQueue,
     WrongUnit,
 )
+from rooms.store.queue import ChangeListener
 from rooms.zones import require_utc
 
 DEFAULT_PREFIX = "tc:queue:"
@@ -62,8 +76,11 @@ _KEY_DIGITS = 17
 _ID_OFFSET = 1 + 2 * _KEY_DIGITS  # where the appointment id starts in an order key
 _UNIT = re.compile(r"[^{}\s]{1,128}")
 
-# Every script gets the unit's five keys in this order: waiting, entries, nurses, served, durations.
+# Every script gets the unit's seven keys in this order: waiting, entries, nurses, served, durations,
+# version, dropped. A script that changes something replies with the new version (``bump()``) so the
+# change it announces is numbered atomically with it.
 _LUA_HELPERS = """
+local function bump() return tostring(redis.call('INCR', KEYS[6])) end
 local function set_of(csv)
   local s = {}
   for item in string.gmatch(csv, '[^,]+') do s[item] = true end
@@ -71,23 +88,27 @@ local function set_of(csv)
 end
 """
 
-_CHECK_IN = """
+_CHECK_IN = (
+    _LUA_HELPERS
+    + """
 -- ARGV: appointment id, order key, entry json
 if redis.call('ZSCORE', KEYS[4], ARGV[1]) then return {'err', 'already_served'} end
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if raw then
   local e = cjson.decode(raw)
-  if e.k then return {'ok', raw} end
+  if e.k then return {'ok', raw, ''} end
   e.k = true
   e.d = cjson.null
   raw = cjson.encode(e)
   redis.call('HSET', KEYS[2], ARGV[1], raw)
-  return {'ok', raw}
+  redis.call('ZREM', KEYS[7], e.z)
+  return {'ok', raw, bump()}
 end
 redis.call('ZADD', KEYS[1], 0, ARGV[2])
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-return {'ok', ARGV[3]}
+return {'ok', ARGV[3], bump()}
 """
+)
 
 _NEXT_PATIENT = (
     _LUA_HELPERS
@@ -132,7 +153,7 @@ while true do
         nurse.a = ids[i]
         local encoded = cjson.encode(nurse)
         redis.call('HSET', KEYS[3], me, encoded)
-        return {'ok', raw, encoded}
+        return {'ok', raw, encoded, bump()}
       end
     end
   end
@@ -142,21 +163,27 @@ return {'none'}
 """
 ).replace("ID_START", str(_ID_OFFSET + 1))
 
-_REGISTER_NURSE = """
+_REGISTER_NURSE = (
+    _LUA_HELPERS
+    + """
 -- ARGV: nurse id, json of a new (away) nurse
-redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[2])
-return {'ok', redis.call('HGET', KEYS[3], ARGV[1])}
+if redis.call('HSETNX', KEYS[3], ARGV[1], ARGV[2]) == 1 then return {'ok', ARGV[2], bump()} end
+return {'ok', redis.call('HGET', KEYS[3], ARGV[1]), ''}
 """
+)
 
-_REMOVE_NURSE = """
+_REMOVE_NURSE = (
+    _LUA_HELPERS
+    + """
 -- ARGV: nurse id
 local raw = redis.call('HGET', KEYS[3], ARGV[1])
 if not raw then return {'none'} end
 local n = cjson.decode(raw)
 if n.s == 'in_consult' then return {'err', 'invalid_nurse_transition', n.s, 'away'} end
 redis.call('HDEL', KEYS[3], ARGV[1])
-return {'ok'}
+return {'ok', bump()}
 """
+)
 
 _SET_NURSE_STATE = (
     _LUA_HELPERS
@@ -166,17 +193,19 @@ local raw = redis.call('HGET', KEYS[3], ARGV[1])
 if not raw then return {'err', 'wrong_unit'} end
 local n = cjson.decode(raw)
 if not set_of(ARGV[4])[n.s] then return {'err', 'invalid_nurse_transition', n.s, ARGV[2]} end
-if n.s == ARGV[2] then return {'ok', raw} end
+if n.s == ARGV[2] then return {'ok', raw, ''} end
 n.s = ARGV[2]
 n.t = ARGV[3]
 n.a = cjson.null
 raw = cjson.encode(n)
 redis.call('HSET', KEYS[3], ARGV[1], raw)
-return {'ok', raw}
+return {'ok', raw, bump()}
 """
 )
 
-_FINISH_CONSULT = """
+_FINISH_CONSULT = (
+    _LUA_HELPERS
+    + """
 -- ARGV: nurse id, now (us), how many durations to keep
 local raw = redis.call('HGET', KEYS[3], ARGV[1])
 if not raw then return {'err', 'wrong_unit'} end
@@ -194,34 +223,46 @@ raw = cjson.encode(n)
 redis.call('HSET', KEYS[3], ARGV[1], raw)
 redis.call('LPUSH', KEYS[5], text)
 redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[3]) - 1)
-return {'ok', raw, text}
+return {'ok', raw, text, bump()}
 """
+)
 
-_RELEASE_NURSE = """
+_RELEASE_NURSE = (
+    _LUA_HELPERS
+    + """
 -- ARGV: nurse id, appointment id, now (us), entry json to requeue ('' for none), its order key
+-- Replies the nurse, the version ('' when unchanged) and '1' when the entry went back in the queue.
 local raw = redis.call('HGET', KEYS[3], ARGV[1])
 if not raw then return {'err', 'wrong_unit'} end
 local n = cjson.decode(raw)
-if n.s ~= 'in_consult' or n.a ~= ARGV[2] then return {'ok', raw} end
+if n.s ~= 'in_consult' or n.a ~= ARGV[2] then return {'ok', raw, '', '0'} end
 n.s = 'available'
 n.t = ARGV[3]
 n.a = cjson.null
 raw = cjson.encode(n)
 redis.call('HSET', KEYS[3], ARGV[1], raw)
+local requeued = '0'
 if ARGV[4] ~= '' then
   redis.call('ZREM', KEYS[4], ARGV[2])
   if not redis.call('HGET', KEYS[2], ARGV[2]) then
     redis.call('ZADD', KEYS[1], 0, ARGV[5])
     redis.call('HSET', KEYS[2], ARGV[2], ARGV[4])
+    requeued = '1'
   end
 end
-return {'ok', raw}
+return {'ok', raw, bump(), requeued}
 """
+)
 
-_TAKE_DIRECTLY = """
+_TAKE_DIRECTLY = (
+    _LUA_HELPERS
+    + """
 -- ARGV: nurse id, appointment id, now (us), served cutoff (us)
+-- Replies the nurse, the version, '1' if the entry left the queue, then each other nurse released
+-- (id, json).
 local raw = redis.call('HGET', KEYS[3], ARGV[1])
 if not raw then return {'err', 'wrong_unit'} end
+local released = {}
 local all = redis.call('HGETALL', KEYS[3])
 for i = 1, #all, 2 do
   if all[i] ~= ARGV[1] then
@@ -230,7 +271,10 @@ for i = 1, #all, 2 do
       other.s = 'available'
       other.t = ARGV[3]
       other.a = cjson.null
-      redis.call('HSET', KEYS[3], all[i], cjson.encode(other))
+      local encoded = cjson.encode(other)
+      redis.call('HSET', KEYS[3], all[i], encoded)
+      released[#released + 1] = all[i]
+      released[#released + 1] = encoded
     end
   end
 end
@@ -243,70 +287,99 @@ if n.s ~= 'in_consult' or n.a ~= ARGV[2] then
   redis.call('HSET', KEYS[3], ARGV[1], raw)
 end
 local entry = redis.call('HGET', KEYS[2], ARGV[2])
+local left = '0'
 if entry then
-  redis.call('ZREM', KEYS[1], cjson.decode(entry).z)
+  local z = cjson.decode(entry).z
+  redis.call('ZREM', KEYS[1], z)
+  redis.call('ZREM', KEYS[7], z)
   redis.call('HDEL', KEYS[2], ARGV[2])
+  left = '1'
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', '(' .. ARGV[4])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[2])
-return {'ok', raw}
+local out = {'ok', raw, bump(), left}
+for _, item in ipairs(released) do out[#out + 1] = item end
+return out
 """
+)
 
-_DROP = """
+_DROP = (
+    _LUA_HELPERS
+    + """
 -- ARGV: appointment id, now (us)
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'none'} end
 local e = cjson.decode(raw)
-if not e.k then return {'ok', raw} end
+if not e.k then return {'ok', raw, ''} end
 e.k = false
 e.d = ARGV[2]
 raw = cjson.encode(e)
 redis.call('HSET', KEYS[2], ARGV[1], raw)
-return {'ok', raw}
+redis.call('ZADD', KEYS[7], ARGV[2], e.z)
+return {'ok', raw, bump()}
 """
+)
 
-_REJOIN = """
+_REJOIN = (
+    _LUA_HELPERS
+    + """
 -- ARGV: appointment id
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'none'} end
 local e = cjson.decode(raw)
-if e.k then return {'ok', raw} end
+if e.k then return {'ok', raw, ''} end
 e.k = true
 e.d = cjson.null
 raw = cjson.encode(e)
 redis.call('HSET', KEYS[2], ARGV[1], raw)
-return {'ok', raw}
+redis.call('ZREM', KEYS[7], e.z)
+return {'ok', raw, bump()}
 """
+)
 
-_CANCEL = """
+_CANCEL = (
+    _LUA_HELPERS
+    + """
 -- ARGV: appointment id
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'none'} end
-redis.call('ZREM', KEYS[1], cjson.decode(raw).z)
+local z = cjson.decode(raw).z
+redis.call('ZREM', KEYS[1], z)
+redis.call('ZREM', KEYS[7], z)
 redis.call('HDEL', KEYS[2], ARGV[1])
-return {'ok', raw}
+return {'ok', raw, bump()}
 """
+)
 
-_SET_URGENT = """
+_SET_URGENT = (
+    _LUA_HELPERS
+    + """
 -- ARGV: appointment id, '1' urgent or '0' not
 local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'err', 'not_in_queue'} end
 local e = cjson.decode(raw)
 local urgent = ARGV[2] == '1'
-if e.u == urgent then return {'ok', raw} end
+if e.u == urgent then return {'ok', raw, ''} end
 redis.call('ZREM', KEYS[1], e.z)
+redis.call('ZREM', KEYS[7], e.z)
 e.u = urgent
 e.z = (urgent and '0' or '1') .. string.sub(e.z, 2)
 raw = cjson.encode(e)
 redis.call('ZADD', KEYS[1], 0, e.z)
+if not e.k then redis.call('ZADD', KEYS[7], e.d, e.z) end
 redis.call('HSET', KEYS[2], ARGV[1], raw)
-return {'ok', raw}
+return {'ok', raw, bump()}
 """
+)
 
-_CLOSE = """
--- no ARGV; returns the waiting entries in queue order and empties the queue
-local out = {'ok'}
+_CLOSE = (
+    _LUA_HELPERS
+    + """
+-- no ARGV; returns the version ('' if nobody waited) and the waiting entries in queue order, and
+-- empties the queue
 local members = redis.call('ZRANGE', KEYS[1], 0, -1)
+if #members == 0 then return {'ok', ''} end
+local out = {'ok', bump()}
 for start = 1, #members, 256 do
   local ids = {}
   for i = start, math.min(start + 255, #members) do ids[#ids + 1] = string.sub(members[i], ID_START) end
@@ -315,9 +388,10 @@ for start = 1, #members, 256 do
     if raws[i] then out[#out + 1] = raws[i] end
   end
 end
-redis.call('DEL', KEYS[1], KEYS[2])
+redis.call('DEL', KEYS[1], KEYS[2], KEYS[7])
 return out
-""".replace("ID_START", str(_ID_OFFSET + 1))
+"""
+).replace("ID_START", str(_ID_OFFSET + 1))
 
 
 def _text(value: str | bytes) -> str:
@@ -335,22 +409,12 @@ local raw = redis.call('HGET', KEYS[2], ARGV[1])
 if not raw then return {'none'} end
 local rank = redis.call('ZRANK', KEYS[1], cjson.decode(raw).z)
 if not rank then return {'none'} end
-local now = tonumber(ARGV[2])
-local absent_after = tonumber(ARGV[3])
-local ahead = 0
-if rank > 0 then
-  local members = redis.call('ZRANGE', KEYS[1], 0, rank - 1)
-  for start = 1, #members, 256 do
-    local ids = {}
-    for i = start, math.min(start + 255, #members) do ids[#ids + 1] = string.sub(members[i], ID_START) end
-    local raws = redis.call('HMGET', KEYS[2], unpack(ids))
-    for i = 1, #ids do
-      if raws[i] then
-        local e = cjson.decode(raws[i])
-        if e.d == cjson.null or now - tonumber(e.d) < absent_after then ahead = ahead + 1 end
-      end
-    end
-  end
+-- Everyone before the patient counts but the absent (dropped at least absent_after ago): those are
+-- read from the unit's dropped index, not by reading the entries ahead.
+local ahead = rank
+for _, z in ipairs(redis.call('ZRANGEBYSCORE', KEYS[7], '-inf', tonumber(ARGV[2]) - tonumber(ARGV[3]))) do
+  local before = redis.call('ZRANK', KEYS[1], z)
+  if before and before < rank then ahead = ahead - 1 end
 end
 local on_duty = set_of(ARGV[4])
 local duty = {}
@@ -446,6 +510,7 @@ class RedisQueueStore:
         self.client = client
         self.policy = policy or QueuePolicy()
         self.prefix = prefix
+        self._listener: ChangeListener | None = None
         register = client.register_script
         self._check_in = register(_CHECK_IN)
         self._next = register(_NEXT_PATIENT)
@@ -478,12 +543,33 @@ class RedisQueueStore:
     async def aclose(self) -> None:
         await self.client.aclose()
 
+    def listen(self, listener: ChangeListener) -> None:
+        self._listener = listener
+
+    async def _announce(
+        self,
+        unit: str,
+        version: str,
+        *,
+        entries: tuple[QueueEntry, ...] = (),
+        removed: tuple[str, ...] = (),
+        nurses: tuple[Nurse, ...] = (),
+        nurses_removed: tuple[str, ...] = (),
+    ) -> None:
+        """Hand the listener the change a script made, built from the script's own reply."""
+        if version and self._listener is not None:
+            await self._listener(QueueChange(unit, int(version), entries, removed, nurses, nurses_removed))
+
+    async def bump(self, unit: str) -> QueueChange:
+        return QueueChange(unit, int(await self.client.incr(self.keys(unit)[5])))
+
     def keys(self, unit: str) -> list[str]:
         """The unit's keys, in the order every script takes them."""
         if not _UNIT.fullmatch(unit):
             raise ValueError("a unit id is 1-128 characters without braces or spaces")
         base = f"{self.prefix}{{{unit}}}:"
-        return [base + name for name in ("waiting", "entries", "nurses", "served", "durations")]
+        names = ("waiting", "entries", "nurses", "served", "durations", "version", "dropped")
+        return [base + name for name in names]
 
     async def _run(self, script: Any, unit: str, *args: str | int) -> list[str]:
         reply = [_text(part) for part in await script(keys=self.keys(unit), args=args)]
@@ -495,10 +581,14 @@ class RedisQueueStore:
 
     async def register_nurse(self, unit: str, nurse_id: str) -> Nurse:
         reply = await self._run(self._register, unit, nurse_id, _encode_nurse(Nurse(nurse_id, unit)))
-        return _decode_nurse(unit, nurse_id, reply[1])
+        nurse = _decode_nurse(unit, nurse_id, reply[1])
+        await self._announce(unit, reply[2], nurses=(nurse,))
+        return nurse
 
     async def remove_nurse(self, unit: str, nurse_id: str) -> None:
-        await self._run(self._remove, unit, nurse_id)
+        reply = await self._run(self._remove, unit, nurse_id)
+        if reply[0] == "ok":
+            await self._announce(unit, reply[1], nurses_removed=(nurse_id,))
 
     async def set_nurse_state(self, unit: str, nurse_id: str, state: NurseState, now: datetime) -> Nurse:
         if state not in (NurseState.AVAILABLE, NurseState.AWAY):
@@ -506,11 +596,16 @@ class RedisQueueStore:
         reply = await self._run(
             self._nurse_state, unit, nurse_id, state.value, _us(now), _csv(ALLOWED_FROM[state])
         )
-        return _decode_nurse(unit, nurse_id, reply[1])
+        return await self._nurse_changed(unit, nurse_id, reply[1], reply[2])
+
+    async def _nurse_changed(self, unit: str, nurse_id: str, raw: str, version: str) -> Nurse:
+        nurse = _decode_nurse(unit, nurse_id, raw)
+        await self._announce(unit, version, nurses=(nurse,))
+        return nurse
 
     async def finish_consult(self, unit: str, nurse_id: str, now: datetime) -> tuple[Nurse, timedelta]:
         reply = await self._run(self._finish, unit, nurse_id, _us(now), self.policy.recent_consults)
-        return _decode_nurse(unit, nurse_id, reply[1]), int(reply[2]) * _US
+        return await self._nurse_changed(unit, nurse_id, reply[1], reply[3]), int(reply[2]) * _US
 
     async def release_nurse(
         self, unit: str, nurse_id: str, appointment_id: str, now: datetime, requeue: QueueEntry | None = None
@@ -520,13 +615,23 @@ class RedisQueueStore:
         entry = "" if requeue is None else _encode_entry(requeue)
         key = "" if requeue is None else order_key(requeue)
         reply = await self._run(self._release, unit, nurse_id, appointment_id, _us(now), entry, key)
-        return _decode_nurse(unit, nurse_id, reply[1])
+        nurse = _decode_nurse(unit, nurse_id, reply[1])
+        back = (requeue,) if requeue is not None and reply[3] == "1" else ()
+        if back:
+            await self.client.sadd(self._occupied, unit)
+        await self._announce(unit, reply[2], entries=back, nurses=(nurse,))
+        return nurse
 
     async def take_directly(self, unit: str, nurse_id: str, appointment_id: str, now: datetime) -> Nurse:
         now = require_utc(now)
         cutoff = _us(now - self.policy.served_ttl)
         reply = await self._run(self._take, unit, nurse_id, appointment_id, _us(now), cutoff)
-        return _decode_nurse(unit, nurse_id, reply[1])
+        nurse = _decode_nurse(unit, nurse_id, reply[1])
+        others = [reply[i : i + 2] for i in range(4, len(reply), 2)]
+        released = tuple(_decode_nurse(unit, other_id, raw) for other_id, raw in others)
+        removed = (appointment_id,) if reply[3] == "1" else ()
+        await self._announce(unit, reply[2], removed=removed, nurses=(*released, nurse))
+        return nurse
 
     # --- patients -------------------------------------------------------------------------------
 
@@ -534,7 +639,11 @@ class RedisQueueStore:
         reply = await self._run(
             self._check_in, entry.unit, entry.appointment_id, order_key(entry), _encode_entry(entry)
         )
-        return _decode_entry(entry.unit, reply[1])
+        kept = _decode_entry(entry.unit, reply[1])
+        if reply[2] and kept == entry:  # a new entry (not a reconnection): the unit is occupied
+            await self.client.sadd(self._occupied, entry.unit)
+        await self._announce(entry.unit, reply[2], entries=(kept,))
+        return kept
 
     async def next_patient(self, unit: str, nurse_id: str, now: datetime) -> Pairing | None:
         now = require_utc(now)
@@ -549,11 +658,18 @@ class RedisQueueStore:
         )
         if reply[0] == "none":
             return None
-        return Pairing(_decode_entry(unit, reply[1]), _decode_nurse(unit, nurse_id, reply[2]), now)
+        pairing = Pairing(_decode_entry(unit, reply[1]), _decode_nurse(unit, nurse_id, reply[2]), now)
+        await self._announce(unit, reply[3], removed=(pairing.entry.appointment_id,), nurses=(pairing.nurse,))
+        return pairing
 
     async def _entry_op(self, script: Any, unit: str, *args: str | int) -> QueueEntry | None:
+        """Drop, rejoin: the entry as it is now, announced as changed when the script changed it."""
         reply = await self._run(script, unit, *args)
-        return None if reply[0] == "none" else _decode_entry(unit, reply[1])
+        if reply[0] == "none":
+            return None
+        entry = _decode_entry(unit, reply[1])
+        await self._announce(unit, reply[2], entries=(entry,))
+        return entry
 
     async def drop(self, unit: str, appointment_id: str, now: datetime) -> QueueEntry | None:
         return await self._entry_op(self._drop, unit, appointment_id, _us(now))
@@ -562,27 +678,50 @@ class RedisQueueStore:
         return await self._entry_op(self._rejoin, unit, appointment_id)
 
     async def cancel(self, unit: str, appointment_id: str) -> QueueEntry | None:
-        return await self._entry_op(self._cancel, unit, appointment_id)
+        reply = await self._run(self._cancel, unit, appointment_id)
+        if reply[0] == "none":
+            return None
+        await self._announce(unit, reply[2], removed=(appointment_id,))
+        return _decode_entry(unit, reply[1])
 
     async def set_urgent(self, unit: str, appointment_id: str, urgent: bool) -> QueueEntry:
         reply = await self._run(self._urgent, unit, appointment_id, "1" if urgent else "0")
-        return _decode_entry(unit, reply[1])
+        entry = _decode_entry(unit, reply[1])
+        await self._announce(unit, reply[2], entries=(entry,))
+        return entry
 
     async def close(self, unit: str) -> tuple[QueueEntry, ...]:
         reply = await self._run(self._close, unit)
-        return tuple(_decode_entry(unit, raw) for raw in reply[1:])
+        left = tuple(_decode_entry(unit, raw) for raw in reply[2:])
+        await self.client.srem(self._occupied, unit)
+        if await self.client.zcard(self.keys(unit)[0]):
+            await self.client.sadd(self._occupied, unit)  # someone arrived since: still occupied
+        await self._announce(unit, reply[1], removed=tuple(e.appointment_id for e in left))
+        return left
 
     # --- reading --------------------------------------------------------------------------------
 
+    @property
+    def _occupied(self) -> str:
+        return f"{self.prefix}occupied"
+
+    async def occupied(self) -> list[str]:
+        return sorted(_text(unit) for unit in await self.client.smembers(self._occupied))
+
+    async def nurses(self, unit: str) -> dict[str, Nurse]:
+        raw = await self.client.hgetall(self.keys(unit)[2])
+        return {_text(k): _decode_nurse(unit, _text(k), _text(v)) for k, v in raw.items()}
+
     async def snapshot(self, unit: str) -> UnitQueue:
         """All of the unit's keys read in one MULTI, so the parts are consistent with each other."""
-        waiting_key, entries_key, nurses_key, served_key, durations_key = self.keys(unit)
+        waiting_key, entries_key, nurses_key, served_key, durations_key, version_key, _ = self.keys(unit)
         async with self.client.pipeline(transaction=True) as pipe:
             pipe.zrange(waiting_key, 0, -1)
             pipe.hgetall(entries_key)
             pipe.hgetall(nurses_key)
             pipe.lrange(durations_key, 0, -1)
             pipe.zrange(served_key, 0, -1, withscores=True)
+            pipe.get(version_key)
             replies = await pipe.execute()
         entries = {_text(k): _text(v) for k, v in replies[1].items()}
         waiting = []
@@ -596,6 +735,7 @@ class RedisQueueStore:
             nurses={_text(k): _decode_nurse(unit, _text(k), _text(v)) for k, v in replies[2].items()},
             served={_text(m): _EPOCH + int(score) * _US for m, score in replies[4]},
             durations=tuple(int(d) * _US for d in reversed(replies[3])),
+            version=int(replies[5] or 0),
         )
 
     async def position(self, unit: str, appointment_id: str, now: datetime) -> QueuePosition | None:

@@ -7,6 +7,8 @@ Keys (all under a configurable prefix, ``tc:`` by default):
 - ``consults:open`` — the set of consults that have not ended (the sweep);
 - ``consults:open:unit:{unit}`` — those of one unit (a unit's staff list); consults without a unit
   are in none; ``consults:open:host:{staff id}`` — those one staff member hosts;
+- ``invites:open`` — hash: an open consult's invitation link id -> the consult's id (revoking a link
+  by its id reads one field, not the service);
 - ``token:revoked:{token id}`` — revoked join tokens (kept 30 days, longer than any link lives);
 - ``staff:{id}`` — a cached copy of an account (the record database holds it), kept a few minutes;
 - ``session:{id}`` — a login session, expiring with the session; ``staff:{id}:sessions`` — the ids
@@ -46,9 +48,21 @@ from rooms.store.codec import (
 REVOCATION_SECONDS = 30 * 24 * 3600
 STAFF_CACHE_SECONDS = 300
 
-# KEYS: consult, log, open set, the consult's unit's open set, its host's open set.
+# KEYS: consult, log, open set, the consult's unit's open set, its host's open set, invites hash.
 # ARGV (add, commit): the consult as JSON, its id, then '1'/'0' flags: open, has a unit, has a host.
 _INDEX = """
+local function invites(previous, consult, id, open)
+  if previous then
+    for _, i in ipairs(cjson.decode(previous).invitees) do
+      if i.token_id ~= cjson.null then redis.call('HDEL', KEYS[6], i.token_id) end
+    end
+  end
+  if open == '1' then
+    for _, i in ipairs(cjson.decode(consult).invitees) do
+      if i.token_id ~= cjson.null then redis.call('HSET', KEYS[6], i.token_id, id) end
+    end
+  end
+end
 local function index(open, id, has_unit, has_host)
   if open == '1' then
     redis.call('SADD', KEYS[3], id)
@@ -68,6 +82,7 @@ _ADD = (
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 index(ARGV[3], ARGV[2], ARGV[4], ARGV[5])
+invites(nil, ARGV[1], ARGV[2], ARGV[3])
 for i = 6, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 return 1
 """
@@ -81,6 +96,7 @@ if not current then return 0 end
 if cjson.decode(current)['version'] ~= tonumber(ARGV[6]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 index(ARGV[3], ARGV[2], ARGV[4], ARGV[5])
+invites(current, ARGV[1], ARGV[2], ARGV[3])
 for i = 7, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
 return 1
 """
@@ -123,7 +139,12 @@ class RedisConsultStore:
 
     def _index_keys(self, consult: Consult) -> list[str]:
         """Every key the write scripts touch: consult, log, and the open, unit and host sets."""
-        return [*self._keys(consult.consult_id), self._unit(consult.unit), self._host(consult.host_id or "")]
+        return [
+            *self._keys(consult.consult_id),
+            self._unit(consult.unit),
+            self._host(consult.host_id or ""),
+            self._invites,
+        ]
 
     @staticmethod
     def _index_args(consult: Consult) -> list[str]:
@@ -133,6 +154,10 @@ class RedisConsultStore:
     @property
     def _open(self) -> str:
         return f"{self._prefix}consults:open"
+
+    @property
+    def _invites(self) -> str:
+        return f"{self._prefix}invites:open"
 
     def _unit(self, unit: str) -> str:
         return f"{self._prefix}consults:open:unit:{unit}"
@@ -211,7 +236,14 @@ class RedisConsultStore:
         consults = await self.open_consults()
         for consult in consults:
             await self._reindex(keys=self._index_keys(consult), args=self._index_args(consult))
+            for invitee in consult.invitees:
+                if invitee.token_id is not None:
+                    await self._redis.hset(self._invites, invitee.token_id, consult.consult_id)
         return len(consults)
+
+    async def invited_to(self, token_id: str) -> Consult | None:
+        consult_id = await self._redis.hget(self._invites, token_id)
+        return await self.get(_text(consult_id)) if consult_id is not None else None
 
     async def revoke_token(self, token_id: str) -> None:
         await self._redis.set(f"{self._prefix}token:revoked:{token_id}", "1", ex=REVOCATION_SECONDS)

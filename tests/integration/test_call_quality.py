@@ -28,7 +28,7 @@ async def test_a_consult_is_scored_live_and_ends_with_its_call_summary(harness: 
         patient_id = (await patient.call("hello", {}))["participant_id"]
         await patient.call("lobby:check_in", {"consent": True})
         await nurse_events.wait_for(
-            "queue:update", lambda d: any(c["state"] == "waiting" for c in d["consults"])
+            "queue:diff", lambda d: any(c["state"] == "waiting" for c in d["consults"])
         )
         assert (await nurse.call("lobby:admit", {"consult_id": harness.consult_id}))["ok"]
         await patient_events.wait_for("consult:state", lambda d: d["consult"]["state"] == "live")

@@ -29,7 +29,7 @@ async def test_patient_and_nurse_exchange_media_through_the_server(harness: Harn
         checked_in = await patient.call("lobby:check_in", {"consent": True})
         assert checked_in["consult"]["state"] == "waiting"
         await nurse_events.wait_for(
-            "queue:update", lambda d: any(c["state"] == "waiting" for c in d["consults"])
+            "queue:diff", lambda d: any(c["state"] == "waiting" for c in d["consults"])
         )
 
         # Before admission the patient may not send or receive media.

@@ -305,12 +305,12 @@ async def test_a_patient_the_nurse_denies_leaves_the_unit_queue(api: Api) -> Non
 
 
 def _ids(update: dict[str, Any]) -> list[str]:
-    """The consult ids of a ``queue:update`` (``consults``) or a ``hello`` reply (``queue``)."""
+    """The consult ids of a ``queue:diff`` (``consults``) or a ``hello`` reply (``queue``)."""
     return [consult["consult_id"] for consult in update.get("consults", update.get("queue"))]
 
 
 async def test_a_nurse_lists_and_hears_only_her_own_units_consults(api: Api) -> None:
-    """Ana (UMF-1) and Cruz (UMF-2): each console's ``hello`` and ``queue:update`` carry only her
+    """Ana (UMF-1) and Cruz (UMF-2): each console's ``hello`` and ``queue:diff`` carry only her
     unit's consults, and a change in one unit sends nothing to the other's staff."""
     ana, ana_events = await connect_client(api.url, cookie=api.cookies["ana"])
     cruz, cruz_events = await connect_client(api.url, cookie=api.cookies["cruz"])
@@ -320,13 +320,13 @@ async def test_a_nurse_lists_and_hears_only_her_own_units_consults(api: Api) -> 
         status, body_a = await api.call("POST", "/api/appointments", "ana", booking(NSS[0]))
         assert status == 201, body_a
         consult_a = body_a["appointment"]["consult_id"]
-        await ana_events.wait_for("queue:update", lambda d: _ids(d) == [consult_a])
+        await ana_events.wait_for("queue:diff", lambda d: _ids(d) == [consult_a])
         status, body_b = await api.call("POST", "/api/appointments", "cruz", booking(NSS[1], unit="UMF-2"))
         assert status == 201, body_b
         consult_b = body_b["appointment"]["consult_id"]
-        await cruz_events.wait_for("queue:update", lambda d: _ids(d) == [consult_b])
+        await cruz_events.wait_for("queue:diff", lambda d: _ids(d) == [consult_b])
         # Cruz heard UMF-2's booking, never UMF-1's (emitted first, on the same connection order).
-        assert [_ids(d) for d in cruz_events.named("queue:update")] == [[consult_b]]
+        assert [_ids(d) for d in cruz_events.named("queue:diff")] == [[consult_b]]
         assert _ids(await ana.call("hello", {})) == [consult_a]
         hello_b = await cruz.call("hello", {})
         assert _ids(hello_b) == [consult_b] and hello_b["queue"][0]["patient_name"] == "Paciente de Prueba"
@@ -335,19 +335,24 @@ async def test_a_nurse_lists_and_hears_only_her_own_units_consults(api: Api) -> 
         # now empty list; a change in UMF-1 (Ana on duty) reaches Ana only.
         patient, _ = await connect_client(api.url, token=token_of(body_a["patient_link"]))
         assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
-        await ana_events.wait_for("queue:update", lambda d: d["consults"][0]["state"] == "waiting")
+        await ana_events.wait_for("queue:diff", lambda d: [c["state"] for c in d["consults"]] == ["waiting"])
         # Nor can Cruz take UMF-1's waiting patient by admitting its consult directly.
         refused = await cruz.call("lobby:admit", {"consult_id": consult_a})
         assert not refused["ok"] and refused["error"]["code"] == "wrong_unit"
         assert (await api.services.stores.consults.get(consult_a)).state.value == "waiting"  # type: ignore[union-attr]
         assert (await cruz.call("consult:end", {"consult_id": consult_b}))["ok"]
-        await cruz_events.wait_for("queue:update", lambda d: d["consults"] == [])
-        heard = len(ana_events.named("queue:update"))
+        await cruz_events.wait_for("queue:diff", lambda d: d["consults_removed"] == [consult_b])
         assert (await api.call("PUT", "/api/nurses/me/state", "ana", {"state": "available"}))[0] == 200
-        await ana_events.wait_for("queue:update", lambda d: len(ana_events.named("queue:update")) > heard)
+        mine = await ana_events.wait_for("queue:diff", lambda d: d["nurses"] != [])
+        assert [n["state"] for n in mine["nurses"]] in (["away"], ["available"])
         assert (await cruz.call("hello", {}))["queue"] == []
-        assert [_ids(d) for d in cruz_events.named("queue:update")] == [[consult_b], []]
-        assert all(_ids(d) == [consult_a] for d in ana_events.named("queue:update"))
+        assert [_ids(d) for d in cruz_events.named("queue:diff")] == [[consult_b], []]
+        assert {d["unit"] for d in cruz_events.named("queue:diff")} == {"UMF-2"}
+        assert {d["unit"] for d in ana_events.named("queue:diff")} == {"UMF-1"}
+        assert all(set(_ids(d)) <= {consult_a} for d in ana_events.named("queue:diff"))
+        # Each unit's numbers run one by one, whatever the other unit did.
+        versions = [d["version"] for d in ana_events.named("queue:diff")]
+        assert versions == list(range(versions[0], versions[0] + len(versions)))
     finally:
         for client in (ana, cruz, patient):
             if client is not None:
@@ -385,13 +390,15 @@ async def test_a_consult_without_a_unit_is_listed_only_to_its_host(api: Api) -> 
         assert (await ana.call("hello", {}))["queue"] == []
         admitted = await ana.call("lobby:admit", {"consult_id": "c-legacy"})
         assert admitted["ok"], admitted
-        update = await ana_events.wait_for("queue:update", lambda d: _ids(d) == ["c-legacy"])
-        assert update["consults"][0]["state"] == "live"
+        update = await ana_events.wait_for("queue:diff", lambda d: _ids(d) == ["c-legacy"])
+        assert (
+            update["consults"][0]["state"] == "live" and update["version"] is None
+        )  # not in a unit's sequence
         assert _ids(await ana.call("hello", {})) == ["c-legacy"]
         assert (await ana.call("consult:end", {"consult_id": "c-legacy"}))["ok"]
-        await ana_events.wait_for("queue:update", lambda d: d["consults"] == [])
+        await ana_events.wait_for("queue:diff", lambda d: d["consults_removed"] == ["c-legacy"])
         assert (await cruz.call("hello", {}))["queue"] == []
-        assert cruz_events.named("queue:update") == []
+        assert cruz_events.named("queue:diff") == []
     finally:
         for client in (ana, cruz, patient):
             await client.disconnect()

@@ -276,3 +276,33 @@ async def test_a_numbered_entry_keeps_its_text_exactly(stores: Stores) -> None:
     assert await stores.consults.append_numbered("c-1", _chat(text), cap=5) == 1
     (entry,) = [e for e in await stores.consults.log("c-1") if e.kind is EventKind.CHAT_MESSAGE]
     assert entry.detail == {"text": text, "seq": "1"} and entry.at == T0
+
+
+async def test_an_invitation_link_finds_its_open_consult_by_index(stores: Stores) -> None:
+    await stores.consults.add(_created())
+    await stores.consults.add(_created("c-2"))
+    guest = Invitee("i-1", Role.COMPANION, "Acompañante", "link-1")
+    await execute(stores.consults, "c-1", lambda c: rules.invite(c, NURSE, guest, T0))
+    found = await stores.consults.invited_to("link-1")
+    assert found is not None and found.consult_id == "c-1"
+    assert await stores.consults.invited_to("link-2") is None
+    await execute(stores.consults, "c-1", lambda c: rules.revoke_invite(c, NURSE, "i-1", T0))
+    assert await stores.consults.invited_to("link-1") is None  # revoked: its link names no consult
+    other = Invitee("i-2", Role.COMPANION, "Otra", "link-3")
+    await execute(stores.consults, "c-2", lambda c: rules.invite(c, NURSE, other, T0))
+    await execute(stores.consults, "c-2", lambda c: rules.end(c, NURSE, T0))
+    assert await stores.consults.invited_to("link-3") is None  # ended: no longer open
+
+
+async def test_open_consults_are_listed_by_unit_and_host_from_indexes(stores: Stores) -> None:
+    nurse = Actor("n-1", Role.NURSE, "sid-2", unit="umf-1")
+    await stores.consults.add(_created("c-1", unit="umf-1"))
+    await stores.consults.add(_created("c-2", unit="umf-2"))
+    await execute(stores.consults, "c-1", lambda c: rules.check_in(c, PATIENT, T0))
+    await execute(stores.consults, "c-1", lambda c: rules.admit(c, nurse, T0, "Enf. Uno"))
+    assert [c.consult_id for c in await stores.consults.open_in_unit("umf-1")] == ["c-1"]
+    assert [c.consult_id for c in await stores.consults.open_hosted_by(NURSE.participant_id)] == ["c-1"]
+    await execute(stores.consults, "c-1", lambda c: rules.end(c, nurse, T0))
+    assert await stores.consults.open_in_unit("umf-1") == []
+    assert await stores.consults.open_hosted_by(NURSE.participant_id) == []
+    assert [c.consult_id for c in await stores.consults.open_consults()] == ["c-2"]

@@ -183,7 +183,7 @@ async def test_a_supervisors_socket_hears_that_the_dashboard_changed_and_nothing
     # A supervisor hosts nothing: admitting is forbidden (and logged), and no list reaches it.
     refused = await supervisor.call("lobby:admit", {"consult_id": unit.consult_id})
     assert refused["error"]["code"] == "forbidden"
-    assert heard.named("queue:update") == []
+    assert heard.named("queue:diff") == []
     assert heard_elsewhere.named("dashboard:changed") == []
     for client in (patient, supervisor, elsewhere):
         await client.disconnect()

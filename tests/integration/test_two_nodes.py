@@ -99,7 +99,7 @@ async def test_admission_crosses_nodes_through_redis(nodes: list[tuple[str, web.
     try:
         assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
         await nurse_events.wait_for(
-            "queue:update", lambda d: [c["state"] for c in d["consults"]] == ["waiting"]
+            "queue:diff", lambda d: [c["state"] for c in d["consults"]] == ["waiting"]
         )
         admitted = await nurse.call("lobby:admit", {"consult_id": demo.consult_id})
         assert admitted["ok"]

@@ -146,3 +146,31 @@ async def test_patients_are_stored_by_nss(store: AppointmentStore) -> None:
     renamed = replace(person(), name="Otro Nombre")
     await store.put_patient(renamed)
     assert await store.get_patient(NSS_A) == renamed
+
+
+async def test_due_no_shows_come_from_the_booked_index(store: AppointmentStore) -> None:
+    early, late = booked("a-1"), booked("a-2", start=SLOT + 60 * MIN, nss=NSS_B)
+    await store.add(early, capacity=1)
+    await store.add(late, capacity=1)
+    closes = early.check_in_window.not_after
+    assert await store.due(closes - MIN) == []
+    assert [a.appointment_id for a in await store.due(closes)] == ["a-1"]
+    assert [a.appointment_id for a in await store.due(late.check_in_window.not_after)] == ["a-1", "a-2"]
+    checked = appts.check_in(early, early.check_in_window.not_before)
+    await store.save(checked, early.version, capacity=1)  # no longer booked: not a no-show to come
+    assert [a.appointment_id for a in await store.due(late.check_in_window.not_after)] == ["a-2"]
+
+
+async def test_a_full_slot_is_counted_not_listed(store: AppointmentStore) -> None:
+    """Holders are counted per slot: cancelling frees a place, moving away frees it, a full slot refuses."""
+    nss = ["12345678903", "79927398713", "92919084431"]
+    first = booked("a-0", nss=nss[0])
+    await store.add(first, capacity=2)
+    await store.add(booked("a-1", nss=nss[1]), capacity=2)
+    with pytest.raises(SlotTaken):
+        await store.add(booked("a-2", nss=nss[2]), capacity=2)
+    moved = appts.reschedule(first, start=SLOT + 20 * MIN, rules=BookingRules(), existing=[], now=NOW)
+    await store.save(moved, first.version, capacity=2)
+    await store.add(booked("a-2", nss=nss[2]), capacity=2)
+    with pytest.raises(SlotTaken):  # moving back into the full slot is refused too
+        await store.save(replace(moved, start=SLOT, end=SLOT + 20 * MIN), moved.version, capacity=2)

@@ -461,10 +461,12 @@ async def test_redis_key_layout_and_unit_names(redis_url: str) -> None:
         await take(store, "n-1")
         keys = sorted(await client.keys("layout-test:*"))
         assert keys == [
+            "layout-test:occupied",
             "layout-test:{umf-1}:durations",
             "layout-test:{umf-1}:entries",
             "layout-test:{umf-1}:nurses",
             "layout-test:{umf-1}:served",
+            "layout-test:{umf-1}:version",
             "layout-test:{umf-1}:waiting",
         ]
         assert await client.zrange("layout-test:{umf-1}:waiting", 0, -1) == [order_key(entry("b"))]
@@ -550,3 +552,14 @@ async def test_admitting_from_the_list_puts_the_nurse_in_the_consult_from_any_st
     # Ending it records one duration, as with "next patient".
     _, duration = await queue_store.finish_consult(UNIT, "paired-nurse", T0 + 12 * MIN)
     assert duration == 10 * MIN
+
+
+async def test_occupied_units_and_nurses_are_read_without_the_queue(queue_store: QueueStore) -> None:
+    await staffed(queue_store, "n-1")
+    assert list(await queue_store.nurses(UNIT)) == ["n-1"]
+    await queue_store.check_in(entry("a"))
+    await queue_store.check_in(replace(entry("b"), unit="umf-2"))
+    assert {"umf-1", "umf-2"} <= set(await queue_store.occupied())
+    await queue_store.close("umf-2")
+    assert "umf-2" not in await queue_store.occupied()
+    assert UNIT in await queue_store.occupied()

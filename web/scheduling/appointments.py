@@ -64,7 +64,7 @@ class AppointmentsApi:
         auth: Authenticator,
         base_url: str,
         clock: Callable[[], datetime],
-        announce: Callable[[str], Awaitable[None]],
+        announce: Callable[[str, str | None], Awaitable[None]],
         on_cancelled: Cancelled,
         register_in_record: RegisterInRecord,
     ) -> None:
@@ -136,7 +136,7 @@ class AppointmentsApi:
             raise refused(error) from None
         booking = booked.booking
         if not booked.replayed:
-            await self._announce(body.unit)
+            await self._announce(body.unit, booking.consult.consult_id)
         view = BookingAnswer(
             appointment=AppointmentView.of(booking.appointment),
             patient_link=self._link(request, booking.token),
@@ -160,7 +160,7 @@ class AppointmentsApi:
             raise refused(error) from None
         except VersionConflict:
             raise changed_meanwhile() from None
-        await self._announce(appointment.unit)
+        await self._announce(appointment.unit, appointment.appointment_id)
         view = BookingAnswer(
             appointment=AppointmentView.of(booking.appointment),
             patient_link=self._link(request, booking.token),
@@ -178,5 +178,5 @@ class AppointmentsApi:
             raise changed_meanwhile() from None
         if appointment.status is not AppointmentStatus.CANCELLED:
             await self._on_cancelled(appointment.appointment_id, self._clock())
-        await self._announce(appointment.unit)
+        await self._announce(appointment.unit, appointment.appointment_id)
         return answer(AppointmentAnswer(appointment=AppointmentView.of(cancelled)))

@@ -33,7 +33,7 @@ class FollowUpApi:
         auth: Authenticator,
         consults: ConsultStore,
         clock: Callable[[], datetime],
-        announce: Callable[[str], Awaitable[None]],
+        announce: Callable[[str, str | None], Awaitable[None]],
     ) -> None:
         self._scheduling = scheduling
         self._auth = auth
@@ -105,5 +105,5 @@ class FollowUpApi:
             )
         except DomainError as error:
             raise refused(error) from None
-        await self._announce(consult.unit)
+        await self._announce(consult.unit, booking.consult.consult_id)
         return answer(AppointmentAnswer(appointment=AppointmentView.of(booking.appointment)), 201)

@@ -13,6 +13,7 @@ from rooms.nurses import NurseState
 from rooms.roles import Action, may
 from rooms.store.commands import ConsultNotFound
 from services.scheduling import UNIT_PATTERN, Scheduling
+from signaling import views
 from web.auth import Authenticator
 from web.errors import ApiError
 from web.payloads import answer, bad_payload, read_body
@@ -34,7 +35,7 @@ class QueueApi:
         scheduling: Scheduling,
         auth: Authenticator,
         clock: Callable[[], datetime],
-        announce: Callable[[str], Awaitable[None]],
+        announce: Callable[[str, str | None], Awaitable[None]],
     ) -> None:
         self._scheduling = scheduling
         self._auth = auth
@@ -52,7 +53,8 @@ class QueueApi:
     async def queue(self, request: web.Request) -> web.Response:
         unit = _unit(request)
         member = await self._auth.require_staff(request, unit)
-        state, consults = await self._scheduling.queue(unit)
+        state, listed = await self._scheduling.queue(unit, member.staff_id)
+        consults = {c.consult_id: c for c in listed}
         now = self._clock()
         policy = self._scheduling.queue_policy
         entries = []
@@ -80,6 +82,9 @@ class QueueApi:
                 nurses=[NurseView.of(n) for n in state.nurses.values()],
                 me=NurseView.of(me) if me is not None else None,
                 server_time=now.isoformat(),
+                version=state.version,
+                consults=[views.listed(c) for c in sorted(listed, key=views.queue_order)],
+                absent_after_seconds=int(policy.absent_after.total_seconds()),
             )
         )
 
@@ -104,7 +109,7 @@ class QueueApi:
             consult = await self._scheduling.consult_for(consult_id)
         except ConsultNotFound:
             raise ApiError(404, "not_found", "Consulta no encontrada. / Consult not found.") from None
-        await self._announce(unit)
+        await self._announce(unit, None)
         return answer(
             NextPatientView(
                 consult_id=consult_id,
@@ -126,5 +131,5 @@ class QueueApi:
             nurse = await self._scheduling.set_nurse_state(member, NurseState(body.state))
         except DomainError as error:
             raise refused(error) from None
-        await self._announce(member.unit)
+        await self._announce(member.unit, None)
         return answer(NurseView.of(nurse))

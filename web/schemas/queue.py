@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import ConfigDict, Field, RootModel
 
@@ -51,6 +51,16 @@ class QueueView(View):
     nurses: list[NurseView]
     me: NurseView | None
     server_time: DateTimeText
+    version: int = Field(
+        description="the unit's change number this snapshot holds; apply queue:diff events after it"
+    )
+    consults: list[dict[str, Any]] = Field(
+        description="the console's list: consult views (with their version), the unit's open consults "
+        "and those the caller hosts"
+    )
+    absent_after_seconds: int = Field(
+        description="a dropped patient shows as absent this long after dropped_at"
+    )
 
 
 class NextPatientView(View):

@@ -13,7 +13,6 @@ import { keepReconnecting } from "/static/js/retry.js";
 const $ = (id) => document.getElementById(id);
 let socket = null;
 let me = null;
-let queue = [];
 let active = null; // the consult this nurse hosts
 let session = null;
 let devices = null;
@@ -64,10 +63,13 @@ function renderLoginError() {
 let confirmingDeny = null; // the consult whose "deny" waits for a second, deliberate click
 let drawn = ""; // what the list shows now, so a refresh that changes nothing keeps focus and clicks
 
+/** The consults the list shows (the unit's open ones and those this nurse hosts), kept by queue.js. */
+const listed = () => unitQueue?.consults() ?? [];
+
 /** The unit's patients, each once: those in the unit queue in its order (with their place and
  * connection), then the rest (booked, in a call) in the server's order. */
 function patientRows() {
-  const rows = queue.map((consult) => ({ consult, entry: unitQueue?.entry(consult.consult_id) }));
+  const rows = listed().map((consult) => ({ consult, entry: unitQueue?.entry(consult.consult_id) }));
   const place = (row) => row.entry?.place ?? Number.MAX_SAFE_INTEGER;
   return rows.sort((a, b) => place(a) - place(b));
 }
@@ -103,7 +105,7 @@ function renderQueue() {
             : "",
     };
   });
-  const waitingCount = queue.filter((consult) => consult.state === "waiting").length;
+  const waitingCount = listed().filter((consult) => consult.state === "waiting").length;
   const signature = JSON.stringify([lines, labels, waitingCount, viewerTimeZone()]);
   if (signature === drawn) return;
   drawn = signature;
@@ -244,7 +246,6 @@ function closeCall() {
   notesAfterCall();
   setState("queue");
   renderQueue();
-  unitQueue?.refresh();
 }
 
 function connect() {
@@ -275,7 +276,7 @@ function connect() {
     const reply = await socket.timeout(10000).emitWithAck("hello", {});
     if (!reply.ok) return showLogin(`error.${reply.error.code}`);
     me = reply;
-    queue = reply.queue;
+    unitQueue?.refresh(); // a snapshot at each (re)connection: changes may have been missed meanwhile
     setStatus(null);
     setState(session ? "call" : "queue");
     renderQueue();
@@ -289,23 +290,12 @@ function connect() {
   socket.on("disconnect", () => {
     if (session) setStatus("state.reconnecting");
   });
-  socket.on("queue:update", ({ consults }) => {
-    // A unit's list leaves out what this nurse hosts for another unit (or none): keep those rows
-    // until their consult ends.
-    const fresh = new Set(consults.map((entry) => entry.consult_id));
-    const hosted = queue.filter(
-      (entry) => entry.host_id === me?.participant_id && !fresh.has(entry.consult_id),
-    );
-    queue = [...consults, ...hosted];
-    renderQueue();
-    unitQueue?.refresh();
-  });
+  socket.on("queue:diff", (diff) => unitQueue?.apply(diff));
   socket.on("consult:state", ({ consult }) => {
     if (active?.consult_id === consult.consult_id) active = consult;
   });
   socket.on("consult:ended", ({ consult_id, reason }) => {
-    queue = queue.filter((entry) => entry.consult_id !== consult_id);
-    renderQueue();
+    unitQueue?.forget(consult_id);
     if (active?.consult_id === consult_id) {
       closeCall();
       setStatus("console.ended");
