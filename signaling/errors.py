@@ -31,6 +31,7 @@ class ErrorCode(StrEnum):
     MEDIA_UNAVAILABLE = "media_unavailable"
     CONFLICT = "conflict"
     SHUTTING_DOWN = "shutting_down"
+    BUSY = "busy"
     OUTSIDE_SERVICE_HOURS = "outside_service_hours"
     CHECK_IN_NOT_OPEN = "check_in_not_open"
     CHECK_IN_CLOSED = "check_in_closed"

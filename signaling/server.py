@@ -10,6 +10,7 @@ routes events to them, and to the media plane for what is only media.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -37,7 +38,16 @@ from signaling.connections import (
     supervision_room,
 )
 from signaling.errors import ErrorCode, SignalingError
-from signaling.guard import RefusalLog, check_rate, validate
+from signaling.guard import (
+    LogThrottle,
+    NoOverload,
+    Overload,
+    RefusalLog,
+    busy,
+    check_capacity,
+    check_rate,
+    validate,
+)
 from signaling.live import SocketLiveRooms
 from signaling.messages import (
     MAX_MESSAGE_BYTES,
@@ -112,8 +122,11 @@ class SignalingServer:
         ice_servers_for: IceServersFor,
         clock: Callable[[], datetime],
         observer: SignalingObserver | None = None,
+        overload: Overload | None = None,
     ) -> None:
         self.sio = sio
+        self._overload = overload or NoOverload()
+        self._error_log = LogThrottle()
         self._observer = observer or NoObserver()
         self.live = live
         self._registry = registry
@@ -191,6 +204,10 @@ class SignalingServer:
         if self._closing:
             error = SignalingError(ErrorCode.SHUTTING_DOWN, "The server is restarting; try again shortly.")
             raise socketio.exceptions.ConnectionRefusedError(error.message, error.to_json())
+        if self._overload.refuse_connection():  # first to go: the sockets held keep their service
+            self._observer.refused(str(ErrorCode.BUSY))
+            refusal = busy()
+            raise socketio.exceptions.ConnectionRefusedError(refusal.message, refusal.to_json())
         try:
             connection = await self._authenticator.connection(sid, environ, auth)
         except SignalingError as error:
@@ -248,6 +265,7 @@ class SignalingServer:
             try:
                 if connection is None:
                     raise SignalingError(ErrorCode.AUTH_REQUIRED, "Not connected.")
+                check_capacity(self._overload)
                 check_rate(connection)
                 payload = validate(schema, args, self._settings.max_message_bytes)
                 consult_id = getattr(payload, "consult_id", None) or connection.consult_id
@@ -276,15 +294,17 @@ class SignalingServer:
     async def _refuse(self, sid: str, event: str, error: Exception) -> Reply:
         refusal = _as_signaling_error(error)
         self._observer.refused(str(refusal.code))
-        if refusal.code is ErrorCode.INTERNAL:
+        if refusal.code is ErrorCode.INTERNAL and self._error_log.allow(time.monotonic()):
             logger.error(
-                "event %s failed: %s",
+                "event %s failed: %s (%d more not logged)",
                 event,
                 type(error).__name__,
+                self._error_log.take_suppressed(),
                 exc_info=error,
                 extra={"error_code": str(refusal.code)},
             )
-        await self.sio.emit("error", {**refusal.to_json(), "event": event}, to=sid)
+        # The requester is on this node: its error never travels through Redis to the others.
+        await self.sio.emit("error", {**refusal.to_json(), "event": event}, to=sid, ignore_queue=True)
         return {"ok": False, "error": refusal.to_json()}
 
     # -- the waiting room and the host's decisions (services.consults) -----------------------

@@ -13,7 +13,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -46,6 +45,7 @@ from signaling.live import SocketLiveRooms
 from signaling.node_state import NodeState
 from signaling.server import SignalingServer, SignalingSettings, socket_server
 from web.auth import Authenticator, PasswordHashing
+from web.backpressure import LoopPressure
 from web.config import Settings
 from web.errors import ApiError, api_errors
 from web.fhir_routes import FhirApi, fhir_errors
@@ -58,7 +58,9 @@ from web.network_check import NetworkCheck
 from web.notes_api import NotesApi
 from web.openapi import OpenApi
 from web.payloads import answer
+from web.redis_connection import RedisManager
 from web.refusals import refusal_log
+from web.runtime import GcPauses
 from web.scheduling.routes import scheduling_routes
 from web.schemas.session_log import SessionEventView, SessionLogView
 from web.security import long_polling_guard, same_origin_writes, security_headers
@@ -101,7 +103,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     if settings.media_host_addresses:
         restrict_host_addresses(settings.media_host_addresses)
     metrics = Metrics(settings.node_id)
-    redis = timed_redis(settings.redis_url, metrics) if settings.redis_url else None
+    redis = timed_redis(settings, metrics) if settings.redis_url else None
     stores = redis_stores(redis) if redis is not None else memory_stores()
     scheduling = scheduling_from(settings, stores.consults, redis, clock)
     engine = create_engine(settings.database_url)
@@ -175,9 +177,16 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     sio = socket_server(
         signaling_settings,
-        socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
+        RedisManager(
+            settings.redis_url,
+            pool_size=settings.redis_pool_size,
+            pool_timeout=settings.redis_pool_timeout_seconds,
+        )
+        if settings.redis_url
+        else None,
     )
     registry, node_state = Registry(), NodeState()
+    pressure = LoopPressure()
     metrics.watch(media, lambda: len(registry.by_sid))
     live = SocketLiveRooms(sio, registry, stores, media, node_state, clock)
     consults = ConsultService(
@@ -212,6 +221,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         ice_servers_for=ice_servers_for,
         clock=clock,
         observer=metrics,
+        overload=pressure,
     )
     auth = Authenticator(
         stores,
@@ -268,6 +278,8 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     readiness = Readiness(engine, redis, media)
     app.cleanup_ctx.append(loop_lag(metrics))
+    app.cleanup_ctx.append(GcPauses(metrics.gc_pause).lifecycle)
+    app.cleanup_ctx.append(pressure.lifecycle)
     app.on_shutdown.append(readiness.drain)
     app.on_shutdown.append(_tell_clients)
     app.router.add_get("/", _index)

@@ -22,6 +22,7 @@ from web.app import SERVICES, create_app
 from web.config import ConfigError, Settings, listen_url
 from web.demo import seed_demo
 from web.logs import PathOnlyAccessLogger, configure
+from web.runtime import run, settle_after_start, tune_gc
 
 NO_KEY_REFUSAL = (
     "teleconsulta: falta TC_SECRET_KEY. Sin una clave fija, los enlaces de los pacientes dejan de "
@@ -57,8 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.port is not None:
         settings = replace(settings, port=args.port)
     configure(settings.log_level, settings.log_format, settings.node_id)
+    tune_gc()
     try:
-        asyncio.run(_serve(settings, demo=args.demo))
+        run(_serve(settings, demo=args.demo))
     except KeyboardInterrupt:
         pass
     return 0
@@ -99,6 +101,7 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
             f"  Enlace del paciente / Patient link: {access.patient_link}\n",
             flush=True,
         )
+    settle_after_start()
     try:
         await stop.wait()
     finally:

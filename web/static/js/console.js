@@ -246,7 +246,11 @@ function connect() {
   call = new CallView(socket, () => ({ me, consult: active }));
   lobby = new LobbyControls(socket, () => ({ me, consult: active }), setStatus);
   socket.on("connect_error", (error) => {
-    if (error.data?.code) {
+    if (["busy", "shutting_down"].includes(error.data?.code)) {
+      // The server asked us to come back shortly: retry after its wait and a random extra.
+      setStatus("error.network");
+      setTimeout(() => socket.connect(), (Number(error.data.retry_after_s) || 2) * 1000 + Math.random() * 2000);
+    } else if (error.data?.code) {
       socket.disconnect();
       showLogin(`error.${error.data.code}`);
     } else {

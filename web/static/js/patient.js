@@ -472,7 +472,11 @@ function connect() {
   socket = io({ auth: { token }, transports: ["websocket", "polling"] });
   call = new CallView(socket, () => ({ me, consult }), { onChange: () => reportDevices() });
   socket.on("connect_error", (error) => {
-    if (error.data?.code) {
+    if (["busy", "shutting_down"].includes(error.data?.code)) {
+      // The server asked us to come back shortly: retry after its wait and a random extra.
+      show(document.body.dataset.state, "error.network");
+      setTimeout(() => socket.connect(), (Number(error.data.retry_after_s) || 2) * 1000 + Math.random() * 2000);
+    } else if (error.data?.code) {
       socket.disconnect();
       if (["auth_revoked", "consult_ended"].includes(error.data.code)) explainClosed(error.data.code);
       else showError(error.data.code);

@@ -299,7 +299,9 @@ function connect() {
   socket.on("connect", soon); // also after a reconnection: whatever changed meanwhile
   socket.on("dashboard:changed", soon);
   socket.on("connect_error", (error) => {
-    if (error.data?.code) stop("login");
+    if (["busy", "shutting_down"].includes(error.data?.code)) {
+      setTimeout(() => socket.connect(), (Number(error.data.retry_after_s) || 2) * 1000 + Math.random() * 2000);
+    } else if (error.data?.code) stop("login");
   });
 }
 
