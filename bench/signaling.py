@@ -70,9 +70,9 @@ UNIT = "UMF-1"  # the demo nurse's unit (web/demo.py)
 INTERVAL_S = 2.0
 SETTLE_S = 5.0
 TICKS = os.sysconf("SC_CLK_TCK")
-GC_BUCKET = re.compile(r'^tc_gc_pause_seconds_bucket\{.*le="([^"]+)".*\} ([0-9.e+]+)$', re.M)
-GC_SUM = re.compile(r"^tc_gc_pause_seconds_sum(?:\{[^}]*\})? ([0-9.e+-]+)$", re.M)
-GC_COUNT = re.compile(r"^tc_gc_pause_seconds_count(?:\{[^}]*\})? ([0-9.e+]+)$", re.M)
+GC_LINE = re.compile(
+    r'^tc_gc_pause_seconds_(bucket|sum|count)\{generation="(\d)"(?:,le="([^"]+)")?\} (\S+)$', re.M
+)
 LAG_COUNT = re.compile(r"^tc_event_loop_lag_seconds_count(?:\{[^}]*\})? ([0-9.e+]+)$", re.M)
 
 
@@ -221,35 +221,35 @@ def stop_nodes(nodes: list[Node]) -> None:
             node.process.kill()
 
 
-async def scrape_gc(session: aiohttp.ClientSession, node: Node) -> dict[str, Any]:
+async def scrape_gc(session: aiohttp.ClientSession, node: Node) -> dict[str, float]:
+    """The node's GC pause histogram, as ``kind:generation[:bound]`` -> value."""
     async with session.get(node.url + "/metrics") as response:
         text = await response.text()
-    buckets = {float(le): float(n) for le, n in GC_BUCKET.findall(text) if le != "+Inf"}
-    total = GC_SUM.search(text)
-    count = GC_COUNT.search(text)
     return {
-        "buckets": buckets,
-        "sum": float(total.group(1)) if total else 0.0,
-        "count": float(count.group(1)) if count else 0.0,
+        f"{kind}:{generation}:{bound}": float(value)
+        for kind, generation, bound, value in GC_LINE.findall(text)
     }
 
 
-def gc_window(before: dict[str, Any], after: dict[str, Any]) -> dict[str, float]:
-    """Collections in the window, their total pause, and the bucket bound the longest fit under."""
-    count = after["count"] - before["count"]
+def gc_window(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """Per generation: collections in the window and their total pause; and the bucket bound the
+    longest pause of any generation fit under (``inf``: over a second)."""
+    grown = {key: value - before.get(key, 0.0) for key, value in after.items()}
+    summary: dict[str, float] = {}
     longest = 0.0
-    below = 0.0
-    for bound in sorted(after["buckets"]):
-        grown = after["buckets"][bound] - before["buckets"].get(bound, 0.0)
-        if grown > below:
-            longest, below = bound, grown
-    if count > below:
-        longest = float("inf")
-    return {
-        "collections": count,
-        "pause_total_ms": (after["sum"] - before["sum"]) * 1000,
-        "longest_under_ms": longest * 1000,
-    }
+    for generation in "012":
+        count = grown.get(f"count:{generation}:", 0.0)
+        summary[f"gen{generation}_collections"] = count
+        summary[f"gen{generation}_pause_ms"] = round(grown.get(f"sum:{generation}:", 0.0) * 1000, 1)
+        bounds = sorted(
+            (float(key.rsplit(":", 1)[1]), value)
+            for key, value in grown.items()
+            if key.startswith(f"bucket:{generation}:")
+        )
+        below = next((bound for bound, value in bounds if value >= count), float("inf")) if count else 0.0
+        longest = max(longest, below)
+    summary["longest_under_ms"] = longest * 1000
+    return summary
 
 
 async def login(session: aiohttp.ClientSession, node: Node) -> tuple[str, str]:
@@ -362,6 +362,30 @@ def start_generator(spec: dict[str, Any]) -> subprocess.Popen[str]:
     return process
 
 
+def profile(node: Node, directory: Path, seconds: float) -> subprocess.Popen[bytes]:
+    """py-spy samples the node over the window into ``directory/<node>.txt`` (collapsed stacks)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(node.process.pid),
+            "--duration",
+            str(int(seconds)),
+            "--rate",
+            "200",
+            "--format",
+            "raw",
+            "--nonblocking",
+            "-o",
+            str(directory / f"{node.name}.txt"),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
 def _output(process: subprocess.Popen[str], deadline: float) -> str:
     """The generator's JSON line; a generator still running past ``deadline`` is stopped first."""
     try:
@@ -435,6 +459,7 @@ async def run(args: argparse.Namespace, node_count: int, clients: int, generator
                 for pid, link in probes
             ]
             await asyncio.sleep(max(0.0, measure_from - time.time()))
+            profilers = [profile(node, args.profile, args.hold) for node in nodes] if args.profile else []
             cpu_before = {node.name: node.cpu_seconds() for node in nodes}
             gc_before = {node.name: await scrape_gc(session, node) for node in nodes}
             began = time.monotonic()
@@ -446,6 +471,8 @@ async def run(args: argparse.Namespace, node_count: int, clients: int, generator
                 )
                 result.server_rss_mib[node.name] = node.rss_mib()
                 result.gc[node.name] = gc_window(gc_before[node.name], await scrape_gc(session, node))
+            for profiler in profilers:
+                await asyncio.to_thread(profiler.wait)
             outputs = await asyncio.gather(*(asyncio.to_thread(_output, p, stop_at + 60) for p in processes))
             result.generator_results = [json.loads(out) for out in outputs]
             await asyncio.gather(*probe_tasks, return_exceptions=True)
@@ -510,8 +537,9 @@ def report(result: Run) -> dict[str, Any]:
     )
     for name, gc in result.gc.items():
         print(
-            f"  {name} GC in the window: {gc['collections']:.0f} collections, "
-            f"{gc['pause_total_ms']:.1f} ms paused, longest under {gc['longest_under_ms']:g} ms",
+            f"  {name} GC in the window (collections, ms paused) by generation: "
+            + ", ".join(f"{gc[f'gen{g}_collections']:.0f}/{gc[f'gen{g}_pause_ms']:g}" for g in "012")
+            + f"; longest under {gc['longest_under_ms']:g} ms",
             flush=True,
         )
     return summary
@@ -527,6 +555,7 @@ def main() -> None:
     parser.add_argument("--hold", type=float, default=30.0, help="seconds measured")
     parser.add_argument("--probes", type=int, default=40, help="patients whose announcements are timed")
     parser.add_argument("--generators", type=int, default=0, help="generator processes per node (0: auto)")
+    parser.add_argument("--profile", type=Path, help="py-spy the nodes over the window into this folder")
     parser.add_argument("--env", action="append", default=[], help="NAME=value for the nodes")
     args = parser.parse_args()
     args.env = dict(item.split("=", 1) for item in args.env)

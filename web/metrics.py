@@ -122,7 +122,8 @@ class Metrics:
         self.last_loop_lag = 0.0
         self._gc_pause = Histogram(
             "tc_gc_pause_seconds",
-            "How long each garbage collection of the main process paused it.",
+            "How long each garbage collection of the main process paused it, by generation.",
+            ["generation"],
             buckets=GC_PAUSE_BUCKETS,
             registry=r,
         )
@@ -204,8 +205,8 @@ class Metrics:
         self.last_loop_lag = seconds
         self._loop_lag.observe(seconds)
 
-    def gc_pause(self, seconds: float) -> None:
-        self._gc_pause.observe(seconds)
+    def gc_pause(self, seconds: float, generation: int) -> None:
+        self._gc_pause.labels(str(generation)).observe(seconds)
 
     def queue(self, unit: str, length: int, longest_wait_seconds: float) -> None:
         label = bounded(unit)

@@ -50,17 +50,17 @@ def settle_after_start() -> None:
 
 
 class GcPauses:
-    """Times each garbage collection and hands its length to ``observe`` (seconds)."""
+    """Times each garbage collection and hands ``observe`` its length (seconds) and generation."""
 
-    def __init__(self, observe: Callable[[float], None]) -> None:
+    def __init__(self, observe: Callable[[float, int], None]) -> None:
         self._observe = observe
         self._started = 0.0
 
-    def _callback(self, phase: str, _: dict[str, int]) -> None:
+    def _callback(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._started = time.perf_counter()
         elif self._started:
-            self._observe(time.perf_counter() - self._started)
+            self._observe(time.perf_counter() - self._started, info["generation"])
             self._started = 0.0
 
     async def lifecycle(self, _: object) -> AsyncIterator[None]:
