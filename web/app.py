@@ -45,7 +45,7 @@ from signaling.live import SocketLiveRooms
 from signaling.node_state import NodeState
 from signaling.server import SignalingServer, SignalingSettings, socket_server
 from web.auth import Authenticator, PasswordHashing
-from web.backpressure import LoopPressure
+from web.backpressure import PRESSURE, LoopPressure
 from web.config import Settings
 from web.errors import ApiError, api_errors
 from web.fhir_routes import FhirApi, fhir_errors
@@ -279,6 +279,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     readiness = Readiness(engine, redis, media)
     app.cleanup_ctx.append(loop_lag(metrics))
     app.cleanup_ctx.append(GcPauses(metrics.gc_pause).lifecycle)
+    app[PRESSURE] = pressure
     app.cleanup_ctx.append(pressure.lifecycle)
     app.on_shutdown.append(readiness.drain)
     app.on_shutdown.append(_tell_clients)

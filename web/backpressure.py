@@ -23,6 +23,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import suppress
 
+from aiohttp import web
+
 TICK_SECONDS = 0.05
 CONNECTION_LAG_SECONDS = 0.25
 EVENT_LAG_SECONDS = 0.5
@@ -75,10 +77,14 @@ class LoopPressure:
             await asyncio.sleep(self._tick)
             self.observe(max(0.0, loop.time() - due), time.monotonic())
 
-    async def lifecycle(self, _: object) -> AsyncIterator[None]:
+    async def lifecycle(self, _: web.Application) -> AsyncIterator[None]:
         """For ``app.cleanup_ctx``: measured while the app runs."""
         task = asyncio.get_running_loop().create_task(self._ticker())
         yield
         task.cancel()
         with suppress(asyncio.CancelledError):
             await task
+
+
+PRESSURE = web.AppKey("pressure", LoopPressure)
+"""The app's :class:`LoopPressure` (for ``/metrics`` readers and tests)."""

@@ -9,6 +9,7 @@ import aiohttp
 import aioice.ice
 import pytest
 import socketio
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from media.ice import restrict_host_addresses
@@ -29,6 +30,7 @@ class Harness:
     services: Services
     demo: DemoAccess
     clock: MovableClock
+    app: web.Application
 
     @property
     def patient_token(self) -> str:
@@ -91,7 +93,7 @@ async def harness(tmp_path: Path, grace_seconds: float) -> AsyncIterator[Harness
     url = str(server.make_url("")).rstrip("/")
     demo = await seed_demo(app[SERVICES], url, password=NURSE_PASSWORD)
     try:
-        yield Harness(url, app[SERVICES], demo, clock)
+        yield Harness(url, app[SERVICES], demo, clock, app)
     finally:
         await server.close()
         aioice.ice.get_host_addresses = original
