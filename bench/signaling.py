@@ -103,6 +103,9 @@ class Run:
     server_rss_mib: dict[str, float] = field(default_factory=dict)
     gc: dict[str, dict[str, float]] = field(default_factory=dict)
     window_s: float = 0.0
+    redis_connections: int = 0
+    """Connections the nodes' pools hold open at the end of the window (their high-water mark:
+    a pool keeps what it opened), pub/sub included."""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -413,7 +416,7 @@ async def run(args: argparse.Namespace, node_count: int, clients: int, generator
         async with aiohttp.ClientSession(connector=connector) as session:
             cookie, nurse_id = await login(session, nodes[-1])
             probes = await host_probes(redis, args.probes, nurse_id)
-            await redis.aclose()
+            await redis.aclose()  # its seeding connections must not count as the nodes'
             ramp_s = clients / args.ramp
             start_at = time.time() + 2.0
             measure_from = start_at + ramp_s + SETTLE_S
@@ -460,9 +463,9 @@ async def run(args: argparse.Namespace, node_count: int, clients: int, generator
             ]
             await asyncio.sleep(max(0.0, measure_from - time.time()))
             profilers = [profile(node, args.profile, args.hold) for node in nodes] if args.profile else []
+            began = time.monotonic()
             cpu_before = {node.name: node.cpu_seconds() for node in nodes}
             gc_before = {node.name: await scrape_gc(session, node) for node in nodes}
-            began = time.monotonic()
             await asyncio.sleep(max(0.0, measure_to - time.time()))
             elapsed = time.monotonic() - began
             for node in nodes:
@@ -471,6 +474,9 @@ async def run(args: argparse.Namespace, node_count: int, clients: int, generator
                 )
                 result.server_rss_mib[node.name] = node.rss_mib()
                 result.gc[node.name] = gc_window(gc_before[node.name], await scrape_gc(session, node))
+            async with Redis.from_url(redis_url) as counter:
+                clients_info = await counter.info("clients")
+            result.redis_connections = int(clients_info["connected_clients"]) - 1  # not ours
             for profiler in profilers:
                 await asyncio.to_thread(profiler.wait)
             outputs = await asyncio.gather(*(asyncio.to_thread(_output, p, stop_at + 60) for p in processes))
@@ -508,9 +514,13 @@ def report(result: Run) -> dict[str, Any]:
         "cross_node_p99_ms": round(percentile(result.cross_ms, 99), 1),
         "cross_samples": len(result.cross_ms),
         "server_cpu_pct": {k: round(v, 1) for k, v in result.server_cpu_pct.items()},
+        "server_cpu_ms_per_event": round(
+            sum(result.server_cpu_pct.values()) / 100 * result.window_s / max(1, len(rtts)) * 1000, 3
+        ),
         "server_rss_mib": {k: round(v) for k, v in result.server_rss_mib.items()},
         "client_cpu_pct": round(client_cpu, 1),
         "gc": result.gc,
+        "redis_connections": result.redis_connections,
     }
     label = "1 node" if result.nodes == 1 else f"{result.nodes} nodes"
     print(
@@ -525,8 +535,11 @@ def report(result: Run) -> dict[str, Any]:
         flush=True,
     )
     print(
-        f"  server CPU {summary['server_cpu_pct']} % of a core, RSS {summary['server_rss_mib']} MiB; "
-        f"client CPU {summary['client_cpu_pct']} % of a core over {len(results)} generators",
+        f"  server CPU {summary['server_cpu_pct']} % of a core "
+        f"({summary['server_cpu_ms_per_event']} ms per acknowledged event), "
+        f"RSS {summary['server_rss_mib']} MiB; "
+        f"client CPU {summary['client_cpu_pct']} % of a core over {len(results)} generators; "
+        f"Redis connections held by the nodes {result.redis_connections}",
         flush=True,
     )
     print(
@@ -583,6 +596,7 @@ def main() -> None:
                 "rtt_p99_ms_2_nodes": two.get("rtt_p99_ms"),
                 "cross_node_p99_ms": two.get("cross_node_p99_ms"),
                 "server_cpu_pct": one.get("server_cpu_pct"),
+                "server_cpu_ms_per_event": one.get("server_cpu_ms_per_event"),
                 "client_cpu_pct": one.get("client_cpu_pct"),
             }
         ),

@@ -35,6 +35,12 @@ NO_KEY_REFUSAL = (
 )
 
 
+LISTEN_BACKLOG = 2048
+"""Connections the kernel queues for accepting (aiohttp's default is 128). Thousands of pages
+reconnecting at once after a restart overflowed 128 while the loop was busy, and each dropped SYN
+costs its client a retransmission wait of 1, 3, 7 then 15 s; the kernel caps it at somaxconn."""
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="teleconsulta", description="Teleconsulta video consultation server"
@@ -70,7 +76,7 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=3.0)
+    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=3.0, backlog=LISTEN_BACKLOG)
     await site.start()
     port = runner.addresses[0][1]
     base_url = settings.public_url or listen_url(settings.host, port)
