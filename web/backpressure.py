@@ -6,7 +6,7 @@ client is dropped at once (5,000 sockets collapsed so, issue #13). The sign that
 event loop waking up late. :class:`LoopPressure` measures that lag with a ticker and, once it
 passes a threshold, tells the socket server (:class:`signaling.guard.Overload`) to refuse:
 
-* **new connections first**, from ``connection_lag`` on (two ticks in a row): a connection
+* **new connections first**, from ``connection_lag`` on (for a second on end): a connection
   costs several store reads and announcements, a page retries it after a pause, and the sockets
   already held keep their service;
 * **events** from ``event_lag`` on, with the retryable ``busy`` code and nothing else done (no
@@ -28,9 +28,9 @@ from aiohttp import web
 TICK_SECONDS = 0.05
 CONNECTION_LAG_SECONDS = 0.25
 EVENT_LAG_SECONDS = 0.5
-LATE_TICKS = 2
-"""Consecutive late ticks before refusing: one late wake-up (a collection, a burst of work, another
-process on the core) is not overload; sustained lateness is."""
+SUSTAIN_SECONDS = 1.0
+"""How long every tick must have been late before refusing: one late wake-up (a collection, a burst
+of work, another process on the core) is not overload; a loop late for a second on end is."""
 HOLD_SECONDS = 1.0
 
 
@@ -50,15 +50,19 @@ class LoopPressure:
         self._event_lag = event_lag
         self._hold = hold
         self.lag = 0.0
-        self._late = 0
+        self._late_since: float | None = None
         self._refuse_connections_until = 0.0
         self._refuse_events_until = 0.0
 
     def observe(self, lag: float, now: float) -> None:
         """One tick woke ``lag`` seconds late at ``now`` (monotonic)."""
         self.lag = lag
-        self._late = self._late + 1 if lag >= self._connection_lag else 0
-        if self._late < LATE_TICKS:
+        if lag < self._connection_lag:
+            self._late_since = None
+            return
+        if self._late_since is None:
+            self._late_since = now
+        if now - self._late_since < SUSTAIN_SECONDS:
             return
         self._refuse_connections_until = now + self._hold
         if lag >= self._event_lag:

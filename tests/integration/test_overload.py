@@ -14,11 +14,11 @@ from web.backpressure import PRESSURE
 
 
 def overload(harness: Harness, lag: float) -> None:
-    """Two late ticks, dated an hour ahead so the refusal outlasts the test."""
+    """Late ticks for a second, dated an hour ahead so the refusal outlasts the test."""
     pressure = harness.app[PRESSURE]
     later = time.monotonic() + 3600
     pressure.observe(lag, later)
-    pressure.observe(lag, later)
+    pressure.observe(lag, later + 1.0)
 
 
 async def test_a_slow_node_refuses_new_connections_but_serves_the_ones_it_holds(harness: Harness) -> None:

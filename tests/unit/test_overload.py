@@ -11,22 +11,25 @@ from web.backpressure import LoopPressure
 
 
 def pressure_after(*lags: float, at: float) -> LoopPressure:
+    """Ticks 0.4 s apart from ``at`` (monotonic seconds), each ``lag`` late."""
     pressure = LoopPressure(connection_lag=0.25, event_lag=0.5, hold=1.0)
-    for lag in lags:
-        pressure.observe(lag, at)
+    for index, lag in enumerate(lags):
+        pressure.observe(lag, at + 0.4 * index)
     return pressure
 
 
-def test_one_late_tick_is_not_overload() -> None:
-    pressure = pressure_after(0.0, 2.0, 0.0, at=1e12)
-    assert not pressure.refuse_connection() and not pressure.refuse_event()
+def test_lateness_that_does_not_last_a_second_is_not_overload() -> None:
+    one_pause = pressure_after(0.0, 2.0, 0.0, at=1e12)
+    assert not one_pause.refuse_connection() and not one_pause.refuse_event()
+    short = pressure_after(0.6, 0.6, 0.6, at=1e12)  # 0.8 s
+    assert not short.refuse_connection() and not short.refuse_event()
 
 
 def test_sustained_lag_refuses_new_connections_before_events() -> None:
-    slow = pressure_after(0.3, 0.3, at=1e12)
+    slow = pressure_after(0.3, 0.3, 0.3, 0.3, at=1e12)
     assert slow.refuse_connection() and not slow.refuse_event()
     check_capacity(slow)  # events still pass
-    saturated = pressure_after(0.6, 0.6, at=1e12)
+    saturated = pressure_after(0.6, 0.6, 0.6, 0.6, at=1e12)
     assert saturated.refuse_connection() and saturated.refuse_event()
     with pytest.raises(SignalingError) as refused:
         check_capacity(saturated)
@@ -36,7 +39,7 @@ def test_sustained_lag_refuses_new_connections_before_events() -> None:
 
 
 def test_refusing_stops_once_the_loop_is_on_time_again() -> None:
-    recovered = pressure_after(0.6, 0.6, at=0.0)  # the hold ran out long ago
+    recovered = pressure_after(0.6, 0.6, 0.6, 0.6, at=0.0)  # the hold ran out long ago
     assert not recovered.refuse_connection() and not recovered.refuse_event()
     check_capacity(NoOverload())
 
