@@ -186,7 +186,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         else None,
     )
     registry, node_state = Registry(), NodeState()
-    pressure = LoopPressure()
+    pressure = (
+        LoopPressure(
+            connection_lag=settings.overload_lag_seconds, event_lag=2 * settings.overload_lag_seconds
+        )
+        if settings.overload_lag_seconds > 0
+        else None
+    )
     metrics.watch(media, lambda: len(registry.by_sid))
     live = SocketLiveRooms(sio, registry, stores, media, node_state, clock)
     consults = ConsultService(
@@ -279,8 +285,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     readiness = Readiness(engine, redis, media)
     app.cleanup_ctx.append(loop_lag(metrics))
     app.cleanup_ctx.append(GcPauses(metrics.gc_pause).lifecycle)
-    app[PRESSURE] = pressure
-    app.cleanup_ctx.append(pressure.lifecycle)
+    if pressure is not None:
+        app[PRESSURE] = pressure
+        app.cleanup_ctx.append(pressure.lifecycle)
     app.on_shutdown.append(readiness.drain)
     app.on_shutdown.append(_tell_clients)
     app.router.add_get("/", _index)

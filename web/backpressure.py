@@ -26,8 +26,6 @@ from contextlib import suppress
 from aiohttp import web
 
 TICK_SECONDS = 0.05
-CONNECTION_LAG_SECONDS = 0.25
-EVENT_LAG_SECONDS = 0.5
 SUSTAIN_SECONDS = 1.0
 """How long every tick must have been late before refusing: one late wake-up (a collection, a burst
 of work, another process on the core) is not overload; a loop late for a second on end is."""
@@ -40,9 +38,9 @@ class LoopPressure:
     def __init__(
         self,
         *,
+        connection_lag: float,
+        event_lag: float,
         tick: float = TICK_SECONDS,
-        connection_lag: float = CONNECTION_LAG_SECONDS,
-        event_lag: float = EVENT_LAG_SECONDS,
         hold: float = HOLD_SECONDS,
     ) -> None:
         self._tick = tick

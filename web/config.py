@@ -19,6 +19,8 @@ from rooms.hours import ServiceHours
 from rooms.interunit import DEFAULT_SPECIALTIES
 from rooms.summary_links import MAX_DAYS as MAX_SUMMARY_LINK_DAYS
 
+DEFAULT_OVERLOAD_LAG_MS = 250
+
 
 class ConfigError(ValueError):
     pass
@@ -43,6 +45,10 @@ class Settings:
     redis_pool_size: int = 64
     """Connections per Redis pool of a node (the stores' and the socket.io manager's each)."""
     redis_pool_timeout_seconds: float = 1.0
+    overload_lag_seconds: float = 0.0
+    """Event-loop lag, sustained for a second, from which the node refuses new socket connections
+    (twice this: events too) with ``busy`` (web/backpressure.py). ``TC_OVERLOAD_LAG_MS``, 250 ms
+    unless set; 0 never refuses, which is what a server built in-process (tests) gets by default."""
     """How long a request waits for a free Redis connection before failing (web/redis_connection.py)."""
     browser_ice_servers: tuple[IceServer, ...] = ()
     turn_urls: tuple[str, ...] = ()
@@ -112,6 +118,7 @@ class Settings:
             redis_pool_timeout_seconds=_delay(
                 env, "TC_REDIS_POOL_TIMEOUT_SECONDS", defaults.redis_pool_timeout_seconds
             ),
+            overload_lag_seconds=_overload_lag(env),
             browser_ice_servers=_ice_servers(env.get("TC_ICE_SERVERS", "")),
             turn_urls=_turn_urls(env),
             turn_secret=env.get("TC_TURN_SECRET", "").encode(),
@@ -182,6 +189,14 @@ def _redis_url(env: Mapping[str, str]) -> str:
         if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in "/@,"):
             raise ConfigError("TC_REDIS_SENTINELS must be host:port pairs separated by commas")
     return f"redis+sentinel://{','.join(sentinels)}/0/{master}"
+
+
+def _overload_lag(env: Mapping[str, str]) -> float:
+    """``TC_OVERLOAD_LAG_MS``: whole milliseconds, 0 (never refuse) to 10,000."""
+    lag = _int(env, "TC_OVERLOAD_LAG_MS", DEFAULT_OVERLOAD_LAG_MS)
+    if not 0 <= lag <= 10_000:
+        raise ConfigError("TC_OVERLOAD_LAG_MS must be between 0 and 10000 milliseconds")
+    return lag / 1000
 
 
 def _public_url(text: str) -> str:

@@ -13,6 +13,11 @@ from tests.support.clients import ConnectionRefused, connect_client
 from web.backpressure import PRESSURE
 
 
+@pytest.fixture
+def overload_lag_seconds() -> float:
+    return 0.25
+
+
 def overload(harness: Harness, lag: float) -> None:
     """Late ticks for a second, dated an hour ahead so the refusal outlasts the test."""
     pressure = harness.app[PRESSURE]

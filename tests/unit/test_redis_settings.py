@@ -17,6 +17,13 @@ def test_sentinels_become_the_url_both_the_stores_and_socketio_read() -> None:
     assert Settings.from_env({}).redis_url == ""
 
 
+def test_back_pressure_is_on_in_a_configured_server_unless_turned_off() -> None:
+    assert Settings.from_env({}).overload_lag_seconds == 0.25
+    assert Settings.from_env({"TC_OVERLOAD_LAG_MS": "400"}).overload_lag_seconds == 0.4
+    assert Settings.from_env({"TC_OVERLOAD_LAG_MS": "0"}).overload_lag_seconds == 0
+    assert Settings().overload_lag_seconds == 0
+
+
 @pytest.mark.parametrize(
     "env",
     [
@@ -28,6 +35,8 @@ def test_sentinels_become_the_url_both_the_stores_and_socketio_read() -> None:
         {"TC_REDIS_SENTINELS": "a:1", "TC_REDIS_SENTINEL_MASTER": "tc", "TC_REDIS_URL": "redis://r"},
         {"TC_REDIS_POOL_SIZE": "0"},
         {"TC_REDIS_POOL_TIMEOUT_SECONDS": "0"},
+        {"TC_OVERLOAD_LAG_MS": "-1"},
+        {"TC_OVERLOAD_LAG_MS": "fast"},
     ],
 )
 def test_a_wrong_redis_setting_is_refused_at_start(env: dict[str, str]) -> None:
