@@ -225,9 +225,13 @@ def stop_nodes(nodes: list[Node]) -> None:
 
 
 async def scrape_gc(session: aiohttp.ClientSession, node: Node) -> dict[str, float]:
-    """The node's GC pause histogram, as ``kind:generation[:bound]`` -> value."""
-    async with session.get(node.url + "/metrics") as response:
-        text = await response.text()
+    """The node's GC pause histogram, as ``kind:generation[:bound]`` -> value (empty if a node too
+    busy to answer ``/metrics`` within 10 s)."""
+    try:
+        async with session.get(node.url + "/metrics", timeout=aiohttp.ClientTimeout(total=10)) as response:
+            text = await response.text()
+    except (aiohttp.ClientError, TimeoutError):
+        return {}
     return {
         f"{kind}:{generation}:{bound}": float(value)
         for kind, generation, bound, value in GC_LINE.findall(text)
@@ -237,6 +241,11 @@ async def scrape_gc(session: aiohttp.ClientSession, node: Node) -> dict[str, flo
 def gc_window(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
     """Per generation: collections in the window and their total pause; and the bucket bound the
     longest pause of any generation fit under (``inf``: over a second)."""
+    if not before or not after:  # a scrape timed out: unknown, not zero
+        return {
+            **{f"gen{g}_{k}": float("nan") for g in "012" for k in ("collections", "pause_ms")},
+            "longest_under_ms": float("nan"),
+        }
     grown = {key: value - before.get(key, 0.0) for key, value in after.items()}
     summary: dict[str, float] = {}
     longest = 0.0
