@@ -76,6 +76,7 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger, handle_signals=False)
     await runner.setup()
+    settle_after_start()  # before listening: no request waits for this one full collection
     site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=3.0, backlog=LISTEN_BACKLOG)
     await site.start()
     port = runner.addresses[0][1]
@@ -107,7 +108,6 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
             f"  Enlace del paciente / Patient link: {access.patient_link}\n",
             flush=True,
         )
-    settle_after_start()
     try:
         await stop.wait()
     finally:
