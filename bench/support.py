@@ -22,7 +22,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 CHROMIUM = "/usr/bin/chromium"
@@ -52,12 +53,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def redis_server(directory: Path) -> Iterator[str]:
-    """Start redis-server (no persistence) in ``directory`` and yield its URL."""
+def redis_server(directory: Path, *extra: str) -> Iterator[str]:
+    """Start redis-server (no persistence) in ``directory`` and yield its URL; ``extra`` arguments
+    go to redis-server (e.g. ``--replicaof host port``)."""
     binary = shutil.which("redis-server")
     if binary is None:
         raise FileNotFoundError("redis-server")
     port = free_port()
+    directory.mkdir(parents=True, exist_ok=True)
     process = subprocess.Popen(
         [
             binary,
@@ -71,27 +74,83 @@ def redis_server(directory: Path) -> Iterator[str]:
             "no",
             "--dir",
             str(directory),
+            *extra,
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5) as connection:
-                    connection.sendall(b"PING\r\n")
-                    if connection.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("redis-server did not start")
-            time.sleep(0.05)
+        _wait_for_pong(port, process, "redis-server")
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(timeout=10)
+
+
+def _wait_for_pong(port: int, process: subprocess.Popen[bytes], name: str) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5) as connection:
+                connection.sendall(b"PING\r\n")
+                if connection.recv(16).startswith(b"+PONG"):
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            raise RuntimeError(f"{name} did not start")
+        time.sleep(0.05)
+
+
+@dataclass(frozen=True)
+class SentinelSet:
+    """A Redis primary, its replica and three sentinels watching them under ``master``."""
+
+    master: str
+    primary_url: str
+    replica_url: str
+    sentinels: tuple[str, ...]
+    """``host:port`` of each sentinel (``TC_REDIS_SENTINELS``)."""
+
+
+@contextmanager
+def redis_sentinels(directory: Path, master: str = "tc") -> Iterator[SentinelSet]:
+    """A real primary, a replica of it and three Debian ``redis-sentinel`` processes that fail over
+    within about a second of the primary's death (``down-after-milliseconds`` 1000, quorum 2)."""
+    binary = shutil.which("redis-sentinel")
+    if binary is None:
+        raise FileNotFoundError("redis-sentinel")
+    with ExitStack() as stack:
+        primary = stack.enter_context(redis_server(directory / "primary"))
+        primary_port = primary.rsplit(":", 1)[1].split("/")[0]
+        replica = stack.enter_context(
+            redis_server(directory / "replica", "--replicaof", "127.0.0.1", primary_port)
+        )
+        sentinels = []
+        for index in range(3):
+            port = free_port()
+            config = directory / f"sentinel-{index}.conf"  # sentinel rewrites its own file
+            config.write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {directory}\n"
+                f"sentinel monitor {master} 127.0.0.1 {primary_port} 2\n"
+                f"sentinel down-after-milliseconds {master} 1000\n"
+                f"sentinel failover-timeout {master} 5000\n"
+                f"sentinel parallel-syncs {master} 1\n"
+            )
+            process = subprocess.Popen(
+                [binary, str(config)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            stack.callback(_stop, process)
+            _wait_for_pong(port, process, "redis-sentinel")
+            sentinels.append(f"127.0.0.1:{port}")
+        yield SentinelSet(master, primary, replica, tuple(sentinels))
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.terminate()
+    process.wait(timeout=10)
 
 
 def find_postgres_bin() -> Path | None:

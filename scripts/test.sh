@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_setup.sh
-apt_install chromium redis-server postgresql coturn iproute2 nftables prometheus
+apt_install chromium redis-server redis-sentinel postgresql coturn iproute2 nftables prometheus
 setup_python "[test]"
 setup_assets
 

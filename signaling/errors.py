@@ -33,6 +33,7 @@ class ErrorCode(StrEnum):
     SHUTTING_DOWN = "shutting_down"
     DRAINING = "draining"
     SERVER_BUSY = "server_busy"
+    BUSY = "busy"
     OUTSIDE_SERVICE_HOURS = "outside_service_hours"
     CHECK_IN_NOT_OPEN = "check_in_not_open"
     CHECK_IN_CLOSED = "check_in_closed"

@@ -1,8 +1,11 @@
 """What every client event passes before a handler sees it, and the trace a refusal leaves.
 
-Kept apart from the router (``server.py``) so each check reads on its own: the rate limit, the
-payload's size and schema, the ``refused`` entry an authorization refusal leaves in the
-consult's session log, and the retryable refusal when the database or Redis is down.
+Kept apart from the router (``server.py``) so each check reads on its own: the node's load (an
+overloaded node refuses with ``busy`` before doing anything else), the rate limit, the payload's
+size and schema, the ``refused`` entry an authorization refusal leaves in the consult's session
+log, and the retryable refusal when the database or Redis is down. A refusal must cost less than
+the work it refuses, or overload feeds on itself: no store, no announcement through Redis, and no
+traceback but for a few unexpected errors a second.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
@@ -38,6 +41,64 @@ AUTHORIZATION_CODES = frozenset(
 MAX_REFUSALS_LOGGED = 5
 OUTAGE_CODES = frozenset({ErrorCode.DATABASE_UNAVAILABLE, ErrorCode.STORE_UNAVAILABLE})
 """A dependency is down (services/outages.py): retryable, logged in one line without a traceback."""
+
+BUSY_RETRY_AFTER_S = 2
+"""What a ``busy`` refusal tells the client to wait before it tries again."""
+
+
+class Overload(Protocol):
+    """Whether the node is too far behind to take new work (web/backpressure.py measures it)."""
+
+    def refuse_connection(self) -> bool: ...
+
+    def refuse_event(self) -> bool: ...
+
+
+class NoOverload:
+    def refuse_connection(self) -> bool:
+        return False
+
+    def refuse_event(self) -> bool:
+        return False
+
+
+def busy() -> SignalingError:
+    return SignalingError(
+        ErrorCode.BUSY,
+        "The server is busy; try again in a moment.",
+        {"retry_after_s": str(BUSY_RETRY_AFTER_S)},
+        message_es="El servidor está ocupado; intente de nuevo en un momento.",
+    )
+
+
+def check_capacity(overload: Overload) -> None:
+    if overload.refuse_event():
+        raise busy()
+
+
+class LogThrottle:
+    """At most ``per_window`` log lines per ``window`` seconds; the rest are counted and the count
+    rides on the next line, so a flood of one failure cannot spend the node on formatting logs."""
+
+    def __init__(self, per_window: int = 5, window: float = 1.0) -> None:
+        self._per_window = per_window
+        self._window = window
+        self._window_start = 0.0
+        self._lines = 0
+        self.suppressed = 0
+
+    def allow(self, now: float) -> bool:
+        if now - self._window_start >= self._window:
+            self._window_start, self._lines = now, 0
+        if self._lines < self._per_window:
+            self._lines += 1
+            return True
+        self.suppressed += 1
+        return False
+
+    def take_suppressed(self) -> int:
+        count, self.suppressed = self.suppressed, 0
+        return count
 
 
 def check_rate(connection: Connection) -> None:

@@ -42,7 +42,18 @@ from signaling.connections import (
     supervision_room,
 )
 from signaling.errors import ErrorCode, SignalingError
-from signaling.guard import OUTAGE_CODES, RefusalLog, check_rate, outage_refusal, validate
+from signaling.guard import (
+    OUTAGE_CODES,
+    LogThrottle,
+    NoOverload,
+    Overload,
+    RefusalLog,
+    busy,
+    check_capacity,
+    check_rate,
+    outage_refusal,
+    validate,
+)
 from signaling.live import SocketLiveRooms
 from signaling.messages import (
     MAX_MESSAGE_BYTES,
@@ -134,6 +145,7 @@ class SignalingServer:
         observer: SignalingObserver | None = None,
         lifecycle: NodeLifecycle | None = None,
         roster: Roster | None = None,
+        overload: Overload | None = None,
     ) -> None:
         self.sio = sio
         self._roster = roster or LocalRoster()
@@ -141,6 +153,8 @@ class SignalingServer:
         self._admission = TokenBucket.full(
             settings.connection_burst, settings.connections_per_second, time.monotonic()
         )
+        self._overload = overload or NoOverload()
+        self._error_log = LogThrottle()
         self._observer = observer or NoObserver()
         self.live = live
         self._registry = registry
@@ -240,6 +254,9 @@ class SignalingServer:
         if self._closing:
             error = SignalingError(ErrorCode.SHUTTING_DOWN, "The server is restarting; try again shortly.")
             raise _retry_later(error)
+        if self._overload.refuse_connection():  # first to go: the sockets held keep their service
+            self._observer.refused(str(ErrorCode.BUSY))
+            raise _retry_later(busy())
         if not self._admission.take(time.monotonic()):
             # Before authentication, which reads the stores: a refusal here costs almost nothing.
             self._observer.refused(str(ErrorCode.SERVER_BUSY))
@@ -323,6 +340,7 @@ class SignalingServer:
             try:
                 if connection is None:
                     raise SignalingError(ErrorCode.AUTH_REQUIRED, "Not connected.")
+                check_capacity(self._overload)
                 check_rate(connection)
                 payload = validate(schema, args, self._settings.max_message_bytes)
                 consult_id = getattr(payload, "consult_id", None) or connection.consult_id
@@ -353,11 +371,12 @@ class SignalingServer:
         self._observer.refused(str(refusal.code))
         if refusal.code in OUTAGE_CODES:  # one line, no traceback: an outage makes many of these
             logger.warning("event %s answered %s (%s)", event, refusal.code, type(error).__name__)
-        elif refusal.code is ErrorCode.INTERNAL:
+        elif refusal.code is ErrorCode.INTERNAL and self._error_log.allow(time.monotonic()):
             logger.error(
-                "event %s failed: %s",
+                "event %s failed: %s (%d more not logged)",
                 event,
                 type(error).__name__,
+                self._error_log.take_suppressed(),
                 exc_info=error,
                 extra={"error_code": str(refusal.code)},
             )

@@ -16,7 +16,6 @@ from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 
-import socketio
 from aiohttp import web
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -64,6 +63,7 @@ from signaling.server import SignalingServer, SignalingSettings, socket_server
 from web.admin_accounts import SETUP_PAGE, Accounts
 from web.admin_api import AdminApi
 from web.auth import Authenticator, PasswordHashing
+from web.backpressure import PRESSURE, LoopPressure
 from web.config import Settings
 from web.errors import ApiError, api_errors
 from web.fhir_routes import FhirApi, fhir_errors
@@ -80,7 +80,9 @@ from web.outage import outage_errors
 from web.outbox_api import OutboxApi
 from web.payloads import answer
 from web.photos_api import PhotosApi
+from web.redis_connection import RedisManager
 from web.refusals import refusal_log
+from web.runtime import GcPauses
 from web.scheduling.routes import scheduling_routes
 from web.schemas.session_log import SessionEventView, SessionLogView
 from web.security import long_polling_guard, same_origin_writes, security_headers
@@ -129,7 +131,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     if settings.media_host_addresses:
         restrict_host_addresses(settings.media_host_addresses)
     metrics = Metrics(settings.node_id)
-    redis = timed_redis(settings.redis_url, metrics) if settings.redis_url else None
+    redis = timed_redis(settings, metrics) if settings.redis_url else None
     engine = create_engine(settings.database_url)
     time_database(engine, metrics)
     # Accounts live in the record database; Redis (when configured) only caches them for a while.
@@ -216,9 +218,22 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     lifecycle = NodeLifecycle()
     sio = socket_server(
         signaling_settings,
-        socketio.AsyncRedisManager(settings.redis_url) if settings.redis_url else None,
+        RedisManager(
+            settings.redis_url,
+            pool_size=settings.redis_pool_size,
+            pool_timeout=settings.redis_pool_timeout_seconds,
+        )
+        if settings.redis_url
+        else None,
     )
     registry, node_state = Registry(), NodeState()
+    pressure = (
+        LoopPressure(
+            connection_lag=settings.overload_lag_seconds, event_lag=2 * settings.overload_lag_seconds
+        )
+        if settings.overload_lag_seconds > 0
+        else None
+    )
     metrics.watch(local_media, lambda: len(registry.by_sid))
     live = SocketLiveRooms(
         sio, registry, stores, media, node_state, clock, scheduling.queues.bump, node.news if node else None
@@ -263,6 +278,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
         observer=metrics,
         lifecycle=lifecycle,
         roster=RedisRoster(redis, settings.node_id) if redis is not None else LocalRoster(),
+        overload=pressure,
     )
     auth = Authenticator(
         stores,
@@ -328,6 +344,10 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     readiness = Readiness(engine, redis, local_media, lifecycle)
     app.cleanup_ctx.append(loop_lag(metrics))
     app.cleanup_ctx.append(dispatcher_lifecycle(settings, outbox_store, metrics, clock))
+    app.cleanup_ctx.append(GcPauses(metrics.gc_pause).lifecycle)
+    if pressure is not None:
+        app[PRESSURE] = pressure
+        app.cleanup_ctx.append(pressure.lifecycle)
     app.on_shutdown.append(readiness.drain)
     app.on_shutdown.append(_tell_clients)
     app.router.add_get("/", _index)

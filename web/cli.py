@@ -25,6 +25,7 @@ from web.config import ConfigError, Settings, listen_url
 from web.demo import seed_demo
 from web.lifecycle import drain
 from web.logs import PathOnlyAccessLogger, configure
+from web.runtime import run, settle_after_start, tune_gc
 
 NO_KEY_REFUSAL = (
     "teleconsulta: falta TC_SECRET_KEY. Sin una clave fija, los enlaces de los pacientes dejan de "
@@ -35,6 +36,12 @@ NO_KEY_REFUSAL = (
     "restart and the seals on signed notes can no longer be verified. Set TC_SECRET_KEY (at least 32 "
     "characters, e.g. the output of the command above) or use `serve --demo` to try it out."
 )
+
+
+LISTEN_BACKLOG = 2048
+"""Connections the kernel queues for accepting (aiohttp's default is 128). Thousands of pages
+reconnecting at once after a restart overflowed 128 while the loop was busy, and each dropped SYN
+costs its client a retransmission wait of 1, 3, 7 then 15 s; the kernel caps it at somaxconn."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,8 +67,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.port is not None:
         settings = replace(settings, port=args.port)
     configure(settings.log_level, settings.log_format, settings.node_id)
+    tune_gc()
     try:
-        asyncio.run(_serve(settings, demo=args.demo))
+        run(_serve(settings, demo=args.demo))
     except KeyboardInterrupt:
         pass
     return 0
@@ -71,7 +79,8 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
     app = create_app(settings)
     runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger, handle_signals=False)
     await runner.setup()
-    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=3.0)
+    settle_after_start()  # before listening: no request waits for this one full collection
+    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=3.0, backlog=LISTEN_BACKLOG)
     await site.start()
     port = runner.addresses[0][1]
     base_url = settings.public_url or listen_url(settings.host, port)

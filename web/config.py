@@ -19,6 +19,8 @@ from rooms.hours import ServiceHours
 from rooms.interunit import DEFAULT_SPECIALTIES
 from rooms.summary_links import MAX_DAYS as MAX_SUMMARY_LINK_DAYS
 
+DEFAULT_OVERLOAD_LAG_MS = 250
+
 
 class ConfigError(ValueError):
     pass
@@ -42,7 +44,16 @@ class Settings:
     """``TC_OLD_SECRET_KEYS``: retired keys that still verify the record seals they made."""
     database_url: str = "sqlite+aiosqlite:///data/teleconsulta.sqlite3"
     redis_url: str = ""
-    """Empty: rooms live in this process's memory. Set: shared by every node through Redis."""
+    """Empty: rooms live in this process's memory. Set: shared by every node through Redis
+    (``TC_REDIS_URL``, or the ``redis+sentinel://`` form built from ``TC_REDIS_SENTINELS``)."""
+    redis_pool_size: int = 64
+    """Connections per Redis pool of a node (the stores' and the socket.io manager's each)."""
+    redis_pool_timeout_seconds: float = 1.0
+    overload_lag_seconds: float = 0.0
+    """Event-loop lag, sustained for a second, from which the node refuses new socket connections
+    (twice this: events too) with ``busy`` (web/backpressure.py). ``TC_OVERLOAD_LAG_MS``, 250 ms
+    unless set; 0 never refuses, which is what a server built in-process (tests) gets by default."""
+    """How long a request waits for a free Redis connection before failing (web/redis_connection.py)."""
     browser_ice_servers: tuple[IceServer, ...] = ()
     turn_urls: tuple[str, ...] = ()
     turn_secret: bytes = field(default=b"", repr=False)
@@ -133,7 +144,12 @@ class Settings:
             secret_key_is_ephemeral=not secret,
             old_secret_keys=_old_secret_keys(env, secret),
             database_url=env.get("TC_DATABASE_URL", defaults.database_url),
-            redis_url=env.get("TC_REDIS_URL", ""),
+            redis_url=_redis_url(env),
+            redis_pool_size=_at_least(env, "TC_REDIS_POOL_SIZE", defaults.redis_pool_size),
+            redis_pool_timeout_seconds=_delay(
+                env, "TC_REDIS_POOL_TIMEOUT_SECONDS", defaults.redis_pool_timeout_seconds
+            ),
+            overload_lag_seconds=_overload_lag(env),
             browser_ice_servers=_ice_servers(env.get("TC_ICE_SERVERS", "")),
             turn_urls=_turn_urls(env),
             turn_secret=env.get("TC_TURN_SECRET", "").encode(),
@@ -254,6 +270,36 @@ def listen_url(host: str, port: int) -> str:
     except ValueError:
         bracketed = host  # a host name
     return f"http://{bracketed}:{port}"
+
+
+def _redis_url(env: Mapping[str, str]) -> str:
+    """``TC_REDIS_URL``, or, for a highly available Redis, ``TC_REDIS_SENTINELS`` (``host:port,…``)
+    with ``TC_REDIS_SENTINEL_MASTER`` (the name the sentinels monitor) as a ``redis+sentinel://``
+    URL, the form both our stores and python-socketio's manager read."""
+    url = env.get("TC_REDIS_URL", "").strip()
+    sentinels = [s.strip() for s in env.get("TC_REDIS_SENTINELS", "").split(",") if s.strip()]
+    master = env.get("TC_REDIS_SENTINEL_MASTER", "").strip()
+    if not sentinels:
+        if master:
+            raise ConfigError("TC_REDIS_SENTINEL_MASTER needs TC_REDIS_SENTINELS")
+        return url
+    if url:
+        raise ConfigError("set TC_REDIS_URL or TC_REDIS_SENTINELS, not both")
+    if not master or not all(c.isalnum() or c in "-_." for c in master):
+        raise ConfigError("TC_REDIS_SENTINELS needs TC_REDIS_SENTINEL_MASTER (the monitored master's name)")
+    for sentinel in sentinels:
+        host, _, port = sentinel.rpartition(":")
+        if not host or not port.isdigit() or not 0 < int(port) < 65536 or any(c in host for c in "/@,"):
+            raise ConfigError("TC_REDIS_SENTINELS must be host:port pairs separated by commas")
+    return f"redis+sentinel://{','.join(sentinels)}/0/{master}"
+
+
+def _overload_lag(env: Mapping[str, str]) -> float:
+    """``TC_OVERLOAD_LAG_MS``: whole milliseconds, 0 (never refuse) to 10,000."""
+    lag = _int(env, "TC_OVERLOAD_LAG_MS", DEFAULT_OVERLOAD_LAG_MS)
+    if not 0 <= lag <= 10_000:
+        raise ConfigError("TC_OVERLOAD_LAG_MS must be between 0 and 10000 milliseconds")
+    return lag / 1000
 
 
 def _public_url(text: str) -> str:

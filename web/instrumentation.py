@@ -23,8 +23,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from rooms.consult import ConsultState
 from services.scheduling import Scheduling
+from web.config import Settings
 from web.errors import ApiError, Handler
 from web.metrics import MAX_UNITS, Metrics
+from web.redis_connection import redis_client
 
 LOOP_TICK_SECONDS = 0.5
 QUEUE_REFRESH_SECONDS = 5.0
@@ -99,8 +101,14 @@ class TimedRedis(Redis):
                 self.timer.redis_command(name.split(" ", 1)[0].lower(), time.perf_counter() - started)
 
 
-def timed_redis(url: str, timer: RedisTimer) -> Redis:
-    client = TimedRedis.from_url(url)
+def timed_redis(settings: Settings, timer: RedisTimer) -> Redis:
+    """The stores' Redis client (web/redis_connection.py), timing each command for ``timer``."""
+    client = redis_client(
+        settings.redis_url,
+        pool_size=settings.redis_pool_size,
+        pool_timeout=settings.redis_pool_timeout_seconds,
+        redis_class=TimedRedis,
+    )
     assert isinstance(client, TimedRedis)
     client.timer = timer
     return client

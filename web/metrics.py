@@ -38,6 +38,7 @@ from media.workers import WorkerPool
 LABEL_TEXT = re.compile(r"[A-Za-z0-9_.:-]{1,48}")
 MAX_UNITS = 200
 """Units are a short list of unit codes; past this many, further ones count as ``other``."""
+GC_PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 LOOP_LAG_BUCKETS = (0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 STORE_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 SIGNING_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -119,6 +120,13 @@ class Metrics:
             registry=r,
         )
         self.last_loop_lag = 0.0
+        self._gc_pause = Histogram(
+            "tc_gc_pause_seconds",
+            "How long each garbage collection of the main process paused it, by generation.",
+            ["generation"],
+            buckets=GC_PAUSE_BUCKETS,
+            registry=r,
+        )
         self._queue_length = Gauge(
             "tc_unit_queue_length", "Patients waiting in a unit's queue.", ["unit"], registry=r
         )
@@ -203,6 +211,9 @@ class Metrics:
     def loop_lag(self, seconds: float) -> None:
         self.last_loop_lag = seconds
         self._loop_lag.observe(seconds)
+
+    def gc_pause(self, seconds: float, generation: int) -> None:
+        self._gc_pause.labels(str(generation)).observe(seconds)
 
     def queue(self, unit: str, length: int, longest_wait_seconds: float) -> None:
         label = bounded(unit)

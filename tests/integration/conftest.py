@@ -9,6 +9,7 @@ import aiohttp
 import aioice.ice
 import pytest
 import socketio
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from media.ice import restrict_host_addresses
@@ -29,6 +30,7 @@ class Harness:
     services: Services
     demo: DemoAccess
     clock: MovableClock
+    app: web.Application
 
     @property
     def patient_token(self) -> str:
@@ -75,7 +77,15 @@ def grace_seconds() -> float:
 
 
 @pytest.fixture
-async def harness(tmp_path: Path, grace_seconds: float) -> AsyncIterator[Harness]:
+def overload_lag_seconds() -> float:
+    """Tests of back-pressure override this to turn it on (0: never refuse for load)."""
+    return 0.0
+
+
+@pytest.fixture
+async def harness(
+    tmp_path: Path, grace_seconds: float, overload_lag_seconds: float
+) -> AsyncIterator[Harness]:
     original = aioice.ice.get_host_addresses
     restrict_host_addresses(["127.0.0.1"])
     clock = MovableClock()
@@ -84,6 +94,7 @@ async def harness(tmp_path: Path, grace_seconds: float) -> AsyncIterator[Harness
         secret_key=b"integration-test-secret-key-0123456789",
         secret_key_is_ephemeral=False,
         reconnect_grace_seconds=grace_seconds,
+        overload_lag_seconds=overload_lag_seconds,
     )
     app = create_app(settings, clock=clock)
     server = TestServer(app, host="127.0.0.1", port=0)
@@ -91,7 +102,7 @@ async def harness(tmp_path: Path, grace_seconds: float) -> AsyncIterator[Harness
     url = str(server.make_url("")).rstrip("/")
     demo = await seed_demo(app[SERVICES], url, password=NURSE_PASSWORD)
     try:
-        yield Harness(url, app[SERVICES], demo, clock)
+        yield Harness(url, app[SERVICES], demo, clock, app)
     finally:
         await server.close()
         aioice.ice.get_host_addresses = original

@@ -49,7 +49,7 @@ async def unit(tmp_path: Path) -> AsyncIterator[Harness]:
     url = str(server.make_url("")).rstrip("/")
     demo = await seed_demo(app[SERVICES], url, password=NURSE_PASSWORD)
     try:
-        yield Harness(url, app[SERVICES], demo, clock)
+        yield Harness(url, app[SERVICES], demo, clock, app)
     finally:
         await server.close()
         aioice.ice.get_host_addresses = original

@@ -17,3 +17,12 @@ def redis_server(directory: Path) -> Iterator[str]:
     require_or_skip(shutil.which("redis-server") is not None, "redis-server")
     with support.redis_server(directory) as url:
         yield url
+
+
+@contextmanager
+def redis_sentinels(directory: Path) -> Iterator[support.SentinelSet]:
+    """A primary, a replica and three sentinels (``bench.support.redis_sentinels``)."""
+    require_or_skip(shutil.which("redis-server") is not None, "redis-server")
+    require_or_skip(shutil.which("redis-sentinel") is not None, "redis-sentinel")
+    with support.redis_sentinels(directory) as sentinels:
+        yield sentinels

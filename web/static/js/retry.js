@@ -1,12 +1,12 @@
 /**
- * Coming back after the server said "later": a retryable connection refusal (`server_busy`,
+ * Coming back after the server said "later": a retryable connection refusal (`server_busy`, `busy`,
  * `shutting_down`) or a node going away (`server:shutdown`, then it drops the socket). Each page
  * waits `retry_after_s` times a random factor from 0.5 to 1.5, doubling on each further refusal up
  * to 30 s, so thousands of pages that lost one node do not all knock on the others at once.
  * (socket.io's own reconnection after a lost transport is jittered the same way: randomizationFactor 0.5.)
  */
 
-export const RETRYABLE = new Set(["server_busy", "shutting_down"]);
+export const RETRYABLE = new Set(["server_busy", "busy", "shutting_down"]);
 const MAX_MS = 30000;
 
 /** Milliseconds to wait before retry number `attempt` (0, 1, …). */
