@@ -31,7 +31,8 @@ Sending (``SenderPort``):
     ``__octet_count``, which we update for every packet we send.
   * ``sender._handle_rtcp_packet`` calls ``self._send_keyframe()`` on PLI/FIR and
     ``await self._retransmit(seq)`` for each NACKed sequence number. We set instance attributes of
-    those names to receive them.
+    those names to receive them, and one of ``_handle_rtcp_packet`` itself (which
+    ``RTCDtlsTransport`` looks up per packet) to hear when a receiver report came in.
   * The negotiated codecs and header extensions are read from ``transceiver._codecs`` and
     ``transceiver._headerExtensions`` (set by ``RTCPeerConnection`` during negotiation), the SSRCs
     from ``sender._ssrc`` and ``sender._rtx_ssrc`` (announced in the SDP), the direction from
@@ -62,7 +63,15 @@ from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
-from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, RtpPacket, pack_remb_fci, unwrap_rtx
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSrPacket,
+    RtpPacket,
+    pack_remb_fci,
+    unwrap_rtx,
+)
 
 from media.rtp_rewrite import HeaderExtensionIds
 
@@ -393,7 +402,8 @@ class SenderPort:
     """Writes ready-made RTP packets into one ``RTCRtpSender`` and hears its RTCP feedback.
 
     ``on_keyframe_request()`` is called for each PLI or FIR the remote side sends;
-    ``on_nack(sequence_number)`` is awaited for each sequence number it NACKs.
+    ``on_nack(sequence_number)`` is awaited for each sequence number it NACKs;
+    ``on_report()`` is called after each receiver report about this sender's stream is taken in.
     The transceiver's sender must not carry a track: its RTP would interleave with ours.
     """
 
@@ -402,6 +412,7 @@ class SenderPort:
         transceiver: RTCRtpTransceiver,
         on_keyframe_request: Callable[[], None],
         on_nack: Callable[[int], Awaitable[None]],
+        on_report: Callable[[], None] | None = None,
     ) -> None:
         sender = transceiver.sender
         _require(sender, _SENDER_STATE)
@@ -416,6 +427,8 @@ class SenderPort:
         sender.replaceTrack(self._parked)
         self._sender._send_keyframe = on_keyframe_request
         self._sender._retransmit = on_nack
+        if on_report is not None:
+            self._sender._handle_rtcp_packet = _reporting(sender, on_report)
         self.receiver_estimate_bps: int | None = None
         # aiortc gives a subscriber's REMB estimate to its encoder's ``target_bitrate``; this sender
         # never encodes (its track is parked), so a stand-in encoder records the estimate instead.
@@ -480,8 +493,27 @@ class SenderPort:
 
     def close(self) -> None:
         """Give the RTCP callbacks back to aiortc. The sender stays parked (silent)."""
-        for name in ("_send_keyframe", "_retransmit"):
+        for name in ("_send_keyframe", "_retransmit", "_handle_rtcp_packet"):
             self._sender.__dict__.pop(name, None)
+
+
+def _reporting(sender: RTCRtpSender, on_report: Callable[[], None]) -> Callable[[Any], Awaitable[None]]:
+    """The sender's own RTCP handling, then ``on_report()`` when a report was about its stream."""
+
+    async def handle(packet: Any) -> None:
+        await RTCRtpSender._handle_rtcp_packet(sender, packet)
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and any(
+            report.ssrc == sender._ssrc for report in packet.reports
+        ):
+            on_report()
+
+    return handle
+
+
+def remote_inbound_stats_id(sender: RTCRtpSender) -> str:
+    """The id of the ``remote-inbound-rtp`` statistics (the receiver's reports) of one sender,
+    as ``RTCRtpSender.getStats`` names them, so figures of our own can be matched to them."""
+    return f"remote-inbound-rtp_{id(sender)}"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ levers, in order:
 from __future__ import annotations
 
 from media.adaptation import VideoDecision
+from media.aiortc_seam import remote_inbound_stats_id
 from media.backend import MediaEvent, MediaEventKind, MediaListener
 from media.link_facts import link_facts
 from media.quality import QualityLevel, QualitySample
@@ -100,7 +101,17 @@ async def _sample(participant: Participant) -> QualitySample | None:
     for connection in (participant.publisher, participant.subscriber):
         if connection is not None and connection.connectionState == "connected":
             report.update(await connection.getStats())
-    return participant.meter.update(report) if report else None
+    return participant.meter.update(report, _upstream_holes(participant)) if report else None
+
+
+def _upstream_holes(participant: Participant) -> dict[str, int]:
+    """Per outgoing stream's receiver-report stats id: the packets its publisher's link lost, which
+    the participant's reports count as lost although their own link lost none of them."""
+    return {
+        remote_inbound_stats_id(subscription.transceiver.sender): holes
+        for subscription in participant.subscriptions.values()
+        if (holes := getattr(subscription.sink, "upstream_holes", 0))
+    }
 
 
 def _camera_budgets(room: Room, publisher: Participant) -> list[int]:

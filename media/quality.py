@@ -1,7 +1,12 @@
 """Network quality per participant, from the RTCP-fed statistics of its server-side peer.
 
-Loss is the worse of the two directions: what the server lost of the participant's upload, and
-the fraction the participant's receiver reports lost of what the server sends it. Round-trip time
+Loss is the worse of the two directions of the participant's *own* link: what the server lost of
+the participant's upload, and what the participant's receiver reports lost of what the server sent
+it. The server forwards packets under its own continuous sequence numbers, so a packet another
+participant's uplink lost leaves a hole in the numbering that the receiver's reports count as lost
+too; those holes (``upstream_holes``, counted by the forwarder per outgoing stream) are taken out,
+so a clean link is never blamed for someone else's (mediasoup and LiveKit score a consumer's stream
+the same way: downstream loss net of what the producer's stream already lacked). Round-trip time
 comes from those receiver reports; bitrate from the bytes the server received. The level is what
 pages show, and what decides when video steps down to protect audio.
 
@@ -12,6 +17,7 @@ mean-opinion score can be estimated per direction (``rooms/call_quality.py``, by
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -92,9 +98,18 @@ class QualityMeter:
 
     def __init__(self) -> None:
         self._previous: _Counters | None = None
-        self._reports: dict[str, tuple[datetime, int, int]] = {}
+        self._reports: dict[str, tuple[datetime, int, int, int]] = {}
 
-    def update(self, report: dict[str, Any]) -> QualitySample | None:
+    def update(
+        self, report: dict[str, Any], upstream_holes: Mapping[str, int] | None = None
+    ) -> QualitySample | None:
+        """This interval's sample, or None for the first report (the baseline) or an empty one.
+
+        ``upstream_holes`` gives, per ``remote-inbound-rtp`` stats id, how many sequence numbers
+        of that outgoing stream the server left empty so far because the publisher's link lost
+        them (cumulative); they are not the participant's loss.
+        """
+        holes_by_id = upstream_holes or {}
         received = lost = bytes_received = bytes_sent = 0
         jitter_ms = 0.0
         remote_loss = 0.0
@@ -116,16 +131,20 @@ class QualityMeter:
                 # A stream that stopped (paused video) gets no new receiver reports; its last one
                 # stays in the statistics, so only reports newer than the last sample count, and
                 # loss is taken from the cumulative counters between the two.
+                holes = holes_by_id.get(stats.id, 0)
                 previous_report = self._reports.get(stats.id)
-                self._reports[stats.id] = (stats.timestamp, stats.packetsLost, stats.packetsReceived)
+                self._reports[stats.id] = (stats.timestamp, stats.packetsLost, stats.packetsReceived, holes)
                 if previous_report is None or previous_report[0] == stats.timestamp:
                     continue
                 fresh_report = True
                 _keep_worst(download_jitter, stats.kind == "audio", _jitter_ms(stats))
                 report_lost = stats.packetsLost - previous_report[1]
-                report_total = report_lost + stats.packetsReceived - previous_report[2]
-                if report_total > 0:
-                    remote_loss = max(remote_loss, 100.0 * max(0, report_lost) / report_total)
+                # aiortc's packetsReceived is what the server sent less what the report says lost,
+                # so lost + received is what the server sent in the interval.
+                report_sent = report_lost + stats.packetsReceived - previous_report[2]
+                own_lost = report_lost - max(0, holes - previous_report[3])
+                if report_sent > 0:
+                    remote_loss = max(remote_loss, 100.0 * min(max(0, own_lost), report_sent) / report_sent)
                 if stats.roundTripTime:
                     rtts.append(1000.0 * stats.roundTripTime)
             elif kind == "transport":

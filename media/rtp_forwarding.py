@@ -123,6 +123,10 @@ class SubscriberStats:
     retransmissions_sent: int = 0
     retransmissions_missed: int = 0
     send_errors: int = 0
+    upstream_holes: int = 0
+    """Outgoing sequence numbers left empty because the server never got the packet from the
+    publisher: the subscriber's receiver reports count them as lost, but its own link lost none
+    of them (:mod:`media.quality` takes them out of its download loss)."""
 
 
 def match_codec(
@@ -556,7 +560,8 @@ class Subscription:
         self.kind: str = transceiver.kind
         self.stats = SubscriberStats()
         self._forwarder = forwarder
-        self._port = SenderPort(transceiver, self._on_keyframe_request, self._on_nack)
+        self._port = SenderPort(transceiver, self._on_keyframe_request, self._on_nack, self._on_report)
+        self._holes_at_report = 0
         self._source: PublishedTrack | None = None
         self._paused = False
         self._waiting = True
@@ -580,6 +585,13 @@ class Subscription:
     @property
     def source(self) -> PublishedTrack | None:
         return self._source
+
+    @property
+    def upstream_holes(self) -> int:
+        """Outgoing sequence numbers never sent because the publisher's link lost them, as of the
+        subscriber's latest receiver report (cumulative): taken when the report arrived, so it
+        covers the same packets as the report's own loss count."""
+        return self._holes_at_report
 
     @property
     def paused(self) -> bool:
@@ -719,10 +731,15 @@ class Subscription:
         packet = writer.write(
             (marker << 7) | self._out_payload_type, out_seq, out_ts, abs_send_time, level, payload
         )
-        if ((out_seq - mapper.last_sequence) & 0xFFFF) < 0x8000:
+        ahead = (out_seq - mapper.last_sequence) & 0xFFFF
+        if ahead < 0x8000:
+            if ahead > 1:
+                self.stats.upstream_holes += ahead - 1
             mapper.last_sequence = out_seq
             mapper.last_timestamp = out_ts
             mapper.last_sent_at = now
+        elif self.stats.upstream_holes > 0:
+            self.stats.upstream_holes -= 1  # a late (retransmitted) packet filled a hole
         self._cache.put(out_seq, packet)
         try:
             if not await self._port.send(packet):
@@ -747,6 +764,9 @@ class Subscription:
         self.stats.keyframe_requests_received += 1
         if self._source is not None:
             self._source.request_keyframe()
+
+    def _on_report(self) -> None:
+        self._holes_at_report = self.stats.upstream_holes
 
     async def _on_nack(self, sequence_number: int) -> None:
         """The subscriber NACKed one of our sequence numbers: resend it from the cache."""

@@ -33,7 +33,9 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamT
 from aiortc.rtp import RtpPacket
 from av import VideoFrame
 
+from media.aiortc_seam import remote_inbound_stats_id
 from media.keyframes import KEY_START, classify_h264, classify_vp8
+from media.quality import QualityLevel, QualityMeter, QualitySample
 from media.rtp_forwarding import Forwarder, ForwardingPolicy, PublishedTrack, Subscription
 
 TIMEOUT = 20.0
@@ -636,3 +638,48 @@ async def test_keep_decoding_lets_the_server_read_frames_too(make_room: RoomFact
     frame = await asyncio.wait_for(server_track.recv(), TIMEOUT)
     assert isinstance(frame, VideoFrame)
     await until(lambda: client.received.video_frames >= 10, "the subscriber decodes video")
+
+
+async def test_what_the_publishers_uplink_lost_is_not_the_subscribers_loss(make_room: RoomFactory) -> None:
+    """The patient's uplink loses a fifth of its audio; the nurse's link loses nothing. The nurse's
+    receiver reports count the holes as lost, but her own link is measured clean."""
+    room = await make_room()
+    client, subscriptions = await room.add_subscriber()
+    await until(lambda: client.received.audio_frames >= 20, "the subscriber hears audio")
+
+    transport: Any = room.publisher.audio.sender.transport
+    audio_ssrc = room.publisher.audio.sender._ssrc
+    send_rtp = transport._send_rtp
+    sent = [0]
+
+    async def lossy_uplink(data: bytes) -> None:
+        view = parse_rtp(data)
+        if view is not None and view.ssrc == audio_ssrc:
+            sent[0] += 1
+            if sent[0] % 5 == 0:
+                return
+        await send_rtp(data)
+
+    transport._send_rtp = lossy_uplink
+    audio = subscriptions["audio"]
+    server = room.server_subscribers[0]
+    sender = next(t.sender for t in server.getTransceivers() if t.kind == "audio")
+    stats_id = remote_inbound_stats_id(sender)
+    meter, plain = QualityMeter(), QualityMeter()
+
+    async def measure() -> tuple[QualitySample | None, QualitySample | None]:
+        report = dict(await server.getStats())
+        return meter.update(report, {stats_id: audio.upstream_holes}), plain.update(report)
+
+    await measure()  # the baseline
+    samples: list[tuple[QualitySample, QualitySample]] = []
+    while len(samples) < 3:
+        await asyncio.sleep(2)
+        net, raw = await measure()
+        if net is not None and raw is not None and net.download is not None and raw.download is not None:
+            samples.append((net, raw))
+    assert audio.upstream_holes > 20
+    # Without the holes taken out, the nurse would be blamed for the patient's 20 %.
+    assert max(raw.download.loss_pct for _, raw in samples if raw.download) > 10
+    assert all(net.download is not None and net.download.loss_pct < 3 for net, _ in samples)
+    assert all(net.level is QualityLevel.GOOD for net, _ in samples)

@@ -162,3 +162,27 @@ def test_a_new_connection_counts_its_bytes_from_zero() -> None:
     # The participant published again: the new connection's counters start over.
     sample = meter.update(_report(t2, 100, 0, 125_000, (t2, 100, 0)))
     assert sample is not None and sample.bitrate_kbps == pytest.approx(500.0)
+
+
+def test_packets_the_publishers_link_lost_are_not_the_subscribers_loss() -> None:
+    """The server forwards under continuous numbers: what the patient's uplink lost is a hole the
+    nurse's receiver reports count as lost. Net of those holes, the nurse's clean link lost nothing."""
+    meter = QualityMeter()
+    t1 = T0 + timedelta(seconds=2)
+    meter.update(_report(T0, 1000, 0, 1_000_000, (T0, 500, 0)), {"rin": 40})
+    # 600 packets sent, 120 reported lost: all of them holes the publisher's link left.
+    sample = meter.update(_report(t1, 2000, 0, 1_250_000, (t1, 980, 120)), {"rin": 160})
+    assert sample is not None and sample.download is not None
+    assert sample.download.loss_pct == 0 and sample.loss_pct == 0
+    assert sample.level is QualityLevel.GOOD
+
+
+def test_a_subscribers_own_loss_shows_beside_the_publishers_holes() -> None:
+    meter = QualityMeter()
+    t1 = T0 + timedelta(seconds=2)
+    meter.update(_report(T0, 1000, 0, 1_000_000, (T0, 500, 0)))
+    # 500 sent; 150 reported lost, 50 of them holes: the subscriber's own link lost 100 of 500.
+    sample = meter.update(_report(t1, 2000, 0, 1_250_000, (t1, 850, 150)), {"rin": 50})
+    assert sample is not None and sample.download is not None
+    assert sample.download.loss_pct == pytest.approx(20.0)
+    assert sample.level is QualityLevel.BAD
