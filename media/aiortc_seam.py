@@ -58,6 +58,7 @@ from typing import Any, Final, cast
 
 import aiortc
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import codecs as aiortc_codecs
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -233,6 +234,7 @@ class ReceiverTap:
         self._streams: dict[int, StreamStatistics] = internals._RTCRtpReceiver__remote_streams
         self._estimator: Any = internals._RTCRtpReceiver__remote_bitrate_estimator if send_remb else None
         self._rtx_types: dict[int, bool] = {}
+        self._downstream_loss = 0
         self.errors = 0
         self._installed = False
 
@@ -253,6 +255,19 @@ class ReceiverTap:
     async def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
         """Ask the publisher to retransmit these sequence numbers (generic NACK, RFC 4585 6.2.1)."""
         await cast(Any, self._receiver)._send_rtcp_nack(media_ssrc, lost)
+
+    def report_downstream_loss(self, fraction: float) -> None:
+        """Let the receiver reports to the publisher say at least this fraction (0 to 1) was lost.
+
+        The publisher's encoder hears loss only from our reports, which cover the leg to us; a
+        subscriber's weak downlink would stay invisible to it, and Opus would not add in-band FEC
+        where it is needed. Reporting the worst subscriber's loss of the forwarded audio, as
+        LiveKit does for its audio tracks, makes the encoder protect the stream for them.
+        """
+        self._downstream_loss = max(0, min(255, round(256 * fraction)))
+        for stream in self._streams.values():
+            if isinstance(stream, _ReportedStatistics):
+                stream.floor = self._downstream_loss
 
     def _is_rtx(self, payload_type: int, codec: RTCRtpCodecParameters) -> bool:
         known = self._rtx_types.get(payload_type)
@@ -297,7 +312,7 @@ class ReceiverTap:
         """What RTCRtpReceiver._handle_rtp_packet does for RTCP: statistics for RR, and REMB."""
         stream = self._streams.get(packet.ssrc)
         if stream is None:
-            stream = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+            stream = self._streams[packet.ssrc] = _ReportedStatistics(codec.clockRate, self._downstream_loss)
         stream.add(packet)
         estimator = self._estimator
         if estimator is not None and packet.extensions.abs_send_time is not None:
@@ -312,6 +327,31 @@ class ReceiverTap:
                 await cast(Any, self._receiver)._send_rtcp(
                     RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
                 )
+
+
+class _ReportedStatistics(StreamStatistics):
+    """A stream's statistics whose reported fraction lost (RFC 3550 6.4.1, in 1/256) is never
+    below ``floor``: the loss the stream's subscribers see past us."""
+
+    def __init__(self, clockrate: int, floor: int) -> None:
+        super().__init__(clockrate)
+        self.floor = floor
+
+    @property
+    def fraction_lost(self) -> int:
+        return max(super().fraction_lost, self.floor)  # the parent's read also moves its interval on
+
+
+def offer_opus_fec() -> None:
+    """Say ``useinbandfec=1`` (and ``minptime=10``) for Opus in every description aiortc writes.
+
+    aiortc answers with its own codec parameters, which for Opus are none; a browser whose Opus
+    answer lacks ``useinbandfec=1`` never adds in-band FEC to what it sends (RFC 7587 6.1), so the
+    nurse's voice reached a patient on a lossy link unprotected. Idempotent.
+    """
+    for codec in aiortc_codecs.CODECS["audio"]:
+        if codec.mimeType.lower() == "audio/opus":
+            codec.parameters.update({"minptime": 10, "useinbandfec": 1})
 
 
 # ---------------------------------------------------------------------------------------------

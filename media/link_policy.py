@@ -1,8 +1,8 @@
 """What each participant's link allows: quality samples, audio first, and camera caps.
 
 Every few seconds the SFU measures each participant (:class:`media.quality.QualityMeter`, fed by
-the RTCP receiver reports of their connections) and tells signaling (``QUALITY``). Then two
-levers, in order:
+the RTCP receiver reports of their connections) and tells signaling (``QUALITY``). Then three
+levers:
 
 - **camera caps** (``BITRATE``): forwarded packets reach no encoder, so a subscriber's REMB
   estimate would otherwise be ignored and its link flooded; each publisher is asked to cap its
@@ -10,7 +10,9 @@ levers, in order:
   ``MIN_CAMERA_BPS`` and ``MAX_CAMERA_BPS``;
 - **pausing** (``VIDEO_PAUSED``): a link that cannot carry video (its own download loss, round
   trip, and its browser's bandwidth estimate against what video costs) gets its incoming video
-  paused while audio keeps flowing (:class:`media.adaptation.VideoGate`), and resumed once clean.
+  paused while audio keeps flowing (:class:`media.adaptation.VideoGate`), and resumed once clean;
+- **audio protection**: each publisher's audio encoder hears the worst loss its listeners' own
+  links see (:func:`share_subscriber_loss`), so Opus adds in-band FEC where a listener needs it.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class LinkPolicy:
                 await self._listener(MediaEvent(room.room_id, participant_id, MediaEventKind.QUALITY, data))
                 await self.protect_audio(room, participant, _download_reading(participant, sample))
             await self.follow_weakest_subscriber(room, participant)
+        share_subscriber_loss(room)
 
     async def protect_audio(self, room: Room, participant: Participant, reading: LinkReading) -> None:
         """Pause the video a participant receives while their link cannot carry it; audio keeps flowing."""
@@ -96,6 +99,27 @@ class LinkPolicy:
                 {"source": "camera", "max_bitrate_bps": cap},
             )
         )
+
+
+def share_subscriber_loss(room: Room) -> None:
+    """Tell each publisher's audio encoder the worst loss its listeners' own links see.
+
+    Our receiver reports to a publisher cover only the leg to the server; without this a nurse on
+    a clean link would never hear that the patient's downlink loses 10 %, and her browser would
+    send Opus without in-band FEC (:meth:`media.aiortc_seam.ReceiverTap.report_downstream_loss`).
+    """
+    for publisher in room.participants.values():
+        for source, published in publisher.published.items():
+            if published.kind != "audio":
+                continue
+            listeners = [
+                other.meter.download_loss_pct
+                for other in room.others(publisher)
+                if (publisher.participant_id, source) in other.subscriptions
+            ]
+            report = getattr(published.handle, "report_downstream_loss", None)
+            if report is not None:
+                report(max(listeners, default=0.0) / 100.0)
 
 
 def _download_reading(participant: Participant, sample: QualitySample) -> LinkReading:

@@ -99,6 +99,8 @@ class QualityMeter:
     def __init__(self) -> None:
         self._previous: _Counters | None = None
         self._reports: dict[str, tuple[datetime, int, int, int]] = {}
+        self.download_loss_pct = 0.0
+        """The participant's own download loss in the latest sample that measured it."""
 
     def update(
         self, report: dict[str, Any], upstream_holes: Mapping[str, int] | None = None
@@ -160,6 +162,8 @@ class QualityMeter:
         seconds = max((current.at - previous.at).total_seconds(), 1e-3)
         expected = (current.received - previous.received) + (current.lost - previous.lost)
         upload_loss = 100.0 * (current.lost - previous.lost) / expected if expected > 0 else 0.0
+        if fresh_report:
+            self.download_loss_pct = remote_loss
         return QualitySample(
             loss_pct=max(upload_loss, remote_loss),
             jitter_ms=jitter_ms,

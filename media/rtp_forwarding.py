@@ -340,6 +340,11 @@ class PublishedTrack:
         """Packets that raised while being handled (dropped by the seam). Should stay 0."""
         return self._tap.errors
 
+    def report_downstream_loss(self, fraction: float) -> None:
+        """The worst loss (0 to 1) the track's subscribers see on their own links: our receiver reports
+        to the publisher say at least that much, so its encoder protects the stream (Opus FEC)."""
+        self._tap.report_downstream_loss(fraction)
+
     def codec_parameters(self, payload_type: int) -> RTCRtpCodecParameters | None:
         source = self._codecs.get(payload_type)
         return source.parameters if source else None

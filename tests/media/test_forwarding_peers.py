@@ -33,7 +33,7 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamT
 from aiortc.rtp import RtpPacket
 from av import VideoFrame
 
-from media.aiortc_seam import remote_inbound_stats_id
+from media.aiortc_seam import offer_opus_fec, remote_inbound_stats_id
 from media.keyframes import KEY_START, classify_h264, classify_vp8
 from media.quality import QualityLevel, QualityMeter, QualitySample
 from media.rtp_forwarding import Forwarder, ForwardingPolicy, PublishedTrack, Subscription
@@ -683,3 +683,47 @@ async def test_what_the_publishers_uplink_lost_is_not_the_subscribers_loss(make_
     assert max(raw.download.loss_pct for _, raw in samples if raw.download) > 10
     assert all(net.download is not None and net.download.loss_pct < 3 for net, _ in samples)
     assert all(net.level is QualityLevel.GOOD for net, _ in samples)
+
+
+async def test_the_publishers_encoder_hears_the_loss_its_listeners_see(make_room: RoomFactory) -> None:
+    """Our receiver reports on the publisher's audio say at least the worst listener's loss, so a
+    browser's Opus encoder adds in-band FEC for a listener whose own link is weak."""
+    room = await make_room()
+    client, _ = await room.add_subscriber()
+    await until(lambda: client.received.audio_frames >= 10, "the subscriber hears audio")
+
+    async def reported_fraction() -> float:
+        stats = await room.publisher.audio.sender.getStats()
+        return max((s.fractionLost for s in stats.values() if s.type == "remote-inbound-rtp"), default=-1)
+
+    fractions: list[float] = []
+    room.published["audio"].report_downstream_loss(0.12)
+
+    async def poll_reports() -> bool:
+        fractions.append(await reported_fraction())
+        return fractions[-1] >= 30  # 12 % in 1/256 units
+
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while not await poll_reports():
+        assert asyncio.get_running_loop().time() < deadline, f"reports said {fractions[-5:]}"
+        await asyncio.sleep(0.2)
+    room.published["audio"].report_downstream_loss(0.0)
+    while await poll_reports():
+        assert asyncio.get_running_loop().time() < deadline + TIMEOUT, "the floor stayed"
+        await asyncio.sleep(0.2)
+
+
+async def test_the_server_answers_opus_with_in_band_fec() -> None:
+    """A browser adds FEC to its Opus only when the answer says ``useinbandfec=1``."""
+    offer_opus_fec()
+    client, server = new_peer(), new_peer()
+    client.addTransceiver("audio", direction="sendrecv")
+    try:
+        await negotiate(client, server)
+        assert server.localDescription is not None and client.localDescription is not None
+        for sdp in (server.localDescription.sdp, client.localDescription.sdp):
+            fmtp = [line for line in sdp.splitlines() if line.startswith("a=fmtp:96 ")]
+            assert fmtp and "useinbandfec=1" in fmtp[0]
+    finally:
+        await client.close()
+        await server.close()
