@@ -7,10 +7,11 @@ their upload does not count here (the camera caps of :mod:`media.link_policy` de
 Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a 150 kbit/s link):
 
 * **A longer window.** Video pauses when, over the last ``window`` samples (10 s), the link lost
-  on average ``pause_loss_pct`` or more, or when nearly every sample of it (all but one) was weak:
-  a loss of 15 % or more, a round trip of 800 ms or more, or a capacity below what video costs.
-  Loss that comes in short bursts (2 s at 30 %, 3 s clean) averages out under the threshold, so
-  video goes on between the bursts instead of pausing through the clean gaps.
+  on average 15 % or more, or when nearly every sample of it (all but one) was weak: a loss of
+  15 % or more, a round trip of 800 ms or more, or a capacity below what video costs. Loss that
+  comes in short bursts (2 s at 30 %, 3 s clean) averages out under the threshold, so video goes
+  on between the bursts instead of pausing through the clean gaps. Only two samples in a row
+  that leave no doubt pause sooner: video over capacity, or 25 % loss that no burst explains.
 * **What video costs against what the link carries.** While video flows, the participant's
   browser estimates the bandwidth it receives (REMB); below the cheapest video we send
   (``needed_bps``: the camera floor and audio) video cannot fit, whatever the loss says.
@@ -30,6 +31,8 @@ from enum import StrEnum
 
 PAUSE_LOSS_PCT = 15.0
 """Loss at which audio suffers enough to give up video (the BAD quality level)."""
+SEVERE_LOSS_PCT = 25.0
+"""Loss that, two samples in a row, pauses at once: a 2 s burst fills at most one whole sample."""
 CLEAN_LOSS_PCT = 1.0
 CLEAN_RTT_MS = 200.0
 WEAK_RTT_MS = 800.0
@@ -133,12 +136,24 @@ class VideoGate:
 
 
 def _pause_cause(recent: Sequence[LinkReading], window: int, weak_needed: int) -> PauseCause | None:
-    """Why video should pause now, judged over a full window of readings, or None."""
+    """Why video should pause now, or None.
+
+    Two samples in a row are enough when they leave no doubt: video over the link's capacity
+    (audio is drowning in the queue behind it), or a loss no 2 s burst can explain. Otherwise the
+    judgement waits for a full window. Any sign of congestion in it makes the cause congestion:
+    the loss of a link flooded by video says nothing about the link without it.
+    """
+    congested = any(r.over_capacity or (r.rtt_ms or 0.0) >= WEAK_RTT_MS for r in recent)
+    cause = PauseCause.CONGESTION if congested else PauseCause.LOSS
+    last_two = recent[-2:]
+    if len(last_two) == 2 and (
+        all(r.over_capacity for r in last_two)
+        or all((r.loss_pct or 0.0) >= SEVERE_LOSS_PCT for r in last_two)
+    ):
+        return cause
     if len(recent) < window:
         return None
     losses = [r.loss_pct for r in recent if r.loss_pct is not None]
-    if losses and sum(losses) / len(losses) >= PAUSE_LOSS_PCT:
-        return PauseCause.LOSS
-    if sum(r.weak for r in recent) >= weak_needed:
-        return PauseCause.CONGESTION
+    if (losses and sum(losses) / len(losses) >= PAUSE_LOSS_PCT) or sum(r.weak for r in recent) >= weak_needed:
+        return cause
     return None

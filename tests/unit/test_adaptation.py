@@ -3,6 +3,7 @@ and back-off after a resume the link did not hold."""
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import dataclass
 
@@ -26,13 +27,22 @@ def run(readings: list[LinkReading], gate: VideoGate | None = None) -> tuple[Vid
 
 
 def test_a_window_of_loss_pauses_and_the_first_clean_sample_resumes() -> None:
-    gate, decisions = run([LOSSY] * 5)
+    gate, decisions = run([LinkReading(loss_pct=x) for x in (18.0, 12.0, 20.0, 16.0, 17.0)])
     assert gate.paused and gate.cause is PauseCause.LOSS
     assert decisions == [VideoDecision.KEEP] * 4 + [VideoDecision.PAUSE]
     gate, decisions = run([LOSSY, LinkReading(loss_pct=3.0)], gate)
     assert gate.paused and decisions == [VideoDecision.KEEP] * 2  # 3 % is not clean
     gate, decisions = run([CLEAN], gate)
     assert not gate.paused and decisions == [VideoDecision.RESUME]
+
+
+def test_two_samples_that_leave_no_doubt_pause_at_once() -> None:
+    gate, decisions = run([CLEAN, LOSSY, LOSSY])
+    assert gate.paused and decisions[-1] is VideoDecision.PAUSE and gate.cause is PauseCause.LOSS
+    starved = LinkReading(loss_pct=20.0, rtt_ms=300.0, capacity_bps=120_000, needed_bps=NEEDED)
+    gate, decisions = run([CLEAN, starved, starved])
+    # The loss of a link flooded by video says nothing of the link without it: congestion.
+    assert gate.paused and decisions[-1] is VideoDecision.PAUSE and gate.cause is PauseCause.CONGESTION
 
 
 def test_short_bursts_of_loss_do_not_pause() -> None:
@@ -44,7 +54,7 @@ def test_short_bursts_of_loss_do_not_pause() -> None:
 
 def test_video_that_does_not_fit_the_link_pauses_without_loss() -> None:
     starved = LinkReading(loss_pct=0.5, rtt_ms=300.0, capacity_bps=120_000, needed_bps=NEEDED)
-    gate, decisions = run([starved] * 5)
+    gate, decisions = run([starved] * 2)
     assert gate.paused and gate.cause is PauseCause.CONGESTION and decisions[-1] is VideoDecision.PAUSE
     # Enough bandwidth: the same loss and round trip keep video on.
     fits = LinkReading(loss_pct=0.5, rtt_ms=300.0, capacity_bps=400_000, needed_bps=NEEDED)
@@ -72,12 +82,16 @@ def test_a_resume_the_link_does_not_hold_doubles_the_wait_for_the_next() -> None
 def test_a_link_that_never_fits_video_is_tried_ever_more_rarely() -> None:
     starved = LinkReading(loss_pct=0.0, rtt_ms=100.0, capacity_bps=100_000, needed_bps=NEEDED)
     gate = VideoGate()
-    pauses = 0
-    for _ in range(450):  # 15 minutes: only audio would ever fit
+    pauses: list[int] = []
+    for index in range(450):  # 15 minutes: only audio would ever fit
         reading = CLEAN if gate.paused else starved
         gate, decision = gate.observe(reading)
-        pauses += decision is VideoDecision.PAUSE
-    assert pauses <= 16  # a try every 14 s at first, then ever more rarely: every 74 s at the cap
+        if decision is VideoDecision.PAUSE:
+            pauses.append(index)
+    gaps = [b - a for a, b in itertools.pairwise(pauses)]
+    # Tried again after 4 s, then 8, 16, 32, up to 64 s of clean audio: 17 pauses in 15 minutes,
+    # where the old gate paused every 8 s (112).
+    assert gaps == sorted(gaps) and gaps[-1] >= gate.max_backoff and len(pauses) <= 17
 
 
 # -- random links -----------------------------------------------------------------------------
