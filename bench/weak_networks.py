@@ -109,6 +109,7 @@ def patient_namespace() -> Iterator[None]:
         _in_namespace("ip", "link", "set", GUEST_DEVICE, "up")
         yield
     finally:
+        _run("nft", "delete", "table", "inet", NAMESPACE, check=False)
         _run("ip", "link", "del", HOST_DEVICE, check=False)
         _run("ip", "netns", "del", NAMESPACE, check=False)
 
@@ -125,18 +126,25 @@ def shape(down_kbit: int | None, up_kbit: int | None) -> None:
 
 
 def lose(down_pct: int, up_pct: int) -> None:
-    """Random loss inside the namespace: ``down_pct`` of what reaches the patient, ``up_pct`` of what
-    it sends (0 and 0 remove the rules)."""
+    """Random loss on the link: ``down_pct`` of what reaches the patient, ``up_pct`` of what it sends
+    (0 and 0 remove the rules). Both are dropped at the receiving end of the veth pair, as a lossy
+    link would: a drop in the sender's own output hook fails its ``sendto``, which Chromium
+    answers by sending again, so most of such "loss" never happens."""
     _in_namespace("nft", "delete", "table", "inet", "tcweak", check=False)
-    if down_pct <= 0 and up_pct <= 0:
-        return
-    rules = (
-        "table inet tcweak {\n"
-        f" chain out {{ type filter hook output priority 0; numgen random mod 100 < {up_pct} drop; }}\n"
-        f" chain in {{ type filter hook input priority 0; numgen random mod 100 < {down_pct} drop; }}\n"
-        "}\n"
+    _run("nft", "delete", "table", "inet", NAMESPACE, check=False)
+    if down_pct > 0:
+        _in_namespace("nft", "-f", "-", stdin=_dropping("tcweak", "input", "", down_pct))
+    if up_pct > 0:
+        _run("nft", "-f", "-", stdin=_dropping(NAMESPACE, "prerouting", f'iifname "{HOST_DEVICE}" ', up_pct))
+
+
+def _dropping(table: str, hook: str, match: str, percent: int) -> str:
+    """An nftables table that drops ``percent`` % of the packets ``match`` selects at ``hook``."""
+    return (
+        f"table inet {table} {{\n"
+        f"  chain lossy {{\n    type filter hook {hook} priority 0;\n"
+        f"    {match}numgen random mod 100 < {percent} drop\n  }}\n}}\n"
     )
-    _in_namespace("nft", "-f", "-", stdin=rules)
 
 
 async def apply_loss(scenario: Scenario, until: float) -> None:
@@ -157,7 +165,7 @@ async def apply_loss(scenario: Scenario, until: float) -> None:
 
 PAGE_STATE = """
 async () => {
-  const out = { audioReceived: 0, audioLost: 0, concealed: 0, samples: 0, frames: 0,
+  const out = { audioReceived: 0, audioLost: 0, concealed: 0, samples: 0, frames: 0, fec: 0, fecDiscarded: 0, bufferDelay: 0, emitted: 0, target: 0,
                 paused: document.body.dataset.videoPaused === "true",
                 level: null, peerWeak: document.body.dataset.peerLink ?? null };
   const badge = document.getElementById("quality");
@@ -181,6 +189,11 @@ async () => {
       out.audioLost += r.packetsLost ?? 0;
       out.concealed += r.concealedSamples ?? 0;
       out.samples += r.totalSamplesReceived ?? 0;
+      out.fec += r.fecPacketsReceived ?? 0;
+      out.fecDiscarded += r.fecPacketsDiscarded ?? 0;
+      out.bufferDelay += r.jitterBufferDelay ?? 0;
+      out.emitted += r.jitterBufferEmittedCount ?? 0;
+      out.target += r.jitterBufferTargetDelay ?? 0;
     } else {
       out.frames += r.framesDecoded ?? 0;
     }

@@ -16,8 +16,9 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
   browser estimates the bandwidth it receives (REMB); below the cheapest video we send
   (``needed_bps``: the camera floor and audio) video cannot fit, whatever the loss says.
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
-  audio flows, so a sample says whether the link is *clean* (under 1 % loss and a short round
-  trip), never whether video would fit again. A pause for loss resumes at the first clean sample
+  audio flows, so a sample says whether the link is *clean* (under 0.5 % loss and a short round
+  trip), never whether video would fit again; a sample without a new receiver report is no
+  evidence either way. A pause for loss resumes at the first clean sample
   (a link that lost 15 % cannot look clean by chance); a pause for congestion waits for two. When
   the link turns weak again within ``failed_within`` samples of a resume, that resume failed: the
   next one waits twice as many clean samples, up to ``max_backoff``; a resume that holds resets it.
@@ -33,7 +34,9 @@ PAUSE_LOSS_PCT = 15.0
 """Loss at which audio suffers enough to give up video (the BAD quality level)."""
 SEVERE_LOSS_PCT = 25.0
 """Loss that, two samples in a row, pauses at once: a 2 s burst fills at most one whole sample."""
-CLEAN_LOSS_PCT = 1.0
+CLEAN_LOSS_PCT = 0.5
+"""Under this a report is clean: at most one packet lost of the ~250 audio packets an audio-only
+report covers, which a link losing 2 % gives by chance in one report of 25."""
 CLEAN_RTT_MS = 200.0
 WEAK_RTT_MS = 800.0
 
@@ -128,6 +131,10 @@ class VideoGate:
         return gate, VideoDecision.PAUSE
 
     def _while_paused(self, reading: LinkReading) -> tuple[VideoGate, VideoDecision]:
+        if reading.loss_pct is None:
+            # No new report: with video paused the browser reports on audio every ~5 s only
+            # (libwebrtc's audio RTCP interval), so a sample without one neither helps nor hurts.
+            return self, VideoDecision.KEEP
         clean_run = self.clean_run + 1 if reading.clean else 0
         if clean_run < self.clean_needed:
             return replace(self, clean_run=clean_run), VideoDecision.KEEP

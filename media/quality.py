@@ -138,17 +138,18 @@ class QualityMeter:
                 self._reports[stats.id] = (stats.timestamp, stats.packetsLost, stats.packetsReceived, holes)
                 if previous_report is None or previous_report[0] == stats.timestamp:
                     continue
-                fresh_report = True
-                _keep_worst(download_jitter, stats.kind == "audio", _jitter_ms(stats))
+                if stats.roundTripTime:
+                    rtts.append(1000.0 * stats.roundTripTime)
                 report_lost = stats.packetsLost - previous_report[1]
                 # aiortc's packetsReceived is what the server sent less what the report says lost,
                 # so lost + received is what the server sent in the interval.
                 report_sent = report_lost + stats.packetsReceived - previous_report[2]
+                if report_sent <= 0:
+                    continue  # a report on a stream we sent nothing on (paused video) tells no loss
+                fresh_report = True
+                _keep_worst(download_jitter, stats.kind == "audio", _jitter_ms(stats))
                 own_lost = report_lost - max(0, holes - previous_report[3])
-                if report_sent > 0:
-                    remote_loss = max(remote_loss, 100.0 * min(max(0, own_lost), report_sent) / report_sent)
-                if stats.roundTripTime:
-                    rtts.append(1000.0 * stats.roundTripTime)
+                remote_loss = max(remote_loss, 100.0 * min(max(0, own_lost), report_sent) / report_sent)
             elif kind == "transport":
                 bytes_received += stats.bytesReceived
                 bytes_sent += stats.bytesSent

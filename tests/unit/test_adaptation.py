@@ -117,8 +117,11 @@ def burst_overlap(index: int, phase: float) -> float:
 def link_sample(period: Period, paused: bool, index: int, rng: random.Random) -> LinkReading:
     """What the gate reads in one sample of a period of this kind, given whether video flows."""
     kind = period.kind
+    if paused and index % 2:
+        # Audio alone: the browser reports every ~5 s (libwebrtc), so half the samples have no report.
+        return LinkReading(loss_pct=None)
     if kind == "clean":
-        return LinkReading(loss_pct=rng.uniform(0, 0.9), rtt_ms=rng.uniform(10, 150))
+        return LinkReading(loss_pct=rng.uniform(0, 0.4), rtt_ms=rng.uniform(10, 150))
     if kind == "lossy":
         return LinkReading(loss_pct=rng.uniform(15, 60), rtt_ms=rng.uniform(10, 300))
     if kind == "bursty":
@@ -190,7 +193,7 @@ def test_at_most_one_pause_per_bad_period_and_none_for_bursts(plan: list[Period]
 
 @settings(max_examples=300, deadline=None)
 @given(periods, st.integers(min_value=0, max_value=2**32))
-def test_video_comes_back_within_two_samples_of_a_clean_link(plan: list[Period], seed: int) -> None:
+def test_video_comes_back_within_two_reports_of_a_clean_link(plan: list[Period], seed: int) -> None:
     plan = merged(plan)
     trace = simulate(plan, seed)
     for period in plan:
@@ -198,8 +201,8 @@ def test_video_comes_back_within_two_samples_of_a_clean_link(plan: list[Period],
             continue
         steps = [(i, gate) for p, i, gate, _ in trace if p is period]
         window = VideoGate().window
-        # Past the lag of the window, a clean link never has video paused for more than two samples.
-        late = [i for i, gate in steps if gate.paused and i >= window + 2]
+        # Past the lag of the window, a clean link has video back within two of its reports.
+        late = [i for i, gate in steps if gate.paused and i >= window + 4]
         assert not late, f"video still paused {late[0]} samples into a clean period"
 
 
