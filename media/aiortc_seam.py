@@ -256,6 +256,13 @@ class ReceiverTap:
         """Ask the publisher to retransmit these sequence numbers (generic NACK, RFC 4585 6.2.1)."""
         await cast(Any, self._receiver)._send_rtcp_nack(media_ssrc, lost)
 
+    def arrival_jitter_ms(self, ssrc: int) -> float:
+        """The interarrival jitter of one incoming stream, in milliseconds (0 before it has any)."""
+        stream = self._streams.get(ssrc)
+        if not isinstance(stream, _ReportedStatistics):
+            return 0.0  # none yet, or aiortc's own (a decoding receiver keeps its own books)
+        return 1000.0 * stream.jitter / stream.clock_rate
+
     def report_downstream_loss(self, fraction: float) -> None:
         """Let the receiver reports to the publisher say at least this fraction (0 to 1) was lost.
 
@@ -335,6 +342,7 @@ class _ReportedStatistics(StreamStatistics):
 
     def __init__(self, clockrate: int, floor: int) -> None:
         super().__init__(clockrate)
+        self.clock_rate = clockrate
         self.floor = floor
 
     @property

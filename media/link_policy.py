@@ -21,7 +21,7 @@ from media.adaptation import LinkReading, VideoDecision
 from media.aiortc_seam import remote_inbound_stats_id
 from media.backend import MediaEvent, MediaEventKind, MediaListener
 from media.link_facts import link_facts
-from media.quality import QualitySample
+from media.quality import QualitySample, Upstream
 from media.sfu_room import Participant, Room, Subscribed
 
 MIN_CAMERA_BPS = 150_000
@@ -144,16 +144,18 @@ async def _sample(participant: Participant) -> QualitySample | None:
     for connection in (participant.publisher, participant.subscriber):
         if connection is not None and connection.connectionState == "connected":
             report.update(await connection.getStats())
-    return participant.meter.update(report, _upstream_holes(participant)) if report else None
+    return participant.meter.update(report, _upstream(participant)) if report else None
 
 
-def _upstream_holes(participant: Participant) -> dict[str, int]:
-    """Per outgoing stream's receiver-report stats id: the packets its publisher's link lost, which
-    the participant's reports count as lost although their own link lost none of them."""
+def _upstream(participant: Participant) -> dict[str, Upstream]:
+    """Per outgoing stream's receiver-report stats id: what its publisher's link did to it (packets
+    lost, jitter), which the participant's reports count although their own link did none of it."""
     return {
-        remote_inbound_stats_id(subscription.transceiver.sender): holes
+        remote_inbound_stats_id(subscription.transceiver.sender): Upstream(
+            getattr(subscription.sink, "upstream_holes", 0),
+            getattr(subscription.sink, "upstream_jitter_ms", 0.0),
+        )
         for subscription in participant.subscriptions.values()
-        if (holes := getattr(subscription.sink, "upstream_holes", 0))
     }
 
 

@@ -4,7 +4,8 @@ Loss is the worse of the two directions of the participant's *own* link: what th
 the participant's upload, and what the participant's receiver reports lost of what the server sent
 it. The server forwards packets under its own continuous sequence numbers, so a packet another
 participant's uplink lost leaves a hole in the numbering that the receiver's reports count as lost
-too; those holes (``upstream_holes``, counted by the forwarder per outgoing stream) are taken out,
+too; those holes (counted by the forwarder per outgoing stream) are taken out, and so is the jitter
+the publisher's stream already had when it reached the server,
 so a clean link is never blamed for someone else's (mediasoup and LiveKit score a consumer's stream
 the same way: downstream loss net of what the producer's stream already lacked). Round-trip time
 comes from those receiver reports; bitrate from the bytes the server received. The level is what
@@ -84,6 +85,18 @@ class QualitySample:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """What one stream the server forwards to the participant already lacked when it reached the
+    server: none of it is the participant's link's doing."""
+
+    holes: int = 0
+    """Sequence numbers left empty because the publisher's link lost them (cumulative, as of the
+    participant's latest receiver report on the stream)."""
+    jitter_ms: float = 0.0
+    """The interarrival jitter of the publisher's stream at the server, which forwarding keeps."""
+
+
 @dataclass(slots=True)
 class _Counters:
     at: datetime
@@ -103,15 +116,14 @@ class QualityMeter:
         """The participant's own download loss in the latest sample that measured it."""
 
     def update(
-        self, report: dict[str, Any], upstream_holes: Mapping[str, int] | None = None
+        self, report: dict[str, Any], upstream: Mapping[str, Upstream] | None = None
     ) -> QualitySample | None:
         """This interval's sample, or None for the first report (the baseline) or an empty one.
 
-        ``upstream_holes`` gives, per ``remote-inbound-rtp`` stats id, how many sequence numbers
-        of that outgoing stream the server left empty so far because the publisher's link lost
-        them (cumulative); they are not the participant's loss.
+        ``upstream`` gives, per ``remote-inbound-rtp`` stats id, what that outgoing stream already
+        lacked at the server (:class:`Upstream`): not the participant's loss or jitter.
         """
-        holes_by_id = upstream_holes or {}
+        upstream = upstream or {}
         received = lost = bytes_received = bytes_sent = 0
         jitter_ms = 0.0
         remote_loss = 0.0
@@ -133,7 +145,8 @@ class QualityMeter:
                 # A stream that stopped (paused video) gets no new receiver reports; its last one
                 # stays in the statistics, so only reports newer than the last sample count, and
                 # loss is taken from the cumulative counters between the two.
-                holes = holes_by_id.get(stats.id, 0)
+                before = upstream.get(stats.id, Upstream())
+                holes = before.holes
                 previous_report = self._reports.get(stats.id)
                 self._reports[stats.id] = (stats.timestamp, stats.packetsLost, stats.packetsReceived, holes)
                 if previous_report is None or previous_report[0] == stats.timestamp:
@@ -147,7 +160,9 @@ class QualityMeter:
                 if report_sent <= 0:
                     continue  # a report on a stream we sent nothing on (paused video) tells no loss
                 fresh_report = True
-                _keep_worst(download_jitter, stats.kind == "audio", _jitter_ms(stats))
+                _keep_worst(
+                    download_jitter, stats.kind == "audio", max(0.0, _jitter_ms(stats) - before.jitter_ms)
+                )
                 own_lost = report_lost - max(0, holes - previous_report[3])
                 remote_loss = max(remote_loss, 100.0 * min(max(0, own_lost), report_sent) / report_sent)
             elif kind == "transport":

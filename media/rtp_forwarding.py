@@ -340,6 +340,13 @@ class PublishedTrack:
         """Packets that raised while being handled (dropped by the seam). Should stay 0."""
         return self._tap.errors
 
+    @property
+    def upstream_jitter_ms(self) -> float:
+        """The interarrival jitter of the publisher's stream at the server (RFC 3550 A.8)."""
+        if self._ssrc is None:
+            return 0.0
+        return self._tap.arrival_jitter_ms(self._ssrc)
+
     def report_downstream_loss(self, fraction: float) -> None:
         """The worst loss (0 to 1) the track's subscribers see on their own links: our receiver reports
         to the publisher say at least that much, so its encoder protects the stream (Opus FEC)."""
@@ -590,6 +597,11 @@ class Subscription:
     @property
     def source(self) -> PublishedTrack | None:
         return self._source
+
+    @property
+    def upstream_jitter_ms(self) -> float:
+        """The jitter the source's stream had when it reached the server; forwarding keeps it."""
+        return self._source.upstream_jitter_ms if self._source is not None else 0.0
 
     @property
     def upstream_holes(self) -> int:

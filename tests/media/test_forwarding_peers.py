@@ -35,7 +35,7 @@ from av import VideoFrame
 
 from media.aiortc_seam import offer_opus_fec, remote_inbound_stats_id
 from media.keyframes import KEY_START, classify_h264, classify_vp8
-from media.quality import QualityLevel, QualityMeter, QualitySample
+from media.quality import QualityLevel, QualityMeter, QualitySample, Upstream
 from media.rtp_forwarding import Forwarder, ForwardingPolicy, PublishedTrack, Subscription
 
 TIMEOUT = 20.0
@@ -669,7 +669,7 @@ async def test_what_the_publishers_uplink_lost_is_not_the_subscribers_loss(make_
 
     async def measure() -> tuple[QualitySample | None, QualitySample | None]:
         report = dict(await server.getStats())
-        return meter.update(report, {stats_id: audio.upstream_holes}), plain.update(report)
+        return meter.update(report, {stats_id: Upstream(audio.upstream_holes)}), plain.update(report)
 
     await measure()  # the baseline
     samples: list[tuple[QualitySample, QualitySample]] = []
