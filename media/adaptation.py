@@ -38,6 +38,8 @@ CLEAN_LOSS_PCT = 0.5
 """Under this a report is clean: at most one packet lost of the ~250 audio packets an audio-only
 report covers, which a link losing 2 % gives by chance in one report of 25."""
 CLEAN_RTT_MS = 200.0
+CONGESTED_LOSS_PCT = 2.0
+CONGESTED_RTT_MS = 400.0
 WEAK_RTT_MS = 800.0
 
 
@@ -67,7 +69,12 @@ class LinkReading:
 
     @property
     def over_capacity(self) -> bool:
-        return self.capacity_bps is not None and self.capacity_bps < self.needed_bps
+        """Video does not fit: the estimate is under its cost *and* the link shows it (loss or a
+        queue). A browser's estimate also stays low when little is sent to it (the other side's
+        camera starved by its own uplink), which is no weakness of this link."""
+        if self.capacity_bps is None or self.capacity_bps >= self.needed_bps:
+            return False
+        return (self.loss_pct or 0.0) >= CONGESTED_LOSS_PCT or (self.rtt_ms or 0.0) >= CONGESTED_RTT_MS
 
     @property
     def weak(self) -> bool:

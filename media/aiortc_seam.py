@@ -451,7 +451,8 @@ class SenderPort:
 
     ``on_keyframe_request()`` is called for each PLI or FIR the remote side sends;
     ``on_nack(sequence_number)`` is awaited for each sequence number it NACKs;
-    ``on_report()`` is called after each receiver report about this sender's stream is taken in.
+    ``on_report(highest_sequence)`` is called after each receiver report about this sender's stream
+    is taken in, with the highest sequence number it says was received (low 16 bits).
     The transceiver's sender must not carry a track: its RTP would interleave with ours.
     """
 
@@ -460,7 +461,7 @@ class SenderPort:
         transceiver: RTCRtpTransceiver,
         on_keyframe_request: Callable[[], None],
         on_nack: Callable[[int], Awaitable[None]],
-        on_report: Callable[[], None] | None = None,
+        on_report: Callable[[int], None] | None = None,
     ) -> None:
         sender = transceiver.sender
         _require(sender, _SENDER_STATE)
@@ -545,15 +546,15 @@ class SenderPort:
             self._sender.__dict__.pop(name, None)
 
 
-def _reporting(sender: RTCRtpSender, on_report: Callable[[], None]) -> Callable[[Any], Awaitable[None]]:
-    """The sender's own RTCP handling, then ``on_report()`` when a report was about its stream."""
+def _reporting(sender: RTCRtpSender, on_report: Callable[[int], None]) -> Callable[[Any], Awaitable[None]]:
+    """The sender's own RTCP handling, then ``on_report(highest)`` for a report on its stream."""
 
     async def handle(packet: Any) -> None:
         await RTCRtpSender._handle_rtcp_packet(sender, packet)
-        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)) and any(
-            report.ssrc == sender._ssrc for report in packet.reports
-        ):
-            on_report()
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == sender._ssrc:
+                    on_report(report.highest_sequence & 0xFFFF)
 
     return handle
 

@@ -163,7 +163,7 @@ class QualityMeter:
                 _keep_worst(
                     download_jitter, stats.kind == "audio", max(0.0, _jitter_ms(stats) - before.jitter_ms)
                 )
-                own_lost = report_lost - max(0, holes - previous_report[3])
+                own_lost = report_lost - (holes - previous_report[3])
                 remote_loss = max(remote_loss, 100.0 * min(max(0, own_lost), report_sent) / report_sent)
             elif kind == "transport":
                 bytes_received += stats.bytesReceived

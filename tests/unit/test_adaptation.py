@@ -52,18 +52,25 @@ def test_short_bursts_of_loss_do_not_pause() -> None:
     assert not gate.paused and set(decisions) == {VideoDecision.KEEP}
 
 
-def test_video_that_does_not_fit_the_link_pauses_without_loss() -> None:
-    starved = LinkReading(loss_pct=0.5, rtt_ms=300.0, capacity_bps=120_000, needed_bps=NEEDED)
+def test_a_low_estimate_without_loss_or_a_queue_is_no_weakness() -> None:
+    # The other side's camera is starved by its own uplink: little arrives, so the estimate is low.
+    starved_source = LinkReading(loss_pct=0.0, rtt_ms=30.0, capacity_bps=90_000, needed_bps=NEEDED)
+    gate, decisions = run([starved_source] * 20)
+    assert not gate.paused and set(decisions) == {VideoDecision.KEEP}
+
+
+def test_video_that_does_not_fit_the_link_pauses_without_much_loss() -> None:
+    starved = LinkReading(loss_pct=0.5, rtt_ms=450.0, capacity_bps=120_000, needed_bps=NEEDED)
     gate, decisions = run([starved] * 2)
     assert gate.paused and gate.cause is PauseCause.CONGESTION and decisions[-1] is VideoDecision.PAUSE
     # Enough bandwidth: the same loss and round trip keep video on.
-    fits = LinkReading(loss_pct=0.5, rtt_ms=300.0, capacity_bps=400_000, needed_bps=NEEDED)
+    fits = LinkReading(loss_pct=0.5, rtt_ms=450.0, capacity_bps=400_000, needed_bps=NEEDED)
     gate, decisions = run([fits] * 20)
     assert not gate.paused
 
 
 def test_a_resume_the_link_does_not_hold_doubles_the_wait_for_the_next() -> None:
-    starved = LinkReading(loss_pct=0.0, rtt_ms=100.0, capacity_bps=100_000, needed_bps=NEEDED)
+    starved = LinkReading(loss_pct=3.0, rtt_ms=100.0, capacity_bps=100_000, needed_bps=NEEDED)
     gate, _ = run([starved] * 5)
     assert gate.paused and gate.clean_needed == 2
     gate, decisions = run([CLEAN, CLEAN], gate)  # audio alone flows clean: video is tried again
@@ -80,7 +87,7 @@ def test_a_resume_the_link_does_not_hold_doubles_the_wait_for_the_next() -> None
 
 
 def test_a_link_that_never_fits_video_is_tried_ever_more_rarely() -> None:
-    starved = LinkReading(loss_pct=0.0, rtt_ms=100.0, capacity_bps=100_000, needed_bps=NEEDED)
+    starved = LinkReading(loss_pct=3.0, rtt_ms=100.0, capacity_bps=100_000, needed_bps=NEEDED)
     gate = VideoGate()
     pauses: list[int] = []
     for index in range(450):  # 15 minutes: only audio would ever fit
