@@ -11,9 +11,11 @@ the same way: downstream loss net of what the producer's stream already lacked).
 comes from those receiver reports; bitrate from the bytes the server received. The level is what
 pages show, and what decides when video steps down to protect audio.
 
-Each direction is also given on its own (``upload``, ``download``: loss and the jitter of the audio
-stream, else of any stream), with the bytes the server sent and the interval measured, so a
-mean-opinion score can be estimated per direction (``rooms/call_quality.py``, by signaling).
+Download loss is that of the audio streams when there are any (what speech meets), else of the
+worst stream. Each direction is also given on its own (``upload``, ``download``: loss and the
+jitter of the audio stream, else of any stream), with the bytes the server sent and the interval
+measured, so a mean-opinion score can be estimated per direction (``rooms/call_quality.py``, by
+signaling).
 """
 
 from __future__ import annotations
@@ -126,7 +128,7 @@ class QualityMeter:
         upstream = upstream or {}
         received = lost = bytes_received = bytes_sent = 0
         jitter_ms = 0.0
-        remote_loss = 0.0
+        remote_losses: dict[bool, float] = {}
         rtts: list[float] = []
         at: datetime | None = None
         upload_jitter: dict[bool, float] = {}
@@ -164,7 +166,11 @@ class QualityMeter:
                     download_jitter, stats.kind == "audio", max(0.0, _jitter_ms(stats) - before.jitter_ms)
                 )
                 own_lost = report_lost - (holes - previous_report[3])
-                remote_loss = max(remote_loss, 100.0 * min(max(0, own_lost), report_sent) / report_sent)
+                _keep_worst(
+                    remote_losses,
+                    stats.kind == "audio",
+                    100.0 * min(max(0, own_lost), report_sent) / report_sent,
+                )
             elif kind == "transport":
                 bytes_received += stats.bytesReceived
                 bytes_sent += stats.bytesSent
@@ -178,6 +184,7 @@ class QualityMeter:
         seconds = max((current.at - previous.at).total_seconds(), 1e-3)
         expected = (current.received - previous.received) + (current.lost - previous.lost)
         upload_loss = 100.0 * (current.lost - previous.lost) / expected if expected > 0 else 0.0
+        remote_loss = _voice(remote_losses)
         if fresh_report:
             self.download_loss_pct = remote_loss
         return QualitySample(
@@ -203,10 +210,11 @@ def _jitter_ms(stats: Any) -> float:
     return 1000.0 * float(stats.jitter) / CLOCK_RATES.get(stats.kind, 90_000)
 
 
-def _keep_worst(jitters: dict[bool, float], audio: bool, value: float) -> None:
-    jitters[audio] = max(jitters.get(audio, 0.0), value)
+def _keep_worst(values: dict[bool, float], audio: bool, value: float) -> None:
+    values[audio] = max(values.get(audio, 0.0), value)
 
 
-def _voice(jitters: dict[bool, float]) -> float:
-    """The audio streams' jitter when there is audio, else the worst stream's."""
-    return jitters[True] if True in jitters else max(jitters.values(), default=0.0)
+def _voice(values: dict[bool, float]) -> float:
+    """The audio streams' figure when there is audio, else the worst stream's: what speech meets,
+    and for loss the exact one (audio has no retransmissions whose timing blurs the holes)."""
+    return values[True] if True in values else max(values.values(), default=0.0)
