@@ -33,7 +33,8 @@ Sending (``SenderPort``):
     ``__octet_count``, which we update for every packet we send.
   * ``sender._handle_rtcp_packet`` calls ``self._send_keyframe()`` on PLI/FIR and
     ``await self._retransmit(seq)`` for each NACKed sequence number. We set instance attributes of
-    those names to receive them.
+    those names to receive them, and one of ``_handle_rtcp_packet`` itself (which
+    ``RTCDtlsTransport`` looks up per packet) to hear when a receiver report came in.
   * The negotiated codecs and header extensions are read from ``transceiver._codecs`` and
     ``transceiver._headerExtensions`` (set by ``RTCPeerConnection`` during negotiation), the SSRCs
     from ``sender._ssrc`` and ``sender._rtx_ssrc`` (announced in the SDP), the direction from
@@ -72,6 +73,7 @@ from typing import Any, Final, cast
 
 import aiortc
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import codecs as aiortc_codecs
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -83,6 +85,8 @@ from aiortc.rtp import (
     HeaderExtensions,
     HeaderExtensionsMap,
     RtcpPsfbPacket,
+    RtcpRrPacket,
+    RtcpSrPacket,
     RtpPacket,
     is_rtcp,
     pack_remb_fci,
@@ -253,6 +257,7 @@ class ReceiverTap:
         self._streams: dict[int, StreamStatistics] = internals._RTCRtpReceiver__remote_streams
         self._estimator: Any = internals._RTCRtpReceiver__remote_bitrate_estimator if send_remb else None
         self._rtx_types: dict[int, bool] = {}
+        self._downstream_loss = 0
         self.errors = 0
         self._installed = False
 
@@ -273,6 +278,26 @@ class ReceiverTap:
     async def send_nack(self, media_ssrc: int, lost: list[int]) -> None:
         """Ask the publisher to retransmit these sequence numbers (generic NACK, RFC 4585 6.2.1)."""
         await cast(Any, self._receiver)._send_rtcp_nack(media_ssrc, lost)
+
+    def arrival_jitter_ms(self, ssrc: int) -> float:
+        """The interarrival jitter of one incoming stream, in milliseconds (0 before it has any)."""
+        stream = self._streams.get(ssrc)
+        if not isinstance(stream, _ReportedStatistics):
+            return 0.0  # none yet, or aiortc's own (a decoding receiver keeps its own books)
+        return 1000.0 * stream.jitter / stream.clock_rate
+
+    def report_downstream_loss(self, fraction: float) -> None:
+        """Let the receiver reports to the publisher say at least this fraction (0 to 1) was lost.
+
+        The publisher's encoder hears loss only from our reports, which cover the leg to us; a
+        subscriber's weak downlink would stay invisible to it, and Opus would not add in-band FEC
+        where it is needed. Reporting the worst subscriber's loss of the forwarded audio, as
+        LiveKit does for its audio tracks, makes the encoder protect the stream for them.
+        """
+        self._downstream_loss = max(0, min(255, round(256 * fraction)))
+        for stream in self._streams.values():
+            if isinstance(stream, _ReportedStatistics):
+                stream.floor = self._downstream_loss
 
     def _is_rtx(self, payload_type: int, codec: RTCRtpCodecParameters) -> bool:
         known = self._rtx_types.get(payload_type)
@@ -317,7 +342,7 @@ class ReceiverTap:
         """What RTCRtpReceiver._handle_rtp_packet does for RTCP: statistics for RR, and REMB."""
         stream = self._streams.get(packet.ssrc)
         if stream is None:
-            stream = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+            stream = self._streams[packet.ssrc] = _ReportedStatistics(codec.clockRate, self._downstream_loss)
         stream.add(packet)
         estimator = self._estimator
         if estimator is not None and packet.extensions.abs_send_time is not None:
@@ -332,6 +357,32 @@ class ReceiverTap:
                 await self._internals._send_rtcp(
                     RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
                 )
+
+
+class _ReportedStatistics(StreamStatistics):
+    """A stream's statistics whose reported fraction lost (RFC 3550 6.4.1, in 1/256) is never
+    below ``floor``: the loss the stream's subscribers see past us."""
+
+    def __init__(self, clockrate: int, floor: int) -> None:
+        super().__init__(clockrate)
+        self.clock_rate = clockrate
+        self.floor = floor
+
+    @property
+    def fraction_lost(self) -> int:
+        return max(super().fraction_lost, self.floor)  # the parent's read also moves its interval on
+
+
+def offer_opus_fec() -> None:
+    """Say ``useinbandfec=1`` (and ``minptime=10``) for Opus in every description aiortc writes.
+
+    aiortc answers with its own codec parameters, which for Opus are none; a browser whose Opus
+    answer lacks ``useinbandfec=1`` never adds in-band FEC to what it sends (RFC 7587 6.1), so the
+    nurse's voice reached a patient on a lossy link unprotected. Idempotent.
+    """
+    for codec in aiortc_codecs.CODECS["audio"]:
+        if codec.mimeType.lower() == "audio/opus":
+            codec.parameters.update({"minptime": 10, "useinbandfec": 1})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -602,7 +653,9 @@ class SenderPort:
     """Writes ready-made RTP packets into one ``RTCRtpSender`` and hears its RTCP feedback.
 
     ``on_keyframe_request()`` is called for each PLI or FIR the remote side sends;
-    ``on_nack(sequence_number)`` is awaited for each sequence number it NACKs.
+    ``on_nack(sequence_number)`` is awaited for each sequence number it NACKs;
+    ``on_report(highest_sequence)`` is called after each receiver report about this sender's stream
+    is taken in, with the highest sequence number it says was received (low 16 bits).
     The transceiver's sender must not carry a track: its RTP would interleave with ours.
     ``inline=False`` sends through aiortc's coroutines (only to measure what inline sending saves).
     """
@@ -612,6 +665,7 @@ class SenderPort:
         transceiver: RTCRtpTransceiver,
         on_keyframe_request: Callable[[], None],
         on_nack: Callable[[int], Awaitable[None]],
+        on_report: Callable[[int], None] | None = None,
         *,
         inline: bool = True,
     ) -> None:
@@ -629,6 +683,8 @@ class SenderPort:
         sender.replaceTrack(self._parked)
         self._sender._send_keyframe = on_keyframe_request
         self._sender._retransmit = on_nack
+        if on_report is not None:
+            self._sender._handle_rtcp_packet = _reporting(sender, on_report)
         self.receiver_estimate_bps: int | None = None
         # aiortc gives a subscriber's REMB estimate to its encoder's ``target_bitrate``; this sender
         # never encodes (its track is parked), so a stand-in encoder records the estimate instead.
@@ -694,8 +750,27 @@ class SenderPort:
 
     def close(self) -> None:
         """Give the RTCP callbacks back to aiortc. The sender stays parked (silent)."""
-        for name in ("_send_keyframe", "_retransmit"):
+        for name in ("_send_keyframe", "_retransmit", "_handle_rtcp_packet"):
             self._sender.__dict__.pop(name, None)
+
+
+def _reporting(sender: RTCRtpSender, on_report: Callable[[int], None]) -> Callable[[Any], Awaitable[None]]:
+    """The sender's own RTCP handling, then ``on_report(highest)`` for a report on its stream."""
+
+    async def handle(packet: Any) -> None:
+        await RTCRtpSender._handle_rtcp_packet(sender, packet)
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == sender._ssrc:
+                    on_report(report.highest_sequence & 0xFFFF)
+
+    return handle
+
+
+def remote_inbound_stats_id(sender: RTCRtpSender) -> str:
+    """The id of the ``remote-inbound-rtp`` statistics (the receiver's reports) of one sender,
+    as ``RTCRtpSender.getStats`` names them, so figures of our own can be matched to them."""
+    return f"remote-inbound-rtp_{id(sender)}"
 
 
 # ---------------------------------------------------------------------------------------------

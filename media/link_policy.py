@@ -1,23 +1,27 @@
 """What each participant's link allows: quality samples, audio first, and camera caps.
 
 Every few seconds the SFU measures each participant (:class:`media.quality.QualityMeter`, fed by
-the RTCP receiver reports of their connections) and tells signaling (``QUALITY``). Then two
-levers, in order:
+the RTCP receiver reports of their connections) and tells signaling (``QUALITY``). Then three
+levers:
 
 - **camera caps** (``BITRATE``): forwarded packets reach no encoder, so a subscriber's REMB
   estimate would otherwise be ignored and its link flooded; each publisher is asked to cap its
   camera at the weakest of its subscribers' estimates (lowered in data-saver mode), within
   ``MIN_CAMERA_BPS`` and ``MAX_CAMERA_BPS``;
-- **pausing** (``VIDEO_PAUSED``): a link that stays bad gets its incoming video paused while audio
-  keeps flowing (:class:`media.adaptation.VideoGate`), and resumed once it recovers.
+- **pausing** (``VIDEO_PAUSED``): a link that cannot carry video (its own download loss, round
+  trip, and its browser's bandwidth estimate against what video costs) gets its incoming video
+  paused while audio keeps flowing (:class:`media.adaptation.VideoGate`), and resumed once clean;
+- **audio protection**: each publisher's audio encoder hears the worst loss its listeners' own
+  links see (:func:`share_subscriber_loss`), so Opus adds in-band FEC where a listener needs it.
 """
 
 from __future__ import annotations
 
-from media.adaptation import VideoDecision
+from media.adaptation import LinkReading, VideoDecision
+from media.aiortc_seam import remote_inbound_stats_id
 from media.backend import MediaEvent, MediaEventKind, MediaListener
 from media.link_facts import link_facts
-from media.quality import QualityLevel, QualitySample
+from media.quality import QualitySample, Upstream
 from media.sfu_room import Participant, Room, Subscribed
 
 MIN_CAMERA_BPS = 150_000
@@ -26,6 +30,8 @@ video (audio first) than by degrading everyone's picture."""
 MAX_CAMERA_BPS = 1_500_000
 BITRATE_CHANGE = 0.1
 """A new cap is sent only when it differs from the last one by more than this fraction."""
+AUDIO_BPS = 50_000
+"""What a participant's incoming audio takes with its headers (Opus at up to ~40 kbit/s)."""
 DATA_SAVER_VIDEO_BPS = MIN_CAMERA_BPS
 """The video a participant in data-saver mode receives: the lowest camera bitrate we ask for."""
 
@@ -47,12 +53,13 @@ class LinkPolicy:
                 )
                 data = {**sample.to_json(), **facts}
                 await self._listener(MediaEvent(room.room_id, participant_id, MediaEventKind.QUALITY, data))
-                await self.protect_audio(room, participant, sample.level)
+                await self.protect_audio(room, participant, _download_reading(participant, sample))
             await self.follow_weakest_subscriber(room, participant)
+        share_subscriber_loss(room)
 
-    async def protect_audio(self, room: Room, participant: Participant, level: QualityLevel) -> None:
-        """Pause the video a participant receives while their link stays bad; audio keeps flowing."""
-        participant.video_gate, decision = participant.video_gate.observe(level)
+    async def protect_audio(self, room: Room, participant: Participant, reading: LinkReading) -> None:
+        """Pause the video a participant receives while their link cannot carry it; audio keeps flowing."""
+        participant.video_gate, decision = participant.video_gate.observe(reading)
         if decision is VideoDecision.KEEP:
             return
         paused = decision is VideoDecision.PAUSE
@@ -94,13 +101,62 @@ class LinkPolicy:
         )
 
 
+def share_subscriber_loss(room: Room) -> None:
+    """Tell each publisher's audio encoder the worst loss its listeners' own links see.
+
+    Our receiver reports to a publisher cover only the leg to the server; without this a nurse on
+    a clean link would never hear that the patient's downlink loses 10 %, and her browser would
+    send Opus without in-band FEC (:meth:`media.aiortc_seam.ReceiverTap.report_downstream_loss`).
+    """
+    for publisher in room.participants.values():
+        for source, published in publisher.published.items():
+            if published.kind != "audio":
+                continue
+            listeners = [
+                other.meter.download_loss_pct
+                for other in room.others(publisher)
+                if (publisher.participant_id, source) in other.subscriptions
+            ]
+            report = getattr(published.handle, "report_downstream_loss", None)
+            if report is not None:
+                report(max(listeners, default=0.0) / 100.0)
+
+
+def _download_reading(participant: Participant, sample: QualitySample) -> LinkReading:
+    """What the direction towards the participant says of video: their own download loss, the
+    round trip, and while video flows their browser's estimate against what video costs."""
+    videos = [s for s in participant.subscriptions.values() if s.transceiver.kind == "video"]
+    estimates = [
+        estimate for s in videos if (estimate := getattr(s.sink, "receiver_estimate_bps", None)) is not None
+    ]
+    flowing = bool(videos) and not participant.video_gate.paused
+    return LinkReading(
+        loss_pct=sample.download.loss_pct if sample.download else None,
+        rtt_ms=sample.rtt_ms,
+        capacity_bps=max(estimates) if flowing and estimates else None,
+        needed_bps=len(videos) * MIN_CAMERA_BPS + AUDIO_BPS if videos else 0,
+    )
+
+
 async def _sample(participant: Participant) -> QualitySample | None:
     """This interval's sample from the statistics of the participant's connected connections."""
     report: dict[str, object] = {}
     for connection in (participant.publisher, participant.subscriber):
         if connection is not None and connection.connectionState == "connected":
             report.update(await connection.getStats())
-    return participant.meter.update(report) if report else None
+    return participant.meter.update(report, _upstream(participant)) if report else None
+
+
+def _upstream(participant: Participant) -> dict[str, Upstream]:
+    """Per outgoing stream's receiver-report stats id: what its publisher's link did to it (packets
+    lost, jitter), which the participant's reports count although their own link did none of it."""
+    return {
+        remote_inbound_stats_id(subscription.transceiver.sender): Upstream(
+            getattr(subscription.sink, "upstream_holes", 0),
+            getattr(subscription.sink, "upstream_jitter_ms", 0.0),
+        )
+        for subscription in participant.subscriptions.values()
+    }
 
 
 def _camera_budgets(room: Room, publisher: Participant) -> list[int]:

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from aiortc import RTCPeerConnection
 from aiortc.sdp import candidate_from_sdp
 
-from media.aiortc_seam import install_fast_receive
+from media.aiortc_seam import install_fast_receive, offer_opus_fec
 from media.backend import IceCandidate, MediaError, MediaErrorCode, MediaEvent, MediaEventKind, MediaListener
 from media.ice import IceSettings
 from media.sfu_room import Participant
@@ -25,6 +25,7 @@ FindParticipant = Callable[[str, str], Participant | None]
 
 class Peers:
     def __init__(self, ice: IceSettings, listener: MediaListener, find: FindParticipant) -> None:
+        offer_opus_fec()
         self._ice = ice
         self._listener = listener
         self._find = find

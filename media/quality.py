@@ -1,17 +1,26 @@
 """Network quality per participant, from the RTCP-fed statistics of its server-side peer.
 
-Loss is the worse of the two directions: what the server lost of the participant's upload, and
-the fraction the participant's receiver reports lost of what the server sends it. Round-trip time
+Loss is the worse of the two directions of the participant's *own* link: what the server lost of
+the participant's upload, and what the participant's receiver reports lost of what the server sent
+it. The server forwards packets under its own continuous sequence numbers, so a packet another
+participant's uplink lost leaves a hole in the numbering that the receiver's reports count as lost
+too; those holes (counted by the forwarder per outgoing stream) are taken out, and so is the jitter
+the publisher's stream already had when it reached the server,
+so a clean link is never blamed for someone else's (mediasoup and LiveKit score a consumer's stream
+the same way: downstream loss net of what the producer's stream already lacked). Round-trip time
 comes from those receiver reports; bitrate from the bytes the server received. The level is what
 pages show, and what decides when video steps down to protect audio.
 
-Each direction is also given on its own (``upload``, ``download``: loss and the jitter of the audio
-stream, else of any stream), with the bytes the server sent and the interval measured, so a
-mean-opinion score can be estimated per direction (``rooms/call_quality.py``, by signaling).
+Download loss is that of the audio streams when there are any (what speech meets), else of the
+worst stream. Each direction is also given on its own (``upload``, ``download``: loss and the
+jitter of the audio stream, else of any stream), with the bytes the server sent and the interval
+measured, so a mean-opinion score can be estimated per direction (``rooms/call_quality.py``, by
+signaling).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -78,6 +87,18 @@ class QualitySample:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class Upstream:
+    """What one stream the server forwards to the participant already lacked when it reached the
+    server: none of it is the participant's link's doing."""
+
+    holes: int = 0
+    """Sequence numbers left empty because the publisher's link lost them (cumulative, as of the
+    participant's latest receiver report on the stream)."""
+    jitter_ms: float = 0.0
+    """The interarrival jitter of the publisher's stream at the server, which forwarding keeps."""
+
+
 @dataclass(slots=True)
 class _Counters:
     at: datetime
@@ -92,12 +113,22 @@ class QualityMeter:
 
     def __init__(self) -> None:
         self._previous: _Counters | None = None
-        self._reports: dict[str, tuple[datetime, int, int]] = {}
+        self._reports: dict[str, tuple[datetime, int, int, int]] = {}
+        self.download_loss_pct = 0.0
+        """The participant's own download loss in the latest sample that measured it."""
 
-    def update(self, report: dict[str, Any]) -> QualitySample | None:
+    def update(
+        self, report: dict[str, Any], upstream: Mapping[str, Upstream] | None = None
+    ) -> QualitySample | None:
+        """This interval's sample, or None for the first report (the baseline) or an empty one.
+
+        ``upstream`` gives, per ``remote-inbound-rtp`` stats id, what that outgoing stream already
+        lacked at the server (:class:`Upstream`): not the participant's loss or jitter.
+        """
+        upstream = upstream or {}
         received = lost = bytes_received = bytes_sent = 0
         jitter_ms = 0.0
-        remote_loss = 0.0
+        remote_losses: dict[bool, float] = {}
         rtts: list[float] = []
         at: datetime | None = None
         upload_jitter: dict[bool, float] = {}
@@ -116,18 +147,30 @@ class QualityMeter:
                 # A stream that stopped (paused video) gets no new receiver reports; its last one
                 # stays in the statistics, so only reports newer than the last sample count, and
                 # loss is taken from the cumulative counters between the two.
+                before = upstream.get(stats.id, Upstream())
+                holes = before.holes
                 previous_report = self._reports.get(stats.id)
-                self._reports[stats.id] = (stats.timestamp, stats.packetsLost, stats.packetsReceived)
+                self._reports[stats.id] = (stats.timestamp, stats.packetsLost, stats.packetsReceived, holes)
                 if previous_report is None or previous_report[0] == stats.timestamp:
                     continue
-                fresh_report = True
-                _keep_worst(download_jitter, stats.kind == "audio", _jitter_ms(stats))
-                report_lost = stats.packetsLost - previous_report[1]
-                report_total = report_lost + stats.packetsReceived - previous_report[2]
-                if report_total > 0:
-                    remote_loss = max(remote_loss, 100.0 * max(0, report_lost) / report_total)
                 if stats.roundTripTime:
                     rtts.append(1000.0 * stats.roundTripTime)
+                report_lost = stats.packetsLost - previous_report[1]
+                # aiortc's packetsReceived is what the server sent less what the report says lost,
+                # so lost + received is what the server sent in the interval.
+                report_sent = report_lost + stats.packetsReceived - previous_report[2]
+                if report_sent <= 0:
+                    continue  # a report on a stream we sent nothing on (paused video) tells no loss
+                fresh_report = True
+                _keep_worst(
+                    download_jitter, stats.kind == "audio", max(0.0, _jitter_ms(stats) - before.jitter_ms)
+                )
+                own_lost = report_lost - (holes - previous_report[3])
+                _keep_worst(
+                    remote_losses,
+                    stats.kind == "audio",
+                    100.0 * min(max(0, own_lost), report_sent) / report_sent,
+                )
             elif kind == "transport":
                 bytes_received += stats.bytesReceived
                 bytes_sent += stats.bytesSent
@@ -141,6 +184,9 @@ class QualityMeter:
         seconds = max((current.at - previous.at).total_seconds(), 1e-3)
         expected = (current.received - previous.received) + (current.lost - previous.lost)
         upload_loss = 100.0 * (current.lost - previous.lost) / expected if expected > 0 else 0.0
+        remote_loss = _voice(remote_losses)
+        if fresh_report:
+            self.download_loss_pct = remote_loss
         return QualitySample(
             loss_pct=max(upload_loss, remote_loss),
             jitter_ms=jitter_ms,
@@ -164,10 +210,11 @@ def _jitter_ms(stats: Any) -> float:
     return 1000.0 * float(stats.jitter) / CLOCK_RATES.get(stats.kind, 90_000)
 
 
-def _keep_worst(jitters: dict[bool, float], audio: bool, value: float) -> None:
-    jitters[audio] = max(jitters.get(audio, 0.0), value)
+def _keep_worst(values: dict[bool, float], audio: bool, value: float) -> None:
+    values[audio] = max(values.get(audio, 0.0), value)
 
 
-def _voice(jitters: dict[bool, float]) -> float:
-    """The audio streams' jitter when there is audio, else the worst stream's."""
-    return jitters[True] if True in jitters else max(jitters.values(), default=0.0)
+def _voice(values: dict[bool, float]) -> float:
+    """The audio streams' figure when there is audio, else the worst stream's: what speech meets,
+    and for loss the exact one (audio has no retransmissions whose timing blurs the holes)."""
+    return values[True] if True in values else max(values.values(), default=0.0)

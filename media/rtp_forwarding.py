@@ -40,6 +40,7 @@ import logging
 import random
 import time
 import weakref
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -125,6 +126,10 @@ class SubscriberStats:
     retransmissions_sent: int = 0
     retransmissions_missed: int = 0
     send_errors: int = 0
+    upstream_holes: int = 0
+    """Outgoing sequence numbers left empty because the server never got the packet from the
+    publisher: the subscriber's receiver reports count them as lost, but its own link lost none
+    of them (:mod:`media.quality` takes them out of its download loss)."""
 
 
 def match_codec(
@@ -282,12 +287,34 @@ class _OutgoingStream:
     later subscription on the same (reused) transceiver continues the numbering instead of
     restarting it on the same SSRC, which a receiver would see as a jump."""
 
-    __slots__ = ("cache", "mapper", "rtx_sequence")
+    __slots__ = ("cache", "fills", "gaps", "gaps_total", "holes_at_report", "mapper", "rtx_sequence")
 
     def __init__(self, kind: str, cache_size: int) -> None:
         self.mapper = SequenceMapper(90000 if kind == "video" else 48000)
         self.cache = RetransmissionCache(cache_size)
         self.rtx_sequence = random.randrange(0x8000)
+        # The holes the publisher's link left in our numbering: each gap as (the sequence number
+        # after it, gaps before it, gaps through it), so a receiver report is matched with the
+        # gaps up to the highest number it covers; and the late packets that filled one.
+        self.gaps: deque[tuple[int, int, int]] = deque(maxlen=128)
+        self.gaps_total = 0
+        self.fills = 0
+        self.holes_at_report = 0
+
+    def note_gap(self, after: int, missing: int) -> None:
+        self.gaps.append((after, self.gaps_total, self.gaps_total + missing))
+        self.gaps_total += missing
+
+    def holes_through(self, highest_sequence: int) -> int:
+        """Holes as a report up to ``highest_sequence`` saw them (packets sent after it was
+        written are not in it), less the late packets that filled some."""
+        gaps = self.gaps_total
+        for after, before, through in reversed(self.gaps):
+            if ((highest_sequence - after) & 0xFFFF) < 0x8000:
+                gaps = through
+                break
+            gaps = before
+        return max(0, gaps - self.fills)
 
 
 @dataclass(frozen=True, slots=True)
@@ -337,6 +364,18 @@ class PublishedTrack:
     def handler_errors(self) -> int:
         """Packets that raised while being handled (dropped by the seam). Should stay 0."""
         return self._tap.errors
+
+    @property
+    def upstream_jitter_ms(self) -> float:
+        """The interarrival jitter of the publisher's stream at the server (RFC 3550 A.8)."""
+        if self._ssrc is None:
+            return 0.0
+        return self._tap.arrival_jitter_ms(self._ssrc)
+
+    def report_downstream_loss(self, fraction: float) -> None:
+        """The worst loss (0 to 1) the track's subscribers see on their own links: our receiver reports
+        to the publisher say at least that much, so its encoder protects the stream (Opus FEC)."""
+        self._tap.report_downstream_loss(fraction)
 
     def codec_parameters(self, payload_type: int) -> RTCRtpCodecParameters | None:
         source = self._codecs.get(payload_type)
@@ -559,7 +598,11 @@ class Subscription:
         self.stats = SubscriberStats()
         self._forwarder = forwarder
         self._port = SenderPort(
-            transceiver, self._on_keyframe_request, self._on_nack, inline=forwarder.policy.inline_send
+            transceiver,
+            self._on_keyframe_request,
+            self._on_nack,
+            self._on_report,
+            inline=forwarder.policy.inline_send,
         )
         self._source: PublishedTrack | None = None
         self._paused = False
@@ -584,6 +627,18 @@ class Subscription:
     @property
     def source(self) -> PublishedTrack | None:
         return self._source
+
+    @property
+    def upstream_jitter_ms(self) -> float:
+        """The jitter the source's stream had when it reached the server; forwarding keeps it."""
+        return self._source.upstream_jitter_ms if self._source is not None else 0.0
+
+    @property
+    def upstream_holes(self) -> int:
+        """Outgoing sequence numbers never sent because the publisher's link lost them, as of the
+        subscriber's latest receiver report (cumulative, for the outgoing stream): counted up to
+        the highest number the report covers, so it matches the report's own loss count."""
+        return self._stream.holes_at_report
 
     @property
     def paused(self) -> bool:
@@ -723,10 +778,17 @@ class Subscription:
         packet = writer.write(
             (marker << 7) | self._out_payload_type, out_seq, out_ts, abs_send_time, level, payload
         )
-        if ((out_seq - mapper.last_sequence) & 0xFFFF) < 0x8000:
+        ahead = (out_seq - mapper.last_sequence) & 0xFFFF
+        if ahead < 0x8000:
+            if ahead > 1:
+                self._stream.note_gap(out_seq, ahead - 1)
+                self.stats.upstream_holes += ahead - 1
             mapper.last_sequence = out_seq
             mapper.last_timestamp = out_ts
             mapper.last_sent_at = now
+        elif self.stats.upstream_holes > 0:
+            self.stats.upstream_holes -= 1  # a late (retransmitted) packet filled a hole
+            self._stream.fills += 1
         self._cache.put(out_seq, packet)
         try:
             if not await self._port.send(packet):
@@ -751,6 +813,9 @@ class Subscription:
         self.stats.keyframe_requests_received += 1
         if self._source is not None:
             self._source.request_keyframe()
+
+    def _on_report(self, highest_sequence: int) -> None:
+        self._stream.holes_at_report = self._stream.holes_through(highest_sequence)
 
     async def _on_nack(self, sequence_number: int) -> None:
         """The subscriber NACKed one of our sequence numbers: resend it from the cache."""

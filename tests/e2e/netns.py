@@ -9,9 +9,11 @@ Everything is removed again, even when a test fails.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -48,16 +50,25 @@ class Link:
 @dataclass
 class PatientHost:
     namespace: str
+    slot: int = 0
+    """Which of the machine's namespace slots this host holds: its names and addresses are the
+    slot's alone, so tests in parallel workers never touch each other's."""
     links: list[Link] = field(default_factory=list)
 
     def exec(self, *command: str) -> None:
         _run("ip", "netns", "exec", self.namespace, *command)
 
+    def host_address(self, index: int) -> str:
+        """The host's address on link ``index``: 198.51.100.(32 slot + 4 index + 1)."""
+        return f"198.51.100.{32 * self.slot + 4 * index + 1}"
+
     def add_link(self, index: int) -> Link:
-        """A veth pair; link ``i`` uses 198.51.100.(4i+1) on the host and .(4i+2) in the namespace."""
+        """A veth pair; link ``i`` uses :meth:`host_address` on the host and the next address in
+        the namespace (a /30 of the host's slot)."""
         host_device = f"{self.namespace[:9]}h{index}"
         guest_device = f"{self.namespace[:9]}g{index}"
-        host_address, guest_address = f"198.51.100.{4 * index + 1}", f"198.51.100.{4 * index + 2}"
+        host_address = self.host_address(index)
+        guest_address = host_address.rsplit(".", 1)[0] + f".{int(host_address.rsplit('.', 1)[1]) + 1}"
         _run("ip", "link", "add", host_device, "type", "veth", "peer", "name", guest_device)
         _run("ip", "link", "set", guest_device, "netns", self.namespace)
         _run("ip", "addr", "add", f"{host_address}/30", "dev", host_device)
@@ -110,6 +121,46 @@ class PatientHost:
             timeout=20,
         )
 
+    def lose_on_link(self, link: Link, *, down: int, up: int) -> None:
+        """Drop ``down`` % of what reaches the patient and ``up`` % of what it sends, at the
+        receiving end of the link (0 and 0 remove it). :meth:`lose` drops in the sender's own
+        output hook, which fails Chromium's ``sendto`` and makes it send again: little of that
+        upload "loss" ever happens, so tests of upload loss need this one."""
+        table = f"{self.namespace}up"
+        subprocess.run(["nft", "delete", "table", "inet", table], capture_output=True, timeout=20)
+        subprocess.run(
+            ["ip", "netns", "exec", self.namespace, "nft", "delete", "table", "inet", "tclink"],
+            capture_output=True,
+            timeout=20,
+        )
+        if down > 0:
+            rules = _dropping("tclink", "input", "", down)
+            subprocess.run(
+                ["ip", "netns", "exec", self.namespace, "nft", "-f", "-"],
+                input=rules.encode(),
+                check=True,
+                capture_output=True,
+                timeout=20,
+            )
+        if up > 0:
+            rules = _dropping(table, "prerouting", f'iifname "{link.host_device}" ', up)
+            subprocess.run(
+                ["nft", "-f", "-"], input=rules.encode(), check=True, capture_output=True, timeout=20
+            )
+
+    def shape_each_way(self, link: Link, *, down_kbit: int, up_kbit: int) -> None:
+        """Limit what reaches the patient to ``down_kbit`` and what it sends to ``up_kbit``."""
+        for rate, inside, device in (
+            (up_kbit, True, link.guest_device),
+            (down_kbit, False, link.host_device),
+        ):
+            bucket = ("tc", "qdisc", "replace", "dev", device, "root", "tbf", "rate", f"{rate}kbit")
+            limits = ("burst", "16kbit", "latency", "300ms")
+            if inside:
+                self.exec(*bucket, *limits)
+            else:
+                _run(*bucket, *limits)
+
     def route_to(self, link: Link, destination: str) -> None:
         """Send traffic for ``destination`` (another link's host address) over ``link``."""
         route = ("ip", "route", "replace", f"{destination}/32", "via", link.host_address)
@@ -121,6 +172,15 @@ class PatientHost:
         wrapper.write_text(f'#!/bin/sh\nexec ip netns exec {self.namespace} /usr/bin/chromium "$@"\n')
         wrapper.chmod(0o755)
         return wrapper
+
+
+def _dropping(table: str, hook: str, match: str, percent: int) -> str:
+    """An nftables table that drops ``percent`` % of the packets ``match`` selects at ``hook``."""
+    return (
+        f"table inet {table} {{\n"
+        f"  chain lossy {{\n    type filter hook {hook} priority 0;\n"
+        f"    {match}numgen random mod 100 < {percent} drop\n  }}\n}}\n"
+    )
 
 
 def _remove_leftovers(prefix: str) -> None:
@@ -137,16 +197,44 @@ def _remove_leftovers(prefix: str) -> None:
             subprocess.run(["ip", "link", "del", device], capture_output=True, timeout=20)
 
 
+SLOTS = 8
+"""Namespaces that may exist at once (198.51.100.0/24 gives each slot 32 addresses)."""
+
+
+@contextmanager
+def _free_slot() -> Iterator[int]:
+    """Hold one slot's lock file while its namespace exists (released when the process ends, too)."""
+    for slot in range(SLOTS):
+        handle = Path(tempfile.gettempdir(), f"teleconsulta-netns-{slot}.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        try:
+            yield slot
+        finally:
+            handle.close()
+        return
+    raise RuntimeError(f"all {SLOTS} network namespace slots are in use")
+
+
 @contextmanager
 def patient_host(name: str) -> Iterator[PatientHost]:
     require_or_skip(namespaces_available(), "network namespaces (root and iproute2)")
-    _remove_leftovers(name)
-    host = PatientHost(f"{name}{os.getpid() % 10000}")
-    _run("ip", "netns", "add", host.namespace)
-    try:
-        host.exec("ip", "link", "set", "lo", "up")
-        yield host
-    finally:
-        for link in host.links:
-            subprocess.run(["ip", "link", "del", link.host_device], capture_output=True, timeout=20)
-        subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True, timeout=20)
+    with _free_slot() as slot:
+        host = PatientHost(f"{name}{slot}", slot)
+        _remove_leftovers(host.namespace)  # a killed run's, of this slot only
+        _run("ip", "netns", "add", host.namespace)
+        try:
+            host.exec("ip", "link", "set", "lo", "up")
+            yield host
+        finally:
+            _remove_host(host)
+
+
+def _remove_host(host: PatientHost) -> None:
+    subprocess.run(["nft", "delete", "table", "inet", f"{host.namespace}up"], capture_output=True, timeout=20)
+    for link in host.links:
+        subprocess.run(["ip", "link", "del", link.host_device], capture_output=True, timeout=20)
+    subprocess.run(["ip", "netns", "del", host.namespace], capture_output=True, timeout=20)

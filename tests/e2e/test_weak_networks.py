@@ -50,7 +50,7 @@ async def setup(tmp_path: Path, host: PatientHost, browser: Browser) -> AsyncIte
         {
             "TC_HOST": "0.0.0.0",
             "TC_PUBLIC_URL": public,
-            "TC_MEDIA_HOST_ADDRESSES": "127.0.0.1,198.51.100.1,198.51.100.5",
+            "TC_MEDIA_HOST_ADDRESSES": f"127.0.0.1,{host.host_address(0)},{host.host_address(1)}",
         },
         port=port,
     )

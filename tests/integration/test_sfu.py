@@ -10,11 +10,11 @@ from dataclasses import dataclass, field
 import aioice.ice
 import pytest
 
+from media.adaptation import LinkReading
 from media.backend import MediaError, MediaEvent, MediaEventKind, SessionDescription
 from media.forwarding import Forwarding, ReencodingForwarding
 from media.ice import IceSettings, restrict_host_addresses
 from media.link_policy import DATA_SAVER_VIDEO_BPS, MAX_CAMERA_BPS, MIN_CAMERA_BPS
-from media.quality import QualityLevel
 from media.rtp_forwarding import Forwarder
 from media.sfu import SfuBackend
 from tests.support.clients import MediaClient
@@ -160,15 +160,14 @@ async def _pause_and_resume(room: Room) -> None:
     await a.wait_for_media(video_frames=10, audio_frames=10)
     sfu_room = room.sfu._rooms["room"]
     participant = sfu_room.participants["a"]
-    for _ in range(2):
-        await room.sfu._links.protect_audio(sfu_room, participant, QualityLevel.BAD)
+    for _ in range(5):  # a window of samples at 30 % loss
+        await room.sfu._links.protect_audio(sfu_room, participant, LinkReading(loss_pct=30.0))
     paused = [e for e in room.events if e.kind is MediaEventKind.VIDEO_PAUSED]
     assert [e.data["paused"] for e in paused] == [True]
     frozen, audio = a.received.video_frames, a.received.audio_frames
     await room.wait(lambda: a.received.audio_frames > audio + 50)
     assert a.received.video_frames <= frozen + 3  # only what was already in flight
-    for _ in range(2):
-        await room.sfu._links.protect_audio(sfu_room, participant, QualityLevel.GOOD)
+    await room.sfu._links.protect_audio(sfu_room, participant, LinkReading(loss_pct=0.0, rtt_ms=20.0))
     assert [e.data["paused"] for e in room.events if e.kind is MediaEventKind.VIDEO_PAUSED] == [True, False]
     await a.wait_for_media(video_frames=frozen + 20, audio_frames=0)
 

@@ -33,8 +33,9 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamT
 from aiortc.rtp import RtpPacket
 from av import VideoFrame
 
-from media.aiortc_seam import install_fast_receive
+from media.aiortc_seam import install_fast_receive, offer_opus_fec, remote_inbound_stats_id
 from media.keyframes import KEY_START, classify_h264, classify_vp8
+from media.quality import QualityLevel, QualityMeter, QualitySample, Upstream
 from media.rtp_forwarding import Forwarder, ForwardingPolicy, PublishedTrack, Subscription
 
 TIMEOUT = 20.0
@@ -684,3 +685,92 @@ async def test_inline_rooms_take_srtp_datagrams_around_the_receive_queue(make_ro
         assert queued_srtp[0] == 0
     else:
         assert queued_srtp[0] >= arrived
+
+
+async def test_what_the_publishers_uplink_lost_is_not_the_subscribers_loss(make_room: RoomFactory) -> None:
+    """The patient's uplink loses a fifth of its audio; the nurse's link loses nothing. The nurse's
+    receiver reports count the holes as lost, but her own link is measured clean."""
+    room = await make_room()
+    client, subscriptions = await room.add_subscriber()
+    await until(lambda: client.received.audio_frames >= 20, "the subscriber hears audio")
+
+    transport: Any = room.publisher.audio.sender.transport
+    audio_ssrc = room.publisher.audio.sender._ssrc
+    send_rtp = transport._send_rtp
+    sent = [0]
+
+    async def lossy_uplink(data: bytes) -> None:
+        view = parse_rtp(data)
+        if view is not None and view.ssrc == audio_ssrc:
+            sent[0] += 1
+            if sent[0] % 5 == 0:
+                return
+        await send_rtp(data)
+
+    transport._send_rtp = lossy_uplink
+    audio = subscriptions["audio"]
+    server = room.server_subscribers[0]
+    sender = next(t.sender for t in server.getTransceivers() if t.kind == "audio")
+    stats_id = remote_inbound_stats_id(sender)
+    meter, plain = QualityMeter(), QualityMeter()
+
+    async def measure() -> tuple[QualitySample | None, QualitySample | None]:
+        report = dict(await server.getStats())
+        return meter.update(report, {stats_id: Upstream(audio.upstream_holes)}), plain.update(report)
+
+    await measure()  # the baseline
+    samples: list[tuple[QualitySample, QualitySample]] = []
+    while len(samples) < 3:
+        await asyncio.sleep(2)
+        net, raw = await measure()
+        if net is not None and raw is not None and net.download is not None and raw.download is not None:
+            samples.append((net, raw))
+    assert audio.upstream_holes > 20
+    # Without the holes taken out, the nurse would be blamed for the patient's 20 %.
+    assert max(raw.download.loss_pct for _, raw in samples if raw.download) > 10
+    assert all(net.download is not None and net.download.loss_pct < 3 for net, _ in samples)
+    assert all(net.level is QualityLevel.GOOD for net, _ in samples)
+
+
+async def test_the_publishers_encoder_hears_the_loss_its_listeners_see(make_room: RoomFactory) -> None:
+    """Our receiver reports on the publisher's audio say at least the worst listener's loss, so a
+    browser's Opus encoder adds in-band FEC for a listener whose own link is weak."""
+    room = await make_room()
+    client, _ = await room.add_subscriber()
+    await until(lambda: client.received.audio_frames >= 10, "the subscriber hears audio")
+
+    async def reported_fraction() -> float:
+        stats = await room.publisher.audio.sender.getStats()
+        return max((s.fractionLost for s in stats.values() if s.type == "remote-inbound-rtp"), default=-1)
+
+    fractions: list[float] = []
+    room.published["audio"].report_downstream_loss(0.12)
+
+    async def poll_reports() -> bool:
+        fractions.append(await reported_fraction())
+        return fractions[-1] >= 30  # 12 % in 1/256 units
+
+    deadline = asyncio.get_running_loop().time() + TIMEOUT
+    while not await poll_reports():
+        assert asyncio.get_running_loop().time() < deadline, f"reports said {fractions[-5:]}"
+        await asyncio.sleep(0.2)
+    room.published["audio"].report_downstream_loss(0.0)
+    while await poll_reports():
+        assert asyncio.get_running_loop().time() < deadline + TIMEOUT, "the floor stayed"
+        await asyncio.sleep(0.2)
+
+
+async def test_the_server_answers_opus_with_in_band_fec() -> None:
+    """A browser adds FEC to its Opus only when the answer says ``useinbandfec=1``."""
+    offer_opus_fec()
+    client, server = new_peer(), new_peer()
+    client.addTransceiver("audio", direction="sendrecv")
+    try:
+        await negotiate(client, server)
+        assert server.localDescription is not None and client.localDescription is not None
+        for sdp in (server.localDescription.sdp, client.localDescription.sdp):
+            fmtp = [line for line in sdp.splitlines() if line.startswith("a=fmtp:96 ")]
+            assert fmtp and "useinbandfec=1" in fmtp[0]
+    finally:
+        await client.close()
+        await server.close()

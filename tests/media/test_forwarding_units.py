@@ -11,7 +11,7 @@ from aiortc.rtp import HeaderExtensionsMap, RtpPacket, unwrap_rtx
 
 from media.aiortc_seam import NegotiatedCodec
 from media.keyframes import DELTA, INVALID, KEY_START, classify_audio, classify_h264, classify_vp8, traits_for
-from media.rtp_forwarding import match_codec
+from media.rtp_forwarding import _OutgoingStream, match_codec
 from media.rtp_rewrite import (
     HeaderExtensionIds,
     HeaderWriter,
@@ -204,3 +204,15 @@ def test_subscriber_codec_is_matched_by_format_not_payload_type() -> None:
     assert match_codec(offered, "video/H264", 90000, {**mode1, "profile-level-id": "640c1f"}) is None
     assert match_codec(offered[:1], "video/H264", 90000, mode1) is None
     assert match_codec(offered, "video/VP8", 48000, {}) is None
+
+
+def test_holes_are_matched_with_the_numbers_a_receiver_report_covers() -> None:
+    stream = _OutgoingStream("audio", 16)
+    stream.note_gap(0xFFF0, 2)  # 0xFFEE and 0xFFEF never came from the publisher
+    stream.note_gap(5, 3)  # nor 2-4, just after the numbers wrapped
+    assert stream.holes_through(0xFFEF) == 0  # a report written before 0xFFF0 was sent knows of neither
+    assert stream.holes_through(0xFFF5) == 2
+    assert stream.holes_through(3) == 2
+    assert stream.holes_through(10) == 5
+    stream.fills += 1  # one came late, after all
+    assert stream.holes_through(10) == 4

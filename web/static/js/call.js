@@ -1,4 +1,5 @@
 // The in-call controls and indicators shared by the patient page and the nurse console.
+import { linkNotice } from "/static/js/call_quality.js";
 import { t } from "/static/js/i18n.js";
 import { presence } from "/static/js/presence.js";
 import { renderTiles } from "/static/js/rtc.js";
@@ -91,6 +92,8 @@ export class CallView {
     $("data-used").hidden = true;
     $("remote-media").hidden = true;
     $("quality").hidden = true;
+    this.samples?.clear();
+    this.showLinkNotice();
     renderTiles($("remote"), $("tiles"), [], () => "");
     this.renderPresence();
   }
@@ -171,6 +174,7 @@ export class CallView {
     this.presenceNote.dataset.participant = subject ?? "";
     $("remote").closest(".stage").dataset.presence = away || !$("remote").srcObject ? "away" : "here";
     if (this.peersAway()) $("quality").hidden = true;
+    if (this.samples) this.showLinkNotice();
   }
 
   /** Someone else's connection dropped: the link quality badge would contradict the note. */
@@ -267,6 +271,7 @@ export class CallView {
     document.body.dataset.videoPaused = String(paused);
     $("remote-media").hidden = !paused;
     if (paused) $("remote-media").textContent = t("call.video_paused");
+    this.showLinkNotice();
   }
 
   /** Someone else's connection dropped: say so on the page until they are back (or gone). */
@@ -282,10 +287,41 @@ export class CallView {
     this.renderPresence();
   }
 
-  showQuality({ participant_id, level }) {
+  showQuality(sample) {
+    const { participant_id, level } = sample;
+    this.samples ??= new Map();
+    this.samples.set(participant_id, sample);
+    this.showLinkNotice();
     if (participant_id !== this.context().me?.participant_id || !this.session || this.peersAway()) return;
     $("quality").hidden = false;
     $("quality").dataset.level = level;
     $("quality").textContent = t(`quality.${level}`);
+  }
+
+  /** Whose link is weak and what is done about it (call_quality.js), beside the own-link badge. */
+  showLinkNotice() {
+    let note = $("link-notice");
+    if (!note) {
+      note = document.createElement("p");
+      note.id = "link-notice";
+      note.className = "badge";
+      note.setAttribute("role", "status");
+      $("quality").after(note);
+    }
+    const me = this.context().me?.participant_id;
+    const peer = this.mainSubject();
+    const text =
+      this.session && !this.peersAway()
+        ? linkNotice({
+            mine: this.samples?.get(me),
+            peer: peer ? this.samples?.get(peer) : null,
+            peerName: peer ? this.name(peer) : "",
+            videoPaused: document.body.dataset.videoPaused === "true",
+          })
+        : "";
+    note.hidden = !text;
+    note.textContent = text;
+    const mineWeak = ["poor", "bad"].includes(this.samples?.get(me)?.level);
+    document.body.dataset.linkNotice = text ? (mineWeak ? "mine" : "peer") : "";
   }
 }
