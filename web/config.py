@@ -243,7 +243,8 @@ def _sms_channels(env: Mapping[str, str]) -> tuple[str, ...]:
 
 
 SHARED_SQLITE_REFUSAL = (
-    "TC_REDIS_URL is set (several nodes share one service) but TC_DATABASE_URL is a SQLite file. "
+    "TC_REDIS_URL (or TC_REDIS_SENTINELS) is set (several nodes share one service) but "
+    "TC_DATABASE_URL is a SQLite file. "
     "Every node would write its own file, or share one over a network file system, where SQLite's "
     "locks do not hold: staff accounts, notes and audit events would differ between nodes or be "
     "corrupted. Use PostgreSQL (TC_DATABASE_URL=postgresql+asyncpg://...). If this really is one "
@@ -256,7 +257,7 @@ SHARED_SQLITE_REFUSAL = (
 def _refuse_shared_sqlite(env: Mapping[str, str], database_url: str) -> None:
     """Redis means several nodes; a SQLite record file cannot be shared by them (unless overridden)."""
     if (
-        env.get("TC_REDIS_URL")
+        (env.get("TC_REDIS_URL") or env.get("TC_REDIS_SENTINELS"))
         and database_url.startswith("sqlite")
         and env.get("TC_ALLOW_SQLITE_WITH_REDIS", "") != "1"
     ):

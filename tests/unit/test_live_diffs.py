@@ -37,7 +37,10 @@ class Recorder:
 def live(sio: Recorder, queues: MemoryQueueStore) -> SocketLiveRooms:
     media: Any = object()
     server: Any = sio
-    return SocketLiveRooms(server, Registry(), memory_stores(), media, NodeState(), lambda: T0, queues.bump)
+    staff: Any = None  # no account is read here
+    return SocketLiveRooms(
+        server, Registry(), memory_stores(staff), media, NodeState(), lambda: T0, queues.bump
+    )
 
 
 async def test_a_consult_change_is_one_numbered_row_for_its_unit() -> None:

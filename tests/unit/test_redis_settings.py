@@ -7,13 +7,22 @@ import pytest
 from web.config import ConfigError, Settings
 from web.redis_connection import BlockingSentinelPool, redis_client
 
+POSTGRES = {"TC_DATABASE_URL": "postgresql+asyncpg://db/tc"}
+"""Several nodes share PostgreSQL (a SQLite file with Redis is refused)."""
+
 
 def test_sentinels_become_the_url_both_the_stores_and_socketio_read() -> None:
     settings = Settings.from_env(
-        {"TC_REDIS_SENTINELS": "10.0.0.1:26379, 10.0.0.2:26379", "TC_REDIS_SENTINEL_MASTER": "tc-main"}
+        {
+            "TC_REDIS_SENTINELS": "10.0.0.1:26379, 10.0.0.2:26379",
+            "TC_REDIS_SENTINEL_MASTER": "tc-main",
+            **POSTGRES,
+        }
     )
     assert settings.redis_url == "redis+sentinel://10.0.0.1:26379,10.0.0.2:26379/0/tc-main"
-    assert Settings.from_env({"TC_REDIS_URL": "redis://r:6379/0"}).redis_url == "redis://r:6379/0"
+    assert Settings.from_env({"TC_REDIS_URL": "redis://r:6379/0", **POSTGRES}).redis_url == "redis://r:6379/0"
+    with pytest.raises(ConfigError, match="TC_ALLOW_SQLITE_WITH_REDIS"):  # sentinels mean many nodes too
+        Settings.from_env({"TC_REDIS_SENTINELS": "10.0.0.1:26379", "TC_REDIS_SENTINEL_MASTER": "tc-main"})
     assert Settings.from_env({}).redis_url == ""
 
 
@@ -40,8 +49,9 @@ def test_back_pressure_is_on_in_a_configured_server_unless_turned_off() -> None:
     ],
 )
 def test_a_wrong_redis_setting_is_refused_at_start(env: dict[str, str]) -> None:
-    with pytest.raises(ConfigError):
-        Settings.from_env(env)
+    with pytest.raises(ConfigError) as refused:
+        Settings.from_env({**POSTGRES, **env})
+    assert "TC_ALLOW_SQLITE_WITH_REDIS" not in str(refused.value)  # refused for the setting itself
 
 
 async def test_the_pools_wait_for_a_connection_rather_than_fail() -> None:
