@@ -140,7 +140,7 @@ async def one_failover(
     admitted = asyncio.Event()
     patient.on("consult:state", lambda d: admitted.set() if d["consult"]["state"] == "live" else None)
     waiting = asyncio.Event()
-    nurse.on("queue:update", lambda d: waiting.set() if d["consults"] else None)
+    nurse.on("queue:diff", lambda d: waiting.set() if d["consults"] else None)
     pages: list[Page] = []
     redis = Redis.from_url(redis_url)
     try:

@@ -1,5 +1,6 @@
 """Server nodes as separate processes sharing one Redis, as an operator runs them: ``teleconsulta
-serve`` (``python -m web serve``) with its own ``TC_NODE_ID``, media address and record file.
+serve`` (``python -m web serve``) with its own ``TC_NODE_ID`` and media address, and one record
+file between them.
 
 Used by ``bench/failover.py`` and by the failover test (a node must be a process to be SIGKILLed).
 """
@@ -68,7 +69,10 @@ def start_node(
         "TC_NODE_ID": node_id,
         "TC_REDIS_URL": redis_url,
         "TC_SECRET_KEY": secret_key,
-        "TC_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / f'{node_id}.sqlite3'}",
+        # Staff accounts live in the record database, so the nodes share one: a SQLite file on this
+        # machine's own disk (where its locks hold), knowingly allowed; production uses PostgreSQL.
+        "TC_DATABASE_URL": f"sqlite+aiosqlite:///{data_dir / 'records.sqlite3'}",
+        "TC_ALLOW_SQLITE_WITH_REDIS": "1",
         "TC_MEDIA_HOST_ADDRESSES": media_address,
         "TC_MEDIA_WORKERS": "0",
         "TC_PUBLIC_URL": "",

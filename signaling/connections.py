@@ -30,7 +30,7 @@ def participant_room(participant_id: str) -> str:
 
 def staff_room(unit: str) -> str:
     """Every signed-in staff connection of one unit, on whichever node it is: they hear
-    ``queue:update`` with that unit's consults only."""
+    ``queue:diff`` with that unit's consults only."""
     return f"staff:{unit}"
 
 

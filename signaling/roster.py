@@ -37,7 +37,8 @@ ALIVE_SECONDS = 6.0
 WHERE_SECONDS = 86400
 """``tc:where:{participant}`` outlives any connection, and is not kept forever."""
 
-NODES = "tc:nodes"
+NODES = "tc:roster-nodes"
+"""The roster's nodes (apart from the media registry's ``tc:nodes``, whose ids and liveness differ)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,7 +88,7 @@ async def test_media_comes_back_on_the_other_node_after_a_sigkill(
     try:
         assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
         await nurse_events.wait_for(
-            "queue:update", lambda d: [c["state"] for c in d["consults"]] == ["waiting"]
+            "queue:diff", lambda d: [c["state"] for c in d["consults"]] == ["waiting"]
         )
         assert (await nurse.call("lobby:admit", {"consult_id": consult_id}))["ok"]
         await patient_events.wait_for("consult:state", lambda d: d["consult"]["state"] == "live")

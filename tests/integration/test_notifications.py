@@ -357,8 +357,8 @@ async def test_a_reschedule_and_a_cancellation_withdraw_what_no_longer_applies(a
 async def test_a_record_database_failure_books_nothing(api: Api) -> None:
     async with api.services.engine.begin() as connection:
         await connection.execute(text("ALTER TABLE outbox_messages RENAME TO outbox_elsewhere"))
-    status, _ = await api.call("POST", "/api/appointments", "ana", booking())
-    assert status == 500
+    status, body = await api.call("POST", "/api/appointments", "ana", booking())
+    assert status == 503 and body["error"]["code"] == "database_unavailable"  # retryable
     assert await api.appointments() == 0
     assert await api.services.records.patient_id(NSS) is None
     status, slots = await api.call("GET", "/api/slots?unit=UMF-1&date=2026-03-30&zone=America/Mexico_City")

@@ -34,6 +34,7 @@ async def test_a_live_consult_survives_the_redis_primary_being_killed(tmp_path: 
                 "TC_REDIS_SENTINEL_MASTER": ha.master,
                 "TC_SECRET_KEY": "sentinel-test-secret-key-0123456789abcdef",
                 "TC_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}",
+                "TC_ALLOW_SQLITE_WITH_REDIS": "1",  # one node: its record file is its own
                 "TC_MEDIA_WORKERS": "0",
             }
         )

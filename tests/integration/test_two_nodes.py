@@ -132,7 +132,7 @@ async def test_media_crosses_nodes_and_moves_when_its_node_leaves(
     try:
         assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
         await nurse_events.wait_for(
-            "queue:update", lambda d: [c["state"] for c in d["consults"]] == ["waiting"]
+            "queue:diff", lambda d: [c["state"] for c in d["consults"]] == ["waiting"]
         )
         assert (await nurse.call("lobby:admit", {"consult_id": demo.consult_id}))["ok"]
         await patient_events.wait_for("consult:state", lambda d: d["consult"]["state"] == "live")
@@ -214,7 +214,7 @@ async def test_a_consult_ended_on_another_node_keeps_the_media_nodes_quality_win
     sockets = [nurse, patient]
     try:
         assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
-        await nurse_events.wait_for("queue:update", _one_waiting)
+        await nurse_events.wait_for("queue:diff", _one_waiting)
         assert (await nurse.call("lobby:admit", {"consult_id": demo.consult_id}))["ok"]
         await patient_events.wait_for("consult:state", lambda d: d["consult"]["state"] == "live")
         assert (await join_call(patient, clients[0]))["ok"]
