@@ -256,8 +256,8 @@ class SignalingServer:
             raise _retry_later(error)
         if self._overload.refuse_connection():  # first to go: the sockets held keep their service
             self._observer.refused(str(ErrorCode.BUSY))
-            refusal = busy()
-            raise socketio.exceptions.ConnectionRefusedError(refusal.message, refusal.to_json())
+            overloaded = busy()
+            raise socketio.exceptions.ConnectionRefusedError(overloaded.message, overloaded.to_json())
         if not self._admission.take(time.monotonic()):
             # Before authentication, which reads the stores: a refusal here costs almost nothing.
             self._observer.refused(str(ErrorCode.SERVER_BUSY))
