@@ -36,6 +36,7 @@ from records.migrate import migrate
 from records.outbox import OutboxStore
 from records.photos import PhotoArchive
 from records.repository import RecordRepository
+from records.retention import Retention
 from records.seal import seal_key
 from records.session_logs import SessionLogArchive
 from records.staff import StaffDirectory
@@ -344,6 +345,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     readiness = Readiness(engine, redis, local_media, lifecycle)
     app.cleanup_ctx.append(loop_lag(metrics))
     app.cleanup_ctx.append(dispatcher_lifecycle(settings, outbox_store, metrics, clock))
+    app.cleanup_ctx.append(Retention(engine, days=settings.session_log_retention_days, clock=clock).lifecycle)
     app.cleanup_ctx.append(GcPauses(metrics.gc_pause).lifecycle)
     if pressure is not None:
         app[PRESSURE] = pressure

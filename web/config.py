@@ -104,6 +104,9 @@ class Settings:
     queue_sweep_seconds: float = 60.0
     """How often no-shows are marked and, while the service is closed, the queues closed; 0: never."""
     summary_link_days: int = 30
+    session_log_retention_days: int = 30
+    """Days after a consult ends before its chat words and unkept photos are deleted (at least 1:
+    they are never kept forever; what the host kept is in the signed record)."""
     """How long a patient's after-visit summary link works after the note is signed (1 to 30 days)."""
     notifications: bool = True
     """Whether this node runs the outbox's dispatcher (``TC_NOTIFICATIONS``); messages are recorded anyway."""
@@ -195,6 +198,9 @@ class Settings:
             check_in_grace_minutes=_int(env, "TC_CHECK_IN_GRACE_MINUTES", defaults.check_in_grace_minutes),
             queue_sweep_seconds=_seconds(env, "TC_QUEUE_SWEEP_SECONDS", defaults.queue_sweep_seconds),
             summary_link_days=_summary_link_days(env, defaults.summary_link_days),
+            session_log_retention_days=_at_least(
+                env, "TC_SESSION_LOG_RETENTION_DAYS", defaults.session_log_retention_days
+            ),
             notifications=_choice(env, "TC_NOTIFICATIONS", "on", ("on", "off")) == "on",
             notify_interval_seconds=_delay(
                 env, "TC_NOTIFY_INTERVAL_SECONDS", defaults.notify_interval_seconds
