@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/_setup.sh
-apt_install chromium redis-server redis-sentinel postgresql coturn iproute2 nftables prometheus
+apt_install chromium redis-server redis-sentinel postgresql coturn iproute2 nftables prometheus janus
 setup_python "[test]"
 setup_assets
 
@@ -19,4 +19,6 @@ echo "==> import-linter (layers: docs/architecture.md)"
 echo "==> hadolint"
 .venv/bin/hadolint Dockerfile
 echo "==> pytest"
-exec .venv/bin/python -m pytest "$@"
+# Two workers, one per core: browser, media and multi-node tests wait on conditions, not on
+# each other (network namespaces, ports and data directories are per test).
+exec .venv/bin/python -m pytest -n 2 "$@"
