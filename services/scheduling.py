@@ -95,6 +95,22 @@ def next_opening(hours: ServiceHours, now: datetime) -> datetime | None:
     return None
 
 
+def _new_consult(appointment: Appointment, patient: Patient, created_by: str, now: datetime) -> Transition:
+    """The consult an appointment opens; the patient's participant id is opaque: everyone in the
+    call sees it, never the NSS."""
+    return consult_rules.create(
+        consult_id=appointment.appointment_id,
+        patient_id=new_participant_id(),
+        patient_nss=patient.patient_id,
+        patient_name=patient.name,
+        appointment_start=appointment.start,
+        appointment_end=appointment.end,
+        created_by=created_by,
+        at=now,
+        unit=appointment.unit,
+    )
+
+
 class Scheduling:
     def __init__(
         self,
@@ -175,18 +191,7 @@ class Scheduling:
             existing=await self._existing(patient.patient_id),
             now=at,
         )
-        created = consult_rules.create(
-            consult_id=appointment.appointment_id,
-            # The patient's participant id is opaque: everyone in the call sees it, never the NSS.
-            patient_id=new_participant_id(),
-            patient_nss=patient.patient_id,
-            patient_name=patient.name,
-            appointment_start=appointment.start,
-            appointment_end=appointment.end,
-            created_by=created_by,
-            at=now,
-            unit=appointment.unit,
-        )
+        created = _new_consult(appointment, patient, created_by, now)
         token = self.link_token(appointment, created.consult, now)
 
         async def write() -> None:
@@ -206,18 +211,7 @@ class Scheduling:
         """Store the patient and the consult of an appointment whose booking stopped after storing
         it (an idempotent retry finishes it), and sign the link."""
         await self.appointments.put_patient(patient)
-        created = consult_rules.create(
-            consult_id=appointment.appointment_id,
-            # The patient's participant id is opaque: everyone in the call sees it, never the NSS.
-            patient_id=new_participant_id(),
-            patient_nss=patient.patient_id,
-            patient_name=patient.name,
-            appointment_start=appointment.start,
-            appointment_end=appointment.end,
-            created_by=created_by,
-            at=now,
-            unit=appointment.unit,
-        )
+        created = _new_consult(appointment, patient, created_by, now)
         await self.consults.add(created)
         return Booking(appointment, created.consult, self.link_token(appointment, created.consult, now))
 
