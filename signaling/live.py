@@ -100,7 +100,15 @@ class SocketLiveRooms:
         await self._emit_queue(consult)
         await self.let_go(consult_id)
         if self._other_nodes is not None:
+            # Announcements leave in batches: they must reach the other nodes before the news that
+            # makes those nodes close the consult's sockets, or its pages never hear why.
+            await self._announcements_sent()
             await self._other_nodes.consult_closed(consult_id)
+
+    async def _announcements_sent(self) -> None:
+        flush: Callable[[], Awaitable[None]] | None = getattr(self._sio.manager, "flush", None)
+        if flush is not None:  # the batching Redis manager (web/redis_connection.py)
+            await flush()
 
     async def let_go(self, consult_id: str) -> None:
         """The consult closed: this node's connections leave it, and links (patient, guests) close."""

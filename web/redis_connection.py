@@ -109,6 +109,13 @@ class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
         if self._sender is None or self._sender.done():
             self._sender = asyncio.get_running_loop().create_task(self._send_queued())
 
+    async def flush(self) -> None:
+        """Returns once every announcement queued so far has been published (or dropped): what
+        must reach the other nodes before a message on another channel does."""
+        sender = self._sender
+        if sender is not None and not sender.done():
+            await asyncio.shield(sender)
+
     async def _send_queued(self) -> None:
         while self._outbox:
             batch = self._outbox[:MAX_BATCH]
