@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 
 from cluster.load import LoadMeter
 from cluster.placements import PlacementStore
-from cluster.registry import NodeEntry, NodeRegistry
+from cluster.registry import NodeEntry, NodeRegistry, node_key
 from cluster.rpc import MediaRpc, NodeUnreachable
 from media.backend import MediaError, MediaErrorCode
 from media.census import MediaCensus, TrafficCounts
@@ -78,7 +78,8 @@ async def test_each_registry_sees_the_other_and_reports_a_silent_one_once(redis:
     await a.tick()  # a's first round came before b had written its entry
     assert a.is_live("b") and b.is_live("a")
     assert {n.node_id: n.workers[0].rooms for n in b.nodes()} == {"a": 1, "b": 0}
-    await asyncio.sleep(2.3)  # a stops renewing: its entry expires; b was silent too, so
+    while await redis.exists(node_key("a")):  # a stops renewing: its entry expires (after b's
+        await asyncio.sleep(0.05)  # last round, so b was silent longer than the entries live, too)
     await b.tick()  # b's first round after is late and judges nobody
     await b.tick()  # then a is missing once: maybe only late
     assert b.is_live("a") and lost == []
