@@ -67,12 +67,14 @@ export async function startNotes(consultId) {
   $("notes-sign").hidden = true;
   $("notes-keep-chat-choice").hidden = true;
   setStatus(t("notes.loading"));
+  $("notes-open").disabled = true; // until the chooser holds the templates (a click before would open nothing)
   if (!templates) {
     const reply = await requestJson("GET", "/api/notes/templates");
     if (!reply.ok) return setStatus(message(reply.data, "notes.error"), "error");
     templates = reply.data.templates;
   }
   fillChooser();
+  $("notes-open").disabled = false;
   const reply = await requestJson("GET", `/api/consults/${encodeURIComponent(consultId)}/note`);
   if (state?.consultId !== consultId) return;
   if (!reply.ok) return setStatus(message(reply.data, "notes.error"), "error");
@@ -115,7 +117,7 @@ async function openTemplate() {
   if (!state) return;
   if (state.dirty) await save();
   const code = $("notes-template").value;
-  if (state.note?.template === code) return;
+  if (!code || state.note?.template === code) return;
   const reply = await requestJson("POST", `/api/consults/${encodeURIComponent(state.consultId)}/note`, { template: code });
   if (!reply.ok) return setStatus(message(reply.data, "notes.error"), "error");
   show(reply.data.note);
