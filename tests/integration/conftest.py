@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from media.ice import restrict_host_addresses
 from rooms.roles import Role
 from rooms.staff import StaffMember
-from tests.support.clients import EventLog, connect_client
+from tests.support.clients import EventLog, connect_client, disconnect_open_clients
 from tests.support.services import MovableClock
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
@@ -104,5 +104,6 @@ async def harness(
     try:
         yield Harness(url, app[SERVICES], demo, clock, app)
     finally:
+        await disconnect_open_clients()  # a server closing under open sockets waits for each
         await server.close()
         aioice.ice.get_host_addresses = original

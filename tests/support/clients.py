@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fractions
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -50,10 +52,23 @@ class EventLog:
         return [data for name, data in self.events if name == event]
 
 
+_OPEN_CLIENTS: weakref.WeakSet[socketio.AsyncClient] = weakref.WeakSet()
+
+
+async def disconnect_open_clients() -> None:
+    """Close every socket the test left open, so that the server it talks to stops at once."""
+    for client in list(_OPEN_CLIENTS):
+        if client.connected:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.disconnect(), timeout=5)
+    _OPEN_CLIENTS.clear()
+
+
 async def connect_client(
     url: str, *, token: str | None = None, cookie: str | None = None
 ) -> tuple[socketio.AsyncClient, EventLog]:
     client = socketio.AsyncClient(reconnection=False)
+    _OPEN_CLIENTS.add(client)
     log = EventLog()
 
     @client.on("*")

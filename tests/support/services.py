@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,9 +50,11 @@ class DemoServer:
     password: str
     patient_link: str
     output: list[str]
+    reader: threading.Thread | None = None
 
     def stop(self) -> int:
-        self.process.terminate()
+        """Stop at once, as Ctrl-C does: SIGTERM would drain, waiting for live calls to end."""
+        self.process.send_signal(signal.SIGINT)
         try:
             return self.process.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -60,8 +64,12 @@ class DemoServer:
             self.close()
 
     def close(self) -> None:
-        """Close the pipe to the server's output once it has exited."""
-        if self.process.stdout is not None and self.process.poll() is not None:
+        """Close the pipe to the server's output once it has exited and its reader has read it all."""
+        if self.process.poll() is None:
+            return
+        if self.reader is not None:
+            self.reader.join(timeout=5)
+        if self.process.stdout is not None and (self.reader is None or not self.reader.is_alive()):
             self.process.stdout.close()
 
 
@@ -117,17 +125,17 @@ def start_demo_server(
             match = search(line)
             if match and name not in found:
                 found[name] = match.group(1)
-    _drain(process, output)
-    return DemoServer(process=process, output=output, **found)
+    return DemoServer(process=process, output=output, reader=_drain(process, output), **found)
 
 
-def _drain(process: subprocess.Popen[str], output: list[str]) -> None:
+def _drain(process: subprocess.Popen[str], output: list[str]) -> threading.Thread:
     """Keep reading the server's output so its pipe never fills up and blocks it."""
-    import threading
 
     def pump() -> None:
         assert process.stdout is not None
         for line in process.stdout:
             output.append(line)
 
-    threading.Thread(target=pump, daemon=True).start()
+    reader = threading.Thread(target=pump, daemon=True)
+    reader.start()
+    return reader
