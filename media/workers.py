@@ -215,6 +215,8 @@ class WorkerPool:
 
     async def _assign(self, room_id: str) -> _Worker:
         """The least loaded ready worker takes the room; with none ready yet, wait for one."""
+        if self._closing:  # no worker will be ready again: say so now rather than after the wait
+            raise MediaError(MediaErrorCode.UNAVAILABLE, "The media server is shutting down.")
         async with self._ready:
             try:
                 await asyncio.wait_for(
