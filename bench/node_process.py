@@ -43,8 +43,9 @@ class NodeProcess:
         self.process.wait()
 
     def stop(self) -> None:
+        """Stop at once, as Ctrl-C does (SIGTERM would drain the node's live calls first)."""
         if self.process.poll() is None:
-            self.process.terminate()
+            self.process.send_signal(signal.SIGINT)
             try:
                 self.process.wait(timeout=15)
             except subprocess.TimeoutExpired:

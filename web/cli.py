@@ -77,10 +77,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 async def _serve(settings: Settings, *, demo: bool) -> None:
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log_class=PathOnlyAccessLogger, handle_signals=False)
+    # At the final stop (SIGINT, or after a drain) a request still running gets a second to finish.
+    runner = web.AppRunner(
+        app, access_log_class=PathOnlyAccessLogger, handle_signals=False, shutdown_timeout=1.0
+    )
     await runner.setup()
     settle_after_start()  # before listening: no request waits for this one full collection
-    site = web.TCPSite(runner, settings.host, settings.port, shutdown_timeout=3.0, backlog=LISTEN_BACKLOG)
+    site = web.TCPSite(runner, settings.host, settings.port, backlog=LISTEN_BACKLOG)
     await site.start()
     port = runner.addresses[0][1]
     base_url = settings.public_url or listen_url(settings.host, port)
