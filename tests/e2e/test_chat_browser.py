@@ -132,6 +132,11 @@ async def test_a_photo_from_a_phone_reaches_the_nurse_and_once_kept_the_fhir_rec
     keep = nurse.locator("#chat .chat-keep")
     await expect(keep).to_be_disabled()
     await nurse.check("#chat .chat-photo-consent")
+    # A message arriving meanwhile re-renders the chat: the tick and the loaded image stay.
+    await _say(patient, "Es la herida de ayer")
+    await expect(nurse.locator("#chat .chat-text").last).to_have_text("Es la herida de ayer")
+    await expect(nurse.locator("#chat .chat-photo-consent")).to_be_checked()
+    assert await nurse.evaluate(loaded) > 0
     await keep.click()
     await expect(keep).to_have_text("Guardada en el expediente")
     await nurse.select_option("#notes-template", "first-consult")
@@ -167,7 +172,7 @@ async def test_a_photo_from_a_phone_reaches_the_nurse_and_once_kept_the_fhir_rec
     stored = Image.open(io.BytesIO(base64.b64decode(media["content"]["data"])))
     assert len(stored.getexif()) == 0
     transcript = sections["Conversación por chat"]
-    assert len(transcript["entry"]) == 1  # the photo's message
+    assert len(transcript["entry"]) == 2  # the photo's message and what the patient said of it
     communication = await (
         await api.get(f"{demo_server.base_url}/fhir/{transcript['entry'][0]['reference']}")
     ).json()

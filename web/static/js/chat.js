@@ -37,6 +37,9 @@ export class ChatPanel {
     this.consultId = null;
     this.byConsult = new Map(); // consult id -> { messages: Map(seq -> message), reads: {id: seq} }
     this.readSent = 0;
+    // photo id -> its box, built once: a re-render (a read mark, a new message) keeps the image
+    // loaded and what the nurse ticked or kept.
+    this.photoBoxes = new Map();
     this.build();
   }
 
@@ -194,7 +197,10 @@ export class ChatPanel {
   }
 
   photo(message) {
+    const built = this.photoBoxes.get(message.photo_id);
+    if (built) return built;
     const box = element("div", "chat-photo-box");
+    this.photoBoxes.set(message.photo_id, box);
     if (!this.options.photoUrl) {
       box.append(element("span", "chat-photo-sent", t("chat.photo_sent")));
       return box;
