@@ -232,10 +232,6 @@ class SignalingServer:
         await self.sio.emit("server:shutdown", {"retry_after_s": 2})
         for sid in list(self._registry.by_sid):
             await self.sio.disconnect(sid)
-        # Close the transports too (a refused reconnection holds one): an open websocket would keep
-        # the web server waiting for its handler at shutdown.
-        if self.sio.eio.sockets:
-            await self.sio.eio.disconnect()
 
     async def live_calls(self) -> int:
         """How many live consults have a participant in the call connected to this node (draining

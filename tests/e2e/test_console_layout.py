@@ -6,6 +6,7 @@ or critical violation). Screenshots go to test-artifacts/."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from playwright.async_api import Browser, ConsoleMessage, Page, expect
@@ -164,6 +165,6 @@ async def test_on_a_360px_phone_nothing_scrolls_sideways_and_the_note_folds(
     await plan.click()
     await expect(plan).to_have_attribute("aria-expanded", "true")
     await nurse.fill("#note-follow-up-plan-plan", "Revisar en una semana")
-    await expect(nurse.locator("#notes-status")).to_have_text("Guardado v2", timeout=5000)
+    await expect(nurse.locator("#notes-status")).to_have_text(re.compile(r"^Guardado v[2-9]$"), timeout=5000)
     size = await nurse.evaluate(PAGE_SIZE)
     assert size["width"] <= size["innerWidth"], size

@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from playwright.async_api import Browser, expect
 
-from tests.e2e.pages import nurse_admits_next, nurse_signs_in, patient_enters_waiting_room, shot
+from tests.e2e.pages import nurse_admits_next, nurse_signs_in, patient_enters_waiting_room, poll, shot
 from tests.e2e.test_accessibility import AXE, PHONE, check
 from tests.support.services import DemoServer, require_or_skip
 
@@ -44,6 +44,11 @@ async def test_nurse_notes_survive_a_killed_page_and_sign_into_fhir(
     await expect(nurse.locator("#notes-status")).to_have_text("Guardado v2", timeout=3000)
     await nurse.fill("#note-recommendations-recommendations", RECOMMENDATIONS)
     await expect(nurse.locator("#notes-status")).to_have_text("Guardado v3", timeout=3000)
+    # Leaving the field fires "change" after the "input" events: the same text is no new version.
+    await nurse.locator("#note-recommendations-recommendations").blur()
+    await poll(nurse, "window.teleconsultaNotes.state().dirty", lambda dirty: dirty is False)
+    await expect(nurse.locator("#notes-status")).to_have_text("Guardado v3")
+    assert await nurse.locator("#notes").get_attribute("data-version") == "3"
 
     # Someone saves a newer version elsewhere: the page shows the conflict and overwrites nothing.
     api = nurse_context.request

@@ -13,7 +13,7 @@ const RETRY_MS = 3000;
 const $ = (id) => document.getElementById(id);
 
 let templates = null;
-let state = null; // { consultId, note, dirty, saving, again, timer, conflict, signId }
+let state = null; // { consultId, note, dirty, saving, again, timer, conflict, signId, savedText }
 let wired = false;
 
 const lang = () => (currentLanguage() === "en" ? "en" : "es");
@@ -128,6 +128,7 @@ function show(note) {
   state.note = note;
   state.dirty = false;
   state.conflict = null;
+  state.savedText = undefined; // the form is redrawn from this version: the next change is saved
   const tpl = templates.find((item) => item.code === note.template);
   $("notes-template").value = note.template;
   const form = $("notes-form");
@@ -278,14 +279,17 @@ async function save({ keepalive = false } = {}) {
     state.again = true; // saved right after the request in flight, from the version it returns
     return;
   }
-  state.saving = true;
   state.dirty = false;
+  const content = collect();
+  const sent = JSON.stringify(content);
+  if (sent === state.savedText) return showSaved(); // a change event after the input events: nothing new
+  state.saving = true;
   const current = state;
   const note = current.note;
   setStatus(t("notes.saving"));
   let reply;
   try {
-    reply = await requestJson("PUT", `/api/notes/${encodeURIComponent(note.note_id)}`, { base_version: note.version, content: collect() }, { keepalive });
+    reply = await requestJson("PUT", `/api/notes/${encodeURIComponent(note.note_id)}`, { base_version: note.version, content }, { keepalive });
   } catch {
     current.saving = false;
     current.dirty = true;
@@ -297,6 +301,7 @@ async function save({ keepalive = false } = {}) {
   if (state !== current) return;
   if (reply.ok) {
     state.note = reply.data.note;
+    state.savedText = sent;
     markInvalid(null);
     showSaved();
     if (state.dirty) setStatus(t("notes.unsaved"));
