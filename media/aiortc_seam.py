@@ -53,6 +53,14 @@ aioice's ``Connection._protocols``) to ``RTCDtlsTransport._handle_rtp_data`` /
 The transport's ``_rtp_header_extensions_map`` (whose ids live in ``HeaderExtensionsMap.__ids``)
 is replaced by an indexed subclass that parses the same fields the same way.
 
+Negotiating RED (``offer_red``, ``adopt_remote_red``): aiortc negotiates only the codecs in
+``aiortc.codecs.CODECS``, and RED is left out of that global list on purpose (aiortc peers would
+offer it and could not use it). So after aiortc's own negotiation, RED is put back first into
+``transceiver._codecs`` (a new list), which aiortc reads when it writes an answer and when it
+starts a receiver; an offer's audio lines are matched to transceivers by
+``transceiver._get_mline_index()`` (set by ``createOffer``). aiortc's SDP parser and writer
+round-trip its own descriptions exactly, so an offer is amended by parsing and writing it again.
+
 Reporting (``selected_candidate_types``), not forwarding: which ICE candidate pair carries a
 connection's media (direct, or through a TURN relay) is read from ``RTCIceTransport._connection``
 (the aioice ``Connection``) and its ``_nominated`` pairs. It answers None instead of raising when
@@ -72,8 +80,16 @@ from struct import unpack
 from typing import Any, Final, cast
 
 import aiortc
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc import (
+    MediaStreamTrack,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
 from aiortc import codecs as aiortc_codecs
+from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -95,6 +111,7 @@ from aiortc.rtp import (
 )
 from pylibsrtp import Error as SrtpError
 
+from media import red
 from media.rtp_rewrite import HeaderExtensionIds
 
 logger = logging.getLogger(__name__)
@@ -127,6 +144,7 @@ _METHODS: Final[dict[tuple[type, str], tuple[tuple[str, ...], bool]]] = {
     (RTCDtlsTransport, "_send_rtp"): (("self", "data"), True),
     (RTCDtlsTransport, "_handle_rtp_data"): (("self", "data", "arrival_time_ms"), True),
     (RTCDtlsTransport, "_handle_rtcp_data"): (("self", "data"), True),
+    (RTCRtpTransceiver, "_get_mline_index"): (("self",), False),
     (StreamStatistics, "__init__"): (("self", "clockrate"), False),
     (StreamStatistics, "add"): (("self", "packet"), False),
     (RemoteBitrateEstimator, "add"): (
@@ -279,6 +297,10 @@ class ReceiverTap:
         """Ask the publisher to retransmit these sequence numbers (generic NACK, RFC 4585 6.2.1)."""
         await cast(Any, self._receiver)._send_rtcp_nack(media_ssrc, lost)
 
+    def codec(self, payload_type: int) -> RTCRtpCodecParameters | None:
+        """The codec negotiated for a payload type on this receiver (None before negotiation)."""
+        return self._codecs.get(payload_type)
+
     def arrival_jitter_ms(self, ssrc: int) -> float:
         """The interarrival jitter of one incoming stream, in milliseconds (0 before it has any)."""
         stream = self._streams.get(ssrc)
@@ -383,6 +405,89 @@ def offer_opus_fec() -> None:
     for codec in aiortc_codecs.CODECS["audio"]:
         if codec.mimeType.lower() == "audio/opus":
             codec.parameters.update({"minptime": 10, "useinbandfec": 1})
+
+
+# ---------------------------------------------------------------------------------------------
+# Negotiating audio redundancy (RED, RFC 2198)
+
+RED_PAYLOAD_TYPE: Final = 63
+"""The payload type the server offers RED under: Chromium's own, free in aiortc's numbering."""
+
+
+def _red_codec(payload_type: int, opus: RTCRtpCodecParameters) -> RTCRtpCodecParameters:
+    return RTCRtpCodecParameters(
+        mimeType=red.MIME_TYPE,
+        clockRate=opus.clockRate,
+        channels=opus.channels,
+        payloadType=payload_type,
+        parameters=red.fmtp_parameters(cast(int, opus.payloadType)),
+    )
+
+
+def _opus(codecs: list[RTCRtpCodecParameters]) -> RTCRtpCodecParameters | None:
+    return next((c for c in codecs if c.mimeType.lower() == "audio/opus" and c.payloadType is not None), None)
+
+
+def _red_first(transceiver: RTCRtpTransceiver, payload_type: int, opus: RTCRtpCodecParameters) -> None:
+    others = [c for c in transceiver._codecs if c.mimeType.lower() != red.MIME_TYPE]
+    if any(c.payloadType == payload_type for c in others):
+        return  # the number is taken: no RED on this line rather than two codecs under one number
+    # A new list, never the old one changed: SenderPort.negotiation() tells renegotiations apart by it.
+    transceiver._codecs = [_red_codec(payload_type, opus), *others]
+
+
+def adopt_remote_red(connection: RTCPeerConnection) -> None:
+    """After ``setRemoteDescription``: put RED first on each audio line whose remote description
+    has ``audio/red`` over the Opus negotiated on that line (``fmtp`` ``P/P``, P Opus's number).
+
+    aiortc does not know RED (it is not in ``aiortc.codecs.CODECS``, on purpose: aiortc peers in
+    the same process would then offer it and could neither encode nor decode it), so its own
+    negotiation drops it; this adds it back to ``transceiver._codecs``, which aiortc reads when it
+    writes its answer and when it starts the receiver (its payload types are routed to the tap).
+    For an offer from a browser, RED first in the answer is what makes Chromium send RED. Lines
+    without RED, and peers that do not offer it, keep exactly what aiortc negotiated.
+    """
+    description = connection.remoteDescription
+    if description is None:
+        return
+    remote = aiortc_sdp.SessionDescription.parse(description.sdp)
+    by_mid = {media.rtp.muxId: media for media in remote.media if media.kind == "audio"}
+    for transceiver in connection.getTransceivers():
+        mid = transceiver.mid
+        media = by_mid.get(mid) if transceiver.kind == "audio" and mid is not None else None
+        opus = _opus(transceiver._codecs) if media is not None else None
+        if media is None or opus is None:
+            continue
+        offered = next(
+            (
+                codec.payloadType
+                for codec in media.rtp.codecs
+                if codec.mimeType.lower() == red.MIME_TYPE
+                and codec.clockRate == opus.clockRate
+                and codec.payloadType is not None
+                and red.inner_payload_type(codec.parameters) == opus.payloadType
+            ),
+            None,
+        )
+        if offered is not None:
+            _red_first(transceiver, offered, opus)
+
+
+def offer_red(connection: RTCPeerConnection, offer: RTCSessionDescription) -> RTCSessionDescription:
+    """``offer`` (just made by ``createOffer``) with RED first on each audio line, over that line's
+    Opus. A browser that knows RED answers it (and :func:`adopt_remote_red` keeps it); an aiortc
+    peer drops it from its answer and gets plain Opus as before."""
+    parsed = aiortc_sdp.SessionDescription.parse(offer.sdp)
+    by_line = {t._get_mline_index(): t for t in connection.getTransceivers() if t.kind == "audio"}
+    for index, media in enumerate(parsed.media):
+        transceiver = by_line.get(index)
+        opus = _opus(transceiver._codecs) if transceiver is not None and media.kind == "audio" else None
+        if transceiver is None or opus is None:
+            continue
+        _red_first(transceiver, RED_PAYLOAD_TYPE, opus)
+        media.rtp.codecs = transceiver._codecs
+        media.fmt = [codec.payloadType for codec in transceiver._codecs]
+    return RTCSessionDescription(sdp=str(parsed), type=offer.type)
 
 
 # ---------------------------------------------------------------------------------------------

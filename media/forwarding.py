@@ -32,6 +32,10 @@ class Sink(Protocol):
 
 
 class Forwarding(Protocol):
+    audio_redundancy: bool
+    """Whether it can carry RED audio (:mod:`media.red`): then the SFU negotiates RED with the
+    browsers that offer or accept it."""
+
     def publish(self, transceiver: RTCRtpTransceiver) -> Any:
         """Start taking what arrives on ``transceiver``'s receiver; returns the source handle."""
 
@@ -110,6 +114,9 @@ class _ReencodedSink:
 
 class ReencodingForwarding:
     """Decode once per published track, encode once per subscriber (aiortc's ``MediaRelay``)."""
+
+    audio_redundancy = False
+    """aiortc can neither decode nor encode RED, so it is never negotiated for this strategy."""
 
     def __init__(self) -> None:
         self._relay = MediaRelay()

@@ -14,6 +14,7 @@ Formats:
 - H.264, RFC 6184 (packetization-mode 1, what browsers use): single NAL units (types 1-23),
   STAP-A (24) and FU-A (28). A keyframe starts with SPS (7) [+ PPS (8)] and an IDR slice (5).
 - Opus and other audio: every packet decodes on its own, so every packet is a "keyframe".
+- RED (RFC 2198, :mod:`media.red`): the same, once its block headers hold together.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
+
+from media import red
 
 INVALID: Final = -1
 DELTA: Final = 0
@@ -128,6 +131,11 @@ def classify_audio(payload: bytes, frame_start: bool) -> int:
     return KEY_START if payload else INVALID
 
 
+def classify_red(payload: bytes, frame_start: bool) -> int:
+    """RED audio (RFC 2198) is valid when its blocks are and its primary frame is not empty."""
+    return KEY_START if red.primary(payload) is not None else INVALID
+
+
 @dataclass(frozen=True, slots=True)
 class CodecTraits:
     """What forwarding needs to know about a codec: its clock, whether it is video, how to classify."""
@@ -148,5 +156,5 @@ def traits_for(mime_type: str, clock_rate: int) -> CodecTraits | None:
             return CodecTraits("h264", clock_rate, True, classify_h264)
         return None
     if kind == "audio":
-        return CodecTraits(name, clock_rate, False, classify_audio)
+        return CodecTraits(name, clock_rate, False, classify_red if name == "red" else classify_audio)
     return None

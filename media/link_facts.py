@@ -20,16 +20,25 @@ from media.aiortc_seam import selected_candidate_types
 
 
 def audio_codec(sdp: str) -> str | None:
-    """The codec of the first audio line of an SDP *answer* (its first payload type is the one used)."""
+    """The codec of the first audio line of an SDP *answer* (its first payload type is the one used).
+
+    RED (RFC 2198) only carries another codec's frames twice, so when it comes first the codec
+    named is the next one, the one inside it."""
     payloads: list[str] = []
+    names: dict[str, str] = {}
     for line in sdp.splitlines():
         if line.startswith("m="):
+            if payloads:
+                break
             fields = line[2:].split()
             payloads = fields[3:] if len(fields) > 3 and fields[0] == "audio" and fields[1] != "0" else []
         elif payloads and line.startswith("a=rtpmap:"):
             payload, _, encoding = line[len("a=rtpmap:") :].partition(" ")
-            if payload == payloads[0]:
-                return encoding.split("/")[0].strip().lower() or None
+            names[payload] = encoding.split("/")[0].strip().lower()
+    for payload in payloads[:2]:
+        name = names.get(payload)
+        if name != "red":
+            return name or None
     return None
 
 

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 
 from aiortc import RTCPeerConnection, RTCRtpTransceiver, RTCSessionDescription
 
+from media.aiortc_seam import adopt_remote_red
 from media.backend import MediaError, MediaErrorCode
 
 SOURCES = ("microphone", "camera", "screen")
@@ -20,10 +21,20 @@ DEFAULT_SOURCES = {"audio": ("microphone",), "video": ("camera", "screen")}
 
 
 async def answer_offer(
-    connection: RTCPeerConnection, sdp: str, sources: Mapping[str, str], silent: set[str]
+    connection: RTCPeerConnection,
+    sdp: str,
+    sources: Mapping[str, str],
+    silent: set[str],
+    *,
+    redundancy: bool = False,
 ) -> dict[str, RTCRtpTransceiver]:
-    """Apply the browser's offer, answer it, and return its sending transceivers by source."""
+    """Apply the browser's offer, answer it, and return its sending transceivers by source.
+
+    With ``redundancy``, audio the browser offers RED for is answered with RED first, so the
+    browser sends each Opus frame twice (:mod:`media.red`)."""
     await connection.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+    if redundancy:
+        adopt_remote_red(connection)
     published = name_sources(connection, sources, silent)
     await connection.setLocalDescription(await connection.createAnswer())
     return published

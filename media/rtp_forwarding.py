@@ -21,6 +21,9 @@ What makes forwarding hold up on real networks, and why:
 * Loss downstream: each subscriber keeps its last packets and answers its NACKs itself (as RTX
   when negotiated). A NACK the cache cannot answer is a packet the server never got; the upstream
   NACK rounds already chase it.
+* Audio redundancy (RED, :mod:`media.red`): a publisher's RED goes unchanged to a subscriber
+  who negotiated RED (its blocks relabelled if that subscriber numbers Opus differently), and as
+  its primary Opus frame alone to one who did not; malformed RED is dropped like any garbage.
 * Garbage from a publisher (its own stream only: SRTP already authenticated it): a malformed or
   empty payload is dropped and a keyframe requested (its frame is broken for everyone; forwarding
   it empty would make aiortc/FFmpeg decoders take it for end of stream); duplicates and stale
@@ -49,6 +52,7 @@ from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtp import RtpPacket
 
+from media import red
 from media.aiortc_seam import NegotiatedCodec, ReceiverTap, SenderPort
 from media.census import TrafficCounts
 from media.keyframes import DELTA, INVALID, KEY_START, CodecTraits, traits_for
@@ -162,12 +166,61 @@ def match_codec(
     return None
 
 
+PayloadChange = Callable[[bytes], bytes | None]
+"""What a subscriber's copy of a payload becomes (None: not sendable, dropped)."""
+
+
+def _output_for(
+    codecs: tuple[NegotiatedCodec, ...],
+    source: RTCRtpCodecParameters,
+    source_codec: Callable[[int], RTCRtpCodecParameters | None],
+) -> tuple[NegotiatedCodec | None, PayloadChange | None]:
+    """The subscriber codec that carries a source codec, and how its payloads change on the way.
+
+    RED (:mod:`media.red`) goes as RED to a subscriber who negotiated it, its blocks relabelled if
+    the subscriber numbers Opus differently; a subscriber without RED gets the primary frame
+    alone, as the inner codec. Everything else goes unchanged (:func:`match_codec`).
+    """
+    codec = match_codec(codecs, source.mimeType, source.clockRate, source.parameters)
+    if source.mimeType.lower() != red.MIME_TYPE:
+        return codec, None
+    inner = red.inner_payload_type(source.parameters)
+    if codec is not None:
+        outer = red.inner_payload_type(codec.parameters)
+        if inner is None or outer is None:
+            return None, None
+        return codec, None if inner == outer else _relabelling({inner: outer})
+    inner_codec = source_codec(inner) if inner is not None else None
+    if inner is None or inner_codec is None:
+        return None, None
+    codec = match_codec(codecs, inner_codec.mimeType, inner_codec.clockRate, inner_codec.parameters)
+    return codec, _unwrapping(inner) if codec is not None else None
+
+
+def _relabelling(payload_types: Mapping[int, int]) -> PayloadChange:
+    def relabel(payload: bytes) -> bytes | None:
+        return red.relabel(payload, payload_types)
+
+    return relabel
+
+
+def _unwrapping(inner_payload_type: int) -> PayloadChange:
+    def unwrap(payload: bytes) -> bytes | None:
+        found = red.primary(payload)
+        return found[1] if found is not None and found[0] == inner_payload_type else None
+
+    return unwrap
+
+
 class Forwarder:
     """Creates and owns published tracks and subscriptions; holds the policy and the clock.
 
     It knows nothing of rooms: the SFU backend decides who subscribes to what.
     ``clock`` (monotonic seconds) can be replaced in tests to make rate limits deterministic.
     """
+
+    audio_redundancy = True
+    """RED is forwarded as RED, or unwrapped to its primary Opus frame (:mod:`media.red`)."""
 
     def __init__(self, policy: ForwardingPolicy | None = None, *, clock: Clock = time.monotonic) -> None:
         self.policy = policy or ForwardingPolicy()
@@ -378,8 +431,10 @@ class PublishedTrack:
         self._tap.report_downstream_loss(fraction)
 
     def codec_parameters(self, payload_type: int) -> RTCRtpCodecParameters | None:
+        """The negotiated codec of a payload type, whether or not packets of it came yet (RED's
+        inner Opus never comes on its own)."""
         source = self._codecs.get(payload_type)
-        return source.parameters if source else None
+        return source.parameters if source else self._tap.codec(payload_type)
 
     def request_keyframe(self) -> bool:
         """Ask the publisher for a keyframe now if the rate limit allows, else as soon as it does.
@@ -616,6 +671,7 @@ class Subscription:
         self._rtx_payload_type: int | None = None
         self._writer: HeaderWriter | None = None
         self._level_writer: HeaderWriter | None = None
+        self._payload_change: PayloadChange | None = None
         self._prepared_for: tuple[int, int] = (-1, -1)  # (source payload type, negotiation version)
         self._incompatible_logged: tuple[int, int] = (-1, -1)
 
@@ -702,9 +758,7 @@ class Subscription:
         parameters = source.codec_parameters(payload_type)
         if parameters is None:
             return False
-        codec = match_codec(
-            negotiation.codecs, parameters.mimeType, parameters.clockRate, parameters.parameters
-        )
+        codec, change = _output_for(negotiation.codecs, parameters, source.codec_parameters)
         if codec is None:
             if self._incompatible_logged != (payload_type, negotiation.version):
                 self._incompatible_logged = (payload_type, negotiation.version)
@@ -716,6 +770,7 @@ class Subscription:
             return False
         self._out_payload_type = codec.payload_type
         self._rtx_payload_type = codec.rtx_payload_type
+        self._payload_change = change
         self._writer = HeaderWriter(
             self._port.ssrc, negotiation.mid, negotiation.extensions, audio_level=False
         )
@@ -771,6 +826,14 @@ class Subscription:
         elif ((seq - mapper.start_sequence) & 0xFFFF) >= 0x8000:
             self.stats.dropped_before_start += 1
             return
+        change = self._payload_change
+        if change is not None:
+            changed = change(payload)
+            if changed is None:
+                self.stats.dropped_incompatible_codec += 1
+                mapper.skip(seq)  # keep the numbering continuous without it
+                return
+            payload = changed
         out_seq = (seq + mapper.seq_offset) & 0xFFFF
         out_ts = (timestamp + mapper.ts_offset) & 0xFFFFFFFF
         writer = self._level_writer if level >= 0 and self._level_writer is not None else self._writer

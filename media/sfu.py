@@ -86,7 +86,9 @@ class SfuBackend:
         room = self._open_room(room_id, participant_id)
         connection = self._peers.open(room_id, participant_id, "publisher")
         try:
-            published = await answer_offer(connection, offer.sdp, sources or {}, silent)
+            published = await answer_offer(
+                connection, offer.sdp, sources or {}, silent, redundancy=room.forwarding.audio_redundancy
+            )
         except Exception as error:
             await connection.close()
             if not room.participants:
@@ -146,8 +148,11 @@ class SfuBackend:
         self, room_id: str, participant_id: str, answer: SessionDescription, revision: int
     ) -> None:
         participant = self._participant(room_id, participant_id)
-        if await accept_answer(room_id, participant, answer, revision):
-            self._spawn(self._sync(self._rooms[room_id], participant))
+        room = self._rooms[room_id]
+        if await accept_answer(
+            room_id, participant, answer, revision, redundancy=room.forwarding.audio_redundancy
+        ):
+            self._spawn(self._sync(room, participant))
 
     async def set_receive(
         self, room_id: str, participant_id: str, *, video: bool, data_saver: bool = False
@@ -193,7 +198,9 @@ class SfuBackend:
         if self._find(room.room_id, participant.participant_id) is not participant:
             return  # left (or started afresh) before this turn came
         if reconcile(room, participant, lambda: self._subscribing_connection(room, participant)):
-            await send_offer(room.room_id, participant, self._listener)
+            await send_offer(
+                room.room_id, participant, self._listener, redundancy=room.forwarding.audio_redundancy
+            )
 
     def _subscribing_connection(self, room: Room, participant: Participant) -> RTCPeerConnection:
         if participant.subscriber is None:

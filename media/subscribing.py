@@ -12,6 +12,7 @@ import logging
 
 from aiortc import RTCSessionDescription
 
+from media.aiortc_seam import adopt_remote_red, offer_red
 from media.backend import (
     MediaError,
     MediaErrorCode,
@@ -26,14 +27,18 @@ from media.sfu_room import Participant
 logger = logging.getLogger(__name__)
 
 
-async def send_offer(room_id: str, participant: Participant, listener: MediaListener) -> None:
-    """Offer the participant's subscribing connection as it now stands."""
+async def send_offer(
+    room_id: str, participant: Participant, listener: MediaListener, *, redundancy: bool = False
+) -> None:
+    """Offer the participant's subscribing connection as it now stands (``redundancy``: with RED
+    first on its audio lines, for a browser that can receive it)."""
     connection = participant.subscriber
     if connection is None:
         return
     participant.negotiating = True
     try:
-        await connection.setLocalDescription(await connection.createOffer())
+        offer = await connection.createOffer()
+        await connection.setLocalDescription(offer_red(connection, offer) if redundancy else offer)
     except Exception:
         participant.negotiating = False
         logger.exception("could not renegotiate a subscriber in room %s", room_id)
@@ -58,9 +63,16 @@ def offered_tracks(participant: Participant) -> dict[str, dict[str, str]]:
 
 
 async def accept_answer(
-    room_id: str, participant: Participant, answer: SessionDescription, revision: int
+    room_id: str,
+    participant: Participant,
+    answer: SessionDescription,
+    revision: int,
+    *,
+    redundancy: bool = False,
 ) -> bool:
-    """Apply the page's answer to the open offer; returns whether changes wait for a new one."""
+    """Apply the page's answer to the open offer; returns whether changes wait for a new one.
+    With ``redundancy``, the audio lines it answered with RED get RED (aiortc's own negotiation
+    would drop it)."""
     connection = participant.subscriber
     if connection is None or not participant.negotiating or revision != participant.revision:
         raise MediaError(MediaErrorCode.STALE_ANSWER, "That answer is for an offer that is no longer open.")
@@ -72,6 +84,8 @@ async def accept_answer(
     except Exception as error:
         logger.info("rejected a subscriber answer in room %s: %s", room_id, type(error).__name__)
         raise MediaError(MediaErrorCode.BAD_SDP, "The session description could not be used.") from error
+    if redundancy:
+        adopt_remote_red(connection)
     participant.negotiating = False
     resync, participant.resync = participant.resync, False
     return resync

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import aioice.ice
+import numpy as np
 import pytest
 
 from media.adaptation import LinkReading
@@ -18,6 +20,7 @@ from media.link_policy import DATA_SAVER_VIDEO_BPS, MAX_CAMERA_BPS, MIN_CAMERA_B
 from media.rtp_forwarding import Forwarder
 from media.sfu import SfuBackend
 from tests.support.clients import MediaClient
+from tests.support.red_sender import TONE_HZ, RedPublisher, first_audio_payload
 
 COLORS = {"a": (200, 30, 30), "b": (30, 200, 30), "c": (30, 30, 200)}
 
@@ -43,6 +46,13 @@ class Room:
                 await asyncio.sleep(0.05)
 
         await asyncio.wait_for(satisfied(), timeout)
+
+
+def tone_share(samples: np.ndarray[Any, np.dtype[np.float64]], hz: float, rate: int = 48000) -> float:
+    """The share of a frame's energy within 100 Hz of ``hz``."""
+    spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples)))) ** 2
+    frequencies = np.fft.rfftfreq(len(samples), 1 / rate)
+    return float(spectrum[np.abs(frequencies - hz) <= 100].sum() / max(spectrum.sum(), 1e-9))
 
 
 def _near(rgb: tuple[float, float, float] | None, expected: tuple[int, int, int]) -> bool:
@@ -192,3 +202,42 @@ async def test_data_saver_caps_what_that_participant_watches_and_lifts_it_after(
 
         await room.sfu.set_receive("room", "a", video=True, data_saver=False)
         await room.wait(lambda: (last_cap("b") or 0) > DATA_SAVER_VIDEO_BPS)
+
+
+async def test_red_audio_reaches_a_subscriber_without_red_as_opus(
+    room: Room, request: pytest.FixtureRequest
+) -> None:
+    """A publisher that offers RED (as Chromium does) is answered with RED first and sends it; an
+    aiortc subscriber, which cannot answer RED, hears the primary Opus frames. The re-encoding SFU
+    decodes with aiortc, so it never answers RED and the publisher sends plain Opus."""
+    forwards_packets = request.node.callspec.params["room"] == "packet"
+    listener = await room.join("b")
+    publisher = RedPublisher()
+    try:
+        offer = await publisher.offer()
+        answer = await room.sfu.connect(
+            "room",
+            "a",
+            SessionDescription(str(offer["sdp"]), "offer"),
+            dict(offer["sources"]),  # type: ignore[call-overload]
+        )
+        payload_type, codec = first_audio_payload(answer.sdp)
+        if forwards_packets:
+            assert (payload_type, codec) == (63, "red")
+            assert "a=fmtp:63 96/96" in answer.sdp  # over the publisher's own Opus number
+            assert "opus/48000/2" in answer.sdp  # and Opus itself stays negotiated
+        else:
+            assert codec == "opus" and "red/" not in answer.sdp
+        await publisher.accept({"sdp": answer.sdp, "type": answer.type})
+        await listener.wait_for_media(video_frames=0, audio_frames=60, participant="a")
+        heard = listener.by_participant["a"]
+        # The tone itself, not the noise an Opus decoder makes of RED blocks.
+        assert heard.last_audio is not None and tone_share(heard.last_audio, TONE_HZ) > 0.9
+        assert (publisher.sent_red > 0) == forwards_packets
+        assert (publisher.sent_plain > 0) != forwards_packets
+        # The listener was offered RED (packet forwarding) but, being aiortc, answered Opus only.
+        assert listener.subscriber is not None
+        assert ("red/48000/2" in listener.offers[-1]["sdp"]) == forwards_packets
+        assert "red/" not in listener.subscriber.localDescription.sdp
+    finally:
+        await publisher.close()

@@ -132,6 +132,8 @@ class Received:
     video_frames: int = 0
     audio_frames: int = 0
     last_rgb: tuple[float, float, float] | None = None
+    last_audio: np.ndarray[Any, np.dtype[np.float64]] | None = None
+    """The first channel of a recent audio frame, as 48 kHz samples."""
 
 
 class MediaClient:
@@ -209,6 +211,9 @@ class MediaClient:
                             counter.last_rgb = (float(rgb[0]), float(rgb[1]), float(rgb[2]))
                     else:
                         counter.audio_frames += 1
+                        if counter.audio_frames % 10 == 1:
+                            samples = frame.to_ndarray().reshape(-1, len(frame.layout.channels))
+                            counter.last_audio = samples[:, 0].astype(np.float64)
         except MediaStreamError:
             return
 

@@ -29,6 +29,11 @@ def test_the_codec_is_the_first_payload_of_the_first_live_audio_line() -> None:
     assert audio_codec("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 97\r\na=rtpmap:97 VP8/90000") is None
 
 
+def test_red_first_names_the_codec_it_carries() -> None:
+    red_first = ANSWER.replace(" 111 0", " 63 111 0") + "\r\na=rtpmap:63 red/48000/2\r\na=fmtp:63 111/111"
+    assert audio_codec(red_first) == "opus"
+
+
 def test_video_state_and_no_connection() -> None:
     assert link_facts(None, None, receive_video=True, video_paused=False) == {
         "codec": None,
