@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 
 from media.backend import MediaError, MediaErrorCode
 from rooms.placement import Choice
+from rooms.store.replies import replied
 
 PLACEMENT_TTL_SECONDS = 24 * 3600
 """A placement outlives any consult; one left by a crash expires on its own."""
@@ -74,7 +75,7 @@ class PlacementStore:
         return Placement.from_json(room_id, value) if value is not None else None
 
     async def rooms_on(self, node_id: str) -> list[str]:
-        members = await self._redis.smembers(node_rooms_key(node_id))
+        members = await replied(self._redis.smembers(node_rooms_key(node_id)))
         return sorted(m.decode() if isinstance(m, bytes) else str(m) for m in members)
 
     async def settle(self, room_id: str, usable: Callable[[str], bool], choose: Chooser) -> Settled:
@@ -133,4 +134,4 @@ class _Lock:
             await asyncio.sleep(0.02)
 
     async def __aexit__(self, *_: object) -> None:
-        await self._redis.eval(_RELEASE, 1, self._key, self._token)
+        await replied(self._redis.eval(_RELEASE, 1, self._key, self._token))

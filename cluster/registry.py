@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from cluster.load import LoadMeter
 from rooms.placement import NodeLoad, WorkerLoad
+from rooms.store.replies import replied
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +129,7 @@ class NodeRegistry:
             await asyncio.gather(self._task, return_exceptions=True)
         try:
             await self._redis.delete(node_key(self.node_id))
-            await self._redis.srem(NODES_KEY, self.node_id)
+            await replied(self._redis.srem(NODES_KEY, self.node_id))
         except RedisError:
             logger.warning("could not remove this node from the registry")
 
@@ -148,7 +149,7 @@ class NodeRegistry:
         seen: dict[str, NodeEntry] = {}
         for node_id, value in zip(others, values, strict=True):
             if value is None:
-                await self._redis.srem(NODES_KEY, node_id)
+                await replied(self._redis.srem(NODES_KEY, node_id))
                 continue
             seen[node_id] = NodeEntry.from_json(value)
         lost = self._confirm_lost(seen)

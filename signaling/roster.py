@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from rooms.roles import Role
+from rooms.store.replies import replied
 
 logger = logging.getLogger(__name__)
 
@@ -140,7 +141,7 @@ class RedisRoster:
             await asyncio.sleep(HEARTBEAT_SECONDS)
             try:
                 await self._beat()
-                for node in await self._redis.smembers(NODES):
+                for node in await replied(self._redis.smembers(NODES)):
                     name = _text(node)
                     if name != self._node and not await self._redis.exists(_alive(name)):
                         await self._sweep(name, on_lost)
@@ -159,11 +160,11 @@ class RedisRoster:
         try:
             await self._redis.rename(_roster(node), claimed)
         except ResponseError:  # no such key: nobody was connected there, or another node took it
-            await self._redis.srem(NODES, node)
+            await replied(self._redis.srem(NODES, node))
             return
-        entries = await self._redis.hgetall(claimed)
+        entries = await replied(self._redis.hgetall(claimed))
         await self._redis.delete(claimed)
-        await self._redis.srem(NODES, node)
+        await replied(self._redis.srem(NODES, node))
         lost = 0
         for sid, text in entries.items():
             entry = RosterEntry.from_json(_text(sid), text)

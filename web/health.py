@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from media.backend import MediaBackend
 from media.workers import WorkerPool
+from rooms.store.replies import replied
 from services.lifecycle import NodeLifecycle
 
 logger = logging.getLogger(__name__)
@@ -57,7 +58,7 @@ class Readiness:
 
     async def _ping_redis(self) -> bool:
         assert self._redis is not None
-        return bool(await self._redis.ping())
+        return bool(await replied(self._redis.ping()))
 
     async def _media_alive(self) -> bool:
         if isinstance(self._media, WorkerPool):

@@ -57,7 +57,7 @@ def redis_client(url: str, *, pool_size: int, pool_timeout: float, redis_class: 
     }
     if url.startswith(SENTINEL_SCHEME):
         sentinels, master, credentials = parse_redis_sentinel_url(url)
-        sentinel = Sentinel(
+        sentinel = Sentinel(  # type: ignore[no-untyped-call]  # redis-py 7 leaves its constructor untyped
             sentinels,
             sentinel_kwargs={"socket_timeout": 1.0, "socket_connect_timeout": 1.0},
             **credentials,

@@ -45,6 +45,7 @@ from rooms.store.appointments import (
     encode_patient,
 )
 from rooms.store.base import VersionConflict
+from rooms.store.replies import replied
 
 DEFAULT_PREFIX = "tc:appt:"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -185,14 +186,16 @@ class RedisAppointmentStore:
         await self._run(appointment, capacity, str(expected_version))
 
     async def get(self, appointment_id: str) -> Appointment | None:
-        raw = await self.client.hget(self._all, appointment_id)
+        raw = await replied(self.client.hget(self._all, appointment_id))
         return decode_appointment(json.loads(raw)) if raw is not None else None
 
     async def _many(self, key: str, low: float | str, high: float | str) -> list[Appointment]:
         ids = await self.client.zrangebyscore(key, low, high)
         if not ids:
             return []
-        raws = await self.client.hmget(self._all, [_text(i) for i in ids if isinstance(i, str | bytes)])
+        raws = await replied(
+            self.client.hmget(self._all, [_text(i) for i in ids if isinstance(i, str | bytes)])
+        )
         found = [decode_appointment(json.loads(raw)) for raw in raws if raw is not None]
         return sorted(found, key=lambda a: (a.start, a.appointment_id))
 
@@ -206,8 +209,8 @@ class RedisAppointmentStore:
         return await self._many(f"{self.prefix}booked", "-inf", _us(until))
 
     async def put_patient(self, patient: Patient) -> None:
-        await self.client.hset(f"{self.prefix}patients", patient.patient_id, encode_patient(patient))
+        await replied(self.client.hset(f"{self.prefix}patients", patient.patient_id, encode_patient(patient)))
 
     async def get_patient(self, patient_id: str) -> Patient | None:
-        raw: Any = await self.client.hget(f"{self.prefix}patients", patient_id)
+        raw: Any = await replied(self.client.hget(f"{self.prefix}patients", patient_id))
         return decode_patient(raw) if raw is not None else None

@@ -67,6 +67,7 @@ from rooms.queue import (
     WrongUnit,
 )
 from rooms.store.queue import ChangeListener
+from rooms.store.replies import replied
 from rooms.zones import require_utc
 
 DEFAULT_PREFIX = "tc:queue:"
@@ -618,7 +619,7 @@ class RedisQueueStore:
         nurse = _decode_nurse(unit, nurse_id, reply[1])
         back = (requeue,) if requeue is not None and reply[3] == "1" else ()
         if back:
-            await self.client.sadd(self._occupied, unit)
+            await replied(self.client.sadd(self._occupied, unit))
         await self._announce(unit, reply[2], entries=back, nurses=(nurse,))
         return nurse
 
@@ -641,7 +642,7 @@ class RedisQueueStore:
         )
         kept = _decode_entry(entry.unit, reply[1])
         if reply[2] and kept == entry:  # a new entry (not a reconnection): the unit is occupied
-            await self.client.sadd(self._occupied, entry.unit)
+            await replied(self.client.sadd(self._occupied, entry.unit))
         await self._announce(entry.unit, reply[2], entries=(kept,))
         return kept
 
@@ -693,9 +694,9 @@ class RedisQueueStore:
     async def close(self, unit: str) -> tuple[QueueEntry, ...]:
         reply = await self._run(self._close, unit)
         left = tuple(_decode_entry(unit, raw) for raw in reply[2:])
-        await self.client.srem(self._occupied, unit)
+        await replied(self.client.srem(self._occupied, unit))
         if await self.client.zcard(self.keys(unit)[0]):
-            await self.client.sadd(self._occupied, unit)  # someone arrived since: still occupied
+            await replied(self.client.sadd(self._occupied, unit))  # someone arrived since: still occupied
         await self._announce(unit, reply[1], removed=tuple(e.appointment_id for e in left))
         return left
 
@@ -706,10 +707,10 @@ class RedisQueueStore:
         return f"{self.prefix}occupied"
 
     async def occupied(self) -> list[str]:
-        return sorted(_text(unit) for unit in await self.client.smembers(self._occupied))
+        return sorted(_text(unit) for unit in await replied(self.client.smembers(self._occupied)))
 
     async def nurses(self, unit: str) -> dict[str, Nurse]:
-        raw = await self.client.hgetall(self.keys(unit)[2])
+        raw = await replied(self.client.hgetall(self.keys(unit)[2]))
         return {_text(k): _decode_nurse(unit, _text(k), _text(v)) for k, v in raw.items()}
 
     async def snapshot(self, unit: str) -> UnitQueue:

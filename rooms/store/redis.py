@@ -44,6 +44,7 @@ from rooms.store.codec import (
     encode_session,
     encode_staff,
 )
+from rooms.store.replies import replied
 
 REVOCATION_SECONDS = 30 * 24 * 3600
 STAFF_CACHE_SECONDS = 300
@@ -195,13 +196,13 @@ class RedisConsultStore:
             raise VersionConflict(consult.consult_id)
 
     async def log(self, consult_id: str) -> list[SessionEvent]:
-        entries = await self._redis.lrange(self._keys(consult_id)[1], 0, -1)
+        entries = await replied(self._redis.lrange(self._keys(consult_id)[1], 0, -1))
         return [SessionEvent.from_json(json.loads(entry)) for entry in entries]
 
     async def append_log(self, consult_id: str, events: Sequence[SessionEvent]) -> None:
         key, log, _ = self._keys(consult_id)
         if events and await self._redis.exists(key):
-            await self._redis.rpush(log, *[_event_json(e) for e in events])
+            await replied(self._redis.rpush(log, *[_event_json(e) for e in events]))
 
     async def append_numbered(self, consult_id: str, event: SessionEvent, cap: int) -> int | None:
         key, log, _ = self._keys(consult_id)
@@ -223,7 +224,7 @@ class RedisConsultStore:
 
     async def _members(self, key: str) -> list[Consult]:
         """The open consults whose ids the set ``key`` holds (one SMEMBERS, one MGET)."""
-        ids = sorted(_text(i) for i in await self._redis.smembers(key))
+        ids = sorted(_text(i) for i in await replied(self._redis.smembers(key)))
         if not ids:
             return []
         texts = await self._redis.mget([self._keys(i)[0] for i in ids])
@@ -238,11 +239,11 @@ class RedisConsultStore:
             await self._reindex(keys=self._index_keys(consult), args=self._index_args(consult))
             for invitee in consult.invitees:
                 if invitee.token_id is not None:
-                    await self._redis.hset(self._invites, invitee.token_id, consult.consult_id)
+                    await replied(self._redis.hset(self._invites, invitee.token_id, consult.consult_id))
         return len(consults)
 
     async def invited_to(self, token_id: str) -> Consult | None:
-        consult_id = await self._redis.hget(self._invites, token_id)
+        consult_id = await replied(self._redis.hget(self._invites, token_id))
         return await self.get(_text(consult_id)) if consult_id is not None else None
 
     async def revoke_token(self, token_id: str) -> None:
@@ -295,7 +296,7 @@ class RedisLoginSessionStore:
 
     async def remove_staff(self, staff_id: str) -> int:
         mine = self._of_staff(staff_id)
-        ids = [_text(i) for i in await self._redis.smembers(mine)]
+        ids = [_text(i) for i in await replied(self._redis.smembers(mine))]
         if not ids:
             return 0
         ended = await self._redis.delete(*[f"{self._prefix}session:{i}" for i in ids])
