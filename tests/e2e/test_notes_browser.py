@@ -8,7 +8,7 @@ import asyncio
 import re
 from urllib.parse import parse_qs, urlsplit
 
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, Route, expect
 
 from tests.e2e.pages import nurse_admits_next, nurse_signs_in, patient_enters_waiting_room, poll, shot
 from tests.e2e.test_accessibility import AXE, PHONE, check
@@ -252,3 +252,32 @@ async def test_markup_like_text_is_shown_literally_and_the_record_follows_the_co
     await shot(summary, "patient-summary-literal-text")
     await patient_context.close()
     await nurse_context.close()
+
+
+async def test_a_template_waits_for_the_consults_draft_to_be_known(
+    demo_server: DemoServer, browser: Browser
+) -> None:
+    """The template button opens nothing until the page knows whether the consult has a draft: a
+    template opened before the draft's answer arrived was wiped by that answer ("choose a template")."""
+    patient = await (await browser.new_context()).new_page()
+    await patient_enters_waiting_room(patient, demo_server.patient_link)
+    nurse = await (await browser.new_context(locale="es-MX")).new_page()
+    held, release = asyncio.Event(), asyncio.Event()
+
+    async def hold_the_draft(route: Route) -> None:
+        if route.request.method == "GET" and not held.is_set():
+            held.set()
+            await release.wait()
+        await route.continue_()
+
+    await nurse.route(re.compile(r".*/api/consults/[^/]+/note$"), hold_the_draft)
+    await nurse_signs_in(nurse, demo_server)
+    await nurse_admits_next(nurse)
+    await held.wait()
+    await nurse.select_option("#notes-template", "first-consult")
+    await expect(nurse.locator("#notes-open")).to_be_disabled()
+    click = asyncio.ensure_future(nurse.click("#notes-open"))
+    release.set()
+    await click
+    await expect(nurse.locator("#notes-status")).to_have_text("Guardado v1")
+    await expect(nurse.locator("#notes-form")).to_be_visible()

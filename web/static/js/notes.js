@@ -67,16 +67,18 @@ export async function startNotes(consultId) {
   $("notes-sign").hidden = true;
   $("notes-keep-chat-choice").hidden = true;
   setStatus(t("notes.loading"));
-  $("notes-open").disabled = true; // until the chooser holds the templates (a click before would open nothing)
+  // Disabled until the chooser holds the templates and the consult's own draft is known: a
+  // template opened before that would be wiped by the draft's answer arriving after it.
+  $("notes-open").disabled = true;
   if (!templates) {
     const reply = await requestJson("GET", "/api/notes/templates");
     if (!reply.ok) return setStatus(message(reply.data, "notes.error"), "error");
     templates = reply.data.templates;
   }
   fillChooser();
-  $("notes-open").disabled = false;
   const reply = await requestJson("GET", `/api/consults/${encodeURIComponent(consultId)}/note`);
   if (state?.consultId !== consultId) return;
+  $("notes-open").disabled = false;
   if (!reply.ok) return setStatus(message(reply.data, "notes.error"), "error");
   if (reply.data.note) {
     show(reply.data.note);
