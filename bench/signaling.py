@@ -187,6 +187,8 @@ def start_node(name: str, redis_url: str, data: Path, *, demo: bool, extra_env: 
         "TC_SECRET_KEY": SECRET,
         "TC_REDIS_URL": redis_url,
         "TC_DATABASE_URL": f"sqlite+aiosqlite:///{data / (name + '.sqlite3')}",
+        # Sockets and announcements only: no record is shared, so each node's own file will do.
+        "TC_ALLOW_SQLITE_WITH_REDIS": "1",
         "TC_MEDIA_WORKERS": "0",
         "TC_LOG_LEVEL": "WARNING",
         "TC_NODE_ID": name,
@@ -359,12 +361,13 @@ async def probe(
 
 
 def start_generator(spec: dict[str, Any]) -> subprocess.Popen[str]:
+    """A generator process; it writes its JSON result to ``spec["result_path"]`` (a result of
+    several hundred kilobytes came back cut through its stdout pipe)."""
     process = subprocess.Popen(
         [sys.executable, "-m", "bench.signaling_load"],
         cwd=ROOT,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
         stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
         text=True,
     )
     assert process.stdin is not None
@@ -398,14 +401,14 @@ def profile(node: Node, directory: Path, seconds: float) -> subprocess.Popen[byt
     )
 
 
-def _output(process: subprocess.Popen[str], deadline: float) -> str:
-    """The generator's JSON line; a generator still running past ``deadline`` is stopped first."""
+def _output(process: subprocess.Popen[str], deadline: float, result: Path) -> str:
+    """The generator's JSON result; a generator still running past ``deadline`` is stopped first."""
     try:
-        text, _ = process.communicate(timeout=max(1.0, deadline - time.time()))
+        process.wait(timeout=max(1.0, deadline - time.time()))
     except subprocess.TimeoutExpired:
         process.kill()
         raise RuntimeError("a load generator did not finish") from None
-    return text
+    return result.read_text()
 
 
 async def run(args: argparse.Namespace, node_count: int, clients: int, generators: int) -> Run:
@@ -451,6 +454,7 @@ async def run(args: argparse.Namespace, node_count: int, clients: int, generator
                                 "measure_to": measure_to,
                                 "stop_at": stop_at,
                                 "interval_s": INTERVAL_S,
+                                "result_path": str(data / f"generator-{len(processes)}.json"),
                             }
                         )
                     )
@@ -488,7 +492,12 @@ async def run(args: argparse.Namespace, node_count: int, clients: int, generator
             result.redis_connections = int(clients_info["connected_clients"]) - 1  # not ours
             for profiler in profilers:
                 await asyncio.to_thread(profiler.wait)
-            outputs = await asyncio.gather(*(asyncio.to_thread(_output, p, stop_at + 60) for p in processes))
+            outputs = await asyncio.gather(
+                *(
+                    asyncio.to_thread(_output, p, stop_at + 60, data / f"generator-{i}.json")
+                    for i, p in enumerate(processes)
+                )
+            )
             result.generator_results = [json.loads(out) for out in outputs]
             await asyncio.gather(*probe_tasks, return_exceptions=True)
             await listener

@@ -7,8 +7,8 @@ one acknowledged ``participant:devices`` event, the presence report a patient pa
 times it until its acknowledgement. A refused connection (``busy``, ``shutting_down``) is tried
 again after a short random wait, as a page would.
 
-Run by the orchestrator as ``python -m bench.signaling_load`` with a JSON spec on stdin; prints one
-JSON line with what it saw, then exits.
+Run by the orchestrator as ``python -m bench.signaling_load`` with a JSON spec on stdin; writes
+what it saw as JSON to the spec's ``result_path``, then exits.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -224,7 +225,7 @@ def main() -> None:
         runner: Any = uvloop.run
     except ImportError:  # pragma: no cover - uvloop is a dependency; plain asyncio still works
         runner = asyncio.run
-    print(json.dumps(runner(run(spec))), flush=True)
+    Path(spec["result_path"]).write_text(json.dumps(runner(run(spec))))
 
 
 if __name__ == "__main__":
