@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Page, expect
+from playwright.async_api import Browser, Page, expect
 
 from tests.support.services import ROOT, DemoServer
 
@@ -114,3 +114,14 @@ async def nurse_admits_next(page: Page) -> str:
     await row.get_by_role("button", name="Admitir").click()
     await expect(page.locator("body")).to_have_attribute("data-state", "call")
     return consult_id
+
+
+async def admitted_call(browser: Browser, server: DemoServer) -> tuple[Page, Page, str]:
+    """The demo patient checks in on a page of her own and the demo nurse admits her from another:
+    ``(patient, nurse, consult id)``, both in the call."""
+    patient = await (await browser.new_context()).new_page()
+    nurse = await (await browser.new_context()).new_page()
+    await patient_enters_waiting_room(patient, server.patient_link)
+    await nurse_signs_in(nurse, server)
+    consult_id = await nurse_admits_next(nurse)
+    return patient, nurse, consult_id

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from playwright.async_api import Browser, Page
 
-from tests.e2e.pages import nurse_admits_next, nurse_signs_in, patient_enters_waiting_room, poll
+from tests.e2e.pages import admitted_call, poll
 from tests.support.services import DemoServer
 
 
@@ -62,11 +62,7 @@ def red_first(sdp: str) -> bool:
 async def test_each_page_sends_and_receives_red_and_hears_the_other(
     demo_server: DemoServer, browser: Browser
 ) -> None:
-    patient = await (await browser.new_context()).new_page()
-    nurse = await (await browser.new_context()).new_page()
-    await patient_enters_waiting_room(patient, demo_server.patient_link)
-    await nurse_signs_in(nurse, demo_server)
-    await nurse_admits_next(nurse)
+    patient, nurse, _ = await admitted_call(browser, demo_server)
 
     for page in (patient, nurse):
         await sends_and_hears_red(page)

@@ -7,24 +7,14 @@ import re
 
 from playwright.async_api import Browser, expect
 
-from tests.e2e.pages import (
-    nurse_admits_next,
-    nurse_signs_in,
-    patient_enters_waiting_room,
-    shot,
-    wait_for_media_growth,
-)
+from tests.e2e.pages import admitted_call, shot, wait_for_media_growth
 from tests.support.services import DemoServer
 
 
 async def test_nurse_sends_the_patient_back_and_admits_her_again(
     demo_server: DemoServer, browser: Browser
 ) -> None:
-    patient = await (await browser.new_context()).new_page()
-    nurse = await (await browser.new_context()).new_page()
-    await patient_enters_waiting_room(patient, demo_server.patient_link)
-    await nurse_signs_in(nurse, demo_server)
-    await nurse_admits_next(nurse)
+    patient, nurse, _ = await admitted_call(browser, demo_server)
     await expect(patient.locator("body")).to_have_attribute("data-state", "call")
 
     row = nurse.locator("#participants li", has_text="María Pérez")

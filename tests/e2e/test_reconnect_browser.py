@@ -4,25 +4,14 @@ from __future__ import annotations
 
 from playwright.async_api import Browser, expect
 
-from tests.e2e.pages import (
-    INBOUND,
-    nurse_admits_next,
-    nurse_signs_in,
-    patient_enters_waiting_room,
-    poll,
-    wait_for_media_growth,
-)
+from tests.e2e.pages import INBOUND, admitted_call, poll, wait_for_media_growth
 from tests.support.services import DemoServer
 
 
 async def test_the_call_resumes_after_the_patients_connection_drops(
     demo_server: DemoServer, browser: Browser
 ) -> None:
-    patient = await (await browser.new_context()).new_page()
-    nurse = await (await browser.new_context()).new_page()
-    await patient_enters_waiting_room(patient, demo_server.patient_link)
-    await nurse_signs_in(nurse, demo_server)
-    consult_id = await nurse_admits_next(nurse)
+    patient, nurse, consult_id = await admitted_call(browser, demo_server)
     await wait_for_media_growth(nurse)
 
     # Cut the patient's signaling and media at once, as a network change would.
