@@ -15,39 +15,19 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
+from bench.relay.cpu import descendants
+
 GRACE_AFTER_TIMEOUT_SECONDS = 60.0
-
-
-def _descendants(root: int) -> list[int]:
-    """Every process below ``root``, read from /proc (children before their own children)."""
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        parent = int(stat.rsplit(")", 1)[1].split()[1])
-        children.setdefault(parent, []).append(int(entry.name))
-    found: list[int] = []
-    pending = [root]
-    while pending:
-        for child in children.get(pending.pop(), []):
-            found.append(child)
-            pending.append(child)
-    return found
 
 
 def _give_up(nodeid: str, limit: float) -> None:
     sys.stderr.write(f"\n{nodeid}: still running {limit:.0f} s after it started; ending this worker\n")
     faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
     sys.stderr.flush()
-    for pid in _descendants(os.getpid()):
+    for pid in descendants(os.getpid())[1:]:  # every process below this worker
         try:
             os.kill(pid, signal.SIGKILL)
         except OSError:
