@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import fractions
 import weakref
 from collections.abc import Callable
@@ -52,15 +51,27 @@ class EventLog:
         return [data for name, data in self.events if name == event]
 
 
-_OPEN_CLIENTS: weakref.WeakSet[socketio.AsyncClient] = weakref.WeakSet()
+_OPEN_CLIENTS: weakref.WeakKeyDictionary[socketio.AsyncClient, asyncio.AbstractEventLoop] = (
+    weakref.WeakKeyDictionary()
+)
+"""Clients connected, with the loop they run on: each test has its own loop, and a client a
+previous test left open cannot be closed from another one."""
 
 
 async def disconnect_open_clients() -> None:
-    """Close every socket the test left open, so that the server it talks to stops at once."""
-    for client in list(_OPEN_CLIENTS):
-        if client.connected:
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(client.disconnect(), timeout=5)
+    """Close every socket this test left open, so that the server it talks to stops at once."""
+    loop = asyncio.get_running_loop()
+    for client, owner in list(_OPEN_CLIENTS.items()):
+        if owner is not loop or not client.connected:
+            continue
+        try:
+            await asyncio.wait_for(client.disconnect(), timeout=5)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this teardown itself is cancelled; only the client's own tasks may be
+        except Exception:  # a socket that fails to close is closed by the server
+            pass
     _OPEN_CLIENTS.clear()
 
 
@@ -68,7 +79,7 @@ async def connect_client(
     url: str, *, token: str | None = None, cookie: str | None = None
 ) -> tuple[socketio.AsyncClient, EventLog]:
     client = socketio.AsyncClient(reconnection=False)
-    _OPEN_CLIENTS.add(client)
+    _OPEN_CLIENTS[client] = asyncio.get_running_loop()
     log = EventLog()
 
     @client.on("*")
