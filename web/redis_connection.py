@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import socketio
@@ -28,6 +29,7 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from socketio.redis_manager import parse_redis_sentinel_url
 
+from cluster.pubsub import messages
 from signaling.guard import LogThrottle
 
 logger = logging.getLogger(__name__)
@@ -47,13 +49,20 @@ class BlockingSentinelPool(SentinelConnectionPool, BlockingConnectionPool):
     """Sentinel's pool (connections follow the primary) that waits for a free connection."""
 
 
-def redis_client(url: str, *, pool_size: int, pool_timeout: float, redis_class: type[Redis] = Redis) -> Redis:
+def redis_client(
+    url: str,
+    *,
+    pool_size: int,
+    pool_timeout: float,
+    redis_class: type[Redis] = Redis,
+    socket_timeout: float = SOCKET_TIMEOUT_SECONDS,
+) -> Redis:
     """A client of ``redis_class`` on a blocking pool of ``pool_size`` connections, for ``url``."""
     options: dict[str, Any] = {
         "max_connections": pool_size,
         "timeout": pool_timeout,
-        "socket_timeout": SOCKET_TIMEOUT_SECONDS,
-        "socket_connect_timeout": SOCKET_TIMEOUT_SECONDS,
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": socket_timeout,
     }
     if url.startswith(SENTINEL_SCHEME):
         sentinels, master, credentials = parse_redis_sentinel_url(url)
@@ -73,8 +82,13 @@ def redis_client(url: str, *, pool_size: int, pool_timeout: float, redis_class: 
 
 
 class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
-    """python-socketio's Redis manager, with two changes that keep a busy node's events cheap:
+    """python-socketio's Redis manager, with three changes: one keeps other nodes' events from
+    being lost, two keep a busy node's events cheap:
 
+    * it hears the other nodes through :func:`cluster.pubsub.messages`: upstream read the
+      subscription with the client's socket timeout, so every five quiet seconds it lost the
+      subscription and, for the second it took to subscribe again, every event another node sent
+      (a patient's return on another node never reached the nurse);
     * its client comes from :func:`redis_client` (a blocking pool, Sentinel as for the stores),
       made once: upstream builds a whole new client, pool and pub/sub after any failed publish,
       which under load (a pool timeout) became a storm of new connections;
@@ -86,10 +100,13 @@ class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
 
     redis: Redis | None
 
-    def __init__(self, url: str, *, pool_size: int, pool_timeout: float) -> None:
+    def __init__(
+        self, url: str, *, pool_size: int, pool_timeout: float, socket_timeout: float = SOCKET_TIMEOUT_SECONDS
+    ) -> None:
         super().__init__(url, channel=SOCKETIO_CHANNEL)
         self._pool_size = pool_size
         self._pool_timeout = pool_timeout
+        self._socket_timeout = socket_timeout
         self._outbox: list[str] = []
         self._sender: asyncio.Task[None] | None = None
         self._failures = LogThrottle()
@@ -97,10 +114,19 @@ class RedisManager(socketio.AsyncRedisManager):  # type: ignore[misc]
     def _redis_connect(self) -> None:
         if self.redis is None:
             self.redis = redis_client(
-                self.redis_url, pool_size=self._pool_size, pool_timeout=self._pool_timeout
+                self.redis_url,
+                pool_size=self._pool_size,
+                pool_timeout=self._pool_timeout,
+                socket_timeout=self._socket_timeout,
             )
-        self.pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
         self.connected = True
+
+    async def _listen(self) -> AsyncIterator[bytes]:
+        if self.redis is None:
+            self._redis_connect()
+        assert self.redis is not None
+        async for _, data in messages(self.redis, [self.channel]):
+            yield data
 
     async def _publish(self, data: object) -> None:
         if len(self._outbox) >= MAX_QUEUED_ANNOUNCEMENTS:  # Redis is away: the oldest go first
