@@ -60,6 +60,13 @@ class SessionLogArchive:
             return await events_of(session, consult_id)
 
 
+def replaces_archive(archived: Sequence[SessionEvent], live: Sequence[SessionEvent]) -> bool:
+    """Whether the live log should replace the archived one. While the consult runs the live log
+    only grows, so a longer one is newer. Once the archive holds the consult's end it is final:
+    retention later deletes its chat words, and the live copy must not bring them back."""
+    return len(live) > len(archived) and not any(event.kind is EventKind.ENDED for event in archived)
+
+
 async def events_of(session: AsyncSession, consult_id: str) -> list[SessionEvent]:
     """A consult's archived log in order, inside the caller's transaction (the record reads it there)."""
     rows = await session.scalars(

@@ -139,7 +139,13 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     directory = StaffDirectory(
         engine, clock=clock, cache=RedisStaffCache(redis) if redis is not None else None
     )
-    stores = redis_stores(redis, directory) if redis is not None else memory_stores(directory)
+    # An ended consult's live copy (its log holds the chat's words) lives as long as the archive's chat.
+    ended_ttl = settings.session_log_retention_days * 86400
+    stores = (
+        redis_stores(redis, directory, ended_ttl_seconds=ended_ttl)
+        if redis is not None
+        else memory_stores(directory, ended_ttl_seconds=ended_ttl)
+    )
     scheduling = scheduling_from(settings, stores.consults, redis, clock)
     archive = SessionLogArchive(engine)
     records = RecordRepository(

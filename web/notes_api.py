@@ -21,7 +21,7 @@ from records.errors import RecordError, StaleVersion
 from records.facts import ConsentFacts, StaffFacts, UnitFacts
 from records.notes import Note
 from records.repository import RecordRepository, SignRequest
-from records.session_logs import SessionLogArchive
+from records.session_logs import SessionLogArchive, replaces_archive
 from records.templates import TEMPLATES, TemplateCode
 from rooms.consult import Consult
 from rooms.session_log import EventKind, SessionEvent
@@ -220,12 +220,11 @@ class NotesApi:
     async def _archive_live_log(self, consult_id: str) -> list[SessionEvent]:
         """Make sure the record store holds the consult's session log, even while the call is live.
 
-        The live log only grows, so a longer live log replaces the archived one; the log archived when
-        the consult ended is never replaced by a shorter one.
+        A live log replaces the archived one while the consult runs (:func:`replaces_archive`).
         """
         archived = await self._archive.load(consult_id)
         live = await self._stores.consults.log(consult_id)
-        if len(live) > len(archived):
+        if replaces_archive(archived, live):
             await self._archive.store(consult_id, live)
             return live
         return archived

@@ -1,13 +1,17 @@
 """In-memory stores: the embedded default for a single process.
 
 All methods are coroutines with no awaits inside, so each runs atomically on the event loop;
-that is what makes compare-and-set here as safe as the Redis implementation's.
+that is what makes compare-and-set here as safe as the Redis implementation's. As in Redis, an
+ended consult (its state, log and chat counter) is forgotten ``ended_ttl_seconds`` after it ended:
+the record database holds its archived log by then, and a long-running process must not grow
+without end.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Sequence
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from rooms.consult import Consult, ConsultState, Transition
@@ -15,9 +19,18 @@ from rooms.session_log import SessionEvent
 from rooms.staff import StaffSession
 from rooms.store.base import StaffStore, Stores, VersionConflict, numbered
 
+ENDED_TTL_SECONDS = 30 * 24 * 3600.0
+"""An ended consult is kept this long (``TC_SESSION_LOG_RETENTION_DAYS``'s default)."""
+
 
 class MemoryConsultStore:
-    def __init__(self) -> None:
+    def __init__(
+        self, *, ended_ttl_seconds: float = ENDED_TTL_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._ended_ttl = ended_ttl_seconds
+        self._clock = clock
+        self._ended: deque[tuple[float, str]] = deque()
+        """(when to forget, consult id) in the order consults ended: the oldest leave first."""
         self._consults: dict[str, Consult] = {}
         self._logs: dict[str, list[SessionEvent]] = {}
         self._revoked: set[str] = set()
@@ -68,6 +81,18 @@ class MemoryConsultStore:
         self._consults[consult.consult_id] = replace(consult, version=expected_version + 1)
         self._logs[consult.consult_id].extend(transition.events)
         self._index(current, consult)
+        if consult.state is ConsultState.ENDED and current.state is not ConsultState.ENDED:
+            self._ended.append((self._clock() + self._ended_ttl, consult.consult_id))
+        self._forget_expired()
+
+    def _forget_expired(self) -> None:
+        """Drop the consults that ended more than ``ended_ttl_seconds`` ago (checked on each write)."""
+        now = self._clock()
+        while self._ended and self._ended[0][0] <= now:
+            _, consult_id = self._ended.popleft()
+            self._consults.pop(consult_id, None)
+            self._logs.pop(consult_id, None)
+            self._numbered.pop(consult_id, None)
 
     async def log(self, consult_id: str) -> list[SessionEvent]:
         return list(self._logs.get(consult_id, ()))
@@ -124,6 +149,10 @@ class MemoryLoginSessionStore:
         return len(ended)
 
 
-def memory_stores(staff: StaffStore) -> Stores:
+def memory_stores(staff: StaffStore, *, ended_ttl_seconds: float = ENDED_TTL_SECONDS) -> Stores:
     """Consults and login sessions in this process; ``staff`` is the record database's accounts."""
-    return Stores(consults=MemoryConsultStore(), staff=staff, sessions=MemoryLoginSessionStore())
+    return Stores(
+        consults=MemoryConsultStore(ended_ttl_seconds=ended_ttl_seconds),
+        staff=staff,
+        sessions=MemoryLoginSessionStore(),
+    )

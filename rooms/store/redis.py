@@ -4,6 +4,8 @@ Keys (all under a configurable prefix, ``tc:`` by default):
 
 - ``consult:{id}`` — the consult as JSON; ``consult:{id}:log`` — its session log, a list of JSON events;
 - ``consult:{id}:chat_seq`` — the number of its last chat message (``append_numbered``);
+  these three expire ``ended_ttl_seconds`` after the consult ends (the session log's retention:
+  the record database holds the archived log by then, and chat words must not outlive it here);
 - ``consults:open`` — the set of consults that have not ended (the sweep);
 - ``consults:open:unit:{unit}`` — those of one unit (a unit's staff list); consults without a unit
   are in none; ``consults:open:host:{staff id}`` — those one staff member hosts;
@@ -47,10 +49,14 @@ from rooms.store.codec import (
 from rooms.store.replies import replied
 
 REVOCATION_SECONDS = 30 * 24 * 3600
+ENDED_TTL_SECONDS = 30 * 24 * 3600
+"""An ended consult's keys live this long (``TC_SESSION_LOG_RETENTION_DAYS``'s default)."""
 STAFF_CACHE_SECONDS = 300
 
-# KEYS: consult, log, open set, the consult's unit's open set, its host's open set, invites hash.
-# ARGV (add, commit): the consult as JSON, its id, then '1'/'0' flags: open, has a unit, has a host.
+# KEYS: consult, log, open set, the consult's unit's open set, its host's open set, invites hash,
+# (commit) the chat counter.
+# ARGV (add, commit): the consult as JSON, its id, then '1'/'0' flags: open, has a unit, has a host;
+# (commit) the expected version and the seconds an ended consult's keys live.
 _INDEX = """
 local function invites(previous, consult, id, open)
   if previous then
@@ -98,7 +104,11 @@ if cjson.decode(current)['version'] ~= tonumber(ARGV[6]) then return 0 end
 redis.call('SET', KEYS[1], ARGV[1])
 index(ARGV[3], ARGV[2], ARGV[4], ARGV[5])
 invites(current, ARGV[1], ARGV[2], ARGV[3])
-for i = 7, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+for i = 8, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+if ARGV[3] == '0' then
+  for k = 1, 2 do redis.call('EXPIRE', KEYS[k], ARGV[7]) end
+  redis.call('EXPIRE', KEYS[7], ARGV[7])
+end
 return 1
 """
 )
@@ -113,8 +123,29 @@ return 1
 )
 
 
+# Whatever is appended to an ended consult's log (or counter) expires with the consult.
+_FOLLOW_EXPIRY = """
+local function follow_expiry(key)
+  local left = redis.call('PTTL', KEYS[1])
+  if left > 0 then redis.call('PEXPIRE', key, left) end
+end
+"""
+
+# KEYS: consult, log. ARGV: the events as JSON.
+_APPEND = (
+    _FOLLOW_EXPIRY
+    + """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+for i = 1, #ARGV do redis.call('RPUSH', KEYS[2], ARGV[i]) end
+follow_expiry(KEYS[2])
+return 1
+"""
+)
+
 # KEYS: consult, log, the consult's chat counter. ARGV: the event as JSON, the cap.
-_APPEND_NUMBERED = """
+_APPEND_NUMBERED = (
+    _FOLLOW_EXPIRY
+    + """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 local count = tonumber(redis.call('GET', KEYS[3]) or '0')
 if count >= tonumber(ARGV[2]) then return 0 end
@@ -122,17 +153,24 @@ count = redis.call('INCR', KEYS[3])
 local event = cjson.decode(ARGV[1])
 event['detail']['seq'] = tostring(count)
 redis.call('RPUSH', KEYS[2], cjson.encode(event))
+follow_expiry(KEYS[2])
+follow_expiry(KEYS[3])
 return count
 """
+)
 
 
 class RedisConsultStore:
-    def __init__(self, redis: Redis, prefix: str = "tc:") -> None:
+    def __init__(
+        self, redis: Redis, prefix: str = "tc:", *, ended_ttl_seconds: int = ENDED_TTL_SECONDS
+    ) -> None:
         self._redis = redis
         self._prefix = prefix
+        self._ended_ttl = ended_ttl_seconds
         self._add = redis.register_script(_ADD)
         self._commit = redis.register_script(_COMMIT)
         self._reindex = redis.register_script(_REINDEX)
+        self._append = redis.register_script(_APPEND)
         self._append_numbered = redis.register_script(_APPEND_NUMBERED)
 
     def _keys(self, consult_id: str) -> list[str]:
@@ -189,8 +227,14 @@ class RedisConsultStore:
         stored = replace(consult, version=expected_version + 1)
         events = [_event_json(e) for e in transition.events]
         done = await self._commit(
-            keys=self._index_keys(stored),
-            args=[encode_consult(stored), *self._index_args(stored), expected_version, *events],
+            keys=[*self._index_keys(stored), self._chat_seq(consult.consult_id)],
+            args=[
+                encode_consult(stored),
+                *self._index_args(stored),
+                expected_version,
+                self._ended_ttl,
+                *events,
+            ],
         )
         if not done:
             raise VersionConflict(consult.consult_id)
@@ -201,15 +245,18 @@ class RedisConsultStore:
 
     async def append_log(self, consult_id: str, events: Sequence[SessionEvent]) -> None:
         key, log, _ = self._keys(consult_id)
-        if events and await self._redis.exists(key):
-            await replied(self._redis.rpush(log, *[_event_json(e) for e in events]))
+        if events:
+            await self._append(keys=[key, log], args=[_event_json(e) for e in events])
 
     async def append_numbered(self, consult_id: str, event: SessionEvent, cap: int) -> int | None:
         key, log, _ = self._keys(consult_id)
         number = await self._append_numbered(
-            keys=[key, log, f"{self._prefix}consult:{consult_id}:chat_seq"], args=[_event_json(event), cap]
+            keys=[key, log, self._chat_seq(consult_id)], args=[_event_json(event), cap]
         )
         return int(number) or None
+
+    def _chat_seq(self, consult_id: str) -> str:
+        return f"{self._prefix}consult:{consult_id}:chat_seq"
 
     async def open_consults(self) -> list[Consult]:
         return await self._members(self._open)
@@ -307,10 +354,12 @@ class RedisLoginSessionStore:
         return f"{self._prefix}staff:{staff_id}:sessions"
 
 
-def redis_stores(redis: Redis, staff: StaffStore, prefix: str = "tc:") -> Stores:
+def redis_stores(
+    redis: Redis, staff: StaffStore, prefix: str = "tc:", *, ended_ttl_seconds: int = ENDED_TTL_SECONDS
+) -> Stores:
     """Consults and login sessions in Redis; ``staff`` is the record database's accounts."""
     return Stores(
-        consults=RedisConsultStore(redis, prefix),
+        consults=RedisConsultStore(redis, prefix, ended_ttl_seconds=ended_ttl_seconds),
         staff=staff,
         sessions=RedisLoginSessionStore(redis, prefix),
     )

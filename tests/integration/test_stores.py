@@ -19,10 +19,10 @@ from rooms.consult import Actor, ConsultState, Invitee
 from rooms.roles import Role
 from rooms.session_log import EventKind, SessionEvent
 from rooms.staff import StaffMember, StaffSession
-from rooms.store.base import Stores, VersionConflict
+from rooms.store.base import ConsultStore, Stores, VersionConflict
 from rooms.store.codec import decode_consult, encode_consult
 from rooms.store.commands import execute
-from rooms.store.memory import memory_stores
+from rooms.store.memory import MemoryConsultStore, memory_stores
 from rooms.store.redis import RedisConsultStore, RedisStaffCache, redis_stores
 from tests.support.redis_server import redis_server
 
@@ -306,3 +306,51 @@ async def test_open_consults_are_listed_by_unit_and_host_from_indexes(stores: St
     assert await stores.consults.open_in_unit("umf-1") == []
     assert await stores.consults.open_hosted_by(NURSE.participant_id) == []
     assert [c.consult_id for c in await stores.consults.open_consults()] == ["c-2"]
+
+
+async def _ended_with_chat(consults: ConsultStore) -> None:
+    await consults.add(_created())
+    await consults.append_numbered("c-1", _chat("antes"), cap=5)
+    await execute(consults, "c-1", lambda c: rules.check_in(c, PATIENT, T0))
+    await execute(consults, "c-1", lambda c: rules.admit(c, NURSE, T0, "Enf. Uno"))
+    await execute(consults, "c-1", lambda c: rules.end(c, NURSE, T0))
+
+
+async def test_redis_forgets_an_ended_consult_and_its_chat_after_the_retention(redis_url: str) -> None:
+    client = Redis.from_url(redis_url)
+    await client.flushdb()
+    consults = RedisConsultStore(client, ended_ttl_seconds=2)
+    try:
+        await consults.add(_created("c-open"))
+        await _ended_with_chat(consults)
+        await consults.append_log("c-1", [_chat("after the end: a refusal, say")])
+        keys = ["tc:consult:c-1", "tc:consult:c-1:log", "tc:consult:c-1:chat_seq"]
+        assert all(0 < left <= 2000 for left in [await client.pttl(key) for key in keys])
+        assert await client.ttl("tc:consult:c-open") == -1 and await client.ttl("tc:consult:c-open:log") == -1
+
+        async def gone() -> None:
+            while await client.exists(*keys):
+                await asyncio.sleep(0.1)
+
+        await asyncio.wait_for(gone(), 5)
+        assert await consults.get("c-1") is None and await consults.log("c-1") == []
+        await consults.append_log("c-1", [_chat("too late")])  # writes nothing to a forgotten consult
+        assert not await client.exists("tc:consult:c-1:log")
+        assert await consults.get("c-open") is not None
+    finally:
+        await client.aclose()
+
+
+async def test_memory_forgets_an_ended_consult_after_the_retention() -> None:
+    now = [0.0]
+    consults = MemoryConsultStore(ended_ttl_seconds=60, clock=lambda: now[0])
+    await consults.add(_created("c-open"))
+    await _ended_with_chat(consults)
+    now[0] = 59.0
+    await execute(consults, "c-open", lambda c: rules.check_in(c, PATIENT, T0))
+    assert await consults.get("c-1") is not None  # not yet
+    now[0] = 61.0
+    await execute(consults, "c-open", lambda c: rules.admit(c, NURSE, T0, "Enf. Uno"))
+    assert await consults.get("c-1") is None and await consults.log("c-1") == []
+    assert await consults.append_numbered("c-1", _chat("x"), cap=5) is None
+    assert (await consults.get("c-open")) is not None

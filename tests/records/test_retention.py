@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from records.photos import PhotoArchive, PhotoRow
 from records.repository import RecordRepository
 from records.retention import Retention, RetentionResult
-from records.session_logs import SessionLogArchive
+from records.session_logs import SessionLogArchive, replaces_archive
 from rooms.roles import Role
 from rooms.session_log import EventKind, SessionEvent
 from tests.records.helpers import (
@@ -116,3 +116,18 @@ async def test_batches_cover_every_due_consult(engine: AsyncEngine) -> None:
     retention = Retention(engine, days=DAYS, clock=lambda: NOW, batch=2)
     assert await retention.run_once() == RetentionResult(consults=5, photos=5, chat_messages=10)
     assert await retention.run_once() == RetentionResult()
+
+
+async def test_a_live_log_never_brings_deleted_chat_words_back(engine: AsyncEngine) -> None:
+    """A note signed after retention ran re-reads the live log (longer: it still has the chat);
+    the archive that holds the end is final, so the words stay deleted."""
+    live = _log(OLD, timedelta())
+    await SessionLogArchive(engine).store(OLD, live)
+    assert await Retention(engine, days=DAYS, clock=lambda: NOW).run_once() == RetentionResult(
+        consults=1, chat_messages=2
+    )
+    archived = await SessionLogArchive(engine).load(OLD)
+    assert len(live) > len(archived) and not replaces_archive(archived, live)
+    # While the consult runs, the longer live log is the newer one.
+    running = [e for e in live if e.kind is not EventKind.ENDED]
+    assert replaces_archive(running[:3], running) and not replaces_archive(running, running[:3])
