@@ -1,5 +1,7 @@
 """The cluster's parts on a real Redis: the registry's view, placement under contention and after a
-node dies, and media calls to a node that is gone."""
+node dies, media calls to a node that is gone, and subscriptions that outlive silence (what another
+node publishes after a quiet spell longer than the client's socket timeout still arrives, through
+the node's own channels and python-socketio's manager, and a killed subscription is made again)."""
 
 from __future__ import annotations
 
@@ -14,12 +16,14 @@ from redis.asyncio import Redis
 
 from cluster.load import LoadMeter
 from cluster.placements import PlacementStore
+from cluster.pubsub import messages
 from cluster.registry import NodeEntry, NodeRegistry, node_key
 from cluster.rpc import MediaRpc, NodeUnreachable
 from media.backend import MediaError, MediaErrorCode
 from media.census import MediaCensus, TrafficCounts
 from rooms.placement import Choice, Limits, NodeLoad, WorkerLoad, choose
 from tests.support.redis_server import redis_server
+from web.redis_connection import SOCKETIO_CHANNEL, RedisManager, redis_client
 
 pytestmark = pytest.mark.redis
 
@@ -153,3 +157,107 @@ async def test_media_calls_reach_the_node_and_fail_clearly_when_it_is_gone(redis
     finally:
         await media_node.stop()
         await caller.stop()
+
+
+SOCKET_TIMEOUT = 0.3
+"""Far below the real five seconds, so that a quiet spell past it costs the test one second."""
+
+
+async def subscribers(redis: Redis, channel: str) -> int:
+    return int(dict(await redis.pubsub_numsub(channel))[channel.encode()])
+
+
+async def until_subscribed(redis: Redis, channel: str, count: int = 1) -> None:
+    async def wait() -> None:
+        while await subscribers(redis, channel) != count:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(wait(), 5)
+
+
+async def publish_spread(redis: Redis, channel: str, count: int) -> list[bytes]:
+    """``count`` messages over about a second: longer than the gap a lost subscription left."""
+    sent = [f"m{index}".encode() for index in range(count)]
+    for message in sent:
+        await redis.publish(channel, message)
+        await asyncio.sleep(1.0 / count)
+    return sent
+
+
+async def collect(source: AsyncIterator[bytes], into: list[bytes]) -> None:
+    async for data in source:
+        into.append(data)
+
+
+async def until_count(received: list[bytes], count: int) -> None:
+    async def wait() -> None:
+        while len(received) < count:
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(wait(), 5)
+
+
+async def data_of(source: AsyncIterator[tuple[str, bytes]]) -> AsyncIterator[bytes]:
+    async for _, data in source:
+        yield data
+
+
+async def test_a_channel_quiet_past_the_socket_timeout_loses_nothing(redis_url: str, redis: Redis) -> None:
+    client = redis_client(redis_url, pool_size=4, pool_timeout=1.0, socket_timeout=SOCKET_TIMEOUT)
+    received: list[bytes] = []
+    listener = asyncio.create_task(
+        collect(data_of(messages(client, ["news"], quiet_seconds=0.1, silent_seconds=1.0)), received)
+    )
+    try:
+        await until_subscribed(redis, "news")
+        await asyncio.sleep(4 * SOCKET_TIMEOUT)
+        sent = await publish_spread(redis, "news", 40)
+        await until_count(received, len(sent))
+        assert received == sent
+        assert await subscribers(redis, "news") == 1  # the same subscription, never a second
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        await client.aclose()
+
+
+async def test_the_socketio_manager_hears_other_nodes_after_a_quiet_spell(
+    redis_url: str, redis: Redis
+) -> None:
+    manager = RedisManager(redis_url, pool_size=4, pool_timeout=1.0, socket_timeout=SOCKET_TIMEOUT)
+    received: list[bytes] = []
+    listener = asyncio.create_task(collect(manager._listen(), received))
+    try:
+        await until_subscribed(redis, SOCKETIO_CHANNEL)
+        await asyncio.sleep(4 * SOCKET_TIMEOUT)
+        sent = await publish_spread(redis, SOCKETIO_CHANNEL, 40)
+        await until_count(received, len(sent))
+        assert received == sent
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        assert manager.redis is not None
+        await manager.redis.aclose()
+
+
+async def test_a_killed_subscription_is_made_again(redis_url: str, redis: Redis) -> None:
+    client = redis_client(redis_url, pool_size=4, pool_timeout=1.0, socket_timeout=SOCKET_TIMEOUT)
+    subscribed = asyncio.Event()
+    received: list[bytes] = []
+    listener = asyncio.create_task(
+        collect(data_of(messages(client, ["news"], subscribed, quiet_seconds=0.1)), received)
+    )
+    try:
+        await asyncio.wait_for(subscribed.wait(), 5)
+        subscribed.clear()
+        killed = await redis.client_kill_filter(_type="pubsub")
+        assert killed == 1
+        await asyncio.wait_for(subscribed.wait(), 5)
+        await until_subscribed(redis, "news")
+        await redis.publish("news", b"after")
+        await until_count(received, 1)
+        assert received == [b"after"]
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        await client.aclose()
