@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, String, select, update
+from sqlalchemy import Integer, LargeBinary, String, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -54,7 +54,7 @@ def _photo(row: PhotoRow) -> Photo:
 
 
 class PhotoArchive:
-    """The photos of consults: add (checked and re-encoded), read, keep."""
+    """The photos of consults: add (checked and re-encoded), remove a refused upload's, read, keep."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
@@ -77,6 +77,15 @@ class PhotoArchive:
         async with self._sessions.begin() as session:
             session.add(row)
         return _photo(row)
+
+    async def remove(self, consult_id: str, photo_id: str) -> None:
+        """Delete a photo whose upload was refused after it was stored; a kept one stays."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(PhotoRow).where(
+                    PhotoRow.id == photo_id, PhotoRow.consult_id == consult_id, PhotoRow.kept_at.is_(None)
+                )
+            )
 
     async def get(self, consult_id: str, photo_id: str) -> tuple[Photo, bytes] | None:
         async with self._sessions() as session:

@@ -8,12 +8,16 @@ from dataclasses import replace
 from typing import Any
 
 import aiohttp
+import pytest
+import socketio
 from PIL import Image
 from sqlalchemy import func, select
 
-from records.photos import PhotoRow
+from records.photos import PhotoArchive, PhotoRow
+from rooms import chat as chat_rules
 from rooms import tokens
-from rooms.photos import MAX_PHOTO_BYTES
+from rooms.consult import Actor
+from rooms.photos import MAX_PHOTO_BYTES, Photo
 from rooms.roles import Role
 from rooms.session_log import EventKind
 from tests.integration.conftest import Harness
@@ -170,3 +174,72 @@ async def test_photos_to_or_from_a_consult_one_is_not_in_are_refused(harness: Ha
     other = await harness.staff_cookie("otra", Role.NURSE, "UMF-9", "Enfermera Otra")
     assert (await _get(harness, other, shared["photo"]["photo_id"]))[0] == 403
     assert (await _get(harness, "no-such-session", shared["photo"]["photo_id"]))[0] == 401
+
+
+async def _fill_chat(harness: Harness, patient: socketio.AsyncClient) -> None:
+    """The consult's chat at :data:`rooms.chat.MAX_MESSAGES`, written straight into the store."""
+    consult = await harness.services.stores.consults.get(harness.consult_id)
+    assert consult is not None
+    hello = await patient.call("hello", {})
+    actor = Actor(hello["participant_id"], Role.PATIENT, via_link=True)
+    store = harness.services.stores.consults
+    for _ in range(chat_rules.MAX_MESSAGES - await _chat_count(harness)):
+        event = chat_rules.message_event(consult, actor, "P", "x", harness.clock())
+        assert await store.append_numbered(harness.consult_id, event, chat_rules.MAX_MESSAGES) is not None
+
+
+async def _chat_count(harness: Harness) -> int:
+    return (await _stored(harness))[1]
+
+
+async def _photo_count(harness: Harness) -> int:
+    return (await _stored(harness))[0]
+
+
+async def test_every_refused_upload_leaves_no_photo(harness: Harness) -> None:
+    """Before checking in, or with the chat full: refused, and no photo in the database."""
+    patient, _ = await harness.patient()
+    good = image_bytes("JPEG")
+    status, answer = await _upload(harness, good)
+    assert (status, answer["error"]["code"]) == (409, "invalid_state")
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    await _fill_chat(harness, patient)
+    status, answer = await _upload(harness, good)
+    assert (status, answer["error"]["code"]) == (409, "chat_full")
+    assert await _photo_count(harness) == 0
+
+
+async def test_an_upload_to_an_ended_consult_leaves_no_photo(harness: Harness) -> None:
+    patient, _ = await harness.patient()
+    nurse, _ = await harness.nurse()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    assert (await nurse.call("consult:end", {"consult_id": harness.consult_id}))["ok"]
+    status, answer = await _upload(harness, image_bytes("JPEG"))
+    assert (status, answer["error"]["code"]) == (409, "consult_ended")
+    assert await _stored(harness) == (0, 0)
+
+
+@pytest.mark.parametrize("race", ["chat_full", "consult_ended"])
+async def test_a_refusal_after_the_photo_was_stored_removes_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, race: str
+) -> None:
+    """The chat fills up, or the nurse ends the consult, while the photo is being stored: the
+    upload is refused and the stored photo removed again (nothing is stored when refused)."""
+    patient, _ = await harness.patient()
+    nurse, _ = await harness.nurse()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    store = PhotoArchive.add
+
+    async def meanwhile(archive: PhotoArchive, *args: Any, **kwargs: Any) -> Photo:
+        photo = await store(archive, *args, **kwargs)
+        assert await _photo_count(harness) == 1  # stored, before the chat refuses
+        if race == "chat_full":
+            await _fill_chat(harness, patient)
+        else:
+            assert (await nurse.call("consult:end", {"consult_id": harness.consult_id}))["ok"]
+        return photo
+
+    monkeypatch.setattr(PhotoArchive, "add", meanwhile)
+    status, answer = await _upload(harness, image_bytes("JPEG"))
+    assert (status, answer["error"]["code"]) == (409, race)
+    assert await _photo_count(harness) == 0
