@@ -8,15 +8,16 @@ resources when the consult's note is signed (``records/bundle_media.py``).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, String, delete, select, update
+from sqlalchemy import Integer, LargeBinary, String, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from records.db import Base, UtcDateTime
+from records.db import Base, UtcDateTime, writer
 from records.photo_images import clean_photo
 from rooms.photos import Photo
 
@@ -58,8 +59,17 @@ class PhotoArchive:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._adds = async_sessionmaker(writer(engine), expire_on_commit=False)
+        self._postgres = engine.dialect.name == "postgresql"
 
-    async def add(self, consult_id: str, uploaded_by: str, data: bytes, at: datetime) -> Photo:
+    async def add(
+        self, consult_id: str, uploaded_by: str, data: bytes, at: datetime, *, limit: int
+    ) -> Photo | None:
+        """Store the photo clean, or None when the consult already holds ``limit`` photos.
+
+        Counting and adding is one step for concurrent uploads on any node: SQLite's writer
+        transaction takes the write lock up front, PostgreSQL's takes a lock on the consult.
+        """
         # Decoding and encoding take a CPU for a moment: not on the event loop.
         clean = await asyncio.to_thread(clean_photo, data)
         row = PhotoRow(
@@ -74,7 +84,16 @@ class PhotoArchive:
             sha256=clean.sha256,
             data=clean.data,
         )
-        async with self._sessions.begin() as session:
+        async with self._adds.begin() as session:
+            if self._postgres:
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(consult_id)}
+                )
+            held = await session.scalar(
+                select(func.count()).select_from(PhotoRow).where(PhotoRow.consult_id == consult_id)
+            )
+            if int(held or 0) >= limit:
+                return None
             session.add(row)
         return _photo(row)
 
@@ -104,6 +123,11 @@ class PhotoArchive:
             )
             row = await session.get(PhotoRow, photo_id)
         return _photo(row) if row is not None and row.consult_id == consult_id else None
+
+
+def _lock_key(consult_id: str) -> int:
+    """The consult's PostgreSQL advisory lock: a signed 64-bit number from its id."""
+    return int.from_bytes(hashlib.sha256(f"photos:{consult_id}".encode()).digest()[:8], "big", signed=True)
 
 
 async def kept_photos(session: AsyncSession, consult_id: str) -> Sequence[tuple[Photo, bytes]]:

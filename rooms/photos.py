@@ -12,12 +12,30 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rooms.consult import Actor, Consult, RuleViolation, ViolationCode
+from rooms.errors import DomainError
 from rooms.roles import STAFF_ROLES
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 """Largest upload accepted (a phone camera's JPEG is 2 to 5 MB); larger ones get 413."""
 CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 """The only types a photo is stored and served as."""
+MAX_PHOTOS_PER_CONSULT = 20
+"""Photos one consult stores: a few views of what the nurse should see, never an album. Re-encoded
+photos are at most 2048 px a side (a few MB at worst), so a consult's photos stay bounded."""
+
+
+class PhotosFull(DomainError):
+    """The consult holds :data:`MAX_PHOTOS_PER_CONSULT` photos; no wait makes room (unlike
+    ``rate_limited``), so it is refused like a full chat."""
+
+    CODE = "photos_full"
+
+    def __init__(self) -> None:
+        super().__init__(
+            self.CODE,
+            f"Esta consulta ya tiene {MAX_PHOTOS_PER_CONSULT} fotos y no admite más.",
+            f"This consult already holds {MAX_PHOTOS_PER_CONSULT} photos and takes no more.",
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -36,8 +36,11 @@ PHOTO_MESSAGE = "Foto / Photo"
 
 
 class PhotoStore(Protocol):
-    async def add(self, consult_id: str, uploaded_by: str, data: bytes, at: datetime) -> Photo:
-        """Check, clean and store the photo; a DomainError (not an image, too large) stores nothing."""
+    async def add(
+        self, consult_id: str, uploaded_by: str, data: bytes, at: datetime, *, limit: int
+    ) -> Photo | None:
+        """Check, clean and store the photo; a DomainError (not an image, too large) stores nothing,
+        and so does a consult that already holds ``limit`` photos (None)."""
 
     async def remove(self, consult_id: str, photo_id: str) -> None:
         """Delete a photo nobody kept (one whose upload was refused after it was stored)."""
@@ -78,7 +81,11 @@ class PhotoService:
         """The patient's photo, stored clean and announced in the chat."""
         rules.require_patient(await self._consult(consult_id), actor)
         await self._chat.require_room(actor, consult_id)
-        photo = await self._photos.add(consult_id, actor.participant_id, data, self._clock())
+        photo = await self._photos.add(
+            consult_id, actor.participant_id, data, self._clock(), limit=rules.MAX_PHOTOS_PER_CONSULT
+        )
+        if photo is None:
+            raise rules.PhotosFull()
         try:
             consult, message = await self._chat.post(
                 actor, consult_id, name, PHOTO_MESSAGE, photo_id=photo.photo_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -15,12 +16,14 @@ from sqlalchemy import func, select
 
 from records.photos import PhotoArchive, PhotoRow
 from rooms import chat as chat_rules
+from rooms import photos as photo_rules
 from rooms import tokens
 from rooms.consult import Actor
 from rooms.photos import MAX_PHOTO_BYTES, Photo
 from rooms.roles import Role
 from rooms.session_log import EventKind
 from tests.integration.conftest import Harness
+from web.upload_limit import UploadPolicy
 
 GPS_LATITUDE = 2  # EXIF GPS IFD tag
 
@@ -50,12 +53,24 @@ async def _upload(
     consult_id: str | None = None,
     kind: str = "image/jpeg",
 ) -> tuple[int, dict[str, Any]]:
+    return (await _upload_answer(harness, data, token=token, consult_id=consult_id, kind=kind))[:2]
+
+
+async def _upload_answer(
+    harness: Harness,
+    data: bytes,
+    *,
+    token: str | None = None,
+    consult_id: str | None = None,
+    kind: str = "image/jpeg",
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """The upload's status, JSON body and headers."""
     headers = {"Content-Type": kind, "Origin": harness.url}
     if token != "":
         headers["Authorization"] = f"Bearer {token or harness.patient_token}"
     url = f"{harness.url}/api/consults/{consult_id or harness.consult_id}/photos"
     async with aiohttp.ClientSession() as http, http.post(url, data=data, headers=headers) as response:
-        return response.status, await response.json()
+        return response.status, await response.json(), dict(response.headers)
 
 
 async def _stored(harness: Harness) -> tuple[int, int]:
@@ -135,6 +150,7 @@ async def test_bad_uploads_are_refused_and_nothing_is_stored(harness: Harness) -
         (b"\xff\xd8" + b"\x00" * (MAX_PHOTO_BYTES + 1), "image/jpeg", 413, "photo_too_large"),
     ]
     for data, kind, status, code in cases:
+        harness.clock.advance(timedelta(seconds=UploadPolicy().seconds_per_photo))  # not a flood
         got, answer = await _upload(harness, data, kind=kind)
         assert (got, answer["error"]["code"]) == (status, code), (kind, len(data), answer)
     assert await _stored(harness) == (0, 0)
@@ -243,3 +259,36 @@ async def test_a_refusal_after_the_photo_was_stored_removes_it(
     status, answer = await _upload(harness, image_bytes("JPEG"))
     assert (status, answer["error"]["code"]) == (409, race)
     assert await _photo_count(harness) == 0
+
+
+async def test_a_flood_of_uploads_is_rate_limited_and_stores_nothing(harness: Harness) -> None:
+    """A few photos at once, then one every so often: beyond that ``429 rate_limited`` with the
+    wait, and the refused upload stores nothing (no photo, no message)."""
+    patient, _ = await harness.patient()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    policy, good = UploadPolicy(), image_bytes("JPEG")
+    for _ in range(policy.burst):
+        assert (await _upload(harness, good))[0] == 201
+    status, answer, headers = await _upload_answer(harness, good)
+    assert (status, answer["error"]["code"]) == (429, "rate_limited")
+    assert 1 <= answer["error"]["retry_after"] <= policy.seconds_per_photo
+    assert headers["Retry-After"] == str(answer["error"]["retry_after"])
+    assert "espere" in answer["error"]["message"] and "wait" in answer["error"]["message"]
+    assert await _stored(harness) == (policy.burst, policy.burst)
+    # After the wait one more goes through, and the next waits again.
+    harness.clock.advance(timedelta(seconds=policy.seconds_per_photo))
+    assert (await _upload(harness, good))[0] == 201
+    assert (await _upload(harness, good))[0] == 429
+
+
+async def test_a_consult_stores_a_bounded_number_of_photos(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(photo_rules, "MAX_PHOTOS_PER_CONSULT", 2)
+    patient, _ = await harness.patient()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    for _ in range(2):
+        assert (await _upload(harness, image_bytes("JPEG")))[0] == 201
+    status, answer = await _upload(harness, image_bytes("JPEG"))
+    assert (status, answer["error"]["code"]) == (409, "photos_full")
+    assert await _stored(harness) == (2, 2)

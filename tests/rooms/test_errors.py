@@ -64,6 +64,7 @@ STABLE_CODES = {
     "nurse_not_available",
     "outside_service_hours",
     "past_time",
+    "photos_full",
     "slot_outside_hours",
     "slot_taken",
     "too_far_ahead",
