@@ -19,7 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from records.db import Base, UtcDateTime, writer
 from records.photo_images import clean_photo
-from rooms.photos import Photo
+from rooms.photos import Photo, PhotoConsent
 
 
 class PhotoRow(Base):
@@ -37,6 +37,9 @@ class PhotoRow(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     kept_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     kept_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    consent_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    consent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    consent_statement: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 def _photo(row: PhotoRow) -> Photo:
@@ -51,7 +54,14 @@ def _photo(row: PhotoRow) -> Photo:
         row.byte_size,
         row.kept_at,
         row.kept_by,
+        _consent(row),
     )
+
+
+def _consent(row: PhotoRow) -> PhotoConsent | None:
+    if row.consent_by is None or row.consent_at is None or row.consent_statement is None:
+        return None
+    return PhotoConsent(row.consent_by, row.consent_at, row.consent_statement)
 
 
 class PhotoArchive:
@@ -113,13 +123,20 @@ class PhotoArchive:
             return None
         return _photo(row), row.data
 
-    async def keep(self, consult_id: str, photo_id: str, kept_by: str, at: datetime) -> Photo | None:
-        """Mark the photo kept for the record (once: keeping it again changes nothing)."""
+    async def keep(self, consult_id: str, photo_id: str, consent: PhotoConsent) -> Photo | None:
+        """Mark the photo kept for the record by whoever noted the patient's consent, with that
+        consent (once: keeping it again changes nothing)."""
         async with self._sessions.begin() as session:
             await session.execute(
                 update(PhotoRow)
                 .where(PhotoRow.id == photo_id, PhotoRow.consult_id == consult_id, PhotoRow.kept_at.is_(None))
-                .values(kept_at=at, kept_by=kept_by)
+                .values(
+                    kept_at=consent.noted_at,
+                    kept_by=consent.noted_by,
+                    consent_by=consent.noted_by,
+                    consent_at=consent.noted_at,
+                    consent_statement=consent.statement,
+                )
             )
             row = await session.get(PhotoRow, photo_id)
         return _photo(row) if row is not None and row.consult_id == consult_id else None

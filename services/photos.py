@@ -24,7 +24,7 @@ from rooms import photos as rules
 from rooms.chat import ChatMessage
 from rooms.consult import Actor, Consult
 from rooms.errors import DomainError
-from rooms.photos import Photo
+from rooms.photos import Photo, PhotoConsent
 from rooms.store.base import ConsultStore
 from services.chat import ChatService
 from services.errors import NoSuchConsult
@@ -47,7 +47,8 @@ class PhotoStore(Protocol):
 
     async def get(self, consult_id: str, photo_id: str) -> tuple[Photo, bytes] | None: ...
 
-    async def keep(self, consult_id: str, photo_id: str, kept_by: str, at: datetime) -> Photo | None: ...
+    async def keep(self, consult_id: str, photo_id: str, consent: PhotoConsent) -> Photo | None:
+        """Keep the photo with the consent its keeper noted; None when there is no such photo."""
 
 
 class NoSuchPhoto(DomainError):
@@ -112,11 +113,12 @@ class PhotoService:
             raise NoSuchPhoto()
         return found
 
-    async def keep(self, actor: Actor, consult_id: str, photo_id: str) -> Photo:
-        """The host keeps a photo for the record, the patient having consented (the caller checked)."""
+    async def keep(self, actor: Actor, consult_id: str, photo_id: str, *, consent: bool) -> Photo:
+        """The host keeps a photo for the record, noting the patient's consent (refused without)."""
         consult = await self._consult(consult_id)
         rules.require_host(consult, actor)
-        kept = await self._photos.keep(consult_id, photo_id, actor.participant_id, self._clock())
+        noted = rules.note_consent(consent, actor, self._clock())
+        kept = await self._photos.keep(consult_id, photo_id, noted)
         if kept is None:
             raise NoSuchPhoto()
         return kept

@@ -435,7 +435,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "POST /api/consults/{consult_id}/photos/{photo_id}/keep",
             "The host keeps a photo in the record, the patient's consent noted (a FHIR Media at signing)",
             {200: KeptPhoto},
-            "403 forbidden, not_your_consult; 404 not_found",
+            "403 forbidden, not_your_consult; 404 not_found; 409 consent_missing",
             body=KeepPhotoRequest,
         ),
     ),

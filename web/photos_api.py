@@ -40,6 +40,7 @@ _STATUS = {
     "invalid_state": 409,
     "consult_ended": 409,
     "chat_full": 409,
+    "consent_missing": 409,
     "photos_full": 409,
     "photo_too_large": 413,
     "photo_type": 415,
@@ -155,10 +156,13 @@ class PhotosApi:
 
     async def keep(self, request: web.Request) -> web.Response:
         actor = await self._staff(request)
-        await read_body(request, KeepPhotoRequest)
+        body = await read_body(request, KeepPhotoRequest)
         try:
             photo = await self._photos.keep(
-                actor, request.match_info["consult_id"], request.match_info["photo_id"][:64]
+                actor,
+                request.match_info["consult_id"],
+                request.match_info["photo_id"][:64],
+                consent=body.consent,
             )
         except DomainError as error:
             raise _refused(error) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -19,7 +19,7 @@ from rooms import chat as chat_rules
 from rooms import photos as photo_rules
 from rooms import tokens
 from rooms.consult import Actor
-from rooms.photos import MAX_PHOTO_BYTES, Photo
+from rooms.photos import CONSENT_STATEMENT, MAX_PHOTO_BYTES, Photo
 from rooms.roles import Role
 from rooms.session_log import EventKind
 from tests.integration.conftest import Harness
@@ -292,3 +292,52 @@ async def test_a_consult_stores_a_bounded_number_of_photos(
     status, answer = await _upload(harness, image_bytes("JPEG"))
     assert (status, answer["error"]["code"]) == (409, "photos_full")
     assert await _stored(harness) == (2, 2)
+
+
+async def _keep(harness: Harness, cookie: str, photo_id: str, body: object) -> tuple[int, dict[str, Any]]:
+    url = f"{harness.url}/api/consults/{harness.consult_id}/photos/{photo_id}/keep"
+    headers = {"Cookie": f"tc_session={cookie}", "Origin": harness.url}
+    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def _row(harness: Harness, photo_id: str) -> tuple[object, ...]:
+    async with harness.services.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(
+                    PhotoRow.kept_at,
+                    PhotoRow.kept_by,
+                    PhotoRow.consent_by,
+                    PhotoRow.consent_at,
+                    PhotoRow.consent_statement,
+                ).where(PhotoRow.id == photo_id)
+            )
+        ).one()
+    return tuple(row)
+
+
+async def test_keeping_a_photo_stores_the_consent_and_is_refused_without_it(harness: Harness) -> None:
+    patient, _ = await harness.patient()
+    nurse, _ = await harness.nurse()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    status, shared = await _upload(harness, image_bytes("JPEG"))
+    assert status == 201 and shared["photo"]["consent"] is None
+    photo_id = shared["photo"]["photo_id"]
+    assert (await nurse.call("lobby:admit", {"consult_id": harness.consult_id}))["ok"]
+    cookie = await harness.login()
+
+    status, answer = await _keep(harness, cookie, photo_id, {"consent": False})
+    assert (status, answer["error"]["code"]) == (409, "consent_missing")
+    assert "consentimiento" in answer["error"]["message"] and "consent" in answer["error"]["message"]
+    status, answer = await _keep(harness, cookie, photo_id, {})
+    assert (status, answer["error"]["code"]) == (400, "bad_payload")
+    assert await _row(harness, photo_id) == (None, None, None, None, None)
+
+    status, kept = await _keep(harness, cookie, photo_id, {"consent": True})
+    assert status == 200 and kept["photo"]["kept"] is True
+    consent, nurse_id = kept["photo"]["consent"], (await nurse.call("hello", {}))["participant_id"]
+    assert consent["noted_by"] == nurse_id and consent["statement"] == CONSENT_STATEMENT
+    kept_at, kept_by, by, at, statement = await _row(harness, photo_id)
+    assert (by, statement) == (nurse_id, CONSENT_STATEMENT) and at == kept_at
+    assert kept_by == by and isinstance(at, datetime) and at.isoformat() == consent["noted_at"]

@@ -16,6 +16,7 @@ from records.photos import PhotoArchive, PhotoRow
 from records.repository import RecordRepository
 from records.retention import Retention, RetentionResult
 from records.session_logs import SessionLogArchive
+from rooms.photos import CONSENT_STATEMENT, PhotoConsent
 from rooms.photos import MAX_PHOTOS_PER_CONSULT as LIMIT
 from rooms.roles import Role
 from rooms.session_log import EventKind, SessionEvent
@@ -66,7 +67,7 @@ async def _share(engine: AsyncEngine, consult_id: str, at: datetime) -> str:
     kept = await photos.add(consult_id, PATIENT.nss, _jpeg(), at, limit=LIMIT)
     assert kept is not None
     await photos.add(consult_id, PATIENT.nss, _jpeg(), at, limit=LIMIT)
-    await photos.keep(consult_id, kept.photo_id, NURSE.staff_id, at)
+    await photos.keep(consult_id, kept.photo_id, PhotoConsent(NURSE.staff_id, at, CONSENT_STATEMENT))
     return kept.photo_id
 
 

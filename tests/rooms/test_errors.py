@@ -49,6 +49,7 @@ STABLE_CODES = {
     "chat_too_long",
     "check_in_closed",
     "check_in_not_open",
+    "consent_missing",
     "double_booking",
     "invalid_appointment_state",
     "invalid_name",
