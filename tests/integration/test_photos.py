@@ -246,7 +246,7 @@ async def test_a_refusal_after_the_photo_was_stored_removes_it(
     assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
     store = PhotoArchive.add
 
-    async def meanwhile(archive: PhotoArchive, *args: Any, **kwargs: Any) -> Photo:
+    async def meanwhile(archive: PhotoArchive, *args: Any, **kwargs: Any) -> Photo | None:
         photo = await store(archive, *args, **kwargs)
         assert await _photo_count(harness) == 1  # stored, before the chat refuses
         if race == "chat_full":
