@@ -1,7 +1,10 @@
 """The photos the host kept, in a Bundle: one FHIR ``Media`` each (the image inline, re-encoded
-and without metadata by records/photo_images.py), linked to the Encounter and the Patient, with
-the patient's consent noted, and the Composition section that cites them. They belong to the
-consult, like its Encounter."""
+and without metadata by records/photo_images.py), linked to the Encounter and the Patient, and the
+Composition section that cites them. They belong to the consult, like its Encounter.
+
+The patient's consent to keep each photo is the Media's ``note``: its words as agreed, its time
+when the host noted it, its author that host (the signer's PractitionerRole, or for another staff
+member their login id), so a reader of the record sees who attests the consent and when."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from collections.abc import Sequence
 from records import codes
 from records.bundle_context import BundleContext
 from records.bundle_refs import Resource, concept, derived_id, stamp
+from records.identifiers import STAFF_SYSTEM
 from records.safe_text import xhtml_div
 from rooms.photos import Photo
 
@@ -64,5 +68,17 @@ def _media(ctx: BundleContext, scope: str, photo: Photo, data: bytes) -> Resourc
             "title": SECTION_TITLE_ES,
             "creation": stamp(photo.uploaded_at),
         },
-        "note": [{"authorReference": ctx.author_ref, "time": stamp(kept_at), "text": KEPT_NOTE}],
+        "note": [_consent_note(ctx, photo)],
     }
+
+
+def _consent_note(ctx: BundleContext, photo: Photo) -> Resource:
+    consent = photo.consent
+    if consent is None:  # keeping a photo stores its consent: a kept photo without one is a fault
+        raise ValueError(f"kept photo {photo.photo_id} has no consent")
+    noted_by: Resource = (
+        ctx.author_ref
+        if consent.noted_by == ctx.c.author.staff_id
+        else {"type": "Practitioner", "identifier": {"system": STAFF_SYSTEM, "value": consent.noted_by}}
+    )
+    return {"authorReference": noted_by, "time": stamp(consent.noted_at), "text": consent.statement}

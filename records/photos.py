@@ -8,17 +8,18 @@ resources when the consult's note is signed (``records/bundle_media.py``).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Integer, LargeBinary, String, select, update
+from sqlalchemy import Integer, LargeBinary, String, delete, func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Mapped, mapped_column
 
-from records.db import Base, UtcDateTime
+from records.db import Base, UtcDateTime, writer
 from records.photo_images import clean_photo
-from rooms.photos import Photo
+from rooms.photos import Photo, PhotoConsent
 
 
 class PhotoRow(Base):
@@ -36,6 +37,9 @@ class PhotoRow(Base):
     data: Mapped[bytes] = mapped_column(LargeBinary)
     kept_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     kept_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    consent_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    consent_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    consent_statement: Mapped[str | None] = mapped_column(String(500), nullable=True)
 
 
 def _photo(row: PhotoRow) -> Photo:
@@ -50,16 +54,32 @@ def _photo(row: PhotoRow) -> Photo:
         row.byte_size,
         row.kept_at,
         row.kept_by,
+        _consent(row),
     )
 
 
+def _consent(row: PhotoRow) -> PhotoConsent | None:
+    if row.consent_by is None or row.consent_at is None or row.consent_statement is None:
+        return None
+    return PhotoConsent(row.consent_by, row.consent_at, row.consent_statement)
+
+
 class PhotoArchive:
-    """The photos of consults: add (checked and re-encoded), read, keep."""
+    """The photos of consults: add (checked and re-encoded), remove a refused upload's, read, keep."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self._adds = async_sessionmaker(writer(engine), expire_on_commit=False)
+        self._postgres = engine.dialect.name == "postgresql"
 
-    async def add(self, consult_id: str, uploaded_by: str, data: bytes, at: datetime) -> Photo:
+    async def add(
+        self, consult_id: str, uploaded_by: str, data: bytes, at: datetime, *, limit: int
+    ) -> Photo | None:
+        """Store the photo clean, or None when the consult already holds ``limit`` photos.
+
+        Counting and adding is one step for concurrent uploads on any node: SQLite's writer
+        transaction takes the write lock up front, PostgreSQL's takes a lock on the consult.
+        """
         # Decoding and encoding take a CPU for a moment: not on the event loop.
         clean = await asyncio.to_thread(clean_photo, data)
         row = PhotoRow(
@@ -74,9 +94,27 @@ class PhotoArchive:
             sha256=clean.sha256,
             data=clean.data,
         )
-        async with self._sessions.begin() as session:
+        async with self._adds.begin() as session:
+            if self._postgres:
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(consult_id)}
+                )
+            held = await session.scalar(
+                select(func.count()).select_from(PhotoRow).where(PhotoRow.consult_id == consult_id)
+            )
+            if int(held or 0) >= limit:
+                return None
             session.add(row)
         return _photo(row)
+
+    async def remove(self, consult_id: str, photo_id: str) -> None:
+        """Delete a photo whose upload was refused after it was stored; a kept one stays."""
+        async with self._sessions.begin() as session:
+            await session.execute(
+                delete(PhotoRow).where(
+                    PhotoRow.id == photo_id, PhotoRow.consult_id == consult_id, PhotoRow.kept_at.is_(None)
+                )
+            )
 
     async def get(self, consult_id: str, photo_id: str) -> tuple[Photo, bytes] | None:
         async with self._sessions() as session:
@@ -85,16 +123,28 @@ class PhotoArchive:
             return None
         return _photo(row), row.data
 
-    async def keep(self, consult_id: str, photo_id: str, kept_by: str, at: datetime) -> Photo | None:
-        """Mark the photo kept for the record (once: keeping it again changes nothing)."""
+    async def keep(self, consult_id: str, photo_id: str, consent: PhotoConsent) -> Photo | None:
+        """Mark the photo kept for the record by whoever noted the patient's consent, with that
+        consent (once: keeping it again changes nothing)."""
         async with self._sessions.begin() as session:
             await session.execute(
                 update(PhotoRow)
                 .where(PhotoRow.id == photo_id, PhotoRow.consult_id == consult_id, PhotoRow.kept_at.is_(None))
-                .values(kept_at=at, kept_by=kept_by)
+                .values(
+                    kept_at=consent.noted_at,
+                    kept_by=consent.noted_by,
+                    consent_by=consent.noted_by,
+                    consent_at=consent.noted_at,
+                    consent_statement=consent.statement,
+                )
             )
             row = await session.get(PhotoRow, photo_id)
         return _photo(row) if row is not None and row.consult_id == consult_id else None
+
+
+def _lock_key(consult_id: str) -> int:
+    """The consult's PostgreSQL advisory lock: a signed 64-bit number from its id."""
+    return int.from_bytes(hashlib.sha256(f"photos:{consult_id}".encode()).digest()[:8], "big", signed=True)
 
 
 async def kept_photos(session: AsyncSession, consult_id: str) -> Sequence[tuple[Photo, bytes]]:

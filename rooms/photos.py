@@ -12,12 +12,30 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from rooms.consult import Actor, Consult, RuleViolation, ViolationCode
+from rooms.errors import DomainError
 from rooms.roles import STAFF_ROLES
 
 MAX_PHOTO_BYTES = 8 * 1024 * 1024
 """Largest upload accepted (a phone camera's JPEG is 2 to 5 MB); larger ones get 413."""
 CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 """The only types a photo is stored and served as."""
+MAX_PHOTOS_PER_CONSULT = 20
+"""Photos one consult stores: a few views of what the nurse should see, never an album. Re-encoded
+photos are at most 2048 px a side (a few MB at worst), so a consult's photos stay bounded."""
+
+
+class PhotosFull(DomainError):
+    """The consult holds :data:`MAX_PHOTOS_PER_CONSULT` photos; no wait makes room (unlike
+    ``rate_limited``), so it is refused like a full chat."""
+
+    CODE = "photos_full"
+
+    def __init__(self) -> None:
+        super().__init__(
+            self.CODE,
+            f"Esta consulta ya tiene {MAX_PHOTOS_PER_CONSULT} fotos y no admite más.",
+            f"This consult already holds {MAX_PHOTOS_PER_CONSULT} photos and takes no more.",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +53,8 @@ class Photo:
     kept_at: datetime | None = None
     kept_by: str | None = None
     """The host who kept it in the record, with the patient's consent noted."""
+    consent: PhotoConsent | None = None
+    """The patient's consent to keep it, as noted (every kept photo has one)."""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -46,7 +66,49 @@ class Photo:
             "height": self.height,
             "byte_size": self.byte_size,
             "kept": self.kept_at is not None,
+            "consent": self.consent.to_json() if self.consent is not None else None,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class PhotoConsent:
+    """The patient agreed to keep the photo in the record: who noted it, when, and in which words
+    (the record's proof of consent is the consent itself, not a note that there was one)."""
+
+    noted_by: str
+    noted_at: datetime
+    statement: str
+
+    def to_json(self) -> dict[str, object]:
+        return {"noted_by": self.noted_by, "noted_at": self.noted_at.isoformat(), "statement": self.statement}
+
+
+CONSENT_STATEMENT = (
+    "El paciente aceptó que esta foto se guarde en su expediente clínico. / "
+    "The patient agreed to keep this photo in their clinical record."
+)
+"""What the host confirms the patient agreed to when keeping a photo; stored with each consent, so
+a later change of these words never changes what an earlier patient agreed to."""
+
+
+class PhotoConsentMissing(DomainError):
+    """Keeping a photo without the patient's consent noted; nothing was changed."""
+
+    CODE = "consent_missing"
+
+    def __init__(self) -> None:
+        super().__init__(
+            self.CODE,
+            "Para guardar la foto en el expediente, anote que el paciente dio su consentimiento.",
+            "To keep the photo in the record, note that the patient gave their consent.",
+        )
+
+
+def note_consent(consent: bool, host: Actor, at: datetime) -> PhotoConsent:
+    """The consent the host notes in keeping a photo; refused when the patient did not give it."""
+    if not consent:
+        raise PhotoConsentMissing()
+    return PhotoConsent(host.participant_id, at, CONSENT_STATEMENT)
 
 
 def require_patient(consult: Consult, actor: Actor) -> None:

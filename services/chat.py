@@ -59,10 +59,24 @@ class ChatService:
         rules.require_chat(consult, actor)
         return consult
 
-    async def send(
-        self, actor: Actor, consult_id: str, name: str, text: str, *, photo_id: str = ""
-    ) -> ChatMessage:
+    async def send(self, actor: Actor, consult_id: str, name: str, text: str) -> ChatMessage:
         """Store one message and deliver it; ``chat_full`` once the consult holds its last one."""
+        consult, message = await self.post(actor, consult_id, name, text)
+        await self.deliver(consult, message)
+        return message
+
+    async def require_room(self, actor: Actor, consult_id: str) -> None:
+        """Refuse now what :meth:`post` would refuse for who ``actor`` is, the consult's state or a
+        full chat, so a caller with something costly to store first (a photo) need not undo it."""
+        await self._allowed(actor, consult_id)
+        if rules.last_seq(await self._consults.log(consult_id)) >= rules.MAX_MESSAGES:
+            raise ChatFull()
+
+    async def post(
+        self, actor: Actor, consult_id: str, name: str, text: str, *, photo_id: str = ""
+    ) -> tuple[Consult, ChatMessage]:
+        """Store one message without delivering it: a caller that stored something the message
+        names (a photo) undoes that if this refuses, and delivers only once both are stored."""
         consult = await self._allowed(actor, consult_id)
         event = rules.message_event(consult, actor, name, text, self._clock(), photo_id=photo_id)
         seq = await self._consults.append_numbered(consult_id, event, rules.MAX_MESSAGES)
@@ -78,8 +92,11 @@ class ChatService:
             event.detail["text"],
             photo_id,
         )
+        return consult, message
+
+    async def deliver(self, consult: Consult, message: ChatMessage) -> None:
+        """Tell the consult's pages about a message :meth:`post` stored."""
         await self._delivery.message(consult, message)
-        return message
 
     async def mark_read(self, actor: Actor, consult_id: str, seq: int) -> int:
         """Record that ``actor`` read up to ``seq``; returns their read mark (unchanged if not ahead)."""

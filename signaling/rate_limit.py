@@ -1,4 +1,5 @@
-"""A token bucket per connection, so one client cannot flood the server with events."""
+"""A token bucket per connection, so one client cannot flood the server with events (also per
+person for chat messages and photo uploads)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,7 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+    def wait(self) -> float:
+        """Seconds until a token is there again, as of the last :meth:`take` (0 when one is)."""
+        return max(0.0, (1.0 - self.tokens) / self.refill_per_second)

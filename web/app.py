@@ -91,6 +91,7 @@ from web.sessions_api import SessionsApi
 from web.stores import scheduling_from
 from web.summary import SummaryApi
 from web.supervision import SupervisionApi
+from web.upload_limit import UploadPolicy, upload_limit
 
 logger = logging.getLogger(__name__)
 
@@ -375,7 +376,12 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_routes(NetworkCheck().routes())
     app.router.add_routes(
         PhotosApi(
-            photos=photos, consults=stores.consults, auth=auth, token_key=settings.secret_key, clock=clock
+            photos=photos,
+            consults=stores.consults,
+            auth=auth,
+            uploads=upload_limit(redis, UploadPolicy(), lambda: clock().timestamp()),
+            token_key=settings.secret_key,
+            clock=clock,
         ).routes()
     )
     app.router.add_routes(

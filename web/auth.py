@@ -14,7 +14,6 @@ answer time does not tell which usernames exist. Guessing is slowed by
 from __future__ import annotations
 
 import asyncio
-import math
 import secrets
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -28,10 +27,9 @@ from rooms.roles import STAFF_ROLES
 from rooms.staff import StaffMember, StaffSession
 from rooms.store.base import Stores
 from signaling.connections import SESSION_COOKIE
-from web.errors import ApiError
+from web.errors import ApiError, rate_limited
 from web.login_throttle import LoginThrottle
 from web.payloads import answer, read_body
-from web.schemas.errors import ErrorDetail, ErrorView
 from web.schemas.staff import LoginRequest, SessionState, SignedIn, SignedOff, SignedOut, StaffView
 
 MAX_CREDENTIAL_LENGTH = 256
@@ -143,7 +141,7 @@ class Authenticator:
         dummy = await self._dummy()
         wait = await self._throttle.attempt(username, address)
         if wait > 0:
-            return _rate_limited(wait)
+            raise rate_limited(wait, "Demasiados intentos; espere {s} s.", "Too many attempts; wait {s} s.")
         member = await self._stores.staff.by_username(username)
         # An unknown username, or an account whose password is not set yet, costs the same verify
         # as a known one, against the dummy hash (which no password matches).
@@ -191,14 +189,3 @@ class Authenticator:
             if self._dummy_hash is None:
                 self._dummy_hash = await self.passwords.hash(secrets.token_urlsafe(16))
             return self._dummy_hash
-
-
-def _rate_limited(wait: float) -> web.Response:
-    """``429`` with the wait in whole seconds, in the body (for the page) and in ``Retry-After``."""
-    seconds = max(1, math.ceil(wait))
-    message = f"Demasiados intentos; espere {seconds} s. / Too many attempts; wait {seconds} s."
-    response = answer(
-        ErrorView(error=ErrorDetail(code="rate_limited", message=message, retry_after=seconds)), 429
-    )
-    response.headers["Retry-After"] = str(seconds)
-    return response

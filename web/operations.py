@@ -421,7 +421,8 @@ OPERATIONS: tuple[Operation, ...] = (
             "re-encoded without EXIF or GPS and announced in the consult's chat",
             {201: SharedPhoto},
             f"401 {LINK}; 403 forbidden, not_your_consult, denied; 404 not_found; "
-            "409 invalid_state, consult_ended, chat_full; 413 photo_too_large; 415 photo_type",
+            "409 invalid_state, consult_ended, chat_full, photos_full; 413 photo_too_large; "
+            "415 photo_type; 429 rate_limited",
             body=OCTETS,
         ),
         Operation(
@@ -434,7 +435,7 @@ OPERATIONS: tuple[Operation, ...] = (
             "POST /api/consults/{consult_id}/photos/{photo_id}/keep",
             "The host keeps a photo in the record, the patient's consent noted (a FHIR Media at signing)",
             {200: KeptPhoto},
-            "403 forbidden, not_your_consult; 404 not_found",
+            "403 forbidden, not_your_consult; 404 not_found; 409 consent_missing",
             body=KeepPhotoRequest,
         ),
     ),

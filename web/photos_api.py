@@ -3,7 +3,9 @@ keeps it in the record.
 
 The upload is the image's bytes as the body, authenticated like the patient's other requests (the
 link's join token in ``Authorization: Bearer``), bounded at 8 MB (``413`` beyond, read no further)
-and typed from its bytes alone (``415 photo_type`` for anything but JPEG, PNG or WebP). A photo is
+and typed from its bytes alone (``415 photo_type`` for anything but JPEG, PNG or WebP). Each
+patient's uploads are limited (``web/upload_limit.py``: ``429 rate_limited`` with ``Retry-After``,
+checked before the body is read), and each consult stores a bounded number (``409 photos_full``). A photo is
 served only as the image it was re-encoded to, ``inline``, with ``nosniff`` and a policy that lets
 it run nothing (``default-src 'none'``), to the consult's staff only.
 """
@@ -24,9 +26,10 @@ from rooms.store.base import ConsultStore
 from rooms.tokens import TokenError, verify
 from services.photos import PhotoService
 from web.auth import Authenticator
-from web.errors import ApiError
+from web.errors import ApiError, rate_limited
 from web.payloads import answer, read_body
 from web.schemas.photos import ChatMessageView, KeepPhotoRequest, KeptPhoto, PhotoView, SharedPhoto
+from web.upload_limit import UploadLimit
 
 _STATUS = {
     "forbidden": 403,
@@ -37,6 +40,8 @@ _STATUS = {
     "invalid_state": 409,
     "consult_ended": 409,
     "chat_full": 409,
+    "consent_missing": 409,
+    "photos_full": 409,
     "photo_too_large": 413,
     "photo_type": 415,
 }
@@ -60,10 +65,12 @@ class PhotosApi:
         photos: PhotoService,
         consults: ConsultStore,
         auth: Authenticator,
+        uploads: UploadLimit,
         token_key: bytes,
         clock: Callable[[], datetime],
     ) -> None:
         self._photos = photos
+        self._uploads = uploads
         self._consults = consults
         self._auth = auth
         self._token_key = token_key
@@ -100,6 +107,9 @@ class PhotosApi:
     async def upload(self, request: web.Request) -> web.Response:
         consult_id = request.match_info["consult_id"]
         actor = await self._patient(request, consult_id)
+        wait = await self._uploads.take(actor.participant_id)
+        if wait > 0:
+            raise rate_limited(wait, "Demasiadas fotos; espere {s} s.", "Too many photos; wait {s} s.")
         if request.content_length is not None and request.content_length > MAX_PHOTO_BYTES:
             raise _too_large()
         data = bytearray()
@@ -146,10 +156,13 @@ class PhotosApi:
 
     async def keep(self, request: web.Request) -> web.Response:
         actor = await self._staff(request)
-        await read_body(request, KeepPhotoRequest)
+        body = await read_body(request, KeepPhotoRequest)
         try:
             photo = await self._photos.keep(
-                actor, request.match_info["consult_id"], request.match_info["photo_id"][:64]
+                actor,
+                request.match_info["consult_id"],
+                request.match_info["photo_id"][:64],
+                consent=body.consent,
             )
         except DomainError as error:
             raise _refused(error) from None

@@ -19,6 +19,7 @@ A new event or route without a rule fails here first.
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import secrets
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -31,8 +32,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from PIL import Image
 from sqlalchemy import func, select
 
+from records.photos import PhotoRow
 from records.tables import AuditRow, NoteRow
 from rooms import tokens as join_tokens
 from rooms.consult import Consult
@@ -91,6 +94,16 @@ ANONYMOUS = Principal("anonymous", None)
 EVERYONE = [*STAFF.values(), *LINKS.values(), ANONYMOUS]
 
 
+def _jpeg() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 120, 200)).save(out, "JPEG")
+    return out.getvalue()
+
+
+PHOTO = _jpeg()
+"""The photo every scenario's patient shares, and every upload in the matrix sends."""
+
+
 def nss_numbers() -> Iterator[str]:
     for number in itertools.count(1_000_000_001):
         payload = f"{number:010d}"
@@ -112,6 +125,8 @@ class Scenario:
     """A nurse of the unit of its own, who admits (and ends) this consult: a host hosts one call."""
     participant_ids: dict[str, str]
     """Link principal -> their participant id (who a refusal is logged against)."""
+    photo_id: str
+    """A photo the patient shared from the waiting room (what the photo routes name)."""
 
     def cookie(self, world: World, who: Principal) -> str | None:
         return self.host_cookie if who.name == "host" else world.cookies.get(who.name)
@@ -151,7 +166,12 @@ class World:
             headers["Cookie"] = f"tc_session={cookie}"
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
-        async with self.http.request(method, self.url + path, json=body, headers=headers) as response:
+        if isinstance(body, bytes):  # a photo: its bytes as the body
+            sent: dict[str, Any] = {"data": body}
+            headers["Content-Type"] = "image/jpeg"
+        else:
+            sent = {"json": body}
+        async with self.http.request(method, self.url + path, headers=headers, **sent) as response:
             try:
                 data = await response.json()
             except (aiohttp.ContentTypeError, ValueError):
@@ -210,6 +230,10 @@ class World:
                 invite_token_id = invited["token_id"]
         patient, _ = await connect_client(self.url, token=tokens["patient"])
         assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+        status, shared = await self.rest(
+            LINKS["patient"], "POST", f"/api/consults/{consult_id}/photos", PHOTO, token=tokens["patient"]
+        )
+        assert status == 201, shared
         if phase != "before":
             nurse, _ = await connect_client(self.url, cookie=host_cookie)
             reply = await nurse.call("lobby:admit", {"consult_id": consult_id})
@@ -227,7 +251,15 @@ class World:
         consult = await self.services.stores.consults.get(consult_id)
         assert consult is not None
         participant_ids["patient"] = consult.patient_id
-        return Scenario(consult, tokens, invite_token_id, host_cookie, participant_ids, host_id)
+        return Scenario(
+            consult,
+            tokens,
+            invite_token_id,
+            host_cookie,
+            participant_ids,
+            shared["photo"]["photo_id"],
+            host_id,
+        )
 
     async def state(self, consult_id: str) -> tuple[object, ...]:
         """What must not change when someone is refused (the log without its ``refused`` entries)."""
@@ -239,7 +271,15 @@ class World:
         entry = queue.entry(consult_id)
         if entry is not None:  # opening a link connects the page: that is not acting on the consult
             entry = replace(entry, connected=True, dropped_at=None)
-        return consult, appointment, entry, dict(queue.nurses), kept
+        async with self.services.engine.connect() as connection:
+            photos = tuple(
+                await connection.execute(
+                    select(PhotoRow.id, PhotoRow.kept_at, PhotoRow.consent_by)
+                    .where(PhotoRow.consult_id == consult_id)
+                    .order_by(PhotoRow.id)
+                )
+            )
+        return consult, appointment, entry, dict(queue.nurses), kept, photos
 
     async def refused(self, consult_id: str, actor_id: str, action: str) -> bool:
         """Whether the consult's log holds a ``refused`` entry for this actor and action."""
@@ -448,8 +488,9 @@ def request_for(method: str, template: str, scenario: Scenario) -> tuple[str, ob
     consult_id = scenario.consult.consult_id
     path = template.replace("{consult_id}", consult_id).replace("{appointment_id}", consult_id)
     path = path.replace("{token_id}", scenario.invite_token_id).replace("{unit}", UNIT)
-    path = path.replace("{photo_id}", "00000000-0000-4000-8000-000000000000")
+    path = path.replace("{photo_id}", scenario.photo_id)
     bodies: dict[tuple[str, str], object] = {
+        ("POST", "/api/consults/{consult_id}/photos"): PHOTO,
         ("POST", "/api/consults/{consult_id}/invites"): {"role": "companion", "name": "Otra Persona"},
         ("POST", "/api/consults/{consult_id}/note"): {"template": "first-consult"},
         ("POST", "/api/consults/{consult_id}/follow-up"): {"start": LATER_SLOT.isoformat()},
@@ -460,13 +501,27 @@ def request_for(method: str, template: str, scenario: Scenario) -> tuple[str, ob
 
 
 CONSULT_SCOPED = (Access.CONSULT_STAFF, Access.CONSULT_HOST, Access.UNIT_STAFF, Access.UNIT_SUPERVISION)
+PROVEN = {
+    ("POST", "/api/consults/{consult_id}/photos"): 201,
+    ("GET", "/api/consults/{consult_id}/photos/{photo_id}"): 200,
+    ("POST", "/api/consults/{consult_id}/photos/{photo_id}/keep"): 200,
+}
+"""Routes whose allowed attempts must succeed, not merely pass the door: they name a real photo
+(or upload one), so "allowed" is proven by the answer. An upload after the end is refused by the
+consult's state (``409 consult_ended``), which is no authorization refusal."""
+
+
+def names_a_consult(path: str) -> bool:
+    return "{consult_id}" in path or "{appointment_id}" in path
 
 
 def consult_routes() -> list[tuple[str, str, Access]]:
+    """Routes on one consult: staff decisions, and a patient link's routes that name its consult."""
     return sorted(
         (method, path, access)
         for (method, path), access in ROUTE_ACCESS.items()
-        if access in CONSULT_SCOPED and ("{" in path)
+        if ("{" in path and access in CONSULT_SCOPED)
+        or (access is Access.PATIENT_LINK and names_a_consult(path))
     )
 
 
@@ -474,6 +529,7 @@ def consult_routes() -> list[tuple[str, str, Access]]:
 async def test_every_consult_route_by_everyone(world: World, phase: str) -> None:
     routes = consult_routes()
     assert ("POST", "/api/consults/{consult_id}/invites", Access.CONSULT_STAFF) in routes
+    assert ("POST", "/api/consults/{consult_id}/photos", Access.PATIENT_LINK) in routes
     problems = []
     for method, template, access in routes:
         shared = await world.scenario(phase)
@@ -492,6 +548,13 @@ async def test_every_consult_route_by_everyone(world: World, phase: str) -> None
             if allowed:
                 if status in (401, 403):
                     problems.append(f"{label}: allowed but refused {status} {code}")
+                expected = PROVEN.get((method, template))
+                if (
+                    expected is not None
+                    and status != expected
+                    and not (phase, code) == ("after", "consult_ended")
+                ):
+                    problems.append(f"{label}: allowed but answered {status} {code}, not {expected}")
                 continue
             if status < 400:
                 problems.append(f"{label}: answered {status} but not allowed")
@@ -500,7 +563,7 @@ async def test_every_consult_route_by_everyone(world: World, phase: str) -> None
                 problems.append(f"{label}: refused with {status} {code}, not as unauthorized")
             if await world.state(consult_id) != before:
                 problems.append(f"{label}: refused ({status}) but something changed")
-            names_consult = "{consult_id}" in template or "{appointment_id}" in template
+            names_consult = names_a_consult(template)
             actor = scenario.actor_id(who) if who.name in ("host", *STAFF) else "anonymous"
             logged = await world.refused(consult_id, actor, f"{method} {template}")
             if status in (401, 403) and names_consult and not logged:
@@ -508,13 +571,29 @@ async def test_every_consult_route_by_everyone(world: World, phase: str) -> None
     assert problems == []
 
 
+def own_routes() -> list[tuple[str, str, Access]]:
+    """Routes about oneself (staff, reading) or one's own appointment (a patient link, any method)
+    that name no consult: the link's token says which."""
+    return sorted(
+        (method, path, access)
+        for (method, path), access in ROUTE_ACCESS.items()
+        if (access is Access.STAFF and method == "GET")
+        or (access is Access.PATIENT_LINK and not names_a_consult(path))
+    )
+
+
+def test_every_patient_link_route_is_in_the_matrix() -> None:
+    """A patient link's routes, whatever their method, are tried by everyone in one test or the other."""
+    link_routes = {(m, p) for (m, p), access in ROUTE_ACCESS.items() if access is Access.PATIENT_LINK}
+    tried = {(m, p) for m, p, _ in [*consult_routes(), *own_routes()]}
+    assert link_routes <= tried
+
+
 async def test_staff_and_link_routes_by_everyone(world: World) -> None:
     """Routes about oneself (staff) or one's own appointment (patient link), by every principal."""
     scenario = await world.scenario("before")
     problems = []
-    for (method, template), access in sorted(ROUTE_ACCESS.items()):
-        if access not in (Access.STAFF, Access.PATIENT_LINK) or method != "GET":
-            continue
+    for method, template, access in own_routes():
         for who in EVERYONE:
             status, _ = await world.rest(who, method, template, token=scenario.tokens.get(who.name))
             allowed = route_allows(access, who, "before")

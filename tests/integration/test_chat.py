@@ -1,11 +1,13 @@
 """The chat through the real server: a waiting patient and the unit's staff, then everyone in the
-call; order, read marks, catching up after a reconnection, and every bad input refused with its
-code and nothing stored."""
+call (companions, interpreters, an inter-unit session's sites); order, read marks, catching up after
+a reconnection, and every bad input refused with its code and nothing stored."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
+import aiohttp
 import socketio
 
 from rooms import chat as rules
@@ -13,7 +15,7 @@ from rooms.consult import Actor
 from rooms.roles import Role
 from rooms.session_log import EventKind
 from tests.integration.conftest import Harness
-from tests.support.clients import connect_client
+from tests.support.clients import EventLog, connect_client
 
 
 async def _chat_entries(harness: Harness) -> list[Any]:
@@ -163,3 +165,79 @@ async def test_a_full_chat_refuses_more(harness: Harness) -> None:
     assert len(await _chat_entries(harness)) == rules.MAX_MESSAGES
     history = await patient.call("chat:history", {"consult_id": harness.consult_id, "after": 499})
     assert history["full"] is True and len(history["messages"]) == 1
+
+
+async def _everyone_hears_everyone_in_order(
+    consult_id: str, people: dict[str, tuple[socketio.AsyncClient, EventLog]]
+) -> None:
+    """Each person writes once, in turn; every page gets every message, numbered in one order."""
+    sent = []
+    for name, (client, _) in people.items():
+        reply = await client.call("chat:send", {"consult_id": consult_id, "text": f"Soy {name}"})
+        assert reply["ok"], (name, reply)
+        sent.append((reply["message"]["seq"], f"Soy {name}", reply["message"]["from"]["role"]))
+    assert [seq for seq, _, _ in sent] == list(range(1, len(people) + 1))
+    for name, (_, events) in people.items():
+        await events.wait_for("chat:message", lambda m: m["seq"] == len(people))
+        heard = [(m["seq"], m["text"], m["from"]["role"]) for m in events.named("chat:message")]
+        assert heard == sent, name
+
+
+async def _in_the_call(client: socketio.AsyncClient) -> None:
+    """Joined receive-only (no camera or microphone): in the call, so in its chat."""
+    reply = await client.call("media:subscribe", {})
+    assert reply["ok"], reply
+
+
+async def test_a_companion_and_an_interpreter_chat_with_the_patient_and_the_nurse(harness: Harness) -> None:
+    patient = await harness.patient()
+    nurse = await harness.nurse()
+    assert (await patient[0].call("lobby:check_in", {"consent": True}))["ok"]
+    assert (await nurse[0].call("lobby:admit", {"consult_id": harness.consult_id}))["ok"]
+    people = {"paciente": patient, "enfermera": nurse}
+    for role, name in (("companion", "acompañante"), ("interpreter", "intérprete")):
+        invited = await nurse[0].call("consult:invite", {"role": role, "name": f"Invitada {role}"})
+        assert invited["ok"], invited
+        guest = await connect_client(harness.url, token=invited["token"])
+        await _in_the_call(guest[0])
+        people[name] = guest
+    await _everyone_hears_everyone_in_order(harness.consult_id, people)
+    roles = [e.actor_role for e in await _chat_entries(harness)]
+    assert roles == [Role.PATIENT, Role.NURSE, Role.COMPANION, Role.INTERPRETER]
+
+
+async def test_the_sites_of_an_inter_unit_session_chat_with_its_coordinator(harness: Harness) -> None:
+    cookie = await harness.staff_cookie("coord", Role.COORDINATOR, "HGZ-1", "Dra. Coordinadora")
+    headers = {"Cookie": f"tc_session={cookie}", "Origin": harness.url}
+    session = {
+        "purpose": "second_opinion",
+        "specialty": "Neurología",
+        "scheduled_at": (harness.clock() + timedelta(hours=1)).isoformat(),
+        "clues": "DFIMS000123",
+        "unit_name": "Hospital General de Zona 1",
+    }
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(f"{harness.url}/api/interunit-sessions", json=session) as response:
+            assert response.status == 201, await response.text()
+            session_id = (await response.json())["session_id"]
+        tokens = []
+        for n in (1, 2):
+            site = {
+                "clues": f"MCSSA{n:06d}",
+                "unit_name": f"Hospital {n}",
+                "name": f"Dr. {n}",
+                "role": "physician",
+            }
+            async with http.post(
+                f"{harness.url}/api/interunit-sessions/{session_id}/sites", json=site
+            ) as response:
+                assert response.status == 201, await response.text()
+                tokens.append((await response.json())["token"])
+    coordinator = await connect_client(harness.url, cookie=cookie)
+    await _in_the_call(coordinator[0])
+    people = {"coordinadora": coordinator}
+    for n, token in enumerate(tokens, 1):
+        site_client = await connect_client(harness.url, token=token)
+        await _in_the_call(site_client[0])
+        people[f"sede {n}"] = site_client
+    await _everyone_hears_everyone_in_order(session_id, people)

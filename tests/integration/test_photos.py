@@ -5,18 +5,25 @@ from __future__ import annotations
 
 import io
 from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+import pytest
+import socketio
 from PIL import Image
 from sqlalchemy import func, select
 
-from records.photos import PhotoRow
+from records.photos import PhotoArchive, PhotoRow
+from rooms import chat as chat_rules
+from rooms import photos as photo_rules
 from rooms import tokens
-from rooms.photos import MAX_PHOTO_BYTES
+from rooms.consult import Actor
+from rooms.photos import CONSENT_STATEMENT, MAX_PHOTO_BYTES, Photo
 from rooms.roles import Role
 from rooms.session_log import EventKind
 from tests.integration.conftest import Harness
+from web.upload_limit import UploadPolicy
 
 GPS_LATITUDE = 2  # EXIF GPS IFD tag
 
@@ -46,12 +53,24 @@ async def _upload(
     consult_id: str | None = None,
     kind: str = "image/jpeg",
 ) -> tuple[int, dict[str, Any]]:
+    return (await _upload_answer(harness, data, token=token, consult_id=consult_id, kind=kind))[:2]
+
+
+async def _upload_answer(
+    harness: Harness,
+    data: bytes,
+    *,
+    token: str | None = None,
+    consult_id: str | None = None,
+    kind: str = "image/jpeg",
+) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """The upload's status, JSON body and headers."""
     headers = {"Content-Type": kind, "Origin": harness.url}
     if token != "":
         headers["Authorization"] = f"Bearer {token or harness.patient_token}"
     url = f"{harness.url}/api/consults/{consult_id or harness.consult_id}/photos"
     async with aiohttp.ClientSession() as http, http.post(url, data=data, headers=headers) as response:
-        return response.status, await response.json()
+        return response.status, await response.json(), dict(response.headers)
 
 
 async def _stored(harness: Harness) -> tuple[int, int]:
@@ -131,6 +150,7 @@ async def test_bad_uploads_are_refused_and_nothing_is_stored(harness: Harness) -
         (b"\xff\xd8" + b"\x00" * (MAX_PHOTO_BYTES + 1), "image/jpeg", 413, "photo_too_large"),
     ]
     for data, kind, status, code in cases:
+        harness.clock.advance(timedelta(seconds=UploadPolicy().seconds_per_photo))  # not a flood
         got, answer = await _upload(harness, data, kind=kind)
         assert (got, answer["error"]["code"]) == (status, code), (kind, len(data), answer)
     assert await _stored(harness) == (0, 0)
@@ -170,3 +190,154 @@ async def test_photos_to_or_from_a_consult_one_is_not_in_are_refused(harness: Ha
     other = await harness.staff_cookie("otra", Role.NURSE, "UMF-9", "Enfermera Otra")
     assert (await _get(harness, other, shared["photo"]["photo_id"]))[0] == 403
     assert (await _get(harness, "no-such-session", shared["photo"]["photo_id"]))[0] == 401
+
+
+async def _fill_chat(harness: Harness, patient: socketio.AsyncClient) -> None:
+    """The consult's chat at :data:`rooms.chat.MAX_MESSAGES`, written straight into the store."""
+    consult = await harness.services.stores.consults.get(harness.consult_id)
+    assert consult is not None
+    hello = await patient.call("hello", {})
+    actor = Actor(hello["participant_id"], Role.PATIENT, via_link=True)
+    store = harness.services.stores.consults
+    for _ in range(chat_rules.MAX_MESSAGES - await _chat_count(harness)):
+        event = chat_rules.message_event(consult, actor, "P", "x", harness.clock())
+        assert await store.append_numbered(harness.consult_id, event, chat_rules.MAX_MESSAGES) is not None
+
+
+async def _chat_count(harness: Harness) -> int:
+    return (await _stored(harness))[1]
+
+
+async def _photo_count(harness: Harness) -> int:
+    return (await _stored(harness))[0]
+
+
+async def test_every_refused_upload_leaves_no_photo(harness: Harness) -> None:
+    """Before checking in, or with the chat full: refused, and no photo in the database."""
+    patient, _ = await harness.patient()
+    good = image_bytes("JPEG")
+    status, answer = await _upload(harness, good)
+    assert (status, answer["error"]["code"]) == (409, "invalid_state")
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    await _fill_chat(harness, patient)
+    status, answer = await _upload(harness, good)
+    assert (status, answer["error"]["code"]) == (409, "chat_full")
+    assert await _photo_count(harness) == 0
+
+
+async def test_an_upload_to_an_ended_consult_leaves_no_photo(harness: Harness) -> None:
+    patient, _ = await harness.patient()
+    nurse, _ = await harness.nurse()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    assert (await nurse.call("consult:end", {"consult_id": harness.consult_id}))["ok"]
+    status, answer = await _upload(harness, image_bytes("JPEG"))
+    assert (status, answer["error"]["code"]) == (409, "consult_ended")
+    assert await _stored(harness) == (0, 0)
+
+
+@pytest.mark.parametrize("race", ["chat_full", "consult_ended"])
+async def test_a_refusal_after_the_photo_was_stored_removes_it(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, race: str
+) -> None:
+    """The chat fills up, or the nurse ends the consult, while the photo is being stored: the
+    upload is refused and the stored photo removed again (nothing is stored when refused)."""
+    patient, _ = await harness.patient()
+    nurse, _ = await harness.nurse()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    store = PhotoArchive.add
+
+    async def meanwhile(archive: PhotoArchive, *args: Any, **kwargs: Any) -> Photo | None:
+        photo = await store(archive, *args, **kwargs)
+        assert await _photo_count(harness) == 1  # stored, before the chat refuses
+        if race == "chat_full":
+            await _fill_chat(harness, patient)
+        else:
+            assert (await nurse.call("consult:end", {"consult_id": harness.consult_id}))["ok"]
+        return photo
+
+    monkeypatch.setattr(PhotoArchive, "add", meanwhile)
+    status, answer = await _upload(harness, image_bytes("JPEG"))
+    assert (status, answer["error"]["code"]) == (409, race)
+    assert await _photo_count(harness) == 0
+
+
+async def test_a_flood_of_uploads_is_rate_limited_and_stores_nothing(harness: Harness) -> None:
+    """A few photos at once, then one every so often: beyond that ``429 rate_limited`` with the
+    wait, and the refused upload stores nothing (no photo, no message)."""
+    patient, _ = await harness.patient()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    policy, good = UploadPolicy(), image_bytes("JPEG")
+    for _ in range(policy.burst):
+        assert (await _upload(harness, good))[0] == 201
+    status, answer, headers = await _upload_answer(harness, good)
+    assert (status, answer["error"]["code"]) == (429, "rate_limited")
+    assert 1 <= answer["error"]["retry_after"] <= policy.seconds_per_photo
+    assert headers["Retry-After"] == str(answer["error"]["retry_after"])
+    assert "espere" in answer["error"]["message"] and "wait" in answer["error"]["message"]
+    assert await _stored(harness) == (policy.burst, policy.burst)
+    # After the wait one more goes through, and the next waits again.
+    harness.clock.advance(timedelta(seconds=policy.seconds_per_photo))
+    assert (await _upload(harness, good))[0] == 201
+    assert (await _upload(harness, good))[0] == 429
+
+
+async def test_a_consult_stores_a_bounded_number_of_photos(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(photo_rules, "MAX_PHOTOS_PER_CONSULT", 2)
+    patient, _ = await harness.patient()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    for _ in range(2):
+        assert (await _upload(harness, image_bytes("JPEG")))[0] == 201
+    status, answer = await _upload(harness, image_bytes("JPEG"))
+    assert (status, answer["error"]["code"]) == (409, "photos_full")
+    assert await _stored(harness) == (2, 2)
+
+
+async def _keep(harness: Harness, cookie: str, photo_id: str, body: object) -> tuple[int, dict[str, Any]]:
+    url = f"{harness.url}/api/consults/{harness.consult_id}/photos/{photo_id}/keep"
+    headers = {"Cookie": f"tc_session={cookie}", "Origin": harness.url}
+    async with aiohttp.ClientSession() as http, http.post(url, json=body, headers=headers) as response:
+        return response.status, await response.json()
+
+
+async def _row(harness: Harness, photo_id: str) -> tuple[object, ...]:
+    async with harness.services.engine.connect() as connection:
+        row = (
+            await connection.execute(
+                select(
+                    PhotoRow.kept_at,
+                    PhotoRow.kept_by,
+                    PhotoRow.consent_by,
+                    PhotoRow.consent_at,
+                    PhotoRow.consent_statement,
+                ).where(PhotoRow.id == photo_id)
+            )
+        ).one()
+    return tuple(row)
+
+
+async def test_keeping_a_photo_stores_the_consent_and_is_refused_without_it(harness: Harness) -> None:
+    patient, _ = await harness.patient()
+    nurse, _ = await harness.nurse()
+    assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
+    status, shared = await _upload(harness, image_bytes("JPEG"))
+    assert status == 201 and shared["photo"]["consent"] is None
+    photo_id = shared["photo"]["photo_id"]
+    assert (await nurse.call("lobby:admit", {"consult_id": harness.consult_id}))["ok"]
+    cookie = await harness.login()
+
+    status, answer = await _keep(harness, cookie, photo_id, {"consent": False})
+    assert (status, answer["error"]["code"]) == (409, "consent_missing")
+    assert "consentimiento" in answer["error"]["message"] and "consent" in answer["error"]["message"]
+    status, answer = await _keep(harness, cookie, photo_id, {})
+    assert (status, answer["error"]["code"]) == (400, "bad_payload")
+    assert await _row(harness, photo_id) == (None, None, None, None, None)
+
+    status, kept = await _keep(harness, cookie, photo_id, {"consent": True})
+    assert status == 200 and kept["photo"]["kept"] is True
+    consent, nurse_id = kept["photo"]["consent"], (await nurse.call("hello", {}))["participant_id"]
+    assert consent["noted_by"] == nurse_id and consent["statement"] == CONSENT_STATEMENT
+    kept_at, kept_by, by, at, statement = await _row(harness, photo_id)
+    assert (by, statement) == (nurse_id, CONSENT_STATEMENT) and at == kept_at
+    assert kept_by == by and isinstance(at, datetime) and at.isoformat() == consent["noted_at"]

@@ -16,6 +16,8 @@ from records.photos import PhotoArchive, PhotoRow
 from records.repository import RecordRepository
 from records.retention import Retention, RetentionResult
 from records.session_logs import SessionLogArchive, replaces_archive
+from rooms.photos import CONSENT_STATEMENT, PhotoConsent
+from rooms.photos import MAX_PHOTOS_PER_CONSULT as LIMIT
 from rooms.roles import Role
 from rooms.session_log import EventKind, SessionEvent
 from tests.records.helpers import (
@@ -62,9 +64,10 @@ def _log(consult_id: str, shift: timedelta) -> list[SessionEvent]:
 async def _share(engine: AsyncEngine, consult_id: str, at: datetime) -> str:
     """Two photos shared, the first kept; returns the kept one's id."""
     photos = PhotoArchive(engine)
-    kept = await photos.add(consult_id, PATIENT.nss, _jpeg(), at)
-    await photos.add(consult_id, PATIENT.nss, _jpeg(), at)
-    await photos.keep(consult_id, kept.photo_id, NURSE.staff_id, at)
+    kept = await photos.add(consult_id, PATIENT.nss, _jpeg(), at, limit=LIMIT)
+    assert kept is not None
+    await photos.add(consult_id, PATIENT.nss, _jpeg(), at, limit=LIMIT)
+    await photos.keep(consult_id, kept.photo_id, PhotoConsent(NURSE.staff_id, at, CONSENT_STATEMENT))
     return kept.photo_id
 
 
@@ -112,7 +115,7 @@ async def test_batches_cover_every_due_consult(engine: AsyncEngine) -> None:
     for n in range(5):
         consult = f"consult-{n}"
         await SessionLogArchive(engine).store(consult, _log(consult, timedelta()))
-        await PhotoArchive(engine).add(consult, PATIENT.nss, _jpeg(), START)
+        await PhotoArchive(engine).add(consult, PATIENT.nss, _jpeg(), START, limit=LIMIT)
     retention = Retention(engine, days=DAYS, clock=lambda: NOW, batch=2)
     assert await retention.run_once() == RetentionResult(consults=5, photos=5, chat_messages=10)
     assert await retention.run_once() == RetentionResult()

@@ -9,6 +9,14 @@ from pydantic import ConfigDict, Field
 from web.schemas.base import Body, View
 
 
+class ConsentView(View):
+    """The patient's consent to keep the photo, as the host noted it."""
+
+    noted_by: str = Field(description="the staff id of the host who noted it")
+    noted_at: str = Field(json_schema_extra={"format": "date-time"})
+    statement: str = Field(description="what the patient agreed to, Spanish / English")
+
+
 class PhotoView(View):
     photo_id: str
     consult_id: str
@@ -18,6 +26,7 @@ class PhotoView(View):
     height: int
     byte_size: int
     kept: bool
+    consent: ConsentView | None
 
 
 class SenderView(View):
@@ -46,9 +55,10 @@ class SharedPhoto(View):
 
 
 class KeepPhotoRequest(Body):
-    """The host keeps the photo in the record; ``consent`` notes that the patient agreed."""
+    """The host keeps the photo in the record; ``consent: true`` notes that the patient agreed
+    (``false`` is refused with ``409 consent_missing``: nothing is kept without it)."""
 
-    consent: Literal[True]
+    consent: bool
 
 
 class KeptPhoto(View):

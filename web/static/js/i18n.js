@@ -406,6 +406,7 @@ const STRINGS = {
     "chat.error.invalid_state": "El chat se abre al entrar a la sala de espera o a la llamada.",
     "chat.error.photo_too_large": "La foto es demasiado grande (8 MB como máximo).",
     "chat.error.photo_type": "Ese archivo no es una foto (JPEG, PNG o WebP).",
+    "chat.error.photos_full": "Esta consulta ya tiene todas las fotos que admite.",
     "notes.keep_chat": "Guardar la conversación del chat en el expediente",
     // The one-time set-password page (password.js)
     "password.title": "Crear contraseña",
@@ -823,6 +824,7 @@ const STRINGS = {
     "chat.error.invalid_state": "The chat opens once you are in the waiting room or the call.",
     "chat.error.photo_too_large": "The photo is too large (8 MB at most).",
     "chat.error.photo_type": "That file is not a photo (JPEG, PNG or WebP).",
+    "chat.error.photos_full": "This consult already holds all the photos it takes.",
     "notes.keep_chat": "Keep the chat transcript in the record",
     // The one-time set-password page (password.js)
     "password.title": "Set your password",
