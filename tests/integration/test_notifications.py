@@ -5,8 +5,11 @@ local SMS provider, at the moments the test's clock reaches.
   calendar invite that the ``icalendar`` package parses.
 * The SMS reminders reach the provider exactly when due, with the time in the patient's zone
   across a DST change there (Madrid moves to summer time between booking and appointment).
-* An unsubscribe from the link in a message stops the next one; a reschedule withdraws the old
-  reminders; the outbox is written atomically with the booking (either failing leaves neither).
+* Every real SMS (each kind, Spanish and English, real tokens) is GSM-7 in one part, its short
+  links lead to the real links, and an unknown or expired one is a clear page.
+* An unsubscribe from the link in a message stops the next one, or only that kind (reminders); a
+  later booking that names no channels keeps it off; a reschedule withdraws the old reminders;
+  the outbox is written atomically with the booking (either failing leaves neither).
 * Staff of the unit see every message and attempt; no channel configured leaves them ``unsent``.
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +34,7 @@ from notifications.channels import HttpChannel, HttpSettings
 from notifications.dispatcher import Dispatcher, Links
 from records.outbox import OutboxStore
 from records.outbox_tables import OutboxMessageRow
+from records.short_links import ShortLinkStore
 from rooms import tokens as join_tokens
 from rooms.roles import Role
 from rooms.staff import StaffMember
@@ -92,10 +96,8 @@ class Api:
         return len(found)
 
 
-@asynccontextmanager
-async def serve(tmp_path: Path, **settings: Any) -> AsyncIterator[Api]:
-    clock = SetClock(BOOKED_AT)
-    app = create_app(
+def serve(tmp_path: Path, **settings: Any) -> AbstractAsyncContextManager[Api]:
+    return serving(
         Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}",
             secret_key=b"notifications-test-secret-key-0123456789",
@@ -103,9 +105,15 @@ async def serve(tmp_path: Path, **settings: Any) -> AsyncIterator[Api]:
             media_workers=0,
             public_url="https://tc.example.org",
             **settings,
-        ),
-        clock=clock,
+        )
     )
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Api]:
+    """The real app from ``settings``, with two nurses signed in (``ana`` of UMF-1, ``cruz`` of UMF-2)."""
+    clock = SetClock(BOOKED_AT)
+    app = create_app(settings, clock=clock)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     url = str(server.make_url("")).rstrip("/")
@@ -180,6 +188,7 @@ async def sms(api: Api) -> AsyncIterator[Sms]:
             OutboxStore(api.services.engine, new_id=lambda: "unused"),
             {"sms": channel, "whatsapp": channel},
             Links(settings.base_url, unsubscribe_key(settings)),
+            ShortLinkStore(api.services.engine),
             node="test-node",
             clock=api.clock,
             observer=Ignore(),
@@ -190,6 +199,23 @@ async def sms(api: Api) -> AsyncIterator[Sms]:
 class Ignore:
     def notification(self, channel: str, kind: str, outcome: str) -> None:
         return None
+
+
+async def follow(api: Api, link: str) -> tuple[int, str]:
+    """Open a short link as a phone would: its status, and where it leads (``Location``) or its page."""
+    assert link.startswith("https://tc.example.org/l/"), link
+    async with aiohttp.ClientSession() as http:
+        path = urlsplit(link).path
+        async with http.get(f"{api.url}{path}", allow_redirects=False) as response:
+            return response.status, response.headers.get("Location") or await response.text()
+
+
+def links_in(text: str) -> list[str]:
+    return [word for word in text.split() if word.startswith("https://")]
+
+
+def fragment_token(target: str) -> str:
+    return urlsplit(target).fragment.removeprefix("t=")
 
 
 async def wait_for_status(api: Api, kind: str, status: str, count: int = 1) -> None:
@@ -268,9 +294,7 @@ async def test_sms_reminders_arrive_when_due_in_the_patients_zone_across_dst(api
     assert await sms.dispatcher.run_once() == 1
     reminder = sms.receiver.received[-1]
     assert reminder["key"].endswith(":reminder_24h:sms")
-    assert reminder["body"]["text"].startswith(
-        "Hola María: le recordamos su teleconsulta mañana 30/03/2026 18:00 CEST"
-    )
+    assert reminder["body"]["text"].startswith("Hola Maria: mañana es su teleconsulta, 30/03/2026 18:00 CEST")
 
     api.clock.now = SLOT - timedelta(hours=1, seconds=1)
     assert await sms.dispatcher.run_once() == 0
@@ -296,6 +320,7 @@ async def test_a_failing_provider_is_retried_and_the_patient_gets_one_message(ap
     assert await sms.dispatcher.run_once() == 1
     (got,) = sms.receiver.received
     assert got["body"]["channel"] == "whatsapp"
+    # WhatsApp is not billed by GSM-7 parts: the short form keeps its accents.
     assert got["body"]["text"].startswith("Hello María: your teleconsultation is on 30/03/2026 18:00 CEST")
     status, outbox = await api.call("GET", "/api/units/UMF-1/outbox", "ana")
     sent = next(m for m in outbox["messages"] if m["kind"] == "confirmation")
@@ -307,14 +332,16 @@ async def test_an_unsubscribe_link_stops_the_following_messages(api: Api, sms: S
     assert status == 201
     await sms.dispatcher.run_once()
     (confirmation,) = sms.receiver.received
-    link = next(word for word in confirmation["body"]["text"].split() if "/baja#t=" in word)
-    token = urlsplit(link).fragment.removeprefix("t=")
+    status, target = await follow(api, links_in(confirmation["body"]["text"])[-1])
+    assert status == 302 and target.startswith("/baja#t=")
+    token = fragment_token(target)
     status, refused = await api.call(
-        "POST", "/api/unsubscribe", headers={"Authorization": "Bearer v1.bad.token"}
+        "POST", "/api/unsubscribe", body={}, headers={"Authorization": "Bearer v1.bad.token"}
     )
     assert (status, refused["error"]["code"]) == (401, "auth_invalid")
-    status, done = await api.call("POST", "/api/unsubscribe", headers={"Authorization": f"Bearer {token}"})
-    assert (status, done) == (200, {"channel": "sms"})
+    bearer = {"Authorization": f"Bearer {token}"}
+    status, done = await api.call("POST", "/api/unsubscribe", body={"stop": "channel"}, headers=bearer)
+    assert (status, done) == (200, {"channel": "sms", "kinds": None})
     api.clock.now = SLOT - timedelta(hours=1)
     await sms.dispatcher.run_once()
     assert len(sms.receiver.received) == 1
@@ -347,7 +374,7 @@ async def test_a_reschedule_and_a_cancellation_withdraw_what_no_longer_applies(a
     (got,) = sms.receiver.received
     assert (
         got["body"]["text"].split("\n")[0]
-        == "Hola María: su teleconsulta del 30/03/2026 19:00 CEST fue cancelada."
+        == "Hola Maria: su teleconsulta del 30/03/2026 19:00 CEST fue cancelada."
     )
 
 
@@ -439,12 +466,10 @@ async def test_a_patient_admitted_while_away_is_told_and_a_signed_note_sends_the
         assert [r["key"].split(":")[1] for r in sms.receiver.received] == ["confirmation", "nurse_ready"]
         ready = sms.receiver.received[-1]
         assert ready["key"] == f"{consult_id}/0:nurse_ready:sms"
-        link = ready["body"]["text"].split("\n")[0].split()[-1]
-        assert link.startswith("https://tc.example.org/paciente#t=")
+        status, target = await follow(api, ready["body"]["text"].split("\n")[0].split()[-1])
+        assert status == 302 and target.startswith("/paciente#t=")
         claims = join_tokens.verify(
-            api.services.settings.secret_key,
-            urlsplit(link).fragment.removeprefix("t="),
-            api.clock.now.timestamp(),
+            api.services.settings.secret_key, fragment_token(target), api.clock.now.timestamp()
         )
         assert claims.consult_id == consult_id  # the patient's own, still valid link
 
@@ -472,10 +497,10 @@ async def test_a_patient_admitted_while_away_is_told_and_a_signed_note_sends_the
     summary = sms.receiver.received[-1]
     assert summary["key"] == f"{consult_id}/0:summary_ready:sms"
     text_line = summary["body"]["text"].split("\n")[0]
-    assert text_line.startswith(
-        "Hola María: su resumen de la consulta está listo: https://tc.example.org/resumen#t=s1."
-    )
-    summary_token = urlsplit(text_line.split()[-1]).fragment.removeprefix("t=")
+    assert text_line.startswith("Hola Maria: su resumen de la consulta esta listo: https://tc.example.org/l/")
+    status, target = await follow(api, text_line.split()[-1])
+    assert status == 302 and target.startswith("/resumen#t=s1.")
+    summary_token = fragment_token(target)
     status, read = await api.call("GET", "/api/summary", headers={"Authorization": f"Bearer {summary_token}"})
     assert status == 200 and read["summary_link"]["url"].endswith(summary_token)
     assert NOTE_PHRASE not in summary["body"]["text"]
