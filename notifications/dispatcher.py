@@ -8,6 +8,10 @@ Never twice to the person: a message is marked sent by the node holding its leas
 resend after a node died mid-send carries the same idempotency key (``Idempotency-Key``,
 ``Message-ID``), which the provider and mail clients use to drop the copy.
 
+An SMS or WhatsApp message is the texts' short form with short links (``/l/<code>``,
+:mod:`records.short_links`) instead of the long token links an e-mail carries, and an SMS is
+written in the GSM-7 alphabet (:mod:`notifications.gsm7`), so it fits one 160-character part.
+
 A channel that is not configured leaves its messages ``unsent`` with the reason, visible to staff
 (``serve --demo`` with no SMTP or SMS provider). A reminder whose appointment already began is
 withdrawn once half its lead has passed (a backlog after an outage sends no "tomorrow" minutes
@@ -21,12 +25,14 @@ import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from notifications import invites, texts, unsubscribe
+from notifications import gsm7, invites, texts, unsubscribe
 from notifications.channels import Channel, Outgoing, SendFailed
 from records.outbox import Claimed, OutboxStore, Status
+from records.short_links import ShortLinkStore
+from rooms.tokens import stated_expiry
 from services.notifications import REMINDERS, MessageKind
 from services.notifications import Channel as ChannelName
 
@@ -36,6 +42,10 @@ _REMINDER_LEAD = {kind.value: lead for kind, lead in REMINDERS}
 _CALENDAR = frozenset(
     {MessageKind.CONFIRMATION.value, MessageKind.RESCHEDULED.value, MessageKind.CANCELLED.value}
 )
+_SHORT = frozenset({ChannelName.SMS.value, ChannelName.WHATSAPP.value})
+"""Channels whose messages are the short form with short links (billed by length, read on a phone)."""
+SHORT_PATH = "/l/"
+"""Where short links live (``web/short_links.py`` follows them)."""
 
 
 class Observer(Protocol):
@@ -59,20 +69,32 @@ class RetryPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Links:
-    """Where the links in messages point (``TC_PUBLIC_URL``), and the unsubscribe key."""
+    """Where the links in messages point (``TC_PUBLIC_URL``), and the unsubscribe key.
+
+    A link's target is its path and fragment (``/paciente#t=…``): what an e-mail shows after the
+    base URL, and what a short link leads to.
+    """
 
     base_url: str
     unsubscribe_key: bytes
     sender: str = ""
 
     def for_message(self, kind: str, token: str | None) -> str:
+        """The target of the message's own link (join or summary); ``""`` for a message without one."""
         if token is None:
             return ""
         page = "resumen" if kind == MessageKind.SUMMARY_READY.value else "paciente"
-        return f"{self.base_url}/{page}#t={token}"
+        return f"/{page}#t={token}"
 
     def opt_out(self, message_id: str) -> str:
-        return f"{self.base_url}/baja#t={unsubscribe.issue(self.unsubscribe_key, message_id)}"
+        """The target of the message's unsubscribe link."""
+        return f"/baja#t={unsubscribe.issue(self.unsubscribe_key, message_id)}"
+
+    def full(self, target: str) -> str:
+        return f"{self.base_url}{target}" if target else ""
+
+    def short(self, code: str) -> str:
+        return f"{self.base_url}{SHORT_PATH}{code}"
 
 
 class Dispatcher:
@@ -81,6 +103,7 @@ class Dispatcher:
         store: OutboxStore,
         channels: Mapping[str, Channel],
         links: Links,
+        short_links: ShortLinkStore,
         *,
         node: str,
         clock: Callable[[], datetime],
@@ -91,17 +114,24 @@ class Dispatcher:
         self._store = store
         self._channels = channels
         self._links = links
+        self._short_links = short_links
         self._node = node
         self._clock = clock
         self._observer = observer
         self._policy = policy
         self._interval = interval
 
-    def outgoing(self, claimed: Claimed, now: datetime) -> Outgoing:
+    async def outgoing(self, claimed: Claimed, now: datetime) -> Outgoing:
         """The message as its channel sends it: text in the patient's language, links, the invite."""
         entry = claimed.entry
+        short = entry.channel in _SHORT
         link = self._links.for_message(entry.kind, entry.token)
         opt_out = self._links.opt_out(claimed.message_id)
+        if short:
+            link = await self._shorten(claimed.message_id, "link", link, entry.token, now)
+            opt_out = await self._shorten(claimed.message_id, "opt_out", opt_out, None, now)
+        else:
+            link, opt_out = self._links.full(link), self._links.full(opt_out)
         text = texts.render(
             entry.kind,
             entry.language,
@@ -110,7 +140,10 @@ class Dispatcher:
             zone=entry.time_zone,
             link=link,
             opt_out=opt_out,
+            short=short,
         )
+        if entry.channel == ChannelName.SMS.value:
+            text = texts.Text(text.subject, gsm7.transliterate(text.body))
         calendar = None
         cancelled = entry.kind == MessageKind.CANCELLED.value
         if entry.channel == ChannelName.EMAIL.value and entry.kind in _CALENDAR:
@@ -135,6 +168,22 @@ class Dispatcher:
             calendar=calendar,
             calendar_method="CANCEL" if cancelled else "REQUEST",
         )
+
+    async def _shorten(
+        self, message_id: str, purpose: str, target: str, token: str | None, now: datetime
+    ) -> str:
+        """A short link to ``target``, lasting as long as ``token`` does (``None``: for good)."""
+        if not target:
+            return ""
+        expiry = stated_expiry(token) if token is not None else None
+        code = await self._short_links.shorten(
+            message_id,
+            purpose,
+            target,
+            expires_at=datetime.fromtimestamp(expiry, UTC) if expiry is not None else None,
+            now=now,
+        )
+        return self._links.short(code)
 
     async def run_once(self) -> int:
         """Claim and send one batch of due messages; how many were claimed."""
@@ -179,7 +228,7 @@ class Dispatcher:
             await self._finish(message, Status.UNSENT, "unsent", error="no_channel_configured")
             return
         try:
-            await channel.send(self.outgoing(message, now))
+            await channel.send(await self.outgoing(message, now))
         except SendFailed as error:
             logger.info(
                 "notification %s on %s failed (attempt %d): %s",

@@ -37,7 +37,7 @@ class RecordOutbox:
         self._clock = clock
 
     async def record(self, change: AppointmentChange, write: Callable[[], Awaitable[T]]) -> T:
-        if not change.messages and not change.choices:
+        if not change.messages and not change.choices and not change.default_choices:
             return await write()  # nothing to record (an admission of a patient who is there)
         return await self._store.transaction(lambda session: self.within(session, change, write))
 
@@ -50,6 +50,7 @@ class RecordOutbox:
             [OutboxEntry(**asdict(message)) for message in change.messages],
             now=self._clock(),
             choices=[Choice(**asdict(choice)) for choice in change.choices],
+            defaults=[Choice(**asdict(choice)) for choice in change.default_choices],
             withdraw_before=(change.appointment_id, change.generation),
         )
         return await write()

@@ -9,9 +9,10 @@ wait for each other), on SQLite with one ``UPDATE … RETURNING`` in a write tra
 one writer at a time, so the claim is atomic). A claim is a lease: a node that dies mid-send lets
 the row become due again when ``lease_until`` passes. Every attempt is a row of its own.
 
-A message goes only where the patient's newest choice for that channel allows
-(``notification_choices``): checked when it is recorded and again when it is claimed, so an
-unsubscribe stops messages already queued. Times come from the caller's clock, so tests drive them.
+A message goes only where the patient's newest choice that applies to it allows
+(``notification_choices``: a choice of the whole channel, or of that channel for the message's
+kind): checked when it is recorded and again when it is claimed, so an unsubscribe stops messages
+already queued. Times come from the caller's clock, so tests drive them.
 """
 
 from __future__ import annotations
@@ -71,12 +72,14 @@ class OutboxEntry:
 
 @dataclass(frozen=True, slots=True)
 class Choice:
-    """A patient turns one channel on or off; ``source`` says who and where (no personal data)."""
+    """A patient turns one channel on or off, for every kind of message or (``kind``) for one;
+    ``source`` says who and where (no personal data)."""
 
     patient_nss: str
     channel: str
     enabled: bool
     source: str
+    kind: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,15 +136,28 @@ def _entry(row: OutboxMessageRow) -> OutboxEntry:
     )
 
 
-async def _enabled(session: AsyncSession, patient_nss: str, channel: str) -> bool:
-    """The patient's newest choice for ``channel``; a channel never chosen either way is on."""
+async def _enabled(session: AsyncSession, patient_nss: str, channel: str, kind: str | None) -> bool:
+    """The patient's newest choice for ``channel`` that applies to ``kind`` (one about the whole
+    channel, or about that kind on it; ``kind=None``: the whole channel only); never chosen: on."""
+    table = NotificationChoiceRow
+    applies = table.kind.is_(None) if kind is None else or_(table.kind.is_(None), table.kind == kind)
     enabled = await session.scalar(
-        select(NotificationChoiceRow.enabled)
-        .where(NotificationChoiceRow.patient_nss == patient_nss, NotificationChoiceRow.channel == channel)
-        .order_by(NotificationChoiceRow.id.desc())
+        select(table.enabled)
+        .where(table.patient_nss == patient_nss, table.channel == channel, applies)
+        .order_by(table.id.desc())
         .limit(1)
     )
     return enabled is not False
+
+
+async def _ever_chosen(session: AsyncSession, patient_nss: str, channel: str) -> bool:
+    table = NotificationChoiceRow
+    found = await session.scalar(
+        select(table.id)
+        .where(table.patient_nss == patient_nss, table.channel == channel, table.kind.is_(None))
+        .limit(1)
+    )
+    return found is not None
 
 
 class OutboxStore:
@@ -163,19 +179,24 @@ class OutboxStore:
         *,
         now: datetime,
         choices: Sequence[Choice] = (),
+        defaults: Sequence[Choice] = (),
         withdraw_before: tuple[str, int] | None = None,
     ) -> None:
         """Record ``choices``, then the ``entries`` the patient's choices allow, in the caller's transaction.
 
+        ``defaults``: choices recorded only for a channel the patient has never chosen either way (a
+        booking that names no channels must not turn back on a channel the patient turned off).
         ``withdraw_before``: ``(appointment id, generation)``; that appointment's messages of older
         generations that were not sent yet no longer apply (it was rescheduled or cancelled). An
         entry whose key is stored already (the same change recorded twice) is left as it was.
         """
-        for choice in choices:
+        unchosen = [d for d in defaults if not await _ever_chosen(session, d.patient_nss, d.channel)]
+        for choice in (*choices, *unchosen):
             session.add(
                 NotificationChoiceRow(
                     patient_nss=choice.patient_nss,
                     channel=choice.channel,
+                    kind=choice.kind,
                     enabled=choice.enabled,
                     at=now,
                     source=choice.source[:100],
@@ -202,20 +223,21 @@ class OutboxStore:
                 "attempts": 0,
             }
             for entry in entries
-            if await _enabled(session, entry.patient_nss, entry.channel)
+            if await _enabled(session, entry.patient_nss, entry.channel, entry.kind)
         ]
         if rows:
             dialect = postgresql if self._postgres else sqlite
             await session.execute(dialect.insert(OutboxMessageRow).on_conflict_do_nothing(), rows)
 
-    async def choose(self, choice: Choice, now: datetime) -> None:
-        """Record one choice on its own (an unsubscribe link): later messages on that channel stop."""
+    async def choose(self, choices: Sequence[Choice], now: datetime) -> None:
+        """Record choices on their own (an unsubscribe link): later messages they turn off stop."""
         async with self._write.begin() as session:
-            await self.add(session, (), now=now, choices=(choice,))
+            await self.add(session, (), now=now, choices=choices)
 
-    async def enabled(self, patient_nss: str, channel: str) -> bool:
+    async def enabled(self, patient_nss: str, channel: str, kind: str | None = None) -> bool:
+        """Whether ``kind`` (``None``: every kind) may go to the patient on ``channel``."""
         async with self._read() as session:
-            return await _enabled(session, patient_nss, channel)
+            return await _enabled(session, patient_nss, channel, kind)
 
     async def claim(self, *, node: str, now: datetime, lease: timedelta, limit: int) -> list[Claimed]:
         """Take up to ``limit`` due messages for ``node`` until ``now + lease``; none is given to two nodes.
@@ -248,7 +270,7 @@ class OutboxStore:
         claimed: list[Claimed] = []
         async with self._write.begin() as session:
             for row in (await session.scalars(claim, execution_options={"synchronize_session": False})).all():
-                if not await _enabled(session, row.patient_nss, row.channel):
+                if not await _enabled(session, row.patient_nss, row.channel, row.kind):
                     row.status, row.last_error, row.lease_until = Status.OPTED_OUT, "opted_out", None
                     continue
                 claimed.append(Claimed(row.id, _entry(row), row.attempts))

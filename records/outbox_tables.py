@@ -10,14 +10,17 @@
   carries (join or summary token): never shown to staff, never logged.
 * ``outbox_attempts``: every send, sent or failed and why, for staff and for the audit.
 * ``notification_choices``: append-only, each a patient's choice of one channel (at booking, or an
-  unsubscribe link); the newest row per (patient, channel) is in force.
+  unsubscribe link), for every kind of message or for one (``kind``: reminders only, say); the
+  newest row that applies to a message is in force.
+* ``short_links``: the short ``/l/<code>`` links an SMS carries instead of a long token link, one
+  per message and purpose, each lasting as long as the token it stands for.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from records.db import Base, UtcDateTime
@@ -76,7 +79,25 @@ class NotificationChoiceRow(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     patient_nss: Mapped[str] = mapped_column(String(16))
     channel: Mapped[str] = mapped_column(String(16))
+    kind: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    """The one kind of message the choice is about (``reminder_24h``…); ``None``: every kind."""
     enabled: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[datetime] = mapped_column(UtcDateTime)
     source: Mapped[str] = mapped_column(String(100))
     """``booking:<staff id>`` or ``unsubscribe:<message id>``: who made the choice, and where."""
+
+
+class ShortLinkRow(Base):
+    __tablename__ = "short_links"
+    __table_args__ = (UniqueConstraint("message_id", "purpose", name="uq_short_links_message_purpose"),)
+
+    code: Mapped[str] = mapped_column(String(32), primary_key=True)
+    """Random and URL-safe (72 bits): unguessable, so the code itself is the permission to follow it."""
+    message_id: Mapped[str] = mapped_column(ID, ForeignKey("outbox_messages.id"))
+    purpose: Mapped[str] = mapped_column(String(16))
+    """``link`` (the join or summary link) or ``opt_out`` (the unsubscribe link)."""
+    target: Mapped[str] = mapped_column(Text)
+    """The real link's path and fragment (``/paciente#t=…``): a token, never shown or logged."""
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime, nullable=True)
+    """When the token it stands for expires; ``None``: never (an unsubscribe link)."""

@@ -123,6 +123,23 @@ def unseal(key: bytes, prefix: str, token: object) -> dict[str, Any]:
     return data
 
 
+def stated_expiry(token: str) -> int | None:
+    """The ``exp`` claim a sealed token states (epoch seconds), read WITHOUT checking its signature.
+
+    Bookkeeping only, about a token this server issued and kept itself (a short link to it must
+    not outlive it); never a reason to trust a token. ``None`` when it states none.
+    """
+    parts = token.split(".")
+    if len(parts) != 3:
+        return None
+    try:
+        data = json.loads(_b64decode(parts[1]))
+    except (ValueError, binascii.Error):
+        return None
+    expiry = data.get("exp") if isinstance(data, dict) else None
+    return expiry if isinstance(expiry, int) and not isinstance(expiry, bool) else None
+
+
 def claim_text(value: object, max_length: int = 128) -> str:
     """A text claim: a non-empty string of bounded length (else ``ValueError``)."""
     if not isinstance(value, str) or not value or len(value) > max_length:

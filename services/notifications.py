@@ -41,6 +41,13 @@ class Channel(StrEnum):
 REMINDERS = ((MessageKind.REMINDER_24H, timedelta(hours=24)), (MessageKind.REMINDER_1H, timedelta(hours=1)))
 
 
+def same_kind(kind: MessageKind) -> tuple[MessageKind, ...]:
+    """The kinds a patient stops by stopping ``kind`` from its unsubscribe link: "no more reminders"
+    means neither of them, whichever reminder carried the link."""
+    reminders = tuple(reminder for reminder, _ in REMINDERS)
+    return reminders if kind in reminders else (kind,)
+
+
 @dataclass(frozen=True, slots=True)
 class PatientMessage:
     """One message to send: field for field what the outbox stores (``records.outbox.OutboxEntry``)."""
@@ -74,12 +81,17 @@ class ChannelChoice:
 
 @dataclass(frozen=True, slots=True)
 class AppointmentChange:
-    """What a change of an appointment records in the outbox, beside the stores' own writes."""
+    """What a change of an appointment records in the outbox, beside the stores' own writes.
+
+    ``choices`` are recorded as they are; ``default_choices`` only for a channel the patient has
+    never chosen either way (a booking that names no channels keeps the patient's earlier choices).
+    """
 
     appointment_id: str
     generation: int
     messages: tuple[PatientMessage, ...]
     choices: tuple[ChannelChoice, ...] = ()
+    default_choices: tuple[ChannelChoice, ...] = ()
 
 
 def reachable(patient: Patient) -> tuple[Channel, ...]:
@@ -163,9 +175,11 @@ def booked(
     channels: Sequence[str] | None,
     chosen_by: str,
 ) -> AppointmentChange:
-    """The confirmation and the reminders, and the patient's choice of channels (default: reachable).
+    """The confirmation and the reminders, and the patient's choice of channels.
 
-    A chosen channel the patient's contact cannot reach (SMS without a phone) is refused.
+    ``channels=None`` (the booking names none): the patient's recorded choices stand, and only a
+    channel never chosen gets the default (:func:`default_channels`). A chosen channel the patient's
+    contact cannot reach (SMS without a phone) is refused.
     """
     chosen = set(channels) if channels is not None else set(default_channels(patient))
     if not chosen <= set(reachable(patient)):
@@ -182,7 +196,8 @@ def booked(
         appointment.appointment_id,
         appointment.link_generation,
         _with_reminders(MessageKind.CONFIRMATION, appointment, patient, token, now),
-        choices,
+        choices=choices if channels is not None else (),
+        default_choices=choices if channels is None else (),
     )
 
 

@@ -34,7 +34,8 @@ WHO: Mapping[Access, str] = MappingProxyType(
     {
         Access.PUBLIC: "anyone, signed in or not (pages, service hours, free slots, the network check, "
         "the OpenAPI document, signing in, a message's unsubscribe link, whose signed token is the "
-        "permission); nothing personal is behind these routes",
+        "permission, and an SMS's short link, whose random code is); nothing personal is behind these "
+        "routes",
         Access.PATIENT_LINK: "the bearer of a patient's link (Authorization: Bearer), for that patient's "
         "own appointment or summary only",
         Access.STAFF: "any signed-in staff member, about themselves or what their role alone allows (their "
@@ -67,7 +68,9 @@ ROUTE_ACCESS: Mapping[tuple[str, str], Access] = MappingProxyType(
         ("GET", "/resumen"): Access.PUBLIC,
         ("GET", "/supervision"): Access.PUBLIC,
         ("GET", "/baja"): Access.PUBLIC,
+        ("GET", "/api/unsubscribe"): Access.PUBLIC,
         ("POST", "/api/unsubscribe"): Access.PUBLIC,
+        ("GET", "/l/{code}"): Access.PUBLIC,
         ("GET", "/contrasena"): Access.PUBLIC,
         ("POST", "/api/password-setup"): Access.PUBLIC,
         ("GET", "/sesiones"): Access.PUBLIC,

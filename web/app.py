@@ -39,6 +39,7 @@ from records.repository import RecordRepository
 from records.retention import Retention
 from records.seal import seal_key
 from records.session_logs import SessionLogArchive
+from records.short_links import ShortLinkStore
 from records.staff import StaffDirectory
 from rooms import summary_links
 from rooms.consult import Consult
@@ -88,6 +89,7 @@ from web.scheduling.routes import scheduling_routes
 from web.schemas.session_log import SessionEventView, SessionLogView
 from web.security import long_polling_guard, same_origin_writes, security_headers
 from web.sessions_api import SessionsApi
+from web.short_links import ShortLinks
 from web.stores import scheduling_from
 from web.summary import SummaryApi
 from web.supervision import SupervisionApi
@@ -157,6 +159,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     outbox_store = OutboxStore(engine, new_id=lambda: str(uuid.uuid4()))
     outbox = RecordOutbox(outbox_store, clock)
+    short_links = ShortLinkStore(engine)
     scheduling.outbox = outbox
     ice = IceSettings(host_addresses=settings.media_host_addresses)
 
@@ -351,7 +354,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     )
     readiness = Readiness(engine, redis, local_media, lifecycle)
     app.cleanup_ctx.append(loop_lag(metrics))
-    app.cleanup_ctx.append(dispatcher_lifecycle(settings, outbox_store, metrics, clock))
+    app.cleanup_ctx.append(dispatcher_lifecycle(settings, outbox_store, short_links, metrics, clock))
     app.cleanup_ctx.append(Retention(engine, days=settings.session_log_retention_days, clock=clock).lifecycle)
     app.cleanup_ctx.append(GcPauses(metrics.gc_pause).lifecycle)
     if pressure is not None:
@@ -368,6 +371,9 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     app.router.add_get("/resumen", _page("summary.html"))
     app.router.add_get("/supervision", _page("supervision.html"))
     app.router.add_get("/baja", _page("unsubscribe.html"))
+    app.router.add_routes(
+        ShortLinks(short_links, missing_page=STATIC_DIR / "short_link_missing.html", clock=clock).routes()
+    )
     app.router.add_get(SETUP_PAGE, _page("password.html"))
     app.router.add_post("/api/session", auth.login)
     app.router.add_get("/api/session", auth.me)

@@ -8,6 +8,7 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from web.logs import logged_path
 from web.schemas.errors import ErrorDetail, ErrorView
 
 logger = logging.getLogger(__name__)
@@ -54,5 +55,6 @@ async def api_errors(request: web.Request, handler: Handler) -> web.StreamRespon
             raise
         return error_response(error.status, "http_error", error.reason)
     except Exception as error:
-        logger.error("%s %s failed: %s", request.method, request.path, type(error).__name__, exc_info=error)
+        path = logged_path(request.path)
+        logger.error("%s %s failed: %s", request.method, path, type(error).__name__, exc_info=error)
         return error_response(500, "internal", "Error interno. / Internal error.")

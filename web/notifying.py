@@ -17,6 +17,7 @@ from notifications import unsubscribe
 from notifications.channels import Channel, HttpChannel, HttpSettings, SmtpChannel, SmtpSettings
 from notifications.dispatcher import Dispatcher, Links, Observer
 from records.outbox import OutboxStore
+from records.short_links import ShortLinkStore
 from web.config import Settings
 
 
@@ -25,7 +26,11 @@ def unsubscribe_key(settings: Settings) -> bytes:
 
 
 def dispatcher_lifecycle(
-    settings: Settings, store: OutboxStore, observer: Observer, clock: Callable[[], datetime]
+    settings: Settings,
+    store: OutboxStore,
+    short_links: ShortLinkStore,
+    observer: Observer,
+    clock: Callable[[], datetime],
 ) -> Callable[[object], AsyncIterator[None]]:
     """For ``app.cleanup_ctx``: the channels (an HTTP client session for the SMS provider) and the
     dispatcher running while the app runs; nothing when ``TC_NOTIFICATIONS=off``."""
@@ -62,6 +67,7 @@ def dispatcher_lifecycle(
                 store,
                 channels,
                 links,
+                short_links,
                 node=settings.node_id,
                 clock=clock,
                 observer=observer,

@@ -62,7 +62,7 @@ from web.schemas.notes import (
     StaleNote,
     TemplatesView,
 )
-from web.schemas.outbox import OutboxView, Unsubscribed
+from web.schemas.outbox import OutboxView, Unsubscribed, UnsubscribeOffer, UnsubscribeRequest
 from web.schemas.photos import KeepPhotoRequest, KeptPhoto, SharedPhoto
 from web.schemas.queue import NextPatientView, NurseStateRequest, NurseView, PositionView, QueueView
 from web.schemas.session_log import SessionLogView
@@ -485,11 +485,20 @@ OPERATIONS: tuple[Operation, ...] = (
             "403 wrong_unit",
         ),
         Operation(
+            "GET /api/unsubscribe",
+            "What a message's unsubscribe link (its token in Authorization: Bearer) can stop: its kind "
+            "on its channel, or the whole channel",
+            {200: UnsubscribeOffer},
+            "401 auth_required, auth_invalid; 404 not_found",
+        ),
+        Operation(
             "POST /api/unsubscribe",
-            "A message's unsubscribe link (its token in Authorization: Bearer): no more messages on "
-            "that channel to that patient",
+            "A message's unsubscribe link (its token in Authorization: Bearer): no more messages of "
+            "that kind (stop: kind), or none at all (stop: channel, the default), on that channel to "
+            "that patient",
             {200: Unsubscribed},
             "401 auth_required, auth_invalid; 404 not_found",
+            body=UnsubscribeRequest,
         ),
     ),
 )

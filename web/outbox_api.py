@@ -2,11 +2,14 @@
 
 * ``GET /api/units/{unit}/outbox``: the unit's newest messages to patients and every attempt to
   send each (sent, failed and why), for the unit's staff: how they know whether a patient was told.
-* ``POST /api/unsubscribe``: the patient's unsubscribe link (``/baja#t=<token>``: the page sends the
-  token in ``Authorization: Bearer``, never in a URL) turns the message's channel off for them; no
-  sign-in, the signed token is the permission (:mod:`notifications.unsubscribe`). The choice is a
-  row of ``notification_choices`` and an audit line on ``teleconsulta.audit``
-  (``notifications_opt_out {"message_id", "channel"}``: no address, no name).
+* ``GET /api/unsubscribe``: what the patient's unsubscribe link (``/baja#t=<token>``: the page
+  sends the token in ``Authorization: Bearer``, never in a URL) can stop: the message's kind on its
+  channel, or the whole channel. ``POST /api/unsubscribe`` stops one or the other (``{"stop":
+  "kind"}``: that kind, both reminders for a reminder; ``"channel"``, the default: everything on
+  the channel). No sign-in: the signed token is the permission (:mod:`notifications.unsubscribe`). The
+  choice is recorded in ``notification_choices`` (one row per kind stopped, or one for the channel)
+  and as an audit line on ``teleconsulta.audit`` (``notifications_opt_out {"message_id", "channel",
+  "kinds"}``: no address, no name).
 """
 
 from __future__ import annotations
@@ -19,12 +22,19 @@ from datetime import datetime
 from aiohttp import web
 
 from notifications import unsubscribe
-from records.outbox import Choice, OutboxStore
+from records.outbox import Choice, OutboxEntry, OutboxStore
 from rooms.tokens import TokenError
+from services.notifications import MessageKind, same_kind
 from web.auth import Authenticator, require_unit
 from web.errors import ApiError
-from web.payloads import answer
-from web.schemas.outbox import OutboxMessageView, OutboxView, Unsubscribed
+from web.payloads import answer, read_body
+from web.schemas.outbox import (
+    OutboxMessageView,
+    OutboxView,
+    Unsubscribed,
+    UnsubscribeOffer,
+    UnsubscribeRequest,
+)
 
 audit_log = logging.getLogger("teleconsulta.audit")
 
@@ -46,6 +56,7 @@ class OutboxApi:
     def routes(self) -> list[web.RouteDef]:
         return [
             web.get("/api/units/{unit}/outbox", self.outbox),
+            web.get("/api/unsubscribe", self.offer),
             web.post("/api/unsubscribe", self.unsubscribe),
         ]
 
@@ -56,7 +67,8 @@ class OutboxApi:
         messages = await self._store.of_unit(unit)
         return answer(OutboxView(unit=unit, messages=[OutboxMessageView.of(m) for m in messages]))
 
-    async def unsubscribe(self, request: web.Request) -> web.Response:
+    async def _message(self, request: web.Request) -> tuple[str, OutboxEntry]:
+        """The message whose unsubscribe token the request carries, with its id."""
         scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "auth_required", "Abra el enlace del aviso. / Open the link in the message.")
@@ -67,10 +79,21 @@ class OutboxApi:
         message = await self._store.message(message_id)
         if message is None:
             raise ApiError(404, "not_found", "Aviso no encontrado. / Message not found.")
-        choice = Choice(message.patient_nss, message.channel, False, f"unsubscribe:{message_id}")
-        await self._store.choose(choice, self._clock())
-        audit_log.info(
-            "notifications_opt_out %s",
-            json.dumps({"message_id": message_id, "channel": message.channel}, sort_keys=True),
-        )
-        return answer(Unsubscribed(channel=message.channel))
+        return message_id, message
+
+    async def offer(self, request: web.Request) -> web.Response:
+        _, message = await self._message(request)
+        kinds = [kind.value for kind in same_kind(MessageKind(message.kind))]
+        return answer(UnsubscribeOffer(channel=message.channel, kind=message.kind, kinds=kinds))
+
+    async def unsubscribe(self, request: web.Request) -> web.Response:
+        message_id, message = await self._message(request)
+        stop = (await read_body(request, UnsubscribeRequest)).stop
+        source = f"unsubscribe:{message_id}"
+        kinds = [kind.value for kind in same_kind(MessageKind(message.kind))] if stop == "kind" else None
+        per_kind: list[str | None] = list(kinds) if kinds is not None else [None]
+        choices = [Choice(message.patient_nss, message.channel, False, source, kind) for kind in per_kind]
+        await self._store.choose(choices, self._clock())
+        audit = {"message_id": message_id, "channel": message.channel, "kinds": kinds}
+        audit_log.info("notifications_opt_out %s", json.dumps(audit, sort_keys=True))
+        return answer(Unsubscribed(channel=message.channel, kinds=kinds))

@@ -5,8 +5,11 @@ local SMS provider, at the moments the test's clock reaches.
   calendar invite that the ``icalendar`` package parses.
 * The SMS reminders reach the provider exactly when due, with the time in the patient's zone
   across a DST change there (Madrid moves to summer time between booking and appointment).
-* An unsubscribe from the link in a message stops the next one; a reschedule withdraws the old
-  reminders; the outbox is written atomically with the booking (either failing leaves neither).
+* Every real SMS (each kind, Spanish and English, real tokens) is GSM-7 in one part, its short
+  links lead to the real links, and an unknown or expired one is a clear page.
+* An unsubscribe from the link in a message stops the next one, or only that kind (reminders); a
+  later booking that names no channels keeps it off; a reschedule withdraws the old reminders;
+  the outbox is written atomically with the booking (either failing leaves neither).
 * Staff of the unit see every message and attempt; no channel configured leaves them ``unsent``.
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,13 +30,17 @@ import pytest
 from aiohttp.test_utils import TestServer
 from sqlalchemy import func, select, text
 
+from notifications import gsm7, unsubscribe
 from notifications.channels import HttpChannel, HttpSettings
 from notifications.dispatcher import Dispatcher, Links
-from records.outbox import OutboxStore
+from records.outbox import Claimed, OutboxStore
 from records.outbox_tables import OutboxMessageRow
+from records.short_links import ShortLinkStore
+from rooms import summary_links
 from rooms import tokens as join_tokens
 from rooms.roles import Role
 from rooms.staff import StaffMember
+from services import notifications as notices
 from tests.support.clients import connect_client
 from tests.support.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
 from tests.support.whole_consult import NOTE, NOTE_PHRASE
@@ -46,6 +53,7 @@ BOOKED_AT = datetime(2026, 3, 23, 15, 0, tzinfo=UTC)  # Monday 09:00 in Mexico C
 SLOT = datetime(2026, 3, 30, 16, 0, tzinfo=UTC)  # Monday 10:00 in Mexico City; Madrid on CEST (18:00)
 PASSWORD = "notifications-password-123"
 NSS = "92919084431"
+OTHER_NSS = "92910000014"
 
 
 class SetClock:
@@ -92,10 +100,8 @@ class Api:
         return len(found)
 
 
-@asynccontextmanager
-async def serve(tmp_path: Path, **settings: Any) -> AsyncIterator[Api]:
-    clock = SetClock(BOOKED_AT)
-    app = create_app(
+def serve(tmp_path: Path, **settings: Any) -> AbstractAsyncContextManager[Api]:
+    return serving(
         Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}",
             secret_key=b"notifications-test-secret-key-0123456789",
@@ -103,9 +109,15 @@ async def serve(tmp_path: Path, **settings: Any) -> AsyncIterator[Api]:
             media_workers=0,
             public_url="https://tc.example.org",
             **settings,
-        ),
-        clock=clock,
+        )
     )
+
+
+@asynccontextmanager
+async def serving(settings: Settings) -> AsyncIterator[Api]:
+    """The real app from ``settings``, with two nurses signed in (``ana`` of UMF-1, ``cruz`` of UMF-2)."""
+    clock = SetClock(BOOKED_AT)
+    app = create_app(settings, clock=clock)
     server = TestServer(app, host="127.0.0.1", port=0)
     await server.start_server()
     url = str(server.make_url("")).rstrip("/")
@@ -143,11 +155,11 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
         yield api
 
 
-def booking(**patient: Any) -> dict[str, Any]:
+def booking(start: datetime = SLOT, **patient: Any) -> dict[str, Any]:
     channels = patient.pop("channels", None)
     body: dict[str, Any] = {
         "unit": "UMF-1",
-        "start": SLOT.isoformat(),
+        "start": start.isoformat(),
         "kind": "first",
         "patient": {
             "nss": NSS,
@@ -180,6 +192,7 @@ async def sms(api: Api) -> AsyncIterator[Sms]:
             OutboxStore(api.services.engine, new_id=lambda: "unused"),
             {"sms": channel, "whatsapp": channel},
             Links(settings.base_url, unsubscribe_key(settings)),
+            ShortLinkStore(api.services.engine),
             node="test-node",
             clock=api.clock,
             observer=Ignore(),
@@ -190,6 +203,23 @@ async def sms(api: Api) -> AsyncIterator[Sms]:
 class Ignore:
     def notification(self, channel: str, kind: str, outcome: str) -> None:
         return None
+
+
+async def follow(api: Api, link: str) -> tuple[int, str]:
+    """Open a short link as a phone would: its status, and where it leads (``Location``) or its page."""
+    assert link.startswith("https://tc.example.org/l/"), link
+    async with aiohttp.ClientSession() as http:
+        path = urlsplit(link).path
+        async with http.get(f"{api.url}{path}", allow_redirects=False) as response:
+            return response.status, response.headers.get("Location") or await response.text()
+
+
+def links_in(text: str) -> list[str]:
+    return [word for word in text.split() if word.startswith("https://")]
+
+
+def fragment_token(target: str) -> str:
+    return urlsplit(target).fragment.removeprefix("t=")
 
 
 async def wait_for_status(api: Api, kind: str, status: str, count: int = 1) -> None:
@@ -268,9 +298,7 @@ async def test_sms_reminders_arrive_when_due_in_the_patients_zone_across_dst(api
     assert await sms.dispatcher.run_once() == 1
     reminder = sms.receiver.received[-1]
     assert reminder["key"].endswith(":reminder_24h:sms")
-    assert reminder["body"]["text"].startswith(
-        "Hola María: le recordamos su teleconsulta mañana 30/03/2026 18:00 CEST"
-    )
+    assert reminder["body"]["text"].startswith("Hola Maria: mañana es su teleconsulta, 30/03/2026 18:00 CEST")
 
     api.clock.now = SLOT - timedelta(hours=1, seconds=1)
     assert await sms.dispatcher.run_once() == 0
@@ -296,6 +324,7 @@ async def test_a_failing_provider_is_retried_and_the_patient_gets_one_message(ap
     assert await sms.dispatcher.run_once() == 1
     (got,) = sms.receiver.received
     assert got["body"]["channel"] == "whatsapp"
+    # WhatsApp is not billed by GSM-7 parts: the short form keeps its accents.
     assert got["body"]["text"].startswith("Hello María: your teleconsultation is on 30/03/2026 18:00 CEST")
     status, outbox = await api.call("GET", "/api/units/UMF-1/outbox", "ana")
     sent = next(m for m in outbox["messages"] if m["kind"] == "confirmation")
@@ -307,14 +336,16 @@ async def test_an_unsubscribe_link_stops_the_following_messages(api: Api, sms: S
     assert status == 201
     await sms.dispatcher.run_once()
     (confirmation,) = sms.receiver.received
-    link = next(word for word in confirmation["body"]["text"].split() if "/baja#t=" in word)
-    token = urlsplit(link).fragment.removeprefix("t=")
+    status, target = await follow(api, links_in(confirmation["body"]["text"])[-1])
+    assert status == 302 and target.startswith("/baja#t=")
+    token = fragment_token(target)
     status, refused = await api.call(
-        "POST", "/api/unsubscribe", headers={"Authorization": "Bearer v1.bad.token"}
+        "POST", "/api/unsubscribe", body={}, headers={"Authorization": "Bearer v1.bad.token"}
     )
     assert (status, refused["error"]["code"]) == (401, "auth_invalid")
-    status, done = await api.call("POST", "/api/unsubscribe", headers={"Authorization": f"Bearer {token}"})
-    assert (status, done) == (200, {"channel": "sms"})
+    bearer = {"Authorization": f"Bearer {token}"}
+    status, done = await api.call("POST", "/api/unsubscribe", body={"stop": "channel"}, headers=bearer)
+    assert (status, done) == (200, {"channel": "sms", "kinds": None})
     api.clock.now = SLOT - timedelta(hours=1)
     await sms.dispatcher.run_once()
     assert len(sms.receiver.received) == 1
@@ -347,8 +378,164 @@ async def test_a_reschedule_and_a_cancellation_withdraw_what_no_longer_applies(a
     (got,) = sms.receiver.received
     assert (
         got["body"]["text"].split("\n")[0]
-        == "Hola María: su teleconsulta del 30/03/2026 19:00 CEST fue cancelada."
+        == "Hola Maria: su teleconsulta del 30/03/2026 19:00 CEST fue cancelada."
     )
+
+
+# -- real SMS: GSM-7, one part, short links that lead to the real links -----------------------------
+
+
+async def _nothing() -> None:
+    return None
+
+
+async def test_every_real_sms_is_gsm7_in_one_part_and_its_short_links_lead_to_the_real_links(
+    api: Api, sms: Sms
+) -> None:
+    """Each kind of message, in Spanish and English, rendered from a real booking's outbox rows with
+    the real tokens (join, summary, unsubscribe) as the dispatcher sends it by SMS."""
+    settings = api.services.settings
+    scheduling = api.services.scheduling
+    store = OutboxStore(api.services.engine, new_id=lambda: "unused")
+    rendered: list[tuple[Claimed, str]] = []
+
+    async def render_due() -> None:
+        due = SLOT + timedelta(days=2)  # claimed, not sent: every recorded message renders once
+        for claimed in await store.claim(node="render", now=due, lease=timedelta(minutes=5), limit=50):
+            rendered.append((claimed, (await sms.dispatcher.outgoing(claimed, api.clock.now)).text.body))
+
+    for language, nss, start in (("es", NSS, SLOT), ("en", OTHER_NSS, SLOT + timedelta(minutes=20))):
+        status, booked = await api.call(
+            "POST", "/api/appointments", "ana", booking(start, channels=["sms"], language=language, nss=nss)
+        )
+        assert status == 201, booked
+        appointment_id = booked["appointment"]["appointment_id"]
+        await render_due()  # the confirmation and both reminders
+        moved = start + timedelta(hours=2)
+        status, _ = await api.call(
+            "PATCH", f"/api/appointments/{appointment_id}", "ana", {"start": moved.isoformat()}
+        )
+        assert status == 200
+        await render_due()  # "moved" and the new reminders
+        appointment = await scheduling.appointments.get(appointment_id)
+        consult = await scheduling.consults.get(appointment_id)
+        assert appointment is not None and consult is not None
+        patient = await scheduling.appointments.get_patient(appointment.patient_id)
+        assert patient is not None
+        now = api.clock.now
+        join = scheduling.link_token(appointment, consult, now)
+        ready = notices.nurse_ready(appointment, patient, token=join, now=now)
+        await scheduling.outbox.record(ready, _nothing)
+        summary = summary_links.issue(
+            summary_links.derive_key(settings.secret_key),
+            summary_links.SummaryClaims(
+                appointment_id,
+                summary_links.link_id(appointment_id),
+                int(now.timestamp()),
+                summary_links.expiry(now, settings.summary_link_days),
+            ),
+        )
+        change = notices.summary_ready(appointment, patient, summary_token=summary, now=now)
+        await scheduling.outbox.record(change, _nothing)
+        await render_due()
+        status, _ = await api.call("DELETE", f"/api/appointments/{appointment_id}", "ana")
+        assert status == 200
+        await render_due()  # "cancelled"
+
+    kinds = {(claimed.entry.language, claimed.entry.kind) for claimed, _ in rendered}
+    assert kinds == {(language, kind.value) for language in ("es", "en") for kind in notices.MessageKind}
+    for claimed, body in rendered:
+        assert gsm7.is_gsm7(body), body
+        assert len(body) <= 306 and gsm7.parts(body) == 1, (gsm7.septets(body), body)
+        *link, opt_out = links_in(body)
+        status, target = await follow(api, opt_out)
+        assert status == 302 and target.startswith("/baja#t=")
+        key = unsubscribe_key(settings)
+        assert unsubscribe.message_of(key, fragment_token(target)) == claimed.message_id
+        if claimed.entry.kind == "cancelled":
+            assert link == []
+            continue
+        page = "resumen" if claimed.entry.kind == "summary_ready" else "paciente"
+        assert await follow(api, link[0]) == (302, f"/{page}#t={claimed.entry.token}")
+    assert "Maria" in rendered[0][1] and "María" not in rendered[0][1]  # í is not GSM-7; é, ñ are
+
+    # A short link lasts as long as its token: the join link's ends 2 h after the slot's end.
+    confirmation = next(body for claimed, body in rendered if claimed.entry.kind == "confirmation")
+    join_link, opt_out_link = links_in(confirmation)
+    api.clock.now = SLOT + timedelta(hours=6)
+    status, page_text = await follow(api, join_link)
+    assert status == 404 and "no es válido" in page_text and "not valid" in page_text
+    assert (await follow(api, opt_out_link))[0] == 302  # turning messages off always works
+    status, page_text = await follow(api, "https://tc.example.org/l/NoSuchCode12")
+    assert status == 404 and "<html" in page_text and "has expired" in page_text
+
+
+# -- choices that stick ------------------------------------------------------------------------------
+
+
+async def unsubscribe_from(api: Api, text: str, stop: str) -> tuple[int, Any]:
+    status, target = await follow(api, links_in(text)[-1])
+    assert status == 302
+    bearer = {"Authorization": f"Bearer {fragment_token(target)}"}
+    return await api.call("POST", "/api/unsubscribe", body={"stop": stop}, headers=bearer)
+
+
+async def test_a_booking_that_names_no_channels_keeps_a_channel_the_patient_turned_off(
+    api: Api, sms: Sms
+) -> None:
+    status, booked = await api.call("POST", "/api/appointments", "ana", booking(channels=["email", "sms"]))
+    assert status == 201
+    await sms.dispatcher.run_once()
+    (confirmation,) = sms.receiver.received
+    assert (await unsubscribe_from(api, confirmation["body"]["text"], "channel"))[0] == 200
+    appointment_id = booked["appointment"]["appointment_id"]
+    assert (await api.call("DELETE", f"/api/appointments/{appointment_id}", "ana"))[0] == 200
+
+    status, again = await api.call("POST", "/api/appointments", "ana", booking(SLOT + timedelta(days=1)))
+    assert status == 201
+    second = again["appointment"]["appointment_id"]
+    assert {r.channel for r in await api.rows() if r.appointment_id == second} == {"email"}
+
+
+async def test_an_unsubscribe_link_can_stop_only_that_kind_of_message(api: Api, sms: Sms) -> None:
+    status, booked = await api.call("POST", "/api/appointments", "ana", booking(channels=["sms"]))
+    assert status == 201
+    await sms.dispatcher.run_once()  # the confirmation
+    api.clock.now = SLOT - timedelta(hours=24)
+    await sms.dispatcher.run_once()  # the 24-hour reminder
+    reminder = sms.receiver.received[-1]
+    status, target = await follow(api, links_in(reminder["body"]["text"])[-1])
+    bearer = {"Authorization": f"Bearer {fragment_token(target)}"}
+    status, offer = await api.call("GET", "/api/unsubscribe", headers=bearer)
+    assert (status, offer) == (
+        200,
+        {"channel": "sms", "kind": "reminder_24h", "kinds": ["reminder_24h", "reminder_1h"]},
+    )
+    status, done = await unsubscribe_from(api, reminder["body"]["text"], "kind")
+    assert (status, done) == (200, {"channel": "sms", "kinds": ["reminder_24h", "reminder_1h"]})
+
+    api.clock.now = SLOT - timedelta(hours=1)
+    assert await sms.dispatcher.run_once() == 0  # the 1-hour reminder is a reminder too
+    await api.sign_in("ana")  # a week after the booking
+    appointment_id = booked["appointment"]["appointment_id"]
+    later = SLOT + timedelta(days=1)
+    status, _ = await api.call(
+        "PATCH", f"/api/appointments/{appointment_id}", "ana", {"start": later.isoformat()}
+    )
+    assert status == 200
+    assert await sms.dispatcher.run_once() == 1  # "moved" is not a reminder: it still goes
+    assert [r["key"].split(":")[1] for r in sms.receiver.received] == [
+        "confirmation",
+        "reminder_24h",
+        "rescheduled",
+    ]
+    # The new slot's reminders were never even recorded.
+    assert sorted((r.kind, r.generation, r.status) for r in await api.rows()) == [
+        ("confirmation", 0, "sent"),
+        ("reminder_1h", 0, "opted_out"),
+        ("reminder_24h", 0, "sent"),
+        ("rescheduled", 1, "sent"),
+    ]
 
 
 # -- atomic with the booking -------------------------------------------------------------------------
@@ -439,12 +626,10 @@ async def test_a_patient_admitted_while_away_is_told_and_a_signed_note_sends_the
         assert [r["key"].split(":")[1] for r in sms.receiver.received] == ["confirmation", "nurse_ready"]
         ready = sms.receiver.received[-1]
         assert ready["key"] == f"{consult_id}/0:nurse_ready:sms"
-        link = ready["body"]["text"].split("\n")[0].split()[-1]
-        assert link.startswith("https://tc.example.org/paciente#t=")
+        status, target = await follow(api, ready["body"]["text"].split("\n")[0].split()[-1])
+        assert status == 302 and target.startswith("/paciente#t=")
         claims = join_tokens.verify(
-            api.services.settings.secret_key,
-            urlsplit(link).fragment.removeprefix("t="),
-            api.clock.now.timestamp(),
+            api.services.settings.secret_key, fragment_token(target), api.clock.now.timestamp()
         )
         assert claims.consult_id == consult_id  # the patient's own, still valid link
 
@@ -472,10 +657,10 @@ async def test_a_patient_admitted_while_away_is_told_and_a_signed_note_sends_the
     summary = sms.receiver.received[-1]
     assert summary["key"] == f"{consult_id}/0:summary_ready:sms"
     text_line = summary["body"]["text"].split("\n")[0]
-    assert text_line.startswith(
-        "Hola María: su resumen de la consulta está listo: https://tc.example.org/resumen#t=s1."
-    )
-    summary_token = urlsplit(text_line.split()[-1]).fragment.removeprefix("t=")
+    assert text_line.startswith("Hola Maria: su resumen de la consulta esta listo: https://tc.example.org/l/")
+    status, target = await follow(api, text_line.split()[-1])
+    assert status == 302 and target.startswith("/resumen#t=s1.")
+    summary_token = fragment_token(target)
     status, read = await api.call("GET", "/api/summary", headers={"Authorization": f"Bearer {summary_token}"})
     assert status == 200 and read["summary_link"]["url"].endswith(summary_token)
     assert NOTE_PHRASE not in summary["body"]["text"]

@@ -1,5 +1,6 @@
-"""Revisions written side by side after the same parent (this outbox's ``0002_outbox`` and another
-part's ``0002``) are all applied, in any merge order; the outbox's tables come with them."""
+"""Revisions written side by side after the same parent (this outbox's ``0002_outbox``, followed by
+``0003_outbox_choices``, and another part's ``0002``) are all applied, in any merge order; the
+outbox's tables come with them."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ async def test_every_branch_is_applied_and_a_second_run_changes_nothing(
     (scripts / "versions" / "0002_probe.py").write_text(BRANCH, encoding="utf-8")
     monkeypatch.setattr(migrations, "MIGRATIONS", scripts)
     heads = migrations.head_revision()
-    assert {"0002_outbox", "0002_probe"} <= set(heads)  # other parts' branches may stand beside them
+    assert {"0003_outbox_choices", "0002_probe"} <= set(heads)  # other parts' branches may stand beside them
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'records.sqlite3'}")
     try:
         assert await migrations.current_revision(engine) == ()
@@ -48,6 +49,7 @@ async def test_every_branch_is_applied_and_a_second_run_changes_nothing(
         assert await migrations.current_revision(engine) == heads
         async with engine.connect() as connection:
             tables = set(await connection.run_sync(lambda sync: inspect(sync).get_table_names()))
-        assert {"branch_probe", "outbox_messages", "outbox_attempts", "notification_choices"} <= tables
+        outbox = {"outbox_messages", "outbox_attempts", "notification_choices", "short_links"}
+        assert {"branch_probe", *outbox} <= tables
     finally:
         await engine.dispose()

@@ -1,4 +1,5 @@
-"""The outbox store on SQLite and PostgreSQL: claims never overlap, leases run out, choices filter."""
+"""The outbox store on SQLite and PostgreSQL: claims never overlap, leases run out, choices filter
+(a whole channel, or one kind of message on it; defaults never overrule a recorded choice)."""
 
 from __future__ import annotations
 
@@ -108,7 +109,7 @@ async def test_choices_decide_what_is_recorded_and_what_is_still_sent(engine: As
     off = Choice("92910000018", "email", False, "booking:n1")
     await add(store, [entry(1, channel="email"), entry(1, channel="sms")], (off,))
     assert [m.channel for m in await store.of_unit("u1")] == ["sms"]
-    await store.choose(Choice("92910000018", "sms", False, "unsubscribe:m"), NOW)
+    await store.choose([Choice("92910000018", "sms", False, "unsubscribe:m")], NOW)
     assert await store.claim(node="a", now=NOW, lease=LEASE, limit=5) == []
     (view,) = await store.of_unit("u1")
     assert view.status == "opted_out"
@@ -122,3 +123,38 @@ async def test_a_change_withdraws_what_the_older_appointment_had_pending(engine:
     await store.transaction(lambda session: store.add(session, [moved], now=NOW, withdraw_before=("c-1", 1)))
     statuses = sorted((m.kind, m.status) for m in await store.of_unit("u1"))
     assert statuses == [("confirmation", "pending"), ("confirmation", "withdrawn")]
+
+
+async def test_a_choice_about_one_kind_stops_that_kind_only(engine: AsyncEngine) -> None:
+    store = OutboxStore(engine, new_id=new_id)
+    reminder = replace(entry(1), kind="reminder_1h", idempotency_key="c-1/0:reminder_1h:sms")
+    await add(store, [entry(1), reminder])
+    await store.choose([Choice("92910000018", "sms", False, "unsubscribe:m", kind="reminder_1h")], NOW)
+    (claimed,) = await store.claim(node="a", now=NOW, lease=LEASE, limit=5)
+    assert claimed.entry.kind == "confirmation"
+    assert sorted((m.kind, m.status) for m in await store.of_unit("u1")) == [
+        ("confirmation", "sending"),
+        ("reminder_1h", "opted_out"),
+    ]
+    assert await store.enabled("92910000018", "sms")
+    assert not await store.enabled("92910000018", "sms", "reminder_1h")
+    # A newer choice of the whole channel (a booking that names it) applies to every kind again.
+    await store.choose([Choice("92910000018", "sms", True, "booking:n1")], NOW)
+    assert await store.enabled("92910000018", "sms", "reminder_1h")
+
+
+async def test_defaults_are_recorded_only_for_a_channel_never_chosen(engine: AsyncEngine) -> None:
+    store = OutboxStore(engine, new_id=new_id)
+    await store.choose([Choice("92910000018", "sms", False, "unsubscribe:m")], NOW)
+    defaults = (
+        Choice("92910000018", "sms", True, "booking:n1"),
+        Choice("92910000018", "whatsapp", False, "booking:n1"),
+    )
+    await store.transaction(
+        lambda session: store.add(
+            session, [entry(1), entry(1, channel="whatsapp")], now=NOW, defaults=defaults
+        )
+    )
+    assert await store.of_unit("u1") == []  # sms stays off; whatsapp gets its default, off
+    assert not await store.enabled("92910000018", "sms")
+    assert not await store.enabled("92910000018", "whatsapp")

@@ -21,6 +21,7 @@ from notifications.channels import HttpChannel, HttpSettings
 from notifications.dispatcher import Dispatcher, Links, RetryPolicy
 from records.db import create_engine
 from records.outbox import Choice, OutboxEntry, OutboxStore
+from records.short_links import ShortLinkStore
 from tests.support.receivers import HttpReceiver, http_receiver
 
 NOW = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
@@ -82,7 +83,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def dispatcher(
-    store: OutboxStore, receiver: HttpReceiver, http: aiohttp.ClientSession, clock: Clock, node: str
+    engine: AsyncEngine, receiver: HttpReceiver, http: aiohttp.ClientSession, clock: Clock, node: str
 ) -> tuple[Dispatcher, Counted]:
     observer = Counted()
     channel = HttpChannel(
@@ -90,8 +91,16 @@ def dispatcher(
     )
     links = Links("https://tc.example.org", b"k" * 32)
     policy = RetryPolicy(base_seconds=30, max_seconds=3600, max_attempts=4, batch=4)
+    store = OutboxStore(engine, new_id=new_id)
     return Dispatcher(
-        store, {"sms": channel}, links, node=node, clock=clock, observer=observer, policy=policy
+        store,
+        {"sms": channel},
+        links,
+        ShortLinkStore(engine),
+        node=node,
+        clock=clock,
+        observer=observer,
+        policy=policy,
     ), observer
 
 
@@ -106,8 +115,8 @@ async def test_two_dispatchers_racing_send_each_message_once(
     await record(OutboxStore(engine, new_id=new_id), [entry(n) for n in range(24)])
     other = create_engine(db_url)
     try:
-        first, _ = dispatcher(OutboxStore(engine, new_id=new_id), receiver, http, clock, "node-a")
-        second, _ = dispatcher(OutboxStore(other, new_id=new_id), receiver, http, clock, "node-b")
+        first, _ = dispatcher(engine, receiver, http, clock, "node-a")
+        second, _ = dispatcher(other, receiver, http, clock, "node-b")
 
         async def drain(d: Dispatcher) -> None:
             while await d.run_once():
@@ -130,7 +139,7 @@ async def test_a_failing_provider_is_retried_with_doubling_waits_and_sent_once(
     clock = Clock()
     store = OutboxStore(engine, new_id=new_id)
     await record(store, [entry(1)])
-    d, observer = dispatcher(store, receiver, http, clock, "node-a")
+    d, observer = dispatcher(engine, receiver, http, clock, "node-a")
     receiver.failures = 2
     assert await d.run_once() == 1  # 503: again in 30 s
     clock.now = NOW + timedelta(seconds=29)
@@ -160,7 +169,7 @@ async def test_a_refused_request_fails_at_once_and_retries_stop_at_the_limit(
     clock = Clock()
     store = OutboxStore(engine, new_id=new_id)
     await record(store, [entry(1)])
-    d, _ = dispatcher(store, receiver, http, clock, "node-a")
+    d, _ = dispatcher(engine, receiver, http, clock, "node-a")
     receiver.failures, receiver.fail_with = 1, 400
     await d.run_once()
     await record(store, [entry(2)])
@@ -180,9 +189,9 @@ async def test_an_unsubscribe_stops_messages_already_queued(
     clock = Clock()
     store = OutboxStore(engine, new_id=new_id)
     await record(store, [entry(1), replace_due(entry(2), NOW + timedelta(hours=1))])
-    d, _ = dispatcher(store, receiver, http, clock, "node-a")
+    d, _ = dispatcher(engine, receiver, http, clock, "node-a")
     assert await d.run_once() == 1
-    await store.choose(Choice("92910000018", "sms", False, "unsubscribe:x"), NOW)
+    await store.choose([Choice("92910000018", "sms", False, "unsubscribe:x")], NOW)
     clock.now = NOW + timedelta(hours=1)
     assert await d.run_once() == 0
     assert len(receiver.received) == 1

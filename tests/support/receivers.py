@@ -1,5 +1,6 @@
 """Local stand-ins for the outside world a dispatcher talks to: an SMS provider's HTTP API that records
-what it got and fails on demand, and a real SMTP server (aiosmtpd) that keeps every message."""
+what it got and fails on demand, and a real SMTP server (aiosmtpd) that keeps every message and
+refuses on demand."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ class HttpReceiver:
             "body": json.loads(await request.text()),
             "key": request.headers.get("Idempotency-Key"),
             "auth": request.headers.get("Authorization"),
+            "headers": dict(request.headers),
         }
         if self.failures > 0:
             self.failures -= 1
@@ -56,10 +58,19 @@ async def http_receiver() -> AsyncIterator[HttpReceiver]:
 
 
 class _Keep:
+    """Refuses the next ``failures`` messages with a temporary ``451`` (a server that cannot take mail
+    now), then keeps every message it accepts."""
+
     def __init__(self) -> None:
         self.messages: list[Message] = []
+        self.failures = 0
+        self.refused = 0
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.failures > 0:
+            self.failures -= 1
+            self.refused += 1
+            return "451 4.3.0 Try again later"
         content = envelope.original_content or b""
         self.messages.append(message_from_bytes(content))
         return "250 Message accepted for delivery"

@@ -8,38 +8,71 @@ from datetime import UTC, date, datetime, timedelta
 import icalendar
 import pytest
 
-from notifications import unsubscribe
+from notifications import gsm7, unsubscribe
 from notifications.channels import HttpChannel, HttpSettings, Outgoing
 from notifications.invites import invite
 from notifications.texts import Text, render
 from rooms.patients import register_patient
-from rooms.tokens import TokenError
+from rooms.tokens import TokenError, seal, stated_expiry
 from services.notifications import MessageKind, first_name, reachable
 from web.config import ConfigError, Settings
+from web.logs import logged_path
 
 START = datetime(2026, 11, 2, 16, 0, tzinfo=UTC)
-LINK_ROOM = 40
-"""What the two links (join, unsubscribe) may add beyond the SMS's own words: they are sent as links."""
+SHORT_LINK = "https://tc.example.org/l/AbCdEfGhIjKl"
+"""A real short link's length (``records.short_links``: 12 characters of code)."""
 
 
 @pytest.mark.parametrize("language", ["es", "en"])
 @pytest.mark.parametrize("kind", list(MessageKind))
-def test_every_message_fits_an_sms_and_names_only_the_first_name(kind: MessageKind, language: str) -> None:
+def test_every_sms_fits_one_part_and_names_only_the_first_name(kind: MessageKind, language: str) -> None:
     text = render(
         kind.value,
         language,
         first_name="Guadalupe",
         starts_at=START,
         zone="America/Los_Angeles",
-        link="L",
-        opt_out="U",
+        link=SHORT_LINK,
+        opt_out=SHORT_LINK,
+        short=True,
     )
-    words = text.body.replace("L", "").replace("U", "")
-    assert len(words) <= 160 - LINK_ROOM, words
+    sms = gsm7.transliterate(text.body)
+    assert gsm7.is_gsm7(sms) and gsm7.parts(sms) == 1, (gsm7.septets(sms), sms)
     assert "Guadalupe" in text.body
     assert text.subject and "\n" not in text.subject
     if kind is not MessageKind.NURSE_READY and kind is not MessageKind.SUMMARY_READY:
         assert "02/11/2026 08:00 PST" in text.body  # Los Angeles left summer time the day before
+
+
+def test_an_email_keeps_its_whole_sentences_and_accents() -> None:
+    email = render(
+        "confirmation", "es", first_name="María", starts_at=START, zone="Europe/Madrid", link="L", opt_out="U"
+    )
+    assert email.body == (
+        "Hola María: su teleconsulta es el 02/11/2026 17:00 CET. Entre desde su teléfono: L\n"
+        "Para no recibir más avisos: U"
+    )
+
+
+def test_sms_text_is_written_in_the_gsm7_alphabet() -> None:
+    spanish = "Hola María José: ¿está lista? Mañana, Ángel Núñez (güero) — €5 “ya”… 日本"
+    sms = gsm7.transliterate(spanish)
+    assert sms == 'Hola Maria José: ¿esta lista? Mañana, Angel Nuñez (güero) - €5 "ya"... ??'
+    assert gsm7.is_gsm7(sms) and not gsm7.is_gsm7(spanish)
+    assert gsm7.septets("a€") == 3  # the euro sign is in the extension table: an escape and itself
+    assert [gsm7.parts("x" * n) for n in (160, 161, 306, 307)] == [1, 2, 2, 3]
+
+
+def test_a_tokens_stated_expiry_is_read_without_its_key() -> None:
+    sealed = seal(b"k" * 32, "s1", {"c": "c-1", "exp": 1_800_000_000})
+    assert stated_expiry(sealed) == 1_800_000_000
+    assert stated_expiry(seal(b"k" * 32, "u1", {"m": "m-1"})) is None
+    assert stated_expiry("not.a.token") is None and stated_expiry("x") is None
+
+
+def test_the_access_log_never_writes_a_short_links_code() -> None:
+    assert logged_path("/l/AbCdEfGhIjKl") == "/l/{code}"
+    assert logged_path("/paciente") == "/paciente"
 
 
 def test_a_message_shows_the_time_in_the_patients_zone_and_language() -> None:

@@ -1,4 +1,4 @@
-"""The outbox as staff see it (``GET /api/units/{unit}/outbox``) and an unsubscribe's answer.
+"""The outbox as staff see it (``GET /api/units/{unit}/outbox``) and a message's unsubscribe link.
 
 No message text, link or full address: staff see what was sent, on which channel, when, and why
 an attempt failed; the address is masked to tell which one it was.
@@ -6,10 +6,14 @@ an attempt failed; the address is masked to tell which one it was.
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from records.outbox import MessageView
-from web.schemas.base import DateTimeText, View
+from web.schemas.base import Body, DateTimeText, View
+
+KINDS = "confirmation, reminder_24h, reminder_1h, rescheduled, cancelled, nurse_ready, summary_ready"
 
 
 class AttemptView(View):
@@ -22,10 +26,7 @@ class AttemptView(View):
 class OutboxMessageView(View):
     message_id: str
     appointment_id: str
-    kind: str = Field(
-        description="confirmation, reminder_24h, reminder_1h, rescheduled, cancelled, nurse_ready, "
-        "summary_ready"
-    )
+    kind: str = Field(description=KINDS)
     channel: str = Field(description="email, sms or whatsapp")
     address: str = Field(description="masked (e.g. +52…78, j…@example.org)")
     status: str = Field(description="pending, sending, sent, failed, unsent, opted_out, withdrawn")
@@ -60,5 +61,24 @@ class OutboxView(View):
     messages: list[OutboxMessageView] = Field(description="newest first, at most 200")
 
 
+class UnsubscribeOffer(View):
+    """What a message's unsubscribe link can stop, for the page to ask before it does."""
+
+    channel: str = Field(description="the message's channel: email, sms or whatsapp")
+    kind: str = Field(description=f"the message's kind: {KINDS}")
+    kinds: list[str] = Field(description="the kinds that stopping this kind stops (both reminders)")
+
+
+class UnsubscribeRequest(Body):
+    stop: Literal["kind", "channel"] = Field(
+        "channel",
+        description="kind: only messages of this kind (every reminder, for a reminder) on this channel; "
+        "channel: every message on this channel",
+    )
+
+
 class Unsubscribed(View):
-    channel: str = Field(description="the channel no further message will use: email, sms or whatsapp")
+    channel: str = Field(description="the channel: email, sms or whatsapp")
+    kinds: list[str] | None = Field(
+        description="the kinds no further message on that channel will be; null: every kind"
+    )

@@ -6,6 +6,7 @@ import { ChatPanel } from "/static/js/chat.js";
 import { LobbyControls } from "/static/js/lobby.js";
 import { MediaSession, openDevices, stopStream } from "/static/js/rtc.js";
 import { callEnded as notesAfterCall, startNotes } from "/static/js/notes.js";
+import { mountMessagesPanel } from "/static/js/messages.js";
 import { mountQueuePanel } from "/static/js/queue.js";
 import { requestJson as api } from "/static/js/http.js";
 import { keepReconnecting } from "/static/js/retry.js";
@@ -19,6 +20,7 @@ let devices = null;
 let call = null;
 let lobby = null; // the host's lobby controls (lobby.js)
 let unitQueue = null; // the unit's queue panel (queue.js)
+let unitMessages = null; // the unit's messages to patients (messages.js)
 let chat = null; // the chat with a waiting patient or the call (chat.js)
 // The sign-in form's error, kept as {code, seconds} so a language switch renders it again.
 const LOGIN_ERRORS = new Set(["auth_invalid", "rate_limited", "bad_payload", "payload_too_large", "network"]);
@@ -81,7 +83,7 @@ function statusKey({ consult, entry }) {
 
 function renderQueue() {
   const rows = patientRows();
-  const labels = [...document.querySelectorAll(".queue-table th")].map((th) => th.textContent);
+  const labels = [...document.querySelectorAll("#queues .queue-table th")].map((th) => th.textContent);
   const lines = rows.map((row) => {
     const { consult, entry } = row;
     const arrived = entry?.checked_in_at ?? consult.checked_in_at;
@@ -325,6 +327,8 @@ async function startWorkspace(staff) {
     onChange: renderQueue,
     inCall: () => Boolean(active),
   });
+  unitMessages?.stop();
+  unitMessages = mountMessagesPanel(staff, { onStatus: setStatus });
 }
 
 function wireControls() {
@@ -346,6 +350,8 @@ function wireControls() {
   $("sign-out").addEventListener("click", async () => {
     unitQueue?.stop();
     unitQueue = null;
+    unitMessages?.stop();
+    unitMessages = null;
     closeCall();
     socket?.disconnect();
     await api("DELETE", "/api/session");
@@ -376,6 +382,7 @@ installLanguageSwitch($("lang"), () => {
   chat?.relabel();
   renderQueue();
   unitQueue?.refresh();
+  unitMessages?.render();
   renderLoginError();
 });
 wireControls();
