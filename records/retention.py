@@ -6,6 +6,9 @@ people wrote, and the sender's name) and the photos not kept, is deleted once th
 more than ``days`` ago, so the host has that long to keep them. Only those rows are touched: notes,
 Bundles, resources, AuditEvents, kept photos and the log's other entries stay.
 
+Short links (``records/short_links.py``) whose token has expired are deleted in the same run:
+they lead nowhere any more, and each still holds that token's text.
+
 Each batch of at most ``batch`` consults is one transaction; the deletes are conditional, so
 several nodes may run this at once (whichever comes second deletes nothing) and running it again
 changes nothing. What was removed is logged as counts only, never words, names or consult ids.
@@ -23,6 +26,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import CursorResult, delete, select, union
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from records.outbox_tables import ShortLinkRow
 from records.photos import PhotoRow
 from records.session_logs import SessionLogEntry
 from rooms.session_log import EventKind
@@ -40,12 +44,14 @@ class RetentionResult:
     consults: int = 0
     photos: int = 0
     chat_messages: int = 0
+    short_links: int = 0
 
     def __add__(self, other: RetentionResult) -> RetentionResult:
         return RetentionResult(
             self.consults + other.consults,
             self.photos + other.photos,
             self.chat_messages + other.chat_messages,
+            self.short_links + other.short_links,
         )
 
 
@@ -71,21 +77,32 @@ class Retention:
 
     async def run_once(self) -> RetentionResult:
         """Batch after batch until nothing is due; what tests call."""
-        cutoff = self._clock() - timedelta(days=self._days)
+        now = self._clock()
+        cutoff = now - timedelta(days=self._days)
         total = RetentionResult()
         while True:
             done = await self._one_batch(cutoff)
             total += done
             if done.consults < self._batch:
                 break
-        if total.consults:
+        total += await self._expired_short_links(now)
+        if total != RetentionResult():
             log.info(
-                "retention: removed %d unkept photos and %d chat messages of %d consults",
+                "retention: removed %d unkept photos and %d chat messages of %d consults, "
+                "%d expired short links",
                 total.photos,
                 total.chat_messages,
                 total.consults,
+                total.short_links,
             )
         return total
+
+    async def _expired_short_links(self, now: datetime) -> RetentionResult:
+        async with self._sessions.begin() as session:
+            gone: CursorResult[tuple[()]] = await session.execute(  # type: ignore[assignment]
+                delete(ShortLinkRow).where(ShortLinkRow.expires_at < now)
+            )
+        return RetentionResult(short_links=gone.rowcount)
 
     async def _one_batch(self, cutoff: datetime) -> RetentionResult:
         ended = select(SessionLogEntry.consult_id).where(

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from records.outbox import OutboxStore
+from records.retention import Retention, RetentionResult
 from records.short_links import ShortLinkStore
 from tests.records.test_outbox import NOW, add, entry, new_id
 
@@ -30,3 +31,19 @@ async def test_a_message_keeps_one_code_per_purpose_until_its_token_expires(engi
     far = datetime(2036, 1, 1, tzinfo=UTC)
     assert await links.target(opt_out, far) == "/baja#t=u1.c.d"  # an unsubscribe link never expires
     assert await links.target("unknown-code", NOW) is None
+
+
+async def test_retention_deletes_the_links_whose_token_expired(engine: AsyncEngine) -> None:
+    outbox = OutboxStore(engine, new_id=new_id)
+    await add(outbox, [entry(1)])
+    (message,) = await outbox.of_unit("u1")
+    links = ShortLinkStore(engine)
+    expires = NOW + timedelta(days=2)
+    code = await links.shorten(message.message_id, "link", "/paciente#t=v1.a.b", expires_at=expires, now=NOW)
+    opt_out = await links.shorten(message.message_id, "opt_out", "/baja#t=u1.c.d", expires_at=None, now=NOW)
+    assert await Retention(engine, days=30, clock=lambda: expires).run_once() == RetentionResult()
+    later = expires + timedelta(seconds=1)
+    assert await Retention(engine, days=30, clock=lambda: later).run_once() == RetentionResult(short_links=1)
+    assert await links.target(code, NOW) is None  # gone, not just expired
+    assert await links.target(opt_out, later) == "/baja#t=u1.c.d"
+    assert await Retention(engine, days=30, clock=lambda: later).run_once() == RetentionResult()
