@@ -402,6 +402,9 @@ async def _serve(pipe: Connection, factory: BackendFactory, ice: IceSettings, ce
         pipe.send(("event", event))
 
     backend = factory(ice, send_event)
+    # A worker that serves without trouble writes nothing else (uvloop, unlike asyncio, logs no
+    # line of its own at start): at debug level the logs still show each worker and its loop.
+    logger.debug("media worker ready on %s", type(loop).__module__)
     pipe.send((_READY,))
 
     async def handle(method: str, request_id: int, args: tuple[Any, ...]) -> None:
