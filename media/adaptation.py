@@ -16,16 +16,39 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
   browser estimates the bandwidth it receives (REMB); below the cheapest video we send
   (``needed_bps``: the camera floor and audio) video cannot fit, whatever the loss says.
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
-  audio flows, so a sample says whether the link is *clean* (under 0.5 % loss and a short round
+  audio flows, so evidence says whether the link is *clean* (under 0.5 % loss and a short round
   trip), never whether video would fit again; a sample without a new receiver report is no
   evidence either way. A pause for loss resumes at the first clean sample
   (a link that lost 15 % cannot look clean by chance); a pause for congestion waits for two. When
   the link turns weak again within ``failed_within`` samples of a resume, that resume failed: the
-  next one waits twice as many clean samples, up to ``max_backoff``; a resume that holds resets it.
+  next one waits twice as long, up to ``max_backoff``; a resume that holds resets it.
+
+Why the page's own counts (:class:`PageEvidence`, ``media:link_report``), and how they are
+judged. With video paused, Chromium sends receiver reports for audio only every ~5 s, and the
+first one after the link clears still covers part of the bad period: resuming on them took
+10-15 s. The page counts what it receives and reports every second. While video flows, the
+page's figures since the last sample stand in for the receiver reports' loss in that sample
+(:meth:`VideoGate.hear` keeps them, :meth:`VideoGate.observe` uses them). While video is paused,
+each report is judged as it arrives, in packets, since a second of audio (~50 packets) is weak
+evidence on its own: a link losing 2 % leaves a second without loss one time in three. A clean
+report lost under 0.5 % (in practice none of its packets) with a short round trip; video resumes
+when the clean reports in a row (the *spell*) cover
+
+1. ``RESUME_PACKETS`` after a loss, twice that after congestion, doubled for every failed resume;
+2. twice the longest clean spell loss ended during this pause: loss in bursts leaves clean gaps
+   between them, of uneven length as the reports fall;
+3. and, when the paused link lost 0.5 % or more, enough packets that it would leave them all
+   clean less than once in 200 pauses: ``ln(spells / CHANCE)`` times its mean gap between losses
+   during the pause (counting a standard deviation fewer losses than seen, and one try per clean
+   spell begun). At 15 % loss one report is enough; at 2 %, about eight.
+
+none of it before the pause has measured the link over ``MIN_PAUSED_PACKETS`` (~7 s of audio),
+and never more than ``max_backoff`` reports' worth. A report of no packets is no evidence.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -41,6 +64,14 @@ CLEAN_RTT_MS = 200.0
 CONGESTED_LOSS_PCT = 2.0
 CONGESTED_RTT_MS = 400.0
 WEAK_RTT_MS = 800.0
+RESUME_PACKETS = 40
+"""The clean packets a resume after a loss needs at least: one page report (a second of 20 ms
+audio frames is 50 packets)."""
+MIN_PAUSED_PACKETS = 350
+"""What the page must have reported since the pause (~7 s of audio) before a clean spell counts:
+the paused link's loss rate and the gaps between its bursts are what a spell is judged by."""
+CHANCE = 1 / 200
+"""How rarely a pause may end by chance while the link is as bad as during it."""
 
 
 class VideoDecision(StrEnum):
@@ -92,6 +123,26 @@ class LinkReading:
 
 
 @dataclass(frozen=True, slots=True)
+class PageEvidence:
+    """What the participant's page counted of the audio (else the video) it received in one
+    interval: the packets this link carried, and how many of them it lost (``media:link_report``
+    less the holes the sender's own uplink left)."""
+
+    packets: int
+    lost: int
+
+    def __add__(self, other: PageEvidence) -> PageEvidence:
+        return PageEvidence(self.packets + other.packets, self.lost + other.lost)
+
+    @property
+    def loss_pct(self) -> float:
+        return 100.0 * self.lost / self.packets if self.packets else 0.0
+
+
+NO_EVIDENCE = PageEvidence(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
 class VideoGate:
     paused: bool = False
     recent: tuple[LinkReading, ...] = ()
@@ -109,6 +160,18 @@ class VideoGate:
     max_backoff: int = 32
     weak_needed: int = 4
     """Weak readings in a full window that pause video even when the loss averages less."""
+    heard: PageEvidence = NO_EVIDENCE
+    """The page's reports since the last sample (while video flows, that sample's loss)."""
+    rtt_ms: float | None = None
+    """The latest round trip a sample measured (page reports carry none)."""
+    paused_evidence: PageEvidence = NO_EVIDENCE
+    """Everything the page reported during this pause, the current clean spell included."""
+    spell: int = 0
+    """Clean packets in a row the page reported during this pause."""
+    longest_spell: int = 0
+    """The longest clean spell of this pause that loss ended."""
+    spells: int = 0
+    """Clean spells begun during this pause: each is one more chance to resume by luck."""
 
     @property
     def clean_needed(self) -> int:
@@ -117,9 +180,63 @@ class VideoGate:
         base = 1 if self.cause is PauseCause.LOSS else 2
         return min(self.max_backoff, base << self.failures)
 
+    @property
+    def spell_needed(self) -> int:
+        """Clean packets in a row the page must report before video resumes (rules 1-3 above)."""
+        most = self.max_backoff * RESUME_PACKETS
+        base = RESUME_PACKETS * self.clean_needed
+        return min(most, max(base, 2 * self.longest_spell, self._chance_spell(most)))
+
+    def _chance_spell(self, most: int) -> int:
+        """Rule 3: the spell the paused link leaves clean by chance less than once in 200 pauses."""
+        before = self.paused_evidence.packets - self.spell
+        lost = self.paused_evidence.lost  # all of it before the spell, which is clean
+        if before <= 0 or 100.0 * lost / before < CLEAN_LOSS_PCT:
+            return 0  # the paused link was clean itself: its loss cannot tell a change
+        surely_lost = lost - math.sqrt(lost)
+        if surely_lost <= 0:
+            return most
+        return math.ceil(before / surely_lost * math.log(max(1, self.spells) / CHANCE))
+
+    def hear(self, evidence: PageEvidence) -> tuple[VideoGate, VideoDecision]:
+        """One page report: kept for the next sample while video flows, judged at once while it
+        is paused. A report of no packets says nothing."""
+        if evidence.packets <= 0:
+            return self, VideoDecision.KEEP
+        heard = self.heard + evidence
+        if not self.paused:
+            return replace(self, heard=heard), VideoDecision.KEEP
+        paused_evidence = self.paused_evidence + evidence
+        if evidence.loss_pct >= CLEAN_LOSS_PCT or (self.rtt_ms or 0.0) >= CLEAN_RTT_MS:
+            longest = max(self.longest_spell, self.spell)
+            gate = replace(self, heard=heard, paused_evidence=paused_evidence, spell=0, longest_spell=longest)
+            return gate, VideoDecision.KEEP
+        spells = self.spells + (self.spell == 0)
+        gate = replace(
+            self,
+            heard=heard,
+            paused_evidence=paused_evidence,
+            spell=self.spell + evidence.packets,
+            spells=spells,
+        )
+        if paused_evidence.packets < MIN_PAUSED_PACKETS or gate.spell < gate.spell_needed:
+            return gate, VideoDecision.KEEP
+        return gate._resumed(), VideoDecision.RESUME
+
     def observe(self, reading: LinkReading) -> tuple[VideoGate, VideoDecision]:
+        """One quality sample (every 2 s). The page's reports since the last one, if any, are its
+        download loss; the receiver reports' figure stands only when the page sent none."""
+        rtt_ms = reading.rtt_ms if reading.rtt_ms is not None else self.rtt_ms
+        gate = replace(self, heard=NO_EVIDENCE, rtt_ms=rtt_ms)
         if self.paused:
-            return self._while_paused(reading)
+            if self.heard.packets:
+                return gate, VideoDecision.KEEP  # judged as each report came
+            return gate._while_paused(reading)
+        if self.heard.packets:
+            reading = replace(reading, loss_pct=self.heard.loss_pct)
+        return gate._while_flowing(reading)
+
+    def _while_flowing(self, reading: LinkReading) -> tuple[VideoGate, VideoDecision]:
         recent = (*self.recent, reading)[-self.window :]
         since_resume = None if self.since_resume is None else self.since_resume + 1
         failures = self.failures
@@ -133,7 +250,17 @@ class VideoGate:
         if since_resume is not None:
             failures += 1  # paused again soon after a resume: that resume failed
         gate = replace(
-            self, paused=True, recent=(), cause=cause, clean_run=0, failures=failures, since_resume=None
+            self,
+            paused=True,
+            recent=(),
+            cause=cause,
+            clean_run=0,
+            failures=failures,
+            since_resume=None,
+            paused_evidence=NO_EVIDENCE,
+            spell=0,
+            longest_spell=0,
+            spells=0,
         )
         return gate, VideoDecision.PAUSE
 
@@ -145,8 +272,10 @@ class VideoGate:
         clean_run = self.clean_run + 1 if reading.clean else 0
         if clean_run < self.clean_needed:
             return replace(self, clean_run=clean_run), VideoDecision.KEEP
-        gate = replace(self, paused=False, recent=(), cause=None, clean_run=0, since_resume=0)
-        return gate, VideoDecision.RESUME
+        return self._resumed(), VideoDecision.RESUME
+
+    def _resumed(self) -> VideoGate:
+        return replace(self, paused=False, recent=(), cause=None, clean_run=0, since_resume=0)
 
 
 def _pause_cause(recent: Sequence[LinkReading], window: int, weak_needed: int) -> PauseCause | None:
