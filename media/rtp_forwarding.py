@@ -697,6 +697,13 @@ class Subscription:
         return self._stream.holes_at_report
 
     @property
+    def holes_sent(self) -> int:
+        """Outgoing sequence numbers left empty so far because the publisher's link lost them,
+        less the late packets that filled some (cumulative, for the outgoing stream): the
+        subscriber's page counts them as lost, though its own link lost none of them."""
+        return max(0, self._stream.gaps_total - self._stream.fills)
+
+    @property
     def paused(self) -> bool:
         return self._paused
 
