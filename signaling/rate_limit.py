@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+
+LINK_REPORT_BURST = 3.0
+"""Link reports a page may send at once: its one a second, and a late one or two."""
+LINK_REPORTS_PER_SECOND = 2.0
+"""Then twice the pace a page keeps; more is a flood, refused before it reaches the media plane."""
 
 
 @dataclass(slots=True)
@@ -24,3 +30,8 @@ class TokenBucket:
             self.tokens -= 1.0
             return True
         return False
+
+
+def link_report_bucket() -> TokenBucket:
+    """A connection's own bucket for ``media:link_report``, stricter than the one for all events."""
+    return TokenBucket.full(LINK_REPORT_BURST, LINK_REPORTS_PER_SECOND, time.monotonic())
