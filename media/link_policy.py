@@ -160,7 +160,7 @@ def _page_evidence(participant: Participant, report: LinkReport) -> PageEvidence
         else ("video", report.video_received, report.video_lost)
     )
     upstream = sum(
-        count - previous.get(key, count)
+        max(0, count - previous.get(key, count))  # a stream new since the last report: none yet
         for key, count in holes.items()
         if participant.subscriptions[key].transceiver.kind == kind
     )
