@@ -17,11 +17,12 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
   (``needed_bps``: the camera floor and audio) video cannot fit, whatever the loss says.
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
   audio flows, so evidence says whether the link is *clean* (under 0.5 % loss and a short round
-  trip), never whether video would fit again; a sample without a new receiver report is no
-  evidence either way. A pause for loss resumes at the first clean sample
-  (a link that lost 15 % cannot look clean by chance); a pause for congestion waits for two. When
-  the link turns weak again within ``failed_within`` samples of a resume, that resume failed: the
-  next one waits twice as long, up to ``max_backoff``; a resume that holds resets it.
+  trip), never whether video would fit again. On receiver reports alone (clients that send no
+  page reports), a pause for loss resumes at the first clean sample (a link that lost 15 % cannot
+  look clean by chance) and a pause for congestion waits for two; a sample without a new report
+  is no evidence either way. When the link turns weak again within ``failed_within`` samples of
+  a resume, that resume failed: the next one waits twice as long, up to ``max_backoff``; a resume
+  that holds resets it.
 
 Why the page's own counts (:class:`PageEvidence`, ``media:link_report``), and how they are
 judged. With video paused, Chromium sends receiver reports for audio only every ~5 s, and the
@@ -30,9 +31,9 @@ first one after the link clears still covers part of the bad period: resuming on
 page's figures since the last sample stand in for the receiver reports' loss in that sample
 (:meth:`VideoGate.hear` keeps them, :meth:`VideoGate.observe` uses them). While video is paused,
 each report is judged as it arrives, in packets, since a second of audio (~50 packets) is weak
-evidence on its own: a link losing 2 % leaves a second without loss one time in three. A clean
-report lost under 0.5 % (in practice none of its packets) with a short round trip; video resumes
-when the clean reports in a row (the *spell*) cover
+evidence on its own: a link losing 2 % leaves a second without loss one time in three. A report
+is clean when it lost under 0.5 % (in practice none of its packets) and the last round trip was
+short; video resumes when the clean reports in a row (the *spell*) cover
 
 1. ``RESUME_PACKETS`` after a loss, twice that after congestion, doubled for every failed resume;
 2. twice the longest clean spell loss ended during this pause: loss in bursts leaves clean gaps
@@ -42,8 +43,9 @@ when the clean reports in a row (the *spell*) cover
    during the pause (counting a standard deviation fewer losses than seen, and one try per clean
    spell begun). At 15 % loss one report is enough; at 2 %, about eight.
 
-none of it before the pause has measured the link over ``MIN_PAUSED_PACKETS`` (~7 s of audio),
-and never more than ``max_backoff`` reports' worth. A report of no packets is no evidence.
+but never before the pause has measured the link over ``MIN_PAUSED_PACKETS`` (~7 s of audio),
+and never more than ``max_backoff`` times ``RESUME_PACKETS`` (~26 s). A report of no packets is
+no evidence.
 """
 
 from __future__ import annotations
