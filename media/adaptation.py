@@ -38,10 +38,12 @@ short; video resumes when the clean reports in a row (the *spell*) cover
 1. ``RESUME_PACKETS`` after a loss, twice that after congestion, doubled for every failed resume;
 2. twice the longest clean spell loss ended during this pause: loss in bursts leaves clean gaps
    between them, of uneven length as the reports fall;
-3. and, when the paused link lost 0.5 % or more, enough packets that it would leave them all
-   clean less than once in 200 pauses: ``ln(spells / CHANCE)`` times its mean gap between losses
-   during the pause (counting a standard deviation fewer losses than seen, and one try per clean
-   spell begun). At 15 % loss one report is enough; at 2 %, about eight.
+3. as many packets as the link as it was during the pause would leave clean by chance less
+   than once in 200 pauses: ``ln(spells / CHANCE)`` times its mean gap between losses (counting
+   half a standard deviation fewer losses than seen, and one try per clean spell begun); after
+   congestion, never less than for a link losing ``CONGESTED_LOSS_PCT``, since audio alone
+   says nothing of whether video fits, and queues draining after the pause make the link look
+   worse than it stays. At 15 % loss one report is enough; at 2 %, about seven;
 
 but never before the pause has measured the link over ``MIN_PAUSED_PACKETS`` (~7 s of audio),
 and never more than ``max_backoff`` times ``RESUME_PACKETS`` (~26 s). A report of no packets is
@@ -187,18 +189,19 @@ class VideoGate:
         """Clean packets in a row the page must report before video resumes (rules 1-3 above)."""
         most = self.max_backoff * RESUME_PACKETS
         base = RESUME_PACKETS * self.clean_needed
-        return min(most, max(base, 2 * self.longest_spell, self._chance_spell(most)))
+        return min(most, max(base, 2 * self.longest_spell, self._chance_spell()))
 
-    def _chance_spell(self, most: int) -> int:
-        """Rule 3: the spell the paused link leaves clean by chance less than once in 200 pauses."""
+    def _chance_spell(self) -> int:
+        """Rule 3: a spell that the link as it was during the pause would show by chance less than
+        once in ``1 / CHANCE`` pauses."""
         before = self.paused_evidence.packets - self.spell
         lost = self.paused_evidence.lost  # all of it before the spell, which is clean
-        if before <= 0 or 100.0 * lost / before < CLEAN_LOSS_PCT:
-            return 0  # the paused link was clean itself: its loss cannot tell a change
-        surely_lost = lost - math.sqrt(lost)
-        if surely_lost <= 0:
-            return most
-        return math.ceil(before / surely_lost * math.log(max(1, self.spells) / CHANCE))
+        gap = 0.0  # packets between two losses, on average
+        if before > 0 and 100.0 * lost / before >= CLEAN_LOSS_PCT:
+            gap = before / (lost - 0.5 * math.sqrt(lost))
+        if self.cause is PauseCause.CONGESTION:
+            gap = max(gap, 100.0 / CONGESTED_LOSS_PCT)
+        return math.ceil(gap * math.log(max(1, self.spells) / CHANCE))
 
     def hear(self, evidence: PageEvidence) -> tuple[VideoGate, VideoDecision]:
         """One page report: kept for the next sample while video flows, judged at once while it
