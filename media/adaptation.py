@@ -33,19 +33,21 @@ page's figures since the last sample stand in for the receiver reports' loss in 
 each report is judged as it arrives, in packets, since a second of audio (~50 packets) is weak
 evidence on its own: a link losing 2 % leaves a second without loss one time in three. A report
 is clean when it lost under 0.5 % (in practice none of its packets) and the last round trip was
-short; video resumes when the clean reports in a row (the *spell*) cover
+short. The reports since the link turned weak (:class:`BadStretch`: the window that paused video
+and the pause since) are what a resume is judged by; video resumes when the clean reports in a
+row (the *spell*) cover
 
 1. ``RESUME_PACKETS`` after a loss, twice that after congestion, doubled for every failed resume;
-2. twice the longest clean spell loss ended during this pause: loss in bursts leaves clean gaps
-   between them, of uneven length as the reports fall;
-3. as many packets as the link as it was during the pause would leave clean by chance less
-   than once in 200 pauses: ``ln(spells / CHANCE)`` times its mean gap between losses (counting
-   half a standard deviation fewer losses than seen, and one try per clean spell begun); after
-   congestion, never less than for a link losing ``CONGESTED_LOSS_PCT``, since audio alone
-   says nothing of whether video fits, and queues draining after the pause make the link look
-   worse than it stays. At 15 % loss one report is enough; at 2 %, about seven;
+2. twice the longest clean spell that loss ended since the link turned weak: loss in bursts
+   leaves clean gaps between them, of uneven length as the reports fall;
+3. as many packets as the weak link would leave clean by chance less than once in 200 pauses:
+   ``ln(spells / CHANCE)`` times its mean gap between losses (counting half a standard
+   deviation fewer losses than seen, and one try per clean spell begun); after congestion,
+   never less than for a link losing ``CONGESTED_LOSS_PCT``, since audio alone says nothing of
+   whether video fits, and queues draining after the pause make the link look worse than it
+   stays. At 15 % loss one report is enough; at 2 %, about seven;
 
-but never before the pause has measured the link over ``MIN_PAUSED_PACKETS`` (~7 s of audio),
+but never before the page has reported ``MEASURED_PACKETS`` (~7 s of audio) of the weak link,
 and never more than ``max_backoff`` times ``RESUME_PACKETS`` (~26 s). A report of no packets is
 no evidence.
 """
@@ -71,9 +73,9 @@ WEAK_RTT_MS = 800.0
 RESUME_PACKETS = 40
 """The clean packets a resume after a loss needs at least: one page report (a second of 20 ms
 audio frames is 50 packets)."""
-MIN_PAUSED_PACKETS = 350
-"""What the page must have reported since the pause (~7 s of audio) before a clean spell counts:
-the paused link's loss rate and the gaps between its bursts are what a spell is judged by."""
+MEASURED_PACKETS = 350
+"""What the page must have reported since the link turned weak (~7 s of audio) before a clean
+spell counts: that link's loss rate and the gaps between its bursts are what a spell is judged by."""
 CHANCE = 1 / 200
 """How rarely a pause may end by chance while the link is as bad as during it."""
 
@@ -147,6 +149,27 @@ NO_EVIDENCE = PageEvidence(0, 0)
 
 
 @dataclass(frozen=True, slots=True)
+class BadStretch:
+    """What the page reported since the link last looked weak: the window that paused video (while
+    it flowed, under video's load) and the pause since."""
+
+    evidence: PageEvidence = NO_EVIDENCE
+    """All of it, the current clean spell included."""
+    spell: int = 0
+    """Clean packets in a row, up to the latest report."""
+    longest: int = 0
+    """The longest clean spell that loss ended."""
+    spells: int = 0
+    """Clean spells begun: each is one more chance to resume by luck."""
+
+    def then(self, evidence: PageEvidence, *, clean: bool) -> BadStretch:
+        total = self.evidence + evidence
+        if not clean:
+            return BadStretch(total, 0, max(self.longest, self.spell), self.spells)
+        return BadStretch(total, self.spell + evidence.packets, self.longest, self.spells + (self.spell == 0))
+
+
+@dataclass(frozen=True, slots=True)
 class VideoGate:
     paused: bool = False
     recent: tuple[LinkReading, ...] = ()
@@ -168,14 +191,8 @@ class VideoGate:
     """The page's reports since the last sample (while video flows, that sample's loss)."""
     rtt_ms: float | None = None
     """The latest round trip a sample measured (page reports carry none)."""
-    paused_evidence: PageEvidence = NO_EVIDENCE
-    """Everything the page reported during this pause, the current clean spell included."""
-    spell: int = 0
-    """Clean packets in a row the page reported during this pause."""
-    longest_spell: int = 0
-    """The longest clean spell of this pause that loss ended."""
-    spells: int = 0
-    """Clean spells begun during this pause: each is one more chance to resume by luck."""
+    stretch: BadStretch = BadStretch()
+    """The page's reports since the link turned weak (forgotten while a whole window is not)."""
 
     @property
     def clean_needed(self) -> int:
@@ -189,42 +206,34 @@ class VideoGate:
         """Clean packets in a row the page must report before video resumes (rules 1-3 above)."""
         most = self.max_backoff * RESUME_PACKETS
         base = RESUME_PACKETS * self.clean_needed
-        return min(most, max(base, 2 * self.longest_spell, self._chance_spell()))
+        return min(most, max(base, 2 * self.stretch.longest, self._chance_spell()))
 
     def _chance_spell(self) -> int:
-        """Rule 3: a spell that the link as it was during the pause would show by chance less than
-        once in ``1 / CHANCE`` pauses."""
-        before = self.paused_evidence.packets - self.spell
-        lost = self.paused_evidence.lost  # all of it before the spell, which is clean
+        """Rule 3: a spell that the weak link would show by chance less than once in
+        ``1 / CHANCE`` pauses."""
+        stretch = self.stretch
+        before = stretch.evidence.packets - stretch.spell
+        lost = stretch.evidence.lost  # all of it before the spell, which is clean
         gap = 0.0  # packets between two losses, on average
         if before > 0 and 100.0 * lost / before >= CLEAN_LOSS_PCT:
             gap = before / (lost - 0.5 * math.sqrt(lost))
         if self.cause is PauseCause.CONGESTION:
             gap = max(gap, 100.0 / CONGESTED_LOSS_PCT)
-        return math.ceil(gap * math.log(max(1, self.spells) / CHANCE))
+        return math.ceil(gap * math.log(max(1, stretch.spells) / CHANCE))
 
     def hear(self, evidence: PageEvidence) -> tuple[VideoGate, VideoDecision]:
         """One page report: kept for the next sample while video flows, judged at once while it
         is paused. A report of no packets says nothing."""
         if evidence.packets <= 0:
             return self, VideoDecision.KEEP
-        heard = self.heard + evidence
-        if not self.paused:
-            return replace(self, heard=heard), VideoDecision.KEEP
-        paused_evidence = self.paused_evidence + evidence
-        if evidence.loss_pct >= CLEAN_LOSS_PCT or (self.rtt_ms or 0.0) >= CLEAN_RTT_MS:
-            longest = max(self.longest_spell, self.spell)
-            gate = replace(self, heard=heard, paused_evidence=paused_evidence, spell=0, longest_spell=longest)
-            return gate, VideoDecision.KEEP
-        spells = self.spells + (self.spell == 0)
-        gate = replace(
-            self,
-            heard=heard,
-            paused_evidence=paused_evidence,
-            spell=self.spell + evidence.packets,
-            spells=spells,
-        )
-        if paused_evidence.packets < MIN_PAUSED_PACKETS or gate.spell < gate.spell_needed:
+        clean = evidence.loss_pct < CLEAN_LOSS_PCT and (self.rtt_ms or 0.0) < CLEAN_RTT_MS
+        gate = replace(self, heard=self.heard + evidence, stretch=self.stretch.then(evidence, clean=clean))
+        if (
+            not self.paused
+            or not clean
+            or gate.stretch.evidence.packets < MEASURED_PACKETS
+            or gate.stretch.spell < gate.spell_needed
+        ):
             return gate, VideoDecision.KEEP
         return gate._resumed(), VideoDecision.RESUME
 
@@ -249,8 +258,10 @@ class VideoGate:
             since_resume, failures = None, 0  # the last resume held
         cause = _pause_cause(recent, self.window, self.weak_needed)
         if cause is None:
+            # A whole window without a weak sample: what the page said before is no weak link's.
+            stretch = self.stretch if any(r.weak for r in recent) else BadStretch()
             return replace(
-                self, recent=recent, since_resume=since_resume, failures=failures
+                self, recent=recent, since_resume=since_resume, failures=failures, stretch=stretch
             ), VideoDecision.KEEP
         if since_resume is not None:
             failures += 1  # paused again soon after a resume: that resume failed
@@ -262,10 +273,6 @@ class VideoGate:
             clean_run=0,
             failures=failures,
             since_resume=None,
-            paused_evidence=NO_EVIDENCE,
-            spell=0,
-            longest_spell=0,
-            spells=0,
         )
         return gate, VideoDecision.PAUSE
 
@@ -280,7 +287,9 @@ class VideoGate:
         return self._resumed(), VideoDecision.RESUME
 
     def _resumed(self) -> VideoGate:
-        return replace(self, paused=False, recent=(), cause=None, clean_run=0, since_resume=0)
+        return replace(
+            self, paused=False, recent=(), cause=None, clean_run=0, since_resume=0, stretch=BadStretch()
+        )
 
 
 def _pause_cause(recent: Sequence[LinkReading], window: int, weak_needed: int) -> PauseCause | None:

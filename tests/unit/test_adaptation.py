@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from media.adaptation import (
     CHANCE,
     CONGESTED_LOSS_PCT,
-    MIN_PAUSED_PACKETS,
+    MEASURED_PACKETS,
     RESUME_PACKETS,
     LinkReading,
     PageEvidence,
@@ -293,8 +293,8 @@ def test_a_pause_measures_the_link_before_a_clean_spell_counts() -> None:
     while gate.paused:
         gate, decision = gate.hear(PageEvidence(SECOND, 0))
         clean.append(decision)
-    # Two bad seconds say little of the link: the pause lasts until it measured enough of it.
-    assert len(clean) == -(-MIN_PAUSED_PACKETS // SECOND) and clean[-1] is VideoDecision.RESUME
+    # Four bad seconds say little of the link: the pause lasts until the page measured enough of it.
+    assert len(clean) == -(-(MEASURED_PACKETS - 4 * SECOND) // SECOND) and clean[-1] is VideoDecision.RESUME
 
 
 def test_an_empty_report_is_no_evidence() -> None:
@@ -309,11 +309,18 @@ def test_an_empty_report_is_no_evidence() -> None:
     assert flowing.paused
 
 
-def test_a_link_losing_two_percent_does_not_resume_on_a_few_clean_seconds() -> None:
+def congested() -> VideoGate:
+    """Paused because video did not fit: two samples over capacity."""
+    starved = LinkReading(loss_pct=None, rtt_ms=450.0, capacity_bps=120_000, needed_bps=NEEDED)
+    gate, _ = run([starved, starved])
+    assert gate.paused and gate.cause is PauseCause.CONGESTION
+    return gate
+
+
+def test_after_congestion_a_link_losing_two_percent_does_not_resume_on_a_few_clean_seconds() -> None:
     # While paused: one packet lost most seconds, and clean runs of up to four seconds.
     pattern = [1, 0, 1, 1, 0, 0, 1, 2, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 2]
-    gate = just_paused()
-    gate, decisions = hear_all(gate, pattern * 6)  # two minutes
+    gate, decisions = hear_all(congested(), pattern * 6)  # two minutes
     assert gate.paused and VideoDecision.RESUME not in decisions
     # Clean for good: back within the spell that link needed, never beyond the cap.
     gate, decisions = hear_all(gate, [0] * (gate.max_backoff * RESUME_PACKETS // SECOND + 1))
@@ -321,10 +328,16 @@ def test_a_link_losing_two_percent_does_not_resume_on_a_few_clean_seconds() -> N
     assert decisions.index(VideoDecision.RESUME) >= 5  # a few clean seconds were not enough before
 
 
+def test_after_loss_a_link_down_to_two_percent_gets_video_back() -> None:
+    # A link that lost 40 % and now loses 2 % has changed: video comes back and stays.
+    pattern = [1, 0, 1, 1, 0, 0, 1, 2, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 2]
+    gate, decisions = hear_all(just_paused(), pattern * 3)
+    assert not gate.paused and decisions.count(VideoDecision.RESUME) == 1
+    assert VideoDecision.PAUSE not in decisions
+
+
 def test_after_congestion_a_draining_queue_does_not_make_a_lossy_link_look_clean() -> None:
-    starved = LinkReading(loss_pct=None, rtt_ms=450.0, capacity_bps=120_000, needed_bps=NEEDED)
-    gate, _ = run([starved, starved])
-    assert gate.paused and gate.cause is PauseCause.CONGESTION
+    gate = congested()
     draining = [35, 30, 10, 30, 15, 8, 8, 5, 7, 3]  # what video left queued goes on costing audio
     two_percent = [1, 0, 1, 1, 0, 0, 1, 2, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 2]
     gate, decisions = hear_all(gate, draining + two_percent * 3)
@@ -337,16 +350,36 @@ def test_after_congestion_a_draining_queue_does_not_make_a_lossy_link_look_clean
     assert clean_seconds * SECOND >= 100 / CONGESTED_LOSS_PCT * math.log(1 / CHANCE)
 
 
-def test_bursts_while_paused_do_not_resume_until_a_gap_outlasts_them() -> None:
-    gate = just_paused()
-    bursts = [15, 15, 0, 0, 0] * 8  # 2 s at 30 %, 3 s clean
-    gate, decisions = hear_all(gate, bursts)
-    assert gate.paused and VideoDecision.RESUME not in decisions
+def test_a_link_that_turns_to_light_bursts_gets_video_back_between_them() -> None:
+    # 2 s at 30 %, 3 s clean averages under the threshold: video goes on between the bursts.
+    gate, decisions = hear_all(just_paused(), [15, 15, 0, 0, 0] * 8)
+    assert not gate.paused and decisions.count(VideoDecision.RESUME) == 1
+    assert VideoDecision.PAUSE not in decisions
+
+
+def test_heavy_bursts_pause_once_and_video_waits_out_their_gaps() -> None:
+    # 2 s losing 80 %, 3 s clean: 32 % on average, a pause; the gaps seen before it count too.
+    heavy = [40, 40, 0, 0, 0] * 12
+    gate, decisions = hear_all(VideoGate(), heavy)
+    assert decisions.count(VideoDecision.PAUSE) == 1 and VideoDecision.RESUME not in decisions
     clean_seconds = 3  # the last gap
     while gate.paused:
         gate, _ = gate.hear(PageEvidence(SECOND, 0))
         clean_seconds += 1
-    assert clean_seconds == 2 * 3  # twice the gaps between the bursts
+    assert clean_seconds == 2 * 3
+
+
+def test_a_pause_late_in_a_weak_stretch_resumes_at_the_first_clean_report() -> None:
+    # The window that paused video measured the link already: no further wait once it is clean.
+    gate, decisions = hear_all(VideoGate(), [0] * 30 + [10] * 10)  # 20 % loss for the last 10 s
+    assert gate.paused and decisions.count(VideoDecision.PAUSE) == 1
+    gate, decisions = hear_all(gate, [0])
+    assert decisions == [VideoDecision.RESUME]
+
+
+def test_what_the_page_said_before_the_link_turned_weak_is_forgotten() -> None:
+    gate, _ = hear_all(VideoGate(), [0] * 20 + [1] * 4 + [0] * 20)
+    assert not gate.paused and gate.stretch.evidence.packets <= 2 * SECOND
 
 
 def test_a_slow_round_trip_keeps_a_clean_report_from_resuming() -> None:
@@ -428,9 +461,9 @@ def test_with_page_reports_video_comes_back_soon_after_the_link_is_clean(
         # measured the link). After a link that lost a little steadily, the spell that link
         # needs; never more than the cap, past the window's lag.
         allowed = {
-            "lossy": MIN_PAUSED_PACKETS // SECOND + 2 * VideoGate().window,
+            "lossy": MEASURED_PACKETS // SECOND + 2 * VideoGate().window,
             "congested": VideoGate().max_backoff * RESUME_PACKETS // SECOND + 2 * VideoGate().window,
-        }.get(previous, 2 * VideoGate().window + MIN_PAUSED_PACKETS // SECOND)
+        }.get(previous, 2 * VideoGate().window + MEASURED_PACKETS // SECOND)
         late = [s for p, s, gate, _ in trace if p is period and gate.paused and s >= allowed]
         assert not late, f"video still paused {late[0]} s into a clean period after a {previous} one"
 
