@@ -25,6 +25,7 @@ from cluster.registry import NodeRegistry
 from cluster.rpc import NodeUnreachable
 from media.backend import (
     IceCandidate,
+    LinkReport,
     MediaBackend,
     MediaError,
     MediaErrorCode,
@@ -116,6 +117,10 @@ class PlacedMedia:
 
     async def set_sharing(self, room_id: str, participant_id: str, *, screen: bool) -> None:
         await self._placed(room_id, participant_id, "set_sharing", (room_id, participant_id, screen))
+
+    async def link_report(self, room_id: str, participant_id: str, report: LinkReport) -> None:
+        counts = (report.audio_received, report.audio_lost, report.video_received, report.video_lost)
+        await self._placed(room_id, participant_id, "link_report", (room_id, participant_id, *counts))
 
     async def add_candidate(
         self, room_id: str, participant_id: str, candidate: IceCandidate, target: str = "publisher"

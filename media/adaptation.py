@@ -16,16 +16,45 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
   browser estimates the bandwidth it receives (REMB); below the cheapest video we send
   (``needed_bps``: the camera floor and audio) video cannot fit, whatever the loss says.
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
-  audio flows, so a sample says whether the link is *clean* (under 0.5 % loss and a short round
-  trip), never whether video would fit again; a sample without a new receiver report is no
-  evidence either way. A pause for loss resumes at the first clean sample
-  (a link that lost 15 % cannot look clean by chance); a pause for congestion waits for two. When
-  the link turns weak again within ``failed_within`` samples of a resume, that resume failed: the
-  next one waits twice as many clean samples, up to ``max_backoff``; a resume that holds resets it.
+  audio flows, so evidence says whether the link is *clean* (under 0.5 % loss and a short round
+  trip), never whether video would fit again. On receiver reports alone (clients that send no
+  page reports), a pause for loss resumes at the first clean sample (a link that lost 15 % cannot
+  look clean by chance) and a pause for congestion waits for two; a sample without a new report
+  is no evidence either way. When the link turns weak again within ``failed_within`` samples of
+  a resume, that resume failed: the next one waits twice as long, up to ``max_backoff``; a resume
+  that holds resets it.
+
+Why the page's own counts (:class:`PageEvidence`, ``media:link_report``), and how they are
+judged. With video paused, Chromium sends receiver reports for audio only every ~5 s, and the
+first one after the link clears still covers part of the bad period: resuming on them took
+10-15 s. The page counts what it receives and reports every second. While video flows, the
+page's figures since the last sample stand in for the receiver reports' loss in that sample
+(:meth:`VideoGate.hear` keeps them, :meth:`VideoGate.observe` uses them). While video is paused,
+each report is judged as it arrives, in packets, since a second of audio (~50 packets) is weak
+evidence on its own: a link losing 2 % leaves a second without loss one time in three. A report
+is clean when it lost under 0.5 % (in practice none of its packets) and the last round trip was
+short. The reports since the link turned weak (:class:`BadStretch`: the window that paused video
+and the pause since) are what a resume is judged by; video resumes when the clean reports in a
+row (the *spell*) cover
+
+1. ``RESUME_PACKETS`` after a loss, twice that after congestion, doubled for every failed resume;
+2. twice the longest clean spell that loss ended since the link turned weak: loss in bursts
+   leaves clean gaps between them, of uneven length as the reports fall;
+3. as many packets as the weak link would leave clean by chance less than once in 200 pauses:
+   ``ln(spells / CHANCE)`` times its mean gap between losses (counting half a standard
+   deviation fewer losses than seen, and one try per clean spell begun); after congestion,
+   never less than for a link losing ``CONGESTED_LOSS_PCT``, since audio alone says nothing of
+   whether video fits, and queues draining after the pause make the link look worse than it
+   stays. At 15 % loss one report is enough; at 2 %, about seven;
+
+but never before the page has reported ``MEASURED_PACKETS`` (~7 s of audio) of the weak link,
+and never more than ``max_backoff`` times ``RESUME_PACKETS`` (~26 s). A report of no packets is
+no evidence.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -41,6 +70,14 @@ CLEAN_RTT_MS = 200.0
 CONGESTED_LOSS_PCT = 2.0
 CONGESTED_RTT_MS = 400.0
 WEAK_RTT_MS = 800.0
+RESUME_PACKETS = 40
+"""The clean packets a resume after a loss needs at least: one page report (a second of 20 ms
+audio frames is 50 packets)."""
+MEASURED_PACKETS = 350
+"""What the page must have reported since the link turned weak (~7 s of audio) before a clean
+spell counts: that link's loss rate and the gaps between its bursts are what a spell is judged by."""
+CHANCE = 1 / 200
+"""How rarely a pause may end by chance while the link is as bad as during it."""
 
 
 class VideoDecision(StrEnum):
@@ -92,6 +129,47 @@ class LinkReading:
 
 
 @dataclass(frozen=True, slots=True)
+class PageEvidence:
+    """What the participant's page counted of the audio (else the video) it received in one
+    interval: the packets this link carried, and how many of them it lost (``media:link_report``
+    less the holes the sender's own uplink left)."""
+
+    packets: int
+    lost: int
+
+    def __add__(self, other: PageEvidence) -> PageEvidence:
+        return PageEvidence(self.packets + other.packets, self.lost + other.lost)
+
+    @property
+    def loss_pct(self) -> float:
+        return 100.0 * self.lost / self.packets if self.packets else 0.0
+
+
+NO_EVIDENCE = PageEvidence(0, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class BadStretch:
+    """What the page reported since the link last looked weak: the window that paused video (while
+    it flowed, under video's load) and the pause since."""
+
+    evidence: PageEvidence = NO_EVIDENCE
+    """All of it, the current clean spell included."""
+    spell: int = 0
+    """Clean packets in a row, up to the latest report."""
+    longest: int = 0
+    """The longest clean spell that loss ended."""
+    spells: int = 0
+    """Clean spells begun: each is one more chance to resume by luck."""
+
+    def then(self, evidence: PageEvidence, *, clean: bool) -> BadStretch:
+        total = self.evidence + evidence
+        if not clean:
+            return BadStretch(total, 0, max(self.longest, self.spell), self.spells)
+        return BadStretch(total, self.spell + evidence.packets, self.longest, self.spells + (self.spell == 0))
+
+
+@dataclass(frozen=True, slots=True)
 class VideoGate:
     paused: bool = False
     recent: tuple[LinkReading, ...] = ()
@@ -109,6 +187,12 @@ class VideoGate:
     max_backoff: int = 32
     weak_needed: int = 4
     """Weak readings in a full window that pause video even when the loss averages less."""
+    heard: PageEvidence = NO_EVIDENCE
+    """The page's reports since the last sample (while video flows, that sample's loss)."""
+    rtt_ms: float | None = None
+    """The latest round trip a sample measured (page reports carry none)."""
+    stretch: BadStretch = BadStretch()
+    """The page's reports since the link turned weak (forgotten while a whole window is not)."""
 
     @property
     def clean_needed(self) -> int:
@@ -117,9 +201,56 @@ class VideoGate:
         base = 1 if self.cause is PauseCause.LOSS else 2
         return min(self.max_backoff, base << self.failures)
 
+    @property
+    def spell_needed(self) -> int:
+        """Clean packets in a row the page must report before video resumes (rules 1-3 above)."""
+        most = self.max_backoff * RESUME_PACKETS
+        base = RESUME_PACKETS * self.clean_needed
+        return min(most, max(base, 2 * self.stretch.longest, self._chance_spell()))
+
+    def _chance_spell(self) -> int:
+        """Rule 3: a spell that the weak link would show by chance less than once in
+        ``1 / CHANCE`` pauses."""
+        stretch = self.stretch
+        before = stretch.evidence.packets - stretch.spell
+        lost = stretch.evidence.lost  # all of it before the spell, which is clean
+        gap = 0.0  # packets between two losses, on average
+        if before > 0 and 100.0 * lost / before >= CLEAN_LOSS_PCT:
+            gap = before / (lost - 0.5 * math.sqrt(lost))
+        if self.cause is PauseCause.CONGESTION:
+            gap = max(gap, 100.0 / CONGESTED_LOSS_PCT)
+        return math.ceil(gap * math.log(max(1, stretch.spells) / CHANCE))
+
+    def hear(self, evidence: PageEvidence) -> tuple[VideoGate, VideoDecision]:
+        """One page report: kept for the next sample while video flows, judged at once while it
+        is paused. A report of no packets says nothing."""
+        if evidence.packets <= 0:
+            return self, VideoDecision.KEEP
+        clean = evidence.loss_pct < CLEAN_LOSS_PCT and (self.rtt_ms or 0.0) < CLEAN_RTT_MS
+        gate = replace(self, heard=self.heard + evidence, stretch=self.stretch.then(evidence, clean=clean))
+        if (
+            not self.paused
+            or not clean
+            or gate.stretch.evidence.packets < MEASURED_PACKETS
+            or gate.stretch.spell < gate.spell_needed
+        ):
+            return gate, VideoDecision.KEEP
+        return gate._resumed(), VideoDecision.RESUME
+
     def observe(self, reading: LinkReading) -> tuple[VideoGate, VideoDecision]:
+        """One quality sample (every 2 s). The page's reports since the last one, if any, are its
+        download loss; the receiver reports' figure stands only when the page sent none."""
+        rtt_ms = reading.rtt_ms if reading.rtt_ms is not None else self.rtt_ms
+        gate = replace(self, heard=NO_EVIDENCE, rtt_ms=rtt_ms)
         if self.paused:
-            return self._while_paused(reading)
+            if self.heard.packets:
+                return gate, VideoDecision.KEEP  # judged as each report came
+            return gate._while_paused(reading)
+        if self.heard.packets:
+            reading = replace(reading, loss_pct=self.heard.loss_pct)
+        return gate._while_flowing(reading)
+
+    def _while_flowing(self, reading: LinkReading) -> tuple[VideoGate, VideoDecision]:
         recent = (*self.recent, reading)[-self.window :]
         since_resume = None if self.since_resume is None else self.since_resume + 1
         failures = self.failures
@@ -127,13 +258,21 @@ class VideoGate:
             since_resume, failures = None, 0  # the last resume held
         cause = _pause_cause(recent, self.window, self.weak_needed)
         if cause is None:
+            # A whole window without a weak sample: what the page said before is no weak link's.
+            stretch = self.stretch if any(r.weak for r in recent) else BadStretch()
             return replace(
-                self, recent=recent, since_resume=since_resume, failures=failures
+                self, recent=recent, since_resume=since_resume, failures=failures, stretch=stretch
             ), VideoDecision.KEEP
         if since_resume is not None:
             failures += 1  # paused again soon after a resume: that resume failed
         gate = replace(
-            self, paused=True, recent=(), cause=cause, clean_run=0, failures=failures, since_resume=None
+            self,
+            paused=True,
+            recent=(),
+            cause=cause,
+            clean_run=0,
+            failures=failures,
+            since_resume=None,
         )
         return gate, VideoDecision.PAUSE
 
@@ -145,8 +284,12 @@ class VideoGate:
         clean_run = self.clean_run + 1 if reading.clean else 0
         if clean_run < self.clean_needed:
             return replace(self, clean_run=clean_run), VideoDecision.KEEP
-        gate = replace(self, paused=False, recent=(), cause=None, clean_run=0, since_resume=0)
-        return gate, VideoDecision.RESUME
+        return self._resumed(), VideoDecision.RESUME
+
+    def _resumed(self) -> VideoGate:
+        return replace(
+            self, paused=False, recent=(), cause=None, clean_run=0, since_resume=0, stretch=BadStretch()
+        )
 
 
 def _pause_cause(recent: Sequence[LinkReading], window: int, weak_needed: int) -> PauseCause | None:

@@ -30,6 +30,20 @@ class IceCandidate:
     sdp_mline_index: int | None
 
 
+@dataclass(frozen=True, slots=True)
+class LinkReport:
+    """What a participant's page counted of the RTP packets it received over one interval
+    (``media:link_report``): the browser's own ``inbound-rtp`` figures, audio and video apart.
+
+    Fresher than the receiver reports the server gets: with video paused Chromium reports on audio
+    only every ~5 s (:mod:`media.adaptation` says how the counts are judged)."""
+
+    audio_received: int
+    audio_lost: int
+    video_received: int = 0
+    video_lost: int = 0
+
+
 class MediaErrorCode(StrEnum):
     BAD_SDP = "bad_sdp"
     BAD_CANDIDATE = "bad_candidate"
@@ -115,6 +129,9 @@ class MediaBackend(Protocol):
 
     async def set_sharing(self, room_id: str, participant_id: str, *, screen: bool) -> None:
         """Offer the participant's screen to the others (``True``) or stop offering it."""
+
+    async def link_report(self, room_id: str, participant_id: str, report: LinkReport) -> None:
+        """What the participant's page received over its last interval: evidence of their download."""
 
     async def add_candidate(
         self, room_id: str, participant_id: str, candidate: IceCandidate, target: str = "publisher"

@@ -1,8 +1,9 @@
 """What each participant's link allows: quality samples, audio first, and camera caps.
 
 Every few seconds the SFU measures each participant (:class:`media.quality.QualityMeter`, fed by
-the RTCP receiver reports of their connections) and tells signaling (``QUALITY``). Then three
-levers:
+the RTCP receiver reports of their connections) and tells signaling (``QUALITY``); every second
+their page may report what it received itself (``media:link_report``, :meth:`LinkPolicy.hear`),
+fresher evidence of their download. Then three levers:
 
 - **camera caps** (``BITRATE``): forwarded packets reach no encoder, so a subscriber's REMB
   estimate would otherwise be ignored and its link flooded; each publisher is asked to cap its
@@ -17,9 +18,9 @@ levers:
 
 from __future__ import annotations
 
-from media.adaptation import LinkReading, VideoDecision
+from media.adaptation import LinkReading, PageEvidence, VideoDecision
 from media.aiortc_seam import remote_inbound_stats_id
-from media.backend import MediaEvent, MediaEventKind, MediaListener
+from media.backend import LinkReport, MediaEvent, MediaEventKind, MediaListener
 from media.link_facts import link_facts
 from media.quality import QualitySample, Upstream
 from media.sfu_room import Participant, Room, Subscribed
@@ -60,6 +61,15 @@ class LinkPolicy:
     async def protect_audio(self, room: Room, participant: Participant, reading: LinkReading) -> None:
         """Pause the video a participant receives while their link cannot carry it; audio keeps flowing."""
         participant.video_gate, decision = participant.video_gate.observe(reading)
+        await self._follow(room, participant, decision)
+
+    async def hear(self, room: Room, participant: Participant, report: LinkReport) -> None:
+        """What the participant's page counted it received: fresh evidence of their download, which
+        may resume their paused video at once (:meth:`media.adaptation.VideoGate.hear`)."""
+        participant.video_gate, decision = participant.video_gate.hear(_page_evidence(participant, report))
+        await self._follow(room, participant, decision)
+
+    async def _follow(self, room: Room, participant: Participant, decision: VideoDecision) -> None:
         if decision is VideoDecision.KEEP:
             return
         paused = decision is VideoDecision.PAUSE
@@ -136,6 +146,26 @@ def _download_reading(participant: Participant, sample: QualitySample) -> LinkRe
         capacity_bps=max(estimates) if flowing and estimates else None,
         needed_bps=len(videos) * MIN_CAMERA_BPS + AUDIO_BPS if videos else 0,
     )
+
+
+def _page_evidence(participant: Participant, report: LinkReport) -> PageEvidence:
+    """The page's audio counts (its video's when no audio reached it), less the holes the senders'
+    uplinks left in what the server forwarded of that kind since the page's last report: the
+    page counts those as lost, but they were lost before the server, not on this link."""
+    holes = {key: getattr(s.sink, "holes_sent", 0) for key, s in participant.subscriptions.items()}
+    previous, participant.reported_holes = participant.reported_holes, holes
+    kind, received, lost = (
+        ("audio", report.audio_received, report.audio_lost)
+        if report.audio_received + report.audio_lost
+        else ("video", report.video_received, report.video_lost)
+    )
+    upstream = sum(
+        max(0, count - previous.get(key, count))  # a stream new since the last report: none yet
+        for key, count in holes.items()
+        if participant.subscriptions[key].transceiver.kind == kind
+    )
+    own_lost = max(0, lost - upstream)
+    return PageEvidence(received + own_lost, own_lost)
 
 
 async def _sample(participant: Participant) -> QualitySample | None:

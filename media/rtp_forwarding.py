@@ -697,6 +697,13 @@ class Subscription:
         return self._stream.holes_at_report
 
     @property
+    def holes_sent(self) -> int:
+        """Outgoing sequence numbers left empty so far because the publisher's link lost them,
+        less the late packets that filled some (cumulative, for the outgoing stream): the
+        subscriber's page counts them as lost, though its own link lost none of them."""
+        return max(0, self._stream.gaps_total - self._stream.fills)
+
+    @property
     def paused(self) -> bool:
         return self._paused
 
@@ -881,8 +888,14 @@ class Subscription:
         self._stream.holes_at_report = self._stream.holes_through(highest_sequence)
 
     async def _on_nack(self, sequence_number: int) -> None:
-        """The subscriber NACKed one of our sequence numbers: resend it from the cache."""
+        """The subscriber NACKed one of our sequence numbers: resend it from the cache, unless this
+        video is paused for the subscriber's weak link. Its browser goes on asking for what the
+        link lost before the pause, each packet several times; answering flooded a 150 kbit/s link
+        with thousands of resent video packets in the seconds after the pause, and audio lost a
+        fifth of its packets to them (bench/weak_networks.py)."""
         self.stats.nacks_received += 1
+        if self._paused:
+            return
         packet = self._cache.get(sequence_number)
         if packet is None:
             self.stats.retransmissions_missed += 1

@@ -30,6 +30,7 @@ from aiortc import RTCPeerConnection
 
 from media.backend import (
     IceCandidate,
+    LinkReport,
     MediaError,
     MediaErrorCode,
     MediaListener,
@@ -185,6 +186,11 @@ class SfuBackend:
         published.active = screen
         for other in room.others(participant):
             await self._sync(room, other)
+
+    async def link_report(self, room_id: str, participant_id: str, report: LinkReport) -> None:
+        """The participant's page says what it received: evidence of their download for the gate."""
+        participant = self._participant(room_id, participant_id)
+        await self._links.hear(self._rooms[room_id], participant, report)
 
     def _sync_everyone(self, room: Room) -> None:
         for participant in room.participants.values():

@@ -62,6 +62,8 @@ class Participant:
     meter: QualityMeter = field(default_factory=QualityMeter)
     camera_cap_bps: int | None = None
     video_gate: VideoGate = field(default_factory=VideoGate)
+    reported_holes: dict[SubscriptionKey, int] = field(default_factory=dict)
+    """Each subscription's upstream holes as of the page's last ``media:link_report``."""
 
     def wants(self, published: Published) -> bool:
         """Whether this participant should receive a source: shared, and video only if wanted."""

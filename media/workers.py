@@ -40,6 +40,7 @@ import uvloop
 
 from media.backend import (
     IceCandidate,
+    LinkReport,
     MediaBackend,
     MediaError,
     MediaErrorCode,
@@ -174,6 +175,10 @@ class WorkerPool:
 
     async def set_sharing(self, room_id: str, participant_id: str, *, screen: bool) -> None:
         await self._call(self._owning(room_id), "set_sharing", room_id, participant_id, screen)
+
+    async def link_report(self, room_id: str, participant_id: str, report: LinkReport) -> None:
+        counts = (report.audio_received, report.audio_lost, report.video_received, report.video_lost)
+        await self._call(self._owning(room_id), "link_report", room_id, participant_id, *counts)
 
     async def add_candidate(
         self, room_id: str, participant_id: str, candidate: IceCandidate, target: str = "publisher"
@@ -461,6 +466,10 @@ async def _dispatch(backend: MediaBackend, method: str, args: tuple[Any, ...]) -
     if method == "set_sharing":
         room_id, participant_id, screen = args
         await backend.set_sharing(room_id, participant_id, screen=screen)
+        return None
+    if method == "link_report":
+        room_id, participant_id, *counts = args
+        await backend.link_report(room_id, participant_id, LinkReport(*counts))
         return None
     if method == "add_candidate":
         room_id, participant_id, text, mid, index, target = args

@@ -14,7 +14,7 @@ from typing import Any
 
 from rooms.consult import Actor
 from rooms.roles import STAFF_ROLES, Action, Role, may
-from signaling.rate_limit import TokenBucket
+from signaling.rate_limit import TokenBucket, link_report_bucket
 
 SESSION_COOKIE = "tc_session"
 
@@ -54,6 +54,7 @@ class Connection:
     """Staff: their unit (``StaffMember.unit``), whose consults their queue lists."""
     refusals_logged: dict[str, int] = field(default_factory=dict)
     """Consult id -> how many refused attempts on it this connection left in its log."""
+    link_reports: TokenBucket = field(default_factory=link_report_bucket)
 
     @property
     def via_link(self) -> bool:

@@ -108,6 +108,21 @@ class MediaReceive(Payload):
     data_saver: bool = False
 
 
+MAX_REPORTED_PACKETS = 10_000
+"""More RTP packets than any stream brings a page between two of its reports (about a second)."""
+ReportedPackets = Annotated[int, Field(ge=0, le=MAX_REPORTED_PACKETS)]
+
+
+class MediaLinkReport(Payload):
+    """What the page received since its previous report, about a second before: RTP packets of
+    its subscribing connection (``inbound-rtp``), received and lost, audio and video apart."""
+
+    audio_received: ReportedPackets
+    audio_lost: ReportedPackets
+    video_received: ReportedPackets = 0
+    video_lost: ReportedPackets = 0
+
+
 class MediaCandidate(Payload):
     candidate: str = Field(max_length=1024)
     sdpMid: str | None = Field(default=None, max_length=64)

@@ -3,7 +3,13 @@ person for chat messages and photo uploads)."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
+
+LINK_REPORT_BURST = 3.0
+"""Link reports a page may send at once: its one a second, and a late one or two."""
+LINK_REPORTS_PER_SECOND = 2.0
+"""Then twice the pace a page keeps; more is a flood, refused before it reaches the media plane."""
 
 
 @dataclass(slots=True)
@@ -29,3 +35,8 @@ class TokenBucket:
     def wait(self) -> float:
         """Seconds until a token is there again, as of the last :meth:`take` (0 when one is)."""
         return max(0.0, (1.0 - self.tokens) / self.refill_per_second)
+
+
+def link_report_bucket() -> TokenBucket:
+    """A connection's own bucket for ``media:link_report``, stricter than the one for all events."""
+    return TokenBucket.full(LINK_REPORT_BURST, LINK_REPORTS_PER_SECOND, time.monotonic())

@@ -20,7 +20,14 @@ import socketio
 from aiohttp import web
 from pydantic import BaseModel
 
-from media.backend import IceCandidate, MediaBackend, MediaError, MediaEvent, SessionDescription
+from media.backend import (
+    IceCandidate,
+    LinkReport,
+    MediaBackend,
+    MediaError,
+    MediaEvent,
+    SessionDescription,
+)
 from rooms import consult as rules
 from rooms.consult import ConsultState
 from rooms.errors import DomainError
@@ -66,6 +73,7 @@ from signaling.messages import (
     Empty,
     Invite,
     MediaCandidate,
+    MediaLinkReport,
     MediaOffer,
     MediaReceive,
     MediaState,
@@ -205,6 +213,7 @@ class SignalingServer:
         self._handle("media:subscribe", Empty, self._media_subscribe, Action.JOIN_MEDIA)
         self._handle("media:subscriber_answer", SubscriberAnswer, self._subscriber_answer, Action.JOIN_MEDIA)
         self._handle("media:receive", MediaReceive, self._media_receive, Action.JOIN_MEDIA)
+        self._handle("media:link_report", MediaLinkReport, self._media_link_report, Action.JOIN_MEDIA)
         self._handle("media:candidate", MediaCandidate, self._media_candidate, Action.JOIN_MEDIA)
         self._handle("media:state", MediaState, self._media_state, Action.JOIN_MEDIA)
         self._handle("consult:invite", Invite, self._invite, Action.INVITE)
@@ -526,6 +535,18 @@ class SignalingServer:
         await self._media.set_receive(
             consult_id, connection.participant_id, video=payload.video, data_saver=payload.data_saver
         )
+        return {}
+
+    async def _media_link_report(self, connection: Connection, payload: MediaLinkReport) -> Reply:
+        """The page's own count of what it received: the freshest evidence of this participant's
+        download the media plane gets (``media/adaptation.py``); a page sends one a second."""
+        if not connection.link_reports.take(time.monotonic()):
+            raise SignalingError(ErrorCode.RATE_LIMITED, "Too many link reports; one a second is enough.")
+        consult_id = _current_consult(connection)
+        report = LinkReport(
+            payload.audio_received, payload.audio_lost, payload.video_received, payload.video_lost
+        )
+        await self._media.link_report(consult_id, connection.participant_id, report)
         return {}
 
     async def _media_candidate(self, connection: Connection, payload: MediaCandidate) -> Reply:

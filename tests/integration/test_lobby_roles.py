@@ -167,6 +167,7 @@ def _payloads(harness: Harness, target: str) -> dict[str, dict[str, Any]]:
         "media:subscribe": {},
         "media:subscriber_answer": {"type": "answer", "sdp": "v=0", "revision": 1},
         "media:receive": {"video": True},
+        "media:link_report": {"audio_received": 50, "audio_lost": 0},
         "media:candidate": {"candidate": ""},
         "media:state": {"audio": True, "video": True, "screen": False},
         "participant:devices": {"stage": "in_call", "camera": "ok", "microphone": "ok"},

@@ -142,6 +142,10 @@ async def test_media_crosses_nodes_and_moves_when_its_node_leaves(
         await nurse_media.wait_for_media(timeout=90)
         await patient_media.wait_for_media(timeout=90)
         assert shows(nurse_media, RED) and shows(patient_media, BLUE)
+        # Each page's link report reaches the media node, one of them through Redis.
+        for client in (patient, nurse):
+            report = {"audio_received": 50, "audio_lost": 0}
+            assert (await client.call("media:link_report", report))["ok"]
 
         first = Placement.from_json(demo.consult_id, await redis.get(placement_key(demo.consult_id)))
         assert first.node_id in ("node-a", "node-b") and first.epoch == 1

@@ -526,6 +526,23 @@ async def test_lost_packets_are_recovered_by_nack_on_both_legs(
     assert room.published["video"].stats.losses_unrecovered == 0
 
 
+async def test_a_paused_subscription_resends_nothing(make_room: RoomFactory) -> None:
+    """Video paused for a weak link: resending what that link lost would spend what the pause saves."""
+    room = await make_room()
+    client, subscriptions = await room.add_subscriber()
+    await until(lambda: client.received.video_frames >= 10, "the subscriber decodes video")
+    video = subscriptions["video"]
+    cached = video._mapper.last_sequence
+    await video._on_nack(cached)
+    assert video.stats.retransmissions_sent == 1
+    video.pause()
+    await video._on_nack(cached)
+    assert (video.stats.nacks_received, video.stats.retransmissions_sent) == (2, 1)
+    video.resume()
+    await video._on_nack(cached)
+    assert video.stats.retransmissions_sent == 2
+
+
 async def test_unrecovered_loss_brings_a_keyframe(make_room: RoomFactory) -> None:
     room = await make_room()
     client, _ = await room.add_subscriber()

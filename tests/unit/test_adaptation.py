@@ -4,13 +4,24 @@ and back-off after a resume the link did not hold."""
 from __future__ import annotations
 
 import itertools
+import math
 import random
 from dataclasses import dataclass
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from media.adaptation import LinkReading, PauseCause, VideoDecision, VideoGate
+from media.adaptation import (
+    CHANCE,
+    CONGESTED_LOSS_PCT,
+    MEASURED_PACKETS,
+    RESUME_PACKETS,
+    LinkReading,
+    PageEvidence,
+    PauseCause,
+    VideoDecision,
+    VideoGate,
+)
 
 CLEAN = LinkReading(loss_pct=0.0, rtt_ms=40.0)
 LOSSY = LinkReading(loss_pct=30.0, rtt_ms=60.0)
@@ -217,6 +228,258 @@ def test_video_comes_back_within_two_reports_of_a_clean_link(plan: list[Period],
 def test_decisions_alternate(readings: list[LinkReading]) -> None:
     gate, decisions = run(readings)
     changes = [d for d in decisions if d is not VideoDecision.KEEP]
+    expected = [VideoDecision.PAUSE, VideoDecision.RESUME] * len(changes)
+    assert changes == expected[: len(changes)]
+    assert gate.paused == (len(changes) % 2 == 1)
+
+
+# -- the page's own reports (media:link_report) -------------------------------------------------
+
+SECOND = 50
+"""Audio packets in one page report: a second of 20 ms frames."""
+
+
+def hear_all(gate: VideoGate, losses: list[int]) -> tuple[VideoGate, list[VideoDecision]]:
+    """One page report a second (``losses`` of its packets lost), a quality sample every two."""
+    decisions = []
+    for index, lost in enumerate(losses):
+        gate, decision = gate.hear(PageEvidence(SECOND, lost))
+        decisions.append(decision)
+        if index % 2:
+            gate, sampled = gate.observe(LinkReading(loss_pct=0.0, rtt_ms=40.0))
+            if sampled is not VideoDecision.KEEP:
+                decisions.append(sampled)
+    return gate, decisions
+
+
+def paused_for_loss(seconds: int = 20, lost: int = 10) -> VideoGate:
+    """Video paused by the page's reports of ``lost`` in every 50 packets, for ``seconds``."""
+    gate, decisions = hear_all(VideoGate(), [lost] * seconds)
+    assert gate.paused and decisions.count(VideoDecision.PAUSE) == 1
+    return gate
+
+
+def just_paused() -> VideoGate:
+    """Paused by two samples at 40 %: what the link does next is all the pause knows of it."""
+    gate, decisions = hear_all(VideoGate(), [20] * 4)
+    assert gate.paused and decisions[-1] is VideoDecision.PAUSE
+    return gate
+
+
+def test_the_page_loss_stands_in_for_the_receiver_reports_while_video_flows() -> None:
+    # The receiver reports say clean (a stale audio report); the page says 30 %: video pauses.
+    gate, _ = hear_all(VideoGate(), [15] * 4)
+    assert gate.paused and gate.cause is PauseCause.LOSS
+    # And the other way round: a clean page outweighs receiver reports that blame this link.
+    gate = VideoGate()
+    for _ in range(10):
+        gate, _ = gate.hear(PageEvidence(SECOND, 0))
+        gate, _ = gate.observe(LOSSY)
+    assert not gate.paused
+    # Without page reports the receiver reports decide, as before.
+    gate, decisions = run([LOSSY, LOSSY])
+    assert gate.paused and decisions[-1] is VideoDecision.PAUSE
+
+
+def test_a_loss_pause_resumes_at_the_first_clean_report() -> None:
+    gate = paused_for_loss(lost=10)  # 20 % loss
+    gate, decisions = hear_all(gate, [0])
+    assert decisions == [VideoDecision.RESUME] and not gate.paused
+
+
+def test_a_pause_measures_the_link_before_a_clean_spell_counts() -> None:
+    gate = just_paused()
+    clean = []
+    while gate.paused:
+        gate, decision = gate.hear(PageEvidence(SECOND, 0))
+        clean.append(decision)
+    # Four bad seconds say little of the link: the pause lasts until the page measured enough of it.
+    assert len(clean) == -(-(MEASURED_PACKETS - 4 * SECOND) // SECOND) and clean[-1] is VideoDecision.RESUME
+
+
+def test_an_empty_report_is_no_evidence() -> None:
+    gate = paused_for_loss()
+    for _ in range(100):
+        same, decision = gate.hear(PageEvidence(0, 0))
+        assert same is gate and decision is VideoDecision.KEEP
+    flowing, _ = run([CLEAN])
+    for _ in range(5):  # nothing heard: the samples' own loss decides
+        flowing, _ = flowing.hear(PageEvidence(0, 0))
+        flowing, decision = flowing.observe(LOSSY)
+    assert flowing.paused
+
+
+def congested() -> VideoGate:
+    """Paused because video did not fit: two samples over capacity."""
+    starved = LinkReading(loss_pct=None, rtt_ms=450.0, capacity_bps=120_000, needed_bps=NEEDED)
+    gate, _ = run([starved, starved])
+    assert gate.paused and gate.cause is PauseCause.CONGESTION
+    return gate
+
+
+def test_after_congestion_a_link_losing_two_percent_does_not_resume_on_a_few_clean_seconds() -> None:
+    # While paused: one packet lost most seconds, and clean runs of up to four seconds.
+    pattern = [1, 0, 1, 1, 0, 0, 1, 2, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 2]
+    gate, decisions = hear_all(congested(), pattern * 6)  # two minutes
+    assert gate.paused and VideoDecision.RESUME not in decisions
+    # Clean for good: back within the spell that link needed, never beyond the cap.
+    gate, decisions = hear_all(gate, [0] * (gate.max_backoff * RESUME_PACKETS // SECOND + 1))
+    assert decisions.count(VideoDecision.RESUME) == 1 and not gate.paused
+    assert decisions.index(VideoDecision.RESUME) >= 5  # a few clean seconds were not enough before
+
+
+def test_after_loss_a_link_down_to_two_percent_gets_video_back() -> None:
+    # A link that lost 40 % and now loses 2 % has changed: video comes back and stays.
+    pattern = [1, 0, 1, 1, 0, 0, 1, 2, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 2]
+    gate, decisions = hear_all(just_paused(), pattern * 3)
+    assert not gate.paused and decisions.count(VideoDecision.RESUME) == 1
+    assert VideoDecision.PAUSE not in decisions
+
+
+def test_after_congestion_a_draining_queue_does_not_make_a_lossy_link_look_clean() -> None:
+    gate = congested()
+    draining = [35, 30, 10, 30, 15, 8, 8, 5, 7, 3]  # what video left queued goes on costing audio
+    two_percent = [1, 0, 1, 1, 0, 0, 1, 2, 0, 0, 0, 1, 1, 0, 0, 0, 0, 1, 1, 2]
+    gate, decisions = hear_all(gate, draining + two_percent * 3)
+    assert gate.paused and VideoDecision.RESUME not in decisions
+    clean_seconds = 0
+    while gate.paused:
+        gate, _ = gate.hear(PageEvidence(SECOND, 0))
+        clean_seconds += 1
+    # Loss that high before says little: the spell shows the link loses under 2 % now.
+    assert clean_seconds * SECOND >= 100 / CONGESTED_LOSS_PCT * math.log(1 / CHANCE)
+
+
+def test_a_link_that_turns_to_light_bursts_gets_video_back_between_them() -> None:
+    # 2 s at 30 %, 3 s clean averages under the threshold: video goes on between the bursts.
+    gate, decisions = hear_all(just_paused(), [15, 15, 0, 0, 0] * 8)
+    assert not gate.paused and decisions.count(VideoDecision.RESUME) == 1
+    assert VideoDecision.PAUSE not in decisions
+
+
+def test_heavy_bursts_pause_once_and_video_waits_out_their_gaps() -> None:
+    # 2 s losing 80 %, 3 s clean: 32 % on average, a pause; the gaps seen before it count too.
+    heavy = [40, 40, 0, 0, 0] * 12
+    gate, decisions = hear_all(VideoGate(), heavy)
+    assert decisions.count(VideoDecision.PAUSE) == 1 and VideoDecision.RESUME not in decisions
+    clean_seconds = 3  # the last gap
+    while gate.paused:
+        gate, _ = gate.hear(PageEvidence(SECOND, 0))
+        clean_seconds += 1
+    assert clean_seconds == 2 * 3
+
+
+def test_a_pause_late_in_a_weak_stretch_resumes_at_the_first_clean_report() -> None:
+    # The window that paused video measured the link already: no further wait once it is clean.
+    gate, decisions = hear_all(VideoGate(), [0] * 30 + [10] * 10)  # 20 % loss for the last 10 s
+    assert gate.paused and decisions.count(VideoDecision.PAUSE) == 1
+    gate, decisions = hear_all(gate, [0])
+    assert decisions == [VideoDecision.RESUME]
+
+
+def test_what_the_page_said_before_the_link_turned_weak_is_forgotten() -> None:
+    gate, _ = hear_all(VideoGate(), [0] * 20 + [1] * 4 + [0] * 20)
+    assert not gate.paused and gate.stretch.evidence.packets <= 2 * SECOND
+
+
+def test_a_slow_round_trip_keeps_a_clean_report_from_resuming() -> None:
+    gate = paused_for_loss()
+    gate, _ = gate.observe(LinkReading(loss_pct=None, rtt_ms=900.0))
+    gate, decisions = hear_all(gate, [0] * 3)
+    # The samples in between measured a short round trip again (hear_all's): then it resumes.
+    assert VideoDecision.RESUME in decisions and decisions[0] is VideoDecision.KEEP
+
+
+def page_report(period: Period, paused: bool, second: int, rng: random.Random) -> int:
+    """Packets of 50 one page report lost, for a period of this kind (``link_sample``'s links,
+    counted by the page): lossy loses 15-60 % every second; bursty 20-28 % for 2 s in every 5;
+    congested, while video is paused, a packet or two most seconds and never more than three
+    clean seconds in a row."""
+    if period.kind == "clean":
+        return 0
+    if period.kind == "lossy":
+        return rng.randint(8, 30)
+    if period.kind == "bursty":
+        return rng.randint(10, 14) if (second + int(period.phase)) % 5 < 2 else 0
+    if not paused:
+        return rng.randint(1, 10)
+    return rng.randint(1, 2) if second % 4 == 3 or rng.random() < 0.6 else 0
+
+
+def page_sample(period: Period, paused: bool) -> LinkReading:
+    """A sample's receiver-report side: the round trip, and the bandwidth estimate while video flows."""
+    if period.kind == "congested" and not paused:
+        return LinkReading(loss_pct=None, rtt_ms=450.0, capacity_bps=120_000, needed_bps=NEEDED)
+    return LinkReading(loss_pct=None, rtt_ms=60.0)
+
+
+def simulate_pages(plan: list[Period], seed: int) -> list[tuple[Period, int, VideoGate, VideoDecision]]:
+    """Each period second by second: a page report, and every second second a quality sample."""
+    rng = random.Random(seed)
+    gate = VideoGate()
+    trace = []
+    for period in plan:
+        for second in range(2 * period.length):
+            gate, decision = gate.hear(PageEvidence(SECOND, page_report(period, gate.paused, second, rng)))
+            trace.append((period, second, gate, decision))
+            if second % 2:
+                gate, decision = gate.observe(page_sample(period, gate.paused))
+                trace.append((period, second, gate, decision))
+    return trace
+
+
+@settings(max_examples=300, deadline=None)
+@given(periods, st.integers(min_value=0, max_value=2**32))
+def test_with_page_reports_one_pause_per_bad_period_and_none_for_bursts(
+    plan: list[Period], seed: int
+) -> None:
+    plan = merged(plan)
+    trace = simulate_pages(plan, seed)
+    lag = 2 * VideoGate().window  # seconds a window reaches back into the period before
+    for position, period in enumerate(plan):
+        pauses = [s for p, s, _, d in trace if p is period and d is VideoDecision.PAUSE]
+        if period.kind in ("clean", "bursty"):
+            previous = plan[position - 1].kind if position else "clean"
+            assert all(s < lag for s in pauses) and (not pauses or previous in ("lossy", "congested"))
+        else:
+            assert len(pauses) <= 1
+            assert [gate.paused for p, _, gate, _ in trace if p is period][-1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(periods, st.integers(min_value=0, max_value=2**32))
+def test_with_page_reports_video_comes_back_soon_after_the_link_is_clean(
+    plan: list[Period], seed: int
+) -> None:
+    plan = merged(plan)
+    trace = simulate_pages(plan, seed)
+    for position, period in enumerate(plan):
+        if period.kind != "clean":
+            continue
+        previous = plan[position - 1].kind if position else "clean"
+        # After loss no clean report can come by chance: the first one resumes (once the pause
+        # measured the link). After a link that lost a little steadily, the spell that link
+        # needs; never more than the cap, past the window's lag.
+        allowed = {
+            "lossy": MEASURED_PACKETS // SECOND + 2 * VideoGate().window,
+            "congested": VideoGate().max_backoff * RESUME_PACKETS // SECOND + 2 * VideoGate().window,
+        }.get(previous, 2 * VideoGate().window + MEASURED_PACKETS // SECOND)
+        late = [s for p, s, gate, _ in trace if p is period and gate.paused and s >= allowed]
+        assert not late, f"video still paused {late[0]} s into a clean period after a {previous} one"
+
+
+@given(st.lists(st.sampled_from(["clean", "lossy", "empty", "sample"]), max_size=120))
+def test_decisions_alternate_with_page_reports(steps: list[str]) -> None:
+    gate = VideoGate()
+    changes = []
+    for step in steps:
+        if step == "sample":
+            gate, decision = gate.observe(LOSSY)
+        else:
+            lost = {"clean": 0, "lossy": 20, "empty": 0}[step]
+            gate, decision = gate.hear(PageEvidence(0 if step == "empty" else SECOND, lost))
+        if decision is not VideoDecision.KEEP:
+            changes.append(decision)
     expected = [VideoDecision.PAUSE, VideoDecision.RESUME] * len(changes)
     assert changes == expected[: len(changes)]
     assert gate.paused == (len(changes) % 2 == 1)

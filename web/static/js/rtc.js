@@ -6,6 +6,10 @@
 const GATHER_WAIT_MS = 1500;
 /** What data-saver mode sends and receives for video; the server applies the same figure. */
 const DATA_SAVER_BPS = 150000;
+/** How often the page tells the server what it received (`media:link_report`). */
+const LINK_REPORT_MS = 1000;
+/** Counts over a longer gap (a throttled background tab) say nothing of the link now: not sent. */
+const STALE_LINK_COUNTS_MS = 3 * LINK_REPORT_MS;
 
 function waitForGathering(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -60,6 +64,37 @@ export class MediaSession {
     this.audioOnly = false;
     this.onBitrate = ({ max_bitrate_bps }) => this.capCamera(max_bitrate_bps);
     socket.on("media:bitrate", this.onBitrate);
+    this.linkCounts = null;
+    this.linkTimer = setInterval(() => this.reportLink().catch(() => {}), LINK_REPORT_MS);
+  }
+
+  /**
+   * Tell the server what this page received since its last report: RTP packets of each kind,
+   * received and lost, as the browser counts them. While the server holds video back for a weak
+   * link only audio arrives, whose receiver reports the browser sends every ~5 s only; these
+   * counts let the server see within a second or two that the link is clean again.
+   */
+  async reportLink() {
+    const pc = this.subscriber;
+    if (!pc || this.closed || pc.connectionState !== "connected") return;
+    const counts = new Map();
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && (r.kind === "audio" || r.kind === "video")) {
+        counts.set(r.id, { kind: r.kind, received: r.packetsReceived ?? 0, lost: r.packetsLost ?? 0 });
+      }
+    });
+    const at = performance.now();
+    const previous = this.linkCounts;
+    this.linkCounts = { pc, at, counts };
+    if (previous?.pc !== pc || at - previous.at > STALE_LINK_COUNTS_MS || this.closed) return;
+    const report = { audio_received: 0, audio_lost: 0, video_received: 0, video_lost: 0 };
+    for (const [id, now] of counts) {
+      const before = previous.counts.get(id);
+      if (!before) continue; // a stream new since the last report is counted from the next one
+      report[`${now.kind}_received`] += Math.max(0, now.received - before.received);
+      report[`${now.kind}_lost`] += Math.max(0, now.lost - before.lost);
+    }
+    if (Object.values(report).some((count) => count > 0)) this.socket.emit("media:link_report", report);
   }
 
   /** The server forwards without re-encoding, so this page's encoder must follow the receivers. */
@@ -269,6 +304,7 @@ export class MediaSession {
 
   close() {
     this.closed = true;
+    clearInterval(this.linkTimer);
     this.socket.off("media:subscriber_offer", this.onSubscriberOffer);
     this.socket.off("media:bitrate", this.onBitrate);
     this.screenTrack?.stop();

@@ -1,0 +1,67 @@
+"""The page's counts as the video gate hears them (media/link_policy.py): the holes another
+participant's uplink left in what the server forwarded are not this link's loss, and audio is
+what speaks for the link when any arrived."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+from media.adaptation import PageEvidence
+from media.backend import LinkReport, MediaEvent
+from media.link_policy import LinkPolicy
+from media.sfu_room import Participant, Room, Subscribed
+
+
+@dataclass
+class Sink:
+    holes_sent: int = 0
+
+    def pause(self) -> None: ...
+
+    def resume(self) -> None: ...
+
+
+async def ignore(_: MediaEvent) -> None: ...
+
+
+def receiving(**sinks: Sink) -> Participant:
+    """A patient receiving the nurse's sources, one sink each (``microphone``, ``camera``)."""
+    patient = Participant("patient")
+    for source, sink in sinks.items():
+        kind: Any = SimpleNamespace(kind="audio" if source == "microphone" else "video")
+        patient.subscriptions[("nurse", source)] = Subscribed("nurse", source, kind, sink, None)
+    return patient
+
+
+async def heard(patient: Participant, *reports: LinkReport) -> PageEvidence:
+    policy, room = LinkPolicy(ignore), Room("consult", forwarding=None)  # type: ignore[arg-type]
+    for report in reports:
+        await policy.hear(room, patient, report)
+    return patient.video_gate.heard
+
+
+async def test_holes_the_senders_uplink_left_are_not_this_links_loss() -> None:
+    microphone = Sink(holes_sent=10)  # what the nurse's uplink lost before the patient's first report
+    patient = receiving(microphone=microphone, camera=Sink())
+    assert await heard(patient, LinkReport(45, 5)) == PageEvidence(50, 5)
+    microphone.holes_sent = 14  # 4 more the nurse's uplink lost
+    assert await heard(patient, LinkReport(45, 5)) == PageEvidence(50 + 46, 5 + 1)
+    microphone.holes_sent = 30  # every loss the page saw was upstream
+    assert await heard(patient, LinkReport(40, 10)) == PageEvidence(50 + 46 + 40, 6)
+
+
+async def test_audio_speaks_for_the_link_and_video_only_without_it() -> None:
+    patient = receiving(microphone=Sink(), camera=Sink())
+    assert await heard(patient, LinkReport(50, 0, 120, 12)) == PageEvidence(50, 0)
+    camera_only = receiving(camera=Sink())
+    assert await heard(camera_only, LinkReport(0, 0, 120, 12)) == PageEvidence(132, 12)
+
+
+async def test_a_stream_new_since_the_last_report_adds_no_holes() -> None:
+    patient = receiving(microphone=Sink(holes_sent=3))
+    await heard(patient, LinkReport(50, 0))
+    patient.subscriptions[("nurse", "microphone")].sink = Sink(holes_sent=0)  # published again
+    patient.reported_holes[("companion", "microphone")] = 99  # someone who left
+    assert await heard(patient, LinkReport(48, 2)) == PageEvidence(100, 2)
