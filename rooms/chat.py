@@ -18,6 +18,7 @@ Who may use the chat (the role table must allow :attr:`~rooms.roles.Action.CHAT`
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +34,9 @@ MAX_TEXT = 1000
 MAX_MESSAGES = 500
 """Messages one consult keeps; the session log that holds them stays small."""
 _KEPT_CONTROLS = frozenset("\n")
+_MARKUP = re.compile(r"<\s*[A-Za-z/!?]")
+"""The start of an HTML tag, comment or declaration (``<b``, ``</``, ``<!--``, ``<?``). Text such as
+"5 < 7" or "<3" is not markup and goes through."""
 
 
 class ChatEmpty(DomainError):
@@ -52,6 +56,21 @@ class ChatTooLong(DomainError):
             self.CODE,
             f"El mensaje pasa de {MAX_TEXT} caracteres.",
             f"The message is longer than {MAX_TEXT} characters.",
+        )
+
+
+class ChatMarkup(DomainError):
+    """A message carrying HTML markup (``<script>``, ``<img onerror=…>``): refused, nothing stored.
+    Pages show every message as text anyway; refusing it says so to the sender at once, and keeps
+    markup out of the session log and the record the transcript may go to."""
+
+    CODE = "chat_markup"
+
+    def __init__(self) -> None:
+        super().__init__(
+            self.CODE,
+            "El mensaje no puede llevar etiquetas como <b> o <script>; escríbalo como texto.",
+            "The message cannot carry tags such as <b> or <script>; write it as plain text.",
         )
 
 
@@ -161,7 +180,8 @@ def _require_staff(consult: Consult, actor: Actor) -> None:
 
 def clean_text(text: str) -> str:
     """The message as it is kept: trimmed, line breaks kept, other control and format characters
-    (bidirectional overrides, zero-width) dropped. It stays text: pages show it as text, never markup."""
+    (bidirectional overrides, zero-width) dropped; markup refused. It stays text: pages show it as
+    text, never markup."""
     kept = "".join(
         ch for ch in text if ch in _KEPT_CONTROLS or unicodedata.category(ch) not in ("Cc", "Cf", "Cs", "Co")
     ).strip()
@@ -169,6 +189,8 @@ def clean_text(text: str) -> str:
         raise ChatEmpty()
     if len(kept) > MAX_TEXT:
         raise ChatTooLong()
+    if _MARKUP.search(kept):
+        raise ChatMarkup()
     return kept
 
 

@@ -20,7 +20,8 @@ from tests.e2e.test_accessibility import AXE, check
 from tests.support.services import DemoServer, require_or_skip
 
 PHONE = {"width": 360, "height": 740}
-QUESTION = "¿Cuánto falta? <b>hola</b><script>window.pwned=1</script>"
+QUESTION = '¿Cuánto falta? 5 < 7 & <3 "hola"'
+MARKUP = "<b>hola</b><script>window.pwned=1</script>"
 
 
 async def _say(page: Page, text: str) -> None:
@@ -41,9 +42,15 @@ async def test_a_waiting_patient_and_the_nurse_chat_and_it_survives_a_reload(
     nurse = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
     await nurse_signs_in(nurse, demo_server)
 
+    # Markup is refused in the sender's own words, and nothing reaches the nurse.
+    await _say(patient, MARKUP)
+    status = patient.locator("#chat .chat-status")
+    await expect(status).to_have_attribute("data-code", "chat_markup")
+    await expect(status).to_contain_text("no puede llevar etiquetas")
     # The patient writes from the waiting room; the console (nobody hosts the consult yet) opens it.
     await _say(patient, QUESTION)
     await expect(_message(nurse, "¿Cuánto falta?")).to_have_text(QUESTION)
+    await expect(nurse.locator("#chat .chat-message")).to_have_count(1)
     assert await nurse.locator("#chat .chat-text b, #chat .chat-text script").count() == 0
     assert await nurse.evaluate("window.pwned === undefined")
     await _say(nurse, "Le atiendo en 5 minutos")

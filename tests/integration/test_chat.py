@@ -79,14 +79,25 @@ async def test_a_reconnecting_page_gets_what_it_missed(harness: Harness) -> None
     assert history["full"] is False and history["max_text"] == rules.MAX_TEXT
 
 
-async def test_script_is_kept_as_text(harness: Harness) -> None:
+async def test_markup_is_refused_and_text_that_only_looks_like_it_is_kept(harness: Harness) -> None:
     patient, _ = await harness.patient()
     _nurse, nurse_events = await harness.nurse()
     assert (await patient.call("lobby:check_in", {"consent": True}))["ok"]
-    script = "<img src=x onerror=alert(1)><script>alert('x')</script>"
-    assert (await _send(patient, harness, script))["ok"]
+    for script in (
+        "<img src=x onerror=alert(1)>",
+        "hola <script>alert('x')</script>",
+        "</b>",
+        "< svg onload=alert(1)>",
+        "<!-- nada -->",
+    ):
+        reply = await _send(patient, harness, script)
+        assert not reply["ok"] and reply["error"]["code"] == "chat_markup", (script, reply)
+        assert "etiquetas" in reply["error"]["message_es"]
+    assert await _chat_entries(harness) == []
+    text = '5 < 7 & 8 > 3, <3 "comillas"'
+    assert (await _send(patient, harness, text))["ok"]
     heard = await nurse_events.wait_for("chat:message")
-    assert heard["text"] == script  # stored and sent as the text it is; pages set textContent
+    assert heard["text"] == text  # stored and sent as the text it is; pages set textContent
 
 
 async def test_bad_messages_are_refused_with_their_code_and_nothing_is_stored(harness: Harness) -> None:

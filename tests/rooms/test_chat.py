@@ -72,7 +72,9 @@ def test_who_may_chat_in_each_state() -> None:
 
 
 def test_a_message_is_kept_as_plain_text_within_its_limits() -> None:
-    assert chat.clean_text("  <b>hola</b>\u202e\u200b\n ") == "<b>hola</b>"
+    assert chat.clean_text("  hola <3\u202e\u200b\n ") == "hola <3"
+    with pytest.raises(chat.ChatMarkup):
+        chat.clean_text("  <b>hola</b>\u202e\u200b\n ")
     assert chat.clean_text("línea 1\nlínea 2") == "línea 1\nlínea 2"
     with pytest.raises(chat.ChatEmpty):
         chat.clean_text("\u200b \t")

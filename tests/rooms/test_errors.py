@@ -46,6 +46,7 @@ STABLE_CODES = {
     "appointment_cancelled",
     "chat_empty",
     "chat_full",
+    "chat_markup",
     "chat_too_long",
     "check_in_closed",
     "check_in_not_open",
