@@ -17,6 +17,7 @@ from pathlib import Path
 
 from notifications import gsm7
 from tests.integration.test_notifications import (
+    Api,
     booking,
     follow,
     links_in,
@@ -94,12 +95,14 @@ async def test_a_refusing_smtp_server_is_retried_with_backoff_and_the_email_arri
             assert status == 201
             booked_at = api.clock.now
             await until(lambda: smtp.handler.refused == 1)
+            await attempts_recorded(api, 1)  # its time is the clock's when recorded: move it after
             # Due again 30 s after the first failure, then 60 s after the second: not a moment before.
             api.clock.now = booked_at + timedelta(seconds=29)
             await asyncio.sleep(0.5)  # ten dispatcher rounds
             assert smtp.handler.refused == 1 and smtp.messages == []
             api.clock.now = booked_at + timedelta(seconds=30)
             await until(lambda: smtp.handler.refused == 2)
+            await attempts_recorded(api, 2)
             api.clock.now += timedelta(seconds=59)
             await asyncio.sleep(0.5)
             assert smtp.handler.refused == 2 and smtp.messages == []
@@ -117,6 +120,19 @@ async def test_a_refusing_smtp_server_is_retried_with_backoff_and_the_email_arri
                 ("sent", None),
             ]
             assert "maria@example.org" not in json.dumps(outbox)  # staff see a masked address
+
+
+async def attempts_recorded(api: Api, count: int) -> None:
+    """Wait until the confirmation's ``count``-th attempt is in the outbox (an SMTP refusal is
+    recorded a moment after the server answers; a clock moved before that dates it later)."""
+    deadline = asyncio.get_running_loop().time() + 20
+    while True:
+        _, outbox = await api.call("GET", "/api/units/UMF-1/outbox", "ana")
+        message = next((m for m in outbox["messages"] if m["kind"] == "confirmation"), None)
+        if message is not None and len(message["attempts"]) >= count:
+            return
+        assert asyncio.get_running_loop().time() < deadline, "the attempt was never recorded"
+        await asyncio.sleep(0.05)
 
 
 async def until(condition: Callable[[], bool]) -> None:
