@@ -4,8 +4,9 @@ several processes, each owning whole rooms.
 The pool is itself a :class:`MediaBackend`: signaling calls it exactly as it would call an
 in-process backend, and the pool routes each call to the worker that owns the call's room. A
 worker runs an ordinary backend built by a picklable factory; requests, replies and media events
-cross a ``multiprocessing`` pipe as small tuples. This is also the seam for media on other
-machines: only the transport would change.
+cross a socket pair as small pickled tuples (:mod:`media.worker_channel`, read and written by each
+side's event loop). This is also the seam for media on other machines: only the transport would
+change.
 
 If a worker dies, its pending calls fail with ``media_unavailable``, its rooms move at once to the
 least loaded worker that is already running (never to a replacement that is still importing
@@ -13,7 +14,7 @@ aiortc), every participant it served gets a ``failed`` connection event (so thei
 there), and a fresh worker starts in its place, taking rooms only once it says it is ready.
 
 Every ``census_seconds`` each worker sends its :class:`~media.census.MediaCensus` (with its own
-CPU time and event-loop lag) up the same pipe; the pool keeps the latest one of each worker for
+CPU time and event-loop lag) up the same channel; the pool keeps the latest one of each worker for
 the metrics.
 """
 
@@ -25,9 +26,9 @@ import logging
 import multiprocessing
 import resource
 import signal
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -44,6 +45,7 @@ from media.backend import (
 )
 from media.census import MediaCensus, TakesCensus
 from media.ice import IceSettings, restrict_host_addresses
+from media.worker_channel import WorkerChannel
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +63,8 @@ READY_SECONDS = 30.0
 class _Worker:
     index: int
     process: BaseProcess
-    pipe: Connection
+    channel: WorkerChannel
+    reader: asyncio.Task[None] | None = None
     rooms: dict[str, set[str]] = field(default_factory=dict)
     pending: dict[int, asyncio.Future[Any]] = field(default_factory=dict)
     census: MediaCensus | None = None
@@ -120,7 +123,7 @@ class WorkerPool:
 
     async def start(self) -> None:
         for index in range(self._count):
-            self._workers.append(self._spawn(index))
+            self._workers.append(await self._spawn(index))
 
     # -- MediaBackend -------------------------------------------------------------------------
 
@@ -203,8 +206,8 @@ class WorkerPool:
         self._closing = True
         for worker in self._workers:
             try:
-                worker.pipe.send((_CLOSE,))
-            except (BrokenPipeError, OSError):
+                worker.channel.send((_CLOSE,))
+            except BrokenPipeError:
                 pass
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._shutdown_seconds
@@ -261,16 +264,16 @@ class WorkerPool:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         worker.pending[request_id] = future
         try:
-            worker.pipe.send((method, request_id, args))
-        except (BrokenPipeError, OSError):
+            worker.channel.send((method, request_id, args))
+        except BrokenPipeError:
             worker.pending.pop(request_id, None)
             raise MediaError(MediaErrorCode.UNAVAILABLE, "The media server is unavailable.") from None
         return await future
 
     # -- worker life cycle ----------------------------------------------------------------------
 
-    def _spawn(self, index: int) -> _Worker:
-        parent_end, child_end = self._context.Pipe(duplex=True)
+    async def _spawn(self, index: int) -> _Worker:
+        parent_end, child_end = socket.socketpair()
         process = self._context.Process(
             target=_worker_main,
             args=(child_end, self._factory, self._ice, self._initializer, self._census_seconds),
@@ -279,17 +282,20 @@ class WorkerPool:
         )
         process.start()
         child_end.close()
-        worker = _Worker(index, process, parent_end)
-        loop = asyncio.get_running_loop()
-        loop.add_reader(parent_end.fileno(), self._on_readable, worker)
+        worker = _Worker(index, process, await WorkerChannel.open(parent_end))
+        worker.reader = asyncio.get_running_loop().create_task(self._read(worker))
         return worker
 
-    def _on_readable(self, worker: _Worker) -> None:
-        try:
-            message = worker.pipe.recv()
-        except (EOFError, OSError):
-            asyncio.get_running_loop().create_task(self._on_worker_lost(worker))
-            return
+    async def _read(self, worker: _Worker) -> None:
+        while True:
+            try:
+                message = await worker.channel.receive()
+            except EOFError:
+                asyncio.get_running_loop().create_task(self._on_worker_lost(worker))
+                return
+            self._on_message(worker, message)
+
+    def _on_message(self, worker: _Worker, message: tuple[Any, ...]) -> None:
         kind = message[0]
         if kind == _READY:
             worker.ready = True
@@ -331,31 +337,29 @@ class WorkerPool:
             if heir is not None:  # else the room waits in _assign for the first worker ready
                 self._owner[room_id] = heir
                 heir.rooms.setdefault(room_id, set())
-        self._workers[self._workers.index(worker)] = self._spawn(worker.index)
+        self._workers[self._workers.index(worker)] = await self._spawn(worker.index)
         for room_id, participant_id in lost:
             await self._listener(
                 MediaEvent(room_id, participant_id, MediaEventKind.CONNECTION, {"state": "failed"})
             )
 
     def _forget(self, worker: _Worker) -> None:
-        try:
-            asyncio.get_running_loop().remove_reader(worker.pipe.fileno())
-        except (OSError, ValueError):
-            pass
+        if worker.reader is not None and worker.reader is not asyncio.current_task():
+            worker.reader.cancel()
         for future in worker.pending.values():
             if not future.done():
                 future.set_exception(
                     MediaError(MediaErrorCode.UNAVAILABLE, "The media server is unavailable.")
                 )
         worker.pending.clear()
-        worker.pipe.close()
+        worker.channel.close()
 
 
 # -- inside a worker process --------------------------------------------------------------------
 
 
 def _worker_main(
-    pipe: Connection,
+    sock: socket.socket,
     factory: BackendFactory,
     ice: IceSettings,
     initializer: Callable[[], None] | None,
@@ -367,11 +371,11 @@ def _worker_main(
         initializer()
     if ice.host_addresses:
         restrict_host_addresses(ice.host_addresses)
-    asyncio.run(_serve(pipe, factory, ice, census_seconds))
+    asyncio.run(_serve(sock, factory, ice, census_seconds))
 
 
-async def _report(pipe: Connection, backend: MediaBackend, every: float) -> None:
-    """Send the backend's census up the pipe every ``every`` seconds, with this process's CPU time
+async def _report(channel: WorkerChannel, backend: MediaBackend, every: float) -> None:
+    """Send the backend's census up the channel every ``every`` seconds, with this process's CPU time
     and how late the loop woke up (a busy worker's loop wakes late)."""
     if not isinstance(backend, TakesCensus):
         return
@@ -386,51 +390,57 @@ async def _report(pipe: Connection, backend: MediaBackend, every: float) -> None
             loop_lag_seconds=max(0.0, loop.time() - due),
         )
         try:
-            pipe.send(("census", census))
-        except (BrokenPipeError, OSError):
+            channel.send(("census", census))
+        except BrokenPipeError:
             return  # the parent is gone; the worker is closing
 
 
-async def _serve(pipe: Connection, factory: BackendFactory, ice: IceSettings, census_seconds: float) -> None:
+async def _serve(
+    sock: socket.socket, factory: BackendFactory, ice: IceSettings, census_seconds: float
+) -> None:
     loop = asyncio.get_running_loop()
-    closed = asyncio.Event()
+    channel = await WorkerChannel.open(sock)
     tasks: set[asyncio.Task[None]] = set()
 
+    def send(message: tuple[Any, ...]) -> None:
+        try:
+            channel.send(message)
+        except BrokenPipeError:
+            pass  # the parent is gone: the loop below sees it and the worker closes
+
     async def send_event(event: MediaEvent) -> None:
-        pipe.send(("event", event))
+        send(("event", event))
 
     backend = factory(ice, send_event)
-    pipe.send((_READY,))
+    send((_READY,))
 
     async def handle(method: str, request_id: int, args: tuple[Any, ...]) -> None:
         try:
             result = await _dispatch(backend, method, args)
-            pipe.send(("reply", request_id, result))
+            send(("reply", request_id, result))
         except MediaError as error:
-            pipe.send(("error", request_id, error.code.value, error.message))
+            send(("error", request_id, error.code.value, error.message))
         except Exception as error:
             logger.exception("media worker call %s failed", method)
-            pipe.send(("error", request_id, MediaErrorCode.UNAVAILABLE.value, type(error).__name__))
+            send(("error", request_id, MediaErrorCode.UNAVAILABLE.value, type(error).__name__))
 
-    def on_readable() -> None:
-        try:
-            message = pipe.recv()
-        except (EOFError, OSError):
-            closed.set()  # the parent is gone
-            return
-        if message[0] == _CLOSE:
-            closed.set()
-            return
-        task = loop.create_task(handle(*message))
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
-
-    loop.add_reader(pipe.fileno(), on_readable)
-    reporter = loop.create_task(_report(pipe, backend, census_seconds))
-    await closed.wait()
-    reporter.cancel()
-    loop.remove_reader(pipe.fileno())
-    await backend.close()
+    reporter = loop.create_task(_report(channel, backend, census_seconds))
+    try:
+        while True:
+            try:
+                message = await channel.receive()
+            except EOFError:
+                break  # the parent is gone
+            if message[0] == _CLOSE:
+                break
+            task = loop.create_task(handle(*message))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+    finally:
+        reporter.cancel()
+        await backend.close()
+        await channel.drain()
+        channel.close()
 
 
 async def _dispatch(backend: MediaBackend, method: str, args: tuple[Any, ...]) -> object:

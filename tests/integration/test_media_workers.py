@@ -9,12 +9,14 @@ from collections.abc import AsyncIterator, Callable
 
 import aioice.ice
 import pytest
+import uvloop
 
 from media.backend import MediaError, MediaEvent, MediaEventKind, SessionDescription
 from media.ice import IceSettings, restrict_host_addresses
 from media.sfu import reencoding_sfu
 from media.workers import WorkerPool
 from tests.support.clients import MediaClient
+from tests.support.echo_backend import echo_backend
 
 ICE = IceSettings(host_addresses=("127.0.0.1",))
 
@@ -173,3 +175,38 @@ async def _until(condition: Callable[[], bool]) -> None:
             await asyncio.sleep(0.05)
 
     await asyncio.wait_for(check(), 30)
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_large_messages_cross_to_a_worker_and_back_whole_on_either_loop(loop: str) -> None:
+    """Replies and events of megabytes, many at once, arrive whole and nobody takes the worker for
+    dead. uvloop switches the descriptors it watches to non-blocking: a blocking pipe protocol then
+    split messages half-way and read a message still arriving as a lost worker."""
+
+    async def exchange() -> None:
+        events: list[MediaEvent] = []
+
+        async def listener(event: MediaEvent) -> None:
+            events.append(event)
+
+        workers = WorkerPool(1, echo_backend, ICE, listener)
+        await workers.start()
+        try:
+            await _until(lambda: workers.ready() == 1)
+            first = workers.worker_pids
+            offers = [f"v=0\r\na=x-padding:{index}{'x' * 3_000_000}\r\n" for index in range(6)]
+            answers = await asyncio.gather(
+                *(
+                    workers.connect(f"room-{index}", "p", SessionDescription(offer, "offer"))
+                    for index, offer in enumerate(offers)
+                )
+            )
+            assert [answer.sdp for answer in answers] == offers
+            await _until(lambda: len(events) == len(offers))
+            assert sorted(str(event.data["state"]) for event in events) == sorted(offers)
+            assert workers.worker_pids == first and workers.ready() == 1
+        finally:
+            await workers.close()
+
+    runner = uvloop.run if loop == "uvloop" else asyncio.run
+    runner(exchange())
