@@ -13,6 +13,11 @@ least loaded worker that is already running (never to a replacement that is stil
 aiortc), every participant it served gets a ``failed`` connection event (so their pages reconnect
 there), and a fresh worker starts in its place, taking rooms only once it says it is ready.
 
+A worker runs its loop on uvloop, as the main server does: libuv receives and sends the UDP
+datagrams in C, where asyncio's selector transport pays a Python call, a selector round and
+exception handling per datagram, and that was the largest share of a worker's CPU per packet
+forwarded (docs/performance.md).
+
 Every ``census_seconds`` each worker sends its :class:`~media.census.MediaCensus` (with its own
 CPU time and event-loop lag) up the same channel; the pool keeps the latest one of each worker for
 the metrics.
@@ -31,6 +36,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from typing import Any
+
+import uvloop
 
 from media.backend import (
     IceCandidate,
@@ -371,7 +378,7 @@ def _worker_main(
         initializer()
     if ice.host_addresses:
         restrict_host_addresses(ice.host_addresses)
-    asyncio.run(_serve(sock, factory, ice, census_seconds))
+    uvloop.run(_serve(sock, factory, ice, census_seconds))
 
 
 async def _report(channel: WorkerChannel, backend: MediaBackend, every: float) -> None:
@@ -412,6 +419,9 @@ async def _serve(
         send(("event", event))
 
     backend = factory(ice, send_event)
+    # A worker that serves without trouble writes nothing else (uvloop, unlike asyncio, logs no
+    # line of its own at start): at debug level the logs still show each worker and its loop.
+    logger.debug("media worker ready on %s", type(loop).__module__)
     send((_READY,))
 
     async def handle(method: str, request_id: int, args: tuple[Any, ...]) -> None:
