@@ -16,7 +16,9 @@ Receiving (``ReceiverTap``):
   * To keep the receiver's RTCP working, our replacement does the bookkeeping aiortc's did: it
     feeds ``receiver.__remote_streams`` (``StreamStatistics``, read by the receiver's own RTCP loop
     to send receiver reports) and ``receiver.__remote_bitrate_estimator`` (REMB, sent with
-    ``receiver._send_rtcp`` from ``receiver.__rtcp_ssrc``), unwraps RTX using ``receiver.__codecs``
+    ``receiver._send_rtcp`` from ``receiver.__rtcp_ssrc``; its ``incoming_bitrate`` counter, read
+    through ``_window_size`` and ``_scale``, is replaced by :class:`media.window_rate.WindowRate`,
+    the same figures without a loop per millisecond), unwraps RTX using ``receiver.__codecs``
     and ``receiver.__rtx_ssrc``, and honours ``receiver._enabled``. It does not update
     ``receiver.__active_ssrc``, so ``getSynchronizationSources()`` of a tapped receiver is empty.
   * NACK and PLI go upstream through ``receiver._send_rtcp_nack`` / ``receiver._send_rtcp_pli``,
@@ -113,6 +115,7 @@ from pylibsrtp import Error as SrtpError
 
 from media import red
 from media.rtp_rewrite import HeaderExtensionIds
+from media.window_rate import WindowRate
 
 logger = logging.getLogger(__name__)
 
@@ -172,6 +175,8 @@ _SENDER_STATE: Final = (
     "_RTCRtpSender__octet_count",
 )
 _TRANSCEIVER_STATE: Final = ("_codecs", "_headerExtensions")
+_ESTIMATOR_STATE: Final = ("incoming_bitrate",)
+_RATE_COUNTER_STATE: Final = ("_window_size", "_scale")
 
 
 def _seam_error(problems: list[str]) -> AiortcSeamError:
@@ -232,6 +237,12 @@ async def verify_aiortc_seam() -> None:
             + _instance_problems(transceiver.sender, _SENDER_STATE)
             + _instance_problems(transceiver, _TRANSCEIVER_STATE)
         )
+        estimator = getattr(transceiver.receiver, "_RTCRtpReceiver__remote_bitrate_estimator", None)
+        if estimator is not None:
+            problems += _instance_problems(estimator, _ESTIMATOR_STATE)
+            counter = getattr(estimator, "incoming_bitrate", None)
+            if counter is not None:
+                problems += _instance_problems(counter, _RATE_COUNTER_STATE)
     finally:
         await connection.close()
     if problems:
@@ -274,6 +285,13 @@ class ReceiverTap:
         self._rtx_ssrc: dict[int, int] = internals._RTCRtpReceiver__rtx_ssrc
         self._streams: dict[int, StreamStatistics] = internals._RTCRtpReceiver__remote_streams
         self._estimator: Any = internals._RTCRtpReceiver__remote_bitrate_estimator if send_remb else None
+        if self._estimator is not None:
+            counter: Any = getattr(self._estimator, "incoming_bitrate", None)
+            problems = _instance_problems(self._estimator, _ESTIMATOR_STATE)
+            problems += _instance_problems(counter, _RATE_COUNTER_STATE) if counter is not None else []
+            if problems:
+                raise _seam_error(problems)
+            self._estimator.incoming_bitrate = WindowRate(counter._window_size, counter._scale)
         self._rtx_types: dict[int, bool] = {}
         self._downstream_loss = 0
         self.errors = 0
@@ -876,6 +894,19 @@ def remote_inbound_stats_id(sender: RTCRtpSender) -> str:
     """The id of the ``remote-inbound-rtp`` statistics (the receiver's reports) of one sender,
     as ``RTCRtpSender.getStats`` names them, so figures of our own can be matched to them."""
     return f"remote-inbound-rtp_{id(sender)}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Descriptions, for reporting only
+
+
+def description_identity(connection: RTCPeerConnection, *, local: bool) -> object | None:
+    """aiortc's own parsed description of one side (the object itself, replaced by each new
+    description), or None: ``localDescription`` and ``remoteDescription`` print the whole SDP on
+    every read, so whoever reads them often can read them again only when this changes."""
+    name = "_RTCPeerConnection__localDescription" if local else "_RTCPeerConnection__remoteDescription"
+    method = getattr(connection, name, None)
+    return method() if callable(method) else None
 
 
 # ---------------------------------------------------------------------------------------------
