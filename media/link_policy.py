@@ -51,6 +51,7 @@ class LinkPolicy:
                     participant.subscriber,
                     receive_video=participant.receive_video,
                     video_paused=participant.video_gate.paused,
+                    codecs=participant.answer_codecs,
                 )
                 data = {**sample.to_json(), **facts}
                 await self._listener(MediaEvent(room.room_id, participant_id, MediaEventKind.QUALITY, data))

@@ -15,6 +15,7 @@ from aiortc import RTCPeerConnection, RTCRtpTransceiver
 
 from media.adaptation import VideoGate
 from media.forwarding import Forwarding, Sink
+from media.link_facts import AnswerCodecs
 from media.quality import QualityMeter
 
 SubscriptionKey = tuple[str, str]
@@ -62,6 +63,7 @@ class Participant:
     meter: QualityMeter = field(default_factory=QualityMeter)
     camera_cap_bps: int | None = None
     video_gate: VideoGate = field(default_factory=VideoGate)
+    answer_codecs: AnswerCodecs = field(default_factory=AnswerCodecs.new)
     reported_holes: dict[SubscriptionKey, int] = field(default_factory=dict)
     """Each subscription's upstream holes as of the page's last ``media:link_report``."""
 
