@@ -63,6 +63,8 @@ async def _serve(forwarding: str, consults: int, media_workers: int | None) -> N
             secret_key_is_ephemeral=False,
             log_level="WARNING",
             slot_capacity=consults,  # every consult is booked in the slot running now, in one unit
+            # ... and opened up to the end of a full run (~40 min), long after that slot has ended
+            check_in_grace_minutes=240,
         )
         if media_workers is not None:
             settings = replace(settings, media_workers=media_workers)
