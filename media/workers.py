@@ -66,7 +66,7 @@ _READY = "ready"
 GC_THRESHOLDS = (50_000, 20, 100)
 """A worker's collector, tuned as the serving process's (``web/runtime.py``, which media may not
 import): each forwarded packet allocates a few short-lived tracked objects, so with the default
-700 allocations a young collection ran hundreds of times a second, and collecting took about 3.5 %
+700 allocations a young collection ran tens of times a second, and collecting took about 3 %
 of a worker's CPU at 4 consults (``perf``, docs/performance.md). Start-up objects are frozen once
 the backend is built, so full collections never walk them again."""
 
