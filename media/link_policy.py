@@ -12,13 +12,15 @@ fresher evidence of their download. Then three levers:
 - **pausing** (``VIDEO_PAUSED``): a link that cannot carry video (its own download loss, round
   trip, and its browser's bandwidth estimate against what video costs) gets its incoming video
   paused while audio keeps flowing (:class:`media.adaptation.VideoGate`), and resumed once clean;
+  between samples, every fraction of one, the estimate is checked against what the server sent
+  (:meth:`LinkPolicy.check_delivery`), so video that overruns the link pauses within a second;
 - **audio protection**: each publisher's audio encoder hears the worst loss its listeners' own
   links see (:func:`share_subscriber_loss`), so Opus adds in-band FEC where a listener needs it.
 """
 
 from __future__ import annotations
 
-from media.adaptation import LinkReading, PageEvidence, VideoDecision
+from media.adaptation import Delivery, LinkReading, PageEvidence, VideoDecision
 from media.aiortc_seam import remote_inbound_stats_id
 from media.backend import LinkReport, MediaEvent, MediaEventKind, MediaListener
 from media.link_facts import link_facts
@@ -62,6 +64,15 @@ class LinkPolicy:
         """Pause the video a participant receives while their link cannot carry it; audio keeps flowing."""
         participant.video_gate, decision = participant.video_gate.observe(reading)
         await self._follow(room, participant, decision)
+
+    async def check_delivery(self, room: Room, now: float) -> None:
+        """Between samples: pause the video of anyone whose link delivers far less than the server
+        sends it (:meth:`media.adaptation.VideoGate.check`). Reads counters only, no statistics."""
+        for participant in list(room.participants.values()):
+            delivery = _delivery(participant, now)
+            if delivery is not None:
+                participant.video_gate, decision = participant.video_gate.check(delivery)
+                await self._follow(room, participant, decision)
 
     async def hear(self, room: Room, participant: Participant, report: LinkReport) -> None:
         """What the participant's page counted it received: fresh evidence of their download, which
@@ -145,6 +156,24 @@ def _download_reading(participant: Participant, sample: QualitySample) -> LinkRe
         rtt_ms=sample.rtt_ms,
         capacity_bps=max(estimates) if flowing and estimates else None,
         needed_bps=len(videos) * MIN_CAMERA_BPS + AUDIO_BPS if videos else 0,
+    )
+
+
+def _delivery(participant: Participant, now: float) -> Delivery | None:
+    """What the server sent the participant since the last check (``now``, monotonic seconds),
+    against their browser's estimate; None without video to them or a previous check to count from."""
+    subscriptions = participant.subscriptions.values()
+    videos = [s for s in subscriptions if s.transceiver.kind == "video"]
+    counters = [stats for s in subscriptions if (stats := getattr(s.sink, "stats", None)) is not None]
+    sent = sum(stats.bytes_sent for stats in counters)
+    previous, participant.sent_mark = participant.sent_mark, (now, sent)
+    if not videos or previous is None or now <= previous[0]:
+        return None
+    estimates = [e for s in videos if (e := getattr(s.sink, "receiver_estimate_bps", None)) is not None]
+    return Delivery(
+        sent_bps=int(8 * max(0, sent - previous[1]) / (now - previous[0])),
+        estimate_bps=max(estimates) if estimates else None,
+        needed_bps=len(videos) * MIN_CAMERA_BPS + AUDIO_BPS,
     )
 
 

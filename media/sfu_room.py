@@ -64,6 +64,8 @@ class Participant:
     video_gate: VideoGate = field(default_factory=VideoGate)
     reported_holes: dict[SubscriptionKey, int] = field(default_factory=dict)
     """Each subscription's upstream holes as of the page's last ``media:link_report``."""
+    sent_mark: tuple[float, int] | None = None
+    """When the last overrun check ran, and the bytes sent to the participant by then."""
 
     def wants(self, published: Published) -> bool:
         """Whether this participant should receive a source: shared, and video only if wanted."""
