@@ -24,6 +24,10 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
   estimate that is low because little is sent (a starved camera) or still climbing (after a
   resume, at the start) is no overrun, and a browser that sees only delay jitter from upstream
   scales its estimate to 0.85 of what it receives, above that share.
+* **Probes after congestion.** While video is paused for congestion the server sends padding in
+  the paused stream (:mod:`media.link_policy`), 50 small packets a second, and the page counts
+  them with the audio: twice the evidence a second, so a clean link is told from one losing 2 %
+  in ~2.5 s instead of 6-7 s.
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
   audio flows, so evidence says whether the link is *clean* (under 0.5 % loss and a short round
   trip), never whether video would fit again. On receiver reports alone (clients that send no
@@ -279,8 +283,8 @@ class VideoGate:
         if self.paused:
             return replace(self, overruns=0, last_estimate_bps=None), VideoDecision.KEEP
         estimate, last = delivery.estimate_bps, self.last_estimate_bps
-        # From where video fitted: an estimate still climbing after a resume (from what audio alone
-        # carried) may dip without the link being any worse than when video resumed.
+        # From where video fitted: an estimate still climbing after a resume (from what audio and
+        # probes carried) may dip without the link being any worse than when video resumed.
         fell = estimate is not None and last is not None and estimate < last and last >= delivery.needed_bps
         overruns = self.overruns + 1 if delivery.overrun and (fell or self.overruns) else 0
         gate = replace(self, overruns=overruns, last_estimate_bps=estimate)
