@@ -10,7 +10,10 @@ in the patient's page; the seconds the patient had moving video; the pauses; the
 steady video after the link was clean; and the seconds the nurse (whose own link is always clean)
 was told her link was weak. ``--quick`` runs three short scenarios and ends with one JSON line:
 ``audio_loss_ratio_worst`` (patient's concealed audio ÷ the link's loss, worst scenario),
-``pause_flaps`` (pauses beyond one per bad period) and ``misattributed_s``.
+``pause_flaps`` (pauses beyond one per bad period) and ``misattributed_s``. Beside the random
+loss configured, each scenario also gives what the link actually dropped of the UDP sent to the
+patient (nftables counters on both ends: a shaped link's queue drops too), and the JSON line
+``audio_loss_ratio_dropped_worst``, the concealed audio ÷ that.
 
 Needs root (network namespaces), iproute2, nftables and Debian's Chromium.
 
@@ -112,6 +115,7 @@ def patient_namespace() -> Iterator[None]:
         yield
     finally:
         _run("nft", "delete", "table", "inet", NAMESPACE, check=False)
+        _run("nft", "delete", "table", "ip", COUNTING, check=False)
         _run("ip", "link", "del", HOST_DEVICE, check=False)
         _run("ip", "netns", "del", NAMESPACE, check=False)
 
@@ -138,6 +142,44 @@ def lose(down_pct: int, up_pct: int) -> None:
         _in_namespace("nft", "-f", "-", stdin=_dropping("tcweak", "input", "", down_pct))
     if up_pct > 0:
         _run("nft", "-f", "-", stdin=_dropping(NAMESPACE, "prerouting", f'iifname "{HOST_DEVICE}" ', up_pct))
+
+
+COUNTING = f"{NAMESPACE}count"
+"""The nftables tables that count UDP towards the patient: sent (this machine's output) and
+received (the namespace's input, after the lossy chain)."""
+
+
+def count_link() -> None:
+    """Count the UDP datagrams sent to the patient and those that got through: the link's own
+    loss, its queue's tail drops included, which ``Scenario.link_loss_pct`` (the random loss
+    configured) leaves out."""
+    for run, hook, match in (
+        (_run, "output", f"ip daddr {GUEST_ADDRESS}"),
+        (_in_namespace, "input", f"ip saddr {HOST_ADDRESS}"),
+    ):
+        table = (
+            f"table ip {COUNTING} {{\n  chain datagrams {{\n    type filter hook {hook} priority 10;\n"
+            f"    {match} meta l4proto udp counter\n  }}\n}}\n"
+        )
+        run("nft", "-f", "-", stdin=table)
+
+
+def link_counts() -> tuple[int, int]:
+    """UDP datagrams sent to the patient so far, and those that reached the patient's namespace."""
+    counts = []
+    for command in (("nft",), ("ip", "netns", "exec", NAMESPACE, "nft")):
+        listing = subprocess.run(
+            (*command, "-j", "list", "table", "ip", COUNTING), text=True, check=True, capture_output=True
+        ).stdout
+        counts.append(
+            sum(
+                expression["counter"]["packets"]
+                for item in json.loads(listing)["nftables"]
+                for expression in item.get("rule", {}).get("expr", [])
+                if "counter" in expression
+            )
+        )
+    return counts[0], counts[1]
 
 
 def _dropping(table: str, hook: str, match: str, percent: int) -> str:
@@ -284,12 +326,21 @@ class Outcome:
     pauses: int
     recovery_s: float | None
     misattributed_s: float
+    link_drop_pct: float = 0.0
+    """What the link towards the patient actually dropped of the UDP sent over it during the bad
+    period: the random loss and its queue's tail drops."""
     notes: list[str] = field(default_factory=list)
 
     @property
     def audio_loss_ratio(self) -> float | None:
         link = self.scenario.link_loss_pct
         return self.patient_audio.concealed_pct / link if link > 0 else None
+
+    @property
+    def audio_loss_ratio_dropped(self) -> float | None:
+        """The patient's concealed audio ÷ what the link dropped (an extra figure: the issue's
+        ratio stays the one over the configured random loss)."""
+        return self.patient_audio.concealed_pct / self.link_drop_pct if self.link_drop_pct > 0 else None
 
 
 def told_weak(reading: Reading) -> bool:
@@ -299,6 +350,7 @@ def told_weak(reading: Reading) -> bool:
 
 async def run_scenario(scenario: Scenario, patient: Page, nurse: Page) -> Outcome:
     patient_before, nurse_before = await read(patient), await read(nurse)
+    sent_before, through_before = link_counts()
     shape(scenario.down_kbit, scenario.up_kbit)
     ends = time.monotonic() + scenario.seconds
     loss = asyncio.create_task(apply_loss(scenario, ends))
@@ -320,6 +372,9 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page) -> Outcom
         lose(0, 0)
         shape(None, None)
     patient_after, nurse_after = await read(patient), await read(nurse)
+    sent_after, through_after = link_counts()
+    sent = sent_after - sent_before
+    link_drop_pct = 100.0 * max(0, sent - (through_after - through_before)) / sent if sent else 0.0
     cleared = time.monotonic()
     recovery_s: float | None = None
     steady = 0
@@ -343,6 +398,7 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page) -> Outcom
         pauses,
         recovery_s,
         misattributed_s,
+        link_drop_pct,
     )
 
 
@@ -401,6 +457,7 @@ async def flowing(page: Page) -> None:
 async def run(scenarios: list[Scenario]) -> list[Outcome]:
     outcomes: list[Outcome] = []
     with patient_namespace():
+        count_link()
         async with server() as (base, runner), async_playwright() as playwright:
             services = runner.app[SERVICES]
             demo = await seed_demo(services, base, password="bench-password-1")
@@ -446,7 +503,8 @@ def print_outcome(o: Outcome) -> None:
         link += f" in bursts ({s.burst[0]:g} s on, {s.burst[1]:g} s off)"
     recovery = "not within 30 s" if o.recovery_s is None else f"{o.recovery_s:.1f} s"
     print(
-        f"{s.name:15s} {link}, {s.seconds:g} s (link loss to patient {s.link_loss_pct:.1f} %)\n"
+        f"{s.name:15s} {link}, {s.seconds:g} s (link loss to patient {s.link_loss_pct:.1f} %, "
+        f"dropped {o.link_drop_pct:.1f} % of the UDP sent to the patient)\n"
         f"    patient audio: {o.patient_audio.lost_pct:.1f} % packets lost, "
         f"{o.patient_audio.concealed_pct:.1f} % concealed ({o.patient_audio.concealed_samples} samples)\n"
         f"    nurse audio:   {o.nurse_audio.lost_pct:.1f} % packets lost, "
@@ -459,6 +517,7 @@ def print_outcome(o: Outcome) -> None:
 
 def summary(outcomes: list[Outcome]) -> dict[str, object]:
     ratios = [r for o in outcomes if (r := o.audio_loss_ratio) is not None]
+    dropped = [r for o in outcomes if (r := o.audio_loss_ratio_dropped) is not None]
     recoveries = [o.recovery_s for o in outcomes]
     return {
         "scenarios": [o.scenario.name for o in outcomes],
@@ -467,6 +526,8 @@ def summary(outcomes: list[Outcome]) -> dict[str, object]:
         "misattributed_s": sum(o.misattributed_s for o in outcomes),
         "recovery_worst_s": None if None in recoveries else round(max(r or 0.0 for r in recoveries), 1),
         "patient_concealed_pct": {o.scenario.name: round(o.patient_audio.concealed_pct, 2) for o in outcomes},
+        "link_drop_pct": {o.scenario.name: round(o.link_drop_pct, 2) for o in outcomes},
+        "audio_loss_ratio_dropped_worst": round(max(dropped), 3) if dropped else None,
     }
 
 

@@ -15,6 +15,19 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
 * **What video costs against what the link carries.** While video flows, the participant's
   browser estimates the bandwidth it receives (REMB); below the cheapest video we send
   (``needed_bps``: the camera floor and audio) video cannot fit, whatever the loss says.
+* **An overrun pauses within a second** (:meth:`VideoGate.check`, every 0.5 s, no window). When
+  that estimate *falls* under what video costs and under ``OVERRUN_SHARE`` of what the server
+  sent towards the participant in the last interval, and stays there at the next check, the link
+  is delivering far less than it is given: its queue is full and drops audio with video. Waiting
+  for two 2 s samples let a 150 kbit/s link's queue overflow for 2-4 s, and the patient lost a
+  third to half of the audio in those seconds. Only a fall from where video fitted starts it: an
+  estimate that is low because little is sent (a starved camera) or still climbing (after a
+  resume, at the start) is no overrun, and a browser that sees only delay jitter from upstream
+  scales its estimate to 0.85 of what it receives, above that share.
+* **Probes after congestion.** While video is paused for congestion the server sends padding in
+  the paused stream (:mod:`media.link_policy`), 50 small packets a second, and the page counts
+  them with the audio: twice the evidence a second, so a clean link is told from one losing 2 %
+  in ~2.5 s instead of 6-7 s.
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
   audio flows, so evidence says whether the link is *clean* (under 0.5 % loss and a short round
   trip), never whether video would fit again. On receiver reports alone (clients that send no
@@ -78,6 +91,10 @@ MEASURED_PACKETS = 350
 spell counts: that link's loss rate and the gaps between its bursts are what a spell is judged by."""
 CHANCE = 1 / 200
 """How rarely a pause may end by chance while the link is as bad as during it."""
+OVERRUN_SHARE = 0.6
+"""Video overruns the link when the browser's estimate is under this share of what is sent to it:
+a receiver that detects its queue growing estimates 0.85 of what it gets, so this means the link
+delivers under ~70 % of what it is given."""
 
 
 class VideoDecision(StrEnum):
@@ -126,6 +143,24 @@ class LinkReading:
             and (self.rtt_ms or 0.0) < CLEAN_RTT_MS
             and not self.over_capacity
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One overrun check of the direction towards a participant while their video flows."""
+
+    sent_bps: int
+    """What the server sent them over the last interval, audio and video."""
+    estimate_bps: int | None
+    """What their browser estimates it can receive (REMB), None before any estimate."""
+    needed_bps: int
+
+    @property
+    def overrun(self) -> bool:
+        estimate = self.estimate_bps
+        if estimate is None:
+            return False
+        return estimate < self.needed_bps and estimate < OVERRUN_SHARE * self.sent_bps
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,6 +228,11 @@ class VideoGate:
     """The latest round trip a sample measured (page reports carry none)."""
     stretch: BadStretch = BadStretch()
     """The page's reports since the link turned weak (forgotten while a whole window is not)."""
+    overruns: int = 0
+    """Overrun checks in a row (:meth:`check`)."""
+    overruns_needed: int = 2
+    last_estimate_bps: int | None = None
+    """The browser's estimate at the last overrun check while video flowed."""
 
     @property
     def clean_needed(self) -> int:
@@ -237,6 +277,23 @@ class VideoGate:
             return gate, VideoDecision.KEEP
         return gate._resumed(), VideoDecision.RESUME
 
+    def check(self, delivery: Delivery) -> tuple[VideoGate, VideoDecision]:
+        """One overrun check (every 0.5 s): pause for congestion when the estimate fell into an
+        overrun and the next check finds it still there."""
+        if self.paused:
+            return replace(self, overruns=0, last_estimate_bps=None), VideoDecision.KEEP
+        estimate, last = delivery.estimate_bps, self.last_estimate_bps
+        # From where video fitted: an estimate still climbing after a resume (from what audio and
+        # probes carried) may dip without the link being any worse than when video resumed.
+        fell = estimate is not None and last is not None and estimate < last and last >= delivery.needed_bps
+        overruns = self.overruns + 1 if delivery.overrun and (fell or self.overruns) else 0
+        gate = replace(self, overruns=overruns, last_estimate_bps=estimate)
+        if overruns < self.overruns_needed:
+            return gate, VideoDecision.KEEP
+        # What paused video is the overrun, not the page's reports before it: a resume is judged
+        # by what the page reports from now on.
+        return replace(gate._paused_for(PauseCause.CONGESTION), stretch=BadStretch()), VideoDecision.PAUSE
+
     def observe(self, reading: LinkReading) -> tuple[VideoGate, VideoDecision]:
         """One quality sample (every 2 s). The page's reports since the last one, if any, are its
         download loss; the receiver reports' figure stands only when the page sent none."""
@@ -263,9 +320,14 @@ class VideoGate:
             return replace(
                 self, recent=recent, since_resume=since_resume, failures=failures, stretch=stretch
             ), VideoDecision.KEEP
-        if since_resume is not None:
+        gate = replace(self, since_resume=since_resume, failures=failures)
+        return gate._paused_for(cause), VideoDecision.PAUSE
+
+    def _paused_for(self, cause: PauseCause) -> VideoGate:
+        failures = self.failures
+        if self.since_resume is not None and self.since_resume <= self.failed_within:
             failures += 1  # paused again soon after a resume: that resume failed
-        gate = replace(
+        return replace(
             self,
             paused=True,
             recent=(),
@@ -273,8 +335,9 @@ class VideoGate:
             clean_run=0,
             failures=failures,
             since_resume=None,
+            overruns=0,
+            last_estimate_bps=None,
         )
-        return gate, VideoDecision.PAUSE
 
     def _while_paused(self, reading: LinkReading) -> tuple[VideoGate, VideoDecision]:
         if reading.loss_pct is None:

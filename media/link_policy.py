@@ -12,13 +12,15 @@ fresher evidence of their download. Then three levers:
 - **pausing** (``VIDEO_PAUSED``): a link that cannot carry video (its own download loss, round
   trip, and its browser's bandwidth estimate against what video costs) gets its incoming video
   paused while audio keeps flowing (:class:`media.adaptation.VideoGate`), and resumed once clean;
+  between samples, every fraction of one, the estimate is checked against what the server sent
+  (:meth:`LinkPolicy.check_delivery`), so video that overruns the link pauses within a second;
 - **audio protection**: each publisher's audio encoder hears the worst loss its listeners' own
   links see (:func:`share_subscriber_loss`), so Opus adds in-band FEC where a listener needs it.
 """
 
 from __future__ import annotations
 
-from media.adaptation import LinkReading, PageEvidence, VideoDecision
+from media.adaptation import Delivery, LinkReading, PageEvidence, PauseCause, VideoDecision
 from media.aiortc_seam import remote_inbound_stats_id
 from media.backend import LinkReport, MediaEvent, MediaEventKind, MediaListener
 from media.link_facts import link_facts
@@ -35,6 +37,11 @@ AUDIO_BPS = 50_000
 """What a participant's incoming audio takes with its headers (Opus at up to ~40 kbit/s)."""
 DATA_SAVER_VIDEO_BPS = MIN_CAMERA_BPS
 """The video a participant in data-saver mode receives: the lowest camera bitrate we ask for."""
+PROBE_PACKETS_PER_SECOND = 50.0
+"""Padding packets per second in each video stream paused for congestion: as many as audio's
+(about 30 kbit/s with headers, under half of what audio takes), so the page counts each second
+twice the packets it would of audio alone and a clean link is told from one losing 2 % in half
+the time."""
 
 
 class LinkPolicy:
@@ -64,6 +71,15 @@ class LinkPolicy:
         participant.video_gate, decision = participant.video_gate.observe(reading)
         await self._follow(room, participant, decision)
 
+    async def check_delivery(self, room: Room, now: float) -> None:
+        """Between samples: pause the video of anyone whose link delivers far less than the server
+        sends it (:meth:`media.adaptation.VideoGate.check`). Reads counters only, no statistics."""
+        for participant in list(room.participants.values()):
+            delivery = _delivery(participant, now)
+            if delivery is not None:
+                participant.video_gate, decision = participant.video_gate.check(delivery)
+                await self._follow(room, participant, decision)
+
     async def hear(self, room: Room, participant: Participant, report: LinkReport) -> None:
         """What the participant's page counted it received: fresh evidence of their download, which
         may resume their paused video at once (:meth:`media.adaptation.VideoGate.hear`)."""
@@ -74,9 +90,13 @@ class LinkPolicy:
         if decision is VideoDecision.KEEP:
             return
         paused = decision is VideoDecision.PAUSE
+        probing = paused and participant.video_gate.cause is PauseCause.CONGESTION
         for subscription in participant.subscriptions.values():
             if subscription.transceiver.kind == "video":
                 (subscription.sink.pause if paused else subscription.sink.resume)()
+                probe = getattr(subscription.sink, "probe", None)
+                if probing and probe is not None:
+                    probe(PROBE_PACKETS_PER_SECOND)
         await self._listener(
             MediaEvent(
                 room.room_id,
@@ -149,21 +169,44 @@ def _download_reading(participant: Participant, sample: QualitySample) -> LinkRe
     )
 
 
+def _delivery(participant: Participant, now: float) -> Delivery | None:
+    """What the server sent the participant since the last check (``now``, monotonic seconds),
+    against their browser's estimate; None without video to them or a previous check to count from."""
+    subscriptions = participant.subscriptions.values()
+    videos = [s for s in subscriptions if s.transceiver.kind == "video"]
+    counters = [stats for s in subscriptions if (stats := getattr(s.sink, "stats", None)) is not None]
+    sent = sum(stats.bytes_sent for stats in counters)
+    previous, participant.sent_mark = participant.sent_mark, (now, sent)
+    if not videos or previous is None or now <= previous[0]:
+        return None
+    estimates = [e for s in videos if (e := getattr(s.sink, "receiver_estimate_bps", None)) is not None]
+    return Delivery(
+        sent_bps=int(8 * max(0, sent - previous[1]) / (now - previous[0])),
+        estimate_bps=max(estimates) if estimates else None,
+        needed_bps=len(videos) * MIN_CAMERA_BPS + AUDIO_BPS,
+    )
+
+
 def _page_evidence(participant: Participant, report: LinkReport) -> PageEvidence:
-    """The page's audio counts (its video's when no audio reached it), less the holes the senders'
-    uplinks left in what the server forwarded of that kind since the page's last report: the
-    page counts those as lost, but they were lost before the server, not on this link."""
+    """The page's audio counts (its video's when no audio reached it; both while its video is
+    paused, when what video it receives are the probes), less the holes the senders' uplinks left
+    in what the server forwarded of those kinds since the page's last report: the page counts
+    those as lost, but they were lost before the server, not on this link."""
     holes = {key: getattr(s.sink, "holes_sent", 0) for key, s in participant.subscriptions.items()}
     previous, participant.reported_holes = participant.reported_holes, holes
-    kind, received, lost = (
-        ("audio", report.audio_received, report.audio_lost)
-        if report.audio_received + report.audio_lost
-        else ("video", report.video_received, report.video_lost)
-    )
+    audio = report.audio_received + report.audio_lost
+    kinds: tuple[str, ...]
+    if participant.video_gate.paused:
+        kinds = ("audio", "video")
+        received, lost = report.audio_received + report.video_received, report.audio_lost + report.video_lost
+    elif audio:
+        kinds, received, lost = ("audio",), report.audio_received, report.audio_lost
+    else:
+        kinds, received, lost = ("video",), report.video_received, report.video_lost
     upstream = sum(
         max(0, count - previous.get(key, count))  # a stream new since the last report: none yet
         for key, count in holes.items()
-        if participant.subscriptions[key].transceiver.kind == kind
+        if participant.subscriptions[key].transceiver.kind in kinds
     )
     own_lost = max(0, lost - upstream)
     return PageEvidence(received + own_lost, own_lost)

@@ -22,6 +22,7 @@ for those parts; :mod:`media.peers` opens the connections and reports their stat
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from typing import Any
@@ -52,6 +53,9 @@ logger = logging.getLogger(__name__)
 
 MAX_PARTICIPANTS = 8
 """Publishing or receive-only: each one costs the server a peer connection and forwarding."""
+DELIVERY_CHECKS = 4
+"""Overrun checks per quality sample (every 0.5 s at the 2 s default): a link that video overruns
+drops audio from its full queue until video pauses."""
 
 
 class SfuBackend:
@@ -291,11 +295,15 @@ class SfuBackend:
             logger.error("media task failed", exc_info=task.exception())
 
     async def _measure_quality(self) -> None:
-        """Every few seconds, let each room's links shape what flows (:mod:`media.link_policy`)."""
-        while True:
-            await asyncio.sleep(self._quality_interval)
+        """Every few seconds, let each room's links shape what flows (:mod:`media.link_policy`);
+        four times as often, check no link is overrun by video (counters only, no statistics)."""
+        loop = asyncio.get_running_loop()
+        for tick in itertools.count(1):
+            await asyncio.sleep(self._quality_interval / DELIVERY_CHECKS)
             for room in list(self._rooms.values()):
-                await self._links.measure(room)
+                await self._links.check_delivery(room, loop.time())
+                if tick % DELIVERY_CHECKS == 0:
+                    await self._links.measure(room)
 
 
 def _packet_forwarding() -> Forwarding:

@@ -66,6 +66,8 @@ class Participant:
     answer_codecs: AnswerCodecs = field(default_factory=AnswerCodecs.new)
     reported_holes: dict[SubscriptionKey, int] = field(default_factory=dict)
     """Each subscription's upstream holes as of the page's last ``media:link_report``."""
+    sent_mark: tuple[float, int] | None = None
+    """When the last overrun check ran, and the bytes sent to the participant by then."""
 
     def wants(self, published: Published) -> bool:
         """Whether this participant should receive a source: shared, and video only if wanted."""

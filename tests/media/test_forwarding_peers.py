@@ -667,6 +667,46 @@ async def test_switching_pausing_and_resubscribing_keep_the_subscriber_stream_co
     assert video.stats.retransmissions_missed == 0 and again.stats.retransmissions_missed == 0
 
 
+async def test_a_paused_subscription_probes_the_link_and_resumes_after_the_probes(
+    make_room: RoomFactory, decode_errors: DecodeErrors
+) -> None:
+    """Video paused for congestion: padding in the paused stream is counted by the subscriber as
+    packets its link carried (what its page reports), and the stream resumes after the probes
+    without a hole in the numbering or a frame that fails to decode."""
+    room = await make_room()
+    client, subscriptions = await room.add_subscriber()
+    await until(lambda: client.received.video_frames >= 10, "the subscriber decodes video")
+    video = subscriptions["video"]
+    video.probe(100.0)  # nothing to probe while video flows
+    video.pause()
+    await asyncio.sleep(0.3)  # what was in flight arrives
+    received, frames, packets = (
+        await inbound_video_packets(client),
+        client.received.video_frames,
+        client.received.video_packets,
+    )
+    sent = (video.stats.packets_sent, video.stats.bytes_sent)
+    video.probe(100.0)
+    video.probe(100.0)  # one prober per pause, however often asked
+    await until(lambda: video.stats.probes_sent >= 30, "probes go out")
+    await until(lambda: client.received.video_packets >= packets + 30, "probes arrive")
+    assert await inbound_video_packets(client) >= received + 30
+    assert client.received.video_frames == frames  # padding is no picture
+    assert sent == (video.stats.packets_sent, video.stats.bytes_sent)  # overrun checks count media only
+    video.resume()
+    probes = video.stats.probes_sent
+    await until(lambda: client.received.video_frames >= frames + 10, "video resumes at a keyframe")
+    assert video.stats.probes_sent == probes  # no more once video flows
+    assert client.received.sequence_breaks == 0 and client.received.timestamp_reversals == 0
+    assert decode_errors.count == 0
+
+
+async def inbound_video_packets(client: SubscriberClient) -> int:
+    """What the subscriber's own statistics say it received of video (what a page reports)."""
+    stats = await client.pc.getStats()
+    return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp" and s.kind == "video")
+
+
 async def test_keep_decoding_lets_the_server_read_frames_too(make_room: RoomFactory) -> None:
     room = await make_room(keep_decoding=True)
     client, _ = await room.add_subscriber()

@@ -16,6 +16,8 @@ from media.adaptation import (
     CONGESTED_LOSS_PCT,
     MEASURED_PACKETS,
     RESUME_PACKETS,
+    BadStretch,
+    Delivery,
     LinkReading,
     PageEvidence,
     PauseCause,
@@ -478,6 +480,95 @@ def test_decisions_alternate_with_page_reports(steps: list[str]) -> None:
         else:
             lost = {"clean": 0, "lossy": 20, "empty": 0}[step]
             gate, decision = gate.hear(PageEvidence(0 if step == "empty" else SECOND, lost))
+        if decision is not VideoDecision.KEEP:
+            changes.append(decision)
+    expected = [VideoDecision.PAUSE, VideoDecision.RESUME] * len(changes)
+    assert changes == expected[: len(changes)]
+    assert gate.paused == (len(changes) % 2 == 1)
+
+
+# -- overrun checks between samples (every 0.5 s) -----------------------------------------------
+
+STEADY = Delivery(sent_bps=380_000, estimate_bps=330_000, needed_bps=NEEDED)
+"""Video flows to a link that carries it: the estimate near what is sent."""
+
+
+def check_all(
+    deliveries: list[Delivery], gate: VideoGate | None = None
+) -> tuple[VideoGate, list[VideoDecision]]:
+    gate = gate or VideoGate()
+    decisions = []
+    for delivery in deliveries:
+        gate, decision = gate.check(delivery)
+        decisions.append(decision)
+    return gate, decisions
+
+
+def overrun(estimate_bps: int, sent_bps: int = 380_000) -> Delivery:
+    return Delivery(sent_bps=sent_bps, estimate_bps=estimate_bps, needed_bps=NEEDED)
+
+
+def test_an_estimate_that_falls_into_an_overrun_pauses_at_the_next_check() -> None:
+    # The 150 kbit/s bench link: the patient's estimate fell from 263k to 121k while ~280k was sent.
+    gate, decisions = check_all([STEADY, STEADY, overrun(121_000), overrun(70_000)])
+    assert decisions == [VideoDecision.KEEP] * 3 + [VideoDecision.PAUSE]
+    assert gate.paused and gate.cause is PauseCause.CONGESTION
+    assert gate.stretch == BadStretch()  # a resume is judged by what the page reports from now on
+    gate, decisions = check_all([overrun(60_000)] * 4, gate)  # nothing more to decide while paused
+    assert gate.paused and decisions == [VideoDecision.KEEP] * 4
+
+
+def test_one_check_is_no_overrun() -> None:
+    gate, decisions = check_all([STEADY, overrun(121_000), STEADY, overrun(110_000), STEADY])
+    assert not gate.paused and VideoDecision.PAUSE not in decisions
+
+
+def test_a_low_estimate_that_did_not_fall_is_no_overrun() -> None:
+    # After a resume (or at the start) the browser's estimate climbs from what audio alone carried,
+    # while a keyframe and the camera's floor are sent: no overrun, however low it starts.
+    climbing = [overrun(estimate) for estimate in range(60_000, 200_000, 10_000)]
+    gate, decisions = check_all(climbing)
+    assert not gate.paused and VideoDecision.PAUSE not in decisions
+    # Nor a dip while it climbs from far below what video needs (after a pause, from ~10 kbit/s).
+    dipping = [overrun(estimate, sent_bps=220_000) for estimate in (11_000, 12_000, 11_500, 11_000, 13_000)]
+    gate, decisions = check_all(dipping)
+    assert not gate.paused and VideoDecision.PAUSE not in decisions
+    # Nor an estimate that stays low because little is sent (the camera starved by its uplink).
+    starved = Delivery(sent_bps=90_000, estimate_bps=120_000, needed_bps=NEEDED)
+    gate, decisions = check_all([STEADY, *[starved] * 6, overrun(100_000, sent_bps=150_000)])
+    assert not gate.paused and VideoDecision.PAUSE not in decisions
+
+
+def test_a_fall_that_still_fits_video_or_tracks_what_is_sent_is_no_overrun() -> None:
+    fits = [STEADY, overrun(250_000), overrun(220_000)]  # above what video costs
+    jitter = [STEADY, overrun(190_000, sent_bps=220_000), overrun(180_000, sent_bps=210_000)]
+    for deliveries in (fits, jitter):  # an estimate 0.85 of what arrives: delay jitter, no overrun
+        gate, decisions = check_all(deliveries)
+        assert not gate.paused and VideoDecision.PAUSE not in decisions
+
+
+def test_an_overrun_soon_after_a_resume_counts_as_a_failed_resume() -> None:
+    gate, _ = check_all([STEADY, overrun(121_000), overrun(70_000)])
+    assert gate.paused and gate.clean_needed == 2
+    gate, decisions = run([CLEAN, CLEAN], gate)  # receiver reports alone: two clean samples resume
+    assert decisions[-1] is VideoDecision.RESUME
+    # The estimate climbs back to where video fits, then falls into an overrun again.
+    gate, decisions = check_all(
+        [overrun(260_000, 250_000), overrun(120_000, 250_000), overrun(100_000, 250_000)], gate
+    )
+    assert decisions[-1] is VideoDecision.PAUSE and gate.failures == 1 and gate.clean_needed == 4
+
+
+@given(st.lists(st.sampled_from(["steady", "overrun", "climb", "clean", "lossy"]), max_size=120))
+def test_decisions_alternate_with_overrun_checks(steps: list[str]) -> None:
+    gate = VideoGate()
+    changes = []
+    for step in steps:
+        if step in ("clean", "lossy"):
+            gate, decision = gate.observe(CLEAN if step == "clean" else LOSSY)
+        else:
+            estimate = {"steady": 330_000, "overrun": 100_000, "climb": 150_000}[step]
+            gate, decision = gate.check(overrun(estimate))
         if decision is not VideoDecision.KEEP:
             changes.append(decision)
     expected = [VideoDecision.PAUSE, VideoDecision.RESUME] * len(changes)

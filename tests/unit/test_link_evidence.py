@@ -4,7 +4,7 @@ what speaks for the link when any arrived."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import SimpleNamespace
 from typing import Any
 
@@ -65,3 +65,13 @@ async def test_a_stream_new_since_the_last_report_adds_no_holes() -> None:
     patient.subscriptions[("nurse", "microphone")].sink = Sink(holes_sent=0)  # published again
     patient.reported_holes[("companion", "microphone")] = 99  # someone who left
     assert await heard(patient, LinkReport(48, 2)) == PageEvidence(100, 2)
+
+
+async def test_while_video_is_paused_the_probes_count_with_the_audio() -> None:
+    camera = Sink(holes_sent=2)
+    patient = receiving(microphone=Sink(), camera=camera)
+    await heard(patient, LinkReport(50, 0, 0, 0))  # the holes so far are counted from here
+    patient.video_gate = replace(patient.video_gate, paused=True)
+    camera.holes_sent = 3  # one hole the nurse's uplink left before the pause
+    # 97 received, 3 lost of which one upstream: 99 packets, 2 lost on this link.
+    assert await heard(patient, LinkReport(49, 1, 48, 2)) == PageEvidence(50 + 99, 2)

@@ -1,0 +1,87 @@
+"""Overrun checks as the link policy runs them (media/link_policy.py): what the server sent a
+participant between two checks, against their browser's estimate, pauses their video, and the
+paused video probes the link."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import SimpleNamespace
+from typing import Any
+
+from media.adaptation import LinkReading
+from media.backend import MediaEvent, MediaEventKind
+from media.link_policy import PROBE_PACKETS_PER_SECOND, LinkPolicy
+from media.sfu_room import Participant, Room, Subscribed
+
+
+@dataclass
+class Sink:
+    stats: Any = field(default_factory=lambda: SimpleNamespace(bytes_sent=0))
+    receiver_estimate_bps: int | None = None
+    paused: bool = False
+    probing: float | None = None
+
+    def pause(self) -> None:
+        self.paused = True
+
+    def resume(self) -> None:
+        self.paused, self.probing = False, None
+
+    def probe(self, packets_per_second: float) -> None:
+        self.probing = packets_per_second
+
+
+def receiving(microphone: Sink, camera: Sink) -> Participant:
+    patient = Participant("patient")
+    for source, sink in (("microphone", microphone), ("camera", camera)):
+        kind: Any = SimpleNamespace(kind="audio" if source == "microphone" else "video")
+        patient.subscriptions[("nurse", source)] = Subscribed("nurse", source, kind, sink, None)
+    return patient
+
+
+async def test_video_that_overruns_the_link_pauses_within_a_second() -> None:
+    events: list[MediaEvent] = []
+
+    async def listen(event: MediaEvent) -> None:
+        events.append(event)
+
+    microphone, camera = Sink(), Sink(receiver_estimate_bps=330_000)
+    patient = receiving(microphone, camera)
+    policy, room = LinkPolicy(listen), Room("consult", forwarding=None)  # type: ignore[arg-type]
+    room.participants["patient"] = patient
+    now = 0.0
+    for estimate in (330_000, 330_000, 121_000, 70_000):  # ~380 kbit/s sent every half second
+        camera.receiver_estimate_bps = estimate
+        microphone.stats.bytes_sent += 3_000
+        camera.stats.bytes_sent += 20_750
+        await policy.check_delivery(room, now)
+        now += 0.5
+    assert camera.paused and not microphone.paused
+    assert camera.probing == PROBE_PACKETS_PER_SECOND and microphone.probing is None
+    assert [(e.kind, e.data) for e in events] == [
+        (MediaEventKind.VIDEO_PAUSED, {"paused": True, "reason": "weak_link"})
+    ]
+
+
+async def test_no_video_or_no_counters_is_no_check() -> None:
+    patient = Participant("patient")
+    policy, room = LinkPolicy(lambda _: _nothing()), Room("consult", forwarding=None)  # type: ignore[arg-type]
+    room.participants["patient"] = patient
+    for now in (0.0, 0.5, 1.0):
+        await policy.check_delivery(room, now)
+    assert not patient.video_gate.paused
+
+
+async def _nothing() -> None: ...
+
+
+async def test_a_pause_for_loss_sends_no_probes() -> None:
+    # Probes tell a clean link from one that loses 2 %; a link losing 30 % needs no help to show it.
+    microphone, camera = Sink(), Sink()
+    patient = receiving(microphone, camera)
+    policy, room = LinkPolicy(lambda _: _nothing()), Room("consult", forwarding=None)  # type: ignore[arg-type]
+    room.participants["patient"] = patient
+    lossy = LinkReading(loss_pct=40.0, rtt_ms=50.0)
+    for _ in range(2):
+        await policy.protect_audio(room, patient, lossy)
+    assert camera.paused and camera.probing is None
