@@ -679,7 +679,8 @@ async def test_a_paused_subscription_probes_the_link_and_resumes_after_the_probe
     video = subscriptions["video"]
     video.probe(100.0)  # nothing to probe while video flows
     video.pause()
-    await asyncio.sleep(0.3)  # what was in flight arrives
+    sent_before_pause = video.stats.packets_sent
+    await until(lambda: client.received.video_packets >= sent_before_pause, "what was in flight arrives")
     received, frames, packets = (
         await inbound_video_packets(client),
         client.received.video_frames,
