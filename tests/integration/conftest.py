@@ -15,7 +15,7 @@ from aiohttp.test_utils import TestServer
 from media.ice import restrict_host_addresses
 from rooms.roles import Role
 from rooms.staff import StaffMember
-from tests.support.clients import EventLog, connect_client, disconnect_open_clients
+from tests.support.clients import EventLog, MediaClient, connect_client, disconnect_open_clients, join_call
 from tests.support.services import MovableClock
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
@@ -107,3 +107,24 @@ async def harness(
         await disconnect_open_clients()  # a server closing under open sockets waits for each
         await server.close()
         aioice.ice.get_host_addresses = original
+
+
+async def admitted_into_call(
+    harness: Harness,
+    patient: socketio.AsyncClient,
+    patient_events: EventLog,
+    nurse: socketio.AsyncClient,
+    nurse_events: EventLog,
+    media: tuple[MediaClient, MediaClient],
+) -> None:
+    """The patient checks in, the nurse admits them, and both join the call with media flowing
+    (``media``: the patient's client, then the nurse's)."""
+    patient_media, nurse_media = media
+    await patient.call("lobby:check_in", {"consent": True})
+    await nurse_events.wait_for("queue:diff", lambda d: any(c["state"] == "waiting" for c in d["consults"]))
+    assert (await nurse.call("lobby:admit", {"consult_id": harness.consult_id}))["ok"]
+    await patient_events.wait_for("consult:state", lambda d: d["consult"]["state"] == "live")
+    assert (await join_call(patient, patient_media))["ok"]
+    assert (await join_call(nurse, nurse_media))["ok"]
+    await patient_media.wait_for_media()
+    await nurse_media.wait_for_media()

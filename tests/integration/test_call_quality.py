@@ -13,8 +13,8 @@ from typing import Any
 from rooms.call_summary import CallSummary
 from rooms.quality_log import LoggedWindow, MediaPath, VideoState
 from rooms.session_log import EventKind
-from tests.integration.conftest import Harness
-from tests.support.clients import MediaClient, join_call
+from tests.integration.conftest import Harness, admitted_into_call
+from tests.support.clients import MediaClient
 
 RED = (220, 30, 30)
 BLUE = (30, 30, 220)
@@ -26,16 +26,9 @@ async def test_a_consult_is_scored_live_and_ends_with_its_call_summary(harness: 
     patient_media, nurse_media = MediaClient(RED), MediaClient(BLUE)
     try:
         patient_id = (await patient.call("hello", {}))["participant_id"]
-        await patient.call("lobby:check_in", {"consent": True})
-        await nurse_events.wait_for(
-            "queue:diff", lambda d: any(c["state"] == "waiting" for c in d["consults"])
+        await admitted_into_call(
+            harness, patient, patient_events, nurse, nurse_events, (patient_media, nurse_media)
         )
-        assert (await nurse.call("lobby:admit", {"consult_id": harness.consult_id}))["ok"]
-        await patient_events.wait_for("consult:state", lambda d: d["consult"]["state"] == "live")
-        assert (await join_call(patient, patient_media))["ok"]
-        assert (await join_call(nurse, nurse_media))["ok"]
-        await patient_media.wait_for_media()
-        await nurse_media.wait_for_media()
 
         # The nurse's console hears the patient's link scored in both directions.
         def scored(sample: dict[str, Any]) -> bool:

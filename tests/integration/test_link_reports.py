@@ -9,8 +9,8 @@ from typing import Any
 
 import socketio
 
-from tests.integration.conftest import Harness
-from tests.support.clients import EventLog, MediaClient, join_call
+from tests.integration.conftest import Harness, admitted_into_call
+from tests.support.clients import EventLog, MediaClient
 
 RED = (220, 30, 30)
 BLUE = (30, 30, 220)
@@ -45,15 +45,9 @@ async def test_a_page_report_reaches_the_media_side_and_decides_the_pause(harnes
     nurse, nurse_events = await harness.nurse()
     patient_media, nurse_media = MediaClient(RED), MediaClient(BLUE)
     try:
-        await patient.call("lobby:check_in", {"consent": True})
-        await nurse_events.wait_for(
-            "queue:diff", lambda d: any(c["state"] == "waiting" for c in d["consults"])
+        await admitted_into_call(
+            harness, patient, patient_events, nurse, nurse_events, (patient_media, nurse_media)
         )
-        assert (await nurse.call("lobby:admit", {"consult_id": harness.consult_id}))["ok"]
-        await patient_events.wait_for("consult:state", lambda d: d["consult"]["state"] == "live")
-        assert (await join_call(patient, patient_media))["ok"]
-        assert (await join_call(nurse, nurse_media))["ok"]
-        await patient_media.wait_for_media()
 
         # The patient's page counts 30 % of its audio lost: the video it receives pauses.
         await reports_until(patient, LOSSY, patient_events, paused=True)
