@@ -27,7 +27,7 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
 * **Probes after congestion.** While video is paused for congestion the server sends padding in
   the paused stream (:mod:`media.link_policy`), 50 small packets a second, and the page counts
   them with the audio: twice the evidence a second, so a clean link is told from one losing 2 %
-  in ~2.5 s instead of 6-7 s.
+  in ~3.7 s instead of 6-7 s (bench.weak_networks, docs/performance.md).
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
   audio flows, so evidence says whether the link is *clean* (under 0.5 % loss and a short round
   trip), never whether video would fit again. On receiver reports alone (clients that send no
