@@ -359,7 +359,7 @@ class WorkerPool:
             )
 
     def _forget(self, worker: _Worker) -> None:
-        if worker.reader is not None and worker.reader is not asyncio.current_task():
+        if worker.reader is not None:
             worker.reader.cancel()
         for future in worker.pending.values():
             if not future.done():
