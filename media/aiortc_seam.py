@@ -115,6 +115,7 @@ from pylibsrtp import Error as SrtpError
 
 from media import red
 from media.rtp_rewrite import HeaderExtensionIds
+from media.srtp_direct import direct_call, srtp_direct_problems
 from media.window_rate import WindowRate
 
 logger = logging.getLogger(__name__)
@@ -247,6 +248,14 @@ async def verify_aiortc_seam() -> None:
         await connection.close()
     if problems:
         raise _seam_error(problems)
+    srtp_problems = srtp_direct_problems()
+    if srtp_problems:
+        warnings.warn(
+            "media/srtp_direct.py cannot call libsrtp directly with this pylibsrtp; SRTP goes through "
+            "pylibsrtp's own methods (correct, slower): " + "; ".join(srtp_problems),
+            RuntimeWarning,
+            stacklevel=2,
+        )
     series = tuple(int(part) for part in aiortc.__version__.split(".")[:2])
     if series != _TESTED_SERIES:
         warnings.warn(
@@ -617,6 +626,8 @@ class _FastReceive:
         self._transport: Any = transport
         self._original = protocol.datagram_received
         self._tasks: set[asyncio.Task[None]] = set()
+        self._session: object = None
+        self._unprotect: Callable[[bytes], bytes] | None = None
 
     def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
         transport = self._transport
@@ -630,8 +641,12 @@ class _FastReceive:
             if is_rtcp(data):
                 handling = transport._handle_rtcp_data(srtp.unprotect_rtcp(data))
             else:
+                unprotect = self._unprotect
+                if srtp is not self._session or unprotect is None:  # a new DTLS handshake, new keys
+                    self._session, unprotect = srtp, direct_call(srtp, "unprotect")
+                    self._unprotect = unprotect
                 arrival_time_ms = int((time.time() + _NTP_EPOCH_OFFSET_S) * 1000)  # clock.current_ms()
-                handling = transport._handle_rtp_data(srtp.unprotect(data), arrival_time_ms=arrival_time_ms)
+                handling = transport._handle_rtp_data(unprotect(data), arrival_time_ms=arrival_time_ms)
         except SrtpError:
             return  # not ours, replayed or damaged: aiortc drops these too
         run_inline(handling, self._tasks)
@@ -752,6 +767,21 @@ class _EstimateRecorder:
         self._port.receiver_estimate_bps = int(bitrate)
 
 
+class _SendRoute:
+    """Where one transport's RTP goes, looked up once per nominated pair and SRTP session rather
+    than per packet: the pair's ``remote_addr`` builds a tuple through two properties, and
+    pylibsrtp's ``protect`` allocates on every call (see ``media/srtp_direct.py``)."""
+
+    __slots__ = ("pair", "session", "protect", "sendto", "address")
+
+    def __init__(self, pair: Any, session: Any) -> None:
+        self.pair = pair
+        self.session = session
+        self.protect = direct_call(session, "protect")
+        self.sendto: Callable[[bytes, tuple[Any, ...]], None] = pair.protocol.transport.sendto
+        self.address: tuple[Any, ...] = pair.remote_addr
+
+
 def _send_now(transport: Any, packet: bytes) -> bool:
     """What ``RTCDtlsTransport._send_rtp`` and aioice's ``Connection.sendto`` do for an RTP packet
     (protect, send on the nominated pair's socket, count), without their chain of coroutines;
@@ -761,12 +791,16 @@ def _send_now(transport: Any, packet: bytes) -> bool:
         if transport._state is not DtlsState.CONNECTED:
             return False
         pair = transport.transport._connection._nominated.get(1)
+        session = transport._tx_srtp
     except AttributeError:  # internals moved: aiortc's own path still works
         return False
     if pair is None:
         return False
-    data = transport._tx_srtp.protect(packet)
-    pair.protocol.transport.sendto(data, pair.remote_addr)
+    route: _SendRoute | None = getattr(transport, "_teleconsulta_send_route", None)
+    if route is None or route.pair is not pair or route.session is not session:
+        route = transport._teleconsulta_send_route = _SendRoute(pair, session)
+    data = route.protect(packet)
+    route.sendto(data, route.address)
     transport._RTCDtlsTransport__tx_bytes += len(data)
     transport._RTCDtlsTransport__tx_packets += 1
     return True
