@@ -18,7 +18,9 @@ Receiving (``ReceiverTap``):
     to send receiver reports) and ``receiver.__remote_bitrate_estimator`` (REMB, sent with
     ``receiver._send_rtcp`` from ``receiver.__rtcp_ssrc``; its ``incoming_bitrate`` counter, read
     through ``_window_size`` and ``_scale``, is replaced by :class:`media.window_rate.WindowRate`,
-    the same figures without a loop per millisecond), unwraps RTX using ``receiver.__codecs``
+    the same figures without a loop per millisecond, and its Kalman filter ``estimator`` by
+    :class:`media.overuse_filter.OveruseFilter`, the same arithmetic on local floats), unwraps
+    RTX using ``receiver.__codecs``
     and ``receiver.__rtx_ssrc``, and honours ``receiver._enabled``. It does not update
     ``receiver.__active_ssrc``, so ``getSynchronizationSources()`` of a tapped receiver is empty.
   * NACK and PLI go upstream through ``receiver._send_rtcp_nack`` / ``receiver._send_rtcp_pli``,
@@ -93,7 +95,7 @@ from aiortc import (
 from aiortc import codecs as aiortc_codecs
 from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
-from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rate import OveruseEstimator, RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
@@ -114,6 +116,7 @@ from aiortc.rtp import (
 from pylibsrtp import Error as SrtpError
 
 from media import red
+from media.overuse_filter import OveruseFilter
 from media.rtp_rewrite import HeaderExtensionIds
 from media.srtp_direct import direct_call, srtp_direct_problems
 from media.window_rate import WindowRate
@@ -176,7 +179,7 @@ _SENDER_STATE: Final = (
     "_RTCRtpSender__octet_count",
 )
 _TRANSCEIVER_STATE: Final = ("_codecs", "_headerExtensions")
-_ESTIMATOR_STATE: Final = ("incoming_bitrate",)
+_ESTIMATOR_STATE: Final = ("incoming_bitrate", "estimator")
 _RATE_COUNTER_STATE: Final = ("_window_size", "_scale")
 
 
@@ -301,6 +304,9 @@ class ReceiverTap:
             if problems:
                 raise _seam_error(problems)
             self._estimator.incoming_bitrate = WindowRate(counter._window_size, counter._scale)
+            running = self._estimator.estimator
+            if isinstance(running, OveruseEstimator) and not isinstance(running, OveruseFilter):
+                self._estimator.estimator = OveruseFilter.taking_over(running)
         self._rtx_types: dict[int, bool] = {}
         self._downstream_loss = 0
         self.errors = 0
@@ -772,7 +778,7 @@ class _SendRoute:
     than per packet: the pair's ``remote_addr`` builds a tuple through two properties, and
     pylibsrtp's ``protect`` allocates on every call (see ``media/srtp_direct.py``)."""
 
-    __slots__ = ("pair", "session", "protect", "sendto", "address")
+    __slots__ = ("address", "pair", "protect", "sendto", "session")
 
     def __init__(self, pair: Any, session: Any) -> None:
         self.pair = pair

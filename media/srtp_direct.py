@@ -22,7 +22,7 @@ from pylibsrtp import ERRORS, SRTP_MAX_SRTCP_TRAILER_LEN, SRTP_MAX_TRAILER_LEN, 
 from pylibsrtp import Error as SrtpError
 
 try:
-    from pylibsrtp._binding import ffi, lib
+    from pylibsrtp._binding import ffi, lib  # type: ignore[import-not-found]
 except ImportError:  # pragma: no cover - only if pylibsrtp's layout changes
     ffi = lib = None
 
@@ -38,7 +38,7 @@ _CALLS: Final = {
 class SrtpCall:
     """One SRTP operation of one session, bound once: ``call(packet) -> bytes``."""
 
-    __slots__ = ("session", "_function", "_state", "_cdata", "_buffer", "_length", "_room")
+    __slots__ = ("_buffer", "_cdata", "_function", "_length", "_room", "_state", "session")
 
     def __init__(self, session: Session, operation: str) -> None:
         name, trailer = _CALLS[operation]
@@ -70,9 +70,15 @@ def srtp_direct_problems() -> list[str]:
     """What of pylibsrtp's internals the direct calls need is missing (empty when all is there)."""
     if ffi is None or lib is None:
         return ["pylibsrtp._binding (ffi, lib) is missing"]
-    problems = [f"pylibsrtp's C library has no {name}" for name, _ in _CALLS.values() if not hasattr(lib, name)]
+    problems = [
+        f"pylibsrtp's C library has no {name}" for name, _ in _CALLS.values() if not hasattr(lib, name)
+    ]
     session = Session()
-    problems += [f"pylibsrtp.Session instances have no attribute {n}" for n in _SESSION_STATE if not hasattr(session, n)]
+    problems += [
+        f"pylibsrtp.Session instances have no attribute {name}"
+        for name in _SESSION_STATE
+        if not hasattr(session, name)
+    ]
     return problems
 
 

@@ -65,7 +65,7 @@ def test_protect_and_unprotect_give_pylibsrtps_bytes(profile_name: str, payloads
 
 @pytest.mark.parametrize("profile_name", sorted(PROFILES))
 def test_rtcp_calls_give_pylibsrtps_bytes(profile_name: str) -> None:
-    theirs_out, ours_out, theirs_in, ours_in = sessions(profile_name)
+    theirs_out, ours_out, _, ours_in = sessions(profile_name)
     report = rtcp_receiver_report()
     protected = SrtpCall(ours_out, "protect_rtcp")(report)
     assert protected == theirs_out.protect_rtcp(report)
