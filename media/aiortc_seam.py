@@ -51,9 +51,12 @@ queue (after trying to parse it as STUN), and the DTLS transport's receive task 
 there: a queue put, a task wake-up and a loop iteration per packet. Once a transport is
 connected, SRTP and SRTCP datagrams (first byte 128-191, RFC 7983) go straight from each of
 the ICE connection's ``StunProtocol.datagram_received`` (``RTCIceTransport._connection``,
-aioice's ``Connection._protocols``) to ``RTCDtlsTransport._handle_rtp_data`` /
-``_handle_rtcp_data`` after ``_rx_srtp`` unprotects them, updating the transport's
-``__rx_bytes``/``__rx_packets`` as its receive task would. STUN and DTLS keep the old path.
+aioice's ``Connection._protocols``) through ``_rx_srtp``'s unprotect, updating the transport's
+``__rx_bytes``/``__rx_packets`` as its receive task would. SRTCP then goes to
+``RTCDtlsTransport._handle_rtcp_data``; SRTP is handled as ``_handle_rtp_data`` does, with
+``media.rtp_parse.parse_rtp`` (aiortc's parse, result for result, in fewer steps), the transport's
+``_rtp_router.route_rtp`` and the routed receiver's ``_handle_rtp_packet``. STUN and DTLS keep
+the old path.
 The transport's ``_rtp_header_extensions_map`` (whose ids live in ``HeaderExtensionsMap.__ids``)
 is replaced by an indexed subclass that parses the same fields the same way.
 
@@ -96,7 +99,7 @@ from aiortc import codecs as aiortc_codecs
 from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError
 from aiortc.rate import OveruseEstimator, RemoteBitrateEstimator
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCDtlsTransport, RtpRouter
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import StreamStatistics
@@ -117,6 +120,7 @@ from pylibsrtp import Error as SrtpError
 
 from media import red
 from media.overuse_filter import OveruseFilter
+from media.rtp_parse import parse_rtp
 from media.rtp_rewrite import HeaderExtensionIds
 from media.srtp_direct import direct_call, srtp_direct_problems
 from media.window_rate import WindowRate
@@ -151,6 +155,7 @@ _METHODS: Final[dict[tuple[type, str], tuple[tuple[str, ...], bool]]] = {
     (RTCDtlsTransport, "_send_rtp"): (("self", "data"), True),
     (RTCDtlsTransport, "_handle_rtp_data"): (("self", "data", "arrival_time_ms"), True),
     (RTCDtlsTransport, "_handle_rtcp_data"): (("self", "data"), True),
+    (RtpRouter, "route_rtp"): (("self", "packet"), False),
     (RTCRtpTransceiver, "_get_mline_index"): (("self",), False),
     (StreamStatistics, "__init__"): (("self", "clockrate"), False),
     (StreamStatistics, "add"): (("self", "packet"), False),
@@ -652,9 +657,20 @@ class _FastReceive:
                     self._session, unprotect = srtp, direct_call(srtp, "unprotect")
                     self._unprotect = unprotect
                 arrival_time_ms = int((time.time() + _NTP_EPOCH_OFFSET_S) * 1000)  # clock.current_ms()
-                handling = transport._handle_rtp_data(unprotect(data), arrival_time_ms=arrival_time_ms)
+                # What RTCDtlsTransport._handle_rtp_data does, with the leaner parser.
+                packet = parse_rtp(unprotect(data), transport._rtp_header_extensions_map)
+                receiver = transport._rtp_router.route_rtp(packet)
+                if receiver is None:
+                    return
+                handling = receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)
         except SrtpError:
             return  # not ours, replayed or damaged: aiortc drops these too
+        except Exception:
+            # Malformed (ValueError), or a header extension of the wrong length for its reader
+            # (struct.error, which aiortc's receive task would die of). Raised here, it would reach
+            # the event loop, which logs a traceback at error level: one per packet a client sends.
+            logger.debug("dropped an RTP packet that could not be parsed", exc_info=True)
+            return
         run_inline(handling, self._tasks)
 
 
@@ -664,7 +680,8 @@ def install_fast_receive(transport: RTCDtlsTransport) -> bool:
     then keeps aiortc's own path, which is correct, only slower)."""
     agent = getattr(getattr(transport, "transport", None), "_connection", None)
     protocols = getattr(agent, "_protocols", None)
-    if not isinstance(protocols, list) or not all(hasattr(transport, n) for n in ("_rx_srtp", "_state")):
+    needed = ("_rx_srtp", "_state", "_rtp_router", "_rtp_header_extensions_map")
+    if not isinstance(protocols, list) or not all(hasattr(transport, n) for n in needed):
         return False
     current = getattr(transport, "_rtp_header_extensions_map", None)
     if isinstance(current, HeaderExtensionsMap) and not isinstance(current, _IndexedHeaderExtensionsMap):

@@ -33,7 +33,13 @@ from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamT
 from aiortc.rtp import RtpPacket
 from av import VideoFrame
 
-from media.aiortc_seam import install_fast_receive, offer_opus_fec, remote_inbound_stats_id
+from media.aiortc_seam import (
+    ABS_SEND_TIME_URI,
+    MID_URI,
+    install_fast_receive,
+    offer_opus_fec,
+    remote_inbound_stats_id,
+)
 from media.keyframes import KEY_START, classify_h264, classify_vp8
 from media.quality import QualityLevel, QualityMeter, QualitySample, Upstream
 from media.rtp_forwarding import Forwarder, ForwardingPolicy, PublishedTrack, Subscription
@@ -717,6 +723,37 @@ async def test_keep_decoding_lets_the_server_read_frames_too(make_room: RoomFact
     frame = await asyncio.wait_for(server_track.recv(), TIMEOUT)
     assert isinstance(frame, VideoFrame)
     await until(lambda: client.received.video_frames >= 10, "the subscriber decodes video")
+
+
+@pytest.mark.parametrize("make_room", ["inline"], indirect=True)
+async def test_a_packet_whose_header_extension_cannot_be_read_is_dropped_and_the_connection_stays(
+    make_room: RoomFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A client's packet can pass SRTP with a header extension of the wrong length for its reader
+    (abs-send-time of one byte: struct.error) or a MID that is not UTF-8 (UnicodeDecodeError).
+    The product's inline path drops it quietly; raised into the socket's callback, the event loop
+    would log a traceback at error level for each such packet. (aiortc's own receive task, the
+    "task" rooms, dies of the first: not the product's path.)"""
+    caplog.set_level(logging.WARNING)
+    room = await make_room()
+    client, _ = await room.add_subscriber()
+    await until(lambda: client.received.video_frames >= 10, "the subscriber decodes video")
+    ids = {extension.uri: extension.id for extension in room.publisher.video._headerExtensions}
+    abs_send_time, mid = ids[ABS_SEND_TIME_URI], ids[MID_URI]
+
+    def with_extension(sequence: int, element: bytes) -> bytes:
+        body = element + bytes(-len(element) % 4)
+        header = bytes([0x90, 96]) + sequence.to_bytes(2, "big") + bytes(4) + (0x1234567B).to_bytes(4, "big")
+        return header + b"\xbe\xde" + (len(body) // 4).to_bytes(2, "big") + body + bytes(20)
+
+    for sequence in range(3000, 3010):
+        await room.publisher.send_raw(with_extension(sequence, bytes([abs_send_time << 4, 0x01])))
+        await room.publisher.send_raw(with_extension(sequence + 100, bytes([(mid << 4) | 1, 0xFF, 0xFE])))
+    frames = client.received.video_frames
+    await until(lambda: client.received.video_frames >= frames + 15, "video keeps flowing")
+    for pc in [room.publisher.pc, room.server_publisher, *room.server_subscribers, client.pc]:
+        assert pc.connectionState == "connected"
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.ERROR] == []
 
 
 async def test_inline_rooms_take_srtp_datagrams_around_the_receive_queue(make_room: RoomFactory) -> None:
