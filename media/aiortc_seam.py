@@ -619,10 +619,32 @@ class _IndexedHeaderExtensionsMap(HeaderExtensionsMap):
     def get(self, extension_profile: int, extension_value: bytes) -> HeaderExtensions:
         values = HeaderExtensions()
         index = self._index
-        for extension_id, value in unpack_header_extensions(extension_profile, extension_value):
-            known = index.get(extension_id)
+        if extension_profile != 0xBEDE:
+            for extension_id, value in unpack_header_extensions(extension_profile, extension_value):
+                known = index.get(extension_id)
+                if known is not None:
+                    setattr(values, known[0], known[1](value))
+            return values
+        # One-byte headers (RFC 8285 4.2), what browsers send, walked here without building
+        # aiortc's list of every element: the whole value is checked before any is read, as
+        # unpack_header_extensions does, so a truncated one is refused the same way.
+        found: list[tuple[tuple[str, Callable[[bytes], object]], int, int]] = []
+        size = len(extension_value)
+        position = 0
+        while position < size:
+            byte = extension_value[position]
+            if byte == 0:  # padding
+                position += 1
+                continue
+            start = position + 1
+            position = start + (byte & 0x0F) + 1
+            if size < position:
+                raise ValueError("RTP one-byte header extension value is truncated")
+            known = index.get(byte >> 4)
             if known is not None:
-                setattr(values, known[0], known[1](value))
+                found.append((known, start, position))
+        for (name, reader), start, end in found:
+            setattr(values, name, reader(extension_value[start:end]))
         return values
 
 

@@ -136,3 +136,27 @@ def test_the_indexed_extension_map_reads_what_aiortcs_map_reads(
     value = b"".join(bytes([(x_id << 4) | (len(data) - 1)]) + data for x_id, data in present if x_id)
     value += b"\x00" * (padding * (-len(value) % 4))
     assert _parse(indexed, 0xBEDE, value) == _parse(plain, 0xBEDE, value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    ids=st.lists(st.integers(1, 14), min_size=7, max_size=7),
+    profile=st.sampled_from([0xBEDE, 0x1000, 0x1234]),
+    value=st.binary(max_size=24),
+)
+def test_the_indexed_extension_map_refuses_what_aiortcs_map_refuses(
+    ids: list[int], profile: int, value: bytes
+) -> None:
+    """Any bytes at all under either header form: truncated elements, padding anywhere, values
+    of the wrong length, unknown profiles. The same fields or the same kind of error."""
+    parameters = RTCRtpParameters(
+        headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=i, uri=uri)
+            for i, uri in zip(ids, _EXTENSION_URIS.values(), strict=True)
+        ]
+    )
+    plain = HeaderExtensionsMap()
+    plain.configure(parameters)
+    indexed = aiortc_seam._IndexedHeaderExtensionsMap(HeaderExtensions())
+    indexed.configure(parameters)
+    assert _parse(indexed, profile, value) == _parse(plain, profile, value)
