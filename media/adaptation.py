@@ -25,9 +25,9 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
   resume, at the start) is no overrun, and a browser that sees only delay jitter from upstream
   scales its estimate to 0.85 of what it receives, above that share.
 * **Probes after congestion.** While video is paused for congestion the server sends padding in
-  the paused stream (:mod:`media.link_policy`), 50 small packets a second, and the page counts
-  them with the audio: twice the evidence a second, so a clean link is told from one losing 2 %
-  in ~3.7 s instead of 6-7 s (bench.weak_networks, docs/performance.md).
+  the paused stream (:mod:`media.link_policy`), 100 small packets a second, and the page counts
+  them with the audio: three times the evidence a second, so video is steady again ~3.1 s after
+  the link clears instead of 6-7 s (bench.weak_networks, docs/performance.md).
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
   audio flows, so evidence says whether the link is *clean* (under 0.5 % loss and a short round
   trip), never whether video would fit again. On receiver reports alone (clients that send no

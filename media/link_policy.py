@@ -37,11 +37,11 @@ AUDIO_BPS = 50_000
 """What a participant's incoming audio takes with its headers (Opus at up to ~40 kbit/s)."""
 DATA_SAVER_VIDEO_BPS = MIN_CAMERA_BPS
 """The video a participant in data-saver mode receives: the lowest camera bitrate we ask for."""
-PROBE_PACKETS_PER_SECOND = 50.0
-"""Padding packets per second in each video stream paused for congestion: as many as audio's
-(about 30 kbit/s with headers, under half of what audio takes), so the page counts each second
-twice the packets it would of audio alone and a clean link is told from one losing 2 % in half
-the time."""
+PROBE_PACKETS_PER_SECOND = 100.0
+"""Padding packets per second in each video stream paused for congestion: twice audio's (about
+55 kbit/s with headers; with audio, under two thirds of the narrowest link the benchmarks pause
+on, 150 kbit/s), so the page counts each second three times the packets it would of audio alone
+and a clean link is told from one losing 2 % in a third of the time."""
 
 
 class LinkPolicy:

@@ -745,7 +745,7 @@ class Subscription:
     def probe(self, packets_per_second: float) -> None:
         """While paused, send padding-only packets in the outgoing stream at this rate, until it
         resumes: the subscriber's browser counts them as received or lost like any packet, so its
-        page reports (``media:link_report``) say in about 3.7 s whether the link is clean again,
+        page reports (``media:link_report``) say within 2-3 s whether the link is clean again,
         where audio alone (50 packets a second) took 6-7 s. A few bytes each, so the link
         still carries the audio. The numbering goes on from the last packet sent, so the stream
         resumes after the probes without a hole."""
