@@ -14,6 +14,10 @@ does), to measure what metrics cost.
    receive hook, and for each subscriber: rewrite, SRTP protect, UDP send). SRTP unprotect of
    the incoming packet happens before that and is added from part 1.
 
+3. The whole path, datagram in to datagrams out, from another process over UDP.
+4. The interpreter's part of it: datagrams handed straight to the worker's fast-receive hook, the
+   subscribers' sends going nowhere, so neither the kernel nor the event loop is in the figure.
+
 It runs on uvloop, as the media workers do, so the UDP sends and receives it times are theirs.
 """
 
@@ -326,6 +330,92 @@ async def whole_path(subscribers: int, packets: int, *, fast: bool, rate: float)
     return {"received": received, "sent": sent, "us_per_packet": max(cpu, 0.0) / max(received, 1) * 1e6}
 
 
+class _SendsNowhere:
+    """Stands in for a UDP transport: takes every datagram and sends none (other calls pass)."""
+
+    def __init__(self, real: Any) -> None:
+        self._real = real
+
+    def sendto(self, data: bytes, addr: Any = None) -> None:
+        pass
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._real, name)
+
+
+async def interpreter_path(subscribers: int, packets: int) -> dict[str, float]:
+    """What a media worker's Python costs per packet, without the kernel or the event loop: the
+    datagrams go straight into the fast-receive hook a worker installs on its socket (SRTP
+    unprotect, parse, routing, statistics, REMB, forwarding, SRTP protect per subscriber), and the
+    subscribers' sends go nowhere after the first packets have set their streams up. Timed in
+    chunks of 500 packets; the median chunk's µs per incoming packet."""
+    forwarder = Forwarder(ForwardingPolicy(inline_send=True))
+    client = new_peer()
+    client_video = client.addTransceiver("video", direction="sendonly")
+    server = new_peer()
+
+    @server.on("track")
+    def on_track(track: Any) -> None:
+        forwarder.publish(next(t for t in server.getTransceivers() if t.receiver.track is track))
+
+    await negotiate(client, server)
+    servers, clients = [], []
+    for _ in range(subscribers):
+        server_sub, client_sub = new_peer(), new_peer()
+        forwarder.subscribe(server_sub.addTransceiver("video", direction="sendonly"), forwarder.published[0])
+        await negotiate(server_sub, client_sub)
+        servers.append(server_sub)
+        clients.append(client_sub)
+    peers = [client, server, *servers, *clients]
+    await wait_for(lambda: all(pc.connectionState == "connected" for pc in peers))
+    server_dtls: Any = next(t.receiver.transport for t in server.getTransceivers())
+    assert install_fast_receive(server_dtls)
+    sending = [next(t.sender.transport for t in pc.getTransceivers()) for pc in servers]
+    for transport in sending:
+        install_fast_receive(transport)
+    pair = server_dtls.transport._connection._nominated[1]
+    hook, address = pair.protocol.datagram_received, pair.remote_addr
+
+    sender: Any = client_video.sender
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=client_video._headerExtensions))
+    payload_type = client_video._codecs[0].payloadType
+    datagrams = []
+    for seq in range(packets + 50):
+        body = KEY if seq == 0 else DELTA
+        rtp = RtpPacket(
+            payload_type=payload_type, sequence_number=seq, timestamp=(seq // 3) * 3600, ssrc=sender._ssrc
+        )
+        rtp.marker = int(seq % 3 == 2)
+        rtp.payload = body + bytes(PAYLOAD_SIZE - len(body))
+        rtp.extensions.mid = client_video.mid
+        rtp.extensions.abs_send_time = int((seq // 3) * 0.04 * (1 << 18)) & 0xFFFFFF  # 25 frames/s
+        datagrams.append(sender.transport._tx_srtp.protect(rtp.serialize(extensions)))
+    for data in datagrams[:50]:  # for real: the subscriptions start at the keyframe
+        hook(data, address)
+    await asyncio.sleep(0.2)
+    for transport in sending:
+        nominated = transport.transport._connection._nominated[1]
+        nominated.protocol.transport = _SendsNowhere(nominated.protocol.transport)
+        route = getattr(transport, "_teleconsulta_send_route", None)
+        if route is not None:  # the route keeps the socket's own sendto
+            route.sendto = _SendsNowhere.sendto.__get__(_SendsNowhere(None))
+    chunks = []
+    for start in range(50, packets + 50, 500):
+        chunk = datagrams[start : start + 500]
+        began = time.perf_counter_ns()
+        for data in chunk:
+            hook(data, address)
+        chunks.append((time.perf_counter_ns() - began) / len(chunk) / 1000)
+        await asyncio.sleep(0)
+    sent = sum(s.stats.packets_sent for s in forwarder.subscriptions)
+    received = forwarder.published[0].stats.packets_received
+    await forwarder.close()
+    for pc in peers:
+        await pc.close()
+    return {"us_per_packet": statistics.median(chunks), "received": received, "sent": sent}
+
+
 async def main(packets: int, subscriber_counts: tuple[int, ...], counters: bool) -> dict[str, float]:
     def loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return ["127.0.0.1"]
@@ -387,6 +477,23 @@ async def main(packets: int, subscriber_counts: tuple[int, ...], counters: bool)
             f"  {quick['us_per_packet'] / slow['us_per_packet']:5.2f}"
             f"   ({slow['received']:.0f}/{slow['sent']:.0f}, {quick['received']:.0f}/{quick['sent']:.0f})"
         )
+
+    python_packets = max(packets, 3000) * 5
+    print(
+        f"\n4. The interpreter's part of that path: {python_packets} datagrams handed straight to the"
+        "\n   worker's fast-receive hook, the subscribers' sends going nowhere (µs per incoming"
+        "\n   packet, median of chunks of 500; no kernel, no event loop)"
+    )
+    print("   subs  µs per packet  per extra sub  (packets in/out)")
+    first: tuple[int, float] | None = None
+    for subscribers in subscriber_counts:
+        python = await interpreter_path(subscribers, python_packets)
+        cost = python["us_per_packet"]
+        summary[f"python_path_us_{subscribers}_sub"] = round(cost, 1)
+        extra = "" if first is None else f"{(cost - first[1]) / (subscribers - first[0]):13.1f}"
+        first = first or (subscribers, cost)
+        counts = f"({python['received']:.0f}/{python['sent']:.0f})"
+        print(f"   {subscribers:4d}  {cost:13.1f}  {extra:>13s}  {counts}")
     return summary
 
 
