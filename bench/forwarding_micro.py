@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import aioice.ice
 import uvloop
-from aiortc import RTCConfiguration, RTCPeerConnection
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from pylibsrtp import Policy, Session
@@ -242,12 +243,29 @@ for index, packet in enumerate(packets):
 """
 
 
-async def whole_path(subscribers: int, packets: int, *, fast: bool, rate: float) -> dict[str, float]:
-    """Datagram in to datagrams out, as a media worker runs it: prebuilt SRTP datagrams come from
-    another process over UDP into the server's ICE socket; the server does everything a worker
-    does for them (the event loop's read, aioice, SRTP, aiortc's routing, our forwarding, SRTP
-    protect and UDP send per subscriber). The subscriber clients stop reading their sockets, so
-    this process's CPU, minus what it spends idle over as long, is the server's."""
+@dataclass
+class ConnectedRoom:
+    """A publishing client and the server's peer for it, and server peers each with its client,
+    all connected, around one forwarder."""
+
+    forwarder: Forwarder
+    client: RTCPeerConnection
+    client_video: RTCRtpTransceiver
+    server: RTCPeerConnection
+    servers: list[RTCPeerConnection]
+    clients: list[RTCPeerConnection]
+
+    @property
+    def peers(self) -> list[RTCPeerConnection]:
+        return [self.client, self.server, *self.servers, *self.clients]
+
+    async def close(self) -> None:
+        await self.forwarder.close()
+        for pc in self.peers:
+            await pc.close()
+
+
+async def connected_room(subscribers: int, *, fast: bool) -> ConnectedRoom:
     forwarder = Forwarder(ForwardingPolicy(inline_send=fast))
     client = new_peer()
     client_video = client.addTransceiver("video", direction="sendonly")
@@ -265,8 +283,58 @@ async def whole_path(subscribers: int, packets: int, *, fast: bool, rate: float)
         await negotiate(server_sub, client_sub)
         servers.append(server_sub)
         clients.append(client_sub)
-    peers = [client, server, *servers, *clients]
-    await wait_for(lambda: all(pc.connectionState == "connected" for pc in peers))
+    room = ConnectedRoom(forwarder, client, client_video, server, servers, clients)
+    await wait_for(lambda: all(pc.connectionState == "connected" for pc in room.peers))
+    return room
+
+
+def video_datagrams(
+    client_video: RTCRtpTransceiver,
+    count: int,
+    *,
+    per_frame: int,
+    ticks_per_frame: int,
+    send_time: Callable[[int], int],
+) -> list[bytes]:
+    """``count`` VP8 packets of the client's video stream (a keyframe first, then delta frames of
+    ``per_frame`` packets, with MID and abs-send-time ``send_time(seq)``), SRTP-protected by the
+    client's own session as the server expects them."""
+    sender: Any = client_video.sender
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=client_video._headerExtensions))
+    payload_type = client_video._codecs[0].payloadType
+    assert payload_type is not None
+    datagrams = []
+    for seq in range(count):
+        body = KEY if seq == 0 else DELTA
+        rtp = RtpPacket(
+            payload_type=payload_type,
+            sequence_number=seq,
+            timestamp=(seq // per_frame) * ticks_per_frame,
+            ssrc=sender._ssrc,
+        )
+        rtp.marker = int(seq % per_frame == per_frame - 1)
+        rtp.payload = body + bytes(PAYLOAD_SIZE - len(body))
+        rtp.extensions.mid = client_video.mid
+        rtp.extensions.abs_send_time = send_time(seq) & 0xFFFFFF
+        datagrams.append(sender.transport._tx_srtp.protect(rtp.serialize(extensions)))
+    return datagrams
+
+
+async def whole_path(subscribers: int, packets: int, *, fast: bool, rate: float) -> dict[str, float]:
+    """Datagram in to datagrams out, as a media worker runs it: prebuilt SRTP datagrams come from
+    another process over UDP into the server's ICE socket; the server does everything a worker
+    does for them (the event loop's read, aioice, SRTP, aiortc's routing, our forwarding, SRTP
+    protect and UDP send per subscriber). The subscriber clients stop reading their sockets, so
+    this process's CPU, minus what it spends idle over as long, is the server's."""
+    room = await connected_room(subscribers, fast=fast)
+    forwarder, client_video, server, servers, clients = (
+        room.forwarder,
+        room.client_video,
+        room.server,
+        room.servers,
+        room.clients,
+    )
     server_dtls: Any = next(t.receiver.transport for t in server.getTransceivers())
     if fast:
         assert install_fast_receive(server_dtls)
@@ -280,23 +348,10 @@ async def whole_path(subscribers: int, packets: int, *, fast: bool, rate: float)
             except AttributeError:  # uvloop's UDP transport cannot pause: read and drop at once
                 protocol.datagram_received = lambda data, addr: None
 
-    sender: Any = client_video.sender
-    extensions = HeaderExtensionsMap()
-    extensions.configure(RTCRtpParameters(headerExtensions=client_video._headerExtensions))
-    payload_type = client_video._codecs[0].payloadType
-    assert payload_type is not None
-    client_dtls: Any = sender.transport
     datagrams = bytearray()
-    for seq in range(packets):
-        body = KEY if seq == 0 else DELTA
-        rtp = RtpPacket(
-            payload_type=payload_type, sequence_number=seq, timestamp=(seq // 4) * 3000, ssrc=sender._ssrc
-        )
-        rtp.marker = int(seq % 4 == 3)
-        rtp.payload = body + bytes(PAYLOAD_SIZE - len(body))
-        rtp.extensions.mid = client_video.mid
-        rtp.extensions.abs_send_time = (seq * 97) & 0xFFFFFF
-        protected = client_dtls._tx_srtp.protect(rtp.serialize(extensions))
+    for protected in video_datagrams(
+        client_video, packets, per_frame=4, ticks_per_frame=3000, send_time=lambda seq: seq * 97
+    ):
         datagrams += struct.pack("!H", len(protected)) + protected
     pair = server_dtls.transport._connection._nominated[1]
     host, port = pair.local_candidate.host, pair.local_candidate.port
@@ -324,9 +379,7 @@ async def whole_path(subscribers: int, packets: int, *, fast: bool, rate: float)
     received = track.stats.packets_received - before
     sent = sum(s.stats.packets_sent for s in forwarder.subscriptions)
     await asyncio.to_thread(path.unlink)
-    await forwarder.close()
-    for pc in peers:
-        await pc.close()
+    await room.close()
     return {"received": received, "sent": sent, "us_per_packet": max(cpu, 0.0) / max(received, 1) * 1e6}
 
 
@@ -349,25 +402,8 @@ async def interpreter_path(subscribers: int, packets: int) -> dict[str, float]:
     unprotect, parse, routing, statistics, REMB, forwarding, SRTP protect per subscriber), and the
     subscribers' sends go nowhere after the first packets have set their streams up. Timed in
     chunks of 500 packets; the median chunk's µs per incoming packet."""
-    forwarder = Forwarder(ForwardingPolicy(inline_send=True))
-    client = new_peer()
-    client_video = client.addTransceiver("video", direction="sendonly")
-    server = new_peer()
-
-    @server.on("track")
-    def on_track(track: Any) -> None:
-        forwarder.publish(next(t for t in server.getTransceivers() if t.receiver.track is track))
-
-    await negotiate(client, server)
-    servers, clients = [], []
-    for _ in range(subscribers):
-        server_sub, client_sub = new_peer(), new_peer()
-        forwarder.subscribe(server_sub.addTransceiver("video", direction="sendonly"), forwarder.published[0])
-        await negotiate(server_sub, client_sub)
-        servers.append(server_sub)
-        clients.append(client_sub)
-    peers = [client, server, *servers, *clients]
-    await wait_for(lambda: all(pc.connectionState == "connected" for pc in peers))
+    room = await connected_room(subscribers, fast=True)
+    forwarder, client_video, server, servers = room.forwarder, room.client_video, room.server, room.servers
     server_dtls: Any = next(t.receiver.transport for t in server.getTransceivers())
     assert install_fast_receive(server_dtls)
     sending = [next(t.sender.transport for t in pc.getTransceivers()) for pc in servers]
@@ -376,30 +412,22 @@ async def interpreter_path(subscribers: int, packets: int) -> dict[str, float]:
     pair = server_dtls.transport._connection._nominated[1]
     hook, address = pair.protocol.datagram_received, pair.remote_addr
 
-    sender: Any = client_video.sender
-    extensions = HeaderExtensionsMap()
-    extensions.configure(RTCRtpParameters(headerExtensions=client_video._headerExtensions))
-    payload_type = client_video._codecs[0].payloadType
-    datagrams = []
-    for seq in range(packets + 50):
-        body = KEY if seq == 0 else DELTA
-        rtp = RtpPacket(
-            payload_type=payload_type, sequence_number=seq, timestamp=(seq // 3) * 3600, ssrc=sender._ssrc
-        )
-        rtp.marker = int(seq % 3 == 2)
-        rtp.payload = body + bytes(PAYLOAD_SIZE - len(body))
-        rtp.extensions.mid = client_video.mid
-        rtp.extensions.abs_send_time = int((seq // 3) * 0.04 * (1 << 18)) & 0xFFFFFF  # 25 frames/s
-        datagrams.append(sender.transport._tx_srtp.protect(rtp.serialize(extensions)))
+    datagrams = video_datagrams(
+        client_video,
+        packets + 50,
+        per_frame=3,
+        ticks_per_frame=3600,
+        send_time=lambda seq: int((seq // 3) * 0.04 * (1 << 18)),
+    )  # 25 frames a second
     for data in datagrams[:50]:  # for real: the subscriptions start at the keyframe
         hook(data, address)
     await asyncio.sleep(0.2)
     for transport in sending:
-        nominated = transport.transport._connection._nominated[1]
+        nominated: Any = transport.transport._connection._nominated[1]
         nominated.protocol.transport = _SendsNowhere(nominated.protocol.transport)
         route = getattr(transport, "_teleconsulta_send_route", None)
         if route is not None:  # the route keeps the socket's own sendto
-            route.sendto = _SendsNowhere.sendto.__get__(_SendsNowhere(None))
+            route.sendto = _SendsNowhere(None).sendto
     chunks = []
     for start in range(50, packets + 50, 500):
         chunk = datagrams[start : start + 500]
@@ -410,9 +438,7 @@ async def interpreter_path(subscribers: int, packets: int) -> dict[str, float]:
         await asyncio.sleep(0)
     sent = sum(s.stats.packets_sent for s in forwarder.subscriptions)
     received = forwarder.published[0].stats.packets_received
-    await forwarder.close()
-    for pc in peers:
-        await pc.close()
+    await room.close()
     return {"us_per_packet": statistics.median(chunks), "received": received, "sent": sent}
 
 

@@ -112,6 +112,21 @@ def _parse(extensions_map: HeaderExtensionsMap, profile: int, value: bytes) -> o
         return type(error)
 
 
+def _maps(ids: list[int]) -> tuple[HeaderExtensionsMap, HeaderExtensionsMap]:
+    """aiortc's map and the indexed one, configured with these ids for the URIs in their order."""
+    parameters = RTCRtpParameters(
+        headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=i, uri=uri)
+            for i, uri in zip(ids, _EXTENSION_URIS.values(), strict=True)
+        ]
+    )
+    plain = HeaderExtensionsMap()
+    plain.configure(parameters)
+    indexed = aiortc_seam._IndexedHeaderExtensionsMap(HeaderExtensions())
+    indexed.configure(parameters)
+    return plain, indexed
+
+
 @settings(max_examples=300, deadline=None)
 @given(
     ids=st.lists(st.integers(1, 14), min_size=7, max_size=7),
@@ -123,16 +138,7 @@ def test_the_indexed_extension_map_reads_what_aiortcs_map_reads(
 ) -> None:
     """Any ids (shared ones included: the first field wins in both), any extensions present,
     values of any length (aiortc's errors for the wrong length are raised the same)."""
-    parameters = RTCRtpParameters(
-        headerExtensions=[
-            RTCRtpHeaderExtensionParameters(id=i, uri=uri)
-            for i, uri in zip(ids, _EXTENSION_URIS.values(), strict=True)
-        ]
-    )
-    plain = HeaderExtensionsMap()
-    plain.configure(parameters)
-    indexed = aiortc_seam._IndexedHeaderExtensionsMap(HeaderExtensions())
-    indexed.configure(parameters)
+    plain, indexed = _maps(ids)
     value = b"".join(bytes([(x_id << 4) | (len(data) - 1)]) + data for x_id, data in present if x_id)
     value += b"\x00" * (padding * (-len(value) % 4))
     assert _parse(indexed, 0xBEDE, value) == _parse(plain, 0xBEDE, value)
@@ -149,14 +155,5 @@ def test_the_indexed_extension_map_refuses_what_aiortcs_map_refuses(
 ) -> None:
     """Any bytes at all under either header form: truncated elements, padding anywhere, values
     of the wrong length, unknown profiles. The same fields or the same kind of error."""
-    parameters = RTCRtpParameters(
-        headerExtensions=[
-            RTCRtpHeaderExtensionParameters(id=i, uri=uri)
-            for i, uri in zip(ids, _EXTENSION_URIS.values(), strict=True)
-        ]
-    )
-    plain = HeaderExtensionsMap()
-    plain.configure(parameters)
-    indexed = aiortc_seam._IndexedHeaderExtensionsMap(HeaderExtensions())
-    indexed.configure(parameters)
+    plain, indexed = _maps(ids)
     assert _parse(indexed, profile, value) == _parse(plain, profile, value)
