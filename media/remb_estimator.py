@@ -68,32 +68,34 @@ class RembEstimator(RemoteBitrateEstimator):
         current = inter.current_group
         if current is None:
             current = inter.current_group = TimestampGroup(timestamp)
-            current.size += payload_size
-            current.arrival_time = arrival_time_ms
-        elif ((timestamp - (current.first_timestamp or 0)) & _MASK) < _HALF:  # not out of order
+        else:
             # A group is made with its first timestamp and given its arrival in the same step.
-            first, last = current.first_timestamp, current.last_timestamp
-            assert first is not None and last is not None and current.arrival_time is not None
-            timestamp_delta_ms = round(inter.timestamp_to_ms * ((timestamp - last) & _MASK))
-            arrival_delta = arrival_time_ms - current.arrival_time
-            in_burst = timestamp_delta_ms == 0 or (
-                arrival_delta - timestamp_delta_ms < 0 and arrival_delta <= BURST_DELTA_THRESHOLD_MS
-            )
-            if not in_burst and ((timestamp - first) & _MASK) > inter.group_length:
-                previous = inter.previous_group
-                if previous is not None:
-                    assert previous.last_timestamp is not None and previous.arrival_time is not None
-                    deltas = InterArrivalDelta(
-                        timestamp=(last - previous.last_timestamp) & _MASK,
-                        arrival_time=current.arrival_time - previous.arrival_time,
-                        size=current.size - previous.size,
-                    )
-                inter.previous_group = current
-                current = inter.current_group = TimestampGroup(timestamp=timestamp)
-            elif (last < timestamp and timestamp - last < _HALF) or (
-                last > timestamp and last - timestamp > _HALF
-            ):
-                current.last_timestamp = timestamp  # uint32_gt(timestamp, last)
+            first, last, arrived = current.first_timestamp, current.last_timestamp, current.arrival_time
+            assert first is not None and last is not None and arrived is not None
+            if ((timestamp - first) & _MASK) >= _HALF:
+                current = None  # out of order: the group stays as it is
+            else:
+                timestamp_delta_ms = round(inter.timestamp_to_ms * ((timestamp - last) & _MASK))
+                arrival_delta = arrival_time_ms - arrived
+                in_burst = timestamp_delta_ms == 0 or (
+                    arrival_delta - timestamp_delta_ms < 0 and arrival_delta <= BURST_DELTA_THRESHOLD_MS
+                )
+                if not in_burst and ((timestamp - first) & _MASK) > inter.group_length:
+                    previous = inter.previous_group
+                    if previous is not None:
+                        assert previous.last_timestamp is not None and previous.arrival_time is not None
+                        deltas = InterArrivalDelta(
+                            timestamp=(last - previous.last_timestamp) & _MASK,
+                            arrival_time=arrived - previous.arrival_time,
+                            size=current.size - previous.size,
+                        )
+                    inter.previous_group = current
+                    current = inter.current_group = TimestampGroup(timestamp=timestamp)
+                elif (last < timestamp and timestamp - last < _HALF) or (
+                    last > timestamp and last - timestamp > _HALF
+                ):
+                    current.last_timestamp = timestamp  # uint32_gt(timestamp, last)
+        if current is not None:
             current.size += payload_size
             current.arrival_time = arrival_time_ms
 
