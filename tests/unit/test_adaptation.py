@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import math
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from hypothesis import given, settings
@@ -30,11 +31,14 @@ LOSSY = LinkReading(loss_pct=30.0, rtt_ms=60.0)
 NEEDED = 200_000
 
 
-def run(readings: list[LinkReading], gate: VideoGate | None = None) -> tuple[VideoGate, list[VideoDecision]]:
+def run(
+    steps: Sequence[LinkReading | Delivery], gate: VideoGate | None = None
+) -> tuple[VideoGate, list[VideoDecision]]:
+    """Each quality sample (``observe``) or overrun check (``check``) in turn, and what each decided."""
     gate = gate or VideoGate()
     decisions = []
-    for reading in readings:
-        gate, decision = gate.observe(reading)
+    for step in steps:
+        gate, decision = gate.observe(step) if isinstance(step, LinkReading) else gate.check(step)
         decisions.append(decision)
     return gate, decisions
 
@@ -493,33 +497,22 @@ STEADY = Delivery(sent_bps=380_000, estimate_bps=330_000, needed_bps=NEEDED)
 """Video flows to a link that carries it: the estimate near what is sent."""
 
 
-def check_all(
-    deliveries: list[Delivery], gate: VideoGate | None = None
-) -> tuple[VideoGate, list[VideoDecision]]:
-    gate = gate or VideoGate()
-    decisions = []
-    for delivery in deliveries:
-        gate, decision = gate.check(delivery)
-        decisions.append(decision)
-    return gate, decisions
-
-
 def overrun(estimate_bps: int, sent_bps: int = 380_000) -> Delivery:
     return Delivery(sent_bps=sent_bps, estimate_bps=estimate_bps, needed_bps=NEEDED)
 
 
 def test_an_estimate_that_falls_into_an_overrun_pauses_at_the_next_check() -> None:
     # The 150 kbit/s bench link: the patient's estimate fell from 263k to 121k while ~280k was sent.
-    gate, decisions = check_all([STEADY, STEADY, overrun(121_000), overrun(70_000)])
+    gate, decisions = run([STEADY, STEADY, overrun(121_000), overrun(70_000)])
     assert decisions == [VideoDecision.KEEP] * 3 + [VideoDecision.PAUSE]
     assert gate.paused and gate.cause is PauseCause.CONGESTION
     assert gate.stretch == BadStretch()  # a resume is judged by what the page reports from now on
-    gate, decisions = check_all([overrun(60_000)] * 4, gate)  # nothing more to decide while paused
+    gate, decisions = run([overrun(60_000)] * 4, gate)  # nothing more to decide while paused
     assert gate.paused and decisions == [VideoDecision.KEEP] * 4
 
 
 def test_one_check_is_no_overrun() -> None:
-    gate, decisions = check_all([STEADY, overrun(121_000), STEADY, overrun(110_000), STEADY])
+    gate, decisions = run([STEADY, overrun(121_000), STEADY, overrun(110_000), STEADY])
     assert not gate.paused and VideoDecision.PAUSE not in decisions
 
 
@@ -527,15 +520,15 @@ def test_a_low_estimate_that_did_not_fall_is_no_overrun() -> None:
     # After a resume (or at the start) the browser's estimate climbs from what audio alone carried,
     # while a keyframe and the camera's floor are sent: no overrun, however low it starts.
     climbing = [overrun(estimate) for estimate in range(60_000, 200_000, 10_000)]
-    gate, decisions = check_all(climbing)
+    gate, decisions = run(climbing)
     assert not gate.paused and VideoDecision.PAUSE not in decisions
     # Nor a dip while it climbs from far below what video needs (after a pause, from ~10 kbit/s).
     dipping = [overrun(estimate, sent_bps=220_000) for estimate in (11_000, 12_000, 11_500, 11_000, 13_000)]
-    gate, decisions = check_all(dipping)
+    gate, decisions = run(dipping)
     assert not gate.paused and VideoDecision.PAUSE not in decisions
     # Nor an estimate that stays low because little is sent (the camera starved by its uplink).
     starved = Delivery(sent_bps=90_000, estimate_bps=120_000, needed_bps=NEEDED)
-    gate, decisions = check_all([STEADY, *[starved] * 6, overrun(100_000, sent_bps=150_000)])
+    gate, decisions = run([STEADY, *[starved] * 6, overrun(100_000, sent_bps=150_000)])
     assert not gate.paused and VideoDecision.PAUSE not in decisions
 
 
@@ -543,17 +536,17 @@ def test_a_fall_that_still_fits_video_or_tracks_what_is_sent_is_no_overrun() -> 
     fits = [STEADY, overrun(250_000), overrun(220_000)]  # above what video costs
     jitter = [STEADY, overrun(190_000, sent_bps=220_000), overrun(180_000, sent_bps=210_000)]
     for deliveries in (fits, jitter):  # an estimate 0.85 of what arrives: delay jitter, no overrun
-        gate, decisions = check_all(deliveries)
+        gate, decisions = run(deliveries)
         assert not gate.paused and VideoDecision.PAUSE not in decisions
 
 
 def test_an_overrun_soon_after_a_resume_counts_as_a_failed_resume() -> None:
-    gate, _ = check_all([STEADY, overrun(121_000), overrun(70_000)])
+    gate, _ = run([STEADY, overrun(121_000), overrun(70_000)])
     assert gate.paused and gate.clean_needed == 2
     gate, decisions = run([CLEAN, CLEAN], gate)  # receiver reports alone: two clean samples resume
     assert decisions[-1] is VideoDecision.RESUME
     # The estimate climbs back to where video fits, then falls into an overrun again.
-    gate, decisions = check_all(
+    gate, decisions = run(
         [overrun(260_000, 250_000), overrun(120_000, 250_000), overrun(100_000, 250_000)], gate
     )
     assert decisions[-1] is VideoDecision.PAUSE and gate.failures == 1 and gate.clean_needed == 4
