@@ -8,7 +8,9 @@ as received during the bad period (RTP packets lost, and the share of samples th
 concealed: what was lost *after* FEC, retransmission and jitter buffering); the concealed samples
 in the patient's page; the seconds the patient had moving video; the pauses; the seconds until
 steady video after the link was clean; and the seconds the nurse (whose own link is always clean)
-was told her link was weak. ``--quick`` runs three short scenarios and ends with one JSON line:
+was told her link was weak. ``--timeline`` also prints, for each second of the bad period, what
+the patient's page received of audio and concealed, and whether its video was paused (to stderr),
+to see *when* the audio was lost. ``--quick`` runs three short scenarios and ends with one JSON line:
 ``audio_loss_ratio_worst`` (patient's concealed audio ÷ the link's loss, worst scenario),
 ``pause_flaps`` (pauses beyond one per bad period) and ``misattributed_s``. Beside the random
 loss configured, each scenario also gives what the link actually dropped of the UDP sent to the
@@ -17,7 +19,7 @@ patient (nftables counters on both ends: a shaped link's queue drops too), and t
 
 Needs root (network namespaces), iproute2, nftables and Debian's Chromium.
 
-    sudo python -m bench.weak_networks [--quick] [--scenario NAME ...]
+    sudo python -m bench.weak_networks [--quick] [--scenario NAME ...] [--timeline]
 """
 
 from __future__ import annotations
@@ -27,12 +29,14 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import time
 import wave
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -343,25 +347,49 @@ class Outcome:
         return self.patient_audio.concealed_pct / self.link_drop_pct if self.link_drop_pct > 0 else None
 
 
+def print_moment(scenario: Scenario, what: str) -> None:
+    """A line of ``--timeline`` in the server log's clock, to read the two side by side."""
+    print(f"  {scenario.name} {what} {datetime.now(UTC):%H:%M:%S.%f}", file=sys.stderr)
+
+
+def print_second(scenario: Scenario, left_s: float, before: Reading, after: Reading) -> None:
+    """One line of ``--timeline``: the patient's audio in the last second, and their video."""
+    samples = after.samples - before.samples
+    concealed_pct = 100.0 * (after.concealed - before.concealed) / samples if samples else 0.0
+    received = after.audio_received - before.audio_received
+    print(
+        f"  {scenario.seconds - left_s:5.1f} s  audio received {received:3d}"
+        f" lost {after.audio_lost - before.audio_lost:3d} concealed {concealed_pct:5.1f} %"
+        f"  frames {after.frames - before.frames:3d}  {'paused' if after.paused else ''}",
+        file=sys.stderr,
+    )
+
+
 def told_weak(reading: Reading) -> bool:
     """Whether a page tells its own user that their link is weak (badge, or their video paused)."""
     return reading.paused or reading.level in ("poor", "bad")
 
 
-async def run_scenario(scenario: Scenario, patient: Page, nurse: Page) -> Outcome:
+async def run_scenario(scenario: Scenario, patient: Page, nurse: Page, *, timeline: bool = False) -> Outcome:
     patient_before, nurse_before = await read(patient), await read(nurse)
     sent_before, through_before = link_counts()
     shape(scenario.down_kbit, scenario.up_kbit)
+    if timeline:
+        print_moment(scenario, "bad from")
     ends = time.monotonic() + scenario.seconds
     loss = asyncio.create_task(apply_loss(scenario, ends))
     pauses = video_s = 0
     misattributed_s = 0.0
     was_paused = patient_before.paused
     last_frames = patient_before.frames
+    last = patient_before
     try:
         while time.monotonic() < ends:
             await asyncio.sleep(1)
             p, n = await read(patient), await read(nurse)
+            if timeline:
+                print_second(scenario, ends - time.monotonic(), last, p)
+                last = p
             pauses += p.paused and not was_paused
             was_paused = p.paused
             video_s += p.frames - last_frames >= 5
@@ -376,6 +404,8 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page) -> Outcom
     sent = sent_after - sent_before
     link_drop_pct = 100.0 * max(0, sent - (through_after - through_before)) / sent if sent else 0.0
     cleared = time.monotonic()
+    if timeline:
+        print_moment(scenario, "clean from")
     recovery_s: float | None = None
     steady = 0
     while time.monotonic() - cleared < RECOVERY_LIMIT_S:
@@ -454,7 +484,7 @@ async def flowing(page: Page) -> None:
         await asyncio.sleep(0.5)
 
 
-async def run(scenarios: list[Scenario]) -> list[Outcome]:
+async def run(scenarios: list[Scenario], *, timeline: bool = False) -> list[Outcome]:
     outcomes: list[Outcome] = []
     with patient_namespace():
         count_link()
@@ -483,7 +513,7 @@ async def run(scenarios: list[Scenario]) -> list[Outcome]:
                 )
                 patient = await admitted(patient_browser, nurse, link, consult_id)
                 await asyncio.sleep(5)  # let the bandwidth estimates settle on the clean link
-                outcome = await run_scenario(scenario, patient, nurse)
+                outcome = await run_scenario(scenario, patient, nurse, timeline=timeline)
                 outcomes.append(outcome)
                 print_outcome(outcome)
                 await nurse.click("#end")
@@ -537,11 +567,12 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true", help="three 20 s scenarios, then one JSON line")
     parser.add_argument("--scenario", action="append", choices=sorted(SCENARIOS), help="run only these")
+    parser.add_argument("--timeline", action="store_true", help="each second's audio, to stderr")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("network namespaces need root")
     chosen = list(QUICK) if args.quick else [SCENARIOS[name] for name in (args.scenario or SCENARIOS)]
-    outcomes = asyncio.run(run(chosen))
+    outcomes = asyncio.run(run(chosen, timeline=args.timeline))
     print(json.dumps(summary(outcomes)))
 
 

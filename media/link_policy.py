@@ -20,12 +20,16 @@ fresher evidence of their download. Then three levers:
 
 from __future__ import annotations
 
+import logging
+
 from media.adaptation import Delivery, LinkReading, PageEvidence, PauseCause, VideoDecision
 from media.aiortc_seam import remote_inbound_stats_id
 from media.backend import LinkReport, MediaEvent, MediaEventKind, MediaListener
 from media.link_facts import link_facts
 from media.quality import QualitySample, Upstream
 from media.sfu_room import Participant, Room, Subscribed
+
+logger = logging.getLogger(__name__)
 
 MIN_CAMERA_BPS = 150_000
 """No publisher is asked below this: a subscriber weaker than that is better served by pausing its
@@ -90,7 +94,12 @@ class LinkPolicy:
         if decision is VideoDecision.KEEP:
             return
         paused = decision is VideoDecision.PAUSE
-        probing = paused and participant.video_gate.cause is PauseCause.CONGESTION
+        cause = participant.video_gate.cause
+        probing = paused and cause is PauseCause.CONGESTION
+        if paused:
+            logger.info("video to a participant of room %s paused (%s)", room.room_id, cause)
+        else:
+            logger.info("video to a participant of room %s resumed", room.room_id)
         for subscription in participant.subscriptions.values():
             if subscription.transceiver.kind == "video":
                 (subscription.sink.pause if paused else subscription.sink.resume)()
