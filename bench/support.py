@@ -44,6 +44,27 @@ CHROMIUM_FLAGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 
+COUNT_VIDEO_PAUSES = """
+() => {
+  // Each time the page starts showing its video paused, counted as it happens: a resume and a
+  // new pause within a second are two changes that reading the page once a second would miss.
+  if (window.teleconsultaVideoPauses !== undefined) return;
+  window.teleconsultaVideoPauses = 0;
+  const body = document.body;
+  let paused = body.dataset.videoPaused === "true";
+  new MutationObserver((records) => {
+    // A record holds the value before its change: the values after are the next record's, then
+    // the current one.
+    const values = [...records.slice(1).map((record) => record.oldValue), body.dataset.videoPaused];
+    for (const value of values) {
+      if (value === "true" && !paused) window.teleconsultaVideoPauses += 1;
+      paused = value === "true";
+    }
+  }).observe(body, { attributes: true, attributeFilter: ["data-video-paused"], attributeOldValue: true });
+}
+"""
+"""Installs, once per page, a count of the page's video pauses (``window.teleconsultaVideoPauses``)."""
+
 
 def free_port() -> int:
     """A loopback TCP port nobody listens on right now."""

@@ -43,7 +43,7 @@ import numpy as np
 from aiohttp import web
 from playwright.async_api import Browser, Page, async_playwright
 
-from bench.support import CHROMIUM, CHROMIUM_FLAGS
+from bench.support import CHROMIUM, CHROMIUM_FLAGS, COUNT_VIDEO_PAUSES
 from web.app import SERVICES, create_app
 from web.config import Settings
 from web.demo import create_appointment_link, seed_demo
@@ -250,6 +250,7 @@ PAGE_STATE = """
 async () => {
   const out = { audioReceived: 0, audioLost: 0, concealed: 0, samples: 0, frames: 0, fec: 0,
                 paused: document.body.dataset.videoPaused === "true",
+                pauses: window.teleconsultaVideoPauses ?? 0,
                 level: null, peerWeak: document.body.dataset.peerLink ?? null };
   const badge = document.getElementById("quality");
   if (badge && !badge.hidden) out.level = badge.dataset.level ?? null;
@@ -291,6 +292,8 @@ class Reading:
     frames: int
     paused: bool
     level: str | None
+    pauses: int
+    """Pauses the page has shown since it was admitted, each counted as it happened."""
 
 
 async def read(page: Page) -> Reading:
@@ -303,6 +306,7 @@ async def read(page: Page) -> Reading:
         state["frames"],
         state["paused"],
         state["level"],
+        state["pauses"],
     )
 
 
@@ -378,9 +382,8 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page, *, timeli
         print_moment(scenario, "bad from")
     ends = time.monotonic() + scenario.seconds
     loss = asyncio.create_task(apply_loss(scenario, ends))
-    pauses = video_s = 0
+    video_s = 0
     misattributed_s = 0.0
-    was_paused = patient_before.paused
     last_frames = patient_before.frames
     last = patient_before
     try:
@@ -390,8 +393,6 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page, *, timeli
             if timeline:
                 print_second(scenario, ends - time.monotonic(), last, p)
                 last = p
-            pauses += p.paused and not was_paused
-            was_paused = p.paused
             video_s += p.frames - last_frames >= 5
             last_frames = p.frames
             misattributed_s += told_weak(n)
@@ -411,8 +412,6 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page, *, timeli
     while time.monotonic() - cleared < RECOVERY_LIMIT_S:
         await asyncio.sleep(0.5)
         p, n = await read(patient), await read(nurse)
-        pauses += p.paused and not was_paused
-        was_paused = p.paused
         misattributed_s += 0.5 * told_weak(n)
         moving = not p.paused and p.frames - last_frames >= 4  # >= 8 fps over half a second
         last_frames = p.frames
@@ -420,6 +419,7 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page, *, timeli
         if steady >= 4:  # two seconds of moving video in a row
             recovery_s = time.monotonic() - cleared - 2.0
             break
+    pauses = (await read(patient)).pauses - patient_before.pauses
     return Outcome(
         scenario,
         AudioDamage.between(patient_before, patient_after),
@@ -470,6 +470,7 @@ async def admitted(patient_browser: Browser, nurse: Page, link: str, consult_id:
         await page.wait_for_selector("body[data-state=call]")
     await flowing(patient)
     await flowing(nurse)
+    await patient.evaluate(COUNT_VIDEO_PAUSES)
     return patient
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from playwright.async_api import Page, expect
 
+from bench.support import COUNT_VIDEO_PAUSES
 from tests.e2e.netns import Link
 from tests.e2e.test_weak_networks import Setup, _flowing, host, setup
 
@@ -23,6 +24,7 @@ LINK_STATE = """
   return {
     level: badge && !badge.hidden ? badge.dataset.level ?? null : null,
     paused: document.body.dataset.videoPaused === "true",
+    pauses: window.teleconsultaVideoPauses ?? 0,
     notice: document.body.dataset.linkNotice ?? "",
     noticeText: note && !note.hidden ? note.textContent : "",
     state: document.body.dataset.state,
@@ -33,7 +35,8 @@ LINK_STATE = """
 
 @dataclass
 class Watched:
-    """What both pages showed, once a second, while the patient's link was bad and just after."""
+    """What both pages showed, once a second, while the patient's link was bad and just after
+    (the patient's pauses counted by the page as each happened, so none is missed between reads)."""
 
     patient_pauses: int = 0
     nurse_told_weak: list[str] = field(default_factory=list)
@@ -43,12 +46,11 @@ class Watched:
 
 
 async def watch(setup: Setup, seconds: int, watched: Watched) -> Watched:
-    was_paused = (await setup.patient.evaluate(LINK_STATE))["paused"]
+    await setup.patient.evaluate(COUNT_VIDEO_PAUSES)
+    pauses_before = (await setup.patient.evaluate(LINK_STATE))["pauses"]
     for second in range(seconds):
         await asyncio.sleep(1)
         patient, nurse = await setup.patient.evaluate(LINK_STATE), await setup.nurse.evaluate(LINK_STATE)
-        watched.patient_pauses += patient["paused"] and not was_paused
-        was_paused = patient["paused"]
         if nurse["level"] in WEAK or nurse["paused"]:
             watched.nurse_told_weak.append(
                 f"{second} s: level {nurse['level']}, video paused {nurse['paused']}"
@@ -56,6 +58,7 @@ async def watch(setup: Setup, seconds: int, watched: Watched) -> Watched:
         watched.nurse_notices.add(nurse["notice"])
         watched.nurse_notice_texts.add(nurse["noticeText"])
         watched.states |= {patient["state"], nurse["state"]}
+    watched.patient_pauses += (await setup.patient.evaluate(LINK_STATE))["pauses"] - pauses_before
     return watched
 
 
