@@ -919,7 +919,7 @@ class Subscription:
             self.stats.send_errors += 1
             self._waiting = True  # once the transport is back, start again at a keyframe
             return
-        self._port.record_sent(out_ts, ntp, len(payload))
+        self._port.record_sent(out_ts, ntp, len(payload), traits.clock_rate)
         stats = self.stats
         stats.packets_sent += 1
         stats.bytes_sent += len(packet)

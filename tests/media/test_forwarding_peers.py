@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import itertools
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -30,7 +32,7 @@ from aiortc import (
     RTCRtpTransceiver,
 )
 from aiortc.mediastreams import AudioStreamTrack, MediaStreamError, VideoStreamTrack
-from aiortc.rtp import RtpPacket
+from aiortc.rtp import RtcpSenderInfo, RtcpSrPacket, RtpPacket
 from av import VideoFrame
 
 from media.aiortc_seam import (
@@ -706,6 +708,37 @@ async def test_a_paused_subscription_probes_the_link_and_resumes_after_the_probe
     assert video.stats.probes_sent == probes  # no more once video flows
     assert client.received.sequence_breaks == 0 and client.received.timestamp_reversals == 0
     assert decode_errors.count == 0
+
+
+async def test_a_paused_streams_sender_reports_say_when_they_were_sent(make_room: RoomFactory) -> None:
+    """While nothing is forwarded (video paused for a weak link), each sender report still carries
+    the time it was sent and the same instant on the RTP clock (RFC 3550 6.4.1): with the last
+    packet's time in all of them, a receiver answering an older one made the round trip negative
+    or seconds long, and the link looked congested long after it was clean."""
+    room = await make_room()
+    client, subscriptions = await room.add_subscriber()
+    await until(lambda: client.received.video_frames >= 10, "the subscriber decodes video")
+    reports: list[tuple[float, RtcpSenderInfo]] = []
+    receiver = client.receiver("video")
+    handle = receiver._handle_rtcp_packet
+
+    async def spy(packet: Any) -> None:
+        if isinstance(packet, RtcpSrPacket):
+            reports.append((time.time(), packet.sender_info))
+        await handle(packet)
+
+    receiver._handle_rtcp_packet = spy
+    subscriptions["video"].pause()
+    await until(lambda: len(reports) >= 3, "three sender reports while paused")
+    ntp_epoch_offset, scale = 2_208_988_800, 1 << 32
+    for arrived, info in reports:
+        assert abs(info.ntp_timestamp / scale - ntp_epoch_offset - arrived) < 0.25, "dated when sent"
+    for (_, earlier), (_, later) in itertools.pairwise(reports):
+        seconds = (later.ntp_timestamp - earlier.ntp_timestamp) / scale
+        ticks = (later.rtp_timestamp - earlier.rtp_timestamp) & 0xFFFFFFFF
+        assert seconds > 0.25  # aiortc sends one every 0.5-1.5 s
+        assert abs(ticks / 90_000 - seconds) < 0.005, "the RTP clock carried on at 90 kHz"
+        assert later.packet_count == earlier.packet_count  # nothing sent: the counts stay
 
 
 async def inbound_video_packets(client: SubscriberClient) -> int:
