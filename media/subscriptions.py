@@ -13,7 +13,8 @@ from collections.abc import Callable, Mapping
 
 from aiortc import RTCPeerConnection
 
-from media.forwarding import Forwarding
+from media.forwarding import Forwarding, Sink
+from media.link_policy import hold_back
 from media.sfu_room import Participant, Published, Room, Subscribed, SubscriptionKey
 
 
@@ -28,7 +29,7 @@ def reconcile(room: Room, participant: Participant, connection: Callable[[], RTC
     for key, published in wanted.items():
         current = participant.subscriptions.get(key)
         if current is not None and current.transceiver.kind == published.kind:
-            _follow(room.forwarding, current, published)
+            _follow(room.forwarding, participant, current, published)
             continue
         participant.subscriptions[key] = _subscribe(
             room.forwarding, participant, key, published, connection()
@@ -49,13 +50,16 @@ def _drop_unwanted(
     return bool(unwanted)
 
 
-def _follow(forwarding: Forwarding, current: Subscribed, published: Published) -> None:
+def _follow(
+    forwarding: Forwarding, participant: Participant, current: Subscribed, published: Published
+) -> None:
     """The publisher came back (reload, reconnect): same media line, new source."""
     if current.handle is published.handle:
         return
     forwarding.unsubscribe(current.sink)
     current.sink = forwarding.subscribe(current.transceiver, published.handle)
     current.handle = published.handle
+    _follow_pause(participant, published, current.sink)
 
 
 def _subscribe(
@@ -69,7 +73,12 @@ def _subscribe(
     transceiver = free.pop() if free else connection.addTransceiver(published.kind, "sendonly")
     transceiver.direction = "sendonly"
     sink = forwarding.subscribe(transceiver, published.handle)
-    if participant.video_gate.paused and published.kind == "video":
-        sink.pause()
+    _follow_pause(participant, published, sink)
     publisher_id, source = key
     return Subscribed(publisher_id, source, transceiver, sink, published.handle)
+
+
+def _follow_pause(participant: Participant, published: Published, sink: Sink) -> None:
+    """A video sink made while the participant's video is paused starts paused (and probing)."""
+    if participant.video_gate.paused and published.kind == "video":
+        hold_back(sink, participant.video_gate)
