@@ -248,7 +248,7 @@ def speech_like_wav(path: Path, seconds: float = 8.0, rate: int = 48_000) -> Pat
 
 PAGE_STATE = """
 async () => {
-  const out = { audioReceived: 0, audioLost: 0, concealed: 0, samples: 0, frames: 0, fec: 0,
+  const out = { audioReceived: 0, audioLost: 0, concealed: 0, samples: 0, frames: 0, fec: 0, videoReceived: 0,
                 paused: document.body.dataset.videoPaused === "true",
                 pauses: window.teleconsultaVideoPauses ?? 0,
                 level: null, peerWeak: document.body.dataset.peerLink ?? null };
@@ -265,6 +265,7 @@ async () => {
     });
   }
   const pc = window.teleconsultaDebug?.peerConnection();
+  out.connections = `${publisher?.connectionState ?? "-"}/${pc?.connectionState ?? "-"}`;
   if (!pc) return out;
   (await pc.getStats()).forEach((r) => {
     if (r.type !== "inbound-rtp") return;
@@ -276,6 +277,7 @@ async () => {
       out.fec += r.fecPacketsReceived ?? 0;
     } else {
       out.frames += r.framesDecoded ?? 0;
+      out.videoReceived += r.packetsReceived ?? 0;
     }
   });
   return out;
@@ -290,10 +292,14 @@ class Reading:
     concealed: int
     samples: int
     frames: int
+    video_received: int
+    """RTP packets of video, padding included (what a paused link's probes add)."""
     paused: bool
     level: str | None
     pauses: int
     """Pauses the page has shown since it was admitted, each counted as it happened."""
+    connections: str
+    """The states of the page's sending and receiving connections."""
 
 
 async def read(page: Page) -> Reading:
@@ -304,9 +310,11 @@ async def read(page: Page) -> Reading:
         state["concealed"],
         state["samples"],
         state["frames"],
+        state["videoReceived"],
         state["paused"],
         state["level"],
         state["pauses"],
+        state.get("connections", "-/-"),
     )
 
 
@@ -357,14 +365,15 @@ def print_moment(scenario: Scenario, what: str) -> None:
 
 
 def print_second(scenario: Scenario, left_s: float, before: Reading, after: Reading) -> None:
-    """One line of ``--timeline``: the patient's audio in the last second, and their video."""
+    """One line of ``--timeline``: the patient's audio and video since the last line."""
     samples = after.samples - before.samples
     concealed_pct = 100.0 * (after.concealed - before.concealed) / samples if samples else 0.0
     received = after.audio_received - before.audio_received
     print(
         f"  {scenario.seconds - left_s:5.1f} s  audio received {received:3d}"
         f" lost {after.audio_lost - before.audio_lost:3d} concealed {concealed_pct:5.1f} %"
-        f"  frames {after.frames - before.frames:3d}  {'paused' if after.paused else ''}",
+        f" video packets {after.video_received - before.video_received:3d}"
+        f" frames {after.frames - before.frames:3d}  {after.connections}  {'paused' if after.paused else ''}",
         file=sys.stderr,
     )
 
@@ -409,9 +418,13 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page, *, timeli
         print_moment(scenario, "clean from")
     recovery_s: float | None = None
     steady = 0
+    last = patient_after
     while time.monotonic() - cleared < RECOVERY_LIMIT_S:
         await asyncio.sleep(0.5)
         p, n = await read(patient), await read(nurse)
+        if timeline:
+            print_second(scenario, ends - time.monotonic(), last, p)
+            last = p
         misattributed_s += 0.5 * told_weak(n)
         moving = not p.paused and p.frames - last_frames >= 4  # >= 8 fps over half a second
         last_frames = p.frames
