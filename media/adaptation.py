@@ -45,8 +45,8 @@ page's figures since the last sample stand in for the receiver reports' loss in 
 (:meth:`VideoGate.hear` keeps them, :meth:`VideoGate.observe` uses them). While video is paused,
 each report is judged as it arrives, in packets, since a second of audio (~50 packets) is weak
 evidence on its own: a link losing 2 % leaves a second without loss one time in three. A report
-is clean when it lost under 0.5 % (in practice none of its packets) and the last round trip was
-short. The reports since the link turned weak (:class:`BadStretch`: the window that paused video
+is clean when it lost under 0.5 % (in practice none of its packets) and the round trip the
+newest receiver report measured (on any stream: the probes bring one a second) was short. The reports since the link turned weak (:class:`BadStretch`: the window that paused video
 and the pause since) are what a resume is judged by; video resumes when the clean reports in a
 row (the *spell*) cover
 
@@ -261,13 +261,21 @@ class VideoGate:
             gap = max(gap, 100.0 / CONGESTED_LOSS_PCT)
         return math.ceil(gap * math.log(max(1, stretch.spells) / CHANCE))
 
-    def hear(self, evidence: PageEvidence) -> tuple[VideoGate, VideoDecision]:
-        """One page report: kept for the next sample while video flows, judged at once while it
-        is paused. A report of no packets says nothing."""
+    def hear(self, evidence: PageEvidence, rtt_ms: float | None = None) -> tuple[VideoGate, VideoDecision]:
+        """One page report, with the round trip the newest receiver report measured, if any: kept
+        for the next sample while video flows, judged at once while it is paused. A report of no
+        packets says nothing. A sample's round trip is up to 2 s older: a congested link's 600 ms
+        kept its first clean reports after the queue drained from counting."""
         if evidence.packets <= 0:
             return self, VideoDecision.KEEP
-        clean = evidence.loss_pct < CLEAN_LOSS_PCT and (self.rtt_ms or 0.0) < CLEAN_RTT_MS
-        gate = replace(self, heard=self.heard + evidence, stretch=self.stretch.then(evidence, clean=clean))
+        rtt_ms = self.rtt_ms if rtt_ms is None else rtt_ms
+        clean = evidence.loss_pct < CLEAN_LOSS_PCT and (rtt_ms or 0.0) < CLEAN_RTT_MS
+        gate = replace(
+            self,
+            heard=self.heard + evidence,
+            stretch=self.stretch.then(evidence, clean=clean),
+            rtt_ms=rtt_ms,
+        )
         if (
             not self.paused
             or not clean

@@ -904,8 +904,9 @@ class SenderPort:
         self._sender._send_rtcp = self._send_rtcp_now
         self._clock_rate = 0
         """Of the codec last sent: 0 before anything was (a report then says nothing of timing)."""
+        self._round_trip: tuple[float, float] | None = None
         if on_report is not None:
-            self._sender._handle_rtcp_packet = _reporting(sender, on_report)
+            self._sender._handle_rtcp_packet = _reporting(sender, on_report, self._measured)
         self.receiver_estimate_bps: int | None = None
         # aiortc gives a subscriber's REMB estimate to its encoder's ``target_bitrate``; this sender
         # never encodes (its track is parked), so a stand-in encoder records the estimate instead.
@@ -961,6 +962,15 @@ class SenderPort:
             await sender.transport._send_rtp(packet)
         return True
 
+    @property
+    def round_trip(self) -> tuple[float, float] | None:
+        """When (monotonic seconds) the newest receiver report that measured a round trip came,
+        and that round trip in seconds; None before one did."""
+        return self._round_trip
+
+    def _measured(self, round_trip_s: float) -> None:
+        self._round_trip = (time.monotonic(), round_trip_s)
+
     def record_sent(
         self, rtp_timestamp: int, ntp_timestamp: int, payload_octets: int, clock_rate: int
     ) -> None:
@@ -1014,8 +1024,11 @@ def sender_info_now(info: RtcpSenderInfo, clock_rate: int, now: float) -> RtcpSe
     )
 
 
-def _reporting(sender: RTCRtpSender, on_report: Callable[[int], None]) -> Callable[[Any], Awaitable[None]]:
-    """The sender's own RTCP handling, then ``on_report(highest)`` for a report on its stream.
+def _reporting(
+    sender: RTCRtpSender, on_report: Callable[[int], None], on_round_trip: Callable[[float], None]
+) -> Callable[[Any], Awaitable[None]]:
+    """The sender's own RTCP handling, then ``on_report(highest)`` for a report on its stream,
+    and ``on_round_trip(seconds)`` when it measured one.
 
     The round trip in its statistics (``remote-inbound-rtp`` ``roundTripTime``) is the one this
     report measured, as the W3C statistics define it, or None when it measured none: aiortc
@@ -1024,8 +1037,11 @@ def _reporting(sender: RTCRtpSender, on_report: Callable[[int], None]) -> Callab
     """
 
     async def handle(packet: Any) -> None:
-        cast(Any, sender)._RTCRtpSender__rtt = None
+        internals = cast(Any, sender)
+        internals._RTCRtpSender__rtt = None
         await RTCRtpSender._handle_rtcp_packet(sender, packet)
+        if internals._RTCRtpSender__rtt is not None:
+            on_round_trip(internals._RTCRtpSender__rtt)
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for report in packet.reports:
                 if report.ssrc == sender._ssrc:

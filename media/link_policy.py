@@ -88,7 +88,8 @@ class LinkPolicy:
     async def hear(self, room: Room, participant: Participant, report: LinkReport) -> None:
         """What the participant's page counted it received: fresh evidence of their download, which
         may resume their paused video at once (:meth:`media.adaptation.VideoGate.hear`)."""
-        participant.video_gate, decision = participant.video_gate.hear(_page_evidence(participant, report))
+        evidence, rtt_ms = _page_evidence(participant, report), _latest_round_trip_ms(participant)
+        participant.video_gate, decision = participant.video_gate.hear(evidence, rtt_ms)
         await self._follow(room, participant, decision)
 
     async def _follow(self, room: Room, participant: Participant, decision: VideoDecision) -> None:
@@ -205,6 +206,17 @@ def _delivery(participant: Participant, now: float) -> Delivery | None:
         estimate_bps=max(estimates) if estimates else None,
         needed_bps=len(videos) * MIN_CAMERA_BPS + AUDIO_BPS,
     )
+
+
+def _latest_round_trip_ms(participant: Participant) -> float | None:
+    """The round trip that the newest receiver report measured on any stream sent to the
+    participant (video probes bring one a second while video is paused, audio one every ~5 s)."""
+    measured = [
+        round_trip
+        for subscription in participant.subscriptions.values()
+        if (round_trip := getattr(subscription.sink, "round_trip", None)) is not None
+    ]
+    return 1000.0 * max(measured)[1] if measured else None
 
 
 def _page_evidence(participant: Participant, report: LinkReport) -> PageEvidence:

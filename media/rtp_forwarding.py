@@ -684,6 +684,12 @@ class Subscription:
         return self._port.receiver_estimate_bps
 
     @property
+    def round_trip(self) -> tuple[float, float] | None:
+        """When (monotonic seconds) the subscriber's newest report that measured a round trip on
+        this stream came, and that round trip in seconds."""
+        return self._port.round_trip
+
+    @property
     def source(self) -> PublishedTrack | None:
         return self._source
 

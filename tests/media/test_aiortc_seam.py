@@ -183,9 +183,13 @@ async def test_a_reports_round_trip_is_the_one_it_measured() -> None:
             stats = await sender.getStats()
             return next(s.roundTripTime for s in stats.values() if s.type == "remote-inbound-rtp")
 
+        assert port.round_trip is None
         assert await round_trip(0x1234, 0.6) == pytest.approx(0.6, abs=0.02)
         assert await round_trip(0x1234, 0.01) == pytest.approx(0.01, abs=0.02)
+        measured = port.round_trip
+        assert measured is not None and measured[1] == pytest.approx(0.01, abs=0.02)
         assert await round_trip(0x1233, 0.01) is None  # it answers another report: nothing measured
+        assert port.round_trip == measured  # the newest measurement stays the one to go by
     finally:
         port.close()
         await connection.close()

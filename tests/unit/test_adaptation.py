@@ -293,6 +293,20 @@ def test_a_loss_pause_resumes_at_the_first_clean_report() -> None:
     assert decisions == [VideoDecision.RESUME] and not gate.paused
 
 
+def test_a_report_is_judged_with_the_newest_round_trip() -> None:
+    # The last sample measured the full queue (600 ms); the queue drained since, and the newest
+    # receiver report says so: the clean report counts at once, not after the next sample.
+    gate, _ = paused_for_loss(lost=10).observe(LinkReading(loss_pct=None, rtt_ms=600.0))
+    assert gate.rtt_ms == 600.0
+    stale, decision = gate.hear(PageEvidence(SECOND, 0))
+    assert decision is VideoDecision.KEEP and stale.stretch.spell == 0
+    fresh, decision = gate.hear(PageEvidence(SECOND, 0), rtt_ms=2.0)
+    assert decision is VideoDecision.RESUME and fresh.rtt_ms == 2.0
+    # And a newest round trip that is long keeps a report without loss from counting as clean.
+    long, decision = paused_for_loss(lost=10).hear(PageEvidence(SECOND, 0), rtt_ms=600.0)
+    assert decision is VideoDecision.KEEP and long.paused and long.rtt_ms == 600.0
+
+
 def test_a_pause_measures_the_link_before_a_clean_spell_counts() -> None:
     gate = just_paused()
     clean = []

@@ -17,6 +17,7 @@ from media.sfu_room import Participant, Room, Subscribed
 @dataclass
 class Sink:
     holes_sent: int = 0
+    round_trip: tuple[float, float] | None = None
 
     def pause(self) -> None: ...
 
@@ -75,3 +76,16 @@ async def test_while_video_is_paused_the_probes_count_with_the_audio() -> None:
     camera.holes_sent = 3  # one hole the nurse's uplink left before the pause
     # 97 received, 3 lost of which one upstream: 99 packets, 2 lost on this link.
     assert await heard(patient, LinkReport(49, 1, 48, 2)) == PageEvidence(50 + 99, 2)
+
+
+async def test_a_report_goes_with_the_round_trip_measured_last_on_any_stream() -> None:
+    # Audio's report (every ~5 s) measured the full queue; the probes' newer one, the drained link.
+    patient = receiving(microphone=Sink(round_trip=(10.0, 0.6)), camera=Sink(round_trip=(12.5, 0.002)))
+    await heard(patient, LinkReport(50, 0))
+    assert patient.video_gate.rtt_ms == 2.0
+    patient.subscriptions[("nurse", "microphone")].sink = Sink(round_trip=(13.0, 0.3))
+    await heard(patient, LinkReport(50, 0))
+    assert patient.video_gate.rtt_ms == 300.0
+    nothing_measured = receiving(microphone=Sink(), camera=Sink())
+    await heard(nothing_measured, LinkReport(50, 0))
+    assert nothing_measured.video_gate.rtt_ms is None
