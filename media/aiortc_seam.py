@@ -35,7 +35,12 @@ Sending (``SenderPort``):
   * The sender's own RTP loop is parked on a track whose ``recv()`` never returns (public API:
     ``replaceTrack``), so it never encodes; its RTCP loop keeps running and sends sender reports
     built from ``sender.__ntp_timestamp``, ``__rtp_timestamp``, ``__packet_count`` and
-    ``__octet_count``, which we update for every packet we send.
+    ``__octet_count``, which we update for every packet we send. It sends them with
+    ``self._send_rtcp(packets)`` after setting ``__lsr`` and ``__lsr_time``; an instance attribute
+    of that name dates each report when it is sent (aiortc dates it with the last packet) and
+    sets those two to match.
+  * ``sender._handle_rtcp_packet`` keeps its round trip in ``__rtt`` (an average); ours sets it to
+    None before each report, so the statistics carry the round trip that report measured.
   * ``sender._handle_rtcp_packet`` calls ``self._send_keyframe()`` on PLI/FIR and
     ``await self._retransmit(seq)`` for each NACKed sequence number. We set instance attributes of
     those names to receive them, and one of ``_handle_rtcp_packet`` itself (which
