@@ -46,9 +46,10 @@ page's figures since the last sample stand in for the receiver reports' loss in 
 each report is judged as it arrives, in packets, since a second of audio (~50 packets) is weak
 evidence on its own: a link losing 2 % leaves a second without loss one time in three. A report
 is clean when it lost under 0.5 % (in practice none of its packets) and the round trip the
-newest receiver report measured (on any stream: the probes bring one a second) was short. The reports since the link turned weak (:class:`BadStretch`: the window that paused video
-and the pause since) are what a resume is judged by; video resumes when the clean reports in a
-row (the *spell*) cover
+newest receiver report measured (on any stream: the probes bring one a second) was short. The
+reports since the link turned weak (:class:`BadStretch`: the window that paused video and the
+pause since) are what a resume is judged by; video resumes when the clean reports in a row (the
+*spell*) cover
 
 1. ``RESUME_PACKETS`` after a loss, twice that after congestion, doubled for every failed resume;
 2. twice the longest clean spell that loss ended since the link turned weak: loss in bursts
