@@ -25,9 +25,11 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
   resume, at the start) is no overrun, and a browser that sees only delay jitter from upstream
   scales its estimate to 0.85 of what it receives, above that share.
 * **Probes after congestion.** While video is paused for congestion the server sends padding in
-  the paused stream (:mod:`media.link_policy`), 100 small packets a second, and the page counts
-  them with the audio: three times the evidence a second, so video is steady again ~3.1 s after
-  the link clears instead of 6-7 s (bench.weak_networks, docs/performance.md).
+  the paused stream (:mod:`media.link_policy`), up to 100 small packets a second, and the page
+  counts them with the audio: up to three times the evidence a second, so video is steady again
+  ~2.6 s after the link clears instead of 6-7 s (bench.weak_networks, docs/performance.md). The
+  probes give way to the audio: their rate halves at each page report while the link queues
+  (:func:`next_probe_rate`), and grows again once it does not.
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
   audio flows, so evidence says whether the link is *clean* (under 0.5 % loss and a short round
   trip), never whether video would fit again. On receiver reports alone (clients that send no
@@ -92,6 +94,17 @@ MEASURED_PACKETS = 350
 spell counts: that link's loss rate and the gaps between its bursts are what a spell is judged by."""
 CHANCE = 1 / 200
 """How rarely a pause may end by chance while the link is as bad as during it."""
+PROBE_START_PPS = 50.0
+"""Padding packets a second in a stream paused for congestion, when the pause begins."""
+PROBE_MAX_PPS = 100.0
+"""The most probes a second (about 55 kbit/s with headers, twice audio's packets)."""
+PROBE_MIN_PPS = 10.0
+"""The fewest: enough for a receiver report on the stream every second, which measures the round
+trip the probes' rate follows."""
+PROBE_QUEUE_MS = 100.0
+"""Queueing on the link (the newest round trip over the least one seen) beyond which the probes
+are more than it carries beside the audio: at 100 pps, a 150 kbit/s link's 300 ms queue stayed
+full and a 100 kbit/s link lost a third of the audio until its page gave up the connection."""
 OVERRUN_SHARE = 0.6
 """Video overruns the link when the browser's estimate is under this share of what is sent to it:
 a receiver that detects its queue growing estimates 0.85 of what it gets, so this means the link
@@ -234,6 +247,10 @@ class VideoGate:
     overruns_needed: int = 2
     last_estimate_bps: int | None = None
     """The browser's estimate at the last overrun check while video flowed."""
+    probe_pps: float = PROBE_START_PPS
+    """The probes' rate while paused for congestion (:func:`next_probe_rate`)."""
+    base_rtt_ms: float | None = None
+    """The least round trip measured: the link with no queue."""
 
     @property
     def clean_needed(self) -> int:
@@ -269,6 +286,10 @@ class VideoGate:
         kept its first clean reports after the queue drained from counting."""
         if evidence.packets <= 0:
             return self, VideoDecision.KEEP
+        base_rtt_ms = _least(self.base_rtt_ms, rtt_ms)
+        probe_pps = self.probe_pps
+        if rtt_ms is not None and base_rtt_ms is not None and self.cause is PauseCause.CONGESTION:
+            probe_pps = next_probe_rate(probe_pps, rtt_ms - base_rtt_ms)
         rtt_ms = self.rtt_ms if rtt_ms is None else rtt_ms
         clean = evidence.loss_pct < CLEAN_LOSS_PCT and (rtt_ms or 0.0) < CLEAN_RTT_MS
         gate = replace(
@@ -276,6 +297,8 @@ class VideoGate:
             heard=self.heard + evidence,
             stretch=self.stretch.then(evidence, clean=clean),
             rtt_ms=rtt_ms,
+            base_rtt_ms=base_rtt_ms,
+            probe_pps=probe_pps,
         )
         if (
             not self.paused
@@ -307,7 +330,7 @@ class VideoGate:
         """One quality sample (every 2 s). The page's reports since the last one, if any, are its
         download loss; the receiver reports' figure stands only when the page sent none."""
         rtt_ms = reading.rtt_ms if reading.rtt_ms is not None else self.rtt_ms
-        gate = replace(self, heard=NO_EVIDENCE, rtt_ms=rtt_ms)
+        gate = replace(self, heard=NO_EVIDENCE, rtt_ms=rtt_ms, base_rtt_ms=_least(self.base_rtt_ms, rtt_ms))
         if self.paused:
             if self.heard.packets:
                 return gate, VideoDecision.KEEP  # judged as each report came
@@ -346,6 +369,7 @@ class VideoGate:
             since_resume=None,
             overruns=0,
             last_estimate_bps=None,
+            probe_pps=PROBE_START_PPS,
         )
 
     def _while_paused(self, reading: LinkReading) -> tuple[VideoGate, VideoDecision]:
@@ -362,6 +386,21 @@ class VideoGate:
         return replace(
             self, paused=False, recent=(), cause=None, clean_run=0, since_resume=0, stretch=BadStretch()
         )
+
+
+def next_probe_rate(packets_per_second: float, queue_ms: float) -> float:
+    """The probes' next rate, after a page report: halved while the link queues more than
+    ``PROBE_QUEUE_MS`` (the probes must never cost the audio they make room for), else half as
+    much again, within ``PROBE_MIN_PPS`` and ``PROBE_MAX_PPS``."""
+    if queue_ms > PROBE_QUEUE_MS:
+        return max(PROBE_MIN_PPS, packets_per_second / 2)
+    return min(PROBE_MAX_PPS, packets_per_second * 1.5)
+
+
+def _least(known: float | None, measured: float | None) -> float | None:
+    if measured is None:
+        return known
+    return measured if known is None else min(known, measured)
 
 
 def _pause_cause(recent: Sequence[LinkReading], window: int, weak_needed: int) -> PauseCause | None:

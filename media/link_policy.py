@@ -42,11 +42,6 @@ AUDIO_BPS = 50_000
 """What a participant's incoming audio takes with its headers (Opus at up to ~40 kbit/s)."""
 DATA_SAVER_VIDEO_BPS = MIN_CAMERA_BPS
 """The video a participant in data-saver mode receives: the lowest camera bitrate we ask for."""
-PROBE_PACKETS_PER_SECOND = 100.0
-"""Padding packets per second in each video stream paused for congestion: twice audio's (about
-55 kbit/s with headers; with audio, under two thirds of the narrowest link the benchmarks pause
-on, 150 kbit/s), so the page counts each second three times the packets it would of audio alone
-and a clean link is told from one losing 2 % in a third of the time."""
 
 
 class LinkPolicy:
@@ -89,7 +84,13 @@ class LinkPolicy:
         """What the participant's page counted it received: fresh evidence of their download, which
         may resume their paused video at once (:meth:`media.adaptation.VideoGate.hear`)."""
         evidence, rtt_ms = _page_evidence(participant, report), _latest_round_trip_ms(participant)
-        participant.video_gate, decision = participant.video_gate.hear(evidence, rtt_ms)
+        before = participant.video_gate
+        participant.video_gate, decision = before.hear(evidence, rtt_ms)
+        gate = participant.video_gate
+        if decision is VideoDecision.KEEP and gate.paused and gate.probe_pps != before.probe_pps:
+            for subscription in participant.subscriptions.values():
+                if subscription.transceiver.kind == "video":
+                    hold_back(subscription.sink, gate)  # at the probes' new rate
         await self._follow(room, participant, decision)
 
     async def _follow(self, room: Room, participant: Participant, decision: VideoDecision) -> None:
@@ -150,7 +151,7 @@ def hold_back(sink: Sink, gate: VideoGate) -> None:
     sink.pause()
     probe = getattr(sink, "probe", None)
     if gate.cause is PauseCause.CONGESTION and probe is not None:
-        probe(PROBE_PACKETS_PER_SECOND)
+        probe(gate.probe_pps)
 
 
 def share_subscriber_loss(room: Room) -> None:

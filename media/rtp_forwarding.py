@@ -664,6 +664,7 @@ class Subscription:
         self._source: PublishedTrack | None = None
         self._paused = False
         self._probing: asyncio.Task[None] | None = None
+        self._probe_interval = 0.0
         self._waiting = True
         self._stream = forwarder._stream_for(transceiver)
         self._mapper = self._stream.mapper
@@ -754,22 +755,23 @@ class Subscription:
         page reports (``media:link_report``) say within 2-3 s whether the link is clean again,
         where audio alone (50 packets a second) took 6-7 s. A few bytes each, so the link
         still carries the audio. The numbering goes on from the last packet sent, so the stream
-        resumes after the probes without a hole."""
-        if self._paused and self._probing is None:
-            self._probing = asyncio.get_running_loop().create_task(
-                self._send_probes(1.0 / packets_per_second)
-            )
+        resumes after the probes without a hole. Asked again while probing, it changes the rate."""
+        if not self._paused:
+            return
+        self._probe_interval = 1.0 / packets_per_second
+        if self._probing is None:
+            self._probing = asyncio.get_running_loop().create_task(self._send_probes())
 
     def _stop_probing(self) -> None:
         if self._probing is not None:
             self._probing.cancel()
             self._probing = None
 
-    async def _send_probes(self, interval: float) -> None:
+    async def _send_probes(self) -> None:
         loop = asyncio.get_running_loop()
         due = loop.time()
         while self._paused:
-            due += interval
+            due += self._probe_interval
             await asyncio.sleep(max(0.0, due - loop.time()))
             if not await self._send_probe():
                 due = loop.time()  # not sendable now (connecting, renegotiated): no catching up

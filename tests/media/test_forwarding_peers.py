@@ -695,8 +695,10 @@ async def test_a_paused_subscription_probes_the_link_and_resumes_after_the_probe
         client.received.video_packets,
     )
     sent = (video.stats.packets_sent, video.stats.bytes_sent)
-    video.probe(100.0)
-    video.probe(100.0)  # one prober per pause, however often asked
+    video.probe(20.0)
+    prober = video._probing
+    video.probe(100.0)  # one prober per pause, however often asked: a new rate for it
+    assert video._probing is prober and video._probe_interval == 0.01
     await until(lambda: video.stats.probes_sent >= 30, "probes go out")
     await until(lambda: client.received.video_packets >= packets + 30, "probes arrive")
     assert await inbound_video_packets(client) >= received + 30

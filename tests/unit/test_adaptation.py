@@ -16,6 +16,10 @@ from media.adaptation import (
     CHANCE,
     CONGESTED_LOSS_PCT,
     MEASURED_PACKETS,
+    PROBE_MAX_PPS,
+    PROBE_MIN_PPS,
+    PROBE_QUEUE_MS,
+    PROBE_START_PPS,
     RESUME_PACKETS,
     BadStretch,
     Delivery,
@@ -24,6 +28,7 @@ from media.adaptation import (
     PauseCause,
     VideoDecision,
     VideoGate,
+    next_probe_rate,
 )
 
 CLEAN = LinkReading(loss_pct=0.0, rtt_ms=40.0)
@@ -581,3 +586,30 @@ def test_decisions_alternate_with_overrun_checks(steps: list[str]) -> None:
     expected = [VideoDecision.PAUSE, VideoDecision.RESUME] * len(changes)
     assert changes == expected[: len(changes)]
     assert gate.paused == (len(changes) % 2 == 1)
+
+
+# -- the probes' rate while paused for congestion ---------------------------------------------
+
+
+@given(st.floats(PROBE_MIN_PPS, PROBE_MAX_PPS), st.floats(0.0, 2_000.0))
+def test_the_probe_rate_halves_under_a_queue_and_grows_without_one(pps: float, queue_ms: float) -> None:
+    rate = next_probe_rate(pps, queue_ms)
+    assert PROBE_MIN_PPS <= rate <= PROBE_MAX_PPS
+    assert (
+        (rate < pps or rate == PROBE_MIN_PPS)
+        if queue_ms > PROBE_QUEUE_MS
+        else (rate > pps or rate == PROBE_MAX_PPS)
+    )
+
+
+def test_the_probes_follow_the_queue_only_while_paused_for_congestion() -> None:
+    congested, _ = run([STEADY, overrun(121_000), overrun(70_000)])
+    assert congested.paused and congested.probe_pps == PROBE_START_PPS
+    gate, _ = congested.hear(PageEvidence(SECOND, 0), rtt_ms=5.0)  # the least seen: no queue
+    assert gate.probe_pps == 1.5 * PROBE_START_PPS and gate.base_rtt_ms == 5.0
+    gate, _ = gate.hear(PageEvidence(SECOND, 3), rtt_ms=300.0)
+    assert gate.probe_pps == 0.75 * PROBE_START_PPS and gate.base_rtt_ms == 5.0
+    gate, _ = gate.hear(PageEvidence(SECOND, 0))  # no new round trip: the rate stays
+    assert gate.probe_pps == 0.75 * PROBE_START_PPS
+    lossy, _ = paused_for_loss().hear(PageEvidence(SECOND, 0), rtt_ms=300.0)
+    assert lossy.probe_pps == PROBE_START_PPS  # no probes after a pause for loss

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
-from media.adaptation import LinkReading
-from media.backend import MediaEvent, MediaEventKind
-from media.link_policy import PROBE_PACKETS_PER_SECOND, LinkPolicy
+from media.adaptation import PROBE_MIN_PPS, PROBE_START_PPS, LinkReading
+from media.backend import LinkReport, MediaEvent, MediaEventKind
+from media.link_policy import LinkPolicy
 from media.sfu_room import Participant, Room, Subscribed
 
 
@@ -18,6 +18,8 @@ from media.sfu_room import Participant, Room, Subscribed
 class Sink:
     stats: Any = field(default_factory=lambda: SimpleNamespace(bytes_sent=0))
     receiver_estimate_bps: int | None = None
+    round_trip: tuple[float, float] | None = None
+    holes_sent: int = 0
     paused: bool = False
     probing: float | None = None
 
@@ -57,7 +59,7 @@ async def test_video_that_overruns_the_link_pauses_within_a_second() -> None:
         await policy.check_delivery(room, now)
         now += 0.5
     assert camera.paused and not microphone.paused
-    assert camera.probing == PROBE_PACKETS_PER_SECOND and microphone.probing is None
+    assert camera.probing == PROBE_START_PPS and microphone.probing is None
     assert [(e.kind, e.data) for e in events] == [
         (MediaEventKind.VIDEO_PAUSED, {"paused": True, "reason": "weak_link"})
     ]
@@ -85,3 +87,29 @@ async def test_a_pause_for_loss_sends_no_probes() -> None:
     for _ in range(2):
         await policy.protect_audio(room, patient, lossy)
     assert camera.paused and camera.probing is None
+
+
+async def test_the_probes_give_way_while_the_link_queues_and_come_back_when_it_does_not() -> None:
+    # A 100 kbit/s link: audio fills most of it, so each report finds the probes queueing.
+    microphone, camera = Sink(round_trip=(1.0, 0.05)), Sink(receiver_estimate_bps=330_000)
+    patient = receiving(microphone, camera)
+    policy, room = LinkPolicy(lambda _: _nothing()), Room("consult", forwarding=None)  # type: ignore[arg-type]
+    room.participants["patient"] = patient
+    await policy.hear(room, patient, LinkReport(50, 0))  # 50 ms with no queue: the link's own
+    now = 0.0
+    for estimate in (330_000, 330_000, 121_000, 70_000):
+        camera.receiver_estimate_bps = estimate
+        camera.stats.bytes_sent += 24_000
+        await policy.check_delivery(room, now)
+        now += 0.5
+    assert camera.paused and camera.probing == PROBE_START_PPS
+    rates = []
+    for second in range(6):
+        camera.round_trip = (2.0 + second, 0.45)  # the probes' reports: 400 ms of queue
+        await policy.hear(room, patient, LinkReport(30, 20, 40, 10))
+        rates.append(camera.probing)
+    assert rates == [25.0, 12.5, PROBE_MIN_PPS, PROBE_MIN_PPS, PROBE_MIN_PPS, PROBE_MIN_PPS]
+    camera.round_trip = (9.0, 0.06)  # the queue drained
+    await policy.hear(room, patient, LinkReport(50, 0, 10, 0))
+    assert camera.probing == 1.5 * PROBE_MIN_PPS and camera.paused
+    assert microphone.probing is None

@@ -11,8 +11,7 @@ from typing import Any
 
 import pytest
 
-from media.adaptation import PauseCause, VideoGate
-from media.link_policy import PROBE_PACKETS_PER_SECOND
+from media.adaptation import PROBE_START_PPS, PauseCause, VideoGate
 from media.sfu_room import Participant, Published, Room
 from media.subscriptions import reconcile
 
@@ -68,7 +67,7 @@ def sinks(patient: Participant) -> dict[str, Any]:
     [
         (VideoGate(), False, None),
         (VideoGate(paused=True, cause=PauseCause.LOSS), True, None),
-        (VideoGate(paused=True, cause=PauseCause.CONGESTION), True, PROBE_PACKETS_PER_SECOND),
+        (VideoGate(paused=True, cause=PauseCause.CONGESTION), True, PROBE_START_PPS),
     ],
 )
 def test_a_sink_made_during_a_pause_follows_it(gate: VideoGate, paused: bool, probing: float | None) -> None:
