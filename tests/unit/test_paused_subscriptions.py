@@ -14,22 +14,12 @@ import pytest
 from media.adaptation import PROBE_START_PPS, PauseCause, VideoGate
 from media.sfu_room import Participant, Published, Room
 from media.subscriptions import reconcile
+from tests.unit.test_link_delivery import Sink as PolicySink
 
 
 @dataclass
-class Sink:
-    handle: object
-    paused: bool = False
-    probing: float | None = None
-
-    def pause(self) -> None:
-        self.paused = True
-
-    def resume(self) -> None:
-        self.paused, self.probing = False, None
-
-    def probe(self, packets_per_second: float) -> None:
-        self.probing = packets_per_second
+class Sink(PolicySink):
+    handle: object = None
 
 
 @dataclass
@@ -37,7 +27,7 @@ class Forwarding:
     sinks: list[Sink] = field(default_factory=list)
 
     def subscribe(self, transceiver: object, handle: object) -> Sink:
-        self.sinks.append(Sink(handle))
+        self.sinks.append(Sink(handle=handle))
         return self.sinks[-1]
 
     def unsubscribe(self, sink: Sink) -> None:
