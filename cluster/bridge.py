@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import astuple
 from typing import Any
 
 from cluster.placements import Placement, PlacementStore, Settled
@@ -119,7 +120,7 @@ class PlacedMedia:
         await self._placed(room_id, participant_id, "set_sharing", (room_id, participant_id, screen))
 
     async def link_report(self, room_id: str, participant_id: str, report: LinkReport) -> None:
-        counts = (report.audio_received, report.audio_lost, report.video_received, report.video_lost)
+        counts = astuple(report)
         await self._placed(room_id, participant_id, "link_report", (room_id, participant_id, *counts))
 
     async def add_candidate(

@@ -279,17 +279,23 @@ class VideoGate:
             gap = max(gap, 100.0 / CONGESTED_LOSS_PCT)
         return math.ceil(gap * math.log(max(1, stretch.spells) / CHANCE))
 
-    def hear(self, evidence: PageEvidence, rtt_ms: float | None = None) -> tuple[VideoGate, VideoDecision]:
-        """One page report, with the round trip the newest receiver report measured, if any: kept
-        for the next sample while video flows, judged at once while it is paused. A report of no
-        packets says nothing. A sample's round trip is up to 2 s older: a congested link's 600 ms
-        kept its first clean reports after the queue drained from counting."""
+    def hear(
+        self, evidence: PageEvidence, rtt_ms: float | None = None, queue_ms: float | None = None
+    ) -> tuple[VideoGate, VideoDecision]:
+        """One page report, with the round trip the newest receiver report measured and the queue
+        the page measured on its link, if any: kept for the next sample while video flows, judged
+        at once while it is paused. A report of no packets says nothing. A sample's round trip is
+        up to 2 s older: a congested link's 600 ms kept its first clean reports after the queue
+        drained from counting. The probes follow the page's queue, which is this link's alone;
+        without one, the round trip's excess over the least seen, which also carries the uplink."""
         if evidence.packets <= 0:
             return self, VideoDecision.KEEP
         base_rtt_ms = _least(self.base_rtt_ms, rtt_ms)
+        if queue_ms is None and rtt_ms is not None and base_rtt_ms is not None:
+            queue_ms = rtt_ms - base_rtt_ms
         probe_pps = self.probe_pps
-        if rtt_ms is not None and base_rtt_ms is not None and self.cause is PauseCause.CONGESTION:
-            probe_pps = next_probe_rate(probe_pps, rtt_ms - base_rtt_ms)
+        if queue_ms is not None and self.cause is PauseCause.CONGESTION:
+            probe_pps = next_probe_rate(probe_pps, queue_ms)
         rtt_ms = self.rtt_ms if rtt_ms is None else rtt_ms
         clean = evidence.loss_pct < CLEAN_LOSS_PCT and (rtt_ms or 0.0) < CLEAN_RTT_MS
         gate = replace(

@@ -42,6 +42,9 @@ class LinkReport:
     audio_lost: int
     video_received: int = 0
     video_lost: int = 0
+    queue_ms: int | None = None
+    """How much longer than its least the newest sender report took to reach the page: the queue
+    on the link towards it alone (a round trip also carries their uplink), None without one."""
 
 
 class MediaErrorCode(StrEnum):

@@ -85,7 +85,7 @@ class LinkPolicy:
         may resume their paused video at once (:meth:`media.adaptation.VideoGate.hear`)."""
         evidence, rtt_ms = _page_evidence(participant, report), _latest_round_trip_ms(participant)
         before = participant.video_gate
-        participant.video_gate, decision = before.hear(evidence, rtt_ms)
+        participant.video_gate, decision = before.hear(evidence, rtt_ms, report.queue_ms)
         gate = participant.video_gate
         if decision is VideoDecision.KEEP and gate.paused and gate.probe_pps != before.probe_pps:
             for subscription in participant.subscriptions.values():

@@ -34,7 +34,7 @@ import resource
 import signal
 import socket
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from multiprocessing.process import BaseProcess
 from typing import Any
 
@@ -188,7 +188,7 @@ class WorkerPool:
         await self._call(self._owning(room_id), "set_sharing", room_id, participant_id, screen)
 
     async def link_report(self, room_id: str, participant_id: str, report: LinkReport) -> None:
-        counts = (report.audio_received, report.audio_lost, report.video_received, report.video_lost)
+        counts = astuple(report)
         await self._call(self._owning(room_id), "link_report", room_id, participant_id, *counts)
 
     async def add_candidate(

@@ -121,6 +121,8 @@ class MediaLinkReport(Payload):
     audio_lost: ReportedPackets
     video_received: ReportedPackets = 0
     video_lost: ReportedPackets = 0
+    queue_ms: int | None = Field(default=None, ge=0, le=10_000)
+    """How much longer than its least the newest sender report the server sent took to arrive."""
 
 
 class MediaCandidate(Payload):

@@ -544,7 +544,11 @@ class SignalingServer:
             raise SignalingError(ErrorCode.RATE_LIMITED, "Too many link reports; one a second is enough.")
         consult_id = _current_consult(connection)
         report = LinkReport(
-            payload.audio_received, payload.audio_lost, payload.video_received, payload.video_lost
+            payload.audio_received,
+            payload.audio_lost,
+            payload.video_received,
+            payload.video_lost,
+            payload.queue_ms,
         )
         await self._media.link_report(consult_id, connection.participant_id, report)
         return {}

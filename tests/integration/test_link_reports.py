@@ -15,7 +15,7 @@ from tests.support.clients import EventLog, MediaClient
 RED = (220, 30, 30)
 BLUE = (30, 30, 220)
 LOSSY = {"audio_received": 35, "audio_lost": 15, "video_received": 120, "video_lost": 40}
-CLEAN = {"audio_received": 200, "audio_lost": 0, "video_received": 0, "video_lost": 0}
+CLEAN = {"audio_received": 200, "audio_lost": 0, "video_received": 0, "video_lost": 0, "queue_ms": 3}
 
 
 async def report_every_second(

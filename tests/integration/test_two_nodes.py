@@ -144,7 +144,7 @@ async def test_media_crosses_nodes_and_moves_when_its_node_leaves(
         assert shows(nurse_media, RED) and shows(patient_media, BLUE)
         # Each page's link report reaches the media node, one of them through Redis.
         for client in (patient, nurse):
-            report = {"audio_received": 50, "audio_lost": 0}
+            report = {"audio_received": 50, "audio_lost": 0, "queue_ms": 12}
             assert (await client.call("media:link_report", report))["ok"]
 
         first = Placement.from_json(demo.consult_id, await redis.get(placement_key(demo.consult_id)))

@@ -613,3 +613,14 @@ def test_the_probes_follow_the_queue_only_while_paused_for_congestion() -> None:
     assert gate.probe_pps == 0.75 * PROBE_START_PPS
     lossy, _ = paused_for_loss().hear(PageEvidence(SECOND, 0), rtt_ms=300.0)
     assert lossy.probe_pps == PROBE_START_PPS  # no probes after a pause for loss
+
+
+def test_the_pages_own_queue_outweighs_the_round_trip() -> None:
+    # The round trip also carries the patient's uplink, full of their own camera: the page's
+    # one-way measure says the link towards them does not queue, so the probes grow.
+    congested, _ = run([STEADY, overrun(121_000), overrun(70_000)])
+    gate, _ = congested.hear(PageEvidence(SECOND, 0), rtt_ms=5.0)
+    gate, _ = gate.hear(PageEvidence(SECOND, 0), rtt_ms=600.0, queue_ms=4.0)
+    assert gate.probe_pps == min(PROBE_MAX_PPS, PROBE_START_PPS * 1.5 * 1.5)
+    gate, _ = gate.hear(PageEvidence(SECOND, 0), rtt_ms=5.0, queue_ms=250.0)  # and the other way
+    assert gate.probe_pps == min(PROBE_MAX_PPS, PROBE_START_PPS * 1.5 * 1.5) / 2

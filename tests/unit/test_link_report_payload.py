@@ -28,6 +28,8 @@ def test_a_page_report_is_read_as_sent_and_video_may_be_left_out() -> None:
     )
     audio_only = validate(MediaLinkReport, ({"audio_received": 50, "audio_lost": 0},), MAX_MESSAGE_BYTES)
     assert (audio_only.video_received, audio_only.video_lost) == (0, 0)
+    assert audio_only.queue_ms is None  # no new sender report since the last one
+    assert validate(MediaLinkReport, ({**GOOD, "queue_ms": 40},), MAX_MESSAGE_BYTES).queue_ms == 40
     most = {name: MAX_REPORTED_PACKETS for name in GOOD}
     assert validate(MediaLinkReport, (most,), MAX_MESSAGE_BYTES).audio_lost == MAX_REPORTED_PACKETS
 
@@ -43,6 +45,10 @@ def test_a_page_report_is_read_as_sent_and_video_may_be_left_out() -> None:
         ({"video_received": True}, "video_received"),  # a boolean is not a count
         ({"audio_lost": None}, "audio_lost"),
         ({"interval_s": 1}, "interval_s"),  # unknown fields are refused
+        ({"queue_ms": -1}, "queue_ms"),
+        ({"queue_ms": 10**6}, "queue_ms"),  # over 10 s: no queue, a broken clock
+        ({"queue_ms": 2.5}, "queue_ms"),
+        ({"queue_ms": True}, "queue_ms"),
     ],
 )
 def test_a_bad_report_is_refused_naming_the_field(change: dict[str, object], field: str) -> None:

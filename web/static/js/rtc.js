@@ -65,6 +65,7 @@ export class MediaSession {
     this.onBitrate = ({ max_bitrate_bps }) => this.capCamera(max_bitrate_bps);
     socket.on("media:bitrate", this.onBitrate);
     this.linkCounts = null;
+    this.oneWay = null;
     this.linkTimer = setInterval(() => this.reportLink().catch(() => {}), LINK_REPORT_MS);
   }
 
@@ -78,11 +79,15 @@ export class MediaSession {
     const pc = this.subscriber;
     if (!pc || this.closed || pc.connectionState !== "connected") return;
     const counts = new Map();
+    const senderReports = new Map();
     (await pc.getStats()).forEach((r) => {
       if (r.type === "inbound-rtp" && (r.kind === "audio" || r.kind === "video")) {
         counts.set(r.id, { kind: r.kind, received: r.packetsReceived ?? 0, lost: r.packetsLost ?? 0 });
+      } else if (r.type === "remote-outbound-rtp" && r.remoteTimestamp) {
+        senderReports.set(r.id, { sent: r.remoteTimestamp, arrived: r.timestamp });
       }
     });
+    const queue = this.queueOnLink(pc, senderReports);
     const at = performance.now();
     const previous = this.linkCounts;
     this.linkCounts = { pc, at, counts };
@@ -94,7 +99,30 @@ export class MediaSession {
       report[`${now.kind}_received`] += Math.max(0, now.received - before.received);
       report[`${now.kind}_lost`] += Math.max(0, now.lost - before.lost);
     }
-    if (Object.values(report).some((count) => count > 0)) this.socket.emit("media:link_report", report);
+    if (!Object.values(report).some((count) => count > 0)) return;
+    if (queue !== null) report.queue_ms = queue;
+    this.socket.emit("media:link_report", report);
+  }
+
+  /**
+   * How much longer than the least seen the newest sender reports took to reach this page (ms),
+   * or null without a new one. The server dates each report when it sends it, so its arrival
+   * time less that date is the one-way delay plus the two clocks' offset, and the excess over
+   * the least is what waits in a queue on the link towards this page alone (a round trip also
+   * carries this page's uplink). The server slows the probes it sends while that queue grows.
+   */
+  queueOnLink(pc, senderReports) {
+    if (this.oneWay?.pc !== pc) this.oneWay = { pc, least: Infinity, seen: new Map() };
+    const state = this.oneWay;
+    let queue = null;
+    for (const [id, { sent, arrived }] of senderReports) {
+      if (state.seen.get(id) === sent) continue; // no new report on this stream since the last
+      state.seen.set(id, sent);
+      const delay = arrived - sent;
+      state.least = Math.min(state.least, delay);
+      queue = Math.max(queue ?? 0, delay - state.least);
+    }
+    return queue === null ? null : Math.min(10000, Math.round(queue));
   }
 
   /** The server forwards without re-encoding, so this page's encoder must follow the receivers. */
