@@ -90,7 +90,7 @@ class LinkPolicy:
         if decision is VideoDecision.KEEP and gate.paused and gate.probe_pps != before.probe_pps:
             for subscription in participant.subscriptions.values():
                 if subscription.transceiver.kind == "video":
-                    hold_back(subscription.sink, gate)  # at the probes' new rate
+                    _probe(subscription.sink, gate)  # already paused: the probes' new rate only
         await self._follow(room, participant, decision)
 
     async def _follow(self, room: Room, participant: Participant, decision: VideoDecision) -> None:
@@ -149,6 +149,11 @@ def hold_back(sink: Sink, gate: VideoGate) -> None:
     the publisher came back): without probes, a link that cleared took ~25 s to be judged clean
     on audio alone (bench.weak_networks, 30 s at 150 kbit/s)."""
     sink.pause()
+    _probe(sink, gate)
+
+
+def _probe(sink: Sink, gate: VideoGate) -> None:
+    """Probe a paused video sink at the gate's rate when the pause is for congestion."""
     probe = getattr(sink, "probe", None)
     if gate.cause is PauseCause.CONGESTION and probe is not None:
         probe(gate.probe_pps)
