@@ -103,8 +103,9 @@ PROBE_MIN_PPS = 10.0
 trip the probes' rate follows."""
 PROBE_QUEUE_MS = 100.0
 """Queueing on the link towards the participant (their page's measure, else the newest round
-trip over the least one seen) beyond which the probes are more than it carries beside the audio: at 100 pps, a 150 kbit/s link's 300 ms queue stayed
-full and a 100 kbit/s link lost a third of the audio until its page gave up the connection."""
+trip over the least one seen) beyond which the probes are more than it carries beside the
+audio: at 100 pps, a 150 kbit/s link's 300 ms queue stayed full and a 100 kbit/s link lost a
+third of the audio until its page gave up the connection."""
 OVERRUN_SHARE = 0.6
 """Video overruns the link when the browser's estimate is under this share of what is sent to it:
 a receiver that detects its queue growing estimates 0.85 of what it gets, so this means the link
