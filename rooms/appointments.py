@@ -263,12 +263,18 @@ class Appointment:
 
 
 def _window(rules: BookingRules, slot: Slot) -> TimeWindow:
-    interval = rules.hours.interval_at(slot.start)
-    if interval is None:  # pragma: no cover - slot_at guarantees an interval
+    """The check-in window, clipped to the time the service stays open around the slot.
+
+    Openings that touch are one (a round-the-clock service does not close at midnight), so a
+    patient booked at 00:00 may wait from 23:45 and one booked at 23:40 may still join at 00:05.
+    """
+    reach = rules.check_in.opens_before + (slot.end - slot.start) + rules.check_in.grace
+    span = rules.hours.open_span(slot.start, reach)
+    if span is None:  # pragma: no cover - slot_at guarantees an interval
         raise AssertionError("a valid slot lies in an opening interval")
     return TimeWindow(
-        max(slot.start - rules.check_in.opens_before, interval.start),
-        min(slot.end + rules.check_in.grace, interval.end),
+        max(slot.start - rules.check_in.opens_before, span.start),
+        min(slot.end + rules.check_in.grace, span.end),
     )
 
 

@@ -23,6 +23,9 @@ from zoneinfo import ZoneInfo
 from rooms.errors import DomainError
 from rooms.zones import SERVICE_ZONE, UnknownTimeZone, require_utc, resolve_zone, wall_time_instant
 
+_INSTANT = timedelta(microseconds=1)
+"""The smallest step between instants: the one just before an opening tells whether another ends there."""
+
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -226,6 +229,27 @@ class ServiceHours:
                 if interval.contains(instant):
                     return interval
         return None
+
+    def open_span(self, instant: datetime, reach: timedelta) -> Interval | None:
+        """The time the service stays open without a break around ``instant``, within ``reach`` of it.
+
+        The opening containing ``instant`` joined with the openings that touch it: a round-the-clock
+        service's days meet at midnight, and two windows of a day may meet at noon. Without the
+        join, a check-in window would close at midnight for a patient who joined at 23:55, and a
+        patient booked at 00:00 could not wait from 23:45. ``reach`` bounds the walk (an always-open
+        service never breaks) and the answer; ``None`` when the service is closed at ``instant``.
+        """
+        instant = require_utc(instant)
+        interval = self.interval_at(instant)
+        if interval is None:
+            return None
+        earliest, latest = instant - reach, instant + reach
+        start, end = interval.start, interval.end
+        while start > earliest and (before := self.interval_at(start - _INSTANT)) is not None:
+            start = before.start
+        while end < latest and (after := self.interval_at(end)) is not None:
+            end = after.end
+        return Interval(max(start, earliest), min(end, latest))
 
     def is_open(self, instant: datetime) -> bool:
         return self.interval_at(instant) is not None

@@ -24,7 +24,7 @@ from rooms.appointments import (
     SlotTaken,
     TimeWindow,
 )
-from rooms.hours import OutsideServiceHours
+from rooms.hours import OutsideServiceHours, ServiceHours
 from rooms.patients import Patient, register_patient
 from rooms.slots import NotASlot, SlotPolicy, TooFarAhead, slots_for_local_day
 from rooms.zones import resolve_zone
@@ -90,6 +90,18 @@ def test_windows_are_clipped_to_service_hours() -> None:
     )
     last = book(datetime(2026, 3, 3, 1, 40, tzinfo=UTC))  # 19:40: the grace ends at the 20:00 close
     assert last.check_in_window.not_after == datetime(2026, 3, 3, 2, tzinfo=UTC)
+
+
+def test_a_round_the_clock_service_does_not_close_check_in_at_midnight() -> None:
+    rules = replace(RULES, hours=ServiceHours.always_open())
+    midnight = datetime(2026, 3, 3, 6, tzinfo=UTC)  # 00:00 in Mexico City
+    last = book(midnight - 20 * MIN, rules=rules)
+    assert last.check_in_window == TimeWindow(midnight - 35 * MIN, midnight + 10 * MIN)
+    first = book(midnight, rules=rules, appointment_id="a-2")
+    assert first.check_in_window == TimeWindow(midnight - 15 * MIN, midnight + 30 * MIN)
+    arrived = appts.check_in(first, midnight - 10 * MIN)  # 23:50: waits for the 00:00 appointment
+    assert arrived.status is AppointmentStatus.CHECKED_IN
+    assert appts.check_in(last, midnight + 5 * MIN).status is AppointmentStatus.CHECKED_IN
 
 
 @pytest.mark.parametrize(

@@ -123,3 +123,36 @@ def test_a_window_until_midnight_joins_the_next_day_and_is_written_24_00() -> No
     assert late.end == midnight_mx  # the last slot of the day runs to midnight
     with pytest.raises(ValueError, match="overlap"):
         ServiceHours.from_config({"weekly": {"mon": ["20:00-24:00", "21:00-22:00"]}})
+
+
+def test_openings_that_touch_are_one_span_within_the_reach() -> None:
+    day = timedelta(days=1)
+    always = ServiceHours.always_open()
+    night = utc(2026, 3, 3, 5, 50)  # 23:50 in Mexico City
+    assert always.open_span(night, day) == Interval(night - day, night + day)  # no break at midnight
+    split = ServiceHours.from_config({"weekly": {"mon": ["08:00-12:00", "12:00-14:00", "15:00-20:00"]}})
+    morning = utc(2026, 3, 2, 15)  # Monday 09:00
+    assert split.open_span(morning, day) == Interval(utc(2026, 3, 2, 14), utc(2026, 3, 2, 20))
+    assert split.open_span(morning, timedelta(hours=2)) == Interval(utc(2026, 3, 2, 14), utc(2026, 3, 2, 17))
+    assert split.open_span(utc(2026, 3, 2, 20, 30), day) is None  # 14:30: the lunch break
+    assert HOURS.open_span(utc(2026, 3, 3, 1, 59), day) == Interval(utc(2026, 3, 2, 14), utc(2026, 3, 3, 2))
+
+
+@given(
+    st.datetimes(min_value=datetime(2021, 1, 1), max_value=datetime(2031, 1, 1), timezones=st.just(UTC)),
+    st.integers(min_value=1, max_value=48 * 60),
+    st.sampled_from([HOURS, ServiceHours.always_open(), ServiceHours.always_open("Europe/Madrid")]),
+)
+def test_an_open_span_is_open_throughout_and_holds_its_instant(
+    instant: datetime, reach_minutes: int, hours: ServiceHours
+) -> None:
+    reach = timedelta(minutes=reach_minutes)
+    span = hours.open_span(instant, reach)
+    assert (span is None) == (not hours.is_open(instant))
+    if span is None:
+        return
+    assert span.contains(instant) and instant - reach <= span.start and span.end <= instant + reach
+    step = (span.end - span.start) / 7
+    assert all(hours.is_open(span.start + step * k) for k in range(7))
+    assert span.start == instant - reach or not hours.is_open(span.start - timedelta(microseconds=1))
+    assert span.end == instant + reach or not hours.is_open(span.end)
