@@ -131,6 +131,11 @@ CLUSTER = web.AppKey("cluster", ClusterNode)
 """This node's part of the cluster (registry, call channel, bridge), set only with Redis."""
 
 
+ENTRY_MODULES = ("web.cli",)
+"""What the entry points (``teleconsulta``, ``python -m web``) import: a media worker runs its
+parent's main script again, so its fork server imports these once (:class:`media.workers.WorkerPool`)."""
+
+
 def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -> web.Application:
     if settings.media_host_addresses:
         restrict_host_addresses(settings.media_host_addresses)
@@ -175,6 +180,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
             ice,
             media_events,
             initializer=partial(configure_logging, settings.log_level, settings.log_format, settings.node_id),
+            preload=ENTRY_MODULES,
         )
         if settings.media_workers > 0
         else factory(ice, media_events)

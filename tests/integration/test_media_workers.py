@@ -102,6 +102,27 @@ async def test_a_dead_worker_fails_its_participants_and_is_replaced(
     await again.close()
 
 
+def _parent_of(pid: int) -> int:
+    return int(open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[1])
+
+
+async def test_workers_are_forked_from_a_server_that_imported_the_media_stack_once(
+    pool: tuple[WorkerPool, list[MediaEvent]],
+) -> None:
+    """A start or a restart after a crash does not import aiortc and PyAV again: each worker is a
+    fork of one server process (``forkserver``), not a fresh interpreter, so its replacement
+    takes rooms as soon as it is forked."""
+    workers, _ = pool
+    servers = {_parent_of(pid) for pid in workers.worker_pids}
+    assert len(servers) == 1 and os.getpid() not in servers
+    (server,) = servers
+    assert _parent_of(server) == os.getpid()
+    victim = workers.worker_pids[0]
+    os.kill(victim, signal.SIGKILL)
+    await _until(lambda: victim not in workers.worker_pids and workers.ready() == 2)
+    assert {_parent_of(pid) for pid in workers.worker_pids} == {server}
+
+
 async def test_a_bad_offer_is_refused_by_the_worker_and_the_room_is_not_kept(
     pool: tuple[WorkerPool, list[MediaEvent]],
 ) -> None:
