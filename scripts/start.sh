@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs Teleconsulta into .venv and starts it with embedded defaults and a demo:
-# in-memory rooms, a SQLite file for records, media in-process. Prints the nurse login and a
+# in-memory rooms, a SQLite file for records, media in its own worker processes. Prints the nurse login and a
 # patient link. Extra arguments go to `teleconsulta serve` (e.g. --port 9000).
 set -euo pipefail
 cd "$(dirname "$0")/.."

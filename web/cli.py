@@ -17,6 +17,7 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 
 from aiohttp import web
 
@@ -116,7 +117,8 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
             f"  Consola de enfermería / Nurse console: {access.console_url}\n"
             f"  Usuario / User: {access.username}\n"
             f"  Contraseña / Password: {access.password}\n"
-            f"  Enlace del paciente / Patient link: {access.patient_link}\n",
+            f"  Enlace del paciente / Patient link: {access.patient_link}\n"
+            f"  El enlace funciona hasta / The link works until: {_local_time(access.link_works_until)}\n",
             flush=True,
         )
     try:
@@ -130,3 +132,8 @@ async def _serve(settings: Settings, *, demo: bool) -> None:
     finally:
         print("Cerrando / Shutting down…", flush=True)
         await asyncio.wait_for(runner.cleanup(), timeout=10)
+
+
+def _local_time(instant: datetime) -> str:
+    """An instant as this machine's clock shows it, with its offset (the operator reads it here)."""
+    return instant.astimezone().strftime("%Y-%m-%d %H:%M (UTC%z)")

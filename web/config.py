@@ -101,13 +101,15 @@ class Settings:
     booking_horizon_days: int = 90
     check_in_opens_minutes: int = 15
     check_in_grace_minutes: int = 10
+    check_in_grace_configured: bool = False
+    """Whether the operator set the grace; if not, the demo's link works as long as its token does."""
     queue_sweep_seconds: float = 60.0
     """How often no-shows are marked and, while the service is closed, the queues closed; 0: never."""
     summary_link_days: int = 30
+    """How long a patient's after-visit summary link works after the note is signed (1 to 30 days)."""
     session_log_retention_days: int = 30
     """Days after a consult ends before its chat words and unkept photos are deleted (at least 1:
     they are never kept forever; what the host kept is in the signed record)."""
-    """How long a patient's after-visit summary link works after the note is signed (1 to 30 days)."""
     notifications: bool = True
     """Whether this node runs the outbox's dispatcher (``TC_NOTIFICATIONS``); messages are recorded anyway."""
     notify_interval_seconds: float = 15.0
@@ -196,6 +198,7 @@ class Settings:
             booking_horizon_days=_int(env, "TC_BOOKING_HORIZON_DAYS", defaults.booking_horizon_days),
             check_in_opens_minutes=_int(env, "TC_CHECK_IN_OPENS_MINUTES", defaults.check_in_opens_minutes),
             check_in_grace_minutes=_int(env, "TC_CHECK_IN_GRACE_MINUTES", defaults.check_in_grace_minutes),
+            check_in_grace_configured=bool(env.get("TC_CHECK_IN_GRACE_MINUTES")),
             queue_sweep_seconds=_seconds(env, "TC_QUEUE_SWEEP_SECONDS", defaults.queue_sweep_seconds),
             summary_link_days=_summary_link_days(env, defaults.summary_link_days),
             session_log_retention_days=_at_least(

@@ -22,6 +22,7 @@ from rooms.nss import luhn_check_digit
 from rooms.patients import register_patient
 from rooms.roles import Role
 from rooms.slots import slots_between
+from services.scheduling import LINK_GRACE
 from web.app import Services
 
 DEMO_USERNAME = "enfermera"
@@ -38,6 +39,8 @@ class DemoAccess:
     console_url: str
     patient_link: str
     consult_id: str
+    link_works_until: datetime
+    """When the patient link's check-in window closes."""
 
 
 async def seed_demo(services: Services, base_url: str, password: str | None = None) -> DemoAccess:
@@ -61,7 +64,10 @@ async def seed_demo(services: Services, base_url: str, password: str | None = No
         PatientFacts(consult.record_nss, "María Pérez (demo)", date(1980, 4, 12), sex=Sex.FEMALE),
         AccessContext.staff(nurse.staff_id, nurse.full_name, nurse.role, "demo"),
     )
-    return DemoAccess(DEMO_USERNAME, password, f"{base_url}/consola", link, consult_id)
+    appointment = await services.scheduling.appointments.get(consult_id)
+    assert appointment is not None
+    until = appointment.check_in_window.not_after
+    return DemoAccess(DEMO_USERNAME, password, f"{base_url}/consola", link, consult_id, until)
 
 
 def demo_nss() -> str:
@@ -75,11 +81,16 @@ async def create_appointment_link(services: Services, base_url: str, patient_nam
 
     The slot has usually begun, so it is booked as of just before it began (booking refuses slots in
     the past). Unless the operator configured service hours, the demo's hours are always open
-    (``00:00-24:00``), so the link can be tried at any time of day.
+    (``00:00-24:00``), so the link can be tried at any time of day; unless they configured the
+    check-in grace, the link can be tried until its token expires (``LINK_GRACE`` after the slot),
+    not only in the ten minutes after a slot that may be ending as the demo starts.
     """
     scheduling = services.scheduling
     if not services.settings.service_hours_configured:
         scheduling.rules = replace(scheduling.rules, hours=ServiceHours.always_open())
+    if not services.settings.check_in_grace_configured:
+        check_in = replace(scheduling.rules.check_in, grace=LINK_GRACE)
+        scheduling.rules = replace(scheduling.rules, check_in=check_in)
     now = services.clock()
     hours, policy = scheduling.rules.hours, scheduling.rules.slots
     start = _current_slot(hours, policy.length, now)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 import urllib.request
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.support.services import start_demo_server
@@ -32,6 +34,12 @@ def test_demo_prints_working_access_and_sigterm_stops_it(tmp_path: Path) -> None
     assert code == 0
     output = "".join(server.output)
     assert "Shutting down" in output
+    # When the link stops working, on this machine's clock, at least an hour and a half from now.
+    until = re.search(r"The link works until: (\d{4}-\d\d-\d\d \d\d:\d\d) \(UTC([+-]\d{4})\)", output)
+    assert until is not None, output
+    shown = datetime.strptime(f"{until[1]} {until[2]}", "%Y-%m-%d %H:%M %z")
+    assert shown.utcoffset() == datetime.now().astimezone().utcoffset()
+    assert shown - datetime.now(UTC) > timedelta(minutes=90)
     # Neither the token nor the password ever reaches the log lines.
     token = server.patient_link.split("#t=")[1]
     log_lines = [

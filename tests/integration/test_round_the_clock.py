@@ -19,6 +19,7 @@ from aiohttp.test_utils import TestServer
 from rooms.appointments import AppointmentKind, AppointmentStatus
 from rooms.patients import register_patient
 from rooms.slots import slots_between
+from services.scheduling import LINK_GRACE
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
 from web.demo import DEMO_UNIT, demo_nss, seed_demo
@@ -122,3 +123,21 @@ async def test_the_first_slot_after_midnight_opens_its_waiting_room_before_midni
     )
     assert booked.appointment.check_in_window.not_before == MIDNIGHT - timedelta(minutes=90)
     assert await checks_in(demo, booked.consult.consult_id)
+
+
+async def test_the_demo_link_works_until_its_token_expires_unless_the_grace_is_configured(
+    start_demo: StartDemo,
+) -> None:
+    """A newcomer may read the README for a while before opening the link: the slot the demo
+    books may be ending as it starts, and ten minutes of grace were not enough."""
+    demo = await start_demo(MIDNIGHT + timedelta(hours=3, minutes=19))  # the slot's last minute
+    access = await seed_demo(demo.services, demo.url, password="round-the-clock-password")
+    assert access.link_works_until == MIDNIGHT + timedelta(hours=3, minutes=20) + LINK_GRACE
+    demo.clock.now = access.link_works_until - timedelta(minutes=1)
+    assert await checks_in(demo, access.consult_id)
+
+    configured = await start_demo(demo.clock.now, check_in_grace_configured=True)
+    other = await seed_demo(configured.services, configured.url, password="round-the-clock-password")
+    grace = timedelta(minutes=configured.services.settings.check_in_grace_minutes)
+    slot_end = MIDNIGHT + timedelta(hours=5, minutes=20)  # the slot running at 05:19 ends at 05:20
+    assert other.link_works_until == slot_end + grace
