@@ -35,7 +35,7 @@ import time
 import wave
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -319,18 +319,48 @@ async def read(page: Page) -> Reading:
 
 
 @dataclass
+class AudioTally:
+    """A page's audio counters summed over readings about a second apart.
+
+    They are its receiving connection's: when the page connects again (its link gave up), the new
+    connection's counters start from zero. Taken between the first and the last reading alone,
+    that run would count nothing at all; here a reading whose counters went back starts a new
+    stretch, counted from zero, and only the old connection's last second is missed (``restarts``
+    says how often)."""
+
+    received: int = 0
+    lost: int = 0
+    concealed: int = 0
+    samples: int = 0
+    restarts: int = 0
+
+    def add(self, before: Reading, after: Reading) -> None:
+        if after.samples < before.samples or after.audio_received < before.audio_received:
+            self.restarts += 1
+            before = replace(before, audio_received=0, audio_lost=0, concealed=0, samples=0)
+        self.received += max(0, after.audio_received - before.audio_received)
+        self.lost += max(0, after.audio_lost - before.audio_lost)
+        self.concealed += max(0, after.concealed - before.concealed)
+        self.samples += max(0, after.samples - before.samples)
+
+
+@dataclass
 class AudioDamage:
     lost_pct: float
     concealed_pct: float
     concealed_samples: int
+    restarts: int = 0
+    """Times the page's receiving connection started again during the period."""
 
     @classmethod
-    def between(cls, before: Reading, after: Reading) -> AudioDamage:
-        lost = max(0, after.audio_lost - before.audio_lost)
-        expected = lost + max(0, after.audio_received - before.audio_received)
-        samples = max(1, after.samples - before.samples)
-        concealed = max(0, after.concealed - before.concealed)
-        return cls(100.0 * lost / expected if expected else 0.0, 100.0 * concealed / samples, concealed)
+    def of(cls, tally: AudioTally) -> AudioDamage:
+        expected = tally.lost + tally.received
+        return cls(
+            100.0 * tally.lost / expected if expected else 0.0,
+            100.0 * tally.concealed / max(1, tally.samples),
+            tally.concealed,
+            tally.restarts,
+        )
 
 
 @dataclass
@@ -394,14 +424,17 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page, *, timeli
     video_s = 0
     misattributed_s = 0.0
     last_frames = patient_before.frames
-    last = patient_before
+    patient_audio, nurse_audio = AudioTally(), AudioTally()
+    last, last_nurse = patient_before, nurse_before
     try:
         while time.monotonic() < ends:
             await asyncio.sleep(1)
             p, n = await read(patient), await read(nurse)
             if timeline:
                 print_second(scenario, ends - time.monotonic(), last, p)
-                last = p
+            patient_audio.add(last, p)
+            nurse_audio.add(last_nurse, n)
+            last, last_nurse = p, n
             video_s += p.frames - last_frames >= 5
             last_frames = p.frames
             misattributed_s += told_weak(n)
@@ -410,6 +443,8 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page, *, timeli
         lose(0, 0)
         shape(None, None)
     patient_after, nurse_after = await read(patient), await read(nurse)
+    patient_audio.add(last, patient_after)
+    nurse_audio.add(last_nurse, nurse_after)
     sent_after, through_after = link_counts()
     sent = sent_after - sent_before
     link_drop_pct = 100.0 * max(0, sent - (through_after - through_before)) / sent if sent else 0.0
@@ -435,8 +470,8 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page, *, timeli
     pauses = (await read(patient)).pauses - patient_before.pauses
     return Outcome(
         scenario,
-        AudioDamage.between(patient_before, patient_after),
-        AudioDamage.between(nurse_before, nurse_after),
+        AudioDamage.of(patient_audio),
+        AudioDamage.of(nurse_audio),
         video_s,
         pauses,
         recovery_s,
@@ -540,6 +575,14 @@ async def run(scenarios: list[Scenario], *, timeline: bool = False) -> list[Outc
     return outcomes
 
 
+def _restarts(o: Outcome) -> str:
+    """A line when a page's receiving connection started again: its audio figures then miss the
+    old connection's last second."""
+    pages = {"patient": o.patient_audio.restarts, "nurse": o.nurse_audio.restarts}
+    said = [f"{page} {count} time{'s' if count > 1 else ''}" for page, count in pages.items() if count]
+    return f"    receiving connection started again: {', '.join(said)}\n" if said else ""
+
+
 def print_outcome(o: Outcome) -> None:
     s = o.scenario
     link = f"{s.down_kbit or '-'}/{s.up_kbit or '-'} kbit/s down/up, loss {s.down_loss}/{s.up_loss} %"
@@ -553,6 +596,7 @@ def print_outcome(o: Outcome) -> None:
         f"{o.patient_audio.concealed_pct:.1f} % concealed ({o.patient_audio.concealed_samples} samples)\n"
         f"    nurse audio:   {o.nurse_audio.lost_pct:.1f} % packets lost, "
         f"{o.nurse_audio.concealed_pct:.1f} % concealed\n"
+        f"{_restarts(o)}"
         f"    patient video {o.video_s} s of {s.seconds:g} s, pauses {o.pauses}, steady video {recovery} "
         f"after the link was clean; nurse told her link was weak {o.misattributed_s:g} s",
         flush=True,
