@@ -45,6 +45,7 @@ from rooms.session_log import EventKind
 from rooms.staff import StaffMember, StaffSession
 from signaling.guard import AUTHORIZATION_CODES
 from tests.support.clients import ConnectionRefused, connect_client
+from tests.support.services import SetClock
 from web.access import ROUTE_ACCESS, UNLISTED_PREFIXES, Access
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
@@ -54,14 +55,6 @@ SLOT = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
 LATER_SLOT = datetime(2026, 3, 3, 16, 0, tzinfo=UTC)
 UNIT, OTHER_UNIT = "UMF-1", "UMF-2"
 PHASES = ("before", "during", "after")
-
-
-class SetClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from rooms.staff import StaffMember
 from services import notifications as notices
 from tests.support.clients import connect_client
 from tests.support.receivers import HttpReceiver, SmtpReceiver, http_receiver, smtp_receiver
+from tests.support.services import SetClock
 from tests.support.whole_consult import NOTE, NOTE_PHRASE
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
@@ -54,14 +55,6 @@ SLOT = datetime(2026, 3, 30, 16, 0, tzinfo=UTC)  # Monday 10:00 in Mexico City; 
 PASSWORD = "notifications-password-123"
 NSS = "92919084431"
 OTHER_NSS = "92910000014"
-
-
-class SetClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

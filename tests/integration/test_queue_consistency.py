@@ -32,6 +32,7 @@ from rooms.roles import Role
 from rooms.staff import StaffMember, StaffSession
 from services.scheduling import Booking, QueueSweep
 from tests.support.clients import ConnectionRefused, connect_client
+from tests.support.services import SetClock
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
 
@@ -40,14 +41,6 @@ SLOT_1000 = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
 NSS = ["92919084431", "79927398713", "12345678903", "11111111115", "22222222220"]
 NURSES = {"n1": "UMF-1", "n2": "UMF-1", "n3": "UMF-2"}
 PATIENT_UNITS = ["UMF-1", "UMF-1", "UMF-1", "UMF-2", "UMF-2"]
-
-
-class SetClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

@@ -20,6 +20,7 @@ from rooms.appointments import AppointmentKind, AppointmentStatus
 from rooms.patients import register_patient
 from rooms.slots import slots_between
 from services.scheduling import LINK_GRACE
+from tests.support.services import SetClock
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
 from web.demo import DEMO_UNIT, demo_nss, seed_demo
@@ -29,17 +30,9 @@ MIDNIGHT = datetime(2026, 12, 8, 6, tzinfo=UTC)
 
 
 @dataclass
-class PinnedClock:
-    now: datetime
-
-    def __call__(self) -> datetime:
-        return self.now
-
-
-@dataclass
 class Demo:
     services: Services
-    clock: PinnedClock
+    clock: SetClock
     url: str
 
 
@@ -52,7 +45,7 @@ async def start_demo(tmp_path: Path) -> AsyncIterator[StartDemo]:
     servers: list[TestServer] = []
 
     async def start(now: datetime, **settings: Any) -> Demo:
-        clock = PinnedClock(now)
+        clock = SetClock(now)
         defaults = Settings(
             database_url=f"sqlite+aiosqlite:///{tmp_path / f'records-{len(servers)}.sqlite3'}",
             secret_key=b"round-the-clock-test-secret-key-0123456789",

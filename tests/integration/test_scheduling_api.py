@@ -23,6 +23,7 @@ from rooms.roles import Role
 from rooms.staff import StaffMember
 from rooms.tokens import JoinClaims, issue
 from tests.support.clients import connect_client, refusal_code
+from tests.support.services import SetClock
 from web.app import SERVICES, Services, create_app
 from web.config import Settings
 
@@ -31,14 +32,6 @@ SLOT_1000 = datetime(2026, 3, 2, 16, 0, tzinfo=UTC)
 MIN = timedelta(minutes=1)
 PASSWORD = "scheduling-password-123"
 NSS = ["92919084431", "79927398713", "12345678903", "11111111115", "22222222220", "33333333335"]
-
-
-class SetClock:
-    def __init__(self, now: datetime) -> None:
-        self.now = now
-
-    def __call__(self) -> datetime:
-        return self.now
 
 
 @dataclass

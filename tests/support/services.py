@@ -28,6 +28,16 @@ def require_or_skip(available: bool, what: str) -> None:
     pytest.skip(f"{what} is not available on this machine")
 
 
+class SetClock:
+    """A clock that reads what the test set, so a time of day or a deadline is tested exactly."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
 class MovableClock:
     """A clock tests can move forward, so expiry is tested without waiting."""
 
