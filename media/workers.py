@@ -388,6 +388,9 @@ def _worker_context(
     A child still runs the parent's main script again (multiprocessing does so to unpickle what it
     defines), and with it whatever that script imports: ``preload`` names those modules, so the
     fork server has them and the run costs nothing.
+
+    The fork server is one per process, started by the first pool that starts a worker: a later
+    pool's modules are imported by its workers themselves (correct, only not shared).
     """
     context = multiprocessing.get_context("forkserver")
     modules = {__name__, factory.__module__, *preload}
