@@ -38,11 +38,14 @@ def record_link_reports(page: Page) -> list[dict[str, Any]]:
     return reports
 
 
+MEASURES = 4
+
+
 async def until_queue_measured(reports: list[dict[str, Any]], timeout: float = 30) -> list[dict[str, Any]]:
-    """The reports so far, once two of them carry a queue measure."""
+    """The reports so far, once ``MEASURES`` of them carry a queue measure."""
     deadline = time.monotonic() + timeout
-    while sum("queue_ms" in r for r in reports) < 2:
-        assert time.monotonic() < deadline, f"no two queue measures in {timeout} s: {reports}"
+    while sum("queue_ms" in r for r in reports) < MEASURES:
+        assert time.monotonic() < deadline, f"not {MEASURES} queue measures in {timeout} s: {reports}"
         await asyncio.sleep(0.2)
     return list(reports)
 
@@ -63,6 +66,7 @@ async def test_each_page_reports_what_it_received_and_the_queue_on_its_link(
         assert all(r["audio_lost"] >= 0 and r["video_lost"] >= 0 for r in seen), seen
         queues = [r["queue_ms"] for r in seen if "queue_ms" in r]
         assert all(isinstance(q, int) and 0 <= q <= 10_000 for q in queues), queues
-        # Measured against the least delay seen on this connection: the first report that has one
-        # is its own least, so it reads no queue at all.
-        assert queues[0] == 0, queues
+        # Measured against the least delay seen on this connection, not as the delay itself: on a
+        # clean loopback link some report reads (next to) no queue. A report takes the largest
+        # excess of the streams it has new sender reports of, so it may read a millisecond or two.
+        assert min(queues) < 5, queues
