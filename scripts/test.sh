@@ -20,7 +20,5 @@ echo "==> hadolint"
 .venv/bin/hadolint Dockerfile
 echo "==> pytest"
 # Two workers, one per core: browser, media and multi-node tests wait on conditions, not on
-# each other (network namespaces, ports and data directories are per test). A worker that runs out
-# of tests takes half of the other's (worksteal): with the default split, the worker dealt the
-# browser tests, which come first, ran them alone for minutes after the other had finished.
-exec .venv/bin/python -m pytest -n 2 --dist worksteal "$@"
+# each other (network namespaces, ports and data directories are per test).
+exec .venv/bin/python -m pytest -n 2 "$@"
