@@ -1,4 +1,4 @@
-"""Whatever a test does, the suite ends.
+"""Whatever a test does, the suite ends; and the tests that time a weak link can run apart.
 
 pytest-timeout (``timeout`` in pyproject.toml) fails a test that runs too long by raising in it; a
 test whose teardown then hangs (a fixture awaiting a peer that is gone) would still hold its worker
@@ -49,3 +49,30 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         yield
     finally:
         watchdog.cancel()
+
+
+LINK_TIMING = "link_timing"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--link-timing",
+        choices=("include", "exclude", "only"),
+        default="include",
+        help="tests marked link_timing (a browser on a degraded link, judged over tens of seconds): "
+        "run them with the rest (include), leave them out (exclude) or run only them (only). "
+        "scripts/test.sh runs the rest on two workers, then these alone, so that nothing beside "
+        "them takes the CPU whose timing they judge.",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    choice = config.getoption("--link-timing")
+    if choice == "include":
+        return
+    keep_marked = choice == "only"
+    kept = [item for item in items if (item.get_closest_marker(LINK_TIMING) is not None) == keep_marked]
+    dropped = [item for item in items if item not in kept]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept

@@ -7,11 +7,15 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
+import pytest
 from playwright.async_api import Page, expect
 
 from bench.support import COUNT_VIDEO_PAUSES
 from tests.e2e.netns import Link
 from tests.e2e.test_weak_networks import Setup, _flowing, host, setup
+
+# Judged over tens of seconds of media: scripts/test.sh runs these with nothing beside them.
+pytestmark = pytest.mark.link_timing
 
 __all__ = ["host", "setup"]  # the fixtures, shared with the other namespace scenarios
 

@@ -18,6 +18,9 @@ from tests.e2e.netns import PatientHost, patient_host
 from tests.e2e.pages import INBOUND, nurse_admits_next, nurse_signs_in, patient_enters_waiting_room, poll
 from tests.support.services import DemoServer, start_demo_server
 
+# Judged over tens of seconds of media: scripts/test.sh runs these with nothing beside them.
+pytestmark = pytest.mark.link_timing
+
 
 def _free_port() -> int:
     with socket.socket() as probe:
