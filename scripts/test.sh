@@ -19,24 +19,35 @@ echo "==> import-linter (layers: docs/architecture.md)"
 echo "==> hadolint"
 .venv/bin/hadolint Dockerfile
 echo "==> pytest"
-# Two runs. First everything but the weak-link tests, on two workers (one per core), each worker
-# taking the next test as soon as it is free (worksteal): browser, media and multi-node tests wait
-# on conditions, not on each other, and own their ports, network namespaces and data directories.
-# Then the weak-link tests (marker link_timing), one at a time with the machine to themselves: they
-# judge a link by how media behaves over tens of seconds, and a second Chromium beside them takes
-# the CPU they time (a clean link's video paused for 2 s when they overlapped).
-# pytest's exit status 5 means "no test selected", which extra arguments such as -k can cause in
-# one run; the suite fails only if a run fails, or if neither selected anything.
-rest=0
-.venv/bin/python -m pytest -n 2 --dist worksteal --link-timing exclude "$@" || rest=$?
-echo "==> pytest: the weak-link tests, alone"
+# The suite in three parts (--part, tests/conftest.py), so that it fits in about 12 minutes on two
+# cores without a browser beside the tests that time a weak link:
+#  1. the weak-link tests (marker link_timing), one at a time: they judge a link by how media behaves
+#     over tens of seconds, and another Chromium beside them takes the CPU they time (a clean link's
+#     video paused for 2 s when they overlapped). They use about one core of two.
+#  2. at the same time, niced, the tests that drive no browser, on two workers that each take the
+#     next test as soon as they are free (worksteal): the kernel gives them what part 1 leaves.
+#  3. then the other browser tests, on two workers. Tests wait on conditions, not on each other,
+#     and own their ports, network namespaces and data directories.
+# pytest's exit status 5 means "no test selected", which extra arguments such as -k can cause in a
+# part; the suite fails if a part fails, or if no part selected anything.
+weak_log="$(mktemp)"
+trap 'rm -f "$weak_log"' EXIT
 weak=0
-.venv/bin/python -m pytest -n 1 --link-timing only "$@" || weak=$?
-for status in "$rest" "$weak"; do
+.venv/bin/python -m pytest -n 1 --part link-timing "$@" > "$weak_log" 2>&1 &
+weak_pid=$!
+rest=0
+nice -n 19 .venv/bin/python -m pytest -n 2 --dist worksteal --part rest "$@" || rest=$?
+wait "$weak_pid" || weak=$?
+echo "==> pytest: the weak-link tests (they ran beside the tests above)"
+cat "$weak_log"
+echo "==> pytest: the other browser tests"
+browsers=0
+.venv/bin/python -m pytest -n 2 --dist worksteal --part browsers "$@" || browsers=$?
+for status in "$weak" "$rest" "$browsers"; do
     if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then
         exit "$status"
     fi
 done
-if [ "$rest" -eq 5 ] && [ "$weak" -eq 5 ]; then
+if [ "$weak" -eq 5 ] && [ "$rest" -eq 5 ] && [ "$browsers" -eq 5 ]; then
     exit 5
 fi

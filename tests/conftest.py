@@ -1,4 +1,5 @@
-"""Whatever a test does, the suite ends; and the tests that time a weak link can run apart.
+"""Whatever a test does, the suite ends; and the suite runs in parts (``--part``), so that the
+tests that time a weak link need not share the machine with other browsers.
 
 pytest-timeout (``timeout`` in pyproject.toml) fails a test that runs too long by raising in it; a
 test whose teardown then hangs (a fixture awaiting a peer that is gone) would still hold its worker
@@ -15,6 +16,7 @@ import signal
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -52,27 +54,45 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
 
 
 LINK_TIMING = "link_timing"
+BROWSER = "browser"
+E2E = Path(__file__).parent / "e2e"
+PARTS = {
+    "all": "every test",
+    "link-timing": "the weak-link tests (marker link_timing): a browser on a degraded link, judged over time",
+    "browsers": "the other tests that drive Chromium (tests/e2e, marker browser)",
+    "rest": "the tests that drive no browser",
+}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--link-timing",
-        choices=("include", "exclude", "only"),
-        default="include",
-        help="tests marked link_timing (a browser on a degraded link, judged over tens of seconds): "
-        "run them with the rest (include), leave them out (exclude) or run only them (only). "
-        "scripts/test.sh runs the rest on two workers, then these alone, so that nothing beside "
-        "them takes the CPU whose timing they judge.",
+        "--part",
+        choices=tuple(PARTS),
+        default="all",
+        help="run one part of the suite: "
+        + "; ".join(f"{name}: {what}" for name, what in PARTS.items())
+        + ". scripts/test.sh runs the weak-link tests beside the rest (niced, so they take the CPU "
+        "the weak-link tests leave), then the browsers.",
     )
 
 
+def _part_of(item: pytest.Item) -> str:
+    if item.get_closest_marker(LINK_TIMING) is not None:
+        return "link-timing"
+    if item.get_closest_marker(BROWSER) is not None:
+        return "browsers"
+    return "rest"
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    choice = config.getoption("--link-timing")
-    if choice == "include":
+    for item in items:
+        if item.path.is_relative_to(E2E):
+            item.add_marker(BROWSER)
+    part = config.getoption("--part")
+    if part == "all":
         return
-    keep_marked = choice == "only"
-    kept = [item for item in items if (item.get_closest_marker(LINK_TIMING) is not None) == keep_marked]
-    dropped = [item for item in items if item not in kept]
+    kept = [item for item in items if _part_of(item) == part]
+    dropped = [item for item in items if _part_of(item) != part]
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
