@@ -64,11 +64,13 @@ _CLOSE = "close"
 _READY = "ready"
 
 GC_THRESHOLDS = (50_000, 20, 100)
-"""A worker's collector, tuned as the serving process's (``web/runtime.py``, which media may not
-import): each forwarded packet allocates a few short-lived tracked objects, so with the default
-700 allocations a young collection ran tens of times a second, and collecting took about 3 %
-of a worker's CPU at 4 consults (``perf``, docs/performance.md). Start-up objects are frozen once
-the backend is built, so full collections never walk them again."""
+"""The collector's thresholds in a worker and in the serving process (``web/runtime.py``):
+allocations before a young collection (default 700), then young collections per middle one (10)
+and middle ones per full one (10). Each forwarded packet allocates a few short-lived tracked
+objects, so with the default a young collection ran tens of times a second, and collecting took
+about 3 % of a worker's CPU at 4 consults (``perf``, docs/performance.md). A full collection
+still needs the long-lived heap to have grown by a quarter since the last, and start-up objects
+are frozen once the backend is built, so full collections come rarely and never walk them."""
 
 READY_SECONDS = 30.0
 """How long a call waits for a worker to finish starting before it answers ``media_unavailable``."""

@@ -26,12 +26,9 @@ from typing import Any, TypeVar
 
 import uvloop
 
-T = TypeVar("T")
+from media.workers import GC_THRESHOLDS
 
-GC_THRESHOLDS = (50_000, 20, 100)
-"""Allocations before a young collection (default 700), then young collections per middle one
-(10) and middle ones per full one (10). A full collection still needs the long-lived heap to have
-grown by a quarter since the last, so it comes rarely in a steady state."""
+T = TypeVar("T")
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:
@@ -40,6 +37,7 @@ def run(main: Coroutine[Any, Any, T]) -> T:
 
 
 def tune_gc() -> None:
+    """The serving process collects as its media workers do (:data:`media.workers.GC_THRESHOLDS`)."""
     gc.set_threshold(*GC_THRESHOLDS)
 
 
