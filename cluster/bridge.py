@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import random
+import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import astuple
 from typing import Any
@@ -36,6 +37,13 @@ from media.workers import _dispatch as run_on  # the worker pipe's call shape is
 from rooms.placement import Choice, Limits, choose
 
 logger = logging.getLogger(__name__)
+
+REUSE_PLACEMENT_SECONDS = 5.0
+"""How long a placement read for a page's link report serves the next ones without reading Redis
+again. A page in a call reports every second, so a node holding thousands of calls read Redis
+thousands of times a second for reports alone. A room moves only when its node fails, and its
+pages then start their media again anyway; a report the old placement no longer fits is refused
+there, and the placement is read again at once."""
 
 Moved = Callable[[str, Placement, Placement, str | None], Awaitable[None]]
 """``(room_id, from, to, participant_id)``: the room's media moved; ``participant_id`` is whose
@@ -69,6 +77,9 @@ class PlacedMedia:
         self._on_room_closed = on_room_closed
         self._limits = limits or Limits()
         self._rng = rng or random.Random()
+        self._reused: dict[str, tuple[float, Placement]] = {}
+        """Placements read for link reports, with when they were read (:data:`REUSE_PLACEMENT_SECONDS`)."""
+        self._sweep_above = 1024
 
     @property
     def local(self) -> MediaBackend:
@@ -120,8 +131,22 @@ class PlacedMedia:
         await self._placed(room_id, participant_id, "set_sharing", (room_id, participant_id, screen))
 
     async def link_report(self, room_id: str, participant_id: str, report: LinkReport) -> None:
-        counts = astuple(report)
-        await self._placed(room_id, participant_id, "link_report", (room_id, participant_id, *counts))
+        args = (room_id, participant_id, *astuple(report))
+        known = self._reusable(room_id)
+        if known is not None:
+            try:
+                await self._on(known, "link_report", args)
+                return
+            except MediaError:
+                self._reused.pop(room_id, None)
+                if await self._placements.get(room_id) == known:
+                    raise  # the room is where it was: the refusal stands
+            except NodeUnreachable:
+                self._reused.pop(room_id, None)
+                await self._settle(room_id, participant_id, avoid=known.node_id)
+                raise
+        placement = await self._placed(room_id, participant_id, "link_report", args, keep=True)
+        self._reuse(room_id, placement)
 
     async def add_candidate(
         self, room_id: str, participant_id: str, candidate: IceCandidate, target: str = "publisher"
@@ -136,6 +161,7 @@ class PlacedMedia:
             await self._quietly(placement, "disconnect", (room_id, participant_id))
 
     async def close_room(self, room_id: str) -> None:
+        self._reused.pop(room_id, None)
         placement = await self._placements.get(room_id)
         if placement is None:
             return
@@ -157,17 +183,38 @@ class PlacedMedia:
             placement = await self._settle(room_id, participant_id, avoid=placement.node_id)
             return await self._on(placement, method, args)
 
-    async def _placed(self, room_id: str, participant_id: str, method: str, args: Sequence[object]) -> Any:
+    async def _placed(
+        self, room_id: str, participant_id: str, method: str, args: Sequence[object], *, keep: bool = False
+    ) -> Any:
         """A call for media already started: its node must hold it. A node that no longer hears
-        calls loses the room (its pages are told to start again there); this call fails."""
+        calls loses the room (its pages are told to start again there); this call fails. With
+        ``keep``, the answer is the placement the call went to, not the call's own."""
         placement = await self._placements.get(room_id)
         if placement is None:
             raise MediaError(MediaErrorCode.NOT_PUBLISHING, "There is no media connection for this room.")
         try:
-            return await self._on(placement, method, args)
+            result = await self._on(placement, method, args)
         except NodeUnreachable:
             await self._settle(room_id, participant_id, avoid=placement.node_id)
             raise
+        return placement if keep else result
+
+    def _reusable(self, room_id: str) -> Placement | None:
+        entry = self._reused.get(room_id)
+        if entry is None or time.monotonic() - entry[0] > REUSE_PLACEMENT_SECONDS:
+            return None
+        return entry[1]
+
+    def _reuse(self, room_id: str, placement: Placement) -> None:
+        now = time.monotonic()
+        self._reused[room_id] = (now, placement)
+        if len(self._reused) > self._sweep_above:  # rooms that closed on other nodes leave entries
+            self._reused = {
+                room: entry
+                for room, entry in self._reused.items()
+                if now - entry[0] <= REUSE_PLACEMENT_SECONDS
+            }
+            self._sweep_above = max(1024, 2 * len(self._reused))
 
     async def _quietly(self, placement: Placement, method: str, args: Sequence[object]) -> None:
         """Closing on a node that is gone is already done."""
@@ -197,6 +244,7 @@ class PlacedMedia:
 
         settled: Settled = await self._placements.settle(room_id, usable, chooser)
         if settled.moved_from is not None:
+            self._reused.pop(room_id, None)
             logger.warning(
                 "consult media moved from node %s to %s (epoch %d)",
                 settled.moved_from.node_id,

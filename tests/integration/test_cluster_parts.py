@@ -9,17 +9,18 @@ import asyncio
 import random
 from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from redis.asyncio import Redis
 
+from cluster.bridge import PlacedMedia
 from cluster.load import LoadMeter
 from cluster.placements import PlacementStore
 from cluster.pubsub import messages
 from cluster.registry import NodeEntry, NodeRegistry, node_key
 from cluster.rpc import MediaRpc, NodeUnreachable
-from media.backend import MediaError, MediaErrorCode
+from media.backend import LinkReport, MediaBackend, MediaError, MediaErrorCode
 from media.census import MediaCensus, TrafficCounts
 from rooms.placement import Choice, Limits, NodeLoad, WorkerLoad, choose
 from tests.support.redis_server import redis_server
@@ -261,3 +262,69 @@ async def test_a_killed_subscription_is_made_again(redis_url: str, redis: Redis)
         listener.cancel()
         await asyncio.gather(listener, return_exceptions=True)
         await client.aclose()
+
+
+class HoldingRooms:
+    """A node's own media reduced to the rooms it holds: it hears link reports for those only."""
+
+    def __init__(self, rooms: set[str]) -> None:
+        self.rooms = rooms
+        self.heard: list[tuple[str, str, LinkReport]] = []
+
+    async def link_report(self, room_id: str, participant_id: str, report: LinkReport) -> None:
+        if room_id not in self.rooms:
+            raise MediaError(MediaErrorCode.NOT_PUBLISHING, "There is no media connection for this room.")
+        self.heard.append((room_id, participant_id, report))
+
+
+async def _gets(redis: Redis) -> int:
+    return int((await redis.info("commandstats")).get("cmdstat_get", {}).get("calls", 0))
+
+
+async def test_link_reports_reuse_the_placement_and_follow_the_room_when_it_moves(redis: Redis) -> None:
+    here = HoldingRooms({"room"})
+    sent: list[tuple[str, str, object]] = []
+
+    async def send(node_id: str, method: str, args: Sequence[object]) -> object:
+        sent.append((node_id, method, args[0]))
+        return None
+
+    async def ignore(*_: object) -> None:
+        return None
+
+    store = PlacementStore(redis)
+    media = PlacedMedia(
+        node_id="a",
+        local=cast(MediaBackend, here),
+        placements=store,
+        registry=NodeRegistry(redis, "a", _meter()),
+        send=send,
+        on_moved=ignore,
+        on_room_closed=ignore,
+    )
+    await store.settle("room", lambda node: False, lambda dead: Choice("a", 0, 0.0))
+    report = LinkReport(audio_received=50, audio_lost=0)
+
+    before = await _gets(redis)
+    for _ in range(20):
+        await media.link_report("room", "p1", report)
+    assert len(here.heard) == 20
+    assert await _gets(redis) - before == 1, "one read of the placement serves the reports after it"
+
+    # The participant left the room's media here: the node still holds the placement, so the
+    # refusal stands, and the next report reads the placement again.
+    here.rooms.clear()
+    with pytest.raises(MediaError):
+        await media.link_report("room", "p1", report)
+
+    here.rooms.add("room")
+    await media.link_report("room", "p1", report)
+    assert len(here.heard) == 21
+
+    # The room moved to node b (node a was taken for dead) and node a let it go: the placement
+    # still reused is refused there, read again, and the report goes to b at once.
+    await store.settle("room", lambda node: node != "a", lambda dead: Choice("b", 0, 0.0))
+    here.rooms.clear()
+    await media.link_report("room", "p1", report)
+    assert sent == [("b", "link_report", "room")]
+    assert len(here.heard) == 21
