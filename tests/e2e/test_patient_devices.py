@@ -9,10 +9,11 @@ media flowing both ways as far as the devices allow.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.e2e.consults import (
     admit,
@@ -276,4 +277,39 @@ async def test_a_patient_picks_a_camera_and_switches_cameras_in_the_call(
     assert await patient.evaluate("window.switchedFrom === window.teleconsultaDebug.publisher()")
     await receiving(nurse, "video")
     await expect(nurse.locator("#remote-presence")).to_be_hidden()
+    await end_consult(nurse, patient)
+
+
+async def test_a_late_connection_result_moves_nothing_and_keeps_the_patients_choice(
+    server: DemoServer, browser: Browser
+) -> None:
+    """The connection test ends while the patient is already choosing (a slow upload, as on a weak
+    phone link): the consent box stays where the patient's finger is, and their audio-only choice
+    stands against the recommendation that arrives after it."""
+    patient = await (await patient_context(browser)).new_page()
+    nurse, consult_id, link = await nurse_with_patient(browser, server, "Lía Espera (prueba)")
+    upload_may_end = asyncio.Event()
+
+    async def slow_upload(route: Route) -> None:
+        await upload_may_end.wait()
+        await route.continue_()
+
+    await patient.route("**/api/network-check/upload", slow_upload)
+    await check_screen(patient, link)
+    await expect(patient.locator("#network")).to_contain_text("Probando su conexión")
+    top = "(box) => box.getBoundingClientRect().top"
+    consent_top = await patient.locator("#consent").evaluate(top)
+    await patient.check("#start-audio-only")  # the patient chooses before the result
+
+    upload_may_end.set()
+    await expect(patient.locator("#network")).to_contain_text("Recomendado: videollamada")
+    assert await patient.locator("#consent").evaluate(top) == consent_top, "the result moved the consent box"
+    await expect(patient.locator("#start-audio-only")).to_be_checked()
+
+    await patient_checks_in(patient)
+    await admit(nurse, consult_id)
+    await expect(patient.locator("body")).to_have_attribute("data-state", "call")
+    await expect(patient.locator("body")).to_have_attribute("data-audio-only", "true")
+    await receiving(nurse, "audio")
+    assert await sent_kinds(patient) == ["audio"], "the patient chose to start with audio only"
     await end_consult(nurse, patient)

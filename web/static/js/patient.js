@@ -20,6 +20,7 @@ let devices = null;
 let ready = null;
 const chosen = { audio: null, video: null }; // the devices picked on the check screen (ids)
 let link = null; // the measured link to our server, once known
+let audioOnlyChosen = false; // the patient set "start with audio only" themselves: no recommendation overrides it
 let reported = null; // the last `participant:devices` sent on this connection
 let session = null;
 let consult = null;
@@ -178,8 +179,11 @@ function renderAppointment() {
 async function checkNetwork() {
   try {
     link = await measureLink();
-    // A weak link suggests starting with audio only (a choice only with a camera; the patient may change it).
-    $("start-audio-only").checked = recommend(link) === "audio" && (devices?.status.camera ?? "ok") === "ok";
+    // A weak link suggests starting with audio only (a choice only with a camera; the patient may
+    // change it). A measurement that ends after the patient chose leaves their choice alone.
+    if (!audioOnlyChosen) {
+      $("start-audio-only").checked = recommend(link) === "audio" && (devices?.status.camera ?? "ok") === "ok";
+    }
   } catch {
     link = "failed";
   }
@@ -604,6 +608,7 @@ function useThisWindow() {
 
 function wireControls() {
   $("consent").addEventListener("change", () => ($("enter").disabled = !$("consent").checked));
+  $("start-audio-only").addEventListener("change", () => (audioOnlyChosen = true));
   $("devices-retry").addEventListener("click", () => retryDevices());
   $("call-devices-retry").addEventListener("click", () => retryDevices());
   $("mic-select").addEventListener("change", () => useDevice("audio", $("mic-select").value));
