@@ -31,13 +31,24 @@ echo "==> pytest"
 # pytest's exit status 5 means "no test selected", which extra arguments such as -k can cause in a
 # part; the suite fails if a part fails, or if no part selected anything.
 weak_log="$(mktemp)"
-trap 'rm -f "$weak_log"' EXIT
+weak_pid=""
+# The weak-link part runs in its own process group (setsid), so that an interrupted run ends it
+# with its browsers too: a background job of a script does not get the terminal's Ctrl-C.
+stop_weak() {
+    if [ -n "$weak_pid" ]; then
+        kill -TERM -- "-$weak_pid" 2>/dev/null || true
+    fi
+    rm -f "$weak_log"
+}
+trap stop_weak EXIT
+trap 'exit 130' INT TERM
 weak=0
-.venv/bin/python -m pytest -n 1 --part link-timing "$@" > "$weak_log" 2>&1 &
+setsid .venv/bin/python -m pytest -n 1 --part link-timing "$@" > "$weak_log" 2>&1 &
 weak_pid=$!
 rest=0
 nice -n 19 .venv/bin/python -m pytest -n 2 --dist worksteal --part rest "$@" || rest=$?
 wait "$weak_pid" || weak=$?
+weak_pid=""
 echo "==> pytest: the weak-link tests (they ran beside the tests above)"
 cat "$weak_log"
 echo "==> pytest: the other browser tests"
