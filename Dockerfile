@@ -23,6 +23,8 @@ COPY signaling ./signaling
 COPY media ./media
 COPY records ./records
 COPY web ./web
+COPY notifications ./notifications
+COPY cluster ./cluster
 # The project itself, with dependency ranges pinned in pyproject.toml.
 # hadolint ignore=DL3013
 RUN pip install ".[postgres]" \

@@ -41,3 +41,12 @@ def test_every_package_is_installed() -> None:
         for init in (ROOT / root).rglob("__init__.py")
     }
     assert found <= listed, f"packages missing from pyproject.toml: {sorted(found - listed)}"
+
+
+def test_the_image_copies_every_installed_package() -> None:
+    """``pip install .`` in the image fails on a listed package whose folder was not copied in."""
+    listed = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    roots = {name.split(".")[0] for name in listed}
+    text = (ROOT / "Dockerfile").read_text()
+    copied = set(re.findall(r"^COPY (\w+) \./\1$", text, re.MULTILINE))
+    assert roots <= copied, f"packages the Dockerfile does not copy: {sorted(roots - copied)}"
