@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.async_api import Browser, Page, expect
 
-from tests.e2e.pages import nurse_signs_in, patient_enters_waiting_room, shot, wait_for_media_growth
+from tests.e2e.pages import nurse_signs_in, patient_enters_waiting_room, poll, shot, wait_for_media_growth
 from tests.support.services import DemoServer, start_demo_server
 
 SERVICE_ZONE = ZoneInfo("America/Mexico_City")
@@ -155,3 +155,47 @@ async def test_a_patient_opening_the_link_while_closed_sees_the_next_opening_in_
     await expect(status).to_contain_text("El servicio está cerrado")
     await expect(patient.locator("#enter")).to_be_enabled()
     await shot(patient, "patient-service-closed")
+
+
+async def test_a_row_that_moves_under_the_nurses_pointer_does_not_admit_at_once(
+    queue_server: DemoServer, browser: Browser
+) -> None:
+    """The list redraws as patients arrive: one booked earlier goes above the patient the nurse is
+    reaching for. Her click lands on a row that just moved, so its buttons wait a moment instead of
+    admitting the wrong patient; then they work as before."""
+    nurse = await (await browser.new_context(viewport={"width": 1280, "height": 800})).new_page()
+    first = await (await browser.new_context()).new_page()
+    second = await (await browser.new_context()).new_page()
+    await nurse_signs_in(nurse, queue_server)
+    booked = await book_next_slot(nurse, queue_server)
+    appointment = booked["appointment"]
+    assert isinstance(appointment, dict)
+    if datetime.fromisoformat(appointment["check_in_opens"]) > datetime.now(UTC):
+        pytest.skip("the next slot begins after midnight in Mexico City; its waiting room is not open yet")
+    later = nurse.locator(f"#queue-rows tr[data-consult-id='{appointment['consult_id']}']")
+    earlier = nurse.locator("#queue-rows tr:not([data-consult-id='{}'])".format(appointment["consult_id"]))
+
+    await patient_enters_waiting_room(second, str(booked["patient_link"]))
+    await expect(later).to_have_attribute("data-state", "waiting")
+    await expect(later.get_by_role("button", name="Admitir")).to_be_enabled()
+    top = "(element) => element.getBoundingClientRect().top"
+    before = await later.evaluate(top)
+
+    # The earlier patient arrives: the list puts them first, and the later row moves down. The page
+    # notes the moved row's buttons as the redraw leaves them, before any timer can run.
+    await nurse.evaluate(
+        """([id, before]) => new MutationObserver((_, observer) => {
+             const row = document.querySelector(`tr[data-consult-id="${id}"]`);
+             if (!row || Math.abs(row.getBoundingClientRect().top - before) < 1) return;
+             observer.disconnect();
+             window.movedButtons = [...row.querySelectorAll("button")].map((button) => button.disabled);
+           }).observe(document.getElementById("queue-rows"), { childList: true })""",
+        [appointment["consult_id"], before],
+    )
+    await patient_enters_waiting_room(first, queue_server.patient_link)
+    moved = await poll(nurse, "window.movedButtons ?? null", lambda buttons: buttons is not None)
+    assert moved == [True, True, True], "the moved row's buttons must not act at once"
+    await expect(earlier.first).to_have_attribute("data-state", "waiting")
+    assert await later.evaluate(top) > before
+    await expect(later.get_by_role("button", name="Admitir")).to_be_enabled()
+    await expect(earlier.first.get_by_role("button", name="Admitir")).to_be_enabled()

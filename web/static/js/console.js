@@ -64,6 +64,12 @@ function renderLoginError() {
 
 let confirmingDeny = null; // the consult whose "deny" waits for a second, deliberate click
 let drawn = ""; // what the list shows now, so a refresh that changes nothing keeps focus and clicks
+/**
+ * How long a row's buttons wait after the list moved that row (a patient arrived above it, a row
+ * above gained its buttons): a click aimed at the row that was there lands on this one, and
+ * "Admitir" would take the wrong patient. Keyboard focus follows its patient, so that row is spared.
+ */
+const MOVED_ROW_SETTLE_MS = 600;
 
 /** The consults the list shows (the unit's open ones and those this nurse hosts), kept by queue.js. */
 const listed = () => unitQueue?.consults() ?? [];
@@ -116,6 +122,9 @@ function renderQueue() {
   $("queue-empty").hidden = rows.length > 0;
   const focused = document.activeElement?.dataset?.action;
   const focusedRow = document.activeElement?.closest?.("tr")?.dataset?.consultId;
+  const wasAt = new Map(
+    [...$("queue-rows").rows].map((tr) => [tr.dataset.consultId, tr.getBoundingClientRect().top]),
+  );
   $("queue-rows").replaceChildren(
     ...lines.map((line, index) => {
       const tr = document.createElement("tr");
@@ -138,6 +147,23 @@ function renderQueue() {
   // A redraw replaces the buttons: give keyboard focus back to the same one.
   if (focused && focusedRow) {
     $("queue-rows").querySelector(`tr[data-consult-id="${CSS.escape(focusedRow)}"] [data-action="${focused}"]`)?.focus();
+  }
+  if (wasAt.size > 0) holdMovedRows(wasAt, focusedRow);
+}
+
+/** The buttons of rows that are new or moved since the last drawing wait `MOVED_ROW_SETTLE_MS`. */
+function holdMovedRows(wasAt, focusedRow) {
+  for (const tr of $("queue-rows").rows) {
+    const id = tr.dataset.consultId;
+    const before = wasAt.get(id);
+    if (id === focusedRow || (before !== undefined && Math.abs(before - tr.getBoundingClientRect().top) < 1)) continue;
+    const buttons = [...tr.querySelectorAll("button:not([disabled])")];
+    for (const button of buttons) button.disabled = true;
+    tr.dataset.settling = "true";
+    setTimeout(() => {
+      for (const button of buttons) button.disabled = false;
+      delete tr.dataset.settling;
+    }, MOVED_ROW_SETTLE_MS);
   }
 }
 
