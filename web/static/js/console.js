@@ -151,19 +151,35 @@ function renderQueue() {
   if (wasAt.size > 0) holdMovedRows(wasAt, focusedRow);
 }
 
-/** The buttons of rows that are new or moved since the last drawing wait `MOVED_ROW_SETTLE_MS`. */
+const settlingUntil = new Map(); // consult id -> when its row's buttons may act again (performance.now())
+
+/**
+ * The buttons of rows that are new or moved since the last drawing wait `MOVED_ROW_SETTLE_MS`;
+ * a drawing during that wait (a status changed) keeps them waiting until it ends.
+ */
 function holdMovedRows(wasAt, focusedRow) {
+  const now = performance.now();
+  const shown = new Set([...$("queue-rows").rows].map((tr) => tr.dataset.consultId));
+  for (const id of settlingUntil.keys()) if (!shown.has(id)) settlingUntil.delete(id);
   for (const tr of $("queue-rows").rows) {
     const id = tr.dataset.consultId;
     const before = wasAt.get(id);
-    if (id === focusedRow || (before !== undefined && Math.abs(before - tr.getBoundingClientRect().top) < 1)) continue;
+    const moved = before === undefined || Math.abs(before - tr.getBoundingClientRect().top) >= 1;
+    if (id === focusedRow) settlingUntil.delete(id);
+    else if (moved) settlingUntil.set(id, now + MOVED_ROW_SETTLE_MS);
+    const until = settlingUntil.get(id);
+    if (until === undefined) continue;
+    if (until <= now) {
+      settlingUntil.delete(id);
+      continue;
+    }
     const buttons = [...tr.querySelectorAll("button:not([disabled])")];
     for (const button of buttons) button.disabled = true;
     tr.dataset.settling = "true";
     setTimeout(() => {
       for (const button of buttons) button.disabled = false;
       delete tr.dataset.settling;
-    }, MOVED_ROW_SETTLE_MS);
+    }, until - now);
   }
 }
 
