@@ -41,7 +41,8 @@ stop_weak() {
     rm -f "$weak_log"
 }
 trap stop_weak EXIT
-trap 'exit 130' INT TERM
+trap 'exit 130' INT
+trap 'exit 143' TERM
 weak=0
 setsid .venv/bin/python -m pytest -n 1 --part link-timing "$@" > "$weak_log" 2>&1 &
 weak_pid=$!
