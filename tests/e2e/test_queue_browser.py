@@ -78,6 +78,16 @@ async def book_next_slot(nurse: Page, server: DemoServer) -> dict[str, object]:
     return body
 
 
+async def second_patient_booked(nurse: Page, server: DemoServer) -> tuple[dict[str, object], str]:
+    """A second patient in the next slot, whose waiting room is open now: (appointment, join link)."""
+    booked = await book_next_slot(nurse, server)
+    appointment = booked["appointment"]
+    assert isinstance(appointment, dict)
+    if datetime.fromisoformat(appointment["check_in_opens"]) > datetime.now(UTC):
+        pytest.skip("the next slot begins after midnight in Mexico City; its waiting room is not open yet")
+    return appointment, str(booked["patient_link"])
+
+
 async def test_two_patients_wait_in_order_and_next_patient_starts_the_first_call(
     queue_server: DemoServer, browser: Browser
 ) -> None:
@@ -85,14 +95,10 @@ async def test_two_patients_wait_in_order_and_next_patient_starts_the_first_call
     first = await (await browser.new_context()).new_page()
     second = await (await browser.new_context(timezone_id=VIEWER_ZONE)).new_page()
     await nurse_signs_in(nurse, queue_server)
-    booked = await book_next_slot(nurse, queue_server)
-    appointment = booked["appointment"]
-    assert isinstance(appointment, dict)
-    if datetime.fromisoformat(appointment["check_in_opens"]) > datetime.now(UTC):
-        pytest.skip("the next slot begins after midnight in Mexico City; its waiting room is not open yet")
+    _, second_link = await second_patient_booked(nurse, queue_server)
 
     await patient_enters_waiting_room(first, queue_server.patient_link)
-    await patient_enters_waiting_room(second, str(booked["patient_link"]))
+    await patient_enters_waiting_room(second, second_link)
     await expect(first.locator("#queue-position")).to_have_attribute("data-place", "1")
     await expect(second.locator("#queue-position")).to_have_attribute("data-place", "2")
     # Nobody on duty yet: an honest "no nurse yet", not a made-up number.
@@ -167,15 +173,11 @@ async def test_a_row_that_moves_under_the_nurses_pointer_does_not_admit_at_once(
     first = await (await browser.new_context()).new_page()
     second = await (await browser.new_context()).new_page()
     await nurse_signs_in(nurse, queue_server)
-    booked = await book_next_slot(nurse, queue_server)
-    appointment = booked["appointment"]
-    assert isinstance(appointment, dict)
-    if datetime.fromisoformat(appointment["check_in_opens"]) > datetime.now(UTC):
-        pytest.skip("the next slot begins after midnight in Mexico City; its waiting room is not open yet")
+    appointment, second_link = await second_patient_booked(nurse, queue_server)
     later = nurse.locator(f"#queue-rows tr[data-consult-id='{appointment['consult_id']}']")
     earlier = nurse.locator("#queue-rows tr:not([data-consult-id='{}'])".format(appointment["consult_id"]))
 
-    await patient_enters_waiting_room(second, str(booked["patient_link"]))
+    await patient_enters_waiting_room(second, second_link)
     await expect(later).to_have_attribute("data-state", "waiting")
     await expect(later.get_by_role("button", name="Admitir")).to_be_enabled()
     top = "(element) => element.getBoundingClientRect().top"
