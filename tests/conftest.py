@@ -91,8 +91,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     part = config.getoption("--part")
     if part == "all":
         return
-    kept = [item for item in items if _part_of(item) == part]
-    dropped = [item for item in items if _part_of(item) != part]
+    kept, dropped = [], []
+    for item in items:
+        (kept if _part_of(item) == part else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
