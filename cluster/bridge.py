@@ -133,19 +133,21 @@ class PlacedMedia:
     async def link_report(self, room_id: str, participant_id: str, report: LinkReport) -> None:
         args = (room_id, participant_id, *astuple(report))
         known = self._reusable(room_id)
-        if known is not None:
+        if known is None:
+            placement = await self._placement_of(room_id)
+        else:
             try:
-                await self._on(known, "link_report", args)
+                await self._placed(room_id, participant_id, "link_report", args, known)
                 return
-            except MediaError:
-                self._reused.pop(room_id, None)
-                if await self._placements.get(room_id) == known:
-                    raise  # the room is where it was: the refusal stands
             except NodeUnreachable:
                 self._reused.pop(room_id, None)
-                await self._settle(room_id, participant_id, avoid=known.node_id)
                 raise
-        placement = await self._placed(room_id, participant_id, "link_report", args, keep=True)
+            except MediaError:
+                self._reused.pop(room_id, None)
+                placement = await self._placement_of(room_id)
+                if placement == known:
+                    raise  # the room is where it was: the refusal stands
+        await self._placed(room_id, participant_id, "link_report", args, placement)
         self._reuse(room_id, placement)
 
     async def add_candidate(
@@ -184,20 +186,29 @@ class PlacedMedia:
             return await self._on(placement, method, args)
 
     async def _placed(
-        self, room_id: str, participant_id: str, method: str, args: Sequence[object], *, keep: bool = False
+        self,
+        room_id: str,
+        participant_id: str,
+        method: str,
+        args: Sequence[object],
+        placement: Placement | None = None,
     ) -> Any:
-        """A call for media already started: its node must hold it. A node that no longer hears
-        calls loses the room (its pages are told to start again there); this call fails. With
-        ``keep``, the answer is the placement the call went to, not the call's own."""
-        placement = await self._placements.get(room_id)
+        """A call for media already started: its node (``placement``, else the one Redis holds) must
+        hold it. A node that no longer hears calls loses the room (its pages are told to start
+        again there); this call fails."""
         if placement is None:
-            raise MediaError(MediaErrorCode.NOT_PUBLISHING, "There is no media connection for this room.")
+            placement = await self._placement_of(room_id)
         try:
-            result = await self._on(placement, method, args)
+            return await self._on(placement, method, args)
         except NodeUnreachable:
             await self._settle(room_id, participant_id, avoid=placement.node_id)
             raise
-        return placement if keep else result
+
+    async def _placement_of(self, room_id: str) -> Placement:
+        placement = await self._placements.get(room_id)
+        if placement is None:
+            raise MediaError(MediaErrorCode.NOT_PUBLISHING, "There is no media connection for this room.")
+        return placement
 
     def _reusable(self, room_id: str) -> Placement | None:
         entry = self._reused.get(room_id)
