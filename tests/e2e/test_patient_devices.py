@@ -13,9 +13,11 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import Browser, Page, Route, expect
+from playwright.async_api import Browser, Page, Route, ViewportSize, expect
 
 from tests.e2e.consults import (
+    PHONE,
+    WIDE,
     admit,
     both_widths,
     end_consult,
@@ -313,3 +315,45 @@ async def test_a_late_connection_result_moves_nothing_and_keeps_the_patients_cho
     await receiving(nurse, "audio")
     assert await sent_kinds(patient) == ["audio"], "the patient chose to start with audio only"
     await end_consult(nurse, patient)
+
+
+HOLD_DEVICES = """
+(() => {
+  // The browser answers for the camera and microphone only when the test says (the patient is
+  // still reading the permission prompt).
+  const media = navigator.mediaDevices;
+  const ask = media.getUserMedia.bind(media);
+  let answer;
+  const answered = new Promise((resolve) => (answer = resolve));
+  window.answerDevices = () => answer();
+  media.getUserMedia = async (constraints) => {
+    await answered;
+    return ask(constraints);
+  };
+})();
+"""
+
+
+@pytest.mark.parametrize("size", [PHONE, WIDE], ids=["phone", "wide"])
+async def test_devices_that_answer_late_move_nothing_under_the_patients_finger(
+    server: DemoServer, browser: Browser, size: ViewportSize
+) -> None:
+    """The camera and microphone answer while the patient already reads the page: the pickers and
+    the audio-only choice appear in space kept for them, so neither checkbox nor the button moves."""
+    context = await patient_context(browser)
+    await context.add_init_script(HOLD_DEVICES)
+    patient = await context.new_page()
+    await patient.set_viewport_size(size)
+    _nurse, _consult_id, link = await nurse_with_patient(browser, server, "Teo Tarde (prueba)")
+    await patient.goto(link)
+    await expect(patient.locator("body")).to_have_attribute("data-state", "check")
+    await expect(patient.locator("#devices")).to_have_attribute("data-state", "checking")
+    top = "(element) => element.getBoundingClientRect().top"
+    before = {s: await patient.locator(s).evaluate(top) for s in ("#start-audio-only", "#consent", "#enter")}
+
+    await patient.evaluate("window.answerDevices()")
+    await expect(patient.locator("#devices")).to_have_attribute("data-state", "ok")
+    await expect(patient.locator("#camera-picker")).to_be_visible()
+    await expect(patient.locator("#mic-picker")).to_be_visible()
+    after = {s: await patient.locator(s).evaluate(top) for s in before}
+    assert after == before, "the devices' answer moved what the patient was about to touch"

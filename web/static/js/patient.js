@@ -241,7 +241,7 @@ function devicesChanged() {
   const camera = status.camera === "ok";
   $("preview-empty").hidden = camera;
   $("local").hidden = !camera;
-  $("audio-only-choice").hidden = !camera;
+  $("audio-only-choice").dataset.available = String(camera);
   if (!camera) $("start-audio-only").checked = false;
   call.setAvailable({ camera, microphone: status.microphone === "ok" });
   fillPickers();
@@ -270,7 +270,10 @@ function renderDevices() {
   $("call-devices-help").textContent = helpText;
 }
 
-/** The camera and microphone pickers, and the in-call camera switch when there is another camera. */
+/**
+ * The camera and microphone pickers, and the in-call camera switch when there is another camera.
+ * A picker that cannot be used keeps its space (see ``data-available`` in styles.css).
+ */
 async function fillPickers() {
   const found = await listDevices().catch(() => ({ audio: [], video: [] }));
   for (const [name, kind, select, picker] of [
@@ -284,7 +287,7 @@ async function fillPickers() {
       return option;
     });
     $(select).replaceChildren(...options);
-    $(picker).hidden = devices?.status[name] !== "ok" || options.length === 0;
+    $(picker).dataset.available = String(devices?.status[name] === "ok" && options.length > 0);
   }
   $("switch-camera").hidden = devices?.status.camera !== "ok" || found.video.length < 2;
 }
