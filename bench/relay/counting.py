@@ -38,6 +38,7 @@ class StreamReport:
     kind: str
     frames: list[tuple[int, float]]  # (RTP timestamp, arrival) of complete video frames
     audio: int  # audio packets that arrived in the window
+    video_packets: int  # video packets that arrived in the window
 
 
 class StreamCount:
@@ -53,6 +54,7 @@ class StreamCount:
         self.kind = kind
         self.frames: list[tuple[int, float]] = []  # (RTP timestamp, arrival) of complete frames
         self.audio: list[float] = []
+        self.video: list[float] = []  # arrival of every video packet
         self.first_packet_at: float | None = None
         self._last_sequence: int | None = None
         self._timestamp: int | None = None
@@ -65,6 +67,7 @@ class StreamCount:
         if self.kind == "audio":
             self.audio.append(now)
             return
+        self.video.append(now)
         sequence = packet.sequence_number
         gap = 0
         if self._last_sequence is not None:
@@ -88,9 +91,11 @@ class StreamCount:
         orchestrator picks those sent in the window); audio packets that arrived in it."""
         frames = [(ts, t) for ts, t in self.frames if since - 1 <= t <= until + GRACE]
         audio = sum(1 for t in self.audio if since <= t <= until)
+        video = sum(1 for t in self.video if since <= t <= until)
         self.frames = [(ts, t) for ts, t in self.frames if t > until - 2]
         self.audio = [t for t in self.audio if t > until - 2]
-        return StreamReport(self.subscriber, self.publisher, self.kind, frames, audio)
+        self.video = [t for t in self.video if t > until - 2]
+        return StreamReport(self.subscriber, self.publisher, self.kind, frames, audio, video)
 
 
 @dataclass(frozen=True)

@@ -100,6 +100,7 @@ class Window:
     direct: Delivery
     audio_expected: int  # packets sent in the window, times subscribers
     audio_received: int  # packets that arrived in the window
+    packets_relayed: int  # RTP packets, audio and video, that subscribers got through the server
     decode_errors: int
     tap_errors: int
 
@@ -110,6 +111,10 @@ class Window:
     @property
     def audio_pct(self) -> float:
         return 100 * self.audio_received / self.audio_expected if self.audio_expected else 0.0
+
+    @property
+    def packets_per_second(self) -> float:
+        return self.packets_relayed / self.seconds if self.seconds else 0.0
 
     @property
     def other_cpu(self) -> float:
@@ -159,6 +164,9 @@ def measure(clients: list[ClientHandle], server: Server, label: str, size: int, 
         direct=direct,
         audio_expected=sum(audio_sent[s.publisher] for s in audio),
         audio_received=sum(s.audio for s in audio),
+        packets_relayed=sum(
+            s.audio + s.video_packets for r in reports for s in r.streams if s.publisher != "direct"
+        ),
         decode_errors=sum(r.decode_errors for r in reports),
         tap_errors=sum(r.tap_errors for r in reports),
     )

@@ -54,6 +54,12 @@ class Repetition:
     def per_subscriber(self, target: str) -> float:
         return slope([(w.size, w.server_cpu) for w in self.fan_out[target]])
 
+    def per_packet(self, target: str) -> float:
+        """Server CPU seconds per packet relayed in 1:1 consults (each packet in makes one out): the
+        slope over the packets a second the subscribers received, so fixed costs fall out, as in
+        part 3 of ``bench.forwarding_micro``."""
+        return slope([(w.packets_per_second, w.server_cpu) for w in self.consults[target]])
+
 
 def _open(clients: list[ClientHandle], server: Server, count: int, *, patient_publishes: bool) -> None:
     """Open ``count`` consults spread over the client processes (each opens its share in turn)."""
@@ -139,7 +145,8 @@ def run_versus(
             + ", ".join(f"{NAMES[t]} {100 * repetition.per_consult(t):.2f} %" for t in TARGETS)
             + "; per subscriber "
             + ", ".join(f"{NAMES[t]} {100 * repetition.per_subscriber(t):.2f} %" for t in TARGETS)
-            + " of a core"
+            + " of a core; per relayed packet "
+            + ", ".join(f"{NAMES[t]} {1e6 * repetition.per_packet(t):.1f} µs" for t in TARGETS)
         )
         repetitions.append(repetition)
     return repetitions
@@ -170,6 +177,17 @@ def summarize_versus(repetitions: list[Repetition]) -> dict[str, object]:
         figures[f"janus_cpu_pct_per_{what}"] = round(100 * j_mean, 2)
         figures[f"ratio_to_janus_per_{what}"] = round(r_mean, 2)
         figures[f"ratio_to_janus_per_{what}_range"] = [round(r_low, 2), round(r_high, 2)]
+    ours = [1e6 * r.per_packet("packet") for r in repetitions]
+    janus = [1e6 * r.per_packet("janus") for r in repetitions]
+    o_mean, o_low, o_high = _spread(ours)
+    j_mean, j_low, j_high = _spread(janus)
+    print(
+        "  server CPU per packet relayed in the consults:"
+        f" Teleconsulta {o_mean:.1f} µs ({o_low:.1f}-{o_high:.1f}),"
+        f" Janus {j_mean:.1f} µs ({j_low:.1f}-{j_high:.1f})"
+    )
+    figures["us_per_relayed_packet"] = round(o_mean, 1)
+    figures["janus_us_per_relayed_packet"] = round(j_mean, 1)
     windows = [
         w for r in repetitions for group in (r.consults, r.fan_out) for ws in group.values() for w in ws
     ]
