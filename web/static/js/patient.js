@@ -241,7 +241,7 @@ function devicesChanged() {
   const camera = status.camera === "ok";
   $("preview-empty").hidden = camera;
   $("local").hidden = !camera;
-  $("audio-only-choice").dataset.available = String(camera);
+  $("audio-only-choice").hidden = !camera;
   if (!camera) $("start-audio-only").checked = false;
   call.setAvailable({ camera, microphone: status.microphone === "ok" });
   fillPickers();
@@ -272,7 +272,8 @@ function renderDevices() {
 
 /**
  * The camera and microphone pickers, and the in-call camera switch when there is another camera.
- * A picker that cannot be used keeps its space (see ``data-available`` in styles.css).
+ * Until the devices answer, the pickers keep their space unseen (see styles.css); one that cannot
+ * be used then goes, beside the device message that grows at the same moment.
  */
 async function fillPickers() {
   const found = await listDevices().catch(() => ({ audio: [], video: [] }));
@@ -287,7 +288,8 @@ async function fillPickers() {
       return option;
     });
     $(select).replaceChildren(...options);
-    $(picker).dataset.available = String(devices?.status[name] === "ok" && options.length > 0);
+    $(picker).classList.remove("until-devices-answer");
+    $(picker).hidden = devices?.status[name] !== "ok" || options.length === 0;
   }
   $("switch-camera").hidden = devices?.status.camera !== "ok" || found.video.length < 2;
 }
