@@ -399,8 +399,15 @@ class ReceiverTap:
             if self._keep_decoding:
                 await self._take(packet, codec)
                 await RTCRtpReceiver._handle_rtp_packet(receiver, packet, arrival_time_ms)
+                return
+            remb = self._account(packet, codec, arrival_time_ms)
+            if remb is not None:
+                await self._send_remb(remb)
+            # A media packet, the usual case, goes straight to the sink: one coroutine less for
+            # every packet a publisher sends.
+            if not self._is_rtx(packet.payload_type, codec) and packet.ssrc not in self._rtx_ssrc:
+                await self._sink(packet, codec)
             else:
-                await self._account(packet, codec, arrival_time_ms)
                 await self._take(packet, codec)
         except Exception:
             self.errors += 1
@@ -419,25 +426,33 @@ class ReceiverTap:
         elif packet.ssrc not in self._rtx_ssrc:  # media on the RTX SSRC is malformed: never a stream
             await self._sink(packet, codec)
 
-    async def _account(self, packet: RtpPacket, codec: RTCRtpCodecParameters, arrival_time_ms: int) -> None:
-        """What RTCRtpReceiver._handle_rtp_packet does for RTCP: statistics for RR, and REMB."""
+    def _account(
+        self, packet: RtpPacket, codec: RTCRtpCodecParameters, arrival_time_ms: int
+    ) -> tuple[int, list[int]] | None:
+        """What RTCRtpReceiver._handle_rtp_packet does for RTCP: statistics for RR, and REMB's
+        estimate; returns the estimate to send now (bitrate, SSRCs), if there is one."""
         stream = self._streams.get(packet.ssrc)
         if stream is None:
             stream = self._streams[packet.ssrc] = _ReportedStatistics(codec.clockRate, self._downstream_loss)
         stream.add(packet)
         estimator = self._estimator
-        if estimator is not None and packet.extensions.abs_send_time is not None:
-            remb = estimator.add(
-                abs_send_time=packet.extensions.abs_send_time,
-                arrival_time_ms=arrival_time_ms,
-                payload_size=len(packet.payload) + packet.padding_size,
-                ssrc=packet.ssrc,
+        abs_send_time = packet.extensions.abs_send_time
+        if estimator is None or abs_send_time is None:
+            return None
+        remb: tuple[int, list[int]] | None = estimator.add(
+            abs_send_time=abs_send_time,
+            arrival_time_ms=arrival_time_ms,
+            payload_size=len(packet.payload) + packet.padding_size,
+            ssrc=packet.ssrc,
+        )
+        return remb
+
+    async def _send_remb(self, remb: tuple[int, list[int]]) -> None:
+        rtcp_ssrc = self._internals._RTCRtpReceiver__rtcp_ssrc
+        if rtcp_ssrc is not None:
+            await self._internals._send_rtcp(
+                RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
             )
-            rtcp_ssrc = self._internals._RTCRtpReceiver__rtcp_ssrc
-            if remb is not None and rtcp_ssrc is not None:
-                await self._internals._send_rtcp(
-                    RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb))
-                )
 
 
 class _ReportedStatistics(StreamStatistics):
@@ -956,6 +971,17 @@ class SenderPort:
             )
             self._negotiated_from = codecs
         return self._negotiation
+
+    def send_inline(self, packet: bytes) -> bool | None:
+        """:meth:`send` without a coroutine, for the per-packet path: True if sent, False if the
+        negotiated direction does not let this sender send, None if only aiortc's coroutines can
+        send it now (the transport is not connected, or ``inline=False``): then await ``send``."""
+        sender = self._sender
+        if not sender._enabled:
+            return False
+        if self._inline and _send_now(sender.transport, packet):
+            return True
+        return None
 
     async def send(self, packet: bytes) -> bool:
         """Send one plain RTP packet (aiortc protects it with SRTP); False if the negotiated

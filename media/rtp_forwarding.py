@@ -919,15 +919,19 @@ class Subscription:
             self.stats.upstream_holes -= 1  # a late (retransmitted) packet filled a hole
             self._stream.fills += 1
         self._cache.put(out_seq, packet)
+        port = self._port
         try:
-            if not await self._port.send(packet):
+            sent = port.send_inline(packet)
+            if sent is None:
+                sent = await port.send(packet)
+            if not sent:
                 self._waiting = True  # direction renegotiated to not send: start afresh later
                 return
         except ConnectionError:
             self.stats.send_errors += 1
             self._waiting = True  # once the transport is back, start again at a keyframe
             return
-        self._port.record_sent(out_ts, ntp, len(payload), traits.clock_rate)
+        port.record_sent(out_ts, ntp, len(payload), traits.clock_rate)
         stats = self.stats
         stats.packets_sent += 1
         stats.bytes_sent += len(packet)
