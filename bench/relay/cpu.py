@@ -4,6 +4,8 @@ generators) and of the whole machine, so each figure is what that part spent and
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,3 +82,19 @@ def machine_steal() -> float:
     """CPU seconds the hypervisor gave to other guests (all cores) since boot: ``steal`` in
     ``/proc/stat``. On these machines it is large and bursty, so every window reports it."""
     return int(Path("/proc/stat").read_text().splitlines()[0].split()[8]) / CLOCK_TICK
+
+
+def cores_used(pids: list[int], seconds: float) -> float:
+    """What the processes use together over the next ``seconds``, in cores."""
+    start = CpuSample.take(pids)
+    time.sleep(seconds)
+    return sum(CpuSample.take(pids).since(start).values()) / seconds
+
+
+def wait_until_quiet(pids: Callable[[], list[int]], *, below: float, interval: float, limit: float) -> float:
+    """Wait until the processes ``pids()`` names use, together, under ``below`` cores over
+    ``interval`` seconds; the seconds waited (``limit`` if they never were that quiet)."""
+    began = time.monotonic()
+    while time.monotonic() - began < limit and cores_used(pids(), interval) >= below:
+        pass
+    return time.monotonic() - began

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .client_process import ClientHandle, call_all
+from .cpu import cores_used, wait_until_quiet
 from .measure import Window, measure, slope
 from .profile import hotspots, print_hotspots, record
 from .report import print_header, print_window
@@ -75,9 +76,31 @@ def _open(clients: list[ClientHandle], server: Server, count: int, *, patient_pu
         call_all(clients, batch)
 
 
-def _close(clients: list[ClientHandle], settle: float) -> None:
+QUIET_MARGIN = 0.03
+"""Cores above what both servers and the clients use with no consult open (the clients' direct
+reference pair keeps streaming) that still count as idle between steps."""
+QUIET_LIMIT = 30.0
+
+
+def _watched(clients: list[ClientHandle], servers: dict[str, Server]) -> list[int]:
+    """Both servers' processes and the clients'."""
+    return [pid for server in servers.values() for pid in server.pids()] + [
+        c.process.pid for c in clients if c.process.pid is not None
+    ]
+
+
+def _close(clients: list[ClientHandle], servers: dict[str, Server], settle: float, idle: float) -> float:
+    """End the step's consults, then wait until both servers and the clients are back to ``idle``
+    (cores): the teardown of one server's consults, its own and the clients' share, must not run
+    into the other's next window. In full runs before this wait, the window that followed the
+    closing of Janus's eight consults found the machine 13-14 % of a core busier than the one after
+    ours, and each repetition that measured Janus first read ours 0.7-1.0 % of a core a consult
+    higher than those that measured ours first. Returns the seconds waited."""
     call_all(clients, {i: ("end_consults", ()) for i in range(len(clients))})
     time.sleep(settle)
+    return settle + wait_until_quiet(
+        lambda: _watched(clients, servers), below=idle + QUIET_MARGIN, interval=0.5, limit=QUIET_LIMIT
+    )
 
 
 def profile_ours(server: Server, seconds: float, folder: Path) -> None:
@@ -106,7 +129,9 @@ def run_versus(
         f"\nTeleconsulta against Janus, interleaved: {plan.repetitions} repetitions of K = {plan.consults}"
         f" consults and N = {plan.subscribers} subscribers, the order alternating"
     )
+    idle = min(cores_used(_watched(clients, servers), 1.0) for _ in range(3))
     repetitions = []
+    waits: list[float] = []
     for number in range(plan.repetitions):
         order = TARGETS if number % 2 == 0 else TARGETS[::-1]
         repetition = Repetition()
@@ -126,7 +151,7 @@ def run_versus(
                         f"  profile of our server at K={size} (py-spy, {window:g} s, not a measured window):"
                     )
                     profile_ours(servers[target], window, profile)
-                _close(clients, settle)
+                waits.append(_close(clients, servers, settle, idle))
         print(f" repetition {number + 1}: 1 publisher -> N subscribers")
         print_header("N")
         for size in plan.subscribers:
@@ -139,7 +164,7 @@ def run_versus(
                 repetition.fan_out[target].append(measured)
                 print(f"  {NAMES[target]}:")
                 print_window(measured)
-                _close(clients, settle)
+                waits.append(_close(clients, servers, settle, idle))
         print(
             "  slopes: per consult "
             + ", ".join(f"{NAMES[t]} {100 * repetition.per_consult(t):.2f} %" for t in TARGETS)
@@ -149,6 +174,11 @@ def run_versus(
             + ", ".join(f"{NAMES[t]} {1e6 * repetition.per_packet(t):.1f} µs" for t in TARGETS)
         )
         repetitions.append(repetition)
+    print(
+        f"  between steps: {statistics.median(waits):.1f} s (median), {max(waits):.1f} s at most, until"
+        f" both servers and the clients were idle again ({100 * idle:.1f} % of a core with no consult,"
+        f" {100 * QUIET_MARGIN:.0f} % more allowed)"
+    )
     return repetitions
 
 
