@@ -91,11 +91,9 @@ def _watched(clients: list[ClientHandle], servers: dict[str, Server]) -> list[in
 
 def _close(clients: list[ClientHandle], servers: dict[str, Server], settle: float, idle: float) -> float:
     """End the step's consults, then wait until both servers and the clients are back to ``idle``
-    (cores): the teardown of one server's consults, its own and the clients' share, must not run
-    into the other's next window. In full runs before this wait, the window that followed the
-    closing of Janus's eight consults found the machine 13-14 % of a core busier than the one after
-    ours, and each repetition that measured Janus first read ours 0.7-1.0 % of a core a consult
-    higher than those that measured ours first. Returns the seconds waited."""
+    (cores): a window must not take in the teardown of the step before it, the other server's
+    included. In the runs of 2026-12-07 the settle time was always enough (the wait ended at its
+    first check). Returns the seconds waited."""
     call_all(clients, {i: ("end_consults", ()) for i in range(len(clients))})
     time.sleep(settle)
     return settle + wait_until_quiet(
