@@ -26,6 +26,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from redis import Redis
+
 CHROMIUM = "/usr/bin/chromium"
 """Debian's Chromium, driven headless by Playwright with a fake camera and microphone."""
 
@@ -143,11 +145,13 @@ def redis_sentinels(directory: Path, master: str = "tc") -> Iterator[SentinelSet
     if binary is None:
         raise FileNotFoundError("redis-sentinel")
     with ExitStack() as stack:
-        primary = stack.enter_context(redis_server(directory / "primary"))
+        # Without the delay Redis 7 waits 5 s before the first sync to a replica, to serve more at once.
+        primary = stack.enter_context(redis_server(directory / "primary", "--repl-diskless-sync-delay", "0"))
         primary_port = primary.rsplit(":", 1)[1].split("/")[0]
         replica = stack.enter_context(
             redis_server(directory / "replica", "--replicaof", "127.0.0.1", primary_port)
         )
+        _wait_for_replica(primary)
         sentinels = []
         for index in range(3):
             port = free_port()
@@ -166,6 +170,20 @@ def redis_sentinels(directory: Path, master: str = "tc") -> Iterator[SentinelSet
             _wait_for_pong(port, process, "redis-sentinel")
             sentinels.append(f"127.0.0.1:{port}")
         yield SentinelSet(master, primary, replica, tuple(sentinels))
+
+
+def _wait_for_replica(primary_url: str) -> None:
+    """Until the primary has its replica online (the first sync done): before that, a write is on
+    the primary alone, and a test that kills the primary would lose it."""
+    deadline = time.monotonic() + 30
+    with Redis.from_url(primary_url) as primary:
+        while True:
+            replica = primary.info("replication").get("slave0")
+            if isinstance(replica, dict) and replica.get("state") == "online":
+                return
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the replica never came online: {replica!r}")
+            time.sleep(0.05)
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
