@@ -1,7 +1,7 @@
 """What forwarding one RTP packet costs the server, in microseconds. Prints figures; asserts nothing.
 
 Run: ``python -m bench.forwarding_micro [--packets N] [--quick] [--no-counters]`` (loopback only,
-~15 s; ``--quick`` ~5 s). The last line is one JSON object with the figures.
+~50 s; ``--quick`` ~25 s). The last line is one JSON object with the figures.
 ``--no-counters`` turns off what metrics add to the per-packet path (the received-bytes counter)
 and the census that sums the counters (run here every 0.1 s, ten times as often as a media worker
 does), to measure what metrics cost.
@@ -14,7 +14,13 @@ does), to measure what metrics cost.
    receive hook, and for each subscriber: rewrite, SRTP protect, UDP send). SRTP unprotect of
    the incoming packet happens before that and is added from part 1.
 
-3. The whole path, datagram in to datagrams out, from another process over UDP.
+3. The whole path, datagram in to datagrams out: publishers' datagrams come from another process
+   (``bench.datagram_feed``) over UDP and the copies go back to sockets there, so the process's
+   CPU is the server's. First loaded as ``bench.relay`` loads a server, 1 to 8 consults of two
+   streams at a publisher's packet rate, read as the relay reads it (the slope of CPU over
+   packets a second: ``whole_path_us_per_relayed_packet``, to set beside the relay's
+   ``us_per_relayed_packet``); then one publisher at 4,000 packets a second to K subscribers,
+   through aiortc's receive task and through the datagram fast path.
 4. The interpreter's part of it: datagrams handed straight to the worker's fast-receive hook, the
    subscribers' sends going nowhere, so neither the kernel nor the event loop is in the figure.
 
@@ -24,6 +30,7 @@ It runs on uvloop, as the media workers do, so the UDP sends and receives it tim
 from __future__ import annotations
 
 import asyncio
+import copy
 import os
 import platform
 import statistics
@@ -50,10 +57,17 @@ from media.keyframes import classify_vp8
 from media.rtp_forwarding import Forwarder, ForwardingPolicy, PublisherStats
 from media.rtp_rewrite import HeaderExtensionIds, HeaderWriter
 
+REPOSITORY = Path(__file__).resolve().parents[1]
 PAYLOAD_SIZE = 1100
 DESCRIPTOR = bytes([0x90, 0x80, 0x81, 0x23])
 KEY = DESCRIPTOR + bytes([0x50, 0x01, 0x00, 0x9D, 0x01, 0x2A, 0x40, 0x01, 0xF0, 0x00])
 DELTA = bytes([0x80, 0x80, 0x81, 0x23, 0x51, 0x01, 0x00])  # continuation packets of delta frames
+STREAM_RATE = 112.5
+"""Packets a second of one publisher in bench.relay's consults: ~62 of video (493 kbit/s at 25 fps)
+and 50 of audio (Opus every 20 ms). The streams here are all video; audio packets are smaller."""
+CONSULT_STREAMS = (2, 4, 8, 16)
+"""Streams for 1, 2, 4 and 8 consults, the consult counts of bench.relay's full run."""
+BURST_RATE = 4000.0
 
 
 def per_call_us(function: Callable[[], object], repeat: int = 20000) -> float:
@@ -225,24 +239,6 @@ async def room(subscribers: int, packets: int, policy: ForwardingPolicy) -> dict
     }
 
 
-SENDER = """
-import socket, struct, sys, time
-host, port, rate = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
-data = open(sys.argv[4], "rb").read()
-packets, offset = [], 0
-while offset < len(data):
-    (size,) = struct.unpack_from("!H", data, offset)
-    packets.append(data[offset + 2 : offset + 2 + size])
-    offset += 2 + size
-sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-start = time.perf_counter()
-for index, packet in enumerate(packets):
-    while time.perf_counter() < start + index / rate:
-        pass
-    sock.sendto(packet, (host, port))
-"""
-
-
 @dataclass
 class ConnectedRoom:
     """A publishing client and the server's peer for it, and server peers each with its client,
@@ -288,99 +284,216 @@ async def connected_room(subscribers: int, *, fast: bool) -> ConnectedRoom:
     return room
 
 
-def video_datagrams(
-    client_video: RTCRtpTransceiver,
-    count: int,
-    *,
-    per_frame: int,
-    ticks_per_frame: int,
-    send_time: Callable[[int], int],
-) -> list[bytes]:
-    """``count`` VP8 packets of the client's video stream (a keyframe first, then delta frames of
-    ``per_frame`` packets, with MID and abs-send-time ``send_time(seq)``), SRTP-protected by the
-    client's own session as the server expects them."""
+def packer(client_video: RTCRtpTransceiver) -> Callable[[int, int, bool, float], bytes]:
+    """A function making one SRTP datagram of the client's video stream, as the server expects it:
+    ``(sequence, rtp_timestamp, marker, send_time_s)`` to a VP8 packet (a keyframe's first packet
+    at sequence 0, delta frames after) with MID and the abs-send-time of ``send_time_s``, protected
+    by the client's own SRTP session."""
     sender: Any = client_video.sender
     extensions = HeaderExtensionsMap()
     extensions.configure(RTCRtpParameters(headerExtensions=client_video._headerExtensions))
     payload_type = client_video._codecs[0].payloadType
     assert payload_type is not None
-    datagrams = []
-    for seq in range(count):
-        body = KEY if seq == 0 else DELTA
+
+    def pack(sequence: int, timestamp: int, marker: bool, send_time_s: float) -> bytes:
+        body = KEY if sequence == 0 else DELTA
         rtp = RtpPacket(
-            payload_type=payload_type,
-            sequence_number=seq,
-            timestamp=(seq // per_frame) * ticks_per_frame,
-            ssrc=sender._ssrc,
+            payload_type=payload_type, sequence_number=sequence, timestamp=timestamp, ssrc=sender._ssrc
         )
-        rtp.marker = int(seq % per_frame == per_frame - 1)
+        rtp.marker = int(marker)
         rtp.payload = body + bytes(PAYLOAD_SIZE - len(body))
         rtp.extensions.mid = client_video.mid
-        rtp.extensions.abs_send_time = send_time(seq) & 0xFFFFFF
-        datagrams.append(sender.transport._tx_srtp.protect(rtp.serialize(extensions)))
+        rtp.extensions.abs_send_time = int(send_time_s * (1 << 18)) & 0xFFFFFF
+        return bytes(sender.transport._tx_srtp.protect(rtp.serialize(extensions)))
+
+    return pack
+
+
+def video_datagrams(
+    client_video: RTCRtpTransceiver, count: int, *, per_frame: int, fps: float
+) -> list[bytes]:
+    """``count`` packets of the client's video: frames of ``per_frame`` packets, ``fps`` a second."""
+    pack = packer(client_video)
+    datagrams = []
+    for seq in range(count):
+        frame = seq // per_frame
+        datagrams.append(pack(seq, frame * int(90000 / fps), seq % per_frame == per_frame - 1, frame / fps))
     return datagrams
 
 
-async def whole_path(subscribers: int, packets: int, *, fast: bool, rate: float) -> dict[str, float]:
-    """Datagram in to datagrams out, as a media worker runs it: prebuilt SRTP datagrams come from
-    another process over UDP into the server's ICE socket; the server does everything a worker
-    does for them (the event loop's read, aioice, SRTP, aiortc's routing, our forwarding, SRTP
-    protect and UDP send per subscriber). The subscriber clients stop reading their sockets, so
-    this process's CPU, minus what it spends idle over as long, is the server's."""
-    room = await connected_room(subscribers, fast=fast)
-    forwarder, client_video, server, servers, clients = (
-        room.forwarder,
-        room.client_video,
-        room.server,
-        room.servers,
-        room.clients,
+@dataclass(frozen=True)
+class Segment:
+    """``count`` datagrams of each of the first ``streams`` streams, each stream at ``rate`` a
+    second, the streams taking turns evenly."""
+
+    rate: float
+    count: int
+    streams: int = 1
+
+
+def stream_datagrams(client_video: RTCRtpTransceiver, segments: list[Segment], stream: int) -> list[bytes]:
+    """Stream number ``stream``'s datagrams for the segments it takes part in, sequence numbers
+    running on: 25 frames a second whose packets share the segment's rate, each with the
+    abs-send-time the feed will send it at."""
+    pack = packer(client_video)
+    datagrams: list[bytes] = []
+    frame, clock = 0, 0.0
+    for segment in segments:
+        if stream >= segment.streams:
+            continue
+        per_frame = max(1, round(segment.rate / 25))
+        phase = stream / (segment.rate * segment.streams)
+        for index in range(segment.count):
+            last_of_frame = index % per_frame == per_frame - 1 or index == segment.count - 1
+            sent_at = clock + index / segment.rate + phase
+            datagrams.append(pack(len(datagrams) & 0xFFFF, frame * 3600, last_of_frame, sent_at))
+            frame += last_of_frame
+        clock += segment.count / segment.rate + 0.5
+    return datagrams
+
+
+@dataclass(frozen=True)
+class SegmentCost:
+    """What the server did and spent while one segment was fed to it."""
+
+    segment: Segment
+    received: int  # datagrams the server's publisher peers took in
+    copies: int  # RTP datagrams the sinks got
+    cpu_s: float  # this process's CPU time
+    wall_s: float
+
+    @property
+    def packets_per_second(self) -> float:
+        return self.received / self.wall_s
+
+    @property
+    def cores(self) -> float:
+        return self.cpu_s / self.wall_s
+
+
+def send_copies_to(server: Any, client: Any, port: int) -> None:
+    """Point a server subscriber peer's nominated pair (``server``, its DTLS transport) at ``port``
+    on 127.0.0.1, a sink in the feed's process, so that its client (``client``) in this process
+    receives nothing and costs nothing. Both stop their consent checks (one STUN request every
+    5 s): the client's would make the server pick its real address again, and the server's would
+    go unanswered and end the connection after 30 s."""
+    for transport in (server, client):
+        consent = transport.transport._connection._query_consent_task
+        if consent is not None:
+            consent.cancel()
+    pair = server.transport._connection._nominated[1]
+    candidate = copy.copy(pair.remote_candidate)
+    candidate.port = port
+    pair.remote_candidate = candidate
+    if hasattr(server, "_teleconsulta_send_route"):
+        del server._teleconsulta_send_route  # the cached route keeps the old address
+
+
+@dataclass
+class FedRooms:
+    """Rooms of one publisher each, fed by a ``bench.datagram_feed`` process."""
+
+    rooms: list[ConnectedRoom]
+    feed: asyncio.subprocess.Process
+    files: list[Path]
+
+    async def send(self, segment: Segment) -> int:
+        """Feed one segment; the RTP copies the sinks received."""
+        assert self.feed.stdin is not None and self.feed.stdout is not None
+        self.feed.stdin.write(f"{segment.rate} {segment.count} {segment.streams}\n".encode())
+        await self.feed.stdin.drain()
+        line = await asyncio.wait_for(self.feed.stdout.readline(), segment.count / segment.rate + 30)
+        if not line:
+            raise RuntimeError("the datagram feed ended early")
+        return int(line)
+
+    def received(self) -> int:
+        return sum(room.forwarder.published[0].stats.packets_received for room in self.rooms)
+
+    async def measure(self, segment: Segment) -> SegmentCost:
+        before = self.received()
+        cpu, wall = time.process_time(), time.monotonic()
+        copies = await self.send(segment)
+        return SegmentCost(
+            segment,
+            received=self.received() - before,
+            copies=copies,
+            cpu_s=time.process_time() - cpu,
+            wall_s=time.monotonic() - wall,
+        )
+
+    async def close(self) -> None:
+        if self.feed.stdin is not None:
+            self.feed.stdin.close()
+        await self.feed.wait()
+        for path in self.files:
+            await asyncio.to_thread(path.unlink)
+        for room in self.rooms:
+            await room.close()
+
+
+async def fed_rooms(streams: int, subscribers: int, segments: list[Segment], *, fast: bool) -> FedRooms:
+    """``streams`` rooms, each a publisher with ``subscribers`` subscribers, whose publishers' SRTP
+    datagrams come from another process over UDP into the server's ICE sockets and whose copies go
+    to sockets in that process. The server does everything a worker does for them (the event
+    loop's read, aioice, SRTP, aiortc's routing, our forwarding, SRTP protect and UDP send per
+    subscriber); the clients in this process send and receive nothing but RTCP."""
+    rooms = [await connected_room(subscribers, fast=fast) for _ in range(streams)]
+    warm_up = Segment(200.0, 40, streams)  # not measured: the subscriptions start at its keyframe
+    specs, files = [], []
+    for index, room in enumerate(rooms):
+        server_dtls: Any = next(t.receiver.transport for t in room.server.getTransceivers())
+        if fast:
+            assert install_fast_receive(server_dtls)
+            for pc in room.servers:
+                install_fast_receive(next(t.sender.transport for t in pc.getTransceivers()))
+        datagrams = bytearray()
+        for protected in stream_datagrams(room.client_video, [warm_up, *segments], index):
+            datagrams += struct.pack("!H", len(protected)) + protected
+        path = Path(tempfile.mkstemp(prefix="forwarding-micro-")[1])
+        await asyncio.to_thread(path.write_bytes, bytes(datagrams))
+        files.append(path)
+        local = server_dtls.transport._connection._nominated[1].local_candidate
+        specs.append(f"{local.host}:{local.port}:{path}")
+    feed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.datagram_feed",
+        str(subscribers),
+        *specs,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        cwd=REPOSITORY,  # bench.datagram_feed is found from here
     )
-    server_dtls: Any = next(t.receiver.transport for t in server.getTransceivers())
-    if fast:
-        assert install_fast_receive(server_dtls)
-        for pc in servers:
-            install_fast_receive(next(t.sender.transport for t in pc.getTransceivers()))
-    for pc in clients:  # the clients stop reading: the kernel drops what they would receive
-        agent: Any = next(t.receiver.transport for t in pc.getTransceivers()).transport._connection
-        for protocol in agent._protocols:
-            try:
-                protocol.transport.pause_reading()
-            except AttributeError:  # uvloop's UDP transport cannot pause: read and drop at once
-                protocol.datagram_received = lambda data, addr: None
+    fed = FedRooms(rooms, feed, files)
+    assert feed.stdout is not None
+    ports = iter(int(port) for port in (await feed.stdout.readline()).split())
+    for room in rooms:
+        for server_pc, client_pc in zip(room.servers, room.clients, strict=True):
+            server_side = next(t.sender.transport for t in server_pc.getTransceivers())
+            client_side = next(t.receiver.transport for t in client_pc.getTransceivers())
+            send_copies_to(server_side, client_side, next(ports))
+    await fed.send(warm_up)
+    return fed
 
-    datagrams = bytearray()
-    for protected in video_datagrams(
-        client_video, packets, per_frame=4, ticks_per_frame=3000, send_time=lambda seq: seq * 97
-    ):
-        datagrams += struct.pack("!H", len(protected)) + protected
-    pair = server_dtls.transport._connection._nominated[1]
-    host, port = pair.local_candidate.host, pair.local_candidate.port
-    path = Path(tempfile.mkstemp(prefix="forwarding-micro-")[1])
-    await asyncio.to_thread(path.write_bytes, bytes(datagrams))
-    track = forwarder.published[0]
-    seconds = packets / rate
 
-    idle_start, idle_wall = time.process_time(), time.monotonic()
+async def idle_cores(seconds: float = 1.0) -> float:
+    """This process's CPU, in cores, while nothing is fed: the peers' timers."""
+    cpu, wall = time.process_time(), time.monotonic()
     await asyncio.sleep(seconds)
-    idle_rate = (time.process_time() - idle_start) / (time.monotonic() - idle_wall)
+    return (time.process_time() - cpu) / (time.monotonic() - wall)
 
-    before = track.stats.packets_received
-    cpu_start, wall_start = time.process_time(), time.monotonic()
-    sending = await asyncio.create_subprocess_exec(
-        sys.executable, "-c", SENDER, host, str(port), str(rate), str(path)
-    )
-    if await sending.wait() != 0:
-        raise RuntimeError("the datagram sender failed")
-    try:
-        await wait_for(lambda: track.stats.packets_received - before >= packets - 10, 10)
-    except TimeoutError:
-        print(f"   (only {track.stats.packets_received - before} of {packets} datagrams arrived)")
-    cpu = time.process_time() - cpu_start - idle_rate * (time.monotonic() - wall_start)
-    received = track.stats.packets_received - before
-    sent = sum(s.stats.packets_sent for s in forwarder.subscriptions)
-    await asyncio.to_thread(path.unlink)
-    await room.close()
-    return {"received": received, "sent": sent, "us_per_packet": max(cpu, 0.0) / max(received, 1) * 1e6}
+
+def us_per_packet(cost: SegmentCost, idle: float) -> float:
+    """The server's CPU per incoming packet in one segment, less what it spends idle over as long."""
+    return max(cost.cpu_s - idle * cost.wall_s, 0.0) / max(cost.received, 1) * 1e6
+
+
+def slope_us_per_packet(costs: list[SegmentCost]) -> float:
+    """µs of CPU per incoming packet as the slope of cores over packets a second, so fixed costs
+    (timers, idle wake-ups) fall out: how ``bench.relay`` reads its ``us_per_relayed_packet``."""
+    fitted = statistics.linear_regression([c.packets_per_second for c in costs], [c.cores for c in costs])
+    return fitted.slope * 1e6
 
 
 class _SendsNowhere:
@@ -412,13 +525,7 @@ async def interpreter_path(subscribers: int, packets: int) -> dict[str, float]:
     pair = server_dtls.transport._connection._nominated[1]
     hook, address = pair.protocol.datagram_received, pair.remote_addr
 
-    datagrams = video_datagrams(
-        client_video,
-        packets + 50,
-        per_frame=3,
-        ticks_per_frame=3600,
-        send_time=lambda seq: int((seq // 3) * 0.04 * (1 << 18)),
-    )  # 25 frames a second
+    datagrams = video_datagrams(client_video, packets + 50, per_frame=3, fps=25)
     for data in datagrams[:50]:  # for real: the subscriptions start at the keyframe
         hook(data, address)
     await asyncio.sleep(0.2)
@@ -442,7 +549,9 @@ async def interpreter_path(subscribers: int, packets: int) -> dict[str, float]:
     return {"us_per_packet": statistics.median(chunks), "received": received, "sent": sent}
 
 
-async def main(packets: int, subscriber_counts: tuple[int, ...], counters: bool) -> dict[str, float]:
+async def main(
+    packets: int, subscriber_counts: tuple[int, ...], *, counters: bool, quick: bool
+) -> dict[str, float]:
     def loopback(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return ["127.0.0.1"]
 
@@ -487,21 +596,66 @@ async def main(packets: int, subscriber_counts: tuple[int, ...], counters: bool)
     )
     summary["us_per_packet_1_subscriber_no_remb"] = round(figures["server_us_median"] + unprotect, 1)
 
-    rate = 4000.0
+    streams = CONSULT_STREAMS[:-1] if quick else CONSULT_STREAMS
+    seconds = 1.5 if quick else 3.0
+    order = list(streams) if quick else [*streams, *reversed(streams)]
     print(
-        f"\n3. The whole path, datagram in to datagrams out: {packets} datagrams at {rate:.0f}/s from"
-        "\n   another process (µs of this process's CPU per incoming packet, idle CPU taken off)"
+        "\n3. The whole path, datagram in to datagrams out: publishers' SRTP datagrams come from another"
+        "\n   process into the server's ICE sockets, the copies go out to sockets in that process, and"
+        "\n   the figure is this process's CPU. First as bench.relay's 1:1 consults load a server: each"
+        f"\n   consult two streams (one each way) of {STREAM_RATE:g} packets a second (a publisher's video"
+        f"\n   and audio), {seconds:g} s for each number of consults"
+        + ("" if quick else ", up then down")
+        + "; the slope of CPU over packets a second"
+        "\n   is the server's µs per relayed packet (fixed costs fall out), as bench.relay reads it."
+    )
+    print("   consults  packets/s  server CPU  µs/packet, idle off  (in/out)")
+    segments = [Segment(STREAM_RATE, int(STREAM_RATE * seconds), count) for count in order]
+    settle = Segment(STREAM_RATE, int(STREAM_RATE), max(streams))  # 1 s, not measured
+    fed = await fed_rooms(max(streams), 1, [settle, *segments], fast=True)
+    try:
+        idle = await idle_cores()
+        await fed.send(settle)
+        segment_costs = []
+        for segment in segments:
+            window = await fed.measure(segment)
+            segment_costs.append(window)
+            print(
+                f"   {segment.streams / 2:8g}  {window.packets_per_second:9.0f}  {100 * window.cores:8.2f} %"
+                f"  {us_per_packet(window, idle):19.1f}  ({window.received}/{window.copies})"
+            )
+    finally:
+        await fed.close()
+    per_packet = slope_us_per_packet(segment_costs)
+    per_consult = per_packet * 1e-6 * 2 * STREAM_RATE * 100
+    print(
+        f"   idle: {100 * idle:.2f} % of a core ({max(streams)} rooms open throughout);"
+        f" per relayed packet {per_packet:.1f} µs, per consult {per_consult:.2f} % of a core"
+    )
+    summary["whole_path_us_per_relayed_packet"] = round(per_packet, 1)
+    summary["whole_path_cpu_pct_per_consult"] = round(per_consult, 2)
+
+    print(
+        f"\n   Then one publisher at {BURST_RATE:.0f} packets a second ({packets} packets), through aiortc's"
+        "\n   receive task and through the datagram fast path (µs per incoming packet, idle off)"
     )
     print("   subs  aiortc's receive task  datagram fast path  ratio   (packets in/out)")
     for subscribers in subscriber_counts:
-        slow = await whole_path(subscribers, packets, fast=False, rate=rate)
-        quick = await whole_path(subscribers, packets, fast=True, rate=rate)
-        summary[f"whole_path_us_{subscribers}_sub"] = round(quick["us_per_packet"], 1)
-        summary[f"whole_path_task_us_{subscribers}_sub"] = round(slow["us_per_packet"], 1)
+        measured = {}
+        for fast in (False, True):
+            fed = await fed_rooms(1, subscribers, [Segment(BURST_RATE, packets)], fast=fast)
+            try:
+                idle = await idle_cores(0.5)
+                measured[fast] = (await fed.measure(Segment(BURST_RATE, packets)), idle)
+            finally:
+                await fed.close()
+        (task, task_idle), (quick_path, fast_idle) = measured[False], measured[True]
+        task_us, fast_us = us_per_packet(task, task_idle), us_per_packet(quick_path, fast_idle)
+        summary[f"whole_path_us_{subscribers}_sub"] = round(fast_us, 1)
+        summary[f"whole_path_task_us_{subscribers}_sub"] = round(task_us, 1)
         print(
-            f"   {subscribers:4d}  {slow['us_per_packet']:21.1f}  {quick['us_per_packet']:18.1f}"
-            f"  {quick['us_per_packet'] / slow['us_per_packet']:5.2f}"
-            f"   ({slow['received']:.0f}/{slow['sent']:.0f}, {quick['received']:.0f}/{quick['sent']:.0f})"
+            f"   {subscribers:4d}  {task_us:21.1f}  {fast_us:18.1f}  {fast_us / task_us:5.2f}"
+            f"   ({task.received}/{task.copies}, {quick_path.received}/{quick_path.copies})"
         )
 
     python_packets = max(packets, 3000) * 5
@@ -536,4 +690,4 @@ if __name__ == "__main__":
     args = parser.parse_args()
     counts = (1, 4) if args.quick else (1, 2, 4, 8)
     packets = 1000 if args.quick else args.packets
-    print(json.dumps(uvloop.run(main(packets, counts, counters=not args.no_counters))))
+    print(json.dumps(uvloop.run(main(packets, counts, counters=not args.no_counters, quick=args.quick))))
