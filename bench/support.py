@@ -126,6 +126,10 @@ def _wait_for_pong(port: int, process: subprocess.Popen[bytes], name: str) -> No
         time.sleep(0.05)
 
 
+REPLICATION_FENCE = "bench:replication-fence"
+"""A key written and deleted to learn when a replica holds everything written before it."""
+
+
 @dataclass(frozen=True)
 class SentinelSet:
     """A Redis primary, its replica and three sentinels watching them under ``master``."""
@@ -173,17 +177,20 @@ def redis_sentinels(directory: Path, master: str = "tc") -> Iterator[SentinelSet
 
 
 def _wait_for_replica(primary_url: str) -> None:
-    """Until the primary has its replica online (the first sync done): before that, a write is on
-    the primary alone, and a test that kills the primary would lose it."""
+    """Until the replica has acknowledged a write: before that, a write is on the primary alone,
+    and a test that kills the primary would lose it. The primary calls its replica online as soon
+    as the first copy is sent, but after a diskless copy it streams writes only once the replica's
+    first acknowledgement (sent once a second) arrives; ``WAIT`` counts the replicas holding this
+    connection's own last write, so the fence key is written here."""
     deadline = time.monotonic() + 30
     with Redis.from_url(primary_url) as primary:
         while True:
-            replica = primary.info("replication").get("slave0")
-            if isinstance(replica, dict) and replica.get("state") == "online":
+            primary.set(REPLICATION_FENCE, "1")
+            primary.delete(REPLICATION_FENCE)
+            if primary.execute_command("WAIT", 1, 1000) == 1:
                 return
             if time.monotonic() > deadline:
-                raise RuntimeError(f"the replica never came online: {replica!r}")
-            time.sleep(0.05)
+                raise RuntimeError(f"the replica never acknowledged: {primary.info('replication')!r}")
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:

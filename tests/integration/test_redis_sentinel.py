@@ -13,7 +13,9 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 from redis.asyncio import Redis
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisError
 
+from bench.support import REPLICATION_FENCE, SentinelSet
 from rooms.consult import ConsultState
 from tests.support.clients import connect_client
 from tests.support.redis_server import redis_sentinels
@@ -61,7 +63,11 @@ async def test_a_live_consult_survives_the_redis_primary_being_killed(tmp_path: 
                 await patient_events.wait_for("consult:state", lambda d: d["consult"]["state"] == "live")
 
                 # Every write so far is on the replica too; then the primary dies without warning.
+                # WAIT counts the replicas that hold this connection's own last write, and the
+                # replication stream is in order: the fence, once held, vouches for every write
+                # before it.
                 primary = Redis.from_url(ha.primary_url)
+                await primary.set(REPLICATION_FENCE, "1")
                 assert await primary.execute_command("WAIT", 1, 5000) == 1
                 pid = (await primary.info("server"))["process_id"]
                 await primary.aclose()
@@ -78,7 +84,8 @@ async def test_a_live_consult_survives_the_redis_primary_being_killed(tmp_path: 
                     assert nurse.connected and patient.connected
                     await asyncio.sleep(0.2)
                 else:
-                    raise AssertionError(f"the service never came back: {refusals[-5:]}")
+                    where = await _whereabouts(ha, f"tc:consult:{demo.consult_id}")
+                    raise AssertionError(f"the service never came back: {refusals[-5:]}; {where}")
                 assert all(isinstance(code, str) and code for code in refusals)
 
                 # The replica is the primary now, and it holds the consult as it was.
@@ -101,3 +108,29 @@ async def test_a_live_consult_survives_the_redis_primary_being_killed(tmp_path: 
                 await patient.disconnect()
         finally:
             await server.close()
+
+
+async def _whereabouts(ha: SentinelSet, key: str) -> str:
+    """What each sentinel names as primary, and each Redis's role and whether it holds ``key``: the
+    state to read when the service does not come back (a test failure says where the data went)."""
+    found = []
+    for address in ha.sentinels:
+        host, port = address.split(":")
+        sentinel = Redis(host=host, port=int(port), socket_timeout=2)
+        try:
+            found.append(f"sentinel {port}: {await sentinel.sentinel_get_master_addr_by_name(ha.master)}")
+        except RedisError as error:
+            found.append(f"sentinel {port}: {type(error).__name__}")
+        finally:
+            await sentinel.aclose()
+    for name, url in (("primary", ha.primary_url), ("replica", ha.replica_url)):
+        redis = Redis.from_url(url, socket_timeout=2)
+        try:
+            role = (await redis.execute_command("ROLE"))[0]
+            keys, held = await redis.dbsize(), await redis.exists(key)
+            found.append(f"{name} {url}: {role!r}, {keys} keys, key {held}")
+        except RedisError as error:
+            found.append(f"{name} {url}: {type(error).__name__}")
+        finally:
+            await redis.aclose()
+    return "; ".join(found)
