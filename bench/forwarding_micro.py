@@ -186,23 +186,8 @@ async def room(subscribers: int, packets: int, policy: ForwardingPolicy) -> dict
     await wait_for(lambda: all(pc.connectionState == "connected" for pc in peers))
 
     sender: Any = client_video.sender
-    extensions = HeaderExtensionsMap()
-    extensions.configure(RTCRtpParameters(headerExtensions=client_video._headerExtensions))
-    payload_type = client_video._codecs[0].payloadType
-    assert payload_type is not None
-
-    def packet(seq: int) -> bytes:
-        body = KEY if seq == 0 else DELTA
-        rtp = RtpPacket(
-            payload_type=payload_type, sequence_number=seq, timestamp=(seq // 4) * 3000, ssrc=sender._ssrc
-        )
-        rtp.marker = int(seq % 4 == 3)
-        rtp.payload = body + bytes(PAYLOAD_SIZE - len(body))
-        rtp.extensions.mid = client_video.mid
-        rtp.extensions.abs_send_time = (seq * 97) & 0xFFFFFF
-        return rtp.serialize(extensions)
-
-    prebuilt = [packet(seq) for seq in range(packets)]
+    pack = rtp_packer(client_video)
+    prebuilt = [pack(seq, (seq // 4) * 3000, seq % 4 == 3, seq * 97 / (1 << 18)) for seq in range(packets)]
     server_dtls: Any = next(t.receiver.transport for t in server.getTransceivers())
     handle = server_dtls._handle_rtp_data
     spent: list[int] = []
@@ -284,11 +269,10 @@ async def connected_room(subscribers: int, *, fast: bool) -> ConnectedRoom:
     return room
 
 
-def packer(client_video: RTCRtpTransceiver) -> Callable[[int, int, bool, float], bytes]:
-    """A function making one SRTP datagram of the client's video stream, as the server expects it:
-    ``(sequence, rtp_timestamp, marker, send_time_s)`` to a VP8 packet (a keyframe's first packet
-    at sequence 0, delta frames after) with MID and the abs-send-time of ``send_time_s``, protected
-    by the client's own SRTP session."""
+def rtp_packer(client_video: RTCRtpTransceiver) -> Callable[[int, int, bool, float], bytes]:
+    """A function making one plain RTP packet of the client's video stream, as the server expects
+    it: ``(sequence, rtp_timestamp, marker, send_time_s)`` to a VP8 packet (a keyframe's first
+    packet at sequence 0, delta frames after) with MID and the abs-send-time of ``send_time_s``."""
     sender: Any = client_video.sender
     extensions = HeaderExtensionsMap()
     extensions.configure(RTCRtpParameters(headerExtensions=client_video._headerExtensions))
@@ -304,9 +288,19 @@ def packer(client_video: RTCRtpTransceiver) -> Callable[[int, int, bool, float],
         rtp.payload = body + bytes(PAYLOAD_SIZE - len(body))
         rtp.extensions.mid = client_video.mid
         rtp.extensions.abs_send_time = int(send_time_s * (1 << 18)) & 0xFFFFFF
-        return bytes(sender.transport._tx_srtp.protect(rtp.serialize(extensions)))
+        return bytes(rtp.serialize(extensions))
 
     return pack
+
+
+def packer(client_video: RTCRtpTransceiver) -> Callable[[int, int, bool, float], bytes]:
+    """:func:`rtp_packer`'s packets as SRTP datagrams, protected by the client's own session."""
+    pack, protect = rtp_packer(client_video), client_video.sender.transport._tx_srtp.protect
+
+    def datagram(sequence: int, timestamp: int, marker: bool, send_time_s: float) -> bytes:
+        return bytes(protect(pack(sequence, timestamp, marker, send_time_s)))
+
+    return datagram
 
 
 def video_datagrams(
