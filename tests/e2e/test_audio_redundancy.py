@@ -13,6 +13,9 @@ sent carries two frames (about twice the bytes of plain Opus).
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+
 from playwright.async_api import Browser, Page
 
 from tests.e2e.pages import admitted_call, poll
@@ -51,6 +54,8 @@ PUBLISHER_ANSWER = "window.teleconsultaDebug.publisher()?.remoteDescription?.sdp
 SUBSCRIBER_ANSWER = "window.teleconsultaDebug.peerConnection()?.localDescription?.sdp ?? null"
 SENT = audio_stream("publisher", "outbound-rtp")
 RECEIVED = audio_stream("peerConnection", "inbound-rtp")
+SECOND = 48_000  # samples of one second of audio
+WINDOWS = 5  # seconds of audio judged, one by one
 
 
 def red_first(sdp: str) -> bool:
@@ -64,8 +69,7 @@ async def test_each_page_sends_and_receives_red_and_hears_the_other(
 ) -> None:
     patient, nurse, _ = await admitted_call(browser, demo_server)
 
-    for page in (patient, nurse):
-        await sends_and_hears_red(page)
+    await asyncio.gather(sends_and_hears_red(patient), sends_and_hears_red(nurse))
 
 
 async def sends_and_hears_red(page: Page) -> None:
@@ -73,15 +77,24 @@ async def sends_and_hears_red(page: Page) -> None:
     # server's offer for its subscribing connection with RED first too.
     assert red_first(await poll(page, PUBLISHER_ANSWER, lambda sdp: sdp is not None))
     assert red_first(await poll(page, SUBSCRIBER_ANSWER, lambda sdp: sdp is not None))
-    first = await poll(page, RECEIVED, lambda s: s is not None and s["samples"] > 48_000)
-    enough = first["samples"] + 96_000  # two more seconds
-    later = await poll(page, RECEIVED, lambda s: s["samples"] > enough)
+    first = await poll(page, RECEIVED, lambda s: s is not None and s["samples"] > SECOND)
+    readings = [first]
+    for _ in range(WINDOWS):
+        readings.append(await poll(page, RECEIVED, lambda s: s["samples"] > readings[-1]["samples"] + SECOND))
+    later = readings[-1]
     assert later["codec"] in ("audio/red", "audio/opus"), later
     # On the wire: nearly every packet brings a copy of a frame the jitter buffer already has.
     received = later["packets"] - first["packets"]
     assert later["discarded"] - first["discarded"] > 0.8 * received, (first, later)
     sent = await poll(page, SENT, lambda s: s is not None)
     assert sent["codec"] in ("audio/red", "audio/opus"), sent
-    # Played, with hardly anything concealed on loopback.
-    concealed = (later["concealed"] - first["concealed"]) / (later["samples"] - first["samples"])
-    assert concealed < 0.05, f"{concealed:.1%} of the audio concealed on loopback"
+    # Played, with hardly anything concealed on loopback. Judged by the median second: broken RED
+    # conceals every second, while one stall of a CPU shared by two browser tests and their servers
+    # (about a quarter of a second, seen in CI) spoils one second and says nothing of RED.
+    concealed = sorted(
+        (after["concealed"] - before["concealed"]) / (after["samples"] - before["samples"])
+        for before, after in itertools.pairwise(readings)
+    )
+    assert concealed[WINDOWS // 2] < 0.05, (
+        f"median second {concealed[WINDOWS // 2]:.1%} concealed: {concealed}"
+    )
