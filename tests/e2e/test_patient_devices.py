@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import Browser, Page, Route, ViewportSize, expect
+from playwright.async_api import Browser, Page, Route, expect
 
 from tests.e2e.consults import (
     PHONE,
@@ -32,7 +32,7 @@ from tests.e2e.consults import (
     sent_kinds,
     shared_server,
 )
-from tests.e2e.pages import poll
+from tests.e2e.pages import poll, shot
 from tests.support.services import DemoServer
 
 
@@ -334,26 +334,51 @@ HOLD_DEVICES = """
 """
 
 
-@pytest.mark.parametrize("size", [PHONE, WIDE], ids=["phone", "wide"])
-async def test_devices_that_answer_late_move_nothing_under_the_patients_finger(
-    server: DemoServer, browser: Browser, size: ViewportSize
-) -> None:
-    """The camera and microphone answer while the patient already reads the page: the pickers and
-    the audio-only choice appear in space kept for them, so neither checkbox nor the button moves."""
-    context = await patient_context(browser)
-    await context.add_init_script(HOLD_DEVICES)
-    patient = await context.new_page()
-    await patient.set_viewport_size(size)
-    _nurse, _consult_id, link = await nurse_with_patient(browser, server, "Teo Tarde (prueba)")
-    await patient.goto(link)
-    await expect(patient.locator("body")).to_have_attribute("data-state", "check")
-    await expect(patient.locator("#devices")).to_have_attribute("data-state", "checking")
-    top = "(element) => element.getBoundingClientRect().top"
-    before = {s: await patient.locator(s).evaluate(top) for s in ("#start-audio-only", "#consent", "#enter")}
+TOUCHED = ("#start-audio-only", "#consent", "#enter")
+DEVICE_OUTCOMES = {
+    # What the browser answers for the camera and the microphone: (Chromium flags, permissions,
+    # None for the fake prompt that grants everything).
+    "both-work": (flags(), None),
+    "camera-blocked": (flags(prompt=False), ["microphone"]),
+    "microphone-blocked": (flags(prompt=False), ["camera"]),
+    "both-blocked": (flags(prompt=False), []),
+    "no-camera": (flags(cameras=0), None),
+}
 
-    await patient.evaluate("window.answerDevices()")
-    await expect(patient.locator("#devices")).to_have_attribute("data-state", "ok")
-    await expect(patient.locator("#camera-picker")).to_be_visible()
-    await expect(patient.locator("#mic-picker")).to_be_visible()
-    after = {s: await patient.locator(s).evaluate(top) for s in before}
-    assert after == before, "the devices' answer moved what the patient was about to touch"
+
+@pytest.mark.parametrize("outcome", DEVICE_OUTCOMES)
+async def test_devices_that_answer_late_move_nothing_under_the_patients_finger(
+    server: DemoServer, browser: Browser, outcome: str
+) -> None:
+    """The camera and microphone answer, whatever they answer, while the patient already reads the
+    page (at 360 px and at 1280 px): the device message grows by its help, pickers and the
+    audio-only choice go, the recommendation changes, and none of it moves the choice, the consent
+    box or the button under the patient's finger, which stay in view without scrolling."""
+    args, permissions = DEVICE_OUTCOMES[outcome]
+    patient_browser = await launch(browser, args)
+    _nurse, _consult_id, link = await nurse_with_patient(browser, server, f"Teo Tarde {outcome} (prueba)")
+    for size in (PHONE, WIDE):
+        options = {} if permissions is None else {"permissions": permissions}
+        context = await patient_context(patient_browser, **options)
+        await context.add_init_script(HOLD_DEVICES)
+        patient = await context.new_page()
+        await patient.set_viewport_size(size)
+        await patient.goto(link)
+        await expect(patient.locator("body")).to_have_attribute("data-state", "check")
+        await expect(patient.locator("#devices")).to_have_attribute("data-state", "checking")
+        await expect(patient.locator("#network")).not_to_contain_text("Probando su conexión")
+        top = "(element) => element.getBoundingClientRect().top"
+        before = {s: await patient.locator(s).evaluate(top) for s in TOUCHED}
+
+        await patient.evaluate("window.answerDevices()")
+        await expect(patient.locator("#devices")).not_to_have_attribute("data-state", "checking")
+        for picker in ("#camera-picker", "#mic-picker"):
+            await expect(patient.locator(picker)).not_to_have_class("until-devices-answer")
+        after = {s: await patient.locator(s).evaluate(top) for s in TOUCHED}
+        if not await patient.locator("#start-audio-only").is_visible():  # no camera: the choice went
+            del before["#start-audio-only"], after["#start-audio-only"]
+        assert after == before, f"the devices' answer ({outcome}) moved what the patient touches at {size}"
+        for selector in ("#consent", "#enter"):
+            await in_view(patient, selector)
+        await shot(patient, f"check-{outcome}-{size['width']}")
+        await context.close()
