@@ -130,7 +130,9 @@ class LinkPolicy:
         # Nobody left to limit it (the last weak subscriber left or turned data saver off): lift the cap.
         cap = max(MIN_CAMERA_BPS, min(MAX_CAMERA_BPS, min(estimates, default=MAX_CAMERA_BPS)))
         last = publisher.camera_cap_bps
-        if last is not None and abs(cap - last) <= BITRATE_CHANGE * last:
+        # A small change is estimate noise, unless the last cap breaks a data saver's promise.
+        promised = DATA_SAVER_VIDEO_BPS if _watched_by_a_data_saver(room, publisher) else MAX_CAMERA_BPS
+        if last is not None and abs(cap - last) <= BITRATE_CHANGE * last and last <= promised:
             return
         publisher.camera_cap_bps = cap
         await self._listener(
@@ -280,6 +282,14 @@ def _camera_budgets(room: Room, publisher: Participant) -> list[int]:
         if publisher_id == publisher.participant_id and source == "camera"
         if (budget := _subscriber_budget(other, subscription))
     ]
+
+
+def _watched_by_a_data_saver(room: Room, publisher: Participant) -> bool:
+    """Whether a subscriber in data-saver mode receives the publisher's camera."""
+    return any(
+        other.data_saver and (publisher.participant_id, "camera") in other.subscriptions
+        for other in room.others(publisher)
+    )
 
 
 def _subscriber_budget(subscriber: Participant, subscription: Subscribed) -> int | None:

@@ -1,6 +1,6 @@
 """Overrun checks as the link policy runs them (media/link_policy.py): what the server sent a
 participant between two checks, against their browser's estimate, pauses their video, and the
-paused video probes the link."""
+paused video probes the link; and the camera caps it sends publishers."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 from typing import Any
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from media.adaptation import PROBE_MIN_PPS, PROBE_START_PPS, LinkReading
 from media.backend import LinkReport, MediaEvent, MediaEventKind
-from media.link_policy import LinkPolicy
+from media.link_policy import BITRATE_CHANGE, DATA_SAVER_VIDEO_BPS, LinkPolicy
 from media.sfu_room import Participant, Room, Subscribed
 
 
@@ -113,3 +116,30 @@ async def test_the_probes_give_way_while_the_link_queues_and_come_back_when_it_d
     await policy.hear(room, patient, LinkReport(50, 0, 10, 0))
     assert camera.probing == 1.5 * PROBE_MIN_PPS and camera.paused
     assert microphone.probing is None
+
+
+@given(st.integers(DATA_SAVER_VIDEO_BPS + 1, int(DATA_SAVER_VIDEO_BPS * (1 + BITRATE_CHANGE))))
+async def test_data_saver_caps_the_camera_even_when_the_estimate_was_just_above_its_figure(
+    estimate: int,
+) -> None:
+    """The cap follows browser estimates only when they move by more than ``BITRATE_CHANGE`` (noise
+    would renegotiate encodings all the time), but a participant who turns data saver on was
+    promised ``DATA_SAVER_VIDEO_BPS`` at most: a cap a little above it must still come down (CI
+    saw a nurse's camera stay at 155 kbit/s)."""
+    caps: list[int] = []
+
+    async def listen(event: MediaEvent) -> None:
+        if event.kind is MediaEventKind.BITRATE:
+            caps.append(int(str(event.data["max_bitrate_bps"])))
+
+    policy, room = LinkPolicy(listen), Room("consult", forwarding=None)  # type: ignore[arg-type]
+    nurse, patient = Participant("nurse"), receiving(Sink(), Sink(receiver_estimate_bps=estimate))
+    room.participants.update(nurse=nurse, patient=patient)
+    await policy.follow_weakest_subscriber(room, nurse)
+    assert caps == [estimate]
+
+    patient.data_saver = True
+    await policy.follow_weakest_subscriber(room, nurse)
+    assert caps == [estimate, DATA_SAVER_VIDEO_BPS]
+    await policy.follow_weakest_subscriber(room, nurse)  # and once there, nothing more to say
+    assert caps == [estimate, DATA_SAVER_VIDEO_BPS]
