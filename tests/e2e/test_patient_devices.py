@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Iterator
 
 import pytest
-from playwright.async_api import Browser, Page, Route, expect
+from playwright.async_api import Browser, Page, Route, ViewportSize, expect
 
 from tests.e2e.consults import (
     PHONE,
@@ -335,6 +335,12 @@ HOLD_DEVICES = """
 
 
 TOUCHED = ("#start-audio-only", "#consent", "#enter")
+CHECK_SIZES: tuple[ViewportSize, ...] = (
+    PHONE,
+    {"width": 740, "height": 360},  # the phone on its side
+    {"width": 768, "height": 1024},  # a tablet upright: taller than the check screen
+    WIDE,
+)
 DEVICE_OUTCOMES = {
     # What the browser answers for the camera and the microphone: (Chromium flags, permissions,
     # None for the fake prompt that grants everything).
@@ -351,13 +357,14 @@ async def test_devices_that_answer_late_move_nothing_under_the_patients_finger(
     server: DemoServer, browser: Browser, outcome: str
 ) -> None:
     """The camera and microphone answer, whatever they answer, while the patient already reads the
-    page (at 360 px and at 1280 px): the device message grows by its help, pickers and the
-    audio-only choice go, the recommendation changes, and none of it moves the choice, the consent
-    box or the button under the patient's finger, which stay in view without scrolling."""
+    page (on a phone upright and on its side, a tablet and a wide screen): the device message grows
+    by its help, pickers and the audio-only choice go, the recommendation changes, and none of it
+    moves the choice, the consent box or the button under the patient's finger, which stay in view
+    without scrolling."""
     args, permissions = DEVICE_OUTCOMES[outcome]
     patient_browser = await launch(browser, args)
     _nurse, _consult_id, link = await nurse_with_patient(browser, server, f"Teo Tarde {outcome} (prueba)")
-    for size in (PHONE, WIDE):
+    for size in CHECK_SIZES:
         options = {} if permissions is None else {"permissions": permissions}
         context = await patient_context(patient_browser, **options)
         await context.add_init_script(HOLD_DEVICES)
