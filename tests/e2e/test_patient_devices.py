@@ -364,8 +364,8 @@ async def test_devices_that_answer_late_move_nothing_under_the_patients_finger(
     args, permissions = DEVICE_OUTCOMES[outcome]
     patient_browser = await launch(browser, args)
     _nurse, _consult_id, link = await nurse_with_patient(browser, server, f"Teo Tarde {outcome} (prueba)")
+    options = {} if permissions is None else {"permissions": permissions}
     for size in CHECK_SIZES:
-        options = {} if permissions is None else {"permissions": permissions}
         context = await patient_context(patient_browser, **options)
         await context.add_init_script(HOLD_DEVICES)
         patient = await context.new_page()
