@@ -124,6 +124,10 @@ def patient_namespace() -> Iterator[None]:
         _run("ip", "netns", "del", NAMESPACE, check=False)
 
 
+OPEN_KBIT = 1_000_000
+"""A rate no consult comes near: the link as fast as if it were not shaped."""
+
+
 def shape(down_kbit: int | None, up_kbit: int | None) -> None:
     """Token-bucket limits: the host side's egress is the patient's download, the guest's its upload."""
     for device, rate, inside in ((HOST_DEVICE, down_kbit, False), (GUEST_DEVICE, up_kbit, True)):
@@ -131,8 +135,16 @@ def shape(down_kbit: int | None, up_kbit: int | None) -> None:
         if rate is None:
             run("tc", "qdisc", "del", "dev", device, "root", check=False)
         else:
-            bucket = ("rate", f"{rate}kbit", "burst", "16kbit", "latency", "300ms")
+            burst = "16kbit" if rate < OPEN_KBIT else "1mbit"
+            bucket = ("rate", f"{rate}kbit", "burst", burst, "latency", "300ms")
             run("tc", "qdisc", "replace", "dev", device, "root", "tbf", *bucket)
+
+
+def open_up(scenario: Scenario) -> None:
+    """The shaped link gets fast, as a link that clears does: what its queue holds drains at once.
+    Deleting the token bucket would throw the queue away instead, tens of packets lost in the
+    first second after the link was clean (an existing bucket given a new rate keeps its queue)."""
+    shape(scenario.down_kbit and OPEN_KBIT, scenario.up_kbit and OPEN_KBIT)
 
 
 def lose(down_pct: int, up_pct: int) -> None:
@@ -441,32 +453,35 @@ async def run_scenario(scenario: Scenario, patient: Page, nurse: Page, *, timeli
         await loss
     finally:
         lose(0, 0)
-        shape(None, None)
+        open_up(scenario)
+    cleared = time.monotonic()
     patient_after, nurse_after = await read(patient), await read(nurse)
     patient_audio.add(last, patient_after)
     nurse_audio.add(last_nurse, nurse_after)
     sent_after, through_after = link_counts()
     sent = sent_after - sent_before
     link_drop_pct = 100.0 * max(0, sent - (through_after - through_before)) / sent if sent else 0.0
-    cleared = time.monotonic()
     if timeline:
         print_moment(scenario, "clean from")
     recovery_s: float | None = None
     steady = 0
     last = patient_after
-    while time.monotonic() - cleared < RECOVERY_LIMIT_S:
-        await asyncio.sleep(0.5)
-        p, n = await read(patient), await read(nurse)
-        if timeline:
-            print_second(scenario, ends - time.monotonic(), last, p)
-            last = p
-        misattributed_s += 0.5 * told_weak(n)
-        moving = not p.paused and p.frames - last_frames >= 4  # >= 8 fps over half a second
-        last_frames = p.frames
-        steady = steady + 1 if moving else 0
-        if steady >= 4:  # two seconds of moving video in a row
-            recovery_s = time.monotonic() - cleared - 2.0
-            break
+    try:
+        while time.monotonic() - cleared < RECOVERY_LIMIT_S:
+            await asyncio.sleep(0.5)
+            p, n = await read(patient), await read(nurse)
+            if timeline:
+                print_second(scenario, ends - time.monotonic(), last, p)
+                last = p
+            misattributed_s += 0.5 * told_weak(n)
+            moving = not p.paused and p.frames - last_frames >= 4  # >= 8 fps over half a second
+            last_frames = p.frames
+            steady = steady + 1 if moving else 0
+            if steady >= 4:  # two seconds of moving video in a row
+                recovery_s = time.monotonic() - cleared - 2.0
+                break
+    finally:
+        shape(None, None)
     pauses = (await read(patient)).pauses - patient_before.pauses
     return Outcome(
         scenario,
