@@ -15,7 +15,9 @@ fresher evidence of their download. Then three levers:
   between samples, every fraction of one, the estimate is checked against what the server sent
   (:meth:`LinkPolicy.check_delivery`), so video that overruns the link pauses within a second;
 - **audio protection**: each publisher's audio encoder hears the worst loss its listeners' own
-  links see (:func:`share_subscriber_loss`), so Opus adds in-band FEC where a listener needs it.
+  links see (:func:`share_subscriber_loss`), so Opus adds in-band FEC where a listener needs it;
+  and while a listener's link is congested (their video paused for it), the publisher's
+  microphone is capped at ``WEAK_LINK_AUDIO_BPS`` (``BITRATE``, source ``microphone``).
 """
 
 from __future__ import annotations
@@ -40,6 +42,11 @@ BITRATE_CHANGE = 0.1
 """A new cap is sent only when it differs from the last one by more than this fraction."""
 AUDIO_BPS = 50_000
 """What a participant's incoming audio takes with its headers (Opus at up to ~40 kbit/s)."""
+WEAK_LINK_AUDIO_BPS = 16_000
+"""The microphone's cap while someone hears it over a congested link. Browsers send Opus at about
+32 kbit/s, which with its redundant copy (RED) and headers comes to ~90 kbit/s: nearly all of a
+100 kbit/s link, whose queue then stayed full with audio alone (12 % concealed, no room for the
+probes). At 16 kbit/s speech stays wideband and the stream takes ~60 kbit/s."""
 DATA_SAVER_VIDEO_BPS = MIN_CAMERA_BPS
 """The video a participant in data-saver mode receives: the lowest camera bitrate we ask for."""
 
@@ -64,6 +71,8 @@ class LinkPolicy:
                 await self._listener(MediaEvent(room.room_id, participant_id, MediaEventKind.QUALITY, data))
                 await self.protect_audio(room, participant, _download_reading(participant, sample))
             await self.follow_weakest_subscriber(room, participant)
+        for participant in list(room.participants.values()):
+            await self.spare_congested_listeners(room, participant)
         share_subscriber_loss(room)
 
     async def protect_audio(self, room: Room, participant: Participant, reading: LinkReading) -> None:
@@ -108,6 +117,9 @@ class LinkPolicy:
                     hold_back(subscription.sink, participant.video_gate)
                 else:
                     subscription.sink.resume()
+        for publisher_id in {key[0] for key in participant.subscriptions}:
+            if (publisher := room.participants.get(publisher_id)) is not None:
+                await self.spare_congested_listeners(room, publisher)
         await self._listener(
             MediaEvent(
                 room.room_id,
@@ -143,6 +155,41 @@ class LinkPolicy:
                 {"source": "camera", "max_bitrate_bps": cap},
             )
         )
+
+    async def spare_congested_listeners(self, room: Room, publisher: Participant) -> None:
+        """Cap the publisher's microphone at ``WEAK_LINK_AUDIO_BPS`` while someone hears it over a
+        congested link, and lift the cap once nobody does (``None``: the browser's own choice).
+
+        Pausing video leaves a narrow link to the audio, but the audio a browser sends alone can
+        fill 100 kbit/s; forwarded packets reach no encoder, so only the publisher can send less.
+        Everyone else in the room hears the lower bitrate too, which speech bears well."""
+        cap = WEAK_LINK_AUDIO_BPS if _heard_over_a_congested_link(room, publisher) else None
+        if cap == publisher.microphone_cap_bps:
+            return
+        publisher.microphone_cap_bps = cap
+        await self._listener(
+            MediaEvent(
+                room.room_id,
+                publisher.participant_id,
+                MediaEventKind.BITRATE,
+                {"source": "microphone", "max_bitrate_bps": cap},
+            )
+        )
+
+
+def _heard_over_a_congested_link(room: Room, publisher: Participant) -> bool:
+    """Whether anyone receives the publisher's audio while their video is paused for congestion."""
+    audio = {
+        (publisher.participant_id, source)
+        for source, published in publisher.published.items()
+        if published.kind == "audio"
+    }
+    return any(
+        other.video_gate.paused
+        and other.video_gate.cause is PauseCause.CONGESTION
+        and not audio.isdisjoint(other.subscriptions)
+        for other in room.others(publisher)
+    )
 
 
 def hold_back(sink: Sink, gate: VideoGate) -> None:

@@ -62,6 +62,8 @@ class Participant:
     resync: bool = False
     meter: QualityMeter = field(default_factory=QualityMeter)
     camera_cap_bps: int | None = None
+    microphone_cap_bps: int | None = None
+    """What this participant's page was last asked to cap its microphone at (None: no cap)."""
     video_gate: VideoGate = field(default_factory=VideoGate)
     answer_codecs: AnswerCodecs = field(default_factory=AnswerCodecs.new)
     reported_holes: dict[SubscriptionKey, int] = field(default_factory=dict)
@@ -80,6 +82,7 @@ class Participant:
         self.subscriptions.clear()
         self.free = _no_free_transceivers()
         self.negotiating = self.resync = False
+        self.camera_cap_bps = self.microphone_cap_bps = None  # a new page knows no caps yet
         for published in self.published.values():
             forwarding.unpublish(published.handle)
         self.published.clear()

@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from bench.support import COUNT_VIDEO_PAUSES
+from media.link_policy import WEAK_LINK_AUDIO_BPS
 from tests.e2e.netns import Link
 from tests.e2e.test_weak_networks import Setup, _flowing, host, setup
 
@@ -30,6 +31,8 @@ LINK_STATE = """
     paused: document.body.dataset.videoPaused === "true",
     pauses: window.teleconsultaVideoPauses ?? 0,
     notice: document.body.dataset.linkNotice ?? "",
+    microphoneCap: window.teleconsultaDebug?.publisher()?.getSenders()
+      .find((sender) => sender.track?.kind === "audio")?.getParameters().encodings?.[0]?.maxBitrate ?? null,
     noticeText: note && !note.hidden ? note.textContent : "",
     state: document.body.dataset.state,
   };
@@ -46,6 +49,7 @@ class Watched:
     nurse_told_weak: list[str] = field(default_factory=list)
     nurse_notices: set[str] = field(default_factory=set)
     nurse_notice_texts: set[str] = field(default_factory=set)
+    nurse_microphone_caps: set[int | None] = field(default_factory=set)
     states: set[str] = field(default_factory=set)
 
 
@@ -61,6 +65,7 @@ async def watch(setup: Setup, seconds: int, watched: Watched) -> Watched:
             )
         watched.nurse_notices.add(nurse["notice"])
         watched.nurse_notice_texts.add(nurse["noticeText"])
+        watched.nurse_microphone_caps.add(nurse["microphoneCap"])
         watched.states |= {patient["state"], nurse["state"]}
     watched.patient_pauses += (await setup.patient.evaluate(LINK_STATE))["pauses"] - pauses_before
     return watched
@@ -94,7 +99,11 @@ async def test_under_300_kbits_video_pauses_once_and_the_nurse_is_not_blamed(set
     assert "peer" in watched.nurse_notices, "the nurse is told that the patient's link is weak"
     assert any("débil" in text for text in watched.nurse_notice_texts)
     assert watched.states == {"call"}
+    assert WEAK_LINK_AUDIO_BPS in watched.nurse_microphone_caps, "the nurse's microphone spares the link"
     await resumes(setup.patient)
+    # Video flows again: the nurse's microphone is no longer held down.
+    uncapped = f"() => ({LINK_STATE})().microphoneCap === null"
+    await setup.nurse.wait_for_function(uncapped, timeout=10_000)
 
 
 async def test_loss_in_bursts_pauses_video_at_most_once(setup: Setup) -> None:

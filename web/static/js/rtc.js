@@ -62,7 +62,9 @@ export class MediaSession {
     this.serverCap = null;
     this.dataSaver = false;
     this.audioOnly = false;
-    this.onBitrate = ({ max_bitrate_bps }) => this.capCamera(max_bitrate_bps);
+    this.microphoneCap = null;
+    this.onBitrate = ({ source, max_bitrate_bps }) =>
+      source === "microphone" ? this.capMicrophone(max_bitrate_bps) : this.capCamera(max_bitrate_bps);
     socket.on("media:bitrate", this.onBitrate);
     this.linkCounts = null;
     this.oneWay = null;
@@ -129,6 +131,25 @@ export class MediaSession {
   async capCamera(maxBitrate) {
     this.serverCap = maxBitrate;
     await this.applyCameraLimits();
+  }
+
+  /**
+   * While someone hears this page over a congested link the server asks for less audio (`null`
+   * lifts the cap): forwarded audio reaches no encoder but this one.
+   */
+  async capMicrophone(maxBitrate) {
+    this.microphoneCap = maxBitrate ?? null;
+    await this.applyMicrophoneLimit();
+  }
+
+  async applyMicrophoneLimit() {
+    if (!this.audioSender) return;
+    const parameters = this.audioSender.getParameters();
+    if (!parameters.encodings?.length) parameters.encodings = [{}];
+    const [encoding] = parameters.encodings;
+    if (this.microphoneCap === null) delete encoding.maxBitrate;
+    else encoding.maxBitrate = this.microphoneCap;
+    await this.audioSender.setParameters(parameters).catch(() => {});
   }
 
   /** The receivers' cap, lowered further (smaller, slower picture) while data saver is on. */
