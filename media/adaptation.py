@@ -10,7 +10,11 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
   on average 15 % or more, or when nearly every sample of it (all but one) was weak: a loss of
   15 % or more, a round trip of 800 ms or more, or a capacity below what video costs. Loss that
   comes in short bursts (2 s at 30 %, 3 s clean) averages out under the threshold, so video goes
-  on between the bursts instead of pausing through the clean gaps. Only two samples in a row
+  on between the bursts instead of pausing through the clean gaps. A window in which the page
+  reported whole seconds without loss has its loss in bursts: its samples are not weak for their
+  loss alone, and it pauses only at ``BURSTY_PAUSE_LOSS_PCT`` on average. Bursts straddle the 2 s
+  samples, and two of them in 10 s averaged 15 % by chance (a pause at the end of a 20 s
+  bursty stretch, and video back only after twice its clean gaps). Only two samples in a row
   that leave no doubt pause sooner: video over capacity, or 25 % loss that no burst explains.
 * **What video costs against what the link carries.** While video flows, the participant's
   browser estimates the bandwidth it receives (REMB); below the cheapest video we send
@@ -77,6 +81,10 @@ from enum import StrEnum
 
 PAUSE_LOSS_PCT = 15.0
 """Loss at which audio suffers enough to give up video (the BAD quality level)."""
+BURSTY_PAUSE_LOSS_PCT = 20.0
+"""The average loss that pauses a window with clean seconds between its bursts: between them
+video plays, and a pause would cost their clean seconds too. Bursts of 30 % for 2 s in every 5
+average 12 % (1.3 points of spread over 10 s); bursts that lose most of their packets still pause."""
 SEVERE_LOSS_PCT = 25.0
 """Loss that, two samples in a row, pauses at once: a 2 s burst fills at most one whole sample."""
 CLEAN_LOSS_PCT = 0.5
@@ -135,6 +143,8 @@ class LinkReading:
     """What their browser estimates it can receive (REMB), while video flows; None otherwise."""
     needed_bps: int = 0
     """What the cheapest video they would receive costs, with its audio."""
+    calm_reports: int = 0
+    """Page reports in this sample that lost nothing: the link had clean seconds beside its loss."""
 
     @property
     def over_capacity(self) -> bool:
@@ -148,7 +158,12 @@ class LinkReading:
     @property
     def weak(self) -> bool:
         loss = self.loss_pct or 0.0
-        return loss >= PAUSE_LOSS_PCT or (self.rtt_ms or 0.0) >= WEAK_RTT_MS or self.over_capacity
+        return loss >= PAUSE_LOSS_PCT or self.weak_beside_loss
+
+    @property
+    def weak_beside_loss(self) -> bool:
+        """Weak whatever its loss: a long round trip, or video over capacity."""
+        return (self.rtt_ms or 0.0) >= WEAK_RTT_MS or self.over_capacity
 
     @property
     def clean(self) -> bool:
@@ -239,6 +254,8 @@ class VideoGate:
     """Weak readings in a full window that pause video even when the loss averages less."""
     heard: PageEvidence = NO_EVIDENCE
     """The page's reports since the last sample (while video flows, that sample's loss)."""
+    heard_calm: int = 0
+    """Of those reports, the ones that lost nothing."""
     rtt_ms: float | None = None
     """The latest round trip a sample measured (page reports carry none)."""
     stretch: BadStretch = BadStretch()
@@ -302,6 +319,7 @@ class VideoGate:
         gate = replace(
             self,
             heard=self.heard + evidence,
+            heard_calm=self.heard_calm + (evidence.lost == 0),
             stretch=self.stretch.then(evidence, clean=clean),
             rtt_ms=rtt_ms,
             base_rtt_ms=base_rtt_ms,
@@ -337,13 +355,15 @@ class VideoGate:
         """One quality sample (every 2 s). The page's reports since the last one, if any, are its
         download loss; the receiver reports' figure stands only when the page sent none."""
         rtt_ms = reading.rtt_ms if reading.rtt_ms is not None else self.rtt_ms
-        gate = replace(self, heard=NO_EVIDENCE, rtt_ms=rtt_ms, base_rtt_ms=_least(self.base_rtt_ms, rtt_ms))
+        gate = replace(
+            self, heard=NO_EVIDENCE, heard_calm=0, rtt_ms=rtt_ms, base_rtt_ms=_least(self.base_rtt_ms, rtt_ms)
+        )
         if self.paused:
             if self.heard.packets:
                 return gate, VideoDecision.KEEP  # judged as each report came
             return gate._while_paused(reading)
         if self.heard.packets:
-            reading = replace(reading, loss_pct=self.heard.loss_pct)
+            reading = replace(reading, loss_pct=self.heard.loss_pct, calm_reports=self.heard_calm)
         return gate._while_flowing(reading)
 
     def _while_flowing(self, reading: LinkReading) -> tuple[VideoGate, VideoDecision]:
@@ -416,7 +436,8 @@ def _pause_cause(recent: Sequence[LinkReading], window: int, weak_needed: int) -
     Two samples in a row are enough when they leave no doubt: video over the link's capacity
     (audio is drowning in the queue behind it), or a loss no 2 s burst can explain. Otherwise the
     judgement waits for a full window. Any sign of congestion in it makes the cause congestion:
-    the loss of a link flooded by video says nothing about the link without it.
+    the loss of a link flooded by video says nothing about the link without it. Clean seconds in
+    the window mean its loss came in bursts, judged by its average alone, at a higher bar.
     """
     congested = any(r.over_capacity or (r.rtt_ms or 0.0) >= WEAK_RTT_MS for r in recent)
     cause = PauseCause.CONGESTION if congested else PauseCause.LOSS
@@ -428,7 +449,10 @@ def _pause_cause(recent: Sequence[LinkReading], window: int, weak_needed: int) -
         return cause
     if len(recent) < window:
         return None
+    bursty = any(r.calm_reports for r in recent)
     losses = [r.loss_pct for r in recent if r.loss_pct is not None]
-    if (losses and sum(losses) / len(losses) >= PAUSE_LOSS_PCT) or sum(r.weak for r in recent) >= weak_needed:
+    if losses and sum(losses) / len(losses) >= (BURSTY_PAUSE_LOSS_PCT if bursty else PAUSE_LOSS_PCT):
+        return cause
+    if sum(r.weak_beside_loss if bursty else r.weak for r in recent) >= weak_needed:
         return cause
     return None
