@@ -1,7 +1,8 @@
 """The patient on weak links: what reaches each side, who is told their link is weak, and how video
 pauses and comes back. Real Chromium for both; the patient's runs in its own network namespace,
 whose link is shaped (``tc``) and loses packets (``nft``) as each scenario says, for a while,
-then is clean again.
+then is clean again: it stops losing and gets fast, and what its queue held drains (seconds to
+steady video count from that moment).
 
 Per scenario it prints the link's loss towards the patient; the patient's and the nurse's audio
 as received during the bad period (RTP packets lost, and the share of samples their browser
