@@ -31,7 +31,7 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
 * **Probes after congestion.** While video is paused for congestion the server sends padding in
   the paused stream (:mod:`media.link_policy`), up to 100 small packets a second, and the page
   counts them with the audio: up to three times the evidence a second, so video is steady again
-  2.6-4.7 s after the link clears instead of 6-7 s (bench.weak_networks, docs/performance.md).
+  1.7-3.2 s after the link clears instead of 6-7 s (bench.weak_networks, docs/performance.md).
   The probes give way to the audio: their rate halves at each page report while the link
   towards the participant queues (:func:`next_probe_rate`), and grows again once it does not.
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
