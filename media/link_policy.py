@@ -147,14 +147,7 @@ class LinkPolicy:
         if last is not None and abs(cap - last) <= BITRATE_CHANGE * last and last <= promised:
             return
         publisher.camera_cap_bps = cap
-        await self._listener(
-            MediaEvent(
-                room.room_id,
-                publisher.participant_id,
-                MediaEventKind.BITRATE,
-                {"source": "camera", "max_bitrate_bps": cap},
-            )
-        )
+        await self._ask_bitrate(room, publisher, "camera", cap)
 
     async def spare_congested_listeners(self, room: Room, publisher: Participant) -> None:
         """Cap the publisher's microphone at ``WEAK_LINK_AUDIO_BPS`` while someone hears it over a
@@ -167,14 +160,12 @@ class LinkPolicy:
         if cap == publisher.microphone_cap_bps:
             return
         publisher.microphone_cap_bps = cap
-        await self._listener(
-            MediaEvent(
-                room.room_id,
-                publisher.participant_id,
-                MediaEventKind.BITRATE,
-                {"source": "microphone", "max_bitrate_bps": cap},
-            )
-        )
+        await self._ask_bitrate(room, publisher, "microphone", cap)
+
+    async def _ask_bitrate(self, room: Room, publisher: Participant, source: str, cap: int | None) -> None:
+        """Tell the publisher's page to cap one of its encoders (``media:bitrate``)."""
+        data = {"source": source, "max_bitrate_bps": cap}
+        await self._listener(MediaEvent(room.room_id, publisher.participant_id, MediaEventKind.BITRATE, data))
 
 
 def _heard_over_a_congested_link(room: Room, publisher: Participant) -> bool:
