@@ -69,8 +69,10 @@ async def whole_consult(
         assert (await nurse.call("lobby:admit", {"consult_id": consult_id}, timeout=20))["ok"]
         assert (await join_call(patient, patient_media))["ok"]
         assert (await join_call(nurse, nurse_media))["ok"]
-        await patient_media.wait_for_media(video_frames=10, audio_frames=10)
-        await nurse_media.wait_for_media(video_frames=10, audio_frames=10)
+        # A bound for a hang, not a timing: niced beside the weak-link browser tests in CI, the
+        # first frames once took over 30 s (they take half a second on an idle machine).
+        await patient_media.wait_for_media(video_frames=10, audio_frames=10, timeout=90)
+        await nurse_media.wait_for_media(video_frames=10, audio_frames=10, timeout=90)
         await in_call()
         async with aiohttp.ClientSession() as http:
             draft = await rest(
