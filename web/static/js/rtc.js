@@ -62,7 +62,6 @@ export class MediaSession {
     this.serverCap = null;
     this.dataSaver = false;
     this.audioOnly = false;
-    this.microphoneCap = null;
     this.onBitrate = ({ source, max_bitrate_bps }) =>
       source === "microphone" ? this.capMicrophone(max_bitrate_bps) : this.capCamera(max_bitrate_bps);
     socket.on("media:bitrate", this.onBitrate);
@@ -138,17 +137,12 @@ export class MediaSession {
    * lifts the cap): forwarded audio reaches no encoder but this one.
    */
   async capMicrophone(maxBitrate) {
-    this.microphoneCap = maxBitrate ?? null;
-    await this.applyMicrophoneLimit();
-  }
-
-  async applyMicrophoneLimit() {
     if (!this.audioSender) return;
     const parameters = this.audioSender.getParameters();
     if (!parameters.encodings?.length) parameters.encodings = [{}];
     const [encoding] = parameters.encodings;
-    if (this.microphoneCap === null) delete encoding.maxBitrate;
-    else encoding.maxBitrate = this.microphoneCap;
+    if (maxBitrate == null) delete encoding.maxBitrate;
+    else encoding.maxBitrate = maxBitrate;
     await this.audioSender.setParameters(parameters).catch(() => {});
   }
 
