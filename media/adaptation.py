@@ -33,7 +33,8 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
   counts them with the audio: up to three times the evidence a second, so video is steady again
   1.7-3.2 s after the link clears instead of 6-7 s (bench.weak_networks, docs/performance.md).
   The probes give way to the audio: their rate halves at each page report while the link
-  towards the participant queues (:func:`next_probe_rate`), and grows again once it does not.
+  towards the participant queues, and grows again once it does not; once its queue is empty the
+  rate comes straight back to what the link last carried (:class:`ProbeRate`).
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
   audio flows, so evidence says whether the link is *clean* (under 0.5 % loss and a short round
   trip), never whether video would fit again. On receiver reports alone (clients that send no
@@ -46,13 +47,15 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
 Why the page's own counts (:class:`PageEvidence`, ``media:link_report``), and how they are
 judged. With video paused, Chromium sends receiver reports for audio only every ~5 s, and the
 first one after the link clears still covers part of the bad period: resuming on them took
-10-15 s. The page counts what it receives and reports every second. While video flows, the
-page's figures since the last sample stand in for the receiver reports' loss in that sample
-(:meth:`VideoGate.hear` keeps them, :meth:`VideoGate.observe` uses them). While video is paused,
-each report is judged as it arrives, in packets, since a second of audio (~50 packets) is weak
-evidence on its own: a link losing 2 % leaves a second without loss one time in three. A report
-is clean when it lost under 0.5 % (in practice none of its packets) and the round trip the
-newest receiver report measured (on any stream: the probes bring one a second) was short. The
+10-15 s. The page counts what it receives and reports every second, and sooner while video
+is paused once it has received what would resume it (:attr:`VideoGate.packets_to_resume`).
+While video flows, the page's figures since the last sample stand in for the receiver reports'
+loss in that sample (:meth:`VideoGate.hear` keeps them, :meth:`VideoGate.observe` uses them).
+While video is paused, each report is judged as it arrives, in packets, since a second of
+audio (~50 packets) is weak evidence on its own: a link losing 2 % leaves a second without loss
+one time in three. A report is clean when it lost under 0.5 % (in practice none of its
+packets) and the round trip the newest receiver report measured (on any stream: the probes
+bring one a second) was short. The
 reports since the link turned weak (:class:`BadStretch`: the window that paused video and the
 pause since) are what a resume is judged by; video resumes when the clean reports in a row (the
 *spell*) cover
@@ -114,6 +117,9 @@ PROBE_QUEUE_MS = 100.0
 trip over the least one seen) beyond which the probes are more than it carries beside the
 audio: at 100 pps, a 150 kbit/s link's 300 ms queue stayed full and a 100 kbit/s link lost a
 third of the audio until its page gave up the connection."""
+PROBE_EMPTY_QUEUE_MS = 25.0
+"""Queueing under which the link towards the participant carries everything it is sent: the
+page's one-way measure varies by a few milliseconds on an idle link."""
 OVERRUN_SHARE = 0.6
 """Video overruns the link when the browser's estimate is under this share of what is sent to it:
 a receiver that detects its queue growing estimates 0.85 of what it gets, so this means the link
@@ -235,6 +241,35 @@ class BadStretch:
 
 
 @dataclass(frozen=True, slots=True)
+class ProbeRate:
+    """The probes' rate while video is paused for congestion, following the queue the page
+    measures on its link after each report, the way TCP follows its slow-start threshold. The
+    rate halves while the link queues more than ``PROBE_QUEUE_MS`` (the probes must never cost
+    the audio they make room for), and half the rate at which the queue began is what the link
+    is known to carry beside the audio. Otherwise it grows by half per report; once the queue is
+    empty it comes straight back to that known rate. Climbing from the floor by half per report
+    alone, the probes were still at 27 a second two seconds after the 100 kbit/s link cleared:
+    the resume waits on the packets they bring."""
+
+    pps: float = PROBE_START_PPS
+    carried_pps: float = PROBE_START_PPS
+    """Half the rate at which the link last began to queue: what it carries beside the audio."""
+    queued: bool = False
+    """The last report found the link queueing: halving again drains it, and says nothing new
+    about the rate that filled it."""
+
+    def after(self, queue_ms: float) -> ProbeRate:
+        """The rate after a page report that measured ``queue_ms`` on the link."""
+        if queue_ms > PROBE_QUEUE_MS:
+            halved = max(PROBE_MIN_PPS, self.pps / 2)
+            return ProbeRate(halved, self.carried_pps if self.queued else halved, queued=True)
+        grown = min(PROBE_MAX_PPS, self.pps * 1.5)
+        if queue_ms <= PROBE_EMPTY_QUEUE_MS:
+            grown = max(grown, self.carried_pps)
+        return ProbeRate(grown, self.carried_pps)
+
+
+@dataclass(frozen=True, slots=True)
 class VideoGate:
     paused: bool = False
     recent: tuple[LinkReading, ...] = ()
@@ -265,10 +300,14 @@ class VideoGate:
     overruns_needed: int = 2
     last_estimate_bps: int | None = None
     """The browser's estimate at the last overrun check while video flowed."""
-    probe_pps: float = PROBE_START_PPS
-    """The probes' rate while paused for congestion (:func:`next_probe_rate`)."""
+    probes: ProbeRate = ProbeRate()
+    """The probes' rate while paused for congestion."""
     base_rtt_ms: float | None = None
     """The least round trip measured: the link with no queue."""
+
+    @property
+    def probe_pps(self) -> float:
+        return self.probes.pps
 
     @property
     def clean_needed(self) -> int:
@@ -283,6 +322,22 @@ class VideoGate:
         most = self.max_backoff * RESUME_PACKETS
         base = RESUME_PACKETS * self.clean_needed
         return min(most, max(base, 2 * self.stretch.longest, self._chance_spell()))
+
+    @property
+    def packets_to_resume(self) -> int | None:
+        """While paused, the clean packets the page's next report must bring for video to resume
+        (if its round trip stays short); None while video flows. The page reports as soon as it
+        has received that many since its last report without a loss (``media:link_report_wanted``)
+        instead of at its next whole second, which the resume waited for half a second on average.
+        It reports early only with what completes the spell, so its early reports add next to no
+        tries at a resume: spells still begin where its whole-second reports do."""
+        if not self.paused:
+            return None
+        stretch = self.stretch
+        if stretch.spell == 0:  # the next report, if clean, begins a spell: one more try
+            stretch = replace(stretch, spells=stretch.spells + 1)
+        needed = replace(self, stretch=stretch).spell_needed - stretch.spell
+        return max(1, needed, MEASURED_PACKETS - stretch.evidence.packets)
 
     def _chance_spell(self) -> int:
         """Rule 3: a spell that the weak link would show by chance less than once in
@@ -311,9 +366,9 @@ class VideoGate:
         base_rtt_ms = _least(self.base_rtt_ms, rtt_ms)
         if queue_ms is None and rtt_ms is not None and base_rtt_ms is not None:
             queue_ms = rtt_ms - base_rtt_ms
-        probe_pps = self.probe_pps
+        probes = self.probes
         if queue_ms is not None and self.cause is PauseCause.CONGESTION:
-            probe_pps = next_probe_rate(probe_pps, queue_ms)
+            probes = probes.after(queue_ms)
         rtt_ms = self.rtt_ms if rtt_ms is None else rtt_ms
         clean = evidence.loss_pct < CLEAN_LOSS_PCT and (rtt_ms or 0.0) < CLEAN_RTT_MS
         gate = replace(
@@ -323,7 +378,7 @@ class VideoGate:
             stretch=self.stretch.then(evidence, clean=clean),
             rtt_ms=rtt_ms,
             base_rtt_ms=base_rtt_ms,
-            probe_pps=probe_pps,
+            probes=probes,
         )
         if (
             not self.paused
@@ -396,7 +451,7 @@ class VideoGate:
             since_resume=None,
             overruns=0,
             last_estimate_bps=None,
-            probe_pps=PROBE_START_PPS,
+            probes=ProbeRate(),
         )
 
     def _while_paused(self, reading: LinkReading) -> tuple[VideoGate, VideoDecision]:
@@ -413,15 +468,6 @@ class VideoGate:
         return replace(
             self, paused=False, recent=(), cause=None, clean_run=0, since_resume=0, stretch=BadStretch()
         )
-
-
-def next_probe_rate(packets_per_second: float, queue_ms: float) -> float:
-    """The probes' next rate, after a page report: halved while the link queues more than
-    ``PROBE_QUEUE_MS`` (the probes must never cost the audio they make room for), else half as
-    much again, within ``PROBE_MIN_PPS`` and ``PROBE_MAX_PPS``."""
-    if queue_ms > PROBE_QUEUE_MS:
-        return max(PROBE_MIN_PPS, packets_per_second / 2)
-    return min(PROBE_MAX_PPS, packets_per_second * 1.5)
 
 
 def _least(known: float | None, measured: float | None) -> float | None:

@@ -16,6 +16,7 @@ from media.adaptation import (
     CHANCE,
     CONGESTED_LOSS_PCT,
     MEASURED_PACKETS,
+    PROBE_EMPTY_QUEUE_MS,
     PROBE_MAX_PPS,
     PROBE_MIN_PPS,
     PROBE_QUEUE_MS,
@@ -26,9 +27,9 @@ from media.adaptation import (
     LinkReading,
     PageEvidence,
     PauseCause,
+    ProbeRate,
     VideoDecision,
     VideoGate,
-    next_probe_rate,
 )
 
 CLEAN = LinkReading(loss_pct=0.0, rtt_ms=40.0)
@@ -405,6 +406,34 @@ def test_after_congestion_a_draining_queue_does_not_make_a_lossy_link_look_clean
     assert clean_seconds * SECOND >= 100 / CONGESTED_LOSS_PCT * math.log(1 / CHANCE)
 
 
+pause_starts = st.sampled_from(["loss", "congestion", "just"])
+page_reports = st.lists(st.tuples(st.integers(0, 160), st.integers(0, 12)), max_size=40)
+
+
+@settings(max_examples=300, deadline=None)
+@given(pause_starts, page_reports)
+def test_a_report_of_the_packets_asked_for_resumes_and_one_fewer_does_not(
+    start: str, reports: list[tuple[int, int]]
+) -> None:
+    """``packets_to_resume`` is exactly what the page's next report must bring: after any paused
+    history, a clean report of that many resumes video, and one packet fewer does not."""
+    gate = {"loss": paused_for_loss, "congestion": congested, "just": just_paused}[start]()
+    for packets, lost in reports:
+        if not gate.paused:
+            break
+        gate, _ = gate.hear(PageEvidence(packets, min(lost, packets)), rtt_ms=30.0)
+    wanted = gate.packets_to_resume
+    if not gate.paused:
+        assert wanted is None
+        return
+    assert wanted is not None and wanted >= 1
+    resumed, decision = gate.hear(PageEvidence(wanted, 0), rtt_ms=30.0)
+    assert decision is VideoDecision.RESUME and not resumed.paused
+    if wanted > 1:
+        _, decision = gate.hear(PageEvidence(wanted - 1, 0), rtt_ms=30.0)
+        assert decision is VideoDecision.KEEP
+
+
 def test_a_link_that_turns_to_light_bursts_gets_video_back_between_them() -> None:
     # 2 s at 30 %, 3 s clean averages under the threshold: video goes on between the bursts.
     gate, decisions = hear_all(just_paused(), [15, 15, 0, 0, 0] * 8)
@@ -643,15 +672,53 @@ def test_decisions_alternate_with_overrun_checks(steps: list[str]) -> None:
 # -- the probes' rate while paused for congestion ---------------------------------------------
 
 
-@given(st.floats(PROBE_MIN_PPS, PROBE_MAX_PPS), st.floats(0.0, 2_000.0))
-def test_the_probe_rate_halves_under_a_queue_and_grows_without_one(pps: float, queue_ms: float) -> None:
-    rate = next_probe_rate(pps, queue_ms)
+probe_rates = st.builds(
+    ProbeRate,
+    st.floats(PROBE_MIN_PPS, PROBE_MAX_PPS),
+    st.floats(PROBE_MIN_PPS, PROBE_MAX_PPS / 2),
+    st.booleans(),
+)
+
+
+@given(probe_rates, st.floats(0.0, 2_000.0))
+def test_the_probes_halve_under_a_queue_and_grow_without_one(probes: ProbeRate, queue_ms: float) -> None:
+    rate = probes.after(queue_ms).pps
     assert PROBE_MIN_PPS <= rate <= PROBE_MAX_PPS
     assert (
-        (rate < pps or rate == PROBE_MIN_PPS)
+        (rate < probes.pps or rate == PROBE_MIN_PPS)
         if queue_ms > PROBE_QUEUE_MS
-        else (rate > pps or rate == PROBE_MAX_PPS)
+        else (rate > probes.pps or rate == PROBE_MAX_PPS)
     )
+    if queue_ms <= PROBE_EMPTY_QUEUE_MS:
+        assert rate >= probes.carried_pps  # an empty queue: straight back to what the link carried
+
+
+@given(st.lists(st.floats(0.0, 400.0), max_size=60))
+def test_the_probes_come_back_only_to_half_the_rate_that_last_filled_the_link(queues: list[float]) -> None:
+    """Over any sequence of page reports, the rate known to fit is half the rate at which the
+    queue last began: halving again while it drains says nothing new about the link."""
+    probes, began_at = ProbeRate(), None
+    for queue_ms in queues:
+        before, probes = probes, probes.after(queue_ms)
+        if queue_ms > PROBE_QUEUE_MS and not before.queued:
+            began_at = before.pps
+        expected = PROBE_START_PPS if began_at is None else max(PROBE_MIN_PPS, began_at / 2)
+        assert probes.carried_pps == expected
+        assert probes.queued == (queue_ms > PROBE_QUEUE_MS)
+        if queue_ms <= PROBE_EMPTY_QUEUE_MS:
+            assert probes.pps == min(PROBE_MAX_PPS, max(expected, 1.5 * before.pps))
+
+
+def test_a_link_that_clears_gets_its_probes_back_at_once() -> None:
+    # The 100 kbit/s link: the probes filled it at 90 a second, halved to the floor while its
+    # queue drained, and come back to 45 at the first report of an empty queue, not 15.
+    probes = ProbeRate(90.0, PROBE_START_PPS)
+    for _ in range(4):
+        probes = probes.after(400.0)
+    assert probes.pps == PROBE_MIN_PPS and probes.carried_pps == 45.0
+    assert probes.after(60.0).pps == 1.5 * PROBE_MIN_PPS  # still queueing a little: grows by half
+    assert probes.after(5.0).pps == 45.0
+    assert probes.after(5.0).after(5.0).pps == 67.5
 
 
 def test_the_probes_follow_the_queue_only_while_paused_for_congestion() -> None:

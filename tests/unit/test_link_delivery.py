@@ -112,9 +112,9 @@ async def test_the_probes_give_way_while_the_link_queues_and_come_back_when_it_d
         await policy.hear(room, patient, LinkReport(30, 20, 40, 10))
         rates.append(camera.probing)
     assert rates == [25.0, 12.5, PROBE_MIN_PPS, PROBE_MIN_PPS, PROBE_MIN_PPS, PROBE_MIN_PPS]
-    camera.round_trip = (9.0, 0.06)  # the queue drained
+    camera.round_trip = (9.0, 0.06)  # the queue drained: back to half the rate that filled it
     await policy.hear(room, patient, LinkReport(50, 0, 10, 0))
-    assert camera.probing == 1.5 * PROBE_MIN_PPS and camera.paused
+    assert camera.probing == PROBE_START_PPS / 2 and camera.paused
     assert microphone.probing is None
 
 
