@@ -72,6 +72,9 @@ class MediaEventKind(StrEnum):
     """``data``: ``{"source": "camera", "max_bitrate_bps"}``: the publisher should cap its camera there."""
     VIDEO_PAUSED = "video_paused"
     """``data``: ``{"paused": bool, "reason": "weak_link"}``: video to this participant paused for audio."""
+    LINK_REPORT_WANTED = "link_report_wanted"
+    """``data``: ``{"packets"}``: while video to this participant is paused, the clean packets their
+    page's next report must bring for it to resume (:attr:`media.adaptation.VideoGate.packets_to_resume`)."""
     QUALITY = "quality"
     """``data``: :meth:`media.quality.QualitySample.to_json` and :func:`media.link_facts.link_facts`,
     every few seconds per participant."""

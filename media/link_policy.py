@@ -91,7 +91,9 @@ class LinkPolicy:
 
     async def hear(self, room: Room, participant: Participant, report: LinkReport) -> None:
         """What the participant's page counted it received: fresh evidence of their download, which
-        may resume their paused video at once (:meth:`media.adaptation.VideoGate.hear`)."""
+        may resume their paused video at once (:meth:`media.adaptation.VideoGate.hear`). While it
+        stays paused, the page is told how many clean packets would resume it, and reports as soon
+        as it has them (``LINK_REPORT_WANTED``)."""
         evidence, rtt_ms = _page_evidence(participant, report), _latest_round_trip_ms(participant)
         before = participant.video_gate
         participant.video_gate, decision = before.hear(evidence, rtt_ms, report.queue_ms)
@@ -101,6 +103,10 @@ class LinkPolicy:
                 if subscription.transceiver.kind == "video":
                     _probe(subscription.sink, gate)  # already paused: the probes' new rate only
         await self._follow(room, participant, decision)
+        if (wanted := gate.packets_to_resume) is not None:
+            data = {"packets": wanted}
+            kind = MediaEventKind.LINK_REPORT_WANTED
+            await self._listener(MediaEvent(room.room_id, participant.participant_id, kind, data))
 
     async def _follow(self, room: Room, participant: Participant, decision: VideoDecision) -> None:
         if decision is VideoDecision.KEEP:

@@ -174,6 +174,8 @@ class SocketLiveRooms:
             await self._sio.emit("media:video_paused", dict(event.data), room=mine)
         elif event.kind is MediaEventKind.BITRATE:
             await self._sio.emit("media:bitrate", dict(event.data), room=mine)
+        elif event.kind is MediaEventKind.LINK_REPORT_WANTED:
+            await self._sio.emit("media:link_report_wanted", dict(event.data), room=mine)
         elif event.kind is MediaEventKind.SUBSCRIBER_OFFER:
             await self._sio.emit("media:subscriber_offer", dict(event.data), room=mine)
         elif event.kind is MediaEventKind.QUALITY:

@@ -67,6 +67,6 @@ async def test_each_page_reports_what_it_received_and_the_queue_on_its_link(
         queues = [r["queue_ms"] for r in seen if "queue_ms" in r]
         assert all(isinstance(q, int) and 0 <= q <= 10_000 for q in queues), queues
         # Measured against the least delay seen on this connection, not as the delay itself: on a
-        # clean loopback link some report reads (next to) no queue. A report takes the largest
-        # excess of the streams it has new sender reports of, so it may read a millisecond or two.
+        # clean loopback link some report reads (next to) no queue. A report takes the excess of
+        # the newest sender report it has, so it may read a millisecond or two.
         assert min(queues) < 5, queues

@@ -52,8 +52,21 @@ async def test_a_page_report_reaches_the_media_side_and_decides_the_pause(harnes
         # The patient's page counts 30 % of its audio lost: the video it receives pauses.
         await reports_until(patient, LOSSY, patient_events, paused=True)
         assert patient_events.named("media:video_paused")[-1] == {"paused": True, "reason": "weak_link"}
-        # Clean reports bring it back, without waiting for a receiver report.
-        await reports_until(patient, CLEAN, patient_events, paused=False)
+        # While it is paused, each report is answered with the clean packets that would bring it
+        # back; a report of just that many, sent as soon as they arrived, does.
+        asked_before = len(patient_events.named("media:link_report_wanted"))
+        reply = await patient.call("media:link_report", CLEAN)
+        assert reply["ok"], reply
+        await patient_events.wait_for(
+            "media:link_report_wanted",
+            lambda _: len(patient_events.named("media:link_report_wanted")) > asked_before,
+            timeout=10,
+        )
+        wanted = patient_events.named("media:link_report_wanted")[-1]
+        assert isinstance(wanted["packets"], int) and wanted["packets"] >= 1, wanted
+        reply = await patient.call("media:link_report", {**CLEAN, "audio_received": wanted["packets"]})
+        assert reply["ok"], reply
+        await patient_events.wait_for("media:video_paused", lambda d: d["paused"] is False, timeout=10)
         # The nurse, who sent no report, kept her video throughout.
         assert nurse_events.named("media:video_paused") == []
     finally:

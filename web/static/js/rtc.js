@@ -10,6 +10,8 @@ const DATA_SAVER_BPS = 150000;
 const LINK_REPORT_MS = 1000;
 /** Counts over a longer gap (a throttled background tab) say nothing of the link now: not sent. */
 const STALE_LINK_COUNTS_MS = 3 * LINK_REPORT_MS;
+/** How often the page looks at its counts while the server waits for packets to resume its video. */
+const WANTED_CHECK_MS = 100;
 
 function waitForGathering(pc) {
   if (pc.iceGatheringState === "complete") return Promise.resolve();
@@ -26,6 +28,32 @@ function waitForGathering(pc) {
 
 function failure(reply) {
   return Object.assign(new Error(reply.error.message), { code: reply.error.code });
+}
+
+/** What a receiving connection counted so far: RTP packets per stream, and its sender reports. */
+async function readLink(pc) {
+  const counts = new Map();
+  const senderReports = new Map();
+  (await pc.getStats()).forEach((r) => {
+    if (r.type === "inbound-rtp" && (r.kind === "audio" || r.kind === "video")) {
+      counts.set(r.id, { kind: r.kind, received: r.packetsReceived ?? 0, lost: r.packetsLost ?? 0 });
+    } else if (r.type === "remote-outbound-rtp" && r.remoteTimestamp) {
+      senderReports.set(r.id, { sent: r.remoteTimestamp, arrived: r.timestamp });
+    }
+  });
+  return { counts, senderReports };
+}
+
+/** Packets received and lost of each kind between two readings (a stream new since is left out). */
+function linkCountsSince(before, now) {
+  const report = { audio_received: 0, audio_lost: 0, video_received: 0, video_lost: 0 };
+  for (const [id, count] of now) {
+    const earlier = before.get(id);
+    if (!earlier) continue; // a stream new since the last report is counted from the next one
+    report[`${count.kind}_received`] += Math.max(0, count.received - earlier.received);
+    report[`${count.kind}_lost`] += Math.max(0, count.lost - earlier.lost);
+  }
+  return report;
 }
 
 export class MediaSession {
@@ -67,7 +95,11 @@ export class MediaSession {
     socket.on("media:bitrate", this.onBitrate);
     this.linkCounts = null;
     this.oneWay = null;
+    this.reporting = false;
     this.linkTimer = setInterval(() => this.reportLink().catch(() => {}), LINK_REPORT_MS);
+    this.wanted = null;
+    this.onLinkReportWanted = ({ packets }) => this.reportOnceReceived(packets);
+    socket.on("media:link_report_wanted", this.onLinkReportWanted);
   }
 
   /**
@@ -77,53 +109,82 @@ export class MediaSession {
    * counts let the server see within a second or two that the link is clean again.
    */
   async reportLink() {
+    // One at a time: two readings in flight could count the same packets in two reports.
+    if (this.reporting) return;
+    this.reporting = true;
+    try {
+      await this.sendLinkReport();
+    } finally {
+      this.reporting = false;
+    }
+  }
+
+  async sendLinkReport() {
+    this.stopWanting(); // this report answers the server's last wish; its reply brings the next
     const pc = this.subscriber;
     if (!pc || this.closed || pc.connectionState !== "connected") return;
-    const counts = new Map();
-    const senderReports = new Map();
-    (await pc.getStats()).forEach((r) => {
-      if (r.type === "inbound-rtp" && (r.kind === "audio" || r.kind === "video")) {
-        counts.set(r.id, { kind: r.kind, received: r.packetsReceived ?? 0, lost: r.packetsLost ?? 0 });
-      } else if (r.type === "remote-outbound-rtp" && r.remoteTimestamp) {
-        senderReports.set(r.id, { sent: r.remoteTimestamp, arrived: r.timestamp });
-      }
-    });
+    const { counts, senderReports } = await readLink(pc);
     const queue = this.queueOnLink(pc, senderReports);
     const at = performance.now();
     const previous = this.linkCounts;
     this.linkCounts = { pc, at, counts };
     if (previous?.pc !== pc || at - previous.at > STALE_LINK_COUNTS_MS || this.closed) return;
-    const report = { audio_received: 0, audio_lost: 0, video_received: 0, video_lost: 0 };
-    for (const [id, now] of counts) {
-      const before = previous.counts.get(id);
-      if (!before) continue; // a stream new since the last report is counted from the next one
-      report[`${now.kind}_received`] += Math.max(0, now.received - before.received);
-      report[`${now.kind}_lost`] += Math.max(0, now.lost - before.lost);
-    }
+    const report = linkCountsSince(previous.counts, counts);
     if (!Object.values(report).some((count) => count > 0)) return;
     if (queue !== null) report.queue_ms = queue;
     this.socket.emit("media:link_report", report);
   }
 
   /**
-   * How much longer than the least seen the newest sender reports took to reach this page (ms),
+   * The server holds this page's video back for a weak link, and `packets` more received
+   * without a loss would bring it back: report as soon as they have arrived, not at the next
+   * whole second, which the resume waited for half a second on average. After a loss, the
+   * regular report tells the server.
+   */
+  reportOnceReceived(packets) {
+    this.stopWanting();
+    if (this.closed || !(packets > 0)) return;
+    const timer = setInterval(() => this.checkWanted().catch(() => {}), WANTED_CHECK_MS);
+    this.wanted = { packets, timer };
+  }
+
+  stopWanting() {
+    if (this.wanted) clearInterval(this.wanted.timer);
+    this.wanted = null;
+  }
+
+  async checkWanted() {
+    const { wanted, linkCounts: previous } = this;
+    const pc = this.subscriber;
+    if (!wanted || !pc || this.closed || previous?.pc !== pc) return this.stopWanting();
+    const { counts } = await readLink(pc);
+    if (this.wanted !== wanted || this.linkCounts !== previous) return; // a report went meanwhile
+    const since = linkCountsSince(previous.counts, counts);
+    if (since.audio_lost + since.video_lost > 0) this.stopWanting();
+    else if (since.audio_received + since.video_received >= wanted.packets) await this.reportLink();
+  }
+
+  /**
+   * How much longer than the least seen the newest sender report took to reach this page (ms),
    * or null without a new one. The server dates each report when it sends it, so its arrival
    * time less that date is the one-way delay plus the two clocks' offset, and the excess over
    * the least is what waits in a queue on the link towards this page alone (a round trip also
    * carries this page's uplink). The server slows the probes it sends while that queue grows.
+   * Only the newest report counts: an older one of another stream still showed the queue of a
+   * link that had just cleared, and the probes slowed down when they could have sped up.
    */
   queueOnLink(pc, senderReports) {
     if (this.oneWay?.pc !== pc) this.oneWay = { pc, least: Infinity, seen: new Map() };
     const state = this.oneWay;
-    let queue = null;
+    let newest = null;
     for (const [id, { sent, arrived }] of senderReports) {
       if (state.seen.get(id) === sent) continue; // no new report on this stream since the last
       state.seen.set(id, sent);
       const delay = arrived - sent;
       state.least = Math.min(state.least, delay);
-      queue = Math.max(queue ?? 0, delay - state.least);
+      if (newest === null || arrived > newest.arrived) newest = { arrived, delay };
     }
-    return queue === null ? null : Math.min(10000, Math.round(queue));
+    return newest === null ? null : Math.min(10000, Math.round(Math.max(0, newest.delay - state.least)));
   }
 
   /** The server forwards without re-encoding, so this page's encoder must follow the receivers. */
@@ -348,6 +409,8 @@ export class MediaSession {
   close() {
     this.closed = true;
     clearInterval(this.linkTimer);
+    this.stopWanting();
+    this.socket.off("media:link_report_wanted", this.onLinkReportWanted);
     this.socket.off("media:subscriber_offer", this.onSubscriberOffer);
     this.socket.off("media:bitrate", this.onBitrate);
     this.screenTrack?.stop();
