@@ -202,6 +202,9 @@ async def test_a_patient_without_a_camera_is_told_to_plug_one_in(
     await nurse.context.close()
 
 
+IN_CALL_TOUCHED = ("#mute", "#hang-up")
+
+
 async def test_a_camera_withdrawn_mid_call_leaves_the_call_on_audio(
     server: DemoServer, browser: Browser
 ) -> None:
@@ -216,6 +219,8 @@ async def test_a_camera_withdrawn_mid_call_leaves_the_call_on_audio(
     await receiving(nurse, "video")
     await receiving(nurse, "audio")
     await expect(nurse.locator("#remote-presence")).to_be_hidden()
+    top = "(element) => element.getBoundingClientRect().top"
+    controls_before = [await patient.locator(s).evaluate(top) for s in IN_CALL_TOUCHED]
 
     # The camera's permission is withdrawn in the site settings: Chromium stops the capture it
     # granted (both tracks of that request end), as it does for a real person.
@@ -232,6 +237,8 @@ async def test_a_camera_withdrawn_mid_call_leaves_the_call_on_audio(
     )
     await expect(patient.locator("#call-devices")).to_contain_text("Su cámara dejó de funcionar")
     await expect(patient.locator("#call-devices")).to_contain_text("La llamada sigue solo con audio")
+    # The message comes under the controls: the patient's finger finds them where they were.
+    assert [await patient.locator(s).evaluate(top) for s in IN_CALL_TOUCHED] == controls_before
     await expect(nurse.locator("#remote-presence")).to_contain_text("su cámara dejó de funcionar")
     await expect(nurse.locator(".stage")).to_have_attribute("data-presence", "away")
     # The microphone was opened again on the same sender: the nurse still hears her.

@@ -29,6 +29,7 @@ let loginError = null;
 window.teleconsultaDebug = {
   peerConnection: () => session?.subscriber ?? null,
   publisher: () => session?.publisher ?? null,
+  socket: () => socket,
 };
 
 function setStatus(key) {
