@@ -18,6 +18,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from cluster.pubsub import listen
+from rooms.store.background import stop
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,7 @@ class ClusterNews:
 
     async def stop(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
+            await stop(self._listener)
 
     def _received(self, _: str, data: bytes) -> None:
         message = json.loads(data)

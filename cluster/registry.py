@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from cluster.load import LoadMeter
 from rooms.placement import NodeLoad, WorkerLoad
+from rooms.store.background import stop
 from rooms.store.replies import replied
 
 logger = logging.getLogger(__name__)
@@ -125,8 +126,7 @@ class NodeRegistry:
     async def stop(self) -> None:
         """Stop publishing and remove this node's entry, so the others move its consults at once."""
         if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            await stop(self._task)
         try:
             await self._redis.delete(node_key(self.node_id))
             await replied(self._redis.srem(NODES_KEY, self.node_id))

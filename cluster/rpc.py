@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from cluster.pubsub import listen
 from media.backend import MediaError, MediaErrorCode
+from rooms.store.background import stop
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,7 @@ class MediaRpc:
 
     async def stop(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            await asyncio.gather(self._listener, return_exceptions=True)
+            await stop(self._listener)
         for future in self._pending.values():
             if not future.done():
                 future.set_exception(MediaError(MediaErrorCode.UNAVAILABLE, "The server is shutting down."))

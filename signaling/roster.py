@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from rooms.roles import Role
+from rooms.store.background import stop
 from rooms.store.replies import replied
 
 logger = logging.getLogger(__name__)
@@ -130,9 +131,7 @@ class RedisRoster:
         try:
             yield
         finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
+            await stop(task)
             with suppress(RedisError):
                 await self._redis.delete(_alive(self._node))  # the others sweep us now, not in 6 s
 

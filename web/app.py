@@ -45,6 +45,7 @@ from rooms import summary_links
 from rooms.consult import Consult
 from rooms.roles import STAFF_ROLES
 from rooms.session_log import SessionEvent
+from rooms.store.background import stop
 from rooms.store.base import Stores
 from rooms.store.memory import memory_stores
 from rooms.store.redis import RedisConsultStore, RedisStaffCache, redis_stores
@@ -349,6 +350,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = utc_now) -
     ]
     app = web.Application(middlewares=middlewares, client_max_size=256 * 1024)
     app[SERVICES] = services
+    app.cleanup_ctx.append(_connections)
     signaling.attach(app)
     app.cleanup_ctx.append(_lifecycle)
     if node is not None:
@@ -468,6 +470,14 @@ async def _lifecycle(app: web.Application) -> AsyncIterator[None]:
     yield
     await services.media.close()
     services.auth.close()
+
+
+async def _connections(app: web.Application) -> AsyncIterator[None]:
+    """Registered first, so it closes the Redis client and the database last: the roster, the
+    node registry and the sweeps still use them on their way out, and they stopped after the
+    client had been closed."""
+    yield
+    services = app[SERVICES]
     if services.redis is not None:
         await services.redis.aclose()
     await services.engine.dispose()
@@ -487,8 +497,7 @@ def _placement_follows_draining(
     async def context(_: web.Application) -> AsyncIterator[None]:
         task = asyncio.get_running_loop().create_task(follow())
         yield
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop(task)
 
     return context
 
