@@ -6,6 +6,7 @@ for many patients and an early waiting room), so a module starts the server once
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 from collections.abc import Iterator
 from datetime import date, timedelta
@@ -116,6 +117,22 @@ async def end_consult(nurse: Page, patient: Page) -> None:
     await nurse.click("#end")
     await expect(nurse.locator("#status")).to_have_text("Consulta terminada.")
     await expect(patient.locator("body")).to_have_attribute("data-state", "ended")
+
+
+async def archived_log(
+    page: Page, base_url: str, consult_id: str, timeout: float = 15
+) -> list[dict[str, Any]]:
+    """The consult's session log once it is archived, the last step of its end: the pages hear
+    of the end before the server appends the call's summary and archives the log."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        response = await page.context.request.get(f"{base_url}/api/consults/{consult_id}/log")
+        assert response.ok, await response.text()
+        body = await response.json()
+        if body["archived"]:
+            return list(body["events"])
+        assert asyncio.get_running_loop().time() < deadline, f"log not archived in {timeout} s: {body}"
+        await asyncio.sleep(0.2)
 
 
 async def both_widths(page: Page, name: str) -> None:

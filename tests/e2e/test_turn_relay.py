@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, expect
 
-from tests.e2e.consults import end_consult
+from tests.e2e.consults import archived_log, end_consult
 from tests.e2e.pages import (
     media_path,
     nurse_admits_next,
@@ -116,8 +116,7 @@ async def test_relay_only_consult_through_coturn(relay_server: DemoServer, brows
         re.compile(r"^Calidad: "), timeout=20_000
     )
     await end_consult(nurse, patient)
-    response = await nurse.context.request.get(f"{relay_server.base_url}/api/consults/{consult_id}/log")
-    events = (await response.json())["events"]
+    events = await archived_log(nurse, relay_server.base_url, consult_id)
     summary = next(e["detail"] for e in events if e["kind"] == "call_summary")
     assert summary["media_path"] == "turn"
     paths = {e["detail"]["path"] for e in events if e["kind"] == "media_quality"}
