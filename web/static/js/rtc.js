@@ -184,7 +184,7 @@ export class MediaSession {
       state.least = Math.min(state.least, delay);
       if (newest === null || arrived > newest.arrived) newest = { arrived, delay };
     }
-    return newest === null ? null : Math.min(10000, Math.round(Math.max(0, newest.delay - state.least)));
+    return newest === null ? null : Math.min(10000, Math.round(newest.delay - state.least));
   }
 
   /** The server forwards without re-encoding, so this page's encoder must follow the receivers. */
