@@ -117,6 +117,22 @@ async def test_a_photo_from_a_phone_reaches_the_nurse_and_once_kept_the_fhir_rec
     photo_input = patient.locator("#chat-photo")
     assert await photo_input.get_attribute("capture") == "environment"
     assert await photo_input.get_attribute("accept") == "image/*"
+    # What she taps is a button in the page's language, not the input's "Choose File" in the
+    # browser's: the input itself takes no room.
+    picker = patient.locator("label.chat-photo")
+    for language, words in (("es", "Enviar una foto"), ("en", "Send a photo")):
+        if language == "en":
+            await patient.click("#lang")
+        await expect(picker).to_have_text(words)
+        box = await picker.bounding_box()
+        assert box is not None and box["height"] >= 44, f"the photo button is {box} at 360 px"
+        hidden = await photo_input.bounding_box()
+        assert hidden is not None and hidden["width"] <= 1, f"the file input shows: {hidden}"
+    await patient.click("#lang")
+    await expect(picker).to_have_text("Enviar una foto")
+    await photo_input.focus()
+    outline = await picker.evaluate("label => getComputedStyle(label).outlineStyle")
+    assert outline == "solid", "the focused photo button shows no focus ring"
     await photo_input.set_input_files(str(_photo_with_gps(tmp_path / "herida.jpg")))
     await expect(patient.locator("#chat .chat-photo-sent")).to_have_count(1)
     width = await patient.evaluate("document.documentElement.scrollWidth")

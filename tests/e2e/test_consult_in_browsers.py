@@ -36,6 +36,8 @@ async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, bro
     await patient.click("#enter")
     await expect(patient.locator("body")).to_have_attribute("data-state", "waiting")
     await expect(patient.locator("#waiting")).to_contain_text("La enfermera le admitirá")
+    waiting_zone = patient.locator("#waiting .appointment-zone")
+    await expect(waiting_zone).to_have_text(re.compile(r"^\(hora .*Europa central\)$", re.IGNORECASE))
     await shot(patient, "patient-waiting")
     assert await patient.evaluate(NO_MEDIA), "media before admission"
 

@@ -73,8 +73,10 @@ export class ChatPanel {
     send.id = "chat-send";
     this.form.append(this.input, send);
     if (this.options.photos) {
+      // A button in the page's language: the file input's own "Choose File" and "No file
+      // chosen" come in the browser's language, beside a label in the page's.
       const label = element("label", "chat-photo");
-      const file = element("input");
+      const file = element("input", "visually-hidden");
       file.type = "file";
       file.id = "chat-photo";
       file.accept = "image/*";

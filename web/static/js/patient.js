@@ -172,8 +172,9 @@ function renderAppointment() {
   if (!consult) return;
   const when = formatDateTime(consult.appointment_start);
   $("appointment-time").textContent = when;
-  $("appointment-zone").textContent = `(${zoneName()})`;
   for (const element of document.querySelectorAll(".appointment-time")) element.textContent = when;
+  // The zone wherever the time shows: the waiting room's time is read after the check's.
+  for (const element of document.querySelectorAll(".appointment-zone")) element.textContent = `(${zoneName()})`;
 }
 
 async function checkNetwork() {
