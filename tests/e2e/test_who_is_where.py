@@ -5,6 +5,7 @@ badges, and the consult goes on with media flowing."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -166,6 +167,18 @@ async def test_the_nurse_sees_a_companion_still_checking_devices_then_audio_only
     patient_row = nurse.locator("#participants li", has_text="Inés Invita")
     await expect(patient_row).to_contain_text("En la llamada: cámara apagada por decisión propia")
     await expect(nurse.locator("#remote-presence")).to_contain_text("cámara apagada por decisión propia")
+    # Her own black picture says why, and how to turn video back on.
+    own_note = patient.locator("#remote-presence")
+    spanish = re.compile(r"^Solo audio: no se envía ni se recibe video.*«Audio y video»\.$")
+    await expect(own_note).to_have_text(spanish)
+    await patient.click("#lang")
+    english = re.compile(r"^Audio only: no video is sent or received.*“Audio and video”\.$")
+    await expect(own_note).to_have_text(english)
+    await patient.click("#lang")
+    # Her camera's preview goes too: it would look as if she were seen.
+    await expect(patient.locator("#local")).to_be_hidden()
     await patient.click("#audio-only")
+    await expect(own_note).to_be_hidden()
+    await expect(patient.locator("#local")).to_be_visible()
     await expect(patient_row.locator("span")).to_have_text("Inés Invita (prueba) (Paciente) — En la llamada")
     await end_consult(nurse, patient)

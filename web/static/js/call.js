@@ -65,6 +65,7 @@ export class CallView {
     if (!this.session || this.audioOnly === audioOnly) return;
     this.audioOnly = audioOnly;
     this.refreshButtons();
+    this.renderPresence();
     await this.session.setAudioOnly(audioOnly);
     this.sendState();
   }
@@ -168,6 +169,9 @@ export class CallView {
         text = why ? `${this.name(subject)}: ${why}` : "";
       }
     }
+    // A black picture this page chose: say so, and how to undo it (it may have been chosen at
+    // the check, before the call).
+    if (!text && this.session && this.audioOnly) text = t("call.audio_only_note");
     const away = Boolean(subject) && presence.pictureAway(subject, consult);
     this.presenceNote.hidden = !text;
     this.presenceNote.textContent = text;
