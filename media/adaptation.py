@@ -34,7 +34,8 @@ Why it does not flap (what the previous two-samples-in-a-row hysteresis did on a
   1.7-3.2 s after the link clears instead of 6-7 s (bench.weak_networks, docs/performance.md).
   The probes give way to the audio: their rate halves at each page report while the link
   towards the participant queues, and grows again once it does not; once its queue is empty the
-  rate comes straight back to what the link last carried (:class:`ProbeRate`).
+  rate comes straight back to what the link last carried, and while the link still loses packets
+  it stays under the rate at which the probes last filled it (:class:`ProbeRate`).
 * **Resume on evidence, and back off after a resume that failed.** While video is paused only
   audio flows, so evidence says whether the link is *clean* (under 0.5 % loss and a short round
   trip), never whether video would fit again. On receiver reports alone (clients that send no
@@ -120,6 +121,11 @@ third of the audio until its page gave up the connection."""
 PROBE_EMPTY_QUEUE_MS = 25.0
 """Queueing under which the link towards the participant carries everything it is sent: the
 page's one-way measure varies by a few milliseconds on an idle link."""
+PROBE_CEILING_SHARE = 0.85
+"""Once the probes themselves have filled the link, reports that lose packets keep them under this
+share of the rate that filled it: growing by half from there refilled a 100 kbit/s link's 300 ms
+queue every 8 s or so, and the audio waiting in it was concealed a quarter of a second at a time
+(at 85 %, 0.80-1.03 % of its 90 s were concealed instead of 1.3-1.7 %: docs/performance.md)."""
 OVERRUN_SHARE = 0.6
 """Video overruns the link when the browser's estimate is under this share of what is sent to it:
 a receiver that detects its queue growing estimates 0.85 of what it gets, so this means the link
@@ -249,7 +255,13 @@ class ProbeRate:
     is known to carry beside the audio. Otherwise it grows by half per report; once the queue is
     empty it comes straight back to that known rate. Climbing from the floor by half per report
     alone, the probes were still at 27 a second two seconds after the 100 kbit/s link cleared:
-    the resume waits on the packets they bring."""
+    the resume waits on the packets they bring.
+
+    While the reports still lose packets the link is as bad as when the probes themselves last
+    filled it (``ceiling_pps``), and they stay under ``PROBE_CEILING_SHARE`` of that rate. A
+    report that lost nothing lets them grow by half as before, so a link that cleared gets its
+    probes (and its resume) as soon; on a bad link such a report is rare (one in 40 at 3 % loss),
+    and the next lossy report brings them back under."""
 
     pps: float = PROBE_START_PPS
     carried_pps: float = PROBE_START_PPS
@@ -257,16 +269,28 @@ class ProbeRate:
     queued: bool = False
     """The last report found the link queueing: halving again drains it, and says nothing new
     about the rate that filled it."""
+    drained: bool = False
+    """A report since the pause began found the link's queue empty. The queue the first reports
+    find is the video's, which the pause left in the link, not the probes'."""
+    ceiling_pps: float | None = None
+    """The rate at which the probes last filled the link once it had drained."""
 
-    def after(self, queue_ms: float) -> ProbeRate:
-        """The rate after a page report that measured ``queue_ms`` on the link."""
+    def after(self, queue_ms: float, *, lost: bool) -> ProbeRate:
+        """The rate after a page report that measured ``queue_ms`` on the link, and lost packets
+        or not."""
         if queue_ms > PROBE_QUEUE_MS:
             halved = max(PROBE_MIN_PPS, self.pps / 2)
-            return ProbeRate(halved, self.carried_pps if self.queued else halved, queued=True)
+            if self.queued:
+                return replace(self, pps=halved)
+            ceiling = self.pps if self.drained else self.ceiling_pps
+            return replace(self, pps=halved, carried_pps=halved, queued=True, ceiling_pps=ceiling)
         grown = min(PROBE_MAX_PPS, self.pps * 1.5)
-        if queue_ms <= PROBE_EMPTY_QUEUE_MS:
+        if lost and self.ceiling_pps is not None:
+            grown = min(grown, max(PROBE_MIN_PPS, PROBE_CEILING_SHARE * self.ceiling_pps))
+        empty = queue_ms <= PROBE_EMPTY_QUEUE_MS
+        if empty:
             grown = max(grown, self.carried_pps)
-        return ProbeRate(grown, self.carried_pps)
+        return replace(self, pps=grown, queued=False, drained=self.drained or empty)
 
 
 @dataclass(frozen=True, slots=True)
@@ -368,7 +392,7 @@ class VideoGate:
             queue_ms = rtt_ms - base_rtt_ms
         probes = self.probes
         if queue_ms is not None and self.cause is PauseCause.CONGESTION:
-            probes = probes.after(queue_ms)
+            probes = probes.after(queue_ms, lost=evidence.lost > 0)
         rtt_ms = self.rtt_ms if rtt_ms is None else rtt_ms
         clean = evidence.loss_pct < CLEAN_LOSS_PCT and (rtt_ms or 0.0) < CLEAN_RTT_MS
         gate = replace(

@@ -16,6 +16,7 @@ from media.adaptation import (
     CHANCE,
     CONGESTED_LOSS_PCT,
     MEASURED_PACKETS,
+    PROBE_CEILING_SHARE,
     PROBE_EMPTY_QUEUE_MS,
     PROBE_MAX_PPS,
     PROBE_MIN_PPS,
@@ -677,36 +678,73 @@ probe_rates = st.builds(
     st.floats(PROBE_MIN_PPS, PROBE_MAX_PPS),
     st.floats(PROBE_MIN_PPS, PROBE_MAX_PPS / 2),
     st.booleans(),
+    st.booleans(),
+    st.none() | st.floats(PROBE_MIN_PPS, PROBE_MAX_PPS),
 )
+reports = st.tuples(st.floats(0.0, 400.0), st.booleans())
+"""A page report as the probes see it: the queue it measured (ms), and whether it lost packets."""
 
 
-@given(probe_rates, st.floats(0.0, 2_000.0))
-def test_the_probes_halve_under_a_queue_and_grow_without_one(probes: ProbeRate, queue_ms: float) -> None:
-    rate = probes.after(queue_ms).pps
+@given(probe_rates, st.floats(0.0, 2_000.0), st.booleans())
+def test_the_probes_halve_under_a_queue_and_grow_without_one(
+    probes: ProbeRate, queue_ms: float, lost: bool
+) -> None:
+    rate = probes.after(queue_ms, lost=lost).pps
     assert PROBE_MIN_PPS <= rate <= PROBE_MAX_PPS
-    assert (
-        (rate < probes.pps or rate == PROBE_MIN_PPS)
-        if queue_ms > PROBE_QUEUE_MS
-        else (rate > probes.pps or rate == PROBE_MAX_PPS)
-    )
+    if queue_ms > PROBE_QUEUE_MS:
+        assert rate < probes.pps or rate == PROBE_MIN_PPS
+        return
+    known = probes.carried_pps if queue_ms <= PROBE_EMPTY_QUEUE_MS else 0.0
+    if lost and probes.ceiling_pps is not None:
+        # As bad as when the probes filled it: no further than most of that rate.
+        most = max(PROBE_MIN_PPS, PROBE_CEILING_SHARE * probes.ceiling_pps)
+        assert rate <= max(most, known)
+        assert rate >= min(1.5 * probes.pps, PROBE_MAX_PPS, most)
+    else:
+        assert rate > probes.pps or rate == PROBE_MAX_PPS
     if queue_ms <= PROBE_EMPTY_QUEUE_MS:
         assert rate >= probes.carried_pps  # an empty queue: straight back to what the link carried
 
 
-@given(st.lists(st.floats(0.0, 400.0), max_size=60))
-def test_the_probes_come_back_only_to_half_the_rate_that_last_filled_the_link(queues: list[float]) -> None:
+@given(st.lists(reports, max_size=60))
+def test_the_probes_come_back_only_to_half_the_rate_that_last_filled_the_link(
+    sequence: list[tuple[float, bool]],
+) -> None:
     """Over any sequence of page reports, the rate known to fit is half the rate at which the
-    queue last began: halving again while it drains says nothing new about the link."""
-    probes, began_at = ProbeRate(), None
-    for queue_ms in queues:
-        before, probes = probes, probes.after(queue_ms)
+    queue last began: halving again while it drains says nothing new about the link. The rate
+    the probes themselves filled it at is known once its queue was first found empty: the queue
+    before is the video's, which the pause left in the link."""
+    probes, began_at, ceiling, emptied = ProbeRate(), None, None, False
+    for queue_ms, lost in sequence:
+        before, probes = probes, probes.after(queue_ms, lost=lost)
         if queue_ms > PROBE_QUEUE_MS and not before.queued:
             began_at = before.pps
+            ceiling = before.pps if emptied else ceiling
+        emptied = emptied or queue_ms <= PROBE_EMPTY_QUEUE_MS
         expected = PROBE_START_PPS if began_at is None else max(PROBE_MIN_PPS, began_at / 2)
         assert probes.carried_pps == expected
+        assert probes.ceiling_pps == ceiling
         assert probes.queued == (queue_ms > PROBE_QUEUE_MS)
         if queue_ms <= PROBE_EMPTY_QUEUE_MS:
-            assert probes.pps == min(PROBE_MAX_PPS, max(expected, 1.5 * before.pps))
+            grown = 1.5 * before.pps
+            if lost and ceiling is not None:
+                grown = min(grown, max(PROBE_MIN_PPS, PROBE_CEILING_SHARE * ceiling))
+            assert probes.pps == min(PROBE_MAX_PPS, max(expected, grown))
+
+
+@given(st.lists(reports, max_size=60))
+def test_the_probes_never_refill_a_lossy_link_they_filled(sequence: list[tuple[float, bool]]) -> None:
+    """While the reports lose packets, the link is as bad as when the probes filled it: after any
+    history, a lossy report never takes them past most of that rate (but for the floor, and half
+    the rate at which the link last began to queue once it is empty)."""
+    probes = ProbeRate()
+    for queue_ms, lost in sequence:
+        before, probes = probes, probes.after(queue_ms, lost=lost)
+        if lost and before.ceiling_pps is not None and queue_ms <= PROBE_QUEUE_MS:
+            limit = max(PROBE_MIN_PPS, PROBE_CEILING_SHARE * before.ceiling_pps)
+            if queue_ms <= PROBE_EMPTY_QUEUE_MS:
+                limit = max(limit, before.carried_pps)
+            assert probes.pps <= limit
 
 
 def test_a_link_that_clears_gets_its_probes_back_at_once() -> None:
@@ -714,11 +752,31 @@ def test_a_link_that_clears_gets_its_probes_back_at_once() -> None:
     # queue drained, and come back to 45 at the first report of an empty queue, not 15.
     probes = ProbeRate(90.0, PROBE_START_PPS)
     for _ in range(4):
-        probes = probes.after(400.0)
+        probes = probes.after(400.0, lost=True)
     assert probes.pps == PROBE_MIN_PPS and probes.carried_pps == 45.0
-    assert probes.after(60.0).pps == 1.5 * PROBE_MIN_PPS  # still queueing a little: grows by half
-    assert probes.after(5.0).pps == 45.0
-    assert probes.after(5.0).after(5.0).pps == 67.5
+    assert probes.after(60.0, lost=True).pps == 1.5 * PROBE_MIN_PPS  # still queueing a little: grows by half
+    assert probes.after(5.0, lost=True).pps == 45.0
+    assert probes.after(5.0, lost=False).after(5.0, lost=False).pps == 67.5
+
+
+def test_the_probes_stay_under_the_rate_that_filled_the_link_while_it_loses() -> None:
+    # A 100 kbit/s link losing 3 %: the video's queue at the pause sets no ceiling; once the link
+    # has emptied, the probes fill it (here at 84 a second) and then hold at 85 % of that for the
+    # rest of the bad period. Growing by half there refilled its queue every 8 s or so, and the
+    # audio waiting in it was concealed a quarter of a second at a time (2026-12-08 02:32).
+    probes = ProbeRate()
+    probes = probes.after(390.0, lost=True).after(340.0, lost=True)  # the video's queue
+    assert probes.ceiling_pps is None and not probes.drained
+    for _ in range(4):
+        probes = probes.after(0.0, lost=True)
+    assert probes.pps == 84.375 and probes.drained
+    probes = probes.after(450.0, lost=True)
+    assert probes.ceiling_pps == 84.375
+    for _ in range(10):
+        probes = probes.after(0.0, lost=True)
+    assert probes.pps == PROBE_CEILING_SHARE * 84.375
+    # A report that lost nothing lets them grow by half as before: a link that cleared.
+    assert probes.after(0.0, lost=False).pps == min(PROBE_MAX_PPS, 1.5 * PROBE_CEILING_SHARE * 84.375)
 
 
 def test_the_probes_follow_the_queue_only_while_paused_for_congestion() -> None:
