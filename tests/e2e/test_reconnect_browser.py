@@ -35,13 +35,22 @@ async def test_the_call_resumes_after_the_patients_connection_drops(
 
 
 WATCH_CONTROLS = """(selectors) => {
-  // Every change of the status line: whether it shows, and where the call's controls are then.
+  // Every change of the status line: whether it shows, where the call's controls are then, and
+  // which of the header's buttons it covers.
   const status = document.getElementById("status");
   const seen = (window.controlsWhileStatus = []);
-  const record = () => seen.push({
-    shown: !status.hidden && status.textContent.includes("Reconectando"),
-    tops: selectors.map((s) => Math.round(document.querySelector(s).getBoundingClientRect().top)),
-  });
+  const overlap = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+  const record = () => {
+    const shown = !status.hidden && status.textContent.includes("Reconectando");
+    const box = status.getBoundingClientRect();
+    seen.push({
+      shown,
+      tops: selectors.map((s) => Math.round(document.querySelector(s).getBoundingClientRect().top)),
+      covers: [...document.querySelectorAll("header button")]
+        .filter((b) => shown && b.offsetParent !== null && overlap(box, b.getBoundingClientRect()))
+        .map((b) => b.id),
+    });
+  };
   record();
   const all = { attributes: true, childList: true, characterData: true, subtree: true };
   new MutationObserver(record).observe(status, all);
@@ -66,6 +75,8 @@ async def controls_hold_through_a_reconnect(page: Page, controls: list[str], siz
     assert {tuple(entry["tops"]) for entry in seen} == {tuple(seen[0]["tops"])}, (
         f"controls moved at {size}: {seen}"
     )
+    covered = {button for entry in seen for button in entry["covers"]}
+    assert not covered, f"the notice covered {covered} at {size}: {seen}"
 
 
 async def test_the_reconnecting_notice_moves_no_control_of_the_call(

@@ -6,6 +6,29 @@ import { renderTiles } from "/static/js/rtc.js";
 
 const $ = (id) => document.getElementById(id);
 
+let statusPlaced = false;
+
+/**
+ * In a call the status line floats over the page (styles.css), so that a notice never moves the
+ * call's controls. It floats just under the header while the header shows, not over its buttons
+ * (the language switch, signing out), and at the top once the header has scrolled away. Once per
+ * page: the header's place is kept in `--header-bottom`.
+ */
+function keepStatusUnderHeader() {
+  const status = $("status");
+  const header = document.querySelector("header");
+  if (statusPlaced || !status || !header) return;
+  statusPlaced = true;
+  const place = () => {
+    const bottom = Math.max(0, Math.round(header.getBoundingClientRect().bottom));
+    status.style.setProperty("--header-bottom", `${bottom}px`);
+  };
+  place();
+  addEventListener("scroll", place, { passive: true });
+  addEventListener("resize", place);
+  new ResizeObserver(place).observe(header);
+}
+
 export class CallView {
   /**
    * `context()` returns `{ me, consult }`: who this page is and the consult it is in.
@@ -37,6 +60,7 @@ export class CallView {
     $("lang")?.addEventListener("click", () => queueMicrotask(() => this.refreshLabels()));
     this.presenceNote = this.ensurePresenceNote();
     socket.on("participant:mute_requested", () => this.mutedByHost());
+    keepStatusUnderHeader();
   }
 
   attach(session) {
