@@ -53,6 +53,12 @@ async def test_patient_and_nurse_consult_end_to_end(demo_server: DemoServer, bro
     await nurse.click("#login button[type=submit]")
     waiting_row = nurse.locator("#queue-rows tr[data-state=waiting]")
     await expect(waiting_row).to_have_count(1)
+    # The queue's times are in the nurse's zone, named in her language, not by its IANA id.
+    await expect(nurse.locator("#zone")).to_have_text("hora del centro de México")
+    await nurse.click("#lang")
+    await expect(nurse.locator("#zone")).to_have_text("Central Mexico time")
+    await nurse.click("#lang")
+    await expect(nurse.locator("#zone")).to_have_text("hora del centro de México")
     await expect(waiting_row).to_contain_text("María Pérez")
     consult_id = await waiting_row.get_attribute("data-consult-id")
     assert await patient.evaluate(NO_MEDIA), "media before admission"

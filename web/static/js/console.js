@@ -1,6 +1,6 @@
 // The nurse console: sign in, the day's queue, admit, the call, end.
 import { io } from "/static/vendor/socket.io.esm.min.js";
-import { applyTranslations, formatTime, installLanguageSwitch, t, viewerTimeZone } from "/static/js/i18n.js";
+import { applyTranslations, formatTime, installLanguageSwitch, t, viewerTimeZone, zoneName } from "/static/js/i18n.js";
 import { CallView } from "/static/js/call.js";
 import { ChatPanel } from "/static/js/chat.js";
 import { LobbyControls } from "/static/js/lobby.js";
@@ -118,7 +118,7 @@ function renderQueue() {
   const signature = JSON.stringify([lines, labels, waitingCount, viewerTimeZone()]);
   if (signature === drawn) return;
   drawn = signature;
-  $("zone").textContent = viewerTimeZone();
+  $("zone").textContent = zoneName(); // by its name in the page's language, never the bare IANA id
   $("queues-count").textContent = t("queue.count").replace("{n}", waitingCount);
   $("queue-empty").hidden = rows.length > 0;
   const focused = document.activeElement?.dataset?.action;
