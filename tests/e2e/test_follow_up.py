@@ -46,8 +46,11 @@ async def test_the_nurse_books_the_follow_up_from_the_note_in_both_time_zones(
         "document.getElementById('follow-up').previousElementSibling.dataset.section"
     )
     assert follows_plan == "follow-up-plan"
-    await expect(nurse.locator("#follow-up-zones")).to_contain_text(NURSE_ZONE)
-    await expect(nurse.locator("#follow-up-zones")).to_contain_text(PATIENT_ZONE)
+    # Both zones by their names in the nurse's language, not by their IANA ids.
+    await expect(nurse.locator("#follow-up-zones")).to_have_text(
+        "Horarios: los suyos en hora del sureste de México (Quintana Roo);"
+        " los del paciente en hora del centro de México."
+    )
 
     await nurse.get_by_role("button", name="Ver horarios libres").click()
     first_option = nurse.locator("#follow-up-slot option").first
@@ -88,5 +91,7 @@ async def test_the_nurse_books_the_follow_up_from_the_note_in_both_time_zones(
 
     # In English the same appointment reads in both zones too.
     await nurse.click("#lang")
-    await expect(nurse.locator("#follow-up-zones")).to_contain_text("Times in your zone")
+    await expect(nurse.locator("#follow-up-zones")).to_have_text(
+        "Times: yours in Southeast Mexico time (Quintana Roo); the patient's in Central Mexico time."
+    )
     await expect(booked).to_contain_text("for the patient")

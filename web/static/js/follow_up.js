@@ -2,7 +2,7 @@
 // consult's unit on a chosen day, each shown in the nurse's time zone and in the patient's. Booking
 // goes to POST /api/consults/{id}/follow-up, which books for the consult's own patient: their NSS
 // and contact never reach this page, and neither does their new link (it is theirs).
-import { currentLanguage, t, viewerTimeZone } from "/static/js/i18n.js";
+import { currentLanguage, t, viewerTimeZone, zoneName } from "/static/js/i18n.js";
 import { requestJson } from "/static/js/http.js";
 
 let block = null; // { consultId, element, context, slots, status }
@@ -106,7 +106,10 @@ function render(current) {
   if (!context) return;
   const mine = viewerTimeZone();
   const theirs = context.patient_zone;
-  current.part.zones.textContent = t("followup.zones").replace("{mine}", mine).replace("{theirs}", theirs);
+  // The zones by their names in the page's language, as the patient's own pages name them.
+  current.part.zones.textContent = t("followup.zones")
+    .replace("{mine}", zoneName(mine))
+    .replace("{theirs}", zoneName(theirs));
   const chosen = current.part.slot.value;
   current.part.slot.replaceChildren(
     ...current.slots.map((slot) => {
