@@ -3,7 +3,7 @@
 // without asking the operators. Folded until opened; read when opened or refreshed, never polled
 // (the outbox changes on the dispatcher's clock, not the nurse's). Times are in the viewer's zone;
 // everything from the server is set as text, never as HTML.
-import { formatShortDateTime, t, viewerTimeZone } from "/static/js/i18n.js";
+import { formatShortDateTime, t, zoneName } from "/static/js/i18n.js";
 import { requestJson as call } from "/static/js/http.js";
 
 const REASONS = new Set(["no_channel_configured", "opted_out", "appointment_changed", "too_late"]);
@@ -24,7 +24,7 @@ export function mountMessagesPanel(staff, { onStatus }) {
   let stopped = false;
 
   function render() {
-    $("messages-zone").textContent = viewerTimeZone();
+    $("messages-zone").textContent = zoneName(); // by its name, never the bare IANA id
     $("messages-empty").hidden = messages === null || messages.length > 0;
     const labels = [...panel.querySelectorAll("th")].map((th) => th.textContent);
     $("messages-rows").replaceChildren(
