@@ -17,9 +17,11 @@ async def test_a_loop_that_loses_its_cancellations_is_stopped_all_the_same(
     a wait never ended; ``stop`` cancels again until the loop is gone."""
     monkeypatch.setattr(background, "RECANCEL_SECONDS", 0.02)
     lost = 0
+    running = asyncio.Event()
 
     async def loop_that_swallows_three() -> None:
         nonlocal lost
+        running.set()
         while True:
             try:
                 await asyncio.sleep(0.005)
@@ -30,7 +32,7 @@ async def test_a_loop_that_loses_its_cancellations_is_stopped_all_the_same(
                 raise
 
     task = asyncio.get_running_loop().create_task(loop_that_swallows_three())
-    await asyncio.sleep(0.01)
+    await running.wait()
     async with asyncio.timeout(5):
         await stop(task)
     assert task.cancelled() and lost == 3
